@@ -1,0 +1,32 @@
+# edgeopt_library(NAME <n> SRCS ... DEPS ...): a static library edgeopt_<n> with alias edgeopt::<n>.
+function(edgeopt_library)
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(edgeopt_${A_NAME} STATIC ${A_SRCS})
+  add_library(edgeopt::${A_NAME} ALIAS edgeopt_${A_NAME})
+  target_include_directories(edgeopt_${A_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(edgeopt_${A_NAME} PUBLIC ${A_DEPS} PRIVATE ${A_PRIVATE_DEPS})
+  edgeopt_warnings(edgeopt_${A_NAME})
+endfunction()
+
+# edgeopt_test(NAME <n> SRCS ... DEPS ... [LABELS ...]): a GoogleTest binary registered with CTest.
+function(edgeopt_test)
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${A_NAME} ${A_SRCS})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${A_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  edgeopt_warnings(${A_NAME})
+  include(GoogleTest)
+  gtest_discover_tests(${A_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${A_LABELS};unit")
+endfunction()
+
+function(edgeopt_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-missing-field-initializers)
+  if(EDGEOPT_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(EDGEOPT_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything edgeopt needs to build, test and run its main job, from Debian packages only.
+# Idempotent: packages already present are skipped by apt.
+set -euo pipefail
+PKGS=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libhwy-dev libeigen3-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+  libonnx-testdata dataset-fashion-mnist python3-vega-datasets
+  python3 python3-venv python3-numpy python3-onnx
+  clang libclang-rt-14-dev
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "edgeopt: dependencies installed"

@@ -1,0 +1,124 @@
+#include "core/tensor.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace edgeopt {
+
+namespace {
+std::shared_ptr<uint8_t> alloc_aligned(size_t bytes) {
+  size_t n = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  if (n == 0) n = kTensorAlignment;
+  void* p = std::aligned_alloc(kTensorAlignment, n);
+  if (!p) throw_error(ErrorCode::kResourceExhausted, "out of memory allocating " + std::to_string(bytes) + " bytes");
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+}
+}  // namespace
+
+Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+  numel_ = shape_.numel();
+  storage_ = alloc_aligned(nbytes());
+}
+
+Tensor Tensor::zeros(DType dtype, Shape shape) {
+  Tensor t(dtype, std::move(shape));
+  std::memset(t.raw(), 0, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::borrow(DType dtype, Shape shape, void* data) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = t.shape_.numel();
+  t.storage_ = std::shared_ptr<uint8_t>(static_cast<uint8_t*>(data), [](uint8_t*) {});
+  return t;
+}
+
+Tensor Tensor::scalar_f32(float v) {
+  Tensor t(DType::kF32, Shape{});
+  t.data<float>()[0] = v;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  if (!defined()) return {};
+  Tensor t(dtype_, shape_);
+  std::memcpy(t.raw(), raw(), nbytes());
+  return t;
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  Tensor t = *this;
+  int64_t n = shape.numel();
+  EDGEOPT_CHECK_ARG(n == numel_, "cannot reshape " + describe() + " to " + shape.str());
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+double Tensor::at(int64_t i) const {
+  const void* p = raw();
+  switch (dtype_) {
+    case DType::kF32: return static_cast<const float*>(p)[i];
+    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kI8: return static_cast<const int8_t*>(p)[i];
+    case DType::kU8: return static_cast<const uint8_t*>(p)[i];
+    case DType::kI32: return static_cast<const int32_t*>(p)[i];
+    case DType::kI64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DType::kBool: return static_cast<const uint8_t*>(p)[i] ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
+std::vector<int64_t> Tensor::to_i64_vector() const {
+  std::vector<int64_t> v(static_cast<size_t>(numel_));
+  if (dtype_ == DType::kI64) {
+    std::memcpy(v.data(), raw(), nbytes());
+    return v;
+  }
+  EDGEOPT_CHECK_ARG(dtype_ == DType::kI32 || dtype_ == DType::kI8 || dtype_ == DType::kU8 || dtype_ == DType::kBool,
+                    "expected an integer tensor, got " + describe());
+  for (int64_t i = 0; i < numel_; ++i) v[i] = static_cast<int64_t>(at(i));
+  return v;
+}
+
+std::vector<float> Tensor::to_f32_vector() const {
+  std::vector<float> v(static_cast<size_t>(numel_));
+  for (int64_t i = 0; i < numel_; ++i) v[i] = static_cast<float>(at(i));
+  return v;
+}
+
+Tensor Tensor::cast(DType to) const {
+  if (to == dtype_) return clone();
+  Tensor out(to, shape_);
+  void* q = out.raw();
+  for (int64_t i = 0; i < numel_; ++i) {
+    double v = at(i);
+    switch (to) {
+      case DType::kF32: static_cast<float*>(q)[i] = static_cast<float>(v); break;
+      case DType::kF16: static_cast<uint16_t*>(q)[i] = f32_to_f16(static_cast<float>(v)); break;
+      case DType::kBF16: static_cast<uint16_t*>(q)[i] = f32_to_bf16(static_cast<float>(v)); break;
+      case DType::kI8: static_cast<int8_t*>(q)[i] = static_cast<int8_t>(std::isfinite(v) ? v : 0); break;
+      case DType::kU8: static_cast<uint8_t*>(q)[i] = static_cast<uint8_t>(std::isfinite(v) ? v : 0); break;
+      case DType::kI32: static_cast<int32_t*>(q)[i] = static_cast<int32_t>(std::isfinite(v) ? v : 0); break;
+      case DType::kI64:
+        static_cast<int64_t*>(q)[i] = dtype_ == DType::kI64 ? static_cast<const int64_t*>(raw())[i]
+                                                            : static_cast<int64_t>(std::isfinite(v) ? v : 0);
+        break;
+      case DType::kBool: static_cast<uint8_t*>(q)[i] = v != 0.0; break;
+    }
+  }
+  return out;
+}
+
+std::string Tensor::describe() const { return std::string(dtype_name(dtype_)) + shape_.str(); }
+
+void Tensor::check_dtype(DType want) const {
+  if (want == dtype_) return;
+  throw_error(ErrorCode::kInvalidArgument,
+              std::string("tensor ") + describe() + " accessed as " + dtype_name(want));
+}
+
+}  // namespace edgeopt

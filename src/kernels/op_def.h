@@ -1,0 +1,73 @@
+// OpDef: the contract every op fills, in one folder per op (src/kernels/ops/<op>/), listed once in
+// all_ops.cpp's kAllOps. The reference forward is plain C++ and is the oracle for every fast kernel;
+// the backward computes input gradients from what the forward kept.
+//
+//   const OpDef* op = find_op("Relu");
+//   std::vector<Tensor> out(node.outputs.size());
+//   ForwardCtx ctx{node, inputs, out};
+//   op->forward(ctx);
+//
+// Conventions:
+// - Omitted optional inputs are undefined Tensors (!t.defined()); ops accept both the attribute and
+//   the input form of arguments that moved between opsets (e.g. Clip min/max, Slice starts, Split).
+// - forward allocates its outputs (ctx.out[i] = Tensor(...)) for every output name that is
+//   non-empty; it throws edgeopt::Error(kInvalidArgument/kUnimplemented) with the rule and the
+//   values on bad input; the session adds the node name.
+// - In training mode forward may append tensors its backward needs to ctx.saved (e.g. a Dropout
+//   mask, BatchNorm batch statistics).
+// - backward fills ctx.grad_in[i] for each differentiable float input i (same shape as the input);
+//   entries it leaves undefined mean "no gradient" (integer inputs, shapes, indices).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/tensor.h"
+
+namespace edgeopt {
+class ThreadPool;
+}
+
+namespace edgeopt::kernels {
+
+struct ForwardCtx {
+  const Node& node;
+  std::span<const Tensor> in;
+  std::vector<Tensor>& out;
+  bool training = false;
+  std::vector<Tensor>* saved = nullptr;  // non-null only when training
+  uint64_t seed = 0;                     // per-node, per-step seed for stochastic ops (Dropout)
+};
+
+struct BackwardCtx {
+  const Node& node;
+  std::span<const Tensor> in;
+  std::span<const Tensor> out;
+  std::span<const Tensor> saved;
+  std::span<const Tensor> grad_out;  // undefined where no gradient reaches that output
+  std::vector<Tensor>& grad_in;      // sized to in.size(), all undefined on entry
+};
+
+using ForwardFn = void (*)(ForwardCtx&);
+using BackwardFn = void (*)(BackwardCtx&);
+// Multiply-accumulates (or elementwise ops) the node costs for the given shapes; for FLOPs, x2.
+using MacsFn = int64_t (*)(const Node& node, std::span<const Shape> in, std::span<const Shape> out);
+
+struct OpDef {
+  std::string_view name;     // ONNX op_type
+  int min_opset = 1;         // ai.onnx opset range whose semantics forward implements
+  int max_opset = 18;
+  ForwardFn forward = nullptr;   // reference kernel (the oracle)
+  BackwardFn backward = nullptr; // null: not differentiable
+  MacsFn macs = nullptr;         // null: one op per output element
+};
+
+std::span<const OpDef* const> all_ops();
+// nullptr when the op is unknown.
+const OpDef* find_op(std::string_view op_type);
+// MACs of a node through its OpDef (0 for unknown ops or unknown shapes).
+int64_t node_macs(const Node& node, std::span<const Shape> in, std::span<const Shape> out);
+
+}  // namespace edgeopt::kernels

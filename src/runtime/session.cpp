@@ -1,0 +1,160 @@
+#include "runtime/session.h"
+
+#include <chrono>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace edgeopt::runtime {
+
+void check_ops_supported(const Graph& g) {
+  std::string missing;
+  size_t count = 0;
+  for (const auto& n : g.nodes) {
+    const kernels::OpDef* op = kernels::find_op(n.op_type);
+    bool ok = op && (n.domain.empty() || n.domain == "ai.onnx");
+    if (!ok) {
+      if (count++ < 20) missing += (missing.empty() ? "" : ", ") + n.describe() + (n.domain.empty() ? "" : " domain " + n.domain);
+    }
+  }
+  if (count)
+    throw_error(ErrorCode::kUnimplemented, std::to_string(count) + " node(s) use ops edgeopt does not support: " +
+                                               missing + (count > 20 ? ", ..." : ""));
+  if (g.opset < 7 || g.opset > 18)
+    throw_error(ErrorCode::kUnimplemented, "ai.onnx opset " + std::to_string(g.opset) + " is outside the supported range 7-18");
+}
+
+Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), opts_(opts) {
+  check_ops_supported(graph_);
+  order_ = graph_.topo_order();
+  ops_.resize(graph_.nodes.size());
+  for (size_t pos = 0; pos < order_.size(); ++pos) {
+    const Node& n = graph_.nodes[order_[pos]];
+    ops_[order_[pos]] = kernels::find_op(n.op_type);
+    for (const auto& in : n.inputs)
+      if (!in.empty()) last_use_[in] = pos;
+  }
+  for (const auto& o : graph_.outputs) last_use_[o.name] = order_.size();  // never freed
+  for (const auto& [k, t] : graph_.initializers) stats_.initializer_bytes += t.nbytes();
+  if (opts_.profile) {
+    timings_.resize(order_.size());
+    for (size_t pos = 0; pos < order_.size(); ++pos) {
+      timings_[pos].node = graph_.nodes[order_[pos]].name;
+      timings_[pos].op_type = graph_.nodes[order_[pos]].op_type;
+    }
+  }
+}
+
+void Session::validate_feeds(const std::map<std::string, Tensor>& feeds) const {
+  for (const auto& vi : graph_.inputs) {
+    auto it = feeds.find(vi.name);
+    if (it == feeds.end()) {
+      if (graph_.is_initializer(vi.name)) continue;  // an input with a default value
+      throw_error(ErrorCode::kInvalidArgument, "input '" + vi.name + "' is missing (expects " +
+                                                   dtype_name(vi.dtype) + vi.shape.str() + ")");
+    }
+    const Tensor& t = it->second;
+    if (t.dtype() != vi.dtype)
+      throw_error(ErrorCode::kInvalidArgument, "input '" + vi.name + "' has dtype " + dtype_name(t.dtype()) +
+                                                   " but the model expects " + dtype_name(vi.dtype));
+    bool shape_ok = vi.shape.rank() == 0 && vi.dim_params.empty() ? true : t.rank() == vi.shape.rank();
+    if (vi.shape.rank() == 0) shape_ok = t.rank() == 0 || vi.dim_params.size() == 1;  // unknown rank allowed
+    for (size_t d = 0; shape_ok && d < vi.shape.rank(); ++d)
+      if (vi.shape[d] >= 0 && vi.shape[d] != t.shape()[d]) shape_ok = false;
+    if (!shape_ok)
+      throw_error(ErrorCode::kInvalidArgument, "input '" + vi.name + "' has shape " + t.shape().str() +
+                                                   " but the model expects " + vi.shape.str());
+  }
+  for (const auto& [name, t] : feeds)
+    if (!graph_.find_input(name))
+      throw_error(ErrorCode::kInvalidArgument, "'" + name + "' is not an input of the model");
+}
+
+std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& feeds) {
+  validate_feeds(feeds);
+  auto t_start = std::chrono::steady_clock::now();
+  std::unordered_map<std::string, Tensor> values;
+  size_t live = 0, peak = 0;
+  for (const auto& [k, t] : feeds) {
+    values[k] = t;
+    live += t.nbytes();
+  }
+  peak = live;
+  std::vector<Tensor> in, out;
+  for (size_t pos = 0; pos < order_.size(); ++pos) {
+    const Node& n = graph_.nodes[order_[pos]];
+    in.assign(n.inputs.size(), Tensor());
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const std::string& name = n.inputs[i];
+      if (name.empty()) continue;
+      auto it = values.find(name);
+      if (it != values.end()) {
+        in[i] = it->second;
+      } else {
+        auto jt = graph_.initializers.find(name);
+        if (jt == graph_.initializers.end())
+          throw_error(ErrorCode::kInvalidArgument, n.describe() + ": input '" + name + "' has no value");
+        in[i] = jt->second;
+      }
+    }
+    out.assign(n.outputs.size(), Tensor());
+    kernels::ForwardCtx ctx{n, in, out};
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      ops_[order_[pos]]->forward(ctx);
+    } catch (Error& e) {
+      e.add_context(n.describe());
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kInternal, n.describe() + ": " + e.what());
+    }
+    if (opts_.profile) {
+      timings_[pos].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      timings_[pos].calls++;
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      if (n.outputs[o].empty()) continue;
+      if (!out[o].defined())
+        throw_error(ErrorCode::kInternal, n.describe() + ": kernel did not produce output '" + n.outputs[o] + "'");
+      live += out[o].nbytes();
+      values[n.outputs[o]] = std::move(out[o]);
+    }
+    peak = std::max(peak, live);
+    // Free every value whose last consumer was this node (graph outputs are never freed).
+    for (const auto& name : n.inputs) {
+      if (name.empty()) continue;
+      auto lu = last_use_.find(name);
+      if (lu != last_use_.end() && lu->second == pos) {
+        auto it = values.find(name);
+        if (it != values.end()) {
+          live -= it->second.nbytes();
+          values.erase(it);
+        }
+      }
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o)  // outputs nobody reads
+      if (!n.outputs[o].empty() && !last_use_.count(n.outputs[o])) {
+        auto it = values.find(n.outputs[o]);
+        if (it != values.end()) {
+          live -= it->second.nbytes();
+          values.erase(it);
+        }
+      }
+  }
+  std::map<std::string, Tensor> result;
+  for (const auto& o : graph_.outputs) {
+    auto it = values.find(o.name);
+    if (it != values.end()) {
+      result[o.name] = it->second;
+    } else if (graph_.is_initializer(o.name)) {
+      result[o.name] = graph_.initializers.at(o.name);
+    } else {
+      throw_error(ErrorCode::kInvalidArgument, "graph output '" + o.name + "' was not produced");
+    }
+  }
+  stats_.peak_bytes = peak;
+  stats_.last_run_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace edgeopt::runtime
