@@ -39,6 +39,7 @@ struct ForwardCtx {
   bool training = false;
   std::vector<Tensor>* saved = nullptr;  // non-null only when training
   uint64_t seed = 0;                     // per-node, per-step seed for stochastic ops (Dropout)
+  int64_t opset = 17;                    // the model's ai.onnx opset (Softmax axis rules, etc.)
 };
 
 struct BackwardCtx {

@@ -99,6 +99,7 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
     }
     out.assign(n.outputs.size(), Tensor());
     kernels::ForwardCtx ctx{n, in, out};
+    ctx.opset = graph_.opset;
     auto t0 = std::chrono::steady_clock::now();
     try {
       ops_[order_[pos]]->forward(ctx);
