@@ -9,8 +9,50 @@ namespace ops {
 // clang-format off
 namespace relu { extern const OpDef kOpDef; }
 // -- group: nn ops (declarations)
+namespace conv { extern const OpDef kOpDef; }
+namespace conv_transpose { extern const OpDef kOpDef; }
+namespace gemm { extern const OpDef kOpDef; }
+namespace matmul { extern const OpDef kOpDef; }
+namespace maxpool { extern const OpDef kOpDef; }
+namespace averagepool { extern const OpDef kOpDef; }
+namespace global_average_pool { extern const OpDef kOpDef; }
+namespace batch_norm { extern const OpDef kOpDef; }
+namespace softmax { extern const OpDef kOpDef; }
+namespace log_softmax { extern const OpDef kOpDef; }
+namespace dropout { extern const OpDef kOpDef; }
 // -- group: tensor ops (declarations)
+namespace add { extern const OpDef kOpDef; }
+namespace sub { extern const OpDef kOpDef; }
+namespace mul { extern const OpDef kOpDef; }
+namespace div { extern const OpDef kOpDef; }
+namespace leaky_relu { extern const OpDef kOpDef; }
+namespace sigmoid { extern const OpDef kOpDef; }
+namespace tanh { extern const OpDef kOpDef; }
+namespace hard_sigmoid { extern const OpDef kOpDef; }
+namespace hard_swish { extern const OpDef kOpDef; }
+namespace clip { extern const OpDef kOpDef; }
+namespace flatten { extern const OpDef kOpDef; }
+namespace reshape { extern const OpDef kOpDef; }
+namespace transpose { extern const OpDef kOpDef; }
+namespace concat { extern const OpDef kOpDef; }
+namespace split { extern const OpDef kOpDef; }
+namespace slice { extern const OpDef kOpDef; }
+namespace squeeze { extern const OpDef kOpDef; }
+namespace unsqueeze { extern const OpDef kOpDef; }
+namespace gather { extern const OpDef kOpDef; }
+namespace shape { extern const OpDef kOpDef; }
+namespace constant { extern const OpDef kOpDef; }
+namespace identity { extern const OpDef kOpDef; }
+namespace pad { extern const OpDef kOpDef; }
+namespace reduce_mean { extern const OpDef kOpDef; }
+namespace resize { extern const OpDef kOpDef; }
+namespace upsample { extern const OpDef kOpDef; }
 // -- group: recurrent/quant ops (declarations)
+namespace quantize_linear { extern const OpDef kOpDef; }
+namespace dequantize_linear { extern const OpDef kOpDef; }
+namespace lstm { extern const OpDef kOpDef; }
+namespace gru { extern const OpDef kOpDef; }
+namespace rnn { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -18,8 +60,50 @@ namespace {
 constexpr const OpDef* kAllOps[] = {
     &ops::relu::kOpDef,
     // -- group: nn ops (entries)
+    &ops::conv::kOpDef,
+    &ops::conv_transpose::kOpDef,
+    &ops::gemm::kOpDef,
+    &ops::matmul::kOpDef,
+    &ops::maxpool::kOpDef,
+    &ops::averagepool::kOpDef,
+    &ops::global_average_pool::kOpDef,
+    &ops::batch_norm::kOpDef,
+    &ops::softmax::kOpDef,
+    &ops::log_softmax::kOpDef,
+    &ops::dropout::kOpDef,
     // -- group: tensor ops (entries)
+    &ops::add::kOpDef,
+    &ops::sub::kOpDef,
+    &ops::mul::kOpDef,
+    &ops::div::kOpDef,
+    &ops::leaky_relu::kOpDef,
+    &ops::sigmoid::kOpDef,
+    &ops::tanh::kOpDef,
+    &ops::hard_sigmoid::kOpDef,
+    &ops::hard_swish::kOpDef,
+    &ops::clip::kOpDef,
+    &ops::flatten::kOpDef,
+    &ops::reshape::kOpDef,
+    &ops::transpose::kOpDef,
+    &ops::concat::kOpDef,
+    &ops::split::kOpDef,
+    &ops::slice::kOpDef,
+    &ops::squeeze::kOpDef,
+    &ops::unsqueeze::kOpDef,
+    &ops::gather::kOpDef,
+    &ops::shape::kOpDef,
+    &ops::constant::kOpDef,
+    &ops::identity::kOpDef,
+    &ops::pad::kOpDef,
+    &ops::reduce_mean::kOpDef,
+    &ops::resize::kOpDef,
+    &ops::upsample::kOpDef,
     // -- group: recurrent/quant ops (entries)
+    &ops::quantize_linear::kOpDef,
+    &ops::dequantize_linear::kOpDef,
+    &ops::lstm::kOpDef,
+    &ops::gru::kOpDef,
+    &ops::rnn::kOpDef,
 };
 }  // namespace
 

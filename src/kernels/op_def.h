@@ -61,9 +61,19 @@ struct OpDef {
   int min_opset = 1;         // ai.onnx opset range whose semantics forward implements
   int max_opset = 18;
   ForwardFn forward = nullptr;   // reference kernel (the oracle)
-  BackwardFn backward = nullptr; // null: not differentiable
+  BackwardFn backward = nullptr; // null: not differentiable (may route through fast kernels)
   MacsFn macs = nullptr;         // null: one op per output element
+  // Optional fast forward (same contract, same outputs within f32 tolerance, same errors); the
+  // session and training prefer it unless asked for the reference only.
+  ForwardFn forward_fast = nullptr;
+  // When `backward` uses fast kernels: the plain reference backward it is tested against.
+  BackwardFn backward_ref = nullptr;
 };
+
+// The forward to run: forward_fast when present and not reference_only, else the reference.
+inline ForwardFn select_forward(const OpDef& op, bool reference_only = false) {
+  return !reference_only && op.forward_fast ? op.forward_fast : op.forward;
+}
 
 std::span<const OpDef* const> all_ops();
 // nullptr when the op is unknown.

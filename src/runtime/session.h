@@ -20,7 +20,8 @@
 namespace edgeopt::runtime {
 
 struct SessionOptions {
-  bool profile = false;  // time every node
+  bool profile = false;         // time every node
+  bool reference_only = false;  // run the reference kernels only (conformance), not the fast ones
 };
 
 struct NodeTiming {

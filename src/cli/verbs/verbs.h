@@ -1,0 +1,17 @@
+// Every verb of the `edgeopt` CLI: one add_<verb>_verb per file in cli/verbs/, called from main.cpp.
+//
+// A verb adds a CLI11 subcommand with its options, a description, an example in the footer, and a
+// callback that calls library functions. Callbacks report failure by throwing edgeopt::Error (or
+// any std::exception); main prints it as one line "edgeopt: error: <what>" and exits 1.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace edgeopt::cli {
+
+void add_inspect_verb(CLI::App& app);  // verbs/inspect.cpp
+void add_run_verb(CLI::App& app);      // verbs/run.cpp
+void add_train_verb(CLI::App& app);    // verbs/train.cpp
+void add_eval_verb(CLI::App& app);     // verbs/eval.cpp
+void add_data_verb(CLI::App& app);     // verbs/data.cpp
+
+}  // namespace edgeopt::cli

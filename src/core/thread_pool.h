@@ -1,0 +1,75 @@
+// ThreadPool: a small intra-op pool with deterministic static partitioning.
+//
+//   edgeopt::parallel_for(rows, [&](int64_t begin, int64_t end) {
+//     for (int64_t i = begin; i < end; ++i) process_row(i);
+//   });
+//   edgeopt::set_num_threads(1);  // e.g. for single-thread benchmarks
+//
+// parallel_for(n, fn) splits [0, n) into at most num_threads() contiguous chunks whose bounds
+// depend only on n, the grain and the thread count (never on scheduling), so a kernel whose chunks
+// write disjoint outputs gives bit-identical results run after run. The calling thread runs chunk 0
+// and blocks until every chunk is done. A call made from inside a chunk (nested parallelism), or
+// while another thread is using the same pool, runs its chunks inline on the calling thread, with
+// the same chunk bounds. The first exception thrown by a chunk is rethrown to the caller after all
+// chunks finished.
+//
+// The default pool is sized by set_num_threads(n), else the EDGEOPT_NUM_THREADS environment
+// variable, else std::thread::hardware_concurrency(). set_num_threads must not race with a running
+// parallel_for on the default pool.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace edgeopt {
+
+class ThreadPool {
+ public:
+  using RangeFn = std::function<void(int64_t begin, int64_t end)>;
+
+  // num_threads counts the calling thread: 1 means no worker threads at all. Values < 1 mean 1.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return num_threads_; }
+  // Runs fn over [0, n) in contiguous chunks of at least `grain` items (the last may be shorter).
+  void parallel_for(int64_t n, const RangeFn& fn, int64_t grain = 1);
+  // The chunk count and bounds parallel_for uses (exposed for kernels that size per-chunk scratch).
+  int64_t num_chunks(int64_t n, int64_t grain = 1) const;
+  static void chunk_bounds(int64_t n, int64_t grain, int64_t chunks, int64_t c, int64_t* begin, int64_t* end);
+
+ private:
+  void worker_loop(int index);
+  void run_chunk(int64_t c);
+
+  int num_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex busy_;  // held by the thread that owns the current job
+  std::mutex mu_;
+  std::condition_variable wake_, done_cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  bool stop_ = false;
+  // The current job (valid while pending_ > 0).
+  const RangeFn* fn_ = nullptr;
+  int64_t n_ = 0, grain_ = 1, chunks_ = 0;
+  std::exception_ptr error_;
+  std::mutex error_mu_;
+};
+
+// The process-wide pool used by the kernels.
+ThreadPool& default_pool();
+// Resizes the default pool (n < 1 restores the default: EDGEOPT_NUM_THREADS or hardware cores).
+void set_num_threads(int n);
+int num_threads();
+// default_pool().parallel_for(n, fn, grain).
+void parallel_for(int64_t n, const ThreadPool::RangeFn& fn, int64_t grain = 1);
+
+}  // namespace edgeopt

@@ -1,0 +1,443 @@
+// Per-target GEMM: BLIS-style blocking (NC -> KC -> MC -> NR -> MR) around an MR x (NV vectors)
+// register tile. A panels are broadcast one scalar at a time, B panels are loaded as vectors, so
+// the tile holds MR*NV accumulators: 8x3 zmm (24 of 32 registers) on AVX-512, 6x2 ymm on AVX2.
+// The loop order keeps one KC x NR B micro-panel in L1 while the MC x KC A block streams from L2.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/microkernels/gemm/gemm_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/microkernels/gemm/gemm_internal.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgeopt::kernels::gemm::detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+constexpr size_t kL = hn::MaxLanes(D());
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#ifndef EDGEOPT_GEMM_AVX3_MR
+#define EDGEOPT_GEMM_AVX3_MR 8
+#define EDGEOPT_GEMM_AVX3_NV 3
+#endif
+constexpr size_t kMR = EDGEOPT_GEMM_AVX3_MR, kNV = EDGEOPT_GEMM_AVX3_NV;
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+constexpr size_t kMR = 6, kNV = 2;  // 12 accumulators + 2 B vectors + 1 broadcast of 16 registers
+#else
+constexpr size_t kMR = 4, kNV = 2;
+#endif
+constexpr size_t kNR = kNV * kL;
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = kMR * 24;
+constexpr int64_t kNC = kNR * 64;
+
+int64_t round_up(int64_t x, int64_t r) { return (x + r - 1) / r * r; }
+
+struct TileEpi {
+  float alpha, beta;
+  bool last;  // apply biases and clamp (after the final K block)
+  bool clamp;
+  float lo, hi;
+};
+
+float apply_scalar(float acc, float* c, const TileEpi& e, const float* rb, const float* cb) {
+  float x = e.alpha * acc;
+  if (e.beta != 0.f) x += e.beta * *c;
+  if (e.last) {
+    if (rb) x += *rb;
+    if (cb) x += *cb;
+    if (e.clamp) x = std::min(std::max(x, e.lo), e.hi);
+  }
+  return x;
+}
+
+// Partial vectors at the N edge: AVX2/AVX-512 masked loads/stores never touch masked-off lanes;
+// elsewhere Highway emulates them with full-width accesses (a race with the thread writing the
+// next row), so those targets go through a small buffer instead.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+constexpr bool kHwMask = true;
+#else
+constexpr bool kHwMask = false;
+#endif
+
+template <class M>
+V load_tail(const float* p, size_t tail, M mask) {
+  const D d;
+  if constexpr (kHwMask) {
+    return hn::MaskedLoad(mask, d, p);
+  } else {
+    HWY_ALIGN float buf[kL] = {};
+    for (size_t i = 0; i < tail; ++i) buf[i] = p[i];
+    return hn::Load(d, buf);
+  }
+}
+
+template <class M>
+void store_tail(V x, float* p, size_t tail, M mask) {
+  const D d;
+  if constexpr (kHwMask) {
+    hn::BlendedStore(x, mask, d, p);
+  } else {
+    HWY_ALIGN float buf[kL];
+    hn::Store(x, d, buf);
+    for (size_t i = 0; i < tail; ++i) p[i] = buf[i];
+  }
+}
+
+// C tile [MR rows x nr columns] = epilogue(A panel * B panel) with nr in ((NV-1)*L, NV*L]: edge
+// tiles compute only the rows and vectors they need. Panels keep their full kMR/kNR strides.
+// row_bias/col_bias point at the tile's first row/column entry, or are null.
+template <size_t MR, size_t NV>
+HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
+                               float* HWY_RESTRICT c, int64_t ldc, size_t nr, const TileEpi& e,
+                               const float* row_bias, const float* col_bias) {
+  const D d;
+  V acc[MR][NV];
+  for (size_t r = 0; r < MR; ++r)
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  for (size_t k = 0; k < kc; ++k) {
+    V bv[NV];
+    for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, bp + v * kL);
+    for (size_t r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, ap[r]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+    ap += kMR;
+    bp += kNR;
+  }
+
+  const size_t tail = nr - (NV - 1) * kL;  // valid lanes of the last vector, 1..L
+  const auto tail_mask = hn::FirstN(d, tail);
+  const bool full = tail == kL;
+  const V valpha = hn::Set(d, e.alpha), vbeta = hn::Set(d, e.beta);
+  const V vlo = hn::Set(d, e.lo), vhi = hn::Set(d, e.hi);
+  V cbias[NV];
+  for (size_t v = 0; v < NV; ++v) {
+    cbias[v] = hn::Zero(d);
+    if (e.last && col_bias)
+      cbias[v] = (v + 1 < NV || full) ? hn::LoadU(d, col_bias + v * kL) : load_tail(col_bias + v * kL, tail, tail_mask);
+  }
+  for (size_t r = 0; r < MR; ++r) {
+    float* cr = c + static_cast<int64_t>(r) * ldc;
+    const V rbias = hn::Set(d, e.last && row_bias ? row_bias[r] : 0.f);
+    for (size_t v = 0; v < NV; ++v) {
+      const bool whole = v + 1 < NV || full;
+      V x = hn::Mul(acc[r][v], valpha);
+      if (e.beta != 0.f) {
+        const V cv = whole ? hn::LoadU(d, cr + v * kL) : load_tail(cr + v * kL, tail, tail_mask);
+        x = hn::MulAdd(vbeta, cv, x);
+      }
+      if (e.last) {
+        x = hn::Add(hn::Add(x, rbias), cbias[v]);
+        if (e.clamp) x = hn::Min(hn::Max(x, vlo), vhi);
+      }
+      if (whole)
+        hn::StoreU(x, d, cr + v * kL);
+      else
+        store_tail(x, cr + v * kL, tail, tail_mask);
+    }
+  }
+}
+
+using MicroFn = void (*)(size_t, const float*, const float*, float*, int64_t, size_t, const TileEpi&, const float*,
+                         const float*);
+
+template <size_t MR, size_t... NVs>
+constexpr std::array<MicroFn, kNV> row_of_kernels(std::index_sequence<NVs...>) {
+  return {&micro_kernel<MR, NVs + 1>...};
+}
+template <size_t... MRs>
+constexpr std::array<std::array<MicroFn, kNV>, kMR> table_of_kernels(std::index_sequence<MRs...>) {
+  return {row_of_kernels<MRs + 1>(std::make_index_sequence<kNV>())...};
+}
+// kMicro[mr-1][nv-1]: the kernel for an mr-row, nv-vector tile.
+constexpr auto kMicro = table_of_kernels(std::make_index_sequence<kMR>());
+
+// Rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels: panel q holds
+// dst[q*MR*kc + k*MR + r] = op(A)[i0 + q*MR + r, p0 + k], zero past mc.
+void pack_a(bool trans, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  for (int64_t q = 0; q * static_cast<int64_t>(kMR) < mc; ++q) {
+    const int64_t row0 = i0 + q * kMR;
+    const int64_t rows = std::min<int64_t>(kMR, mc - q * kMR);
+    float* out = dst + q * kMR * kc;
+    if (trans) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = a + (p0 + k) * lda + row0;
+        float* o = out + k * kMR;
+        for (int64_t r = 0; r < rows; ++r) o[r] = src[r];
+        for (int64_t r = rows; r < static_cast<int64_t>(kMR); ++r) o[r] = 0.f;
+      }
+    } else {
+      if (rows < static_cast<int64_t>(kMR)) std::memset(out, 0, sizeof(float) * kMR * kc);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = a + (row0 + r) * lda + p0;
+        for (int64_t k = 0; k < kc; ++k) out[k * kMR + r] = src[k];
+      }
+    }
+  }
+}
+
+// Depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column panels: panel q holds
+// dst[q*NR*kc + k*NR + j] = op(B)[p0 + k, j0 + q*NR + j], zero past nc.
+void pack_b(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  for (int64_t q = 0; q * static_cast<int64_t>(kNR) < nc; ++q) {
+    const int64_t col0 = j0 + q * kNR;
+    const int64_t cols = std::min<int64_t>(kNR, nc - q * kNR);
+    float* out = dst + q * kNR * kc;
+    if (!trans) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = b + (p0 + k) * ldb + col0;
+        float* o = out + k * kNR;
+        std::memcpy(o, src, sizeof(float) * cols);
+        for (int64_t j = cols; j < static_cast<int64_t>(kNR); ++j) o[j] = 0.f;
+      }
+    } else {
+      if (cols < static_cast<int64_t>(kNR)) std::memset(out, 0, sizeof(float) * kNR * kc);
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* src = b + (col0 + j) * ldb + p0;
+        for (int64_t k = 0; k < kc; ++k) out[k * kNR + j] = src[k];
+      }
+    }
+  }
+}
+
+// The blocked product restricted to C rows [m0, m1) and columns [n0, n1). With a pre-packed
+// operand, m0 (n0) must be a multiple of MR (NR) so block offsets land on panel boundaries.
+void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const int64_t m_pad = round_up(p.m, kMR), n_pad = round_up(p.n, kNR);
+  float* bbuf = p.packed_b ? nullptr : thread_scratch(1, kKC * std::min<int64_t>(kNC, round_up(n1 - n0, kNR)));
+  float* abuf = p.packed_a ? nullptr : thread_scratch(0, kKC * std::min<int64_t>(kMC, round_up(m1 - m0, kMR)));
+  const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
+                     p.ep.clamp_max < std::numeric_limits<float>::infinity();
+  for (int64_t jc = n0; jc < n1; jc += kNC) {
+    const int64_t nc = std::min(kNC, n1 - jc);
+    for (int64_t pc = 0; pc < p.k; pc += kKC) {
+      const int64_t kc = std::min(kKC, p.k - pc);
+      const float* bblk;
+      if (p.packed_b) {
+        bblk = p.packed_b + pc * n_pad + jc * kc;
+      } else {
+        pack_b(p.trans_b, p.b, p.ldb, pc, kc, jc, nc, bbuf);
+        bblk = bbuf;
+      }
+      const TileEpi e{p.alpha, pc == 0 ? p.beta : 1.f, pc + kc >= p.k, clamp, p.ep.clamp_min, p.ep.clamp_max};
+      for (int64_t ic = m0; ic < m1; ic += kMC) {
+        const int64_t mc = std::min(kMC, m1 - ic);
+        const float* ablk;
+        if (p.packed_a) {
+          ablk = p.packed_a + pc * m_pad + ic * kc;
+        } else {
+          pack_a(p.trans_a, p.a, p.lda, ic, mc, pc, kc, abuf);
+          ablk = abuf;
+        }
+        for (int64_t jr = 0; jr < nc; jr += kNR) {
+          const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, nc - jr));
+          const float* cb = p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, mc - ir));
+            const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
+            kMicro[mr - 1][(nr + kL - 1) / kL - 1](static_cast<size_t>(kc), ablk + ir * kc, bblk + jr * kc,
+                                                   p.c + (ic + ir) * p.ldc + jc + jr, p.ldc, nr, e, rb, cb);
+          }
+        }
+      }
+    }
+  }
+}
+
+void GemmRun(const GemmProblem& p) {
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0) {
+    const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
+                       p.ep.clamp_max < std::numeric_limits<float>::infinity();
+    const TileEpi e{p.alpha, p.beta, true, clamp, p.ep.clamp_min, p.ep.clamp_max};
+    for (int64_t i = 0; i < p.m; ++i)
+      for (int64_t j = 0; j < p.n; ++j) {
+        float* c = p.c + i * p.ldc + j;
+        *c = apply_scalar(0.f, c, e, p.ep.row_bias ? p.ep.row_bias + i : nullptr,
+                          p.ep.col_bias ? p.ep.col_bias + j : nullptr);
+      }
+    return;
+  }
+  ThreadPool& pool = p.pool ? *p.pool : default_pool();
+  const int64_t threads = pool.num_threads();
+  const int64_t tiles_m = (p.m + kMR - 1) / kMR, tiles_n = (p.n + kNR - 1) / kNR;
+  // Below ~0.2 MFLOP the fork/join costs more than it saves.
+  if (threads <= 1 || p.m * p.n * p.k < 100000 || (tiles_m < 2 && tiles_n < 2)) {
+    run_range(p, 0, p.m, 0, p.n);
+    return;
+  }
+  // Splitting M repeats the B packing in every thread, splitting N repeats the A packing.
+  const int64_t dup_if_split_m = p.packed_b ? 0 : p.k * p.n;
+  const int64_t dup_if_split_n = p.packed_a ? 0 : p.m * p.k;
+  bool split_m = tiles_m >= threads && (tiles_n < threads || dup_if_split_m <= dup_if_split_n);
+  if (!split_m && tiles_n < 2) split_m = true;
+  if (split_m) {
+    pool.parallel_for(tiles_m, [&](int64_t b, int64_t e) {
+      run_range(p, b * kMR, std::min(e * static_cast<int64_t>(kMR), p.m), 0, p.n);
+    });
+  } else {
+    pool.parallel_for(tiles_n, [&](int64_t b, int64_t e) {
+      run_range(p, 0, p.m, b * kNR, std::min(e * static_cast<int64_t>(kNR), p.n));
+    });
+  }
+}
+
+size_t PackedFloats(bool is_a, int64_t rows, int64_t cols) {
+  return is_a ? static_cast<size_t>(round_up(rows, kMR) * cols) : static_cast<size_t>(rows * round_up(cols, kNR));
+}
+
+// The whole op(A) [rows=M, cols=K] or op(B) [rows=K, cols=N], in the layout run_range reads.
+void PackFull(bool is_a, bool trans, int64_t rows, int64_t cols, const float* src, int64_t ld, float* dst) {
+  const int64_t depth = is_a ? cols : rows;
+  const int64_t width = is_a ? rows : cols;
+  const int64_t pad = round_up(width, is_a ? kMR : kNR);
+  for (int64_t pc = 0; pc < depth; pc += kKC) {
+    const int64_t kc = std::min(kKC, depth - pc);
+    if (is_a)
+      pack_a(trans, src, ld, 0, width, pc, kc, dst + pc * pad);
+    else
+      pack_b(trans, src, ld, pc, kc, 0, width, dst + pc * pad);
+  }
+}
+
+int Tile(bool is_a) { return static_cast<int>(is_a ? kMR : kNR); }
+
+const char* KernelName() {
+  static const std::string name = std::string(hwy::TargetName(HWY_TARGET)) + " " + std::to_string(kMR) + "x" +
+                                  std::to_string(kNR);
+  return name.c_str();
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgeopt::kernels::gemm::detail
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgeopt::kernels::gemm {
+namespace detail {
+
+HWY_EXPORT(GemmRun);
+HWY_EXPORT(PackedFloats);
+HWY_EXPORT(PackFull);
+HWY_EXPORT(Tile);
+HWY_EXPORT(KernelName);
+
+float* thread_scratch(int slot, size_t floats) {
+  struct Buf {
+    float* p = nullptr;
+    size_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  if (b.n < floats) {
+    std::free(b.p);
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    b.p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!b.p) throw_error(ErrorCode::kResourceExhausted, "gemm: cannot allocate " + std::to_string(bytes) + " bytes");
+    b.n = floats;
+  }
+  return b.p;
+}
+
+namespace {
+
+void check_dims(const char* what, int64_t m, int64_t n, int64_t k) {
+  EDGEOPT_CHECK_ARG(m >= 0 && n >= 0 && k >= 0, std::string(what) + ": negative dimension M=" + std::to_string(m) +
+                                                    " N=" + std::to_string(n) + " K=" + std::to_string(k));
+}
+
+void check_ld(const char* what, const char* name, int64_t ld, int64_t width, int64_t rows) {
+  EDGEOPT_CHECK_ARG(rows == 0 || ld >= width,
+                    std::string(what) + ": " + name + "=" + std::to_string(ld) + " is smaller than the row width " +
+                        std::to_string(width));
+}
+
+void make_packed(bool is_a, bool trans, int64_t rows, int64_t cols, const float* src, int64_t ld,
+                         std::shared_ptr<float>* data, size_t* floats, int* tile) {
+  *floats = HWY_DYNAMIC_DISPATCH(PackedFloats)(is_a, rows, cols);
+  size_t bytes = std::max<size_t>(64, (*floats * sizeof(float) + 63) / 64 * 64);
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw_error(ErrorCode::kResourceExhausted, "gemm pack: cannot allocate " + std::to_string(bytes) + " bytes");
+  data->reset(p, [](float* q) { std::free(q); });
+  if (rows > 0 && cols > 0) HWY_DYNAMIC_DISPATCH(PackFull)(is_a, trans, rows, cols, src, ld, p);
+  *tile = HWY_DYNAMIC_DISPATCH(Tile)(is_a);
+}
+
+}  // namespace
+}  // namespace detail
+
+void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+              const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {
+  detail::check_dims("gemm_f32", m, n, k);
+  detail::check_ld("gemm_f32", "lda", lda, trans_a ? m : k, trans_a ? k : m);
+  detail::check_ld("gemm_f32", "ldb", ldb, trans_b ? k : n, trans_b ? n : k);
+  detail::check_ld("gemm_f32", "ldc", ldc, n, m);
+  detail::GemmProblem p{trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, ep, nullptr, nullptr, pool};
+  HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+PackedMatrix pack_b_f32(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb) {
+  detail::check_dims("pack_b_f32", 0, n, k);
+  detail::check_ld("pack_b_f32", "ldb", ldb, trans_b ? k : n, trans_b ? n : k);
+  PackedMatrix pm;
+  detail::make_packed(false, trans_b, k, n, b, ldb, &pm.data_, &pm.floats_, &pm.tile_);
+  pm.rows_ = k;
+  pm.cols_ = n;
+  pm.is_a_ = false;
+  return pm;
+}
+
+PackedMatrix pack_a_f32(bool trans_a, int64_t m, int64_t k, const float* a, int64_t lda) {
+  detail::check_dims("pack_a_f32", m, 0, k);
+  detail::check_ld("pack_a_f32", "lda", lda, trans_a ? m : k, trans_a ? k : m);
+  PackedMatrix pm;
+  detail::make_packed(true, trans_a, m, k, a, lda, &pm.data_, &pm.floats_, &pm.tile_);
+  pm.rows_ = m;
+  pm.cols_ = k;
+  pm.is_a_ = true;
+  return pm;
+}
+
+void gemm_f32_packed_b(bool trans_a, int64_t m, float alpha, const float* a, int64_t lda, const PackedMatrix& b,
+                       float beta, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {
+  EDGEOPT_CHECK_ARG(!b.empty() && !b.is_a() && b.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(false),
+                    "gemm_f32_packed_b: the packed operand was not made by pack_b_f32 in this process");
+  const int64_t k = b.rows(), n = b.cols();
+  detail::check_dims("gemm_f32_packed_b", m, n, k);
+  detail::check_ld("gemm_f32_packed_b", "lda", lda, trans_a ? m : k, trans_a ? k : m);
+  detail::check_ld("gemm_f32_packed_b", "ldc", ldc, n, m);
+  detail::GemmProblem p{trans_a, false, m, n, k, alpha, beta, a, lda, nullptr, 0, c, ldc, ep, nullptr, b.data(), pool};
+  HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alpha, const float* b, int64_t ldb,
+                       float beta, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {
+  EDGEOPT_CHECK_ARG(!a.empty() && a.is_a() && a.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(true),
+                    "gemm_f32_packed_a: the packed operand was not made by pack_a_f32 in this process");
+  const int64_t m = a.rows(), k = a.cols();
+  detail::check_dims("gemm_f32_packed_a", m, n, k);
+  detail::check_ld("gemm_f32_packed_a", "ldb", ldb, trans_b ? k : n, trans_b ? n : k);
+  detail::check_ld("gemm_f32_packed_a", "ldc", ldc, n, m);
+  detail::GemmProblem p{false, trans_b, m, n, k, alpha, beta, nullptr, 0, b, ldb, c, ldc, ep, a.data(), nullptr, pool};
+  HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+const char* gemm_f32_kernel_name() { return HWY_DYNAMIC_DISPATCH(detail::KernelName)(); }
+
+}  // namespace edgeopt::kernels::gemm
+#endif  // HWY_ONCE

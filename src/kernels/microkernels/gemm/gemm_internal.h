@@ -1,0 +1,29 @@
+// Internal to the GEMM: the problem description passed to the per-target implementation.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/microkernels/gemm/gemm.h"
+
+namespace edgeopt::kernels::gemm::detail {
+
+struct GemmProblem {
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1.f, beta = 0.f;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  GemmEpilogue ep;
+  const float* packed_a = nullptr;  // whole op(A) in pack_a_f32 layout, or null
+  const float* packed_b = nullptr;  // whole op(B) in pack_b_f32 layout, or null
+  ThreadPool* pool = nullptr;
+};
+
+// Per-thread scratch: slot 0 for A panels, 1 for B panels; grows, never shrinks; 64-byte aligned.
+float* thread_scratch(int slot, size_t floats);
+
+}  // namespace edgeopt::kernels::gemm::detail

@@ -1,0 +1,229 @@
+#include "kernels/ops/conv/conv_fast.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/common.h"
+#include "kernels/microkernels/conv/dwconv.h"
+#include "kernels/microkernels/conv/im2col.h"
+#include "kernels/microkernels/gemm/gemm.h"
+#include "kernels/ops/conv/conv_geometry.h"
+
+namespace edgeopt::kernels::ops::conv {
+namespace {
+
+using microkernels::Im2colGeometry;
+
+struct FastConvDims {
+  int64_t n = 0, c = 0, m = 0, group = 1, cg = 0, mg = 0;
+  Window win;
+  Im2colGeometry geo;
+  int64_t in_sz = 0, out_sz = 0, k_sz = 0;
+  bool pointwise = false;    // 1x1 kernel, stride 1, no padding: X_ng is already the im2col matrix
+  bool depthwise2d = false;  // C/group == 1 with at most 2 spatial dims: the direct kernel
+};
+
+// The same validation (and messages) as the reference conv_dims in conv.cpp.
+FastConvDims fast_conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b) {
+  EDGEOPT_CHECK_ARG(x.rank() >= 3, "input X has shape " + x.str() + ", but Conv needs [N, C, spatial...] (rank >= 3)");
+  EDGEOPT_CHECK(x.rank() <= 2 + kMaxSpatial, ErrorCode::kUnimplemented,
+                "input X has shape " + x.str() + "; only 1 to 3 spatial dims are supported");
+  EDGEOPT_CHECK_ARG(w.rank() == x.rank(), "input W has shape " + w.str() + ", but X has shape " + x.str() +
+                                              " so W needs rank " + std::to_string(x.rank()));
+  FastConvDims d;
+  d.n = x[0];
+  d.c = x[1];
+  d.m = w[0];
+  d.group = node.attr_int("group", 1);
+  EDGEOPT_CHECK_ARG(d.group >= 1, "attribute group is " + std::to_string(d.group) + ", must be >= 1");
+  EDGEOPT_CHECK_ARG(d.c % d.group == 0, "input X has " + std::to_string(d.c) + " channels, not divisible by group=" +
+                                            std::to_string(d.group));
+  EDGEOPT_CHECK_ARG(w[1] == d.c / d.group, "input W has shape " + w.str() + ", but group=" + std::to_string(d.group) +
+                                               " needs W.shape[1] == C/group = " + std::to_string(d.c / d.group) +
+                                               " (C=" + std::to_string(d.c) + ")");
+  EDGEOPT_CHECK_ARG(d.m >= 1 && d.m % d.group == 0, "input W has shape " + w.str() + ", but M=W.shape[0] must be a "
+                                                    "positive multiple of group=" + std::to_string(d.group));
+  std::vector<int64_t> kernel(w.dims().begin() + 2, w.dims().end());
+  if (node.has_attr("kernel_shape"))
+    EDGEOPT_CHECK_ARG(node.attr_ints("kernel_shape") == kernel, "attribute kernel_shape is " +
+                                                                    ints_str(node.attr_ints("kernel_shape")) +
+                                                                    ", but W has shape " + w.str());
+  if (b && b->defined())
+    EDGEOPT_CHECK_ARG(b->shape() == Shape({d.m}), "input B has shape " + b->shape().str() + ", but it must be [M] = [" +
+                                                      std::to_string(d.m) + "]");
+  d.win = forward_window(read_window_attrs(node, kernel), {x.dims().begin() + 2, x.dims().end()}, false);
+  d.cg = d.c / d.group;
+  d.mg = d.m / d.group;
+  d.in_sz = d.win.big_numel();
+  d.out_sz = d.win.small_numel();
+  d.k_sz = d.win.kernel_numel();
+  d.geo.in = d.win.big;
+  d.geo.out = d.win.small;
+  d.geo.kernel = d.win.kernel;
+  d.geo.stride = d.win.stride;
+  d.geo.dilation = d.win.dilation;
+  d.geo.pad = d.win.pad_begin;
+  d.pointwise = true;
+  for (size_t i = 0; i < kMaxSpatial; ++i)
+    d.pointwise = d.pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 &&
+                  d.win.pad_end[i] == 0;
+  d.depthwise2d = d.cg == 1 && d.group > 1 && d.win.big[0] == 1 && d.win.kernel[0] == 1 && d.win.small[0] == 1 &&
+                  d.win.pad_begin[0] == 0;
+  return d;
+}
+
+float* thread_buffer(int slot, size_t floats) {
+  thread_local std::vector<float> bufs[2];
+  if (bufs[slot].size() < floats) bufs[slot].resize(floats);
+  return bufs[slot].data();
+}
+
+// Runs fn(item, inner_pool) for items [0, count): across the pool when there are enough items to
+// balance, else one by one with the pool handed to the GEMM inside.
+template <typename F>
+void for_each_item(int64_t count, F&& fn) {
+  ThreadPool& pool = default_pool();
+  const int64_t t = pool.num_threads();
+  if (t > 1 && count >= t && (count % t == 0 || count >= 4 * t)) {
+    pool.parallel_for(count, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) fn(i, nullptr);
+    });
+  } else {
+    for (int64_t i = 0; i < count; ++i) fn(i, &pool);
+  }
+}
+
+bool has_bias(const ForwardCtx& ctx) { return ctx.node.has_input(2) && ctx.in.size() > 2 && ctx.in[2].defined(); }
+
+}  // namespace
+
+void conv_f32_nchw_fast(ForwardCtx& ctx) {
+  require_f32(ctx, 0);
+  require_f32(ctx, 1);
+  const bool has_b = has_bias(ctx);
+  if (has_b) require_f32(ctx, 2);
+  const Tensor& x = ctx.in[0];
+  const Tensor& w = ctx.in[1];
+  const FastConvDims d = fast_conv_dims(ctx.node, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
+  std::vector<int64_t> y_dims{d.n, d.m};
+  for (int64_t o : d.win.real(d.win.small)) y_dims.push_back(o);
+  Tensor& y = alloc_output(ctx, 0, DType::kF32, Shape(y_dims));
+  if (y.numel() == 0) return;
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  const float* pb = has_b ? ctx.in[2].data<float>() : nullptr;
+  float* py = y.data<float>();
+
+  if (d.depthwise2d) {
+    microkernels::DwConv2dGeometry g;
+    g.ih = d.win.big[1], g.iw = d.win.big[2], g.oh = d.win.small[1], g.ow = d.win.small[2];
+    g.kh = d.win.kernel[1], g.kw = d.win.kernel[2], g.sh = d.win.stride[1], g.sw = d.win.stride[2];
+    g.ph = d.win.pad_begin[1], g.pw = d.win.pad_begin[2], g.dh = d.win.dilation[1], g.dw = d.win.dilation[2];
+    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t n = p / d.c, ci = p % d.c;
+        microkernels::dwconv2d_f32_plane(g, px + p * d.in_sz, d.mg, pw + ci * d.mg * d.k_sz,
+                                         pb ? pb + ci * d.mg : nullptr, py + (n * d.m + ci * d.mg) * d.out_sz);
+      }
+    });
+    return;
+  }
+
+  const int64_t kdim = d.cg * d.k_sz;
+  std::vector<gemm::PackedMatrix> packed_w(static_cast<size_t>(d.group));
+  for (int64_t g = 0; g < d.group; ++g) packed_w[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
+  for_each_item(d.n * d.group, [&](int64_t item, ThreadPool* pool) {
+    const int64_t n = item / d.group, g = item % d.group;
+    const float* xg = px + (n * d.c + g * d.cg) * d.in_sz;
+    const float* bmat = xg;
+    if (!d.pointwise) {
+      float* col = thread_buffer(0, static_cast<size_t>(kdim * d.out_sz));
+      microkernels::im2col_f32(d.geo, d.cg, xg, col);
+      bmat = col;
+    }
+    gemm::GemmEpilogue ep;
+    ep.row_bias = pb ? pb + g * d.mg : nullptr;
+    gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, bmat, d.out_sz, 0.f,
+                            py + (n * d.m + g * d.mg) * d.out_sz, d.out_sz, ep, pool);
+  });
+}
+
+void conv_f32_nchw_grad_fast(BackwardCtx& ctx) {
+  const Tensor& dy = ctx.grad_out[0];
+  if (!dy.defined()) return;
+  const Tensor& x = ctx.in[0];
+  const Tensor& w = ctx.in[1];
+  const bool has_b = ctx.in.size() > 2 && ctx.in[2].defined();
+  const FastConvDims d = fast_conv_dims(ctx.node, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
+  const int64_t kdim = d.cg * d.k_sz;
+  Tensor dx = Tensor::zeros(DType::kF32, x.shape());
+  Tensor dw = Tensor::zeros(DType::kF32, w.shape());
+  Tensor db = Tensor::zeros(DType::kF32, {d.m});
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  const float* pdy = dy.data<float>();
+  float* pdx = dx.data<float>();
+
+  ThreadPool& pool = default_pool();
+  const int64_t chunks = std::max<int64_t>(1, pool.num_chunks(d.n));
+  // Chunk 0 accumulates straight into dw/db; the others into partials added afterwards, in order.
+  std::vector<float> partial_w(static_cast<size_t>((chunks - 1) * w.numel()));
+  std::vector<float> partial_b(static_cast<size_t>((chunks - 1) * d.m), 0.f);
+  auto run_chunk = [&](int64_t c, ThreadPool* inner) {
+    int64_t ib, ie;
+    ThreadPool::chunk_bounds(d.n, 1, chunks, c, &ib, &ie);
+    float* dwc = c == 0 ? dw.data<float>() : partial_w.data() + (c - 1) * w.numel();
+    float* dbc = c == 0 ? db.data<float>() : partial_b.data() + (c - 1) * d.m;
+    for (int64_t n = ib; n < ie; ++n)
+      for (int64_t g = 0; g < d.group; ++g) {
+        const float* xg = px + (n * d.c + g * d.cg) * d.in_sz;
+        const float* dyg = pdy + (n * d.m + g * d.mg) * d.out_sz;
+        const float* wg = pw + g * d.mg * kdim;
+        float* dxg = pdx + (n * d.c + g * d.cg) * d.in_sz;
+        const float* bmat = xg;
+        if (!d.pointwise) {
+          float* col = thread_buffer(0, static_cast<size_t>(kdim * d.out_sz));
+          microkernels::im2col_f32(d.geo, d.cg, xg, col);
+          bmat = col;
+        }
+        // dW_g [mg, K] (+)= dY_g [mg, out] @ col^T [out, K]
+        gemm::gemm_f32(false, true, d.mg, kdim, d.out_sz, 1.f, dyg, d.out_sz, bmat, d.out_sz, n == ib ? 0.f : 1.f,
+                       dwc + g * d.mg * kdim, kdim, {}, inner);
+        for (int64_t mm = 0; mm < d.mg; ++mm) {
+          const float* row = dyg + mm * d.out_sz;
+          float s = 0.f;
+          for (int64_t i = 0; i < d.out_sz; ++i) s += row[i];
+          dbc[g * d.mg + mm] += s;
+        }
+        // dX_g = col2im(W_g^T [K, mg] @ dY_g [mg, out])
+        if (d.pointwise) {
+          gemm::gemm_f32(true, false, kdim, d.out_sz, d.mg, 1.f, wg, kdim, dyg, d.out_sz, 0.f, dxg, d.out_sz, {}, inner);
+        } else {
+          float* dcol = thread_buffer(1, static_cast<size_t>(kdim * d.out_sz));
+          gemm::gemm_f32(true, false, kdim, d.out_sz, d.mg, 1.f, wg, kdim, dyg, d.out_sz, 0.f, dcol, d.out_sz, {},
+                         inner);
+          microkernels::col2im_add_f32(d.geo, d.cg, dcol, dxg);
+        }
+      }
+  };
+  if (chunks > 1) {
+    pool.parallel_for(chunks, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) run_chunk(c, nullptr);
+    });
+  } else {
+    run_chunk(0, &pool);
+  }
+  float* pdw = dw.data<float>();
+  float* pdb = db.data<float>();
+  for (int64_t c = 1; c < chunks; ++c) {
+    const float* pw_c = partial_w.data() + (c - 1) * w.numel();
+    for (int64_t i = 0; i < w.numel(); ++i) pdw[i] += pw_c[i];
+    for (int64_t i = 0; i < d.m; ++i) pdb[i] += partial_b[(c - 1) * d.m + i];
+  }
+  ctx.grad_in[0] = dx;
+  ctx.grad_in[1] = dw;
+  if (has_b) ctx.grad_in[2] = db;
+}
+
+}  // namespace edgeopt::kernels::ops::conv

@@ -1,0 +1,192 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/thread_pool.h"
+#include "kernels/ops/conv/conv_fast.h"
+#include "kernels/testing/op_tester.h"
+
+namespace edgeopt::kernels::testing {
+namespace {
+
+struct ConvCase {
+  Shape x, w;
+  int64_t group = 1;
+  std::vector<int64_t> strides, dilations, pads;  // empty: attribute absent (defaults)
+  bool bias = true;
+  std::string auto_pad;
+
+  std::string describe() const {
+    std::ostringstream os;
+    auto ints = [&](const std::vector<int64_t>& v) {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+      return s + "]";
+    };
+    os << "x=" << x.str() << " w=" << w.str() << " g=" << group << " s=" << ints(strides) << " d=" << ints(dilations)
+       << " p=" << ints(pads) << (bias ? " bias" : "") << (auto_pad.empty() ? "" : " auto_pad=" + auto_pad);
+    return os.str();
+  }
+};
+
+Node conv_node(const ConvCase& c) {
+  Node n = make_node("Conv", c.bias ? 3 : 2, 1);
+  if (c.group != 1) n.set_attr("group", c.group);
+  if (!c.strides.empty()) n.set_attr("strides", c.strides);
+  if (!c.dilations.empty()) n.set_attr("dilations", c.dilations);
+  if (!c.pads.empty()) n.set_attr("pads", c.pads);
+  if (!c.auto_pad.empty()) n.set_attr("auto_pad", c.auto_pad);
+  return n;
+}
+
+std::vector<Tensor> conv_inputs(const ConvCase& c, uint64_t seed) {
+  std::vector<Tensor> in{random_f32(c.x, seed), random_f32(c.w, seed + 1)};
+  if (c.bias) in.push_back(random_f32({c.w[0]}, seed + 2));
+  return in;
+}
+
+std::string index_str(const Shape& s, int64_t flat) {
+  std::vector<int64_t> idx(s.rank());
+  for (size_t d = s.rank(); d-- > 0;) {
+    idx[d] = flat % s[d];
+    flat /= s[d];
+  }
+  std::string out = "[";
+  for (size_t d = 0; d < idx.size(); ++d) out += (d ? "," : "") + std::to_string(idx[d]);
+  return out + "]";
+}
+
+// |fast - ref| <= atol + rtol*|ref| element-wise; the message names the kernel, index and case.
+void expect_match(const Tensor& ref, const Tensor& fast, const std::string& what, const std::string& cs,
+                  double atol = 2e-5, double rtol = 1e-5) {
+  ASSERT_TRUE(fast.defined()) << what << " produced nothing; case " << cs;
+  ASSERT_EQ(ref.shape(), fast.shape()) << what << " shape; case " << cs;
+  const float* r = ref.data<float>();
+  const float* f = fast.data<float>();
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const double tol = atol + rtol * std::fabs(r[i]);
+    ASSERT_LE(std::fabs(double(r[i]) - f[i]), tol)
+        << what << " vs ref at " << index_str(ref.shape(), i) << ": ref=" << r[i] << " fast=" << f[i]
+        << " |diff|=" << std::fabs(double(r[i]) - f[i]) << " > tol=" << tol << "; case " << cs;
+  }
+}
+
+std::vector<ConvCase> awkward_cases() {
+  std::vector<ConvCase> cases = {
+      {{1, 1, 5, 5}, {1, 1, 3, 3}, 1, {}, {}, {}, false},
+      {{2, 3, 7, 6}, {4, 3, 3, 3}, 1, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+      {{1, 4, 9, 7}, {6, 2, 3, 2}, 2, {1, 2}, {2, 1}, {2, 0, 1, 1}},             // groups, asymmetric pads
+      {{2, 8, 8, 8}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}},                  // depthwise 3x3 s1
+      {{1, 13, 11, 9}, {13, 1, 3, 3}, 13, {2, 2}, {}, {1, 1, 1, 1}},              // depthwise 3x3 s2
+      {{1, 7, 17, 19}, {14, 1, 5, 5}, 7, {1, 1}, {}, {2, 2, 2, 2}},               // depthwise, multiplier 2, 5x5
+      {{1, 4, 10, 13}, {4, 1, 3, 3}, 4, {3, 2}, {2, 2}, {0, 2, 1, 0}},            // depthwise odd stride/dilation
+      {{1, 16, 33, 35}, {16, 1, 3, 3}, 16, {1, 1}, {}, {1, 1, 1, 1}},             // depthwise, rows > 2 vectors
+      {{1, 3, 13, 11}, {7, 3, 1, 1}, 1, {3, 1}, {}, {0, 0, 0, 0}, false},        // 1x1 strided: im2col path
+      {{2, 17, 6, 5}, {13, 17, 1, 1}},                                            // 1x1 pointwise: no im2col
+      {{1, 16, 4, 4}, {32, 4, 1, 1}, 4},                                          // grouped pointwise
+      {{1, 2, 10, 9}, {3, 2, 3, 3}, 1, {1, 1}, {3, 2}, {0, 1, 2, 0}},             // dilations
+      {{3, 16, 14, 14}, {17, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{1, 17, 15, 16}, {16, 17, 3, 3}, 1, {2, 2}, {}, {1, 0, 1, 0}},
+      {{2, 8, 12, 12}, {8, 4, 3, 3}, 2, {2, 1}, {1, 2}, {2, 2, 2, 2}},
+      {{1, 3, 28, 28}, {8, 3, 5, 5}, 1, {1, 1}, {}, {}, true, "SAME_UPPER"},
+      {{1, 16, 28, 28}, {32, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{2, 5, 11}, {7, 5, 3}, 1, {2}, {}, {1, 1}},                                // 1-D
+      {{1, 4, 5, 6, 7}, {3, 4, 3, 3, 3}, 1, {1, 2, 1}, {}, {1, 1, 1, 1, 1, 1}},   // 3-D
+      {{1, 6, 1, 9}, {6, 1, 1, 3}, 6, {1, 1}, {}, {0, 1, 0, 1}},                  // depthwise, H = 1
+      {{0, 3, 5, 5}, {4, 3, 3, 3}},                                               // empty batch
+  };
+  // Channel sweep over the GEMM remainders.
+  uint64_t i = 0;
+  for (int64_t c : {1, 3, 4, 7, 8, 13, 16, 17}) {
+    const int64_t m = std::vector<int64_t>{3, 8, 17, 1, 16, 4, 9, 13}[i % 8];
+    const int64_t hw = 5 + static_cast<int64_t>(i);
+    cases.push_back({{1 + static_cast<int64_t>(i % 2), c, hw, hw + 1}, {m, c, 3, 3}, 1,
+                     {1 + static_cast<int64_t>(i % 2), 1}, {}, {1, 1, 1, 1}, i % 3 != 0});
+    ++i;
+  }
+  return cases;
+}
+
+TEST(ConvFast, ForwardMatchesReference) {
+  const OpDef* op = find_op("Conv");
+  ASSERT_NE(op, nullptr);
+  uint64_t seed = 10;
+  for (const auto& cs : awkward_cases()) {
+    Node n = conv_node(cs);
+    auto in = conv_inputs(cs, seed += 3);
+    std::vector<Tensor> ref(1), fast(1);
+    ForwardCtx rctx{n, in, ref};
+    op->forward(rctx);
+    ForwardCtx fctx{n, in, fast};
+    ops::conv::conv_f32_nchw_fast(fctx);
+    expect_match(ref[0], fast[0], "conv_f32_nchw_fast", cs.describe());
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(ConvFast, ForwardDoesNotDependOnThreadCount) {
+  const ConvCase cases[] = {{{4, 16, 14, 14}, {32, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 16, 28, 28}, {32, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{2, 8, 9, 9}, {8, 1, 3, 3}, 8, {2, 2}, {}, {1, 1, 1, 1}}};
+  for (const auto& cs : cases) {
+    Node n = conv_node(cs);
+    auto in = conv_inputs(cs, 99);
+    std::vector<Tensor> one(1), two(1);
+    set_num_threads(1);
+    ForwardCtx c1{n, in, one};
+    ops::conv::conv_f32_nchw_fast(c1);
+    set_num_threads(2);
+    ForwardCtx c2{n, in, two};
+    ops::conv::conv_f32_nchw_fast(c2);
+    set_num_threads(0);
+    expect_match(one[0], two[0], "conv_f32_nchw_fast 2 threads vs 1", cs.describe(), 0, 0);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(ConvFast, BackwardMatchesReferenceBackward) {
+  const OpDef* op = find_op("Conv");
+  ASSERT_NE(op, nullptr);
+  ASSERT_NE(op->backward, nullptr);
+  uint64_t seed = 500;
+  for (const auto& cs : awkward_cases()) {
+    Node n = conv_node(cs);
+    auto in = conv_inputs(cs, seed += 3);
+    std::vector<Tensor> y(1);
+    ForwardCtx fctx{n, in, y};
+    op->forward(fctx);
+    std::vector<Tensor> gout{random_f32(y[0].shape(), seed + 7)};
+    std::vector<Tensor> gref(in.size()), gfast(in.size());
+    BackwardCtx rctx{n, in, y, {}, gout, gref};
+    BackwardCtx bctx{n, in, y, {}, gout, gfast};
+    if (op->backward_ref)
+      op->backward_ref(rctx);
+    else
+      op->backward(rctx);
+    ops::conv::conv_f32_nchw_grad_fast(bctx);
+    const char* names[] = {"dX", "dW", "dB"};
+    for (size_t i = 0; i < in.size(); ++i) {
+      // dW/dB sum over N*OH*OW terms: scale the tolerance with the reduction length.
+      const double atol = i == 0 ? 2e-5 : 2e-5 * std::sqrt(double(y[0].numel()) / std::max<int64_t>(1, cs.w[0]));
+      expect_match(gref[i], gfast[i], std::string("conv_f32_nchw_grad_fast ") + names[i], cs.describe(), atol, 1e-4);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST(ConvFast, RejectsWhatTheReferenceRejects) {
+  ConvCase bad_group{{1, 4, 5, 5}, {4, 3, 3, 3}, 2};
+  Node n = conv_node(bad_group);
+  auto in = conv_inputs(bad_group, 1);
+  std::vector<Tensor> out(1);
+  ForwardCtx ctx{n, in, out};
+  EXPECT_THROW(ops::conv::conv_f32_nchw_fast(ctx), Error);
+  std::vector<Tensor> short_in{random_f32({1, 3}, 1), random_f32({4, 3}, 2)};
+  Node n2 = make_node("Conv", 2, 1);
+  ForwardCtx ctx2{n2, short_in, out};
+  EXPECT_THROW(ops::conv::conv_f32_nchw_fast(ctx2), Error);
+}
+
+}  // namespace
+}  // namespace edgeopt::kernels::testing

@@ -1,0 +1,125 @@
+// The one rounding/saturation routine of edgeopt's integer path: QuantizeLinear, every int8 (qs8/qu8)
+// reference and fast kernel, the QDQ export and QAT fake-quant all call these functions, so that
+// "QAT accuracy == deployed accuracy" is a test rather than a hope (STYLE.md section 13).
+//
+//   int32_t q = quant::quantize_f32(x, 0.05f, 128, 0, 255);          // f32 -> u8 code
+//   quant::QuantMultiplier m = quant::quantize_multiplier(s_x * s_w / s_y);
+//   int8_t y = static_cast<int8_t>(quant::requantize(acc, m, zp_y, -128, 127));
+//
+// Header-only on purpose: these run in the innermost loops of the int8 kernels and must inline.
+// None of them allocate or throw; validating scales (finite, non-zero) is the caller's job.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace edgeopt::kernels::quant {
+
+// Round half to even (banker's rounding), independent of the FP environment's rounding mode
+// (std::nearbyint follows fesetround, which another library may have changed). ONNX
+// QuantizeLinear specifies half-to-even, as numpy.round does: 2.5 -> 2, 3.5 -> 4, -2.5 -> -2.
+inline float round_half_even(float v) {
+  float f = std::floor(v);
+  float diff = v - f;  // exact for |v| < 2^24; above that v is already an integer and diff == 0
+  if (diff > 0.5f) return f + 1.f;
+  if (diff < 0.5f) return f;
+  return std::fmod(f, 2.f) == 0.f ? f : f + 1.f;
+}
+
+// q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax), the ONNX QuantizeLinear formula.
+// The division is in f32 (as ONNX Runtime does; x * (1/scale) differs in the last bit for some x).
+// +-inf saturate to qmax/qmin; NaN maps to zero_point (ONNX leaves it undefined; this keeps the
+// value finite and equal to what dequantizes to 0).
+inline int32_t quantize_f32(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  float v = x / scale;
+  if (std::isnan(v)) return zero_point < qmin ? qmin : (zero_point > qmax ? qmax : zero_point);
+  // Clamp in double before converting: the float -> int conversion of an out-of-range value is UB.
+  double q = static_cast<double>(round_half_even(v)) + zero_point;
+  if (q < qmin) return qmin;
+  if (q > qmax) return qmax;
+  return static_cast<int32_t>(q);
+}
+
+// x = (q - zero_point) * scale, the ONNX DequantizeLinear formula (the subtraction is exact in
+// int32 for 8-bit codes; for i32 codes it is done in int64 so it cannot overflow).
+inline float dequantize_f32(int32_t q, float scale, int32_t zero_point) {
+  return static_cast<float>(static_cast<int64_t>(q) - zero_point) * scale;
+}
+
+// Fake quantization for QAT: dequantize(quantize(x)); identical to an int8 deployment of x.
+inline float fake_quantize_f32(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  return dequantize_f32(quantize_f32(x, scale, zero_point, qmin, qmax), scale, zero_point);
+}
+
+// A real multiplier M >= 0 as multiplier * 2^shift / 2^31 with multiplier in [2^30, 2^31) (Q0.31),
+// gemmlowp / TFLite style. shift > 0 is a left shift (M >= 1), shift < 0 a right shift.
+// M == 0, or M < 2^-62 (which rounds every int32 to 0) gives {0, 0}.
+struct QuantMultiplier {
+  int32_t multiplier = 0;
+  int shift = 0;
+};
+
+// Relative error of the represented multiplier <= 2^-31. Negative or non-finite M is a caller bug
+// (scales are validated upstream); it returns {0, 0}. M >= 2^31 saturates to the largest
+// representable multiplier (2^31 - 1) * 2^31 / 2^31, far beyond any real requantization scale.
+inline QuantMultiplier quantize_multiplier(double real_multiplier) {
+  if (!(real_multiplier > 0.0) || !std::isfinite(real_multiplier)) return {};
+  int exp = 0;
+  double q = std::frexp(real_multiplier, &exp);  // real = q * 2^exp, q in [0.5, 1)
+  auto q_fixed = static_cast<int64_t>(std::llround(q * 2147483648.0));
+  if (q_fixed == (int64_t{1} << 31)) {  // q rounded up to 1.0
+    q_fixed /= 2;
+    ++exp;
+  }
+  if (exp < -62) return {};
+  if (exp > 31) return {std::numeric_limits<int32_t>::max(), 31};
+  return {static_cast<int32_t>(q_fixed), exp};
+}
+
+// round(a * b / 2^31) with ties toward +infinity (the gemmlowp nudge: +2^30 for a*b >= 0, 1 - 2^30
+// below, then a truncating division), saturating the one overflow case a == b == INT32_MIN
+// (gemmlowp SaturatingRoundingDoublingHighMul).
+inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
+  if (a == b && a == std::numeric_limits<int32_t>::min()) return std::numeric_limits<int32_t>::max();
+  int64_t ab = static_cast<int64_t>(a) * b;
+  int64_t nudge = ab >= 0 ? (int64_t{1} << 30) : (1 - (int64_t{1} << 30));
+  return static_cast<int32_t>((ab + nudge) / (int64_t{1} << 31));  // C++ division truncates toward 0
+}
+
+// round(x / 2^exponent) with ties away from zero (gemmlowp RoundingDivideByPOT), exponent >= 0.
+inline int64_t rounding_divide_by_pot(int64_t x, int exponent) {
+  if (exponent <= 0) return x;
+  const int64_t mask = (int64_t{1} << exponent) - 1;
+  const int64_t remainder = x & mask;
+  const int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+// y = clamp(round(acc * M) + zero_point, qmin, qmax) in integer arithmetic only, bit-exact with
+// gemmlowp / TFLite's MultiplyByQuantizedMultiplier (double-rounding variant): a left shift for
+// M >= 1, the rounding doubling high multiply (ties toward +inf), then a rounding right shift (ties
+// away from zero). Because there are two roundings the result can differ by 1 from round(acc * M)
+// computed exactly: 5 * 0.25 gives 2 (1.25 -> high mul 2.5 -> 3 -> 3/2 = 1.5 -> 2); the tests bound
+// the difference by 1. Where TFLite overflows (acc << shift outside int32, only for M >= 1 and
+// huge acc) this computes the product exactly in 128 bits instead, then saturates.
+inline int32_t requantize(int32_t acc, QuantMultiplier m, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  const int left_shift = m.shift > 0 ? m.shift : 0;
+  const int right_shift = m.shift > 0 ? 0 : -m.shift;
+  const int64_t shifted = static_cast<int64_t>(acc) * (int64_t{1} << left_shift);
+  int64_t y;
+  if (shifted > std::numeric_limits<int32_t>::max() || shifted < std::numeric_limits<int32_t>::min()) {
+    const __int128 p = static_cast<__int128>(shifted) * m.multiplier + (__int128{1} << 30);
+    const __int128 q = p >> 31;  // floor: ties toward +inf, as the high multiply
+    constexpr int64_t kBig = int64_t{1} << 40;  // beyond any int32 qmin/qmax
+    y = q > kBig ? kBig : (q < -kBig ? -kBig : static_cast<int64_t>(q));
+  } else {
+    y = saturating_rounding_doubling_high_mul(static_cast<int32_t>(shifted), m.multiplier);
+    y = rounding_divide_by_pot(y, right_shift);
+  }
+  y += zero_point;
+  if (y < qmin) return qmin;
+  if (y > qmax) return qmax;
+  return static_cast<int32_t>(y);
+}
+
+}  // namespace edgeopt::kernels::quant

@@ -1,0 +1,22 @@
+// edgeopt Graph -> ONNX model file, so optimized graphs run in any ONNX runtime.
+//
+//   onnx::save_model(graph, "resnet18.opt.onnx");
+//
+// The ModelProto gets opset_import {ai.onnx: graph.opset} (plus version 1 of any other domain a
+// node uses), the IR version that matches that opset, initializers as raw_data (sorted by name so
+// the bytes are deterministic), every attribute, inputs/outputs/value_info with symbolic dims
+// restored from ValueInfo::dim_params, and Graph::metadata as metadata_props. The result is run
+// through onnx::checker and shape inference before it is written (opsets the linked ONNX library
+// does not know are not checked); a failure throws Internal, because it means a pass built a graph
+// ONNX cannot express. Write errors throw InvalidArgument naming the path.
+#pragma once
+#include <string>
+
+#include "core/graph.h"
+
+namespace edgeopt::onnx {
+
+void save_model(const Graph& graph, const std::string& path);
+std::string save_model_to_bytes(const Graph& graph);
+
+}  // namespace edgeopt::onnx
