@@ -202,7 +202,12 @@ Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptio
 
   const bool known_opset = !found || opset <= onnx_library_max_opset();
   if (options.check) {
-    if (known_opset) {
+    // The checker skips models with experimental ops (ImageScaler, Crop, ...) and prints a warning
+    // to stderr; skip it ourselves so the CLI's one-line error rule holds.
+    bool experimental = false;
+    for (const auto& n : m.graph().node())
+      experimental |= (n.domain().empty() || n.domain() == "ai.onnx") && ::onnx::checker::check_is_experimental_op(n.op_type());
+    if (known_opset && !experimental) {
       try {
         ::onnx::checker::check_model(m);
       } catch (const std::exception& e) {

@@ -59,7 +59,7 @@ std::map<std::string, Tensor> Autograd::forward(const std::map<std::string, Tens
     kernels::ForwardCtx ctx{node, in, out, training, training ? &saved_[idx] : nullptr,
                             step * 0x9E3779B97F4A7C15ull + idx, graph_.opset};
     try {
-      ops_[idx]->forward(ctx);
+      kernels::select_forward(*ops_[idx])(ctx);
     } catch (Error& e) {
       e.add_context(n.describe());
       throw;

@@ -8,8 +8,10 @@
 #include <random>
 #include <vector>
 
+#include "core/graph.h"
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm/gemm.h"
+#include "kernels/op_def.h"
 
 namespace {
 
@@ -75,8 +77,56 @@ void GemmArgsMT(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 
+// Conv X [N,16,28,28] * W [32,16,3,3], pad 1, through the OpDef: reference vs fast, forward and
+// backward. Args: batch, threads, fast (0/1), backward (0/1).
+void BM_Conv(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  const bool fast = state.range(2) != 0, backward = state.range(3) != 0;
+  set_num_threads(threads);
+  const kernels::OpDef* op = kernels::find_op("Conv");
+  Node node;
+  node.op_type = "Conv";
+  node.inputs = {"x", "w", "b"};
+  node.outputs = {"y"};
+  node.set_attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  auto fill = [](Shape s) {
+    Tensor t(DType::kF32, s);
+    auto v = random_vec(t.numel());
+    std::copy(v.begin(), v.end(), t.data<float>());
+    return t;
+  };
+  std::vector<Tensor> in{fill({batch, 16, 28, 28}), fill({32, 16, 3, 3}), fill({32})};
+  std::vector<Tensor> out(1);
+  kernels::ForwardCtx fctx{node, in, out};
+  kernels::select_forward(*op, !fast)(fctx);
+  std::vector<Tensor> gout{fill(out[0].shape())};
+  for (auto _ : state) {
+    if (backward) {
+      std::vector<Tensor> grads(3);
+      kernels::BackwardCtx bctx{node, in, out, {}, gout, grads};
+      (fast ? op->backward : op->backward_ref)(bctx);
+      benchmark::DoNotOptimize(grads[1].raw());
+    } else {
+      kernels::ForwardCtx ctx{node, in, out};
+      kernels::select_forward(*op, !fast)(ctx);
+      benchmark::DoNotOptimize(out[0].raw());
+    }
+  }
+  const double flops = (backward ? 4.0 : 2.0) * batch * 32 * 28 * 28 * 16 * 9;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(fast ? "fast" : "ref") + (backward ? " backward" : " forward"));
+  set_num_threads(0);
+}
+
 BENCHMARK(BM_Gemm)->Name("Gemm")->Apply(GemmArgs1);
 BENCHMARK(BM_Gemm)->Name("GemmMT")->Apply(GemmArgsMT);
+BENCHMARK(BM_Conv)
+    ->Name("Conv16to32_28x28")
+    ->ArgNames({"batch", "threads", "fast", "backward"})
+    ->ArgsProduct({{1, 64}, {1, 2}, {0, 1}, {0, 1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <utility>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -258,6 +259,97 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
   }
 }
 
+// GEMV-like path for a few rows of A and an unpacked B: packing B (K x N) would cost as much as
+// the product itself, so B is streamed once in its stored layout. `a` is op(A) as m contiguous
+// rows of K; columns [j0, j1) of C.
+template <size_t M>
+void small_m_range(const GemmProblem& p, const float* a, int64_t j0, int64_t j1, const TileEpi& e) {
+  const D d;
+  const int64_t k = p.k;
+  auto finish = [&](size_t i, int64_t j, float acc) {
+    float* c = p.c + static_cast<int64_t>(i) * p.ldc + j;
+    *c = apply_scalar(acc, c, e, p.ep.row_bias ? p.ep.row_bias + i : nullptr, p.ep.col_bias ? p.ep.col_bias + j : nullptr);
+  };
+  if (p.trans_b) {
+    // B stored [N, K]: dot products along K, four columns at a time for independent chains.
+    constexpr int64_t kCols = 4;
+    int64_t j = j0;
+    for (; j < j1; j += kCols) {
+      const int64_t cols = std::min(kCols, j1 - j);
+      V acc[kCols][M];
+      for (int64_t c = 0; c < kCols; ++c)
+        for (size_t i = 0; i < M; ++i) acc[c][i] = hn::Zero(d);
+      int64_t q = 0;
+      for (; q + static_cast<int64_t>(kL) <= k; q += kL) {
+        V av[M];
+        for (size_t i = 0; i < M; ++i) av[i] = hn::LoadU(d, a + i * k + q);
+        for (int64_t c = 0; c < cols; ++c) {
+          const V bv = hn::LoadU(d, p.b + (j + c) * p.ldb + q);
+          for (size_t i = 0; i < M; ++i) acc[c][i] = hn::MulAdd(av[i], bv, acc[c][i]);
+        }
+      }
+      for (int64_t c = 0; c < cols; ++c)
+        for (size_t i = 0; i < M; ++i) {
+          float sum = hn::GetLane(hn::SumOfLanes(d, acc[c][i]));
+          const float* brow = p.b + (j + c) * p.ldb;
+          for (int64_t r = q; r < k; ++r) sum += a[i * k + r] * brow[r];
+          finish(i, j + c, sum);
+        }
+    }
+    return;
+  }
+  // B stored [K, N]: rows of B scaled by A's scalars, vectors along N.
+  int64_t j = j0;
+  for (; j + static_cast<int64_t>(kL) <= j1; j += kL) {
+    V acc[M];
+    for (size_t i = 0; i < M; ++i) acc[i] = hn::Zero(d);
+    for (int64_t q = 0; q < k; ++q) {
+      const V bv = hn::LoadU(d, p.b + q * p.ldb + j);
+      for (size_t i = 0; i < M; ++i) acc[i] = hn::MulAdd(hn::Set(d, a[i * k + q]), bv, acc[i]);
+    }
+    HWY_ALIGN float lanes[kL];
+    for (size_t i = 0; i < M; ++i) {
+      hn::Store(acc[i], d, lanes);
+      for (size_t l = 0; l < kL; ++l) finish(i, j + static_cast<int64_t>(l), lanes[l]);
+    }
+  }
+  for (; j < j1; ++j)
+    for (size_t i = 0; i < M; ++i) {
+      float sum = 0.f;
+      for (int64_t q = 0; q < k; ++q) sum += a[i * k + q] * p.b[q * p.ldb + j];
+      finish(i, j, sum);
+    }
+}
+
+void small_m(const GemmProblem& p, ThreadPool& pool) {
+  // op(A) as contiguous rows (a copy only when transposed or strided).
+  const float* a = p.a;
+  std::vector<float> a_rows;
+  if (p.trans_a || p.lda != p.k) {
+    a_rows.resize(static_cast<size_t>(p.m * p.k));
+    for (int64_t i = 0; i < p.m; ++i)
+      for (int64_t q = 0; q < p.k; ++q) a_rows[i * p.k + q] = p.trans_a ? p.a[q * p.lda + i] : p.a[i * p.lda + q];
+    a = a_rows.data();
+  }
+  const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
+                     p.ep.clamp_max < std::numeric_limits<float>::infinity();
+  const TileEpi e{p.alpha, p.beta, true, clamp, p.ep.clamp_min, p.ep.clamp_max};
+  auto run = [&](int64_t j0, int64_t j1) {
+    switch (p.m) {
+      case 1: return small_m_range<1>(p, a, j0, j1, e);
+      case 2: return small_m_range<2>(p, a, j0, j1, e);
+      case 3: return small_m_range<3>(p, a, j0, j1, e);
+      default: return small_m_range<4>(p, a, j0, j1, e);
+    }
+  };
+  // Column chunks are multiples of 4*L so each output is reduced the same way whatever the split.
+  const int64_t grain = 4 * static_cast<int64_t>(kL);
+  if (pool.num_threads() > 1 && p.m * p.n * p.k >= 200000)
+    pool.parallel_for(p.n, run, grain);
+  else
+    run(0, p.n);
+}
+
 void GemmRun(const GemmProblem& p) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0) {
@@ -273,6 +365,10 @@ void GemmRun(const GemmProblem& p) {
     return;
   }
   ThreadPool& pool = p.pool ? *p.pool : default_pool();
+  if (p.m <= 4 && !p.packed_a && !p.packed_b) {
+    small_m(p, pool);
+    return;
+  }
   const int64_t threads = pool.num_threads();
   const int64_t tiles_m = (p.m + kMR - 1) / kMR, tiles_n = (p.n + kNR - 1) / kNR;
   // Below ~0.2 MFLOP the fork/join costs more than it saves.

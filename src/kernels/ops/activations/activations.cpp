@@ -47,7 +47,10 @@ void leaky_relu_f32_grad(BackwardCtx& ctx) {
   activations::pointwise_grad(ctx, [alpha](float x, float) { return x > 0.f ? 1.f : alpha; });
 }
 }  // namespace
-extern const OpDef kOpDef{.name = "LeakyRelu", .min_opset = 1, .max_opset = 18, .forward = leaky_relu_f32_ref,
+extern const OpDef kOpDef{.name = "LeakyRelu",
+                          .min_opset = 1,
+                          .max_opset = 18,
+                          .forward = leaky_relu_f32_ref,
                           .backward = leaky_relu_f32_grad};
 }  // namespace leaky_relu
 
@@ -67,8 +70,8 @@ void sigmoid_f32_grad(BackwardCtx& ctx) {
   activations::pointwise_grad(ctx, [](float, float y) { return y * (1.f - y); });
 }
 }  // namespace
-extern const OpDef kOpDef{.name = "Sigmoid", .min_opset = 1, .max_opset = 18, .forward = sigmoid_f32_ref,
-                          .backward = sigmoid_f32_grad};
+extern const OpDef kOpDef{
+    .name = "Sigmoid", .min_opset = 1, .max_opset = 18, .forward = sigmoid_f32_ref, .backward = sigmoid_f32_grad};
 }  // namespace sigmoid
 
 namespace tanh {
@@ -81,8 +84,8 @@ void tanh_f32_grad(BackwardCtx& ctx) {
   activations::pointwise_grad(ctx, [](float, float y) { return 1.f - y * y; });
 }
 }  // namespace
-extern const OpDef kOpDef{.name = "Tanh", .min_opset = 1, .max_opset = 18, .forward = tanh_f32_ref,
-                          .backward = tanh_f32_grad};
+extern const OpDef kOpDef{
+    .name = "Tanh", .min_opset = 1, .max_opset = 18, .forward = tanh_f32_ref, .backward = tanh_f32_grad};
 }  // namespace tanh
 
 namespace hard_sigmoid {
@@ -102,7 +105,10 @@ void hard_sigmoid_f32_grad(BackwardCtx& ctx) {
   });
 }
 }  // namespace
-extern const OpDef kOpDef{.name = "HardSigmoid", .min_opset = 1, .max_opset = 18, .forward = hard_sigmoid_f32_ref,
+extern const OpDef kOpDef{.name = "HardSigmoid",
+                          .min_opset = 1,
+                          .max_opset = 18,
+                          .forward = hard_sigmoid_f32_ref,
                           .backward = hard_sigmoid_f32_grad};
 }  // namespace hard_sigmoid
 
@@ -120,7 +126,10 @@ void hard_swish_f32_grad(BackwardCtx& ctx) {
   });
 }
 }  // namespace
-extern const OpDef kOpDef{.name = "HardSwish", .min_opset = 14, .max_opset = 18, .forward = hard_swish_f32_ref,
+extern const OpDef kOpDef{.name = "HardSwish",
+                          .min_opset = 14,
+                          .max_opset = 18,
+                          .forward = hard_swish_f32_ref,
                           .backward = hard_swish_f32_grad};
 }  // namespace hard_swish
 

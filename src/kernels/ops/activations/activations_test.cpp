@@ -30,20 +30,25 @@ void expect_pointwise(const std::string& op, const Node& n, float (*f)(float, fl
 
 TEST(Activations, ForwardMatchesDefinitions) {
   Node lr = make_node("LeakyRelu", 1, 1);
-  expect_pointwise("LeakyRelu default", lr, [](float x, float a, float) { return x > 0 ? x : a * x; }, 0.01f, 0);
+  expect_pointwise(
+      "LeakyRelu default", lr, [](float x, float a, float) { return x > 0 ? x : a * x; }, 0.01f, 0);
   lr.set_attr("alpha", 0.1f);
-  expect_pointwise("LeakyRelu", lr, [](float x, float a, float) { return x > 0 ? x : a * x; }, 0.1f, 0);
-  expect_pointwise("Sigmoid", make_node("Sigmoid", 1, 1),
-                   [](float x, float, float) { return static_cast<float>(1.0 / (1.0 + std::exp(-double(x)))); }, 0, 0);
-  expect_pointwise("Tanh", make_node("Tanh", 1, 1), [](float x, float, float) { return std::tanh(x); }, 0, 0);
+  expect_pointwise(
+      "LeakyRelu", lr, [](float x, float a, float) { return x > 0 ? x : a * x; }, 0.1f, 0);
+  expect_pointwise(
+      "Sigmoid", make_node("Sigmoid", 1, 1),
+      [](float x, float, float) { return static_cast<float>(1.0 / (1.0 + std::exp(-double(x)))); }, 0, 0);
+  expect_pointwise(
+      "Tanh", make_node("Tanh", 1, 1), [](float x, float, float) { return std::tanh(x); }, 0, 0);
   Node hs = make_node("HardSigmoid", 1, 1);
   auto hsig = [](float x, float a, float b) { return std::max(0.f, std::min(1.f, a * x + b)); };
   expect_pointwise("HardSigmoid default", hs, hsig, 0.2f, 0.5f);
   hs.set_attr("alpha", 0.5f);
   hs.set_attr("beta", 0.6f);
   expect_pointwise("HardSigmoid", hs, hsig, 0.5f, 0.6f);
-  expect_pointwise("HardSwish", make_node("HardSwish", 1, 1),
-                   [](float x, float, float) { return x * std::max(0.f, std::min(1.f, x / 6 + 0.5f)); }, 0, 0);
+  expect_pointwise(
+      "HardSwish", make_node("HardSwish", 1, 1),
+      [](float x, float, float) { return x * std::max(0.f, std::min(1.f, x / 6 + 0.5f)); }, 0, 0);
 }
 
 TEST(Activations, SigmoidSaturatesWithoutNan) {

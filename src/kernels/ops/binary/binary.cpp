@@ -23,9 +23,12 @@ T apply_int(Kind k, T a, T b) {
   // Wrapping arithmetic through the unsigned type avoids signed-overflow UB.
   using U = std::make_unsigned_t<T>;
   switch (k) {
-    case Kind::kAdd: return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
-    case Kind::kSub: return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
-    case Kind::kMul: return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
+    case Kind::kAdd:
+      return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+    case Kind::kSub:
+      return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
+    case Kind::kMul:
+      return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
     case Kind::kDiv:
       EDGEOPT_CHECK_ARG(b != 0, "integer division by zero");
       if constexpr (std::is_signed_v<T>)
@@ -37,10 +40,14 @@ T apply_int(Kind k, T a, T b) {
 
 float apply_f32(Kind k, float a, float b) {
   switch (k) {
-    case Kind::kAdd: return a + b;
-    case Kind::kSub: return a - b;
-    case Kind::kMul: return a * b;
-    case Kind::kDiv: return a / b;
+    case Kind::kAdd:
+      return a + b;
+    case Kind::kSub:
+      return a - b;
+    case Kind::kMul:
+      return a * b;
+    case Kind::kDiv:
+      return a / b;
   }
   return 0.f;
 }
@@ -62,16 +69,21 @@ void binary_ref(Kind k, const Tensor& a, const Tensor& b, Tensor& y) {
 void binary_forward(ForwardCtx& ctx, Kind k) {
   const Tensor& a = required_input(ctx, 0);
   const Tensor& b = required_input(ctx, 1);
-  EDGEOPT_CHECK_ARG(a.dtype() == b.dtype(), "inputs A " + a.describe() + " and B " + b.describe() +
-                                                " must have the same dtype");
+  EDGEOPT_CHECK_ARG(a.dtype() == b.dtype(),
+                    "inputs A " + a.describe() + " and B " + b.describe() + " must have the same dtype");
   Shape out_shape = broadcast_shapes(a.shape(), b.shape());
   Tensor& y = alloc_output(ctx, 0, a.dtype(), out_shape);
   switch (a.dtype()) {
-    case DType::kF32: return binary_ref<float>(k, a, b, y);
-    case DType::kI32: return binary_ref<int32_t>(k, a, b, y);
-    case DType::kI64: return binary_ref<int64_t>(k, a, b, y);
-    case DType::kI8: return binary_ref<int8_t>(k, a, b, y);
-    case DType::kU8: return binary_ref<uint8_t>(k, a, b, y);
+    case DType::kF32:
+      return binary_ref<float>(k, a, b, y);
+    case DType::kI32:
+      return binary_ref<int32_t>(k, a, b, y);
+    case DType::kI64:
+      return binary_ref<int64_t>(k, a, b, y);
+    case DType::kI8:
+      return binary_ref<int8_t>(k, a, b, y);
+    case DType::kU8:
+      return binary_ref<uint8_t>(k, a, b, y);
     default:
       throw_error(ErrorCode::kUnimplemented, std::string(ctx.node.op_type) + " has no kernel for dtype " +
                                                  dtype_name(a.dtype()) + " (available: f32, i32, i64, i8, u8)");

@@ -24,10 +24,14 @@ template <typename T>
 void clip_ref(ForwardCtx& ctx) {
   const Tensor& x = ctx.in[0];
   T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
-  if (const Tensor* t = bound_input(ctx, 1)) lo = t->data<T>()[0];
-  else if (ctx.node.has_attr("min")) lo = static_cast<T>(ctx.node.attr_float("min", 0.f));
-  if (const Tensor* t = bound_input(ctx, 2)) hi = t->data<T>()[0];
-  else if (ctx.node.has_attr("max")) hi = static_cast<T>(ctx.node.attr_float("max", 0.f));
+  if (const Tensor* t = bound_input(ctx, 1))
+    lo = t->data<T>()[0];
+  else if (ctx.node.has_attr("min"))
+    lo = static_cast<T>(ctx.node.attr_float("min", 0.f));
+  if (const Tensor* t = bound_input(ctx, 2))
+    hi = t->data<T>()[0];
+  else if (ctx.node.has_attr("max"))
+    hi = static_cast<T>(ctx.node.attr_float("max", 0.f));
   Tensor& y = alloc_output(ctx, 0, x.dtype(), x.shape());
   const T* px = x.data<T>();
   T* py = y.data<T>();
@@ -40,11 +44,16 @@ void clip_ref(ForwardCtx& ctx) {
 void clip_any_ref(ForwardCtx& ctx) {
   const Tensor& x = required_input(ctx, 0);
   switch (x.dtype()) {
-    case DType::kF32: return clip_ref<float>(ctx);
-    case DType::kI32: return clip_ref<int32_t>(ctx);
-    case DType::kI64: return clip_ref<int64_t>(ctx);
-    case DType::kI8: return clip_ref<int8_t>(ctx);
-    case DType::kU8: return clip_ref<uint8_t>(ctx);
+    case DType::kF32:
+      return clip_ref<float>(ctx);
+    case DType::kI32:
+      return clip_ref<int32_t>(ctx);
+    case DType::kI64:
+      return clip_ref<int64_t>(ctx);
+    case DType::kI8:
+      return clip_ref<int8_t>(ctx);
+    case DType::kU8:
+      return clip_ref<uint8_t>(ctx);
     default:
       throw_error(ErrorCode::kUnimplemented, std::string("Clip has no kernel for dtype ") + dtype_name(x.dtype()) +
                                                  " (available: f32, i32, i64, i8, u8)");
@@ -57,10 +66,14 @@ void clip_f32_grad(BackwardCtx& ctx) {
   const bool has_lo = ctx.in.size() > 1 && ctx.in[1].defined();
   const bool has_hi = ctx.in.size() > 2 && ctx.in[2].defined();
   float lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
-  if (has_lo) lo = ctx.in[1].data<float>()[0];
-  else if (ctx.node.has_attr("min")) lo = ctx.node.attr_float("min", 0.f);
-  if (has_hi) hi = ctx.in[2].data<float>()[0];
-  else if (ctx.node.has_attr("max")) hi = ctx.node.attr_float("max", 0.f);
+  if (has_lo)
+    lo = ctx.in[1].data<float>()[0];
+  else if (ctx.node.has_attr("min"))
+    lo = ctx.node.attr_float("min", 0.f);
+  if (has_hi)
+    hi = ctx.in[2].data<float>()[0];
+  else if (ctx.node.has_attr("max"))
+    hi = ctx.node.attr_float("max", 0.f);
   const float* px = x.data<float>();
   const float* pdy = ctx.grad_out[0].data<float>();
   Tensor dx = Tensor::zeros(DType::kF32, x.shape());
@@ -68,9 +81,12 @@ void clip_f32_grad(BackwardCtx& ctx) {
   for (int64_t i = 0; i < x.numel(); ++i) {
     const bool below = px[i] < lo;
     const float v = below ? lo : px[i];
-    if (v > hi) dhi += pdy[i];
-    else if (below) dlo += pdy[i];
-    else dx.data<float>()[i] = pdy[i];
+    if (v > hi)
+      dhi += pdy[i];
+    else if (below)
+      dlo += pdy[i];
+    else
+      dx.data<float>()[i] = pdy[i];
   }
   ctx.grad_in[0] = dx;
   auto scalar_like = [](const Tensor& t, double v) {
@@ -84,7 +100,7 @@ void clip_f32_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Clip", .min_opset = 1, .max_opset = 18, .forward = clip_any_ref,
-                          .backward = clip_f32_grad};
+extern const OpDef kOpDef{
+    .name = "Clip", .min_opset = 1, .max_opset = 18, .forward = clip_any_ref, .backward = clip_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::clip

@@ -46,8 +46,8 @@ TEST(Clip, IntegerDtypes) {
 TEST(Clip, Errors) {
   Node n = make_node("Clip", 3, 1);
   Tensor x = random_f32({4}, 1);
-  EXPECT_THROW(run_op(n, {x, random_f32({2}, 2), Tensor()}), Error);                        // non-scalar min
-  EXPECT_THROW(run_op(n, {x, Tensor::from_vector<int32_t>({}, {0}), Tensor()}), Error);     // dtype mismatch
+  EXPECT_THROW(run_op(n, {x, random_f32({2}, 2), Tensor()}), Error);                     // non-scalar min
+  EXPECT_THROW(run_op(n, {x, Tensor::from_vector<int32_t>({}, {0}), Tensor()}), Error);  // dtype mismatch
   EXPECT_THROW(run_op(n, {Tensor::zeros(DType::kBool, {2}), Tensor(), Tensor()}), Error);
 }
 

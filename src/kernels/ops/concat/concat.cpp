@@ -13,8 +13,10 @@ namespace {
 void outer_inner(const Shape& s, size_t axis, int64_t& outer, int64_t& inner) {
   outer = inner = 1;
   for (size_t i = 0; i < s.rank(); ++i)
-    if (i < axis) outer *= s[i];
-    else if (i > axis) inner *= s[i];
+    if (i < axis)
+      outer *= s[i];
+    else if (i > axis)
+      inner *= s[i];
 }
 
 void concat_ref(ForwardCtx& ctx) {
@@ -30,9 +32,8 @@ void concat_ref(ForwardCtx& ctx) {
     const Tensor& t = required_input(ctx, i);
     bool ok = t.dtype() == first.dtype() && t.rank() == first.rank();
     for (size_t d = 0; ok && d < t.rank(); ++d) ok = d == axis || t.shape()[d] == first.shape()[d];
-    EDGEOPT_CHECK_ARG(ok, "input " + std::to_string(i) + " is " + t.describe() + " but input 0 is " +
-                              first.describe() + "; all dtypes and all dims except axis=" +
-                              std::to_string(axis_attr) + " must match");
+    EDGEOPT_CHECK_ARG(ok, "input " + std::to_string(i) + " is " + t.describe() + " but input 0 is " + first.describe() +
+                              "; all dtypes and all dims except axis=" + std::to_string(axis_attr) + " must match");
     out_shape[axis] += t.shape()[axis];
   }
   Tensor& y = alloc_output(ctx, 0, first.dtype(), out_shape);
@@ -70,7 +71,7 @@ void concat_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Concat", .min_opset = 4, .max_opset = 18, .forward = concat_ref,
-                          .backward = concat_grad};
+extern const OpDef kOpDef{
+    .name = "Concat", .min_opset = 4, .max_opset = 18, .forward = concat_ref, .backward = concat_grad};
 
 }  // namespace edgeopt::kernels::ops::concat

@@ -14,9 +14,12 @@ Node concat_node(size_t n, int64_t axis) {
 TEST(Concat, TwoDimsBothAxes) {
   Tensor a = Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4});
   Tensor b = Tensor::from_vector<float>({2, 2}, {5, 6, 7, 8});
-  expect_close(Tensor::from_vector<float>({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}), run_op(concat_node(2, 0), {a, b})[0], 0, 0, "axis 0");
-  expect_close(Tensor::from_vector<float>({2, 4}, {1, 2, 5, 6, 3, 4, 7, 8}), run_op(concat_node(2, 1), {a, b})[0], 0, 0, "axis 1");
-  expect_close(Tensor::from_vector<float>({2, 4}, {1, 2, 5, 6, 3, 4, 7, 8}), run_op(concat_node(2, -1), {a, b})[0], 0, 0, "axis -1");
+  expect_close(Tensor::from_vector<float>({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8}), run_op(concat_node(2, 0), {a, b})[0], 0, 0,
+               "axis 0");
+  expect_close(Tensor::from_vector<float>({2, 4}, {1, 2, 5, 6, 3, 4, 7, 8}), run_op(concat_node(2, 1), {a, b})[0], 0, 0,
+               "axis 1");
+  expect_close(Tensor::from_vector<float>({2, 4}, {1, 2, 5, 6, 3, 4, 7, 8}), run_op(concat_node(2, -1), {a, b})[0], 0,
+               0, "axis -1");
 }
 
 TEST(Concat, UnevenSizesEmptyInputAndIntegers) {
@@ -38,7 +41,8 @@ TEST(Concat, Errors) {
 }
 
 TEST(Concat, GradientMatchesFiniteDifferences) {
-  expect_gradients_match(concat_node(3, 1), {random_f32({2, 1, 3}, 1), random_f32({2, 2, 3}, 2), random_f32({2, 3, 3}, 3)});
+  expect_gradients_match(concat_node(3, 1),
+                         {random_f32({2, 1, 3}, 1), random_f32({2, 2, 3}, 2), random_f32({2, 3, 3}, 3)});
 }
 
 }  // namespace edgeopt::kernels::testing

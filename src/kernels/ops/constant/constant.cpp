@@ -14,8 +14,8 @@ void constant_ref(ForwardCtx& ctx) {
                   std::string("Constant with attribute '") + unsupported + "' is not supported (no such dtype)");
   int set = 0;
   for (const char* k : {"value", "value_float", "value_floats", "value_int", "value_ints"}) set += n.has_attr(k);
-  EDGEOPT_CHECK_ARG(set == 1, "Constant needs exactly one of value, value_float(s), value_int(s); got " +
-                                  std::to_string(set));
+  EDGEOPT_CHECK_ARG(set == 1,
+                    "Constant needs exactly one of value, value_float(s), value_int(s); got " + std::to_string(set));
   if (n.has_attr("value")) {
     const Tensor* t = n.attr_tensor("value");
     EDGEOPT_CHECK_ARG(t && t->defined(), "attribute 'value' holds no tensor");

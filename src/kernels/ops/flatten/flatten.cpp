@@ -26,7 +26,7 @@ void flatten_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Flatten", .min_opset = 1, .max_opset = 18, .forward = flatten_ref,
-                          .backward = flatten_grad};
+extern const OpDef kOpDef{
+    .name = "Flatten", .min_opset = 1, .max_opset = 18, .forward = flatten_ref, .backward = flatten_grad};
 
 }  // namespace edgeopt::kernels::ops::flatten

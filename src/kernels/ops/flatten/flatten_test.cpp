@@ -6,9 +6,9 @@ namespace edgeopt::kernels::testing {
 
 TEST(Flatten, ShapesForEveryAxis) {
   Tensor x = random_f32({2, 3, 4, 5}, 1);
-  const std::vector<std::pair<int64_t, Shape>> cases = {
-      {0, {1, 120}}, {1, {2, 60}}, {2, {6, 20}}, {3, {24, 5}}, {4, {120, 1}},
-      {-1, {24, 5}}, {-2, {6, 20}}, {-3, {2, 60}}, {-4, {1, 120}}};
+  const std::vector<std::pair<int64_t, Shape>> cases = {{0, {1, 120}}, {1, {2, 60}},  {2, {6, 20}},
+                                                        {3, {24, 5}},  {4, {120, 1}}, {-1, {24, 5}},
+                                                        {-2, {6, 20}}, {-3, {2, 60}}, {-4, {1, 120}}};
   for (const auto& [axis, want] : cases) {
     Node n = make_node("Flatten", 1, 1);
     n.set_attr("axis", axis);

@@ -27,8 +27,10 @@ GatherPlan plan_gather(const Node& node, const Tensor& data, const Tensor& indic
   p.dim = data.shape()[p.axis];
   p.outer = p.inner = 1;
   for (size_t i = 0; i < data.rank(); ++i)
-    if (i < p.axis) p.outer *= data.shape()[i];
-    else if (i > p.axis) p.inner *= data.shape()[i];
+    if (i < p.axis)
+      p.outer *= data.shape()[i];
+    else if (i > p.axis)
+      p.inner *= data.shape()[i];
   p.idx = indices.to_i64_vector();
   for (int64_t& v : p.idx) {
     EDGEOPT_CHECK_ARG(v >= -p.dim && v < p.dim, "index " + std::to_string(v) + " is out of range [" +
@@ -73,7 +75,7 @@ void gather_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Gather", .min_opset = 1, .max_opset = 18, .forward = gather_ref,
-                          .backward = gather_grad};
+extern const OpDef kOpDef{
+    .name = "Gather", .min_opset = 1, .max_opset = 18, .forward = gather_ref, .backward = gather_grad};
 
 }  // namespace edgeopt::kernels::ops::gather

@@ -49,7 +49,8 @@ TEST(Gather, Errors) {
 }
 
 TEST(Gather, GradientAccumulatesRepeatedIndices) {
-  expect_gradients_match(gather_node(1), {random_f32({2, 4, 3}, 2), Tensor::from_vector<int64_t>({2, 2}, {1, 3, -1, 1})});
+  expect_gradients_match(gather_node(1),
+                         {random_f32({2, 4, 3}, 2), Tensor::from_vector<int64_t>({2, 2}, {1, 3, -1, 1})});
 }
 
 }  // namespace edgeopt::kernels::testing

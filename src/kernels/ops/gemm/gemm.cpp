@@ -4,6 +4,7 @@
 // Gradients: dA' = alpha * dY @ B'^T, dB' = alpha * A'^T @ dY (transposed back when trans*), and
 // dC = beta * dY summed over the broadcast dims.
 #include "kernels/common.h"
+#include "kernels/ops/gemm/gemm_fast.h"
 
 namespace edgeopt::kernels::ops::gemm {
 namespace {
@@ -72,7 +73,7 @@ void gemm_f32_ref(ForwardCtx& ctx) {
   }
 }
 
-void gemm_f32_grad(BackwardCtx& ctx) {
+void gemm_f32_grad_ref(BackwardCtx& ctx) {
   const Tensor& dy = ctx.grad_out[0];
   if (!dy.defined()) return;
   const Tensor& a = ctx.in[0];
@@ -115,6 +116,7 @@ int64_t gemm_macs(const Node& node, std::span<const Shape> in, std::span<const S
 }  // namespace
 
 extern const OpDef kOpDef{.name = "Gemm", .min_opset = 7, .max_opset = 18, .forward = gemm_f32_ref,
-                          .backward = gemm_f32_grad, .macs = gemm_macs};
+                          .backward = gemm_f32_grad_fast, .macs = gemm_macs,
+                          .forward_fast = gemm_f32_fast, .backward_ref = gemm_f32_grad_ref};
 
 }  // namespace edgeopt::kernels::ops::gemm

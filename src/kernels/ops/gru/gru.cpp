@@ -90,7 +90,7 @@ void gru_f32_ref(ForwardCtx& ctx) {
       std::copy(h.begin(), h.end(), y_h.data<float>() + so);
     }
   }
-  if (ctx.out.size() < 2) ctx.out.resize(2);
+  if (ctx.out.size() < ctx.node.outputs.size()) ctx.out.resize(ctx.node.outputs.size());
   if (named(0)) ctx.out[0] = y;
   if (named(1)) ctx.out[1] = y_h;
   if (saved_gates.defined()) {

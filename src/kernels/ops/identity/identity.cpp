@@ -14,7 +14,7 @@ void identity_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Identity", .min_opset = 1, .max_opset = 18, .forward = identity_ref,
-                          .backward = identity_grad};
+extern const OpDef kOpDef{
+    .name = "Identity", .min_opset = 1, .max_opset = 18, .forward = identity_ref, .backward = identity_grad};
 
 }  // namespace edgeopt::kernels::ops::identity

@@ -109,7 +109,7 @@ void lstm_f32_ref(ForwardCtx& ctx) {
       std::copy(c.begin(), c.end(), y_c.data<float>() + so);
     }
   }
-  if (ctx.out.size() < 3) ctx.out.resize(3);
+  if (ctx.out.size() < ctx.node.outputs.size()) ctx.out.resize(ctx.node.outputs.size());
   if (named(0)) ctx.out[0] = y;
   if (named(1)) ctx.out[1] = y_h;
   if (named(2)) ctx.out[2] = y_c;

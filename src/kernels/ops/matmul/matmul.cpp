@@ -4,6 +4,7 @@
 //   Y[..., i, j] = sum_p A[..., i, p] * B[..., p, j]
 // Gradients: dA = dY @ B^T, dB = A^T @ dY, each summed over the batch dims its operand broadcast.
 #include "kernels/common.h"
+#include "kernels/ops/matmul/matmul_fast.h"
 
 namespace edgeopt::kernels::ops::matmul {
 namespace {
@@ -58,7 +59,7 @@ void matmul_f32_ref(ForwardCtx& ctx) {
   }
 }
 
-void matmul_f32_grad(BackwardCtx& ctx) {
+void matmul_f32_grad_ref(BackwardCtx& ctx) {
   const Tensor& dy = ctx.grad_out[0];
   if (!dy.defined()) return;
   const Tensor& a = ctx.in[0];
@@ -96,6 +97,7 @@ int64_t matmul_macs(const Node&, std::span<const Shape> in, std::span<const Shap
 }  // namespace
 
 extern const OpDef kOpDef{.name = "MatMul", .min_opset = 1, .max_opset = 18, .forward = matmul_f32_ref,
-                          .backward = matmul_f32_grad, .macs = matmul_macs};
+                          .backward = matmul_f32_grad_fast, .macs = matmul_macs,
+                          .forward_fast = matmul_f32_fast, .backward_ref = matmul_f32_grad_ref};
 
 }  // namespace edgeopt::kernels::ops::matmul

@@ -36,11 +36,16 @@ PadPlan plan_pad(const Node& node, std::span<const Tensor> in) {
   const Tensor& x = in[0];
   PadPlan p;
   const std::string mode = node.attr_string("mode", "constant");
-  if (mode == "constant") p.mode = Mode::kConstant;
-  else if (mode == "reflect") p.mode = Mode::kReflect;
-  else if (mode == "edge") p.mode = Mode::kEdge;
-  else if (mode == "wrap") p.mode = Mode::kWrap;
-  else throw_error(ErrorCode::kInvalidArgument, "mode '" + mode + "' is not one of constant, reflect, edge, wrap");
+  if (mode == "constant")
+    p.mode = Mode::kConstant;
+  else if (mode == "reflect")
+    p.mode = Mode::kReflect;
+  else if (mode == "edge")
+    p.mode = Mode::kEdge;
+  else if (mode == "wrap")
+    p.mode = Mode::kWrap;
+  else
+    throw_error(ErrorCode::kInvalidArgument, "mode '" + mode + "' is not one of constant, reflect, edge, wrap");
 
   std::vector<int64_t> pads;
   if (in.size() > 1 && in[1].defined()) {
@@ -91,9 +96,12 @@ PadPlan plan_pad(const Node& node, std::span<const Tensor> in) {
 int64_t source_index(Mode mode, int64_t i, int64_t d) {
   if (i >= 0 && i < d) return i;
   switch (mode) {
-    case Mode::kConstant: return -1;
-    case Mode::kEdge: return i < 0 ? 0 : d - 1;
-    case Mode::kWrap: return ((i % d) + d) % d;
+    case Mode::kConstant:
+      return -1;
+    case Mode::kEdge:
+      return i < 0 ? 0 : d - 1;
+    case Mode::kWrap:
+      return ((i % d) + d) % d;
     case Mode::kReflect: {
       if (d == 1) return 0;
       const int64_t period = 2 * (d - 1);
@@ -136,9 +144,9 @@ void pad_ref(ForwardCtx& ctx) {
   Tensor fill;
   if (ctx.in.size() > 2 && ctx.in[2].defined()) {
     const Tensor& c = ctx.in[2];
-    EDGEOPT_CHECK_ARG(c.numel() == 1 && c.dtype() == x.dtype(), "constant_value " + c.describe() +
-                                                                    " must be one element of the input dtype " +
-                                                                    dtype_name(x.dtype()));
+    EDGEOPT_CHECK_ARG(
+        c.numel() == 1 && c.dtype() == x.dtype(),
+        "constant_value " + c.describe() + " must be one element of the input dtype " + dtype_name(x.dtype()));
     fill = c;
   } else {
     fill = Tensor::scalar_f32(ctx.node.attr_float("value", 0.f)).cast(x.dtype());
@@ -148,9 +156,8 @@ void pad_ref(ForwardCtx& ctx) {
   const auto* src = static_cast<const uint8_t*>(x.raw());
   const auto* fv = static_cast<const uint8_t*>(fill.raw());
   auto* dst = static_cast<uint8_t*>(y.raw());
-  for_each_pad_element(x.shape(), p, [&](int64_t o, int64_t i) {
-    std::memcpy(dst + o * es, i < 0 ? fv : src + i * es, es);
-  });
+  for_each_pad_element(x.shape(), p,
+                       [&](int64_t o, int64_t i) { std::memcpy(dst + o * es, i < 0 ? fv : src + i * es, es); });
 }
 
 void pad_grad(BackwardCtx& ctx) {

@@ -15,12 +15,17 @@ Node pad_node(const std::string& mode, size_t n_in) {
 TEST(Pad, ConstantEdgeReflectWrap1d) {
   Tensor x = Tensor::from_vector<int32_t>({4}, {1, 2, 3, 4});
   Tensor pads = i64({3, 2});
-  expect_close(Tensor::from_vector<int32_t>({9}, {0, 0, 0, 1, 2, 3, 4, 0, 0}), run_op(pad_node("constant", 2), {x, pads})[0], 0, 0, "constant");
-  expect_close(Tensor::from_vector<int32_t>({9}, {1, 1, 1, 1, 2, 3, 4, 4, 4}), run_op(pad_node("edge", 2), {x, pads})[0], 0, 0, "edge");
-  expect_close(Tensor::from_vector<int32_t>({9}, {4, 3, 2, 1, 2, 3, 4, 3, 2}), run_op(pad_node("reflect", 2), {x, pads})[0], 0, 0, "reflect");
-  expect_close(Tensor::from_vector<int32_t>({9}, {2, 3, 4, 1, 2, 3, 4, 1, 2}), run_op(pad_node("wrap", 2), {x, pads})[0], 0, 0, "wrap");
+  expect_close(Tensor::from_vector<int32_t>({9}, {0, 0, 0, 1, 2, 3, 4, 0, 0}),
+               run_op(pad_node("constant", 2), {x, pads})[0], 0, 0, "constant");
+  expect_close(Tensor::from_vector<int32_t>({9}, {1, 1, 1, 1, 2, 3, 4, 4, 4}),
+               run_op(pad_node("edge", 2), {x, pads})[0], 0, 0, "edge");
+  expect_close(Tensor::from_vector<int32_t>({9}, {4, 3, 2, 1, 2, 3, 4, 3, 2}),
+               run_op(pad_node("reflect", 2), {x, pads})[0], 0, 0, "reflect");
+  expect_close(Tensor::from_vector<int32_t>({9}, {2, 3, 4, 1, 2, 3, 4, 1, 2}),
+               run_op(pad_node("wrap", 2), {x, pads})[0], 0, 0, "wrap");
   expect_close(Tensor::from_vector<int32_t>({9}, {7, 7, 7, 1, 2, 3, 4, 7, 7}),
-               run_op(pad_node("constant", 3), {x, pads, Tensor::from_vector<int32_t>({}, {7})})[0], 0, 0, "constant 7");
+               run_op(pad_node("constant", 3), {x, pads, Tensor::from_vector<int32_t>({}, {7})})[0], 0, 0,
+               "constant 7");
 }
 
 TEST(Pad, OnnxConstantPad4dAndNegativePads) {
@@ -37,7 +42,8 @@ TEST(Pad, OnnxConstantPad4dAndNegativePads) {
       }
   // Negative pads crop: [2,3] with pads [-1, 1, 0, -1] -> rows 1.., cols -1..1 (one col added before).
   Tensor z = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_close(Tensor::from_vector<float>({1, 3}, {0, 4, 5}), run_op(pad_node("constant", 2), {z, i64({-1, 1, 0, -1})})[0], 0, 0, "crop");
+  expect_close(Tensor::from_vector<float>({1, 3}, {0, 4, 5}),
+               run_op(pad_node("constant", 2), {z, i64({-1, 1, 0, -1})})[0], 0, 0, "crop");
 }
 
 TEST(Pad, ReflectAndEdge2dLikeOnnxTests) {
@@ -60,13 +66,13 @@ TEST(Pad, AttributeFormAndAxesInput) {
 
 TEST(Pad, Errors) {
   Tensor x = random_f32({2, 3}, 1);
-  EXPECT_THROW(run_op(pad_node("constant", 2), {x, i64({1, 1})}), Error);                   // wrong length
-  EXPECT_THROW(run_op(pad_node("constant", 2), {x, i64({-3, 0, 0, 0})}), Error);            // crops below 0
-  EXPECT_THROW(run_op(pad_node("mirror", 2), {x, i64({1, 1, 1, 1})}), Error);               // bad mode
+  EXPECT_THROW(run_op(pad_node("constant", 2), {x, i64({1, 1})}), Error);         // wrong length
+  EXPECT_THROW(run_op(pad_node("constant", 2), {x, i64({-3, 0, 0, 0})}), Error);  // crops below 0
+  EXPECT_THROW(run_op(pad_node("mirror", 2), {x, i64({1, 1, 1, 1})}), Error);     // bad mode
   EXPECT_THROW(run_op(pad_node("constant", 3), {x, i64({1, 1, 1, 1}), Tensor::from_vector<int32_t>({}, {1})}), Error);
   EXPECT_THROW(run_op(pad_node("edge", 2), {Tensor::zeros(DType::kF32, {0, 2}), i64({1, 0, 0, 0})}), Error);
   EXPECT_THROW(run_op(pad_node("constant", 4), {x, i64({1, 1, 1, 1}), Tensor(), i64({0, 0})}), Error);  // repeated axis
-  EXPECT_THROW(run_op(make_node("Pad", 1, 1), {x}), Error);  // no pads
+  EXPECT_THROW(run_op(make_node("Pad", 1, 1), {x}), Error);                                             // no pads
 }
 
 TEST(Pad, GradientsMatchFiniteDifferences) {

@@ -65,7 +65,8 @@ void reduce_mean_ref(const Tensor& x, const ReducePlan& p, Tensor& y) {
   T* py = y.data<T>();
   for (size_t k = 0; k < sum.size(); ++k) {
     if constexpr (std::is_same_v<T, float>) {
-      py[k] = p.count ? static_cast<float>(sum[k] / static_cast<double>(p.count)) : std::numeric_limits<float>::quiet_NaN();
+      py[k] =
+          p.count ? static_cast<float>(sum[k] / static_cast<double>(p.count)) : std::numeric_limits<float>::quiet_NaN();
     } else {
       EDGEOPT_CHECK_ARG(p.count > 0, "integer ReduceMean over zero elements has no value");
       py[k] = static_cast<T>(std::trunc(sum[k] / static_cast<double>(p.count)));
@@ -82,12 +83,15 @@ void reduce_mean_any_ref(ForwardCtx& ctx) {
   }
   Tensor& y = alloc_output(ctx, 0, x.dtype(), p.out_shape);
   switch (x.dtype()) {
-    case DType::kF32: return reduce_mean_ref<float>(x, p, y);
-    case DType::kI32: return reduce_mean_ref<int32_t>(x, p, y);
-    case DType::kI64: return reduce_mean_ref<int64_t>(x, p, y);
+    case DType::kF32:
+      return reduce_mean_ref<float>(x, p, y);
+    case DType::kI32:
+      return reduce_mean_ref<int32_t>(x, p, y);
+    case DType::kI64:
+      return reduce_mean_ref<int64_t>(x, p, y);
     default:
-      throw_error(ErrorCode::kUnimplemented, std::string("ReduceMean has no kernel for dtype ") + dtype_name(x.dtype()) +
-                                                 " (available: f32, i32, i64)");
+      throw_error(ErrorCode::kUnimplemented, std::string("ReduceMean has no kernel for dtype ") +
+                                                 dtype_name(x.dtype()) + " (available: f32, i32, i64)");
   }
 }
 
@@ -109,7 +113,10 @@ void reduce_mean_f32_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "ReduceMean", .min_opset = 1, .max_opset = 18, .forward = reduce_mean_any_ref,
+extern const OpDef kOpDef{.name = "ReduceMean",
+                          .min_opset = 1,
+                          .max_opset = 18,
+                          .forward = reduce_mean_any_ref,
                           .backward = reduce_mean_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::reduce_mean

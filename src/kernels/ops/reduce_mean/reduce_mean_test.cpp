@@ -17,12 +17,14 @@ Node mean_node(std::vector<int64_t> axes, int64_t keepdims) {
 TEST(ReduceMean, OnnxExampleCases) {
   // test_reduce_mean_*_example: data [3,2,2] = [[[5,1],[20,2]],[[30,1],[40,2]],[[55,1],[60,2]]].
   Tensor x = Tensor::from_vector<float>({3, 2, 2}, {5, 1, 20, 2, 30, 1, 40, 2, 55, 1, 60, 2});
-  expect_close(Tensor::from_vector<float>({3, 2}, {12.5f, 1.5f, 35.f, 1.5f, 57.5f, 1.5f}), run_op(mean_node({1}, 0), {x})[0],
-               1e-6, 1e-6, "axes [1] keepdims 0");
+  expect_close(Tensor::from_vector<float>({3, 2}, {12.5f, 1.5f, 35.f, 1.5f, 57.5f, 1.5f}),
+               run_op(mean_node({1}, 0), {x})[0], 1e-6, 1e-6, "axes [1] keepdims 0");
   expect_close(Tensor::from_vector<float>({3, 1, 2}, {12.5f, 1.5f, 35.f, 1.5f, 57.5f, 1.5f}),
                run_op(mean_node({-2}, 1), {x})[0], 1e-6, 1e-6, "axes [-2] keepdims 1");
-  expect_close(Tensor::from_vector<float>({1, 1, 1}, {18.25f}), run_op(mean_node({}, 1), {x})[0], 1e-6, 1e-6, "all axes");
-  expect_close(Tensor::from_vector<float>({2}, {35.f, 1.5f}), run_op(mean_node({0, 1}, 0), {x})[0], 1e-6, 1e-6, "axes [0,1]");
+  expect_close(Tensor::from_vector<float>({1, 1, 1}, {18.25f}), run_op(mean_node({}, 1), {x})[0], 1e-6, 1e-6,
+               "all axes");
+  expect_close(Tensor::from_vector<float>({2}, {35.f, 1.5f}), run_op(mean_node({0, 1}, 0), {x})[0], 1e-6, 1e-6,
+               "axes [0,1]");
 }
 
 TEST(ReduceMean, AxesInputNoopAndIntegers) {
@@ -53,7 +55,8 @@ TEST(ReduceMean, Errors) {
 TEST(ReduceMean, GradientsMatchFiniteDifferences) {
   expect_gradients_match(mean_node({0, 2}, 0), {random_f32({2, 3, 4}, 2)});
   expect_gradients_match(mean_node({}, 1), {random_f32({3, 2}, 3)});
-  expect_gradients_match(make_node("ReduceMean", 2, 1), {random_f32({3, 2}, 4), Tensor::from_vector<int64_t>({1}, {-1})});
+  expect_gradients_match(make_node("ReduceMean", 2, 1),
+                         {random_f32({3, 2}, 4), Tensor::from_vector<int64_t>({1}, {-1})});
 }
 
 }  // namespace edgeopt::kernels::testing

@@ -41,9 +41,8 @@ Shape resolve_shape(const Shape& in, const std::vector<int64_t>& target, bool al
   }
   const int64_t n = in.numel();
   if (infer_at >= 0) {
-    EDGEOPT_CHECK_ARG(known != 0 && n % known == 0, "cannot infer the -1 in shape " + ints_str(target) +
-                                                        " for input " + in.str() + " (" + std::to_string(n) +
-                                                        " elements)");
+    EDGEOPT_CHECK_ARG(known != 0 && n % known == 0, "cannot infer the -1 in shape " + ints_str(target) + " for input " +
+                                                        in.str() + " (" + std::to_string(n) + " elements)");
     dims[infer_at] = n / known;
   }
   Shape out(dims);
@@ -57,8 +56,8 @@ void reshape_ref(ForwardCtx& ctx) {
   std::vector<int64_t> target;
   if (ctx.in.size() > 1 && ctx.in[1].defined()) {
     const Tensor& s = ctx.in[1];
-    EDGEOPT_CHECK_ARG(s.dtype() == DType::kI64 && s.rank() == 1, "input 'shape' must be a 1-D int64 tensor, got " +
-                                                                      s.describe());
+    EDGEOPT_CHECK_ARG(s.dtype() == DType::kI64 && s.rank() == 1,
+                      "input 'shape' must be a 1-D int64 tensor, got " + s.describe());
     target = s.to_i64_vector();
   } else {
     EDGEOPT_CHECK_ARG(ctx.node.has_attr("shape"), "Reshape needs input 1 'shape' (or the opset<5 attribute)");
@@ -78,7 +77,7 @@ void reshape_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Reshape", .min_opset = 1, .max_opset = 18, .forward = reshape_ref,
-                          .backward = reshape_grad};
+extern const OpDef kOpDef{
+    .name = "Reshape", .min_opset = 1, .max_opset = 18, .forward = reshape_ref, .backward = reshape_grad};
 
 }  // namespace edgeopt::kernels::ops::reshape

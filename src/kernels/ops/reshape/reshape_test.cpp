@@ -38,19 +38,20 @@ TEST(Reshape, Errors) {
   Node n = make_node("Reshape", 2, 1);
   Tensor x = random_f32({2, 3}, 1);
   auto shape = [](std::vector<int64_t> v) { return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v); };
-  EXPECT_THROW(run_op(n, {x, shape({4, 2})}), Error);          // wrong element count
-  EXPECT_THROW(run_op(n, {x, shape({-1, -1})}), Error);        // two -1
-  EXPECT_THROW(run_op(n, {x, shape({-1, 4})}), Error);         // not divisible
-  EXPECT_THROW(run_op(n, {x, shape({-2, 3})}), Error);         // invalid dim
-  EXPECT_THROW(run_op(n, {x, shape({1, 1, 0})}), Error);       // 0 past the input rank
+  EXPECT_THROW(run_op(n, {x, shape({4, 2})}), Error);                              // wrong element count
+  EXPECT_THROW(run_op(n, {x, shape({-1, -1})}), Error);                            // two -1
+  EXPECT_THROW(run_op(n, {x, shape({-1, 4})}), Error);                             // not divisible
+  EXPECT_THROW(run_op(n, {x, shape({-2, 3})}), Error);                             // invalid dim
+  EXPECT_THROW(run_op(n, {x, shape({1, 1, 0})}), Error);                           // 0 past the input rank
   EXPECT_THROW(run_op(n, {x, Tensor::from_vector<int32_t>({2}, {3, 2})}), Error);  // not int64
-  EXPECT_THROW(run_op(make_node("Reshape", 1, 1), {x}), Error);  // no shape at all
+  EXPECT_THROW(run_op(make_node("Reshape", 1, 1), {x}), Error);                    // no shape at all
   n.set_attr("allowzero", int64_t{1});
   EXPECT_THROW(run_op(n, {Tensor::zeros(DType::kF32, {0, 2}), shape({0, -1})}), Error);
 }
 
 TEST(Reshape, GradientMatchesFiniteDifferences) {
-  expect_gradients_match(make_node("Reshape", 2, 1), {random_f32({2, 3}, 2), Tensor::from_vector<int64_t>({2}, {3, 2})});
+  expect_gradients_match(make_node("Reshape", 2, 1),
+                         {random_f32({2, 3}, 2), Tensor::from_vector<int64_t>({2}, {3, 2})});
 }
 
 }  // namespace edgeopt::kernels::testing

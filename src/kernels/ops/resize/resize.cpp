@@ -73,38 +73,43 @@ struct Options {
   bool exclude_outside = false;
 };
 
+// The input coordinate for output coordinate o; NaN when tf_crop_and_resize falls outside.
+double source_coord(const std::string& c, double o, const AxisSpec& ax) {
+  const double s = ax.scale, in = static_cast<double>(ax.in_len), out_f = s * in;
+  if (c == "asymmetric") return o / s;
+  if (c == "align_corners") return out_f == 1 ? 0 : o * (in - 1) / (out_f - 1);
+  if (c == "tf_half_pixel_for_nn") return (o + 0.5) / s;
+  if (c == "pytorch_half_pixel") return out_f == 1 ? -0.5 : (o + 0.5) / s - 0.5;
+  if (c == "tf_crop_and_resize") {
+    const double span = (ax.roi_end - ax.roi_start) * (in - 1);
+    const double x = (out_f == 1 ? span / 2 : o * span / (out_f - 1)) + ax.roi_start * (in - 1);
+    return x < 0 || x > in - 1 ? NAN : x;
+  }
+  return (o + 0.5) / s - 0.5;  // half_pixel
+}
+
+int64_t nearest_index(const std::string& nearest_mode, double x, double scale) {
+  if (nearest_mode.empty()) return static_cast<int64_t>(scale < 1 ? std::ceil(x) : std::trunc(x));
+  const double fl = std::floor(x), r = x - fl;
+  const auto lo = static_cast<int64_t>(fl);
+  if (r == 0) return lo;
+  if (nearest_mode == "round_prefer_ceil") return lo + (r >= 0.5);
+  if (nearest_mode == "floor") return lo;
+  if (nearest_mode == "ceil") return lo + 1;
+  return lo + (r > 0.5);  // round_prefer_floor
+}
+
 AxisTaps axis_taps(const AxisSpec& ax, const Options& opt) {
   AxisTaps at;
-  const double s = ax.scale, in = static_cast<double>(ax.in_len);
-  const double out_f = s * in;
   for (int64_t o = 0; o < ax.out_len; ++o) {
-    const double od = static_cast<double>(o);
-    double x;
-    const std::string& c = opt.coord;
-    if (c == "asymmetric") x = od / s;
-    else if (c == "align_corners") x = out_f == 1 ? 0 : od * (in - 1) / (out_f - 1);
-    else if (c == "tf_half_pixel_for_nn") x = (od + 0.5) / s;
-    else if (c == "pytorch_half_pixel") x = out_f == 1 ? -0.5 : (od + 0.5) / s - 0.5;
-    else if (c == "tf_crop_and_resize") {
-      const double span = (ax.roi_end - ax.roi_start) * (in - 1);
-      x = (out_f == 1 ? span / 2 : od * span / (out_f - 1)) + ax.roi_start * (in - 1);
-      if (x < 0 || x > in - 1) {
-        at.taps.emplace_back();  // extrapolation_value
-        continue;
-      }
-    } else x = (od + 0.5) / s - 0.5;  // half_pixel
-
+    const double x = source_coord(opt.coord, static_cast<double>(o), ax);
+    if (std::isnan(x)) {
+      at.taps.emplace_back();  // extrapolation_value
+      continue;
+    }
     std::vector<Tap> taps;
     if (opt.mode == "nearest") {
-      int64_t i;
-      const double fl = std::floor(x), r = x - fl;
-      if (opt.nearest_mode.empty()) i = s < 1 ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(std::trunc(x));
-      else if (r == 0) i = static_cast<int64_t>(fl);
-      else if (opt.nearest_mode == "round_prefer_ceil") i = static_cast<int64_t>(fl) + (r >= 0.5);
-      else if (opt.nearest_mode == "floor") i = static_cast<int64_t>(fl);
-      else if (opt.nearest_mode == "ceil") i = static_cast<int64_t>(fl) + 1;
-      else i = static_cast<int64_t>(fl) + (r > 0.5);  // round_prefer_floor
-      taps.push_back({i, 1.0});
+      taps.push_back({nearest_index(opt.nearest_mode, x, ax.scale), 1.0});
     } else {
       const int64_t left = static_cast<int64_t>(std::ceil(x)) - 1;
       const double r = x - static_cast<double>(left);
@@ -145,17 +150,19 @@ ResizePlan plan_resize(const Node& node, std::span<const Tensor> in, bool legacy
   EDGEOPT_CHECK_ARG(opt.mode == "nearest" || opt.mode == "linear" || (opt.mode == "cubic" && !legacy),
                     "mode '" + opt.mode + "' is not one of nearest, linear" + (legacy ? "" : ", cubic"));
   opt.coord = legacy ? "asymmetric" : node.attr_string("coordinate_transformation_mode", "half_pixel");
-  static const char* kCoords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                  "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+  static const char* kCoords[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
+                                  "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
   EDGEOPT_CHECK(std::find(std::begin(kCoords), std::end(kCoords), opt.coord) != std::end(kCoords),
                 ErrorCode::kUnimplemented, "coordinate_transformation_mode '" + opt.coord + "' is not supported");
   opt.nearest_mode = legacy ? "" : node.attr_string("nearest_mode", "round_prefer_floor");
   static const char* kNearest[] = {"", "round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
-  EDGEOPT_CHECK_ARG(std::find(std::begin(kNearest), std::end(kNearest), opt.nearest_mode) != std::end(kNearest),
-                    "nearest_mode '" + opt.nearest_mode + "' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil");
+  EDGEOPT_CHECK_ARG(
+      std::find(std::begin(kNearest), std::end(kNearest), opt.nearest_mode) != std::end(kNearest),
+      "nearest_mode '" + opt.nearest_mode + "' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil");
   opt.cubic_a = node.attr_float("cubic_coeff_a", -0.75f);
   opt.exclude_outside = node.attr_int("exclude_outside", 0) != 0;
-  EDGEOPT_CHECK(node.attr_int("antialias", 0) == 0, ErrorCode::kUnimplemented, "Resize with antialias=1 is not supported");
+  EDGEOPT_CHECK(node.attr_int("antialias", 0) == 0, ErrorCode::kUnimplemented,
+                "Resize with antialias=1 is not supported");
 
   // The axes scales/sizes/roi refer to (opset 18), default all.
   std::vector<size_t> axes;
@@ -180,8 +187,8 @@ ResizePlan plan_resize(const Node& node, std::span<const Tensor> in, bool legacy
     EDGEOPT_CHECK_ARG(!scales.empty(), "Upsample needs 'scales' (input 1 from opset 9, an attribute before)");
   } else if (has(legacy ? 1 : 2)) {
     const Tensor& t = in[legacy ? 1 : 2];
-    EDGEOPT_CHECK_ARG(t.dtype() == DType::kF32 && t.rank() == 1, "input 'scales' must be a 1-D f32 tensor, got " +
-                                                                     t.describe());
+    EDGEOPT_CHECK_ARG(t.dtype() == DType::kF32 && t.rank() == 1,
+                      "input 'scales' must be a 1-D f32 tensor, got " + t.describe());
     for (float f : t.to_f32_vector()) scales.push_back(f);
   }
   const bool use_sizes = !legacy && has(3);
@@ -189,8 +196,9 @@ ResizePlan plan_resize(const Node& node, std::span<const Tensor> in, bool legacy
                                                       std::string(use_sizes ? "both" : "neither") + ")");
   if (use_sizes) {
     const Tensor& t = in[3];
-    EDGEOPT_CHECK_ARG(t.dtype() == DType::kI64 && t.rank() == 1 && static_cast<size_t>(t.numel()) == k,
-                      "input 'sizes' must be a 1-D int64 tensor of " + std::to_string(k) + " values, got " + t.describe());
+    EDGEOPT_CHECK_ARG(
+        t.dtype() == DType::kI64 && t.rank() == 1 && static_cast<size_t>(t.numel()) == k,
+        "input 'sizes' must be a 1-D int64 tensor of " + std::to_string(k) + " values, got " + t.describe());
     std::vector<int64_t> sizes = t.to_i64_vector();
     const std::string policy = node.attr_string("keep_aspect_ratio_policy", "stretch");
     EDGEOPT_CHECK_ARG(policy == "stretch" || policy == "not_larger" || policy == "not_smaller",
@@ -235,8 +243,8 @@ ResizePlan plan_resize(const Node& node, std::span<const Tensor> in, bool legacy
   p.extrapolation_value = node.attr_float("extrapolation_value", 0.f);
   std::vector<int64_t> dims;
   for (size_t i = 0; i < r; ++i) {
-    EDGEOPT_CHECK_ARG(spec[i].in_len > 0 || spec[i].out_len == 0,
-                      "cannot resize the empty axis " + std::to_string(i) + " of " + x.describe() + " to a non-empty one");
+    EDGEOPT_CHECK_ARG(spec[i].in_len > 0 || spec[i].out_len == 0, "cannot resize the empty axis " + std::to_string(i) +
+                                                                      " of " + x.describe() + " to a non-empty one");
     dims.push_back(spec[i].out_len);
     p.axes.push_back(axis_taps(spec[i], opt));
   }
@@ -307,8 +315,10 @@ void resize_forward(ForwardCtx& ctx, bool legacy, bool upsample) {
   float* py = y.data<float>();
   for_each_output(p, [&](int64_t o, const std::vector<const std::vector<Tap>*>& taps) {
     double acc = 0;
-    if (for_each_tap(taps, strides, [&](int64_t i, double w) { acc += w * px[i]; })) py[o] = static_cast<float>(acc);
-    else py[o] = p.extrapolation_value;
+    if (for_each_tap(taps, strides, [&](int64_t i, double w) { acc += w * px[i]; }))
+      py[o] = static_cast<float>(acc);
+    else
+      py[o] = p.extrapolation_value;
   });
 }
 
@@ -336,8 +346,8 @@ void resize_ref(ForwardCtx& ctx) { resize_common::resize_forward(ctx, ctx.opset 
 // BackwardCtx has no opset: a valid opset 11+ Resize always has at least 3 inputs.
 void resize_grad(BackwardCtx& ctx) { resize_common::resize_backward(ctx, ctx.node.inputs.size() <= 2, false); }
 }  // namespace
-extern const OpDef kOpDef{.name = "Resize", .min_opset = 10, .max_opset = 18, .forward = resize_ref,
-                          .backward = resize_grad};
+extern const OpDef kOpDef{
+    .name = "Resize", .min_opset = 10, .max_opset = 18, .forward = resize_ref, .backward = resize_grad};
 }  // namespace resize
 
 namespace upsample {
@@ -345,8 +355,8 @@ namespace {
 void upsample_ref(ForwardCtx& ctx) { resize_common::resize_forward(ctx, true, true); }
 void upsample_grad(BackwardCtx& ctx) { resize_common::resize_backward(ctx, true, true); }
 }  // namespace
-extern const OpDef kOpDef{.name = "Upsample", .min_opset = 7, .max_opset = 9, .forward = upsample_ref,
-                          .backward = upsample_grad};
+extern const OpDef kOpDef{
+    .name = "Upsample", .min_opset = 7, .max_opset = 9, .forward = upsample_ref, .backward = upsample_grad};
 }  // namespace upsample
 
 }  // namespace edgeopt::kernels::ops

@@ -38,10 +38,12 @@ TEST(Resize, NearestUpsampleScales) {
 
 TEST(Resize, NearestDownsampleScalesAndSizes) {
   Tensor x = f32v({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
-  expect_close(f32v({1, 1, 1, 2}, {1, 3}), run_op(resize_node("nearest"), {x, Tensor(), f32v({4}, {1, 1, 0.6f, 0.6f})})[0], 0,
-               0, "downsample_scales_nearest");
-  expect_close(f32v({1, 1, 1, 3}, {1, 2, 4}), run_op(resize_node("nearest"), {x, Tensor(), Tensor(), i64({1, 1, 1, 3})})[0],
-               0, 0, "downsample_sizes_nearest");
+  expect_close(f32v({1, 1, 1, 2}, {1, 3}),
+               run_op(resize_node("nearest"), {x, Tensor(), f32v({4}, {1, 1, 0.6f, 0.6f})})[0], 0, 0,
+               "downsample_scales_nearest");
+  expect_close(f32v({1, 1, 1, 3}, {1, 2, 4}),
+               run_op(resize_node("nearest"), {x, Tensor(), Tensor(), i64({1, 1, 1, 3})})[0], 0, 0,
+               "downsample_sizes_nearest");
 }
 
 TEST(Resize, NearestModes) {
@@ -54,17 +56,19 @@ TEST(Resize, NearestModes) {
   y = run_op(resize_node("nearest", "align_corners", "floor"), {k4x4, Tensor(), Tensor(), i64({1, 1, 8, 8})})[0];
   const float want_floor[8] = {1, 1, 1, 2, 2, 3, 3, 4};
   for (int i = 0; i < 8; ++i) EXPECT_EQ(y.data<float>()[i], want_floor[i]) << "floor/align_corners at " << i;
-  y = run_op(resize_node("nearest", "asymmetric", "round_prefer_ceil"), {k4x4, Tensor(), Tensor(), i64({1, 1, 8, 8})})[0];
+  y = run_op(resize_node("nearest", "asymmetric", "round_prefer_ceil"),
+             {k4x4, Tensor(), Tensor(), i64({1, 1, 8, 8})})[0];
   const float want_rpc[8] = {1, 2, 2, 3, 3, 4, 4, 4};
   for (int i = 0; i < 8; ++i) EXPECT_EQ(y.data<float>()[i], want_rpc[i]) << "round_prefer_ceil/asymmetric at " << i;
 }
 
 TEST(Resize, LinearModes) {
-  expect_close(f32v({1, 1, 4, 4}, {1, 1.25f, 1.75f, 2, 1.5f, 1.75f, 2.25f, 2.5f, 2.5f, 2.75f, 3.25f, 3.5f, 3, 3.25f, 3.75f, 4}),
-               run_op(resize_node("linear"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})})[0], 1e-6, 1e-6,
-               "upsample_scales_linear");
-  expect_close(f32v({1, 1, 4, 4}, {1, 1.333333f, 1.666667f, 2, 1.666667f, 2, 2.333333f, 2.666667f, 2.333333f, 2.666667f, 3,
-                                   3.333333f, 3, 3.333333f, 3.666667f, 4}),
+  expect_close(
+      f32v({1, 1, 4, 4}, {1, 1.25f, 1.75f, 2, 1.5f, 1.75f, 2.25f, 2.5f, 2.5f, 2.75f, 3.25f, 3.5f, 3, 3.25f, 3.75f, 4}),
+      run_op(resize_node("linear"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})})[0], 1e-6, 1e-6,
+      "upsample_scales_linear");
+  expect_close(f32v({1, 1, 4, 4}, {1, 1.333333f, 1.666667f, 2, 1.666667f, 2, 2.333333f, 2.666667f, 2.333333f, 2.666667f,
+                                   3, 3.333333f, 3, 3.333333f, 3.666667f, 4}),
                run_op(resize_node("linear", "align_corners"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})})[0], 1e-5, 1e-5,
                "upsample_scales_linear_align_corners");
   Tensor x = f32v({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
@@ -72,8 +76,8 @@ TEST(Resize, LinearModes) {
                run_op(resize_node("linear"), {x, Tensor(), f32v({4}, {1, 1, 0.6f, 0.6f})})[0], 1e-5, 1e-5,
                "downsample_scales_linear");
   expect_close(f32v({1, 1, 3, 1}, {1.6666666f, 7.f, 12.333333f}),
-               run_op(resize_node("linear", "pytorch_half_pixel"), {k4x4, Tensor(), Tensor(), i64({1, 1, 3, 1})})[0], 1e-5,
-               1e-5, "downsample_sizes_linear_pytorch_half_pixel");
+               run_op(resize_node("linear", "pytorch_half_pixel"), {k4x4, Tensor(), Tensor(), i64({1, 1, 3, 1})})[0],
+               1e-5, 1e-5, "downsample_sizes_linear_pytorch_half_pixel");
 }
 
 TEST(Resize, TfCropAndResizeExtrapolates) {
@@ -109,8 +113,8 @@ TEST(Resize, Opset10AndUpsampleUseAsymmetricNearest) {
   expect_close(y, run_op(u, {k2x2})[0], 0, 0, "upsample-7 attribute scales");
   Node ul = make_node("Upsample", 2, 1);
   ul.set_attr("mode", std::string("linear"));
-  expect_close(f32v({1, 1, 2, 4}, {1, 1.5f, 2, 2, 3, 3.5f, 4, 4}), run_op(ul, {k2x2, f32v({4}, {1, 1, 1, 2})})[0], 1e-6, 1e-6,
-               "upsample-9 linear (asymmetric)");
+  expect_close(f32v({1, 1, 2, 4}, {1, 1.5f, 2, 2, 3, 3.5f, 4, 4}), run_op(ul, {k2x2, f32v({4}, {1, 1, 1, 2})})[0], 1e-6,
+               1e-6, "upsample-9 linear (asymmetric)");
 }
 
 TEST(Resize, NearestOnIntegersAndAxesAttribute) {
@@ -121,7 +125,8 @@ TEST(Resize, NearestOnIntegersAndAxesAttribute) {
   expect_close(Tensor::from_vector<uint8_t>({2, 4}, {1, 1, 2, 2, 3, 3, 4, 4}), y, 0, 0, "u8 axes=[-1]");
   Node k = resize_node("nearest");
   k.set_attr("keep_aspect_ratio_policy", std::string("not_larger"));
-  EXPECT_EQ(run_op(k, {random_f32({1, 1, 2, 4}, 1), Tensor(), Tensor(), i64({1, 1, 8, 4})})[0].shape(), Shape({1, 1, 2, 4}));
+  EXPECT_EQ(run_op(k, {random_f32({1, 1, 2, 4}, 1), Tensor(), Tensor(), i64({1, 1, 8, 4})})[0].shape(),
+            Shape({1, 1, 2, 4}));
 }
 
 TEST(Resize, Errors) {
@@ -130,10 +135,12 @@ TEST(Resize, Errors) {
   EXPECT_THROW(run_op(resize_node("nearest"), {k2x2, Tensor(), f32v({2}, {2, 2})}), Error);  // wrong length
   EXPECT_THROW(run_op(resize_node("nearest"), {k2x2, Tensor(), f32v({4}, {1, 1, -2, 2})}), Error);
   EXPECT_THROW(run_op(resize_node("area"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})}), Error);
-  EXPECT_THROW(run_op(resize_node("nearest", "half_pixel", "nearest"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})}), Error);
-  EXPECT_THROW(run_op(resize_node("linear", "tf_crop_and_resize"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})}), Error);
-  EXPECT_THROW(run_op(resize_node("linear"), {Tensor::zeros(DType::kI32, {1, 1, 2, 2}), Tensor(), f32v({4}, {1, 1, 2, 2})}),
+  EXPECT_THROW(run_op(resize_node("nearest", "half_pixel", "nearest"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})}),
                Error);
+  EXPECT_THROW(run_op(resize_node("linear", "tf_crop_and_resize"), {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})}), Error);
+  EXPECT_THROW(
+      run_op(resize_node("linear"), {Tensor::zeros(DType::kI32, {1, 1, 2, 2}), Tensor(), f32v({4}, {1, 1, 2, 2})}),
+      Error);
   Node a = resize_node("linear");
   a.set_attr("antialias", int64_t{1});
   EXPECT_THROW(run_op(a, {k2x2, Tensor(), f32v({4}, {1, 1, 2, 2})}), Error);
@@ -142,8 +149,8 @@ TEST(Resize, Errors) {
 TEST(Resize, GradientsMatchFiniteDifferences) {
   for (const char* mode : {"nearest", "linear", "cubic"}) {
     SCOPED_TRACE(mode);
-    expect_gradients_match(resize_node(mode), {random_f32({1, 2, 3, 3}, 4), Tensor(), f32v({4}, {1, 1, 1.7f, 0.6f}), Tensor()},
-                           {0});
+    expect_gradients_match(resize_node(mode),
+                           {random_f32({1, 2, 3, 3}, 4), Tensor(), f32v({4}, {1, 1, 1.7f, 0.6f}), Tensor()}, {0});
   }
 }
 

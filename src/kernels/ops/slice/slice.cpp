@@ -127,7 +127,7 @@ void slice_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Slice", .min_opset = 1, .max_opset = 18, .forward = slice_ref,
-                          .backward = slice_grad};
+extern const OpDef kOpDef{
+    .name = "Slice", .min_opset = 1, .max_opset = 18, .forward = slice_ref, .backward = slice_grad};
 
 }  // namespace edgeopt::kernels::ops::slice

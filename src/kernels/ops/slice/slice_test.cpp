@@ -65,12 +65,12 @@ TEST(Slice, AttributeFormBeforeOpset10) {
 TEST(Slice, Errors) {
   Tensor x = random_f32({4, 4}, 1);
   Node n = make_node("Slice", 5, 1);
-  EXPECT_THROW(run_op(n, {x, i64({0}), i64({2}), i64({0}), i64({0})}), Error);          // step 0
-  EXPECT_THROW(run_op(n, {x, i64({0}), i64({2}), i64({2}), i64({1})}), Error);          // axis out of range
-  EXPECT_THROW(run_op(n, {x, i64({0, 0}), i64({2}), Tensor(), Tensor()}), Error);        // length mismatch
-  EXPECT_THROW(run_op(n, {x, i64({0, 0}), i64({2, 2}), i64({1, -1}), Tensor()}), Error); // repeated axis
-  EXPECT_THROW(run_op(n, {x, random_f32({1}, 2), i64({2}), Tensor(), Tensor()}), Error); // float starts
-  EXPECT_THROW(run_op(make_node("Slice", 1, 1), {x}), Error);                            // nothing given
+  EXPECT_THROW(run_op(n, {x, i64({0}), i64({2}), i64({0}), i64({0})}), Error);            // step 0
+  EXPECT_THROW(run_op(n, {x, i64({0}), i64({2}), i64({2}), i64({1})}), Error);            // axis out of range
+  EXPECT_THROW(run_op(n, {x, i64({0, 0}), i64({2}), Tensor(), Tensor()}), Error);         // length mismatch
+  EXPECT_THROW(run_op(n, {x, i64({0, 0}), i64({2, 2}), i64({1, -1}), Tensor()}), Error);  // repeated axis
+  EXPECT_THROW(run_op(n, {x, random_f32({1}, 2), i64({2}), Tensor(), Tensor()}), Error);  // float starts
+  EXPECT_THROW(run_op(make_node("Slice", 1, 1), {x}), Error);                             // nothing given
 }
 
 TEST(Slice, GradientMatchesFiniteDifferences) {

@@ -32,14 +32,15 @@ std::vector<int64_t> part_sizes(const Node& node, std::span<const Tensor> in, si
     sizes = node.attr_ints("split");
   } else if (node.has_attr("num_outputs")) {
     const int64_t n = node.attr_int("num_outputs", 0);
-    EDGEOPT_CHECK_ARG(n >= 1 && static_cast<size_t>(n) == n_out,
-                      "num_outputs=" + std::to_string(n) + " must equal the number of outputs " + std::to_string(n_out));
+    EDGEOPT_CHECK_ARG(
+        n >= 1 && static_cast<size_t>(n) == n_out,
+        "num_outputs=" + std::to_string(n) + " must equal the number of outputs " + std::to_string(n_out));
     const int64_t chunk = (dim + n - 1) / n;
     for (int64_t i = 0; i < n; ++i) sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
   } else {
     const auto n = static_cast<int64_t>(n_out);
-    EDGEOPT_CHECK_ARG(n >= 1 && dim % n == 0, "cannot split dim " + std::to_string(dim) + " into " +
-                                                  std::to_string(n) + " equal parts; give 'split' sizes");
+    EDGEOPT_CHECK_ARG(n >= 1 && dim % n == 0, "cannot split dim " + std::to_string(dim) + " into " + std::to_string(n) +
+                                                  " equal parts; give 'split' sizes");
     sizes.assign(n_out, dim / n);
   }
   EDGEOPT_CHECK_ARG(sizes.size() == n_out, "split " + ints_str(sizes) + " has " + std::to_string(sizes.size()) +
@@ -57,8 +58,10 @@ std::vector<int64_t> part_sizes(const Node& node, std::span<const Tensor> in, si
 void outer_inner(const Shape& s, size_t axis, int64_t& outer, int64_t& inner) {
   outer = inner = 1;
   for (size_t i = 0; i < s.rank(); ++i)
-    if (i < axis) outer *= s[i];
-    else if (i > axis) inner *= s[i];
+    if (i < axis)
+      outer *= s[i];
+    else if (i > axis)
+      inner *= s[i];
 }
 
 void split_ref(ForwardCtx& ctx) {
@@ -107,7 +110,7 @@ void split_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Split", .min_opset = 2, .max_opset = 18, .forward = split_ref,
-                          .backward = split_grad};
+extern const OpDef kOpDef{
+    .name = "Split", .min_opset = 2, .max_opset = 18, .forward = split_ref, .backward = split_grad};
 
 }  // namespace edgeopt::kernels::ops::split

@@ -34,7 +34,8 @@ TEST(Split, NumOutputsUnevenAndZeroSizes) {
   EXPECT_EQ(y[0].shape(), Shape({3, 2}));
   EXPECT_EQ(y[1].shape(), Shape({3, 2}));
   EXPECT_EQ(y[2].shape(), Shape({1, 2}));
-  auto z = run_op(make_node("Split", 2, 3), {Tensor::zeros(DType::kF32, {0}), Tensor::from_vector<int64_t>({3}, {0, 0, 0})});
+  auto z =
+      run_op(make_node("Split", 2, 3), {Tensor::zeros(DType::kF32, {0}), Tensor::from_vector<int64_t>({3}, {0, 0, 0})});
   for (const auto& t : z) EXPECT_EQ(t.shape(), Shape({0}));
 }
 
@@ -48,7 +49,7 @@ TEST(Split, SkipsUnnamedOutputs) {
 
 TEST(Split, Errors) {
   Tensor x = random_f32({6}, 1);
-  EXPECT_THROW(run_op(make_node("Split", 1, 4), {x}), Error);                                            // 6 % 4
+  EXPECT_THROW(run_op(make_node("Split", 1, 4), {x}), Error);                                             // 6 % 4
   EXPECT_THROW(run_op(make_node("Split", 2, 2), {x, Tensor::from_vector<int64_t>({2}, {2, 3})}), Error);  // sum 5
   EXPECT_THROW(run_op(make_node("Split", 2, 2), {x, Tensor::from_vector<int64_t>({3}, {2, 2, 2})}), Error);
   EXPECT_THROW(run_op(make_node("Split", 2, 2), {x, Tensor::from_vector<int64_t>({2}, {-1, 7})}), Error);

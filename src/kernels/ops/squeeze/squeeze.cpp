@@ -16,8 +16,8 @@ std::vector<int64_t> read_axes(const ForwardCtx& ctx, bool& present) {
   present = true;
   if (ctx.in.size() > 1 && ctx.in[1].defined()) {
     const Tensor& t = ctx.in[1];
-    EDGEOPT_CHECK_ARG(t.dtype() == DType::kI64 && t.rank() <= 1, "input 'axes' must be a 1-D int64 tensor, got " +
-                                                                     t.describe());
+    EDGEOPT_CHECK_ARG(t.dtype() == DType::kI64 && t.rank() <= 1,
+                      "input 'axes' must be a 1-D int64 tensor, got " + t.describe());
     return t.to_i64_vector();
   }
   present = ctx.node.has_attr("axes");
@@ -45,8 +45,8 @@ void squeeze_ref(ForwardCtx& ctx) {
   } else {
     for (int64_t a : axes) {
       const size_t i = x.shape().normalize_axis(a);
-      EDGEOPT_CHECK_ARG(x.shape()[i] == 1, "cannot squeeze axis " + std::to_string(a) + " of input " +
-                                               x.describe() + ": its size is not 1");
+      EDGEOPT_CHECK_ARG(x.shape()[i] == 1, "cannot squeeze axis " + std::to_string(a) + " of input " + x.describe() +
+                                               ": its size is not 1");
       drop[i] = true;
     }
   }
@@ -57,7 +57,10 @@ void squeeze_ref(ForwardCtx& ctx) {
 }
 
 }  // namespace
-extern const OpDef kOpDef{.name = "Squeeze", .min_opset = 1, .max_opset = 18, .forward = squeeze_ref,
+extern const OpDef kOpDef{.name = "Squeeze",
+                          .min_opset = 1,
+                          .max_opset = 18,
+                          .forward = squeeze_ref,
                           .backward = squeeze_common::reshape_grad};
 }  // namespace squeeze
 
@@ -72,8 +75,8 @@ void unsqueeze_ref(ForwardCtx& ctx) {
   const auto out_rank = static_cast<int64_t>(x.rank() + axes.size());
   std::vector<bool> inserted(out_rank, false);
   for (int64_t a : axes) {
-    EDGEOPT_CHECK_ARG(a >= -out_rank && a < out_rank, "axis " + std::to_string(a) + " is out of range for output rank " +
-                                                          std::to_string(out_rank));
+    EDGEOPT_CHECK_ARG(a >= -out_rank && a < out_rank,
+                      "axis " + std::to_string(a) + " is out of range for output rank " + std::to_string(out_rank));
     const int64_t i = a < 0 ? a + out_rank : a;
     EDGEOPT_CHECK_ARG(!inserted[i], "axis " + std::to_string(a) + " appears more than once in axes");
     inserted[i] = true;
@@ -85,7 +88,10 @@ void unsqueeze_ref(ForwardCtx& ctx) {
 }
 
 }  // namespace
-extern const OpDef kOpDef{.name = "Unsqueeze", .min_opset = 1, .max_opset = 18, .forward = unsqueeze_ref,
+extern const OpDef kOpDef{.name = "Unsqueeze",
+                          .min_opset = 1,
+                          .max_opset = 18,
+                          .forward = unsqueeze_ref,
                           .backward = squeeze_common::reshape_grad};
 }  // namespace unsqueeze
 

@@ -38,10 +38,10 @@ TEST(Unsqueeze, AxesInputAttributeUnsortedNegative) {
 
 TEST(Squeeze, Errors) {
   Tensor x = random_f32({1, 3}, 1);
-  EXPECT_THROW(run_op(make_node("Squeeze", 2, 1), {x, i64({1})}), Error);   // size 3
-  EXPECT_THROW(run_op(make_node("Squeeze", 2, 1), {x, i64({2})}), Error);   // out of range
-  EXPECT_THROW(run_op(make_node("Unsqueeze", 1, 1), {x}), Error);           // no axes
-  EXPECT_THROW(run_op(make_node("Unsqueeze", 2, 1), {x, i64({3})}), Error); // out of range (rank 3)
+  EXPECT_THROW(run_op(make_node("Squeeze", 2, 1), {x, i64({1})}), Error);        // size 3
+  EXPECT_THROW(run_op(make_node("Squeeze", 2, 1), {x, i64({2})}), Error);        // out of range
+  EXPECT_THROW(run_op(make_node("Unsqueeze", 1, 1), {x}), Error);                // no axes
+  EXPECT_THROW(run_op(make_node("Unsqueeze", 2, 1), {x, i64({3})}), Error);      // out of range (rank 3)
   EXPECT_THROW(run_op(make_node("Unsqueeze", 2, 1), {x, i64({0, -4})}), Error);  // repeated
   EXPECT_THROW(run_op(make_node("Unsqueeze", 2, 1), {x, Tensor::from_vector<float>({1}, {0.f})}), Error);
 }

@@ -67,7 +67,7 @@ void transpose_grad(BackwardCtx& ctx) {
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "Transpose", .min_opset = 1, .max_opset = 18, .forward = transpose_ref,
-                          .backward = transpose_grad};
+extern const OpDef kOpDef{
+    .name = "Transpose", .min_opset = 1, .max_opset = 18, .forward = transpose_ref, .backward = transpose_grad};
 
 }  // namespace edgeopt::kernels::ops::transpose

@@ -32,7 +32,8 @@ TEST(Transpose, DefaultReversesAndAnyDtype) {
   Tensor u = Tensor::from_vector<uint8_t>({1, 2, 1, 3}, {1, 2, 3, 4, 5, 6});
   Node n = make_node("Transpose", 1, 1);
   n.set_attr("perm", std::vector<int64_t>{0, 3, 1, 2});
-  expect_close(Tensor::from_vector<uint8_t>({1, 3, 2, 1}, {1, 4, 2, 5, 3, 6}), run_op(n, {u})[0], 0, 0, "nhwc->nchw u8");
+  expect_close(Tensor::from_vector<uint8_t>({1, 3, 2, 1}, {1, 4, 2, 5, 3, 6}), run_op(n, {u})[0], 0, 0,
+               "nhwc->nchw u8");
   EXPECT_EQ(run_op(make_node("Transpose", 1, 1), {Tensor::scalar_f32(2.f)})[0].at(0), 2.0);
 }
 
