@@ -17,6 +17,6 @@ echo "== 2. evaluate on the held-out test set"
 echo "== 3. inspect the exported model"
 "$E" inspect "$OUT/vision_cnn.onnx"
 echo "== 4. run it on a real test image"
-"$E" export-sample --data fashion-mnist --index 0 --out "$OUT/sample.npy"
+"$E" data --data fashion-mnist --sample-out "$OUT/sample.npy" --index 0
 "$E" run "$OUT/vision_cnn.onnx" --input "input=$OUT/sample.npy" --output-dir "$OUT/run"
 echo "main job done: results in $OUT/"

@@ -65,12 +65,5 @@ Tensor reduce_to_shape_f32(const Tensor& grad, const Shape& target) {
   return out;
 }
 
-Tensor unary_f32(const Tensor& x, const std::function<float(float)>& f) {
-  Tensor y(DType::kF32, x.shape());
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) py[i] = f(px[i]);
-  return y;
-}
 
 }  // namespace edgeopt::kernels

@@ -6,9 +6,9 @@
 // node uses), the IR version that matches that opset, initializers as raw_data (sorted by name so
 // the bytes are deterministic), every attribute, inputs/outputs/value_info with symbolic dims
 // restored from ValueInfo::dim_params, and Graph::metadata as metadata_props. The result is run
-// through onnx::checker and shape inference before it is written (opsets the linked ONNX library
-// does not know are not checked); a failure throws Internal, because it means a pass built a graph
-// ONNX cannot express. Write errors throw InvalidArgument naming the path.
+// through onnx::checker and shape inference before it is written (graphs with experimental ops,
+// or with opsets the linked ONNX library does not know, are not checked); a failure throws
+// Internal, because it means a pass built a graph ONNX cannot express. Write errors throw InvalidArgument naming the path.
 #pragma once
 #include <string>
 

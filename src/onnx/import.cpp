@@ -191,6 +191,7 @@ void maybe_convert_opset(ModelProto& m, int64_t opset) {
 }
 
 Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptions& options) {
+  install_inference_guards();  // before inference and the version converter use it
   bool found = false;
   int64_t opset = ai_onnx_opset(m, &found);
   if (!m.has_graph()) throw_error(ErrorCode::kInvalidArgument, "the model has no graph");
@@ -201,23 +202,30 @@ Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptio
   check_structure(m.graph());
 
   const bool known_opset = !found || opset <= onnx_library_max_opset();
-  if (options.check) {
-    // The checker skips models with experimental ops (ImageScaler, Crop, ...) and prints a warning
-    // to stderr; skip it ourselves so the CLI's one-line error rule holds.
-    bool experimental = false;
-    for (const auto& n : m.graph().node())
-      experimental |= (n.domain().empty() || n.domain() == "ai.onnx") && ::onnx::checker::check_is_experimental_op(n.op_type());
-    if (known_opset && !experimental) {
+  // The checker skips models with experimental ops (ImageScaler, Crop, ...) and prints a warning
+  // to stderr; skip it ourselves so the CLI's one-line error rule holds.
+  bool experimental = false;
+  for (const auto& n : m.graph().node())
+    experimental |= (n.domain().empty() || n.domain() == "ai.onnx") && ::onnx::checker::check_is_experimental_op(n.op_type());
+  const bool old_opset = found && opset < kMinOpset;
+  // The version converter assumes a valid model: old opsets are always checked first.
+  if ((options.check || old_opset) && known_opset) {
+    if (experimental && old_opset)
+      throw_error(ErrorCode::kUnimplemented, "opset " + std::to_string(opset) + " models with experimental ops "
+                                             "cannot be checked or converted to opset 7");
+    if (!experimental) {
       try {
         ::onnx::checker::check_model(m);
       } catch (const std::exception& e) {
         throw_error(ErrorCode::kInvalidArgument, "the ONNX checker rejects the model: " + one_line(e.what()));
       }
     }
-    if (found && opset < kMinOpset) {
-      maybe_convert_opset(m, opset);
-      opset = ai_onnx_opset(m, &found);
-    }
+  }
+  if (old_opset) {
+    maybe_convert_opset(m, opset);
+    opset = ai_onnx_opset(m, &found);
+  }
+  if (options.check) {
     try {
       ::onnx::ShapeInferenceOptions si(/*check_type=*/known_opset, /*error_mode=*/known_opset ? 1 : 0,
                                        /*data_prop=*/true);
@@ -227,9 +235,6 @@ Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptio
         throw_error(ErrorCode::kInvalidArgument, "ONNX shape inference fails: " + one_line(e.what()));
       m.mutable_graph()->clear_value_info();  // lenient for opsets newer than the ONNX library
     }
-  } else if (found && opset < kMinOpset) {
-    maybe_convert_opset(m, opset);
-    opset = ai_onnx_opset(m, &found);
   }
 
   const ::onnx::GraphProto& gp = m.graph();

@@ -32,4 +32,8 @@ inline int64_t ir_version_for_opset(int64_t opset) {
   return 8;
 }
 
+// Wraps ONNX shape-inference functions known to crash on malformed input (inference_guards.cpp).
+// Idempotent and thread-safe; call before any onnx::shape_inference use.
+void install_inference_guards();
+
 }  // namespace edgeopt::onnx

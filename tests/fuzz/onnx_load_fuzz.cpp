@@ -1,4 +1,5 @@
-// libFuzzer target: arbitrary bytes -> onnx::load_model_from_bytes -> runtime::Session -> save.
+// libFuzzer target: arbitrary bytes -> onnx::load_model_from_bytes (checked, else unchecked) ->
+// save + reload -> runtime::Session.
 //
 // The contract under test: whatever the bytes, loading either yields a Graph or throws
 // edgeopt::Error; a Graph the loader accepted can be wrapped in a Session (or rejected with Error)
@@ -21,7 +22,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     g = onnx::load_model_from_bytes(bytes, "<fuzz>", "", opts);
   } catch (const Error&) {
-    return 0;
+    // The unchecked path (LoadOptions::check = false) must be just as robust.
+    opts.check = false;
+    try {
+      g = onnx::load_model_from_bytes(bytes, "<fuzz unchecked>", "", opts);
+    } catch (const Error&) {
+      return 0;
+    }
   }
   try {
     std::string saved = onnx::save_model_to_bytes(g);

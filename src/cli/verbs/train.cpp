@@ -23,6 +23,7 @@ struct TrainArgs {
   int64_t batch = -1;
   int augment_pad = 0;
   bool hflip = false, no_progress = false;
+  std::string residual = "auto";
 };
 
 // Defaults that work for each zoo model (measured on the packaged data sets).
@@ -61,6 +62,11 @@ void run_train(TrainArgs& a) {
     zo.width_mult = a.width_mult;
     zo.dropout = a.dropout >= 0 ? a.dropout : (a.model == "safety_mlp" ? 0.1f : 0.f);
     zo.seed = a.opts.seed;
+    const bool rnn = a.model == "env_lstm" || a.model == "env_gru";
+    if (rnn && a.residual != "off" && d.target_feature_index >= 0 && zo.num_outputs == 1)
+      zo.residual_feature = d.target_feature_index;
+    else if (a.residual == "on")
+      throw_error(ErrorCode::kInvalidArgument, "--residual on needs env_lstm/env_gru and a forecast whose target is an input feature");
     g = train::build_zoo_model(a.model, zo);
   }
   apply_defaults(a, in_shape.size() == 3);
@@ -120,6 +126,10 @@ void add_train_verb(CLI::App& app) {
   cmd->add_option("--width", a->width, "Zoo knob: base channels / hidden units");
   cmd->add_option("--depth", a->depth, "Zoo knob: blocks / layers");
   cmd->add_option("--width-mult", a->width_mult, "mobilenet_v2 width multiplier");
+  cmd->add_option("--residual", a->residual,
+                  "env_lstm/env_gru: forecast = last observed target + learned change (auto: on when the "
+                  "target is an input feature; on; off)")
+      ->default_val("auto");
   cmd->add_option("--dropout", a->dropout, "Dropout before the classifier head");
   cmd->add_option("--checkpoint", a->opts.checkpoint, "Write a checkpoint here after every epoch");
   cmd->add_flag("--resume", a->opts.resume, "Continue from --checkpoint");

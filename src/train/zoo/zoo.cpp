@@ -229,8 +229,20 @@ Graph env_rnn(const ZooOptions& o, const std::string& cell) {
   Node& f = b.g.add_node("Flatten", {last_h}, {"last_hidden"}, "last_hidden");
   f.set_attr("axis", int64_t{2});
   std::string y = b.gemm("last_hidden", "head.fc", hidden, o.num_outputs);
+  if (o.residual_feature >= 0) {
+    EDGEOPT_CHECK_ARG(o.residual_feature < o.input_shape[1],
+                      "residual feature " + std::to_string(o.residual_feature) + " is not one of the " +
+                          std::to_string(o.input_shape[1]) + " input features");
+    b.g.initializers["residual.last_step"] = Tensor::from_vector<int64_t>({}, {o.input_shape[0] - 1});
+    Node& g1 = b.g.add_node("Gather", {"input", "residual.last_step"}, {"residual.last"}, "residual.last");
+    g1.set_attr("axis", int64_t{1});
+    std::vector<int64_t> cols(static_cast<size_t>(o.num_outputs), o.residual_feature);
+    b.ints("residual.feature", cols);
+    Node& g2 = b.g.add_node("Gather", {"residual.last", "residual.feature"}, {"residual.value"}, "residual.value");
+    g2.set_attr("axis", int64_t{1});
+    y = b.op("Add", {y, "residual.value"}, "residual.add");
+  }
   b.g.nodes.back().outputs[0] = "output";
-  (void)y;
   b.output("output", o.num_outputs);
   b.g.name = cell == "LSTM" ? "env_lstm" : "env_gru";
   return std::move(b.g);

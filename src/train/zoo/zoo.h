@@ -29,6 +29,10 @@ struct ZooOptions {
   float width_mult = 1.f;            // mobilenet_v2
   float dropout = 0.f;               // safety_mlp, vision_cnn head
   uint64_t seed = 1;
+  // env_lstm/env_gru: when >= 0, the forecast is the last observed value of this input feature plus
+  // the network's output (the network learns the change, not the level: persistence is the
+  // starting point, which matters at short horizons where persistence is hard to beat).
+  int64_t residual_feature = -1;
 };
 
 // Throws InvalidArgument listing the known names for an unknown one.

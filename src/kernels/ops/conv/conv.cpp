@@ -6,6 +6,8 @@
 //   with g = m / (M/group); taps that land in the padding contribute 0.
 // Gradients (the same taps, scattered): dX[n, ci, i] += dY[n, m, o] * W[m, c, k],
 // dW[m, c, k] += dY[n, m, o] * X[n, ci, i], dB[m] = sum_{n, o} dY[n, m, o].
+#include <algorithm>
+
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_fast.h"
 #include "kernels/ops/conv/conv_geometry.h"
@@ -77,6 +79,9 @@ void conv_f32_nchw_ref(ForwardCtx& ctx) {
         for_each_tap(d.win, [&](int64_t s, int64_t k, int64_t b) { yb[s] += xb[b] * wb[k]; });
       }
     }
+  const FusedActivation act = fused_activation(ctx.node);
+  if (act.any())
+    for (int64_t i = 0; i < y.numel(); ++i) py[i] = std::min(std::max(py[i], act.lo), act.hi);
 }
 
 void conv_f32_nchw_grad_ref(BackwardCtx& ctx) {

@@ -108,6 +108,7 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
   const FastConvDims d = fast_conv_dims(ctx.node, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
   std::vector<int64_t> y_dims{d.n, d.m};
   for (int64_t o : d.win.real(d.win.small)) y_dims.push_back(o);
+  const FusedActivation act = fused_activation(ctx.node);
   Tensor& y = alloc_output(ctx, 0, DType::kF32, Shape(y_dims));
   if (y.numel() == 0) return;
   const float* px = x.data<float>();
@@ -124,7 +125,8 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
       for (int64_t p = b; p < e; ++p) {
         const int64_t n = p / d.c, ci = p % d.c;
         microkernels::dwconv2d_f32_plane(g, px + p * d.in_sz, d.mg, pw + ci * d.mg * d.k_sz,
-                                         pb ? pb + ci * d.mg : nullptr, py + (n * d.m + ci * d.mg) * d.out_sz);
+                                         pb ? pb + ci * d.mg : nullptr, py + (n * d.m + ci * d.mg) * d.out_sz, act.lo,
+                                         act.hi);
       }
     });
     return;
@@ -144,6 +146,8 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     }
     gemm::GemmEpilogue ep;
     ep.row_bias = pb ? pb + g * d.mg : nullptr;
+    ep.clamp_min = act.lo;
+    ep.clamp_max = act.hi;
     gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, bmat, d.out_sz, 0.f,
                             py + (n * d.m + g * d.mg) * d.out_sz, d.out_sz, ep, pool);
   });

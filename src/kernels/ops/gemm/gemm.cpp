@@ -3,6 +3,8 @@
 // C is optional (opset 11+) and broadcasts unidirectionally to [M, N] (scalar, [N], [1, N], [M, 1], ...).
 // Gradients: dA' = alpha * dY @ B'^T, dB' = alpha * A'^T @ dY (transposed back when trans*), and
 // dC = beta * dY summed over the broadcast dims.
+#include <algorithm>
+
 #include "kernels/common.h"
 #include "kernels/ops/gemm/gemm_fast.h"
 
@@ -71,6 +73,9 @@ void gemm_f32_ref(ForwardCtx& ctx) {
     const float* pc = c.data<float>();
     for (int64_t e = 0; e < y.numel(); ++e) py[e] += d.beta * pc[bi.a_index[e]];
   }
+  const FusedActivation act = fused_activation(ctx.node);
+  if (act.any())
+    for (int64_t e = 0; e < y.numel(); ++e) py[e] = std::min(std::max(py[e], act.lo), act.hi);
 }
 
 void gemm_f32_grad_ref(BackwardCtx& ctx) {

@@ -58,6 +58,9 @@ void gemm_f32_fast(ForwardCtx& ctx) {
   if (y.numel() == 0) return;
   float* py = y.data<float>();
   mk::GemmEpilogue ep;
+  const FusedActivation act = fused_activation(ctx.node);
+  ep.clamp_min = act.lo;
+  ep.clamp_max = act.hi;
   float beta = 0.f;
   std::vector<float> bias;  // beta * C as a row or column vector
   if (with_c && d.beta != 0.f) {

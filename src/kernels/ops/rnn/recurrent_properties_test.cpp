@@ -184,8 +184,9 @@ TEST(RecurrentProperties, ActivationsAttributeIsUsed) {
     const size_t per_dir = op.gates == 1 ? 1 : op.gates == 3 ? 2 : 3;
     n.set_attr("activations", std::vector<std::string>(per_dir, "Relu"));
     auto relu = run_op(n, in);
-    if (op.gates != 3)  // GRU's h mixes in (1 - z) with z = Relu(...) > 1 possible: not sign-bounded
+    if (op.gates != 3) {  // GRU's h mixes in (1 - z) with z = Relu(...) > 1 possible: not sign-bounded
       for (int64_t i = 0; i < relu[0].numel(); ++i) ASSERT_GE(relu[0].data<float>()[i], 0.f) << op.name;
+    }
     bool differs = false;
     for (int64_t i = 0; i < base[0].numel(); ++i) differs |= base[0].data<float>()[i] != relu[0].data<float>()[i];
     EXPECT_TRUE(differs) << op.name;

@@ -1,0 +1,26 @@
+// Small graph queries shared by the passes (internal to runtime/passes).
+#pragma once
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/graph.h"
+
+namespace edgeopt::runtime::passes::detail {
+
+// How many times each value is read: once per node input naming it, once per graph output.
+std::unordered_map<std::string, int> use_counts(const Graph& g);
+bool is_graph_output(const Graph& g, const std::string& v);
+// The initializer named v, unless a graph input overrides it (an input with a default value can be
+// fed at run time, so it is not a constant); nullptr otherwise.
+const Tensor* constant_value(const Graph& g, const std::string& v);
+// value name -> index of the node producing it.
+std::unordered_map<std::string, size_t> producers(const Graph& g);
+// Renames every node input `from` to `to` (graph outputs are left alone).
+void replace_uses(Graph& g, const std::string& from, const std::string& to);
+// Erases the nodes whose flag is set, keeping the order of the others.
+void erase_nodes(Graph& g, const std::vector<bool>& erase);
+// A constant f32 [n] vector (rank 1) or nullptr.
+const Tensor* constant_f32_vector(const Graph& g, const std::string& v, int64_t n);
+
+}  // namespace edgeopt::runtime::passes::detail

@@ -1,0 +1,57 @@
+// Graph optimization passes run by runtime::Session at load (SessionOptions::optimize), on the
+// session's private copy of the graph: the caller's Graph, and so the ONNX exporter, never sees
+// their output (fused nodes carry edgeopt-internal attributes that are not ONNX).
+//
+//   Graph g = onnx::load_model("m.onnx");
+//   std::vector<PassReport> reports = optimize_graph(g);   // all passes, in order
+//   PassReport r = fold_batchnorm(g);                       // or one at a time
+//
+// Each pass rewrites g in place (graph in, graph out), keeps every graph input and output name and
+// the model's results (within f32 rounding: folding BatchNormalization into weights reassociates),
+// and never mutates a Tensor it did not create: initializers share storage with the caller's graph,
+// so rewritten weights are new tensors under fresh names. A pass leaves alone any node it cannot
+// prove safe to rewrite (unknown shapes, shared values, training-mode nodes); it does not throw on
+// a graph the Session would accept.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+
+namespace edgeopt::runtime::passes {
+
+struct PassReport {
+  std::string name;           // the pass ("fold_constants")
+  int64_t nodes_changed = 0;  // nodes removed, folded or fused
+};
+
+// Identity, and Dropout in inference (ratio ignored, mask output unused, training_mode absent or a
+// constant false), are removed by wiring their consumers to their input.
+PassReport remove_identity_ops(Graph& g);
+
+// Nodes whose inputs are all constants (initializers that no graph input overrides; Constant nodes
+// have none) run once through the reference kernel; their outputs become initializers. Skips
+// nodes whose outputs would exceed max_bytes in total (folding would bloat memory), and nodes
+// the kernel rejects (the error then surfaces at run time, with the session's context).
+PassReport fold_constants(Graph& g, size_t max_bytes = size_t{64} << 20);
+
+// BatchNormalization (inference) after a Conv or Gemm whose output only it reads, with constant
+// weights and parameters: W'[m] = W[m] * s[m], b'[m] = (b[m] - mean[m]) * s[m] + B[m],
+// s = scale / sqrt(var + eps). For Gemm (output [M, N], channels = columns) the columns of op(B)
+// are scaled (rows of B when transB) and C becomes a [N] bias (C absent, scalar, [N] or [1, N]).
+PassReport fold_batchnorm(Graph& g);
+
+// Conv or Gemm followed by Relu, or by Clip with constant bounds (ReLU6 = Clip(0, 6)), whose output
+// only that activation reads, becomes one node with attribute activation = "Relu" or "Clip"
+// (activation_min/activation_max); the fast kernels apply it in the GEMM epilogue.
+PassReport fuse_conv_gemm_activation(Graph& g);
+
+// Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
+PassReport remove_dead_nodes(Graph& g);
+
+// The pipeline, in order: remove_identity_ops, fold_constants, fold_batchnorm,
+// fuse_conv_gemm_activation, remove_dead_nodes.
+std::vector<PassReport> optimize_graph(Graph& g);
+
+}  // namespace edgeopt::runtime::passes
