@@ -9,7 +9,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   libonnx-testdata dataset-fashion-mnist python3-vega-datasets
-  python3 python3-venv python3-numpy python3-onnx
+  python3 python3-venv python3-numpy python3-onnx python3-torch python3-torchvision libopenblas0
   clang libclang-rt-14-dev
 )
 missing=()

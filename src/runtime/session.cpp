@@ -26,6 +26,11 @@ void check_ops_supported(const Graph& g) {
 
 Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), opts_(opts) {
   check_ops_supported(graph_);
+  nodes_before_optimize_ = graph_.nodes.size();
+  if (opts_.optimize) {
+    graph_.topo_order();  // a broken graph fails here, before any rewrite, with the usual message
+    pass_reports_ = passes::optimize_graph(graph_);
+  }
   order_ = graph_.topo_order();
   ops_.resize(graph_.nodes.size());
   for (size_t pos = 0; pos < order_.size(); ++pos) {
@@ -36,6 +41,24 @@ Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), o
   }
   for (const auto& o : graph_.outputs) last_use_[o.name] = order_.size();  // never freed
   for (const auto& [k, t] : graph_.initializers) stats_.initializer_bytes += t.nbytes();
+  // Lifetimes for the memory plan: feeds from step 0, node outputs from their node's position, to
+  // the last reader (graph outputs: the end; outputs nobody reads: their own step).
+  auto add_buffer = [&](const std::string& name, int64_t first) {
+    if (name.empty() || plan_index_.count(name) || graph_.is_initializer(name)) return;
+    auto lu = last_use_.find(name);
+    plan_index_[name] = plan_buffers_.size();
+    plan_names_.push_back(name);
+    plan_buffers_.push_back({0, first, lu == last_use_.end() ? first : std::max<int64_t>(first, static_cast<int64_t>(lu->second))});
+  };
+  for (const auto& vi : graph_.inputs) add_buffer(vi.name, 0);
+  plan_outputs_.resize(order_.size());
+  for (size_t pos = 0; pos < order_.size(); ++pos)
+    for (const auto& o : graph_.nodes[order_[pos]].outputs) {
+      add_buffer(o, static_cast<int64_t>(pos));
+      auto it = plan_index_.find(o);
+      plan_outputs_[pos].push_back(it == plan_index_.end() ? std::string::npos : it->second);
+    }
+  plan_sizes_.assign(plan_buffers_.size(), 0);
   if (opts_.profile) {
     timings_.resize(order_.size());
     for (size_t pos = 0; pos < order_.size(); ++pos) {
@@ -78,6 +101,8 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
   for (const auto& [k, t] : feeds) {
     values[k] = t;
     live += t.nbytes();
+    auto pi = plan_index_.find(k);
+    if (pi != plan_index_.end()) plan_sizes_[pi->second] = t.nbytes();
   }
   peak = live;
   std::vector<Tensor> in, out;
@@ -118,6 +143,7 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
       if (!out[o].defined())
         throw_error(ErrorCode::kInternal, n.describe() + ": kernel did not produce output '" + n.outputs[o] + "'");
       live += out[o].nbytes();
+      if (plan_outputs_[pos][o] != std::string::npos) plan_sizes_[plan_outputs_[pos][o]] = out[o].nbytes();
       values[n.outputs[o]] = std::move(out[o]);
     }
     peak = std::max(peak, live);
@@ -154,6 +180,16 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
     }
   }
   stats_.peak_bytes = peak;
+  // Re-plan when the activation sizes changed (first run, or new input shapes).
+  bool sizes_changed = plan_.offsets.size() != plan_buffers_.size();
+  for (size_t i = 0; i < plan_buffers_.size(); ++i) {
+    if (plan_sizes_[i] != plan_buffers_[i].bytes) sizes_changed = true;
+    plan_buffers_[i].bytes = plan_sizes_[i];
+  }
+  if (sizes_changed) {
+    plan_ = plan_memory_greedy(plan_buffers_);
+    stats_.planned_arena_bytes = plan_.arena_bytes;
+  }
   stats_.last_run_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();
   return result;
 }

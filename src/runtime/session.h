@@ -4,6 +4,11 @@
 //   runtime::Session s(std::move(graph));              // validates ops and order once
 //   auto out = s.run({{"input", x}});                  // name -> Tensor
 //   s.stats().peak_bytes;                              // peak of live activations
+//   s.stats().planned_arena_bytes;                     // what a static arena plan would need
+//
+// With options.optimize (the default) the constructor first rewrites its private copy of the graph
+// with runtime/passes (identity removal, constant folding, BatchNorm folding, Conv/Gemm+activation
+// fusion, dead code); graph() is then the optimized graph, pass_reports() says what changed.
 //
 // Construction throws Unimplemented listing *all* unsupported nodes at once, and InvalidArgument
 // for dangling values or cycles. run() throws InvalidArgument for a missing, extra, mis-typed or
@@ -16,12 +21,15 @@
 
 #include "core/graph.h"
 #include "kernels/op_def.h"
+#include "runtime/memory_plan.h"
+#include "runtime/passes/passes.h"
 
 namespace edgeopt::runtime {
 
 struct SessionOptions {
   bool profile = false;         // time every node
   bool reference_only = false;  // run the reference kernels only (conformance), not the fast ones
+  bool optimize = true;         // run the graph passes (runtime/passes/passes.h) at construction
 };
 
 struct NodeTiming {
@@ -35,6 +43,9 @@ struct RunStats {
   size_t peak_bytes = 0;       // peak bytes of live activations (inputs + intermediates) in the last run
   size_t initializer_bytes = 0;
   double last_run_ms = 0;
+  // Arena size of the static greedy plan (memory_plan.h) over the last run's activation sizes and
+  // the tensor lifetimes (inputs, intermediates, outputs); compare with peak_bytes (measured).
+  size_t planned_arena_bytes = 0;
 };
 
 // Throws Unimplemented listing every node whose op_type has no kernel (all at once).
@@ -49,6 +60,12 @@ class Session {
   const RunStats& stats() const { return stats_; }
   // Per-node timings accumulated over all runs (empty unless options.profile).
   const std::vector<NodeTiming>& timings() const { return timings_; }
+  // What each optimization pass changed (empty unless options.optimize) and the node count before.
+  const std::vector<passes::PassReport>& pass_reports() const { return pass_reports_; }
+  size_t nodes_before_optimize() const { return nodes_before_optimize_; }
+  // The plan behind stats().planned_arena_bytes, one buffer per planned_values() entry.
+  const MemoryPlan& memory_plan() const { return plan_; }
+  const std::vector<std::string>& planned_values() const { return plan_names_; }
 
  private:
   void validate_feeds(const std::map<std::string, Tensor>& feeds) const;
@@ -59,6 +76,15 @@ class Session {
   std::map<std::string, size_t> last_use_;           // value -> position in order_ of last consumer
   RunStats stats_;
   std::vector<NodeTiming> timings_;                  // per position in order_
+  std::vector<passes::PassReport> pass_reports_;
+  size_t nodes_before_optimize_ = 0;
+  // Memory plan: one buffer per activation (feeds, then node outputs in order).
+  std::map<std::string, size_t> plan_index_;         // value -> buffer index
+  std::vector<std::string> plan_names_;
+  std::vector<BufferLifetime> plan_buffers_;         // lifetimes fixed at construction, sizes per run
+  std::vector<std::vector<size_t>> plan_outputs_;    // per position in order_: buffer per output (or npos)
+  std::vector<size_t> plan_sizes_;                   // bytes per buffer in the current run
+  MemoryPlan plan_;
 };
 
 }  // namespace edgeopt::runtime

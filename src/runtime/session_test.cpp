@@ -52,4 +52,26 @@ TEST(Session, ProfileTimesEveryNode) {
   EXPECT_EQ(s.timings()[0].calls, 1);
 }
 
+TEST(Session, OptimizesItsOwnCopyOnly) {
+  Graph g;
+  g.inputs.push_back({"x", DType::kF32, {1, 2, 3, 3}});
+  g.initializers["w"] = Tensor::from_vector<float>({2, 2, 1, 1}, {1, -2, 3, 0.5f});
+  g.add_node("Conv", {"x", "w"}, {"c"}, "conv");
+  g.add_node("Relu", {"c"}, {"r"}, "relu");
+  g.add_node("Identity", {"r"}, {"y"}, "id");
+  g.outputs.push_back({"y", DType::kF32, {1, 2, 3, 3}});
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 3}, {1, -1, 2, -2, 3, -3, 4, -4, 5, 5, -4, 4, -3, 3, -2, 2, -1, 1});
+  Session plain(g, {.optimize = false});
+  Session fast(g);
+  EXPECT_EQ(plain.graph().nodes.size(), 3u);
+  EXPECT_EQ(fast.graph().nodes.size(), 1u);
+  EXPECT_EQ(fast.nodes_before_optimize(), 3u);
+  EXPECT_EQ(g.nodes.size(), 3u);
+  EXPECT_FALSE(g.nodes[0].has_attr("activation"));
+  EXPECT_EQ(fast.run({{"x", x}}).at("y").to_f32_vector(), plain.run({{"x", x}}).at("y").to_f32_vector());
+  int64_t changed = 0;
+  for (const auto& r : fast.pass_reports()) changed += r.nodes_changed;
+  EXPECT_EQ(changed, 2);
+}
+
 }  // namespace edgeopt::runtime

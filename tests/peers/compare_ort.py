@@ -15,7 +15,6 @@ Exits 77 (CTest's SKIP_RETURN_CODE) when PyPI cannot be reached; 1 when any mode
 """
 import argparse
 import glob
-import json
 import os
 import re
 import subprocess

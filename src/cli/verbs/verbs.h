@@ -13,5 +13,6 @@ void add_run_verb(CLI::App& app);      // verbs/run.cpp
 void add_train_verb(CLI::App& app);    // verbs/train.cpp
 void add_eval_verb(CLI::App& app);     // verbs/eval.cpp
 void add_data_verb(CLI::App& app);     // verbs/data.cpp
+void add_bench_verb(CLI::App& app);    // verbs/bench.cpp
 
 }  // namespace edgeopt::cli

@@ -58,13 +58,15 @@ std::vector<double> CsvTable::numeric_column(size_t c, bool allow_empty) const {
 }
 
 bool CsvTable::is_numeric_column(size_t c) const {
-  bool any = false;
+  // A column is numeric when most of its non-empty cells are numbers: a stray bad cell in a numeric
+  // column is then reported by numeric_column (file:line:column) instead of silently dropping it.
+  size_t numbers = 0, others = 0;
   for (const auto& row : rows) {
     if (row[c].find_first_not_of(" \t") == std::string::npos) continue;
-    if (!parse_number(row[c])) return false;
-    any = true;
+    if (parse_number(row[c])) ++numbers;
+    else ++others;
   }
-  return any;
+  return numbers > 0 && numbers > others;
 }
 
 CsvTable parse_csv(const std::string& text, const std::string& path) {

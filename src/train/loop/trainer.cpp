@@ -132,7 +132,7 @@ TrainReport train_model(Graph& g, const DataSplits& d, const TrainOptions& o) {
     opt.set_steps(std::stoll(c.meta.at("opt_steps")));
     rep.best_epoch = std::stoi(c.meta.at("best_epoch"));
     rep.best_val_metric = std::stod(c.meta.at("best_val"));
-    if (o.progress) std::fprintf(stderr, "resumed from %s at epoch %d\n", o.checkpoint.c_str(), start_epoch);
+    std::fprintf(stderr, "resumed from %s at epoch %d\n", o.checkpoint.c_str(), start_epoch);
   }
 
   auto t_all = std::chrono::steady_clock::now();
