@@ -99,9 +99,10 @@ def pinned(cmd, args):
     return ["taskset", "-c", "0" if args.threads == 1 else "0-%d" % (args.threads - 1)] + cmd
 
 
-def run_edgeopt(args, model):
+def run_edgeopt(args, model, optimize=True):
     cmd = pinned([args.edgeopt, "bench", model, "--threads", str(args.threads), "--batch", str(args.batch),
-                  "--iters", str(args.iters), "--warmup", str(args.warmup), "--json"], args)
+                  "--iters", str(args.iters), "--warmup", str(args.warmup), "--json"] +
+                 ([] if optimize else ["--no-optimize"]), args)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("edgeopt bench failed: " + (r.stderr or r.stdout).strip()[-500:])
@@ -131,6 +132,8 @@ def main():
     ap.add_argument("--no-default-models", action="store_true")
     ap.add_argument("--model-dir", default=MODEL_DIR, help="where the default models are exported (cached)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--unoptimized", action="store_true",
+                    help="also time edgeopt without its graph passes (--no-optimize) in every round")
     args = ap.parse_args()
     args.edgeopt = os.path.abspath(args.edgeopt)
 
@@ -141,11 +144,13 @@ def main():
 
     results = []
     for model in models:
-        e_p50, o_p50, last_e, version, error = [], [], None, "", None
+        e_p50, o_p50, u_p50, last_e, version, error = [], [], [], None, "", None
         try:
             for _ in range(args.rounds):
                 last_e = run_edgeopt(args, model)
                 e_p50.append(last_e["latency_ms"]["p50"])
+                if args.unoptimized:
+                    u_p50.append(run_edgeopt(args, model, optimize=False)["latency_ms"]["p50"])
                 o = run_ort(args, python, model)
                 o_p50.append(o["p50"])
                 version = o["version"]
@@ -154,6 +159,7 @@ def main():
         row = {"model": os.path.basename(model), "path": model, "error": error, "ort_version": version,
                "edgeopt_p50_ms": statistics.median(e_p50) if e_p50 else None,
                "ort_p50_ms": statistics.median(o_p50) if o_p50 else None,
+               "edgeopt_unoptimized_p50_ms": statistics.median(u_p50) if u_p50 else None,
                "edgeopt_rounds": e_p50, "ort_rounds": o_p50}
         if row["edgeopt_p50_ms"] and row["ort_p50_ms"]:
             row["ratio"] = row["edgeopt_p50_ms"] / row["ort_p50_ms"]
@@ -165,13 +171,16 @@ def main():
 
     print("threads %d, batch %d, %d rounds x %d runs (median of per-round p50), ORT %s" %
           (args.threads, args.batch, args.rounds, args.iters, next((r["ort_version"] for r in results if r["ort_version"]), "?")))
-    print("%-22s %8s %16s %12s %8s" % ("model", "nodes", "edgeopt p50 ms", "ORT p50 ms", "ratio"))
+    print("%-22s %8s %16s %12s %8s%s" % ("model", "nodes", "edgeopt p50 ms", "ORT p50 ms", "ratio",
+                                         "   no-opt p50 ms" if args.unoptimized else ""))
     for r in results:
         if r["error"]:
             print("%-22s %s" % (r["model"], "error: " + r["error"][:120]))
             continue
         nodes = "%s->%s" % (r.get("nodes_before_opt"), r.get("nodes_after_opt"))
-        print("%-22s %8s %16.3f %12.3f %8.2f" % (r["model"], nodes, r["edgeopt_p50_ms"], r["ort_p50_ms"], r["ratio"]))
+        unopt = "   %14.3f" % r["edgeopt_unoptimized_p50_ms"] if r["edgeopt_unoptimized_p50_ms"] else ""
+        print("%-22s %8s %16.3f %12.3f %8.2f%s" % (r["model"], nodes, r["edgeopt_p50_ms"], r["ort_p50_ms"], r["ratio"],
+                                                  unopt))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": args.threads, "batch": args.batch, "rounds": args.rounds, "iters": args.iters,

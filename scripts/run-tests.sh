@@ -6,3 +6,7 @@ bash scripts/install-deps.sh
 bash scripts/build.sh
 BUILD=${EDGEOPT_BUILD_DIR:-build}
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 1200
+# The ONNX loader's libFuzzer target (clang, ASan+UBSan) for a bounded time; a crash fails CI.
+if command -v clang++ >/dev/null 2>&1; then
+  bash tests/fuzz/run_fuzz.sh "${EDGEOPT_FUZZ_SECONDS:-60}" "${EDGEOPT_FUZZ_BUILD_DIR:-build-fuzz}"
+fi

@@ -63,7 +63,7 @@ def models(tmp):
 
     nodes = [helper.make_node("Hardmax", ["x"], ["a"], name="hm"),
              helper.make_node("Relu", ["a"], ["c"], name="fine"),
-             helper.make_node("Erf", ["c"], ["d"], name="erf_node"),
+             helper.make_node("Cos", ["c"], ["d"], name="cos_node"),
              helper.make_node("Sin", ["d"], ["y"], name="sine")]
     g3 = helper.make_graph(nodes, "g3", [x], [y])
     unknown = save(helper.make_model(g3, opset_imports=[helper.make_opsetid("", 13)]),
@@ -138,7 +138,7 @@ def main():
             expect_error(edgeopt, f"{v} missing file", verb + [os.path.join(tmp, "nope.onnx")] + extra, ["nope.onnx"])
             expect_error(edgeopt, f"{v} directory as model", verb + [tmp] + extra)
         expect_error(edgeopt, "unknown ops, all named", ["run", unknown, "--input", f"x={x_ok}", "-o", out],
-                     ["'hm' (Hardmax)", "'erf_node' (Erf)", "'sine' (Sin)", "3 node(s)", "unknown.onnx"])
+                     ["'hm' (Hardmax)", "'cos_node' (Cos)", "'sine' (Sin)", "3 node(s)", "unknown.onnx"])
         p = run(edgeopt, "inspect", unknown)
         check(p.returncode == 0 and "unsupported" in p.stdout, "inspect lists unsupported nodes without failing")
 

@@ -75,7 +75,7 @@ double Tensor::at(int64_t i) const {
 std::vector<int64_t> Tensor::to_i64_vector() const {
   std::vector<int64_t> v(static_cast<size_t>(numel_));
   if (dtype_ == DType::kI64) {
-    std::memcpy(v.data(), raw(), nbytes());
+    if (numel_ > 0) std::memcpy(v.data(), raw(), nbytes());
     return v;
   }
   EDGEOPT_CHECK_ARG(dtype_ == DType::kI32 || dtype_ == DType::kI8 || dtype_ == DType::kU8 || dtype_ == DType::kBool,

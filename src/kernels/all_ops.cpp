@@ -20,6 +20,20 @@ namespace batch_norm { extern const OpDef kOpDef; }
 namespace softmax { extern const OpDef kOpDef; }
 namespace log_softmax { extern const OpDef kOpDef; }
 namespace dropout { extern const OpDef kOpDef; }
+namespace constant_of_shape { extern const OpDef kOpDef; }
+namespace sum { extern const OpDef kOpDef; }
+namespace lrn { extern const OpDef kOpDef; }
+namespace max { extern const OpDef kOpDef; }
+namespace min { extern const OpDef kOpDef; }
+namespace exp { extern const OpDef kOpDef; }
+namespace log { extern const OpDef kOpDef; }
+namespace sqrt { extern const OpDef kOpDef; }
+namespace neg { extern const OpDef kOpDef; }
+namespace abs { extern const OpDef kOpDef; }
+namespace pow { extern const OpDef kOpDef; }
+namespace erf { extern const OpDef kOpDef; }
+namespace reduce_sum { extern const OpDef kOpDef; }
+namespace reduce_max { extern const OpDef kOpDef; }
 // -- group: tensor ops (declarations)
 namespace add { extern const OpDef kOpDef; }
 namespace sub { extern const OpDef kOpDef; }
@@ -71,6 +85,20 @@ constexpr const OpDef* kAllOps[] = {
     &ops::softmax::kOpDef,
     &ops::log_softmax::kOpDef,
     &ops::dropout::kOpDef,
+    &ops::constant_of_shape::kOpDef,
+    &ops::sum::kOpDef,
+    &ops::lrn::kOpDef,
+    &ops::max::kOpDef,
+    &ops::min::kOpDef,
+    &ops::exp::kOpDef,
+    &ops::log::kOpDef,
+    &ops::sqrt::kOpDef,
+    &ops::neg::kOpDef,
+    &ops::abs::kOpDef,
+    &ops::pow::kOpDef,
+    &ops::erf::kOpDef,
+    &ops::reduce_sum::kOpDef,
+    &ops::reduce_max::kOpDef,
     // -- group: tensor ops (entries)
     &ops::add::kOpDef,
     &ops::sub::kOpDef,

@@ -334,9 +334,8 @@ Graph load_model_from_bytes(std::string_view bytes, const std::string& origin, c
 
 Graph load_model(const std::string& path, const LoadOptions& options) {
   std::string bytes = read_file_bytes(path);  // its errors already name the file
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  return load_model_from_bytes(bytes, path, dir, options);
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  return load_model_from_bytes(bytes, path, dir.empty() ? std::string(".") : dir.string(), options);
 }
 
 }  // namespace edgeopt::onnx

@@ -12,7 +12,9 @@ namespace {
 
 size_t aligned(size_t bytes, size_t alignment) { return (bytes + alignment - 1) / alignment * alignment; }
 
-bool overlap_in_time(const BufferLifetime& a, const BufferLifetime& b) { return a.first <= b.last && b.first <= a.last; }
+bool overlap_in_time(const BufferLifetime& a, const BufferLifetime& b) {
+  return a.first <= b.last && b.first <= a.last;
+}
 
 void check_buffers(std::span<const BufferLifetime> buffers, size_t alignment) {
   EDGEOPT_CHECK_ARG(alignment > 0, "memory plan alignment must be > 0");

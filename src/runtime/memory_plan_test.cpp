@@ -21,14 +21,14 @@ TEST(MemoryPlan, ReusesMemoryOfDeadBuffers) {
 }
 
 TEST(MemoryPlan, BestFitPicksTheSmallestGap) {
-  // Big buffers at [0, 1000) and [1100, 2100) and [2600, 3600) leave gaps of 100 and 500 while
-  // the small ones are live; a 100-byte buffer should take the 100-byte gap.
-  std::vector<BufferLifetime> b = {
-      {1000, 0, 4}, {1000, 0, 4}, {1000, 0, 4}, {100, 0, 0}, {500, 0, 0}, {100, 2, 2}};
+  // Largest first: 1000 @0, 900 @1000, 800 @1900, 700 @2700, 600 @3400. At step 2 only the [0, 4]
+  // ones are live, leaving gaps of 900 (at 1000) and 700 (at 2700): 550 bytes go to the 700 gap.
+  std::vector<BufferLifetime> b = {{1000, 0, 4}, {900, 0, 0}, {800, 0, 4}, {700, 0, 0}, {600, 0, 4}, {550, 2, 2}};
   MemoryPlan p = plan_memory_greedy(b, 1);
   ASSERT_TRUE(plan_is_valid(b, p, 1));
-  EXPECT_EQ(p.arena_bytes, 3600u);
-  EXPECT_EQ(p.offsets[5], p.offsets[3]) << "the later 100-byte buffer reuses the 100-byte slot";
+  EXPECT_EQ(p.offsets[3], 2700u);
+  EXPECT_EQ(p.offsets[5], 2700u) << "best fit, where first fit would take offset 1000";
+  EXPECT_EQ(p.arena_bytes, 4000u);
 }
 
 TEST(MemoryPlan, RandomLifetimesNeverOverlapAndStayWithinBounds) {

@@ -48,7 +48,8 @@ Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), o
     auto lu = last_use_.find(name);
     plan_index_[name] = plan_buffers_.size();
     plan_names_.push_back(name);
-    plan_buffers_.push_back({0, first, lu == last_use_.end() ? first : std::max<int64_t>(first, static_cast<int64_t>(lu->second))});
+    const int64_t last = lu == last_use_.end() ? first : std::max(first, static_cast<int64_t>(lu->second));
+    plan_buffers_.push_back({0, first, last});
   };
   for (const auto& vi : graph_.inputs) add_buffer(vi.name, 0);
   plan_outputs_.resize(order_.size());

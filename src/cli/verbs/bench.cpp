@@ -94,6 +94,7 @@ void run_bench(const Options& o) {
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
 
   for (int i = 0; i < o.warmup; ++i) session.run(feeds);
+  const std::vector<runtime::NodeTiming> warm_timings = session.timings();  // subtracted: timed runs only
   std::vector<double> ms;
   ms.reserve(o.iters);
   for (int i = 0; i < o.iters; ++i) {
@@ -111,11 +112,13 @@ void run_bench(const Options& o) {
   const auto& st = session.stats();
 
   auto timings = session.timings();
+  for (size_t i = 0; i < timings.size() && i < warm_timings.size(); ++i)
+    timings[i].total_ms -= warm_timings[i].total_ms;
   std::sort(timings.begin(), timings.end(), [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
   double total_node_ms = 0;
   for (const auto& t : timings) total_node_ms += t.total_ms;
   if (timings.size() > 10) timings.resize(10);
-  const int64_t runs = o.warmup + o.iters;
+  const int64_t runs = o.iters;
 
   if (o.json) {
     nlohmann::json j;

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "kernels/common.h"
+#include "kernels/ops/activations/activations_fast.h"
 
 namespace edgeopt::kernels::ops {
 namespace activations {
@@ -51,7 +52,9 @@ extern const OpDef kOpDef{.name = "LeakyRelu",
                           .min_opset = 1,
                           .max_opset = 18,
                           .forward = leaky_relu_f32_ref,
-                          .backward = leaky_relu_f32_grad};
+                          .backward = leaky_relu_f32_grad_fast,
+                          .forward_fast = leaky_relu_f32_fast,
+                          .backward_ref = leaky_relu_f32_grad};
 }  // namespace leaky_relu
 
 namespace sigmoid {
@@ -70,8 +73,9 @@ void sigmoid_f32_grad(BackwardCtx& ctx) {
   activations::pointwise_grad(ctx, [](float, float y) { return y * (1.f - y); });
 }
 }  // namespace
-extern const OpDef kOpDef{
-    .name = "Sigmoid", .min_opset = 1, .max_opset = 18, .forward = sigmoid_f32_ref, .backward = sigmoid_f32_grad};
+extern const OpDef kOpDef{.name = "Sigmoid", .min_opset = 1, .max_opset = 18, .forward = sigmoid_f32_ref,
+                          .backward = sigmoid_f32_grad_fast, .forward_fast = sigmoid_f32_fast,
+                          .backward_ref = sigmoid_f32_grad};
 }  // namespace sigmoid
 
 namespace tanh {
@@ -84,8 +88,9 @@ void tanh_f32_grad(BackwardCtx& ctx) {
   activations::pointwise_grad(ctx, [](float, float y) { return 1.f - y * y; });
 }
 }  // namespace
-extern const OpDef kOpDef{
-    .name = "Tanh", .min_opset = 1, .max_opset = 18, .forward = tanh_f32_ref, .backward = tanh_f32_grad};
+extern const OpDef kOpDef{.name = "Tanh", .min_opset = 1, .max_opset = 18, .forward = tanh_f32_ref,
+                          .backward = tanh_f32_grad_fast, .forward_fast = tanh_f32_fast,
+                          .backward_ref = tanh_f32_grad};
 }  // namespace tanh
 
 namespace hard_sigmoid {
@@ -109,7 +114,9 @@ extern const OpDef kOpDef{.name = "HardSigmoid",
                           .min_opset = 1,
                           .max_opset = 18,
                           .forward = hard_sigmoid_f32_ref,
-                          .backward = hard_sigmoid_f32_grad};
+                          .backward = hard_sigmoid_f32_grad_fast,
+                          .forward_fast = hard_sigmoid_f32_fast,
+                          .backward_ref = hard_sigmoid_f32_grad};
 }  // namespace hard_sigmoid
 
 namespace hard_swish {
@@ -130,7 +137,9 @@ extern const OpDef kOpDef{.name = "HardSwish",
                           .min_opset = 14,
                           .max_opset = 18,
                           .forward = hard_swish_f32_ref,
-                          .backward = hard_swish_f32_grad};
+                          .backward = hard_swish_f32_grad_fast,
+                          .forward_fast = hard_swish_f32_fast,
+                          .backward_ref = hard_swish_f32_grad};
 }  // namespace hard_swish
 
 }  // namespace edgeopt::kernels::ops

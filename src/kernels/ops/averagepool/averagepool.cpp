@@ -5,14 +5,12 @@
 //   [-pb, in + pe) (count_include_pad=1; ceil-mode overhang past the end pads is not counted, as ORT).
 // Gradient: dX[tap] += dY[o] / count(o).
 #include "kernels/common.h"
+#include "kernels/ops/averagepool/averagepool_fast.h"
 #include "kernels/ops/conv/conv_geometry.h"
 
 namespace edgeopt::kernels::ops::averagepool {
-namespace {
-
 using conv::Window;
 
-// count(o) for every output position of one plane.
 std::vector<float> averagepool_divisors(const Node& node, const Window& w) {
   const int64_t include_pad = node.attr_int("count_include_pad", 0);
   EDGEOPT_CHECK_ARG(include_pad == 0 || include_pad == 1,
@@ -74,6 +72,8 @@ void averagepool_f32_grad(BackwardCtx& ctx) {
   ctx.grad_in[0] = dx;
 }
 
+namespace {
+
 // One add per output element and kernel tap.
 int64_t averagepool_macs(const Node& node, std::span<const Shape>, std::span<const Shape> out) {
   if (out.empty()) return 0;
@@ -85,7 +85,8 @@ int64_t averagepool_macs(const Node& node, std::span<const Shape>, std::span<con
 }  // namespace
 
 extern const OpDef kOpDef{.name = "AveragePool", .min_opset = 1, .max_opset = 18,
-                          .forward = averagepool_f32_nchw_ref, .backward = averagepool_f32_grad,
-                          .macs = averagepool_macs};
+                          .forward = averagepool_f32_nchw_ref, .backward = averagepool_f32_grad_fast,
+                          .macs = averagepool_macs, .forward_fast = averagepool_f32_nchw_fast,
+                          .backward_ref = averagepool_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::averagepool

@@ -17,20 +17,19 @@
 #include <cmath>
 
 #include "kernels/common.h"
+#include "kernels/ops/batch_norm/batch_norm_fast.h"
 
 namespace edgeopt::kernels::ops::batch_norm {
 namespace {
-
-struct BnDims {
-  int64_t n = 0, c = 0, inner = 0;  // X viewed as [n, c, inner]
-  Shape param;
-};
+bool named(const Node& node, size_t i) { return node.outputs.size() > i && !node.outputs[i].empty(); }
+}  // namespace
 
 BnDims bn_dims(const Node& node, const Shape& x, std::span<const Tensor> in, int64_t opset) {
   EDGEOPT_CHECK_ARG(x.rank() >= 2, "input X has shape " + x.str() + ", but BatchNormalization needs [N, C, ...]");
   BnDims d;
   d.n = x[0];
   const bool spatial = opset >= 9 || node.attr_int("spatial", 1) != 0;
+  d.spatial = spatial;
   if (spatial) {
     d.c = x[1];
     d.inner = 1;
@@ -51,8 +50,6 @@ BnDims bn_dims(const Node& node, const Shape& x, std::span<const Tensor> in, int
   }
   return d;
 }
-
-bool named(const Node& node, size_t i) { return node.outputs.size() > i && !node.outputs[i].empty(); }
 
 bool uses_batch_stats(const ForwardCtx& ctx) {
   if (ctx.training) return true;
@@ -185,9 +182,8 @@ void batch_norm_f32_grad(BackwardCtx& ctx) {
   ctx.grad_in[4] = dvar;
 }
 
-}  // namespace
-
 extern const OpDef kOpDef{.name = "BatchNormalization", .min_opset = 7, .max_opset = 18,
-                          .forward = batch_norm_f32_nchw_ref, .backward = batch_norm_f32_grad};
+                          .forward = batch_norm_f32_nchw_ref, .backward = batch_norm_f32_grad_fast,
+                          .forward_fast = batch_norm_f32_nchw_fast, .backward_ref = batch_norm_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::batch_norm

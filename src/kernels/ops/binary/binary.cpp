@@ -11,12 +11,11 @@
 #include <type_traits>
 
 #include "kernels/common.h"
+#include "kernels/ops/binary/binary_fast.h"
 
 namespace edgeopt::kernels::ops {
 namespace binary {
 namespace {
-
-enum class Kind { kAdd, kSub, kMul, kDiv };
 
 template <typename T>
 T apply_int(Kind k, T a, T b) {
@@ -65,6 +64,8 @@ void binary_ref(Kind k, const Tensor& a, const Tensor& b, Tensor& y) {
       py[i] = apply_int<T>(k, pa[bi.a_index[i]], pb[bi.b_index[i]]);
   }
 }
+
+}  // namespace
 
 void binary_forward(ForwardCtx& ctx, Kind k) {
   const Tensor& a = required_input(ctx, 0);
@@ -123,39 +124,50 @@ void binary_grad(BackwardCtx& ctx, Kind k) {
   ctx.grad_in[1] = reduce_to_shape_f32(db, b.shape());
 }
 
-}  // namespace
 }  // namespace binary
 
 namespace add {
 namespace {
 void add_ref(ForwardCtx& ctx) { binary::binary_forward(ctx, binary::Kind::kAdd); }
 void add_grad(BackwardCtx& ctx) { binary::binary_grad(ctx, binary::Kind::kAdd); }
+void add_fast(ForwardCtx& ctx) { binary::binary_forward_fast(ctx, binary::Kind::kAdd); }
+void add_grad_fast(BackwardCtx& ctx) { binary::binary_grad_fast(ctx, binary::Kind::kAdd); }
 }  // namespace
-extern const OpDef kOpDef{.name = "Add", .min_opset = 7, .max_opset = 18, .forward = add_ref, .backward = add_grad};
+extern const OpDef kOpDef{.name = "Add", .min_opset = 7, .max_opset = 18, .forward = add_ref,
+                          .backward = add_grad_fast, .forward_fast = add_fast, .backward_ref = add_grad};
 }  // namespace add
 
 namespace sub {
 namespace {
 void sub_ref(ForwardCtx& ctx) { binary::binary_forward(ctx, binary::Kind::kSub); }
 void sub_grad(BackwardCtx& ctx) { binary::binary_grad(ctx, binary::Kind::kSub); }
+void sub_fast(ForwardCtx& ctx) { binary::binary_forward_fast(ctx, binary::Kind::kSub); }
+void sub_grad_fast(BackwardCtx& ctx) { binary::binary_grad_fast(ctx, binary::Kind::kSub); }
 }  // namespace
-extern const OpDef kOpDef{.name = "Sub", .min_opset = 7, .max_opset = 18, .forward = sub_ref, .backward = sub_grad};
+extern const OpDef kOpDef{.name = "Sub", .min_opset = 7, .max_opset = 18, .forward = sub_ref,
+                          .backward = sub_grad_fast, .forward_fast = sub_fast, .backward_ref = sub_grad};
 }  // namespace sub
 
 namespace mul {
 namespace {
 void mul_ref(ForwardCtx& ctx) { binary::binary_forward(ctx, binary::Kind::kMul); }
 void mul_grad(BackwardCtx& ctx) { binary::binary_grad(ctx, binary::Kind::kMul); }
+void mul_fast(ForwardCtx& ctx) { binary::binary_forward_fast(ctx, binary::Kind::kMul); }
+void mul_grad_fast(BackwardCtx& ctx) { binary::binary_grad_fast(ctx, binary::Kind::kMul); }
 }  // namespace
-extern const OpDef kOpDef{.name = "Mul", .min_opset = 7, .max_opset = 18, .forward = mul_ref, .backward = mul_grad};
+extern const OpDef kOpDef{.name = "Mul", .min_opset = 7, .max_opset = 18, .forward = mul_ref,
+                          .backward = mul_grad_fast, .forward_fast = mul_fast, .backward_ref = mul_grad};
 }  // namespace mul
 
 namespace div {
 namespace {
 void div_ref(ForwardCtx& ctx) { binary::binary_forward(ctx, binary::Kind::kDiv); }
 void div_grad(BackwardCtx& ctx) { binary::binary_grad(ctx, binary::Kind::kDiv); }
+void div_fast(ForwardCtx& ctx) { binary::binary_forward_fast(ctx, binary::Kind::kDiv); }
+void div_grad_fast(BackwardCtx& ctx) { binary::binary_grad_fast(ctx, binary::Kind::kDiv); }
 }  // namespace
-extern const OpDef kOpDef{.name = "Div", .min_opset = 7, .max_opset = 18, .forward = div_ref, .backward = div_grad};
+extern const OpDef kOpDef{.name = "Div", .min_opset = 7, .max_opset = 18, .forward = div_ref,
+                          .backward = div_grad_fast, .forward_fast = div_fast, .backward_ref = div_grad};
 }  // namespace div
 
 }  // namespace edgeopt::kernels::ops

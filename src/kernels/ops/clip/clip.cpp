@@ -7,10 +7,9 @@
 #include <limits>
 
 #include "kernels/common.h"
+#include "kernels/ops/clip/clip_fast.h"
 
 namespace edgeopt::kernels::ops::clip {
-namespace {
-
 const Tensor* bound_input(const ForwardCtx& ctx, size_t i) {
   if (i >= ctx.in.size() || !ctx.in[i].defined()) return nullptr;
   const Tensor& t = ctx.in[i];
@@ -19,6 +18,8 @@ const Tensor* bound_input(const ForwardCtx& ctx, size_t i) {
                                                         " must have the dtype of input " + ctx.in[0].describe());
   return &t;
 }
+
+namespace {
 
 template <typename T>
 void clip_ref(ForwardCtx& ctx) {
@@ -40,6 +41,8 @@ void clip_ref(ForwardCtx& ctx) {
     py[i] = v > hi ? hi : v;
   }
 }
+
+}  // namespace
 
 void clip_any_ref(ForwardCtx& ctx) {
   const Tensor& x = required_input(ctx, 0);
@@ -98,9 +101,7 @@ void clip_f32_grad(BackwardCtx& ctx) {
   if (has_hi) ctx.grad_in[2] = scalar_like(ctx.in[2], dhi);
 }
 
-}  // namespace
-
-extern const OpDef kOpDef{
-    .name = "Clip", .min_opset = 1, .max_opset = 18, .forward = clip_any_ref, .backward = clip_f32_grad};
+extern const OpDef kOpDef{.name = "Clip", .min_opset = 1, .max_opset = 18, .forward = clip_any_ref,
+                          .backward = clip_f32_grad_fast, .forward_fast = clip_fast, .backward_ref = clip_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::clip

@@ -2,6 +2,7 @@
 //   X [N, C, *spatial] -> Y [N, C, 1, ..., 1],  Y[n, c] = mean over spatial of X[n, c, ...]
 // Gradient: dX[n, c, ...] = dY[n, c] / prod(spatial).
 #include "kernels/common.h"
+#include "kernels/ops/global_average_pool/global_average_pool_fast.h"
 
 namespace edgeopt::kernels::ops::global_average_pool {
 namespace {
@@ -9,6 +10,8 @@ namespace {
 void check_rank(const Shape& x) {
   EDGEOPT_CHECK_ARG(x.rank() >= 2, "input X has shape " + x.str() + ", but GlobalAveragePool needs [N, C, ...]");
 }
+
+}  // namespace
 
 void global_average_pool_f32_ref(ForwardCtx& ctx) {
   require_f32(ctx, 0);
@@ -40,6 +43,8 @@ void global_average_pool_f32_grad(BackwardCtx& ctx) {
   ctx.grad_in[0] = dx;
 }
 
+namespace {
+
 // One add per input element.
 int64_t global_average_pool_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
   return in.empty() ? 0 : in[0].numel();
@@ -48,7 +53,8 @@ int64_t global_average_pool_macs(const Node&, std::span<const Shape> in, std::sp
 }  // namespace
 
 extern const OpDef kOpDef{.name = "GlobalAveragePool", .min_opset = 1, .max_opset = 18,
-                          .forward = global_average_pool_f32_ref, .backward = global_average_pool_f32_grad,
-                          .macs = global_average_pool_macs};
+                          .forward = global_average_pool_f32_ref, .backward = global_average_pool_f32_grad_fast,
+                          .macs = global_average_pool_macs, .forward_fast = global_average_pool_f32_fast,
+                          .backward_ref = global_average_pool_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::global_average_pool

@@ -6,11 +6,10 @@
 #include <cmath>
 
 #include "kernels/common.h"
+#include "kernels/ops/log_softmax/log_softmax_fast.h"
 #include "kernels/ops/softmax/softmax.h"
 
 namespace edgeopt::kernels::ops::log_softmax {
-namespace {
-
 using softmax::SoftmaxLayout;
 
 void log_softmax_f32_ref(ForwardCtx& ctx) {
@@ -55,9 +54,8 @@ void log_softmax_f32_grad(BackwardCtx& ctx) {
   ctx.grad_in[0] = dx;
 }
 
-}  // namespace
-
 extern const OpDef kOpDef{.name = "LogSoftmax", .min_opset = 1, .max_opset = 18, .forward = log_softmax_f32_ref,
-                          .backward = log_softmax_f32_grad};
+                          .backward = log_softmax_f32_grad_fast, .forward_fast = log_softmax_f32_fast,
+                          .backward_ref = log_softmax_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::log_softmax

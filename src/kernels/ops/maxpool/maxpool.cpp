@@ -10,6 +10,7 @@
 
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_geometry.h"
+#include "kernels/ops/maxpool/maxpool_fast.h"
 
 namespace edgeopt::kernels::ops::maxpool {
 namespace {
@@ -57,6 +58,8 @@ void maxpool_nchw_ref(ForwardCtx& ctx, const Window& w) {
   }
 }
 
+}  // namespace
+
 void maxpool_ref(ForwardCtx& ctx) {
   const Tensor& x = required_input(ctx, 0);
   const Window w = conv::pool_window(ctx.node, x.shape());
@@ -86,6 +89,8 @@ void maxpool_f32_grad(BackwardCtx& ctx) {
   ctx.grad_in[0] = dx;
 }
 
+namespace {
+
 // One compare per output element and kernel tap.
 int64_t maxpool_macs(const Node& node, std::span<const Shape>, std::span<const Shape> out) {
   if (out.empty()) return 0;
@@ -97,6 +102,7 @@ int64_t maxpool_macs(const Node& node, std::span<const Shape>, std::span<const S
 }  // namespace
 
 extern const OpDef kOpDef{.name = "MaxPool", .min_opset = 1, .max_opset = 18, .forward = maxpool_ref,
-                          .backward = maxpool_f32_grad, .macs = maxpool_macs};
+                          .backward = maxpool_f32_grad_fast, .macs = maxpool_macs, .forward_fast = maxpool_fast,
+                          .backward_ref = maxpool_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::maxpool

@@ -1,6 +1,7 @@
 // Relu: y = max(x, 0). ONNX: https://onnx.ai/onnx/operators/onnx__Relu.html (opsets 1-14 f32).
 // Gradient: dx = dy where x > 0 (the kink at 0 takes gradient 0, as PyTorch does).
 #include "kernels/common.h"
+#include "kernels/ops/relu/relu_fast.h"
 
 namespace edgeopt::kernels::ops::relu {
 namespace {
@@ -24,6 +25,7 @@ void relu_f32_grad(BackwardCtx& ctx) {
 }  // namespace
 
 extern const OpDef kOpDef{.name = "Relu", .min_opset = 1, .max_opset = 18, .forward = relu_f32_ref,
-                          .backward = relu_f32_grad};
+                          .backward = relu_f32_grad_fast, .forward_fast = relu_f32_fast,
+                          .backward_ref = relu_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::relu

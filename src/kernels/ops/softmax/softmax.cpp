@@ -37,8 +37,6 @@ SoftmaxLayout softmax_layout_for_backward(const Node& node, const Shape& x, std:
   return SoftmaxLayout{v[0], v[1], v[2]};
 }
 
-namespace {
-
 void softmax_f32_ref(ForwardCtx& ctx) {
   require_f32(ctx, 0);
   const Tensor& x = ctx.in[0];
@@ -80,9 +78,8 @@ void softmax_f32_grad(BackwardCtx& ctx) {
   ctx.grad_in[0] = dx;
 }
 
-}  // namespace
-
 extern const OpDef kOpDef{.name = "Softmax", .min_opset = 1, .max_opset = 18, .forward = softmax_f32_ref,
-                          .backward = softmax_f32_grad};
+                          .backward = softmax_f32_grad_fast, .forward_fast = softmax_f32_fast,
+                          .backward_ref = softmax_f32_grad};
 
 }  // namespace edgeopt::kernels::ops::softmax

@@ -23,4 +23,12 @@ SoftmaxLayout softmax_layout(const Node& node, const Shape& x, int64_t opset);
 Tensor softmax_layout_to_tensor(const SoftmaxLayout& l);
 SoftmaxLayout softmax_layout_for_backward(const Node& node, const Shape& x, std::span<const Tensor> saved);
 
+// Reference kernels (softmax.cpp), the oracle and the fallback of the fast ones.
+void softmax_f32_ref(ForwardCtx& ctx);
+void softmax_f32_grad(BackwardCtx& ctx);
+// Fast kernels (softmax_fast.cpp): Highway-vectorized rows when the axis is the innermost one
+// (inner == 1), rows split over the thread pool; other layouts run the reference.
+void softmax_f32_fast(ForwardCtx& ctx);
+void softmax_f32_grad_fast(BackwardCtx& ctx);
+
 }  // namespace edgeopt::kernels::ops::softmax
