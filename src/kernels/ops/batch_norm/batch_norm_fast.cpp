@@ -11,13 +11,12 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 namespace ew = eltwise::HWY_NAMESPACE;
 
-double PlaneSum(const float* x, int64_t n) {
-  return ew::SumMap2(x, nullptr, n, [](auto, auto v, auto) { return v; });
-}
-
-// sum (x - mean)^2; the zero-padded tail lanes are masked by SumMap2's partial reduction.
-double PlaneSqDev(const float* x, int64_t n, float mean) {
-  return ew::SumMap2(x, nullptr, n, [mean](auto d, auto v, auto) {
+// The plane's sum and its sum of squared deviations from the plane mean: two passes, the second
+// over data still in cache, so the caller can combine planes (Chan et al.) after one pass over X.
+void PlaneMoments(const float* x, int64_t n, double* sum, double* m2) {
+  *sum = ew::SumMap2(x, nullptr, n, [](auto, auto v, auto) { return v; });
+  const float mean = static_cast<float>(*sum / static_cast<double>(n));
+  *m2 = ew::SumMap2(x, nullptr, n, [mean](auto d, auto v, auto) {
     const auto t = hn::Sub(v, hn::Set(d, mean));
     return hn::Mul(t, t);
   });
@@ -61,8 +60,7 @@ HWY_AFTER_NAMESPACE();
 
 namespace edgeopt::kernels::ops::batch_norm {
 
-HWY_EXPORT(PlaneSum);
-HWY_EXPORT(PlaneSqDev);
+HWY_EXPORT(PlaneMoments);
 HWY_EXPORT(PlaneAffine);
 HWY_EXPORT(PlaneGradSums);
 HWY_EXPORT(PlaneGradApply);
@@ -105,21 +103,23 @@ void batch_norm_f32_nchw_fast(ForwardCtx& ctx) {
   float* pvar = var.data<float>();
   float* pistd = istd.data<float>();
   if (batch) {
-    const double m = static_cast<double>(d.n * d.inner);
-    std::vector<double> part(static_cast<size_t>(d.n * d.c));
-    for_planes(d, [&](int64_t p, int64_t) { part[p] = HWY_DYNAMIC_DISPATCH(PlaneSum)(px + p * d.inner, d.inner); });
-    for (int64_t c = 0; c < d.c; ++c) {
-      double s = 0;
-      for (int64_t n = 0; n < d.n; ++n) s += part[n * d.c + c];
-      pmu[c] = static_cast<float>(s / m);
-    }
-    for_planes(d, [&](int64_t p, int64_t c) {
-      part[p] = HWY_DYNAMIC_DISPATCH(PlaneSqDev)(px + p * d.inner, d.inner, pmu[c]);
+    // Per-plane (sum, M2), combined per channel: M2 = sum_p M2_p + inner * (mean_p - mean)^2.
+    const double m = static_cast<double>(d.n * d.inner), inner = static_cast<double>(d.inner);
+    std::vector<double> psum(static_cast<size_t>(d.n * d.c)), pm2(static_cast<size_t>(d.n * d.c));
+    for_planes(d, [&](int64_t p, int64_t) {
+      HWY_DYNAMIC_DISPATCH(PlaneMoments)(px + p * d.inner, d.inner, &psum[p], &pm2[p]);
     });
     for (int64_t c = 0; c < d.c; ++c) {
-      double s2 = 0;
-      for (int64_t n = 0; n < d.n; ++n) s2 += part[n * d.c + c];
-      pvar[c] = static_cast<float>(s2 / m);
+      double s = 0;
+      for (int64_t n = 0; n < d.n; ++n) s += psum[n * d.c + c];
+      const double mean = s / m;
+      double m2 = 0;
+      for (int64_t n = 0; n < d.n; ++n) {
+        const double dev = psum[n * d.c + c] / inner - mean;
+        m2 += pm2[n * d.c + c] + inner * dev * dev;
+      }
+      pmu[c] = static_cast<float>(mean);
+      pvar[c] = static_cast<float>(m2 / m);
     }
   } else {
     std::copy(in_mean, in_mean + d.c, pmu);

@@ -1,7 +1,8 @@
 // Fast BatchNormalization (NCHW f32, spatial): inference folds each channel into one scale/shift
-// (y = a_c * x + b_c, vectorized); training takes the batch mean and the variance in two
-// vectorized passes (per-plane partial sums in f32 lanes, added per channel in double, the
-// variance around the mean so it is not a difference of large sums), then the same affine pass.
+// (y = (x - mu_c) * a_c + b_c, vectorized); training takes the batch mean and variance in one
+// pass over X (per plane: the sum, then the squared deviations from the plane mean while the
+// plane is in cache; planes combined per channel in double with Chan's formula, so the variance
+// is never a difference of large sums), then the same affine pass.
 // Running-stat and saved-stat outputs and ctx.saved (mu, istd) are as the reference. The backward
 // takes per-plane sums of dY and dY*(X - mu), then dX = a*dY + b + k*(X - mu) per channel.
 // Planes (n, c) are split over the thread pool. opset < 9 spatial=0 runs the reference.

@@ -1,6 +1,7 @@
 // Max and Min (ONNX https://onnx.ai/onnx/operators/onnx__Max.html and onnx__Min.html, opsets
 // 6-18): elementwise max/min of 1 or more inputs with numpy broadcasting (opset 8+), dtypes f32,
-// i32, i64, i8, u8 (opset 12 added the integers). A NaN in any input gives NaN (numpy maximum).
+// f16 (through f32: exact, the result is an input), i32, i64, i8, u8 (opset 12 added the
+// integers). A NaN in any input gives NaN (numpy maximum).
 //   Y[i] = max_k X_k[idx_k(i)]
 // Gradient (f32): dY[i] goes to the first input holding the result (ties are not split), summed
 // back to that input's shape.
@@ -59,6 +60,15 @@ template <bool kMax>
 void max_min_ref(ForwardCtx& ctx) {
   const Shape out = variadic_shape(ctx);
   const DType dt = ctx.in[0].dtype();
+  if (dt == DType::kF16) {
+    // The result is one of the inputs, so computing in f32 and converting back is exact.
+    std::vector<Tensor> in32;
+    for (const Tensor& t : ctx.in) in32.push_back(t.cast(DType::kF32));
+    Tensor y32(DType::kF32, out);
+    extreme_ref<kMax>(std::span<const Tensor>(in32), out, y32.data<float>(), nullptr);
+    alloc_output(ctx, 0, DType::kF16, out) = y32.cast(DType::kF16);
+    return;
+  }
   Tensor& y = alloc_output(ctx, 0, dt, out);
   switch (dt) {
     case DType::kF32: return extreme_ref<kMax>(ctx.in, out, y.data<float>(), nullptr);
@@ -68,7 +78,7 @@ void max_min_ref(ForwardCtx& ctx) {
     case DType::kU8: return extreme_ref<kMax>(ctx.in, out, y.data<uint8_t>(), nullptr);
     default:
       throw_error(ErrorCode::kUnimplemented, ctx.node.op_type + " has no kernel for dtype " +
-                                                 std::string(dtype_name(dt)) + " (available: f32, i32, i64, i8, u8)");
+                                                 std::string(dtype_name(dt)) + " (available: f32, f16, i32, i64, i8, u8)");
   }
 }
 

@@ -30,6 +30,14 @@ TEST(MaxMin, BroadcastIntegersAndNaN) {
   EXPECT_TRUE(std::isnan(f.data<float>()[1]));
 }
 
+TEST(MaxMin, F16IsExact) {
+  Tensor a = Tensor::from_vector<float>({3}, {1.5f, -2.f, 0.25f}).cast(DType::kF16);
+  Tensor b = Tensor::from_vector<float>({1}, {0.5f}).cast(DType::kF16);
+  auto y = run_op(make_node("Max", 2, 1), {a, b})[0];
+  ASSERT_EQ(y.dtype(), DType::kF16);
+  expect_close(Tensor::from_vector<float>({3}, {1.5f, 0.5f, 0.5f}), y.cast(DType::kF32), 0, 0, "f16 max");
+}
+
 TEST(MaxMin, GradientsMatchFiniteDifferences) {
   // Distinct values (no ties within eps) so the finite differences are well defined.
   Tensor a = Tensor::from_vector<float>({2, 3}, {0.1f, 0.9f, -0.5f, 0.3f, -0.8f, 0.6f});

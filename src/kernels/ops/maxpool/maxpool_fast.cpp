@@ -1,5 +1,85 @@
-#include "kernels/ops/maxpool/maxpool_fast.h"
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/ops/maxpool/maxpool_fast.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
 
+HWY_BEFORE_NAMESPACE();
+namespace edgeopt::kernels::ops::maxpool {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// 2x2 stride-2 unpadded pooling of one [2*oh (+1), 2*ow] plane in two passes over contiguous
+// memory, so whole vectors serve any width: (1) the max of each horizontal pair over the whole
+// plane (pairs never straddle rows when the width is even), (2) the max of vertically adjacent
+// pair results, again over the whole plane (half of them straddle two output rows and are
+// dropped when the output rows are copied out). A later tap wins only when strictly greater, as
+// in the reference; that equals the reference's sequential order unless the plane holds a NaN,
+// in which case this returns false and the caller uses the scalar kernel.
+// scratch: 4 * (2*oh*ow) floats (pair max, pair position, pass-2 max, pass-2 position).
+bool MaxPool2x2S2Plane(const float* x, int64_t oh, int64_t ow, float* y, int32_t* arg, float* scratch) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)x, (void)oh, (void)ow, (void)y, (void)arg, (void)scratch;
+  return false;  // one lane: the scalar kernel is as good
+#else
+  using D = hn::ScalableTag<float>;
+  using DI = hn::RebindToSigned<D>;
+  const D d;
+  const DI di;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t n1 = 2 * oh * ow, n2 = n1 - ow;
+  float* hv = scratch;
+  int32_t* hp = reinterpret_cast<int32_t*>(scratch + n1);
+  float* zv = scratch + 2 * n1;
+  int32_t* zp = reinterpret_cast<int32_t*>(scratch + 3 * n1);
+  auto nan_mask = hn::FirstN(d, 0);
+  int64_t k = 0;
+  for (; k + L <= n1; k += L) {
+    const auto lo = hn::LoadU(d, x + 2 * k), hi = hn::LoadU(d, x + 2 * k + L);
+    const auto a = hn::ConcatEven(d, hi, lo), b = hn::ConcatOdd(d, hi, lo);
+    nan_mask = hn::Or(nan_mask, hn::Or(hn::IsNaN(a), hn::IsNaN(b)));
+    const auto m = hn::Gt(b, a);
+    hn::StoreU(hn::IfThenElse(m, b, a), d, hv + k);
+    if (arg) {
+      const auto pos = hn::ShiftLeft<1>(hn::Iota(di, static_cast<int32_t>(k)));
+      hn::StoreU(hn::Add(pos, hn::IfThenElseZero(hn::RebindMask(di, m), hn::Set(di, 1))), di, hp + k);
+    }
+  }
+  bool any_nan = !hn::AllFalse(d, nan_mask);
+  for (; k < n1; ++k) {
+    const float a = x[2 * k], b = x[2 * k + 1];
+    any_nan = any_nan || a != a || b != b;
+    hv[k] = b > a ? b : a;
+    hp[k] = static_cast<int32_t>(2 * k + (b > a));
+  }
+  if (any_nan) return false;
+  k = 0;
+  for (; k + L <= n2; k += L) {
+    const auto a = hn::LoadU(d, hv + k), b = hn::LoadU(d, hv + k + ow);
+    const auto m = hn::Gt(b, a);
+    hn::StoreU(hn::IfThenElse(m, b, a), d, zv + k);
+    if (arg)
+      hn::StoreU(hn::IfThenElse(hn::RebindMask(di, m), hn::LoadU(di, hp + k + ow), hn::LoadU(di, hp + k)), di, zp + k);
+  }
+  for (; k < n2; ++k) {
+    const bool m = hv[k + ow] > hv[k];
+    zv[k] = m ? hv[k + ow] : hv[k];
+    zp[k] = m ? hp[k + ow] : hp[k];
+  }
+  for (int64_t oy = 0; oy < oh; ++oy) {
+    const int64_t src = 2 * oy * ow;
+    for (int64_t ox = 0; ox < ow; ++ox) y[oy * ow + ox] = zv[src + ox];
+    if (arg)
+      for (int64_t ox = 0; ox < ow; ++ox) arg[oy * ow + ox] = zp[src + ox];
+  }
+  return true;
+#endif
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgeopt::kernels::ops::maxpool
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -7,8 +87,12 @@
 #include "core/thread_pool.h"
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_geometry.h"
+#include "kernels/ops/maxpool/maxpool_fast.h"
 
 namespace edgeopt::kernels::ops::maxpool {
+
+HWY_EXPORT(MaxPool2x2S2Plane);
+
 namespace {
 
 using conv::Window;
@@ -81,9 +165,22 @@ void maxpool_plane(const Plane2d& g, const float* x, float* y, int32_t* arg) {
   }
 }
 
+// 2x2/s2 without padding over an even width: the two-pass vector kernel (the scalar one when the
+// plane holds a NaN or the hardware has no vectors worth it).
+void maxpool_plane_2x2s2(const Plane2d& g, const float* x, float* y, int32_t* arg) {
+  thread_local std::vector<float> scratch;
+  const size_t need = static_cast<size_t>(8 * g.oh * g.ow);
+  if (scratch.size() < need) scratch.resize(need);
+  if (!HWY_DYNAMIC_DISPATCH(MaxPool2x2S2Plane)(x, g.oh, g.ow, y, arg, scratch.data())) maxpool_plane<2, 2>(g, x, y, arg);
+}
+
 using PlaneFn = void (*)(const Plane2d&, const float*, float*, int32_t*);
 
 PlaneFn select_plane_fn(const Plane2d& g) {
+  const bool unpadded = g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1;
+  if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && unpadded && g.iw == 2 * g.ow && 2 * g.oh <= g.ih &&
+      g.oh > 0)
+    return maxpool_plane_2x2s2;
   if (g.kh == 2 && g.kw == 2) return maxpool_plane<2, 2>;
   if (g.kh == 3 && g.kw == 3) return maxpool_plane<3, 3>;
   return maxpool_plane<0, 0>;
@@ -174,3 +271,4 @@ void maxpool_f32_grad_fast(BackwardCtx& ctx) {
 }
 
 }  // namespace edgeopt::kernels::ops::maxpool
+#endif  // HWY_ONCE

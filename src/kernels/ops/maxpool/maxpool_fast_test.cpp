@@ -85,6 +85,17 @@ TEST(MaxPoolFast, IndicesOutputMatchesReference) {
     }
 }
 
+TEST(MaxPoolFast, NaNsPickWhatTheReferencePicks) {
+  // NaN first in a window sticks; a NaN after the first tap is skipped (the reference's order).
+  uint64_t seed = 241;
+  for (const auto& c : pool_cases()) {
+    Tensor x = random_f32(c.x, seed++);
+    for (int64_t i = 0; i < x.numel(); i += 5) x.data<float>()[i] = NAN;
+    Node n = pool_node("MaxPool", c, 2);
+    expect_fast_matches_ref(n, {x}, {.training = true, .backward = false}, c.describe() + " with NaNs");
+  }
+}
+
 TEST(MaxPoolFast, IntegerDtypesAndErrors) {
   Node n = pool_node("MaxPool", {{1, 1, 4, 4}, {2, 2}, {2, 2}, {}, {}});
   Tensor u8(DType::kU8, {1, 1, 4, 4});
