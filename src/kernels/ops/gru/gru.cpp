@@ -203,7 +203,10 @@ int64_t gru_macs(const Node&, std::span<const Shape> in, std::span<const Shape>)
 
 }  // namespace
 
+void gru_f32_fast(ForwardCtx& ctx);  // gru_fast.cpp
+
 extern const OpDef kOpDef{.name = "GRU", .min_opset = 7, .max_opset = 18, .forward = gru_f32_ref,
-                          .backward = gru_f32_grad, .macs = gru_macs};
+                          .backward = gru_f32_grad, .macs = gru_macs,
+                          .forward_fast = gru_f32_fast};
 
 }  // namespace edgeopt::kernels::ops::gru

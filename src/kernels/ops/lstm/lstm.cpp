@@ -228,7 +228,10 @@ int64_t lstm_macs(const Node&, std::span<const Shape> in, std::span<const Shape>
 
 }  // namespace
 
+void lstm_f32_fast(ForwardCtx& ctx);  // lstm_fast.cpp
+
 extern const OpDef kOpDef{.name = "LSTM", .min_opset = 7, .max_opset = 18, .forward = lstm_f32_ref,
-                          .backward = lstm_f32_grad, .macs = lstm_macs};
+                          .backward = lstm_f32_grad, .macs = lstm_macs,
+                          .forward_fast = lstm_f32_fast};
 
 }  // namespace edgeopt::kernels::ops::lstm
