@@ -72,9 +72,15 @@ void run_inspect(const Options& o) {
   for (const auto& [k, v] : g.value_info) shapes[k] = v.shape;
   for (const auto& v : g.outputs) shapes[v.name] = v.shape;
   for (const auto& [k, t] : g.initializers) shapes[k] = t.shape();
+  // FLOPs are per sample: dynamic dims (batch, sequence) count as 1, as `edgeopt bench` feeds them.
   auto shape_of = [&](const std::string& name) {
     auto it = shapes.find(name);
-    return it == shapes.end() ? Shape{-1} : it->second;  // unknown: node_macs returns 0
+    if (it == shapes.end() || (it->second.rank() == 0 && !g.is_initializer(name) && g.value_info.count(name) == 0))
+      return Shape{-1};  // unknown: node_macs returns 0
+    Shape s = it->second;
+    for (auto& d : s.dims())
+      if (d < 0) d = 1;
+    return s;
   };
 
   std::vector<NodeCost> costs;
