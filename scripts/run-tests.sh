@@ -8,5 +8,7 @@ BUILD=${EDGEOPT_BUILD_DIR:-build}
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 1200
 # The ONNX loader's libFuzzer target (clang, ASan+UBSan) for a bounded time; a crash fails CI.
 if command -v clang++ >/dev/null 2>&1; then
-  bash tests/fuzz/run_fuzz.sh "${EDGEOPT_FUZZ_SECONDS:-60}" "${EDGEOPT_FUZZ_BUILD_DIR:-build-fuzz}"
+  # A fixed seed and run count keep the CI run reproducible; longer exploratory runs: run_fuzz.sh 600.
+  bash tests/fuzz/run_fuzz.sh "${EDGEOPT_FUZZ_SECONDS:-120}" "${EDGEOPT_FUZZ_BUILD_DIR:-build-fuzz}" \
+    -seed=1 -runs="${EDGEOPT_FUZZ_RUNS:-30000}"
 fi

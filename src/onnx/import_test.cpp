@@ -353,5 +353,34 @@ TEST(OnnxImport, Opset18LoadsWithoutStaleSchemaChecks) {
   EXPECT_EQ(gr.nodes[0].inputs.size(), 2u);
 }
 
+// The fuzzer found an FPE (division by zero) in ONNX's convPoolShapeInference on strides=[0,1].
+TEST(OnnxImport, ZeroStridesAreAnErrorNotAnFpe) {
+  for (std::string op : {"Conv", "MaxPool"}) {
+    auto m = testing::make_model(13);
+    auto* g = m.mutable_graph();
+    *g->add_input() = testing::make_value("x", ::onnx::TensorProto::FLOAT, {1, 1, 4, 4});
+    *g->add_input() = testing::make_value("w", ::onnx::TensorProto::FLOAT, {2, 1, 3, 3});
+    *g->add_output() = testing::make_value("y", ::onnx::TensorProto::FLOAT, {});
+    std::vector<std::string> in = op == "Conv" ? std::vector<std::string>{"x", "w"} : std::vector<std::string>{"x"};
+    auto* n = testing::add_node(g, op, in, {"y"}, "n");
+    auto* a = n->add_attribute();
+    a->set_name("strides");
+    a->set_type(::onnx::AttributeProto::INTS);
+    a->add_ints(0);
+    a->add_ints(1);
+    auto* k = n->add_attribute();
+    k->set_name("kernel_shape");
+    k->set_type(::onnx::AttributeProto::INTS);
+    k->add_ints(3);
+    k->add_ints(3);
+    try {
+      load_model_from_bytes(m.SerializeAsString(), "stride0.onnx");
+      FAIL() << op;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("strides"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgeopt::onnx

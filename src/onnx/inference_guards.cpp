@@ -1,6 +1,7 @@
 // Guards in front of ONNX 1.12 shape-inference functions that read out of bounds on inputs the
 // checker lets through (found by tests/fuzz/onnx_load_fuzz.cpp). Each guard turns the crash into
 // an ordinary InferenceError, which import.cpp reports as InvalidArgument.
+#include <cstdint>
 #include <mutex>
 
 #include <onnx/defs/schema.h>
@@ -26,6 +27,14 @@ void install_conv_rank_guard(const std::string& op, size_t w_index) {
       // The registry owns mutable OpSchema objects; it only hands out const pointers.
       const_cast<::onnx::OpSchema*>(s)->TypeAndShapeInferenceFunction(
           [original, w_index, op](::onnx::InferenceContext& ctx) {
+            // It also divides by strides and dilations and by group without checking them (an FPE
+            // on strides=[0,1], found by the fuzzer): require them positive first.
+            for (const char* name : {"strides", "dilations", "kernel_shape"})
+              if (const ::onnx::AttributeProto* a = ctx.getAttribute(name))
+                for (int64_t v : a->ints())
+                  if (v <= 0) fail_shape_inference(op, ": attribute ", name, " has value ", v, "; it must be > 0");
+            if (const ::onnx::AttributeProto* g = ctx.getAttribute("group"))
+              if (g->i() <= 0) fail_shape_inference(op, ": attribute group is ", g->i(), "; it must be >= 1");
             if (ctx.getNumInputs() > w_index && ::onnx::hasInputShape(ctx, 0) &&
                 ::onnx::hasInputShape(ctx, w_index)) {
               int xr = ::onnx::getInputShape(ctx, 0).dim_size();
@@ -52,6 +61,8 @@ void install_inference_guards() {
     install_conv_rank_guard("ConvInteger", 1);
     install_conv_rank_guard("ConvTranspose", 1);
     install_conv_rank_guard("QLinearConv", 3);
+    // Pools share convPoolShapeInference (no W: the rank check never applies).
+    for (const char* pool : {"MaxPool", "AveragePool", "LpPool"}) install_conv_rank_guard(pool, SIZE_MAX);
   });
 }
 
