@@ -10,5 +10,5 @@ ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 1200
 if command -v clang++ >/dev/null 2>&1; then
   # A fixed seed and run count keep the CI run reproducible; longer exploratory runs: run_fuzz.sh 600.
   bash tests/fuzz/run_fuzz.sh "${EDGEOPT_FUZZ_SECONDS:-120}" "${EDGEOPT_FUZZ_BUILD_DIR:-build-fuzz}" \
-    -seed=1 -runs="${EDGEOPT_FUZZ_RUNS:-30000}"
+    -seed=1 -runs="${EDGEOPT_FUZZ_RUNS:-300000}"
 fi
