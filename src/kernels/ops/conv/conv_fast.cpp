@@ -24,35 +24,14 @@ struct FastConvDims {
   bool depthwise2d = false;  // C/group == 1 with at most 2 spatial dims: the direct kernel
 };
 
-// The same validation (and messages) as the reference conv_dims in conv.cpp.
 FastConvDims fast_conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b) {
-  EDGEOPT_CHECK_ARG(x.rank() >= 3, "input X has shape " + x.str() + ", but Conv needs [N, C, spatial...] (rank >= 3)");
-  EDGEOPT_CHECK(x.rank() <= 2 + kMaxSpatial, ErrorCode::kUnimplemented,
-                "input X has shape " + x.str() + "; only 1 to 3 spatial dims are supported");
-  EDGEOPT_CHECK_ARG(w.rank() == x.rank(), "input W has shape " + w.str() + ", but X has shape " + x.str() +
-                                              " so W needs rank " + std::to_string(x.rank()));
+  const ConvDims base = conv_dims(node, x, w, b);  // the reference's validation and messages
   FastConvDims d;
-  d.n = x[0];
-  d.c = x[1];
-  d.m = w[0];
-  d.group = node.attr_int("group", 1);
-  EDGEOPT_CHECK_ARG(d.group >= 1, "attribute group is " + std::to_string(d.group) + ", must be >= 1");
-  EDGEOPT_CHECK_ARG(d.c % d.group == 0, "input X has " + std::to_string(d.c) + " channels, not divisible by group=" +
-                                            std::to_string(d.group));
-  EDGEOPT_CHECK_ARG(w[1] == d.c / d.group, "input W has shape " + w.str() + ", but group=" + std::to_string(d.group) +
-                                               " needs W.shape[1] == C/group = " + std::to_string(d.c / d.group) +
-                                               " (C=" + std::to_string(d.c) + ")");
-  EDGEOPT_CHECK_ARG(d.m >= 1 && d.m % d.group == 0, "input W has shape " + w.str() + ", but M=W.shape[0] must be a "
-                                                    "positive multiple of group=" + std::to_string(d.group));
-  std::vector<int64_t> kernel(w.dims().begin() + 2, w.dims().end());
-  if (node.has_attr("kernel_shape"))
-    EDGEOPT_CHECK_ARG(node.attr_ints("kernel_shape") == kernel, "attribute kernel_shape is " +
-                                                                    ints_str(node.attr_ints("kernel_shape")) +
-                                                                    ", but W has shape " + w.str());
-  if (b && b->defined())
-    EDGEOPT_CHECK_ARG(b->shape() == Shape({d.m}), "input B has shape " + b->shape().str() + ", but it must be [M] = [" +
-                                                      std::to_string(d.m) + "]");
-  d.win = forward_window(read_window_attrs(node, kernel), {x.dims().begin() + 2, x.dims().end()}, false);
+  d.n = base.n;
+  d.c = base.c;
+  d.m = base.m;
+  d.group = base.group;
+  d.win = base.win;
   d.cg = d.c / d.group;
   d.mg = d.m / d.group;
   d.in_sz = d.win.big_numel();

@@ -87,4 +87,12 @@ void for_each_tap(const Window& w, F&& f) {
 // "[a,b,c]" for messages.
 std::string ints_str(const std::vector<int64_t>& v);
 
+// Conv's shapes, validated once for the reference and the fast kernels (same rules, same
+// messages): X [N, C, *in], W [M, C/group, *k], optional B [M]. Throws InvalidArgument.
+struct ConvDims {
+  int64_t n = 0, c = 0, m = 0, group = 1;
+  Window win;  // big = input spatial, small = output spatial
+};
+ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b);
+
 }  // namespace edgeopt::kernels::ops::conv
