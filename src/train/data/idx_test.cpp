@@ -109,7 +109,7 @@ TEST(Idx, Errors) {
 
 TEST(Idx, RealFashionMnist) {
   const std::string dir = find_fashion_mnist_dir();
-  if (dir.empty()) GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
+  if (dir.empty()) FAIL() << "Fashion-MNIST not installed (scripts/install-deps.sh installs dataset-fashion-mnist)";
   DataSplits d = load_dataset("fashion-mnist", {});
   EXPECT_EQ(d.train.size() + d.val.size(), 60000);
   EXPECT_EQ(d.val.size(), 6000);

@@ -58,7 +58,7 @@ TEST(LoadDataset, CsvSpecPicksSeriesOrTable) {
 }
 
 TEST(LoadDataset, RealWsnEvents) {
-  if (find_wsn_dir().empty()) GTEST_SKIP() << "WSN data absent (set EDGEOPT_DATA_DIR to the folder with suthaharan-wsn/)";
+  if (find_wsn_dir().empty()) FAIL() << "WSN data absent: it is bundled in data/suthaharan-wsn/ (or set EDGEOPT_DATA_DIR)";
   DataSplits d = load_dataset("wsn-events", {});
   // One sample per reading with 11 earlier readings of the same mote: 18,914 - 4*11 and 18,760 - 4*11.
   EXPECT_EQ(d.train.size() + d.val.size(), 18914 - 44);

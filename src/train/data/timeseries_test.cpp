@@ -221,7 +221,7 @@ TEST(DateTime, Parses) {
 }
 
 TEST(Series, RealSeattleWeather) {
-  if (find_seattle_weather_csv().empty()) GTEST_SKIP() << "seattle-weather.csv absent (apt-get install python3-vega-datasets)";
+  if (find_seattle_weather_csv().empty()) FAIL() << "seattle-weather.csv absent (scripts/install-deps.sh installs python3-vega-datasets)";
   DataSplits d = load_dataset("seattle-weather", {});
   // 1,461 days; test = targets in 2015 (365), val = last 20% of 2012-2014 (219 rows), and the
   // first train target is day 14 + 3 - 1 = row 16.
@@ -239,7 +239,7 @@ TEST(Series, RealSeattleWeather) {
 }
 
 TEST(Series, RealWsnTemperature) {
-  if (find_wsn_dir().empty()) GTEST_SKIP() << "WSN data absent (set EDGEOPT_DATA_DIR to the folder with suthaharan-wsn/)";
+  if (find_wsn_dir().empty()) FAIL() << "WSN data absent: it is bundled in data/suthaharan-wsn/ (or set EDGEOPT_DATA_DIR)";
   DataSplits d = load_dataset("wsn-temperature", {});
   EXPECT_EQ(d.train.x.shape()[1], 24);
   EXPECT_EQ(d.train.x.shape()[2], 2);

@@ -8,52 +8,14 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/ops/reduce_sum/reduce_axes.h"
 #include "kernels/common.h"
 
 namespace edgeopt::kernels::ops::reduce_mean {
 namespace {
 
-struct ReducePlan {
-  std::vector<bool> reduced;  // per input dim
-  Shape out_shape;            // with keepdims applied
-  Shape kept_shape;           // reduced dims as 1 (broadcastable against the input)
-  int64_t count = 1;          // elements per mean
-  bool identity = false;      // noop_with_empty_axes with no axes
-};
-
-ReducePlan plan_reduce(const Node& node, std::span<const Tensor> in) {
-  const Tensor& x = in[0];
-  std::vector<int64_t> axes;
-  if (in.size() > 1 && in[1].defined()) {
-    EDGEOPT_CHECK_ARG(in[1].dtype() == DType::kI64 && in[1].rank() <= 1,
-                      "input 'axes' must be a 1-D int64 tensor, got " + in[1].describe());
-    axes = in[1].to_i64_vector();
-  } else {
-    axes = node.attr_ints("axes");
-  }
-  ReducePlan p;
-  const size_t r = x.rank();
-  p.reduced.assign(r, axes.empty());
-  if (axes.empty() && node.attr_int("noop_with_empty_axes", 0) != 0) {
-    p.identity = true;
-    p.reduced.assign(r, false);
-  }
-  for (int64_t a : axes) {
-    const size_t i = x.shape().normalize_axis(a);
-    EDGEOPT_CHECK_ARG(!p.reduced[i], "axis " + std::to_string(a) + " appears more than once in axes");
-    p.reduced[i] = true;
-  }
-  const bool keepdims = node.attr_int("keepdims", 1) != 0;
-  std::vector<int64_t> out, kept;
-  for (size_t i = 0; i < r; ++i) {
-    kept.push_back(p.reduced[i] ? 1 : x.shape()[i]);
-    if (p.reduced[i]) p.count *= x.shape()[i];
-    if (!p.reduced[i] || keepdims) out.push_back(kept.back());
-  }
-  p.out_shape = Shape(out);
-  p.kept_shape = Shape(kept);
-  return p;
-}
+// Axis handling (attribute or input, keepdims, noop_with_empty_axes) is ReduceSum's.
+using ReducePlan = reduce_sum::ReduceAxes;
 
 template <typename T>
 void reduce_mean_ref(const Tensor& x, const ReducePlan& p, Tensor& y) {
@@ -76,7 +38,7 @@ void reduce_mean_ref(const Tensor& x, const ReducePlan& p, Tensor& y) {
 
 void reduce_mean_any_ref(ForwardCtx& ctx) {
   const Tensor& x = required_input(ctx, 0);
-  ReducePlan p = plan_reduce(ctx.node, ctx.in);
+  ReducePlan p = reduce_sum::reduce_axes(ctx.node, ctx.in);
   if (p.identity) {
     ctx.out[0] = x.clone();
     return;
@@ -98,7 +60,7 @@ void reduce_mean_any_ref(ForwardCtx& ctx) {
 void reduce_mean_f32_grad(BackwardCtx& ctx) {
   const Tensor& x = ctx.in[0];
   if (ctx.grad_out.empty() || !ctx.grad_out[0].defined() || x.dtype() != DType::kF32) return;
-  ReducePlan p = plan_reduce(ctx.node, ctx.in);
+  ReducePlan p = reduce_sum::reduce_axes(ctx.node, ctx.in);
   if (p.identity) {
     ctx.grad_in[0] = ctx.grad_out[0].clone();
     return;
