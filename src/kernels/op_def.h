@@ -19,6 +19,7 @@
 //   entries it leaves undefined mean "no gradient" (integer inputs, shapes, indices).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,19 @@ class ThreadPool;
 
 namespace edgeopt::kernels {
 
+// What an op's prepare computed once for one node, e.g. its constant weights packed for the
+// dispatched GEMM (ncnn's create_pipeline, XNNPACK's create/setup split). Immutable afterwards,
+// so one state may serve concurrent runs.
+struct OpState {
+  virtual ~OpState() = default;
+};
+
+struct PrepareCtx {
+  const Node& node;
+  std::span<const Tensor> in;  // constant inputs (initializers) defined; per-run inputs undefined
+  int64_t opset = 17;
+};
+
 struct ForwardCtx {
   const Node& node;
   std::span<const Tensor> in;
@@ -40,6 +54,9 @@ struct ForwardCtx {
   std::vector<Tensor>* saved = nullptr;  // non-null only when training
   uint64_t seed = 0;                     // per-node, per-step seed for stochastic ops (Dropout)
   int64_t opset = 17;                    // the model's ai.onnx opset (Softmax axis rules, etc.)
+  // From OpDef::prepare, or null. A fast forward uses it only when it was built from the very
+  // tensors in `in` (same storage and shape) and otherwise computes from scratch.
+  const OpState* state = nullptr;
 };
 
 struct BackwardCtx {
@@ -55,6 +72,9 @@ using ForwardFn = void (*)(ForwardCtx&);
 using BackwardFn = void (*)(BackwardCtx&);
 // Multiply-accumulates (or elementwise ops) the node costs for the given shapes; for FLOPs, x2.
 using MacsFn = int64_t (*)(const Node& node, std::span<const Shape> in, std::span<const Shape> out);
+// Returns null when there is nothing worth caching (e.g. the weights are not constant). Throws
+// like forward on inputs it can already see are invalid.
+using PrepareFn = std::shared_ptr<const OpState> (*)(const PrepareCtx&);
 
 struct OpDef {
   std::string_view name;     // ONNX op_type
@@ -68,6 +88,9 @@ struct OpDef {
   ForwardFn forward_fast = nullptr;
   // When `backward` uses fast kernels: the plain reference backward it is tested against.
   BackwardFn backward_ref = nullptr;
+  // Optional, for forward_fast only: run once per node when a Session is built (the reference
+  // forward never sees a state, so it stays the plain oracle).
+  PrepareFn prepare = nullptr;
 };
 
 // The forward to run: forward_fast when present and not reference_only, else the reference.

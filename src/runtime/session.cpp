@@ -2,8 +2,6 @@
 
 #include <chrono>
 #include <set>
-#include <unordered_map>
-#include <unordered_set>
 
 namespace edgeopt::runtime {
 
@@ -44,7 +42,7 @@ Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), o
   // Lifetimes for the memory plan: feeds from step 0, node outputs from their node's position, to
   // the last reader (graph outputs: the end; outputs nobody reads: their own step).
   auto add_buffer = [&](const std::string& name, int64_t first) {
-    if (name.empty() || plan_index_.count(name) || graph_.is_initializer(name)) return;
+    if (name.empty() || plan_index_.count(name) || (graph_.is_initializer(name) && !graph_.find_input(name))) return;
     auto lu = last_use_.find(name);
     plan_index_[name] = plan_buffers_.size();
     plan_names_.push_back(name);
@@ -60,6 +58,46 @@ Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), o
       plan_outputs_[pos].push_back(it == plan_index_.end() ? std::string::npos : it->second);
     }
   plan_sizes_.assign(plan_buffers_.size(), 0);
+  for (const auto& vi : graph_.inputs) {
+    auto it = plan_index_.find(vi.name);
+    input_slots_.push_back(it == plan_index_.end() ? -1 : static_cast<int64_t>(it->second));
+  }
+  // Slots; graph inputs shadow initializers of the same name (an input with a default value).
+  std::vector<std::vector<int64_t>> frees(order_.size());
+  for (size_t b = 0; b < plan_buffers_.size(); ++b)
+    if (plan_buffers_[b].last < static_cast<int64_t>(order_.size()))
+      frees[static_cast<size_t>(plan_buffers_[b].last)].push_back(static_cast<int64_t>(b));
+  steps_.resize(order_.size());
+  for (size_t pos = 0; pos < order_.size(); ++pos) {
+    const Node& n = graph_.nodes[order_[pos]];
+    const kernels::OpDef& op = *ops_[order_[pos]];
+    Step& st = steps_[pos];
+    st.node = &n;
+    st.forward = kernels::select_forward(op, opts_.reference_only);
+    for (const auto& name : n.inputs) {
+      auto it = plan_index_.find(name);
+      const bool constant = !name.empty() && it == plan_index_.end();
+      if (constant && !graph_.is_initializer(name))
+        throw_error(ErrorCode::kInvalidArgument, n.describe() + ": input '" + name + "' has no value");
+      st.in_slots.push_back(it == plan_index_.end() ? -1 : static_cast<int64_t>(it->second));
+      st.in_consts.push_back(constant ? &graph_.initializers.at(name) : nullptr);
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      st.out_slots.push_back(plan_outputs_[pos][o] == std::string::npos ? -1
+                                                                         : static_cast<int64_t>(plan_outputs_[pos][o]));
+    st.free_after = std::move(frees[pos]);
+    if (op.prepare && !opts_.reference_only && op.forward_fast) {
+      std::vector<Tensor> consts;
+      for (const Tensor* c : st.in_consts) consts.push_back(c ? *c : Tensor());
+      kernels::PrepareCtx pctx{n, consts, graph_.opset};
+      try {
+        st.state = op.prepare(pctx);
+      } catch (Error& e) {
+        e.add_context(n.describe());
+        throw;
+      }
+    }
+  }
   if (opts_.profile) {
     timings_.resize(order_.size());
     for (size_t pos = 0; pos < order_.size(); ++pos) {
@@ -97,38 +135,31 @@ void Session::validate_feeds(const std::map<std::string, Tensor>& feeds) const {
 std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& feeds) {
   validate_feeds(feeds);
   auto t_start = std::chrono::steady_clock::now();
-  std::unordered_map<std::string, Tensor> values;
+  std::vector<Tensor> values(plan_buffers_.size());
   size_t live = 0, peak = 0;
-  for (const auto& [k, t] : feeds) {
-    values[k] = t;
-    live += t.nbytes();
-    auto pi = plan_index_.find(k);
-    if (pi != plan_index_.end()) plan_sizes_[pi->second] = t.nbytes();
+  for (size_t i = 0; i < graph_.inputs.size(); ++i) {
+    const int64_t slot = input_slots_[i];
+    if (slot < 0) continue;
+    auto it = feeds.find(graph_.inputs[i].name);
+    values[slot] = it != feeds.end() ? it->second : graph_.initializers.at(graph_.inputs[i].name);
+    live += values[slot].nbytes();
+    plan_sizes_[slot] = values[slot].nbytes();
   }
   peak = live;
   std::vector<Tensor> in, out;
-  for (size_t pos = 0; pos < order_.size(); ++pos) {
-    const Node& n = graph_.nodes[order_[pos]];
-    in.assign(n.inputs.size(), Tensor());
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      const std::string& name = n.inputs[i];
-      if (name.empty()) continue;
-      auto it = values.find(name);
-      if (it != values.end()) {
-        in[i] = it->second;
-      } else {
-        auto jt = graph_.initializers.find(name);
-        if (jt == graph_.initializers.end())
-          throw_error(ErrorCode::kInvalidArgument, n.describe() + ": input '" + name + "' has no value");
-        in[i] = jt->second;
-      }
-    }
-    out.assign(n.outputs.size(), Tensor());
+  for (size_t pos = 0; pos < steps_.size(); ++pos) {
+    const Step& st = steps_[pos];
+    const Node& n = *st.node;
+    in.resize(st.in_slots.size());
+    for (size_t i = 0; i < st.in_slots.size(); ++i)
+      in[i] = st.in_slots[i] >= 0 ? values[st.in_slots[i]] : (st.in_consts[i] ? *st.in_consts[i] : Tensor());
+    out.assign(st.out_slots.size(), Tensor());
     kernels::ForwardCtx ctx{n, in, out};
     ctx.opset = graph_.opset;
-    auto t0 = std::chrono::steady_clock::now();
+    ctx.state = st.state.get();
+    auto t0 = opts_.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     try {
-      kernels::select_forward(*ops_[order_[pos]], opts_.reference_only)(ctx);
+      st.forward(ctx);
     } catch (Error& e) {
       e.add_context(n.describe());
       throw;
@@ -139,41 +170,27 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
       timings_[pos].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       timings_[pos].calls++;
     }
-    for (size_t o = 0; o < n.outputs.size(); ++o) {
-      if (n.outputs[o].empty()) continue;
+    for (size_t o = 0; o < st.out_slots.size(); ++o) {
+      const int64_t slot = st.out_slots[o];
+      if (slot < 0) continue;
       if (!out[o].defined())
         throw_error(ErrorCode::kInternal, n.describe() + ": kernel did not produce output '" + n.outputs[o] + "'");
       live += out[o].nbytes();
-      if (plan_outputs_[pos][o] != std::string::npos) plan_sizes_[plan_outputs_[pos][o]] = out[o].nbytes();
-      values[n.outputs[o]] = std::move(out[o]);
+      plan_sizes_[slot] = out[o].nbytes();
+      values[slot] = std::move(out[o]);
     }
     peak = std::max(peak, live);
-    // Free every value whose last consumer was this node (graph outputs are never freed).
-    for (const auto& name : n.inputs) {
-      if (name.empty()) continue;
-      auto lu = last_use_.find(name);
-      if (lu != last_use_.end() && lu->second == pos) {
-        auto it = values.find(name);
-        if (it != values.end()) {
-          live -= it->second.nbytes();
-          values.erase(it);
-        }
-      }
+    // Free every value whose last reader was this step (graph outputs are never freed).
+    for (int64_t slot : st.free_after) {
+      live -= values[slot].nbytes();
+      values[slot] = Tensor();
     }
-    for (size_t o = 0; o < n.outputs.size(); ++o)  // outputs nobody reads
-      if (!n.outputs[o].empty() && !last_use_.count(n.outputs[o])) {
-        auto it = values.find(n.outputs[o]);
-        if (it != values.end()) {
-          live -= it->second.nbytes();
-          values.erase(it);
-        }
-      }
   }
   std::map<std::string, Tensor> result;
   for (const auto& o : graph_.outputs) {
-    auto it = values.find(o.name);
-    if (it != values.end()) {
-      result[o.name] = it->second;
+    auto it = plan_index_.find(o.name);
+    if (it != plan_index_.end() && values[it->second].defined()) {
+      result[o.name] = values[it->second];
     } else if (graph_.is_initializer(o.name)) {
       result[o.name] = graph_.initializers.at(o.name);
     } else {

@@ -13,6 +13,10 @@
 // Construction throws Unimplemented listing *all* unsupported nodes at once, and InvalidArgument
 // for dangling values or cycles. run() throws InvalidArgument for a missing, extra, mis-typed or
 // mis-shaped input, naming it; kernel errors carry the node name and op type.
+// Ops with a prepare step (OpDef::prepare) cache work on constant inputs once, here: e.g. Conv and
+// Gemm weights packed for the GEMM microkernel. The initializers must not be modified in place
+// while the Session lives (a fast kernel falls back to unpacked weights only when the tensor
+// storage itself changed).
 // A Session is not thread-safe: use one per thread (they can share nothing mutable).
 #pragma once
 #include <map>
@@ -74,6 +78,19 @@ class Session {
   std::vector<size_t> order_;
   std::vector<const kernels::OpDef*> ops_;           // per node index
   std::map<std::string, size_t> last_use_;           // value -> position in order_ of last consumer
+  // The run loop works on integer slots (one per activation = one memory-plan buffer), resolved
+  // once here, so a step costs no string lookups: small models are dominated by per-node overhead.
+  struct Step {
+    const Node* node = nullptr;
+    kernels::ForwardFn forward = nullptr;
+    std::vector<int64_t> in_slots;               // per input: slot, or -1 (constant or omitted)
+    std::vector<const Tensor*> in_consts;        // per input: the initializer, or null
+    std::vector<int64_t> out_slots;              // per output: slot, or -1 (omitted)
+    std::vector<int64_t> free_after;             // slots whose last reader is this step
+    std::shared_ptr<const kernels::OpState> state;  // from OpDef::prepare, or null
+  };
+  std::vector<Step> steps_;                          // per position in order_
+  std::vector<int64_t> input_slots_;                 // per graph input
   RunStats stats_;
   std::vector<NodeTiming> timings_;                  // per position in order_
   std::vector<passes::PassReport> pass_reports_;

@@ -95,6 +95,7 @@ int64_t conv_macs(const Node&, std::span<const Shape> in, std::span<const Shape>
 // backward: the GEMM-based conv_f32_nchw_grad_fast (conv_fast.cpp), checked against the reference.
 extern const OpDef kOpDef{.name = "Conv", .min_opset = 1, .max_opset = 18, .forward = conv_f32_nchw_ref,
                           .backward = conv_f32_nchw_grad_fast, .macs = conv_macs,
-                          .forward_fast = conv_f32_nchw_fast, .backward_ref = conv_f32_nchw_grad_ref};
+                          .forward_fast = conv_f32_nchw_fast, .backward_ref = conv_f32_nchw_grad_ref,
+                          .prepare = conv_f32_nchw_prepare};
 
 }  // namespace edgeopt::kernels::ops::conv

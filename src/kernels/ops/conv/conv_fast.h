@@ -13,6 +13,8 @@
 namespace edgeopt::kernels::ops::conv {
 
 void conv_f32_nchw_fast(ForwardCtx& ctx);
+// Packs constant weights once (null for depthwise or non-constant weights).
+std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx);
 void conv_f32_nchw_grad_fast(BackwardCtx& ctx);
 
 }  // namespace edgeopt::kernels::ops::conv
