@@ -2,6 +2,7 @@
 // latency percentiles, throughput, peak RSS and the memory plan of the optimized runtime on random
 // inputs shaped like the model's (dynamic dims 1, the batch dim B).
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +34,7 @@ struct Options {
   bool json = false;
   bool profile = false;
   bool no_optimize = false;
+  int top = 10;
   uint32_t seed = 0;
 };
 
@@ -65,6 +67,13 @@ double percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
 }
 
+// User + system CPU time of the whole process so far (all threads), in ms.
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+}
+
 double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -95,13 +104,19 @@ void run_bench(const Options& o) {
 
   for (int i = 0; i < o.warmup; ++i) session.run(feeds);
   const std::vector<runtime::NodeTiming> warm_timings = session.timings();  // subtracted: timed runs only
-  std::vector<double> ms;
+  std::vector<double> ms, cpu;
   ms.reserve(o.iters);
+  cpu.reserve(o.iters);
   for (int i = 0; i < o.iters; ++i) {
+    const double c0 = process_cpu_ms();
     auto t0 = std::chrono::steady_clock::now();
     session.run(feeds);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    cpu.push_back(process_cpu_ms() - c0);
   }
+  std::vector<double> cpu_sorted = cpu;
+  std::sort(cpu_sorted.begin(), cpu_sorted.end());
+  const double cpu_p50 = percentile(cpu_sorted, 50);
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   double mean = 0;
@@ -117,7 +132,10 @@ void run_bench(const Options& o) {
   std::sort(timings.begin(), timings.end(), [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
   double total_node_ms = 0;
   for (const auto& t : timings) total_node_ms += t.total_ms;
-  if (timings.size() > 10) timings.resize(10);
+  // Per op type, over all nodes (before the top-N cut).
+  std::map<std::string, double> by_op;
+  for (const auto& t : timings) by_op[t.op_type] += t.total_ms;
+  if (timings.size() > static_cast<size_t>(o.top)) timings.resize(static_cast<size_t>(o.top));
   const int64_t runs = o.iters;
 
   if (o.json) {
@@ -126,6 +144,7 @@ void run_bench(const Options& o) {
     j["latency_ms"] = {{"p50", p50}, {"p90", p90}, {"p99", p99}, {"mean", mean}, {"min", sorted.front()},
                        {"max", sorted.back()}};
     j["throughput_per_s"] = throughput;
+    j["cpu_ms_p50"] = cpu_p50;
     j["peak_rss_mb"] = peak_rss_mb();
     j["threads"] = num_threads();
     j["batch"] = o.batch;
@@ -149,6 +168,8 @@ void run_bench(const Options& o) {
                                   {"op", t.op_type},
                                   {"ms_per_run", t.total_ms / static_cast<double>(runs)},
                                   {"percent", total_node_ms > 0 ? 100.0 * t.total_ms / total_node_ms : 0.0}});
+      j["ms_per_op_type"] = nlohmann::json::object();
+      for (const auto& [op, t] : by_op) j["ms_per_op_type"][op] = t / static_cast<double>(runs);
     }
     std::printf("%s\n", j.dump().c_str());
     return;
@@ -163,13 +184,20 @@ void run_bench(const Options& o) {
     if (r.nodes_changed) std::printf("  %s: %lld", r.name.c_str(), static_cast<long long>(r.nodes_changed));
   std::printf("\nlatency ms  p50 %.3f   p90 %.3f   p99 %.3f   mean %.3f   min %.3f\n", p50, p90, p99, mean,
               sorted.front());
-  std::printf("throughput  %.1f inferences/s\n", throughput);
+  std::printf("throughput  %.1f inferences/s   CPU time p50 %.3f ms/run (all threads)\n", throughput, cpu_p50);
   std::printf("memory      peak RSS %.1f MB   planned arena %.2f MB   measured peak activations %.2f MB   "
               "weights %.2f MB\n",
               peak_rss_mb(), st.planned_arena_bytes / 1048576.0, st.peak_bytes / 1048576.0,
               st.initializer_bytes / 1048576.0);
   if (o.profile) {
-    std::printf("\n%-40s %-20s %12s %7s\n", "node (top 10 by time)", "op", "ms/run", "%");
+    std::printf("\n%-20s %12s %7s\n", "op type", "ms/run", "%");
+    std::vector<std::pair<std::string, double>> ops(by_op.begin(), by_op.end());
+    std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [op, t] : ops)
+      std::printf("%-20s %12.4f %6.1f%%\n", op.c_str(), t / static_cast<double>(runs),
+                  total_node_ms > 0 ? 100.0 * t / total_node_ms : 0.0);
+    std::printf("\n%-40s %-20s %12s %7s\n", ("node (top " + std::to_string(o.top) + " by time)").c_str(), "op",
+                "ms/run", "%");
     for (const auto& t : timings)
       std::printf("%-40s %-20s %12.4f %6.1f%%\n", t.node.c_str(), t.op_type.c_str(),
                   t.total_ms / static_cast<double>(runs), total_node_ms > 0 ? 100.0 * t.total_ms / total_node_ms : 0.0);
@@ -188,14 +216,16 @@ void add_bench_verb(CLI::App& app) {
   sub->add_option("-b,--batch", opts->batch, "batch size for a dynamic leading input dim (default 1)");
   sub->add_option("--seed", opts->seed, "seed of the random inputs");
   sub->add_flag("--json", opts->json, "print one JSON object instead of the table");
-  sub->add_flag("--profile", opts->profile, "time every node and show the 10 slowest");
+  sub->add_flag("--profile", opts->profile, "time every node; show the slowest (--top) and the time per op type");
+  sub->add_option("--top", opts->top, "how many of the slowest nodes --profile lists (default 10)")->check(CLI::PositiveNumber);
   sub->add_flag("--no-optimize", opts->no_optimize, "skip the graph passes (fusion, folding)");
   sub->footer(
       "Example:\n"
       "  edgeopt bench mobilenet_v2.onnx --threads 1 --iters 100 --profile\n"
       "  edgeopt bench model.onnx --batch 8 --json\n"
       "Latency is wall-clock per Session::run (inputs ready, outputs returned); throughput is\n"
-      "batch * 1000 / mean latency; peak RSS is the process high-water mark (getrusage).");
+      "batch * 1000 / mean latency; CPU time is the process's user+system time per run (summed over\n"
+      "threads): on a busy machine it is the steadier measure of the work done. Peak RSS is the process high-water mark (getrusage).");
   sub->callback([opts] { run_bench(*opts); });
 }
 

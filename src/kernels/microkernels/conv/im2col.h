@@ -24,6 +24,12 @@ struct Im2colGeometry {
 
 // x: [channels, in...]; col: [channels*kernel_numel, out_numel] (fully written).
 void im2col_f32(const Im2colGeometry& g, int64_t channels, const float* x, float* col);
+// Rows [p0, p0+kc) x columns [j0, j0+nc) of the col matrix that im2col_f32 would write, straight
+// into NR-column GEMM B panels: dst[q*nr*kc + k*nr + j] = col[p0+k, j0+q*nr+j], zero past nc (the
+// gemm::BPanelPacker layout). The conv GEMM packs B from the image this way, so the col matrix
+// (7 MB for a ResNet-18 layer1 conv) is never written and re-read. Thread-safe.
+void im2col_pack_panels_f32(const Im2colGeometry& g, const float* x, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                            int64_t nr, float* dst);
 // dx: [channels, in...] accumulated into (not cleared).
 void col2im_add_f32(const Im2colGeometry& g, int64_t channels, const float* col, float* dx);
 

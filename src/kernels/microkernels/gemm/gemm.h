@@ -84,6 +84,18 @@ void gemm_f32_packed_b(bool trans_a, int64_t m, float alpha, const float* a, int
 void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alpha, const float* b, int64_t ldb,
                        float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
 
+// B supplied by a packing callback instead of a stored matrix, so a B that is only a view of other
+// data (an image's im2col) is never materialized: fn(ctx, p0, kc, j0, nc, nr, dst) writes
+// op(B)[p0:p0+kc, j0:j0+nc] as NR-column panels, dst[q*nr*kc + k*nr + j] = op(B)[p0+k, j0+q*nr+j],
+// zero past nc. It is called from the GEMM's threads concurrently with disjoint dst.
+struct BPanelPacker {
+  void (*fn)(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, float* dst) = nullptr;
+  const void* ctx = nullptr;
+};
+// M and K come from the packed A; op(B) is [K, n], produced by `b`.
+void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float* c, int64_t ldc,
+                              const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
+
 // The dispatched microkernel's tile and target ("AVX3 8x48"), for benchmarks and logs.
 const char* gemm_f32_kernel_name();
 

@@ -230,6 +230,9 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
       const float* bblk;
       if (p.packed_b) {
         bblk = p.packed_b + pc * n_pad + jc * kc;
+      } else if (p.b_packer.fn) {
+        p.b_packer.fn(p.b_packer.ctx, pc, kc, jc, nc, static_cast<int64_t>(kNR), bbuf);
+        bblk = bbuf;
       } else {
         pack_b(p.trans_b, p.b, p.ldb, pc, kc, jc, nc, bbuf);
         bblk = bbuf;
@@ -365,7 +368,7 @@ void GemmRun(const GemmProblem& p) {
     return;
   }
   ThreadPool& pool = p.pool ? *p.pool : default_pool();
-  if (p.m <= 4 && !p.packed_a && !p.packed_b) {
+  if (p.m <= 4 && !p.packed_a && !p.packed_b && !p.b_packer.fn) {
     small_m(p, pool);
     return;
   }
@@ -530,6 +533,18 @@ void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alp
   detail::check_ld("gemm_f32_packed_a", "ldb", ldb, trans_b ? k : n, trans_b ? n : k);
   detail::check_ld("gemm_f32_packed_a", "ldc", ldc, n, m);
   detail::GemmProblem p{false, trans_b, m, n, k, alpha, beta, nullptr, 0, b, ldb, c, ldc, ep, a.data(), nullptr, pool};
+  HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float* c, int64_t ldc,
+                              const GemmEpilogue& ep, ThreadPool* pool) {
+  EDGEOPT_CHECK_ARG(!a.empty() && a.is_a() && a.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(true),
+                    "gemm_f32_packed_a_packer: the packed operand was not made by pack_a_f32 in this process");
+  EDGEOPT_CHECK_ARG(b.fn != nullptr, "gemm_f32_packed_a_packer: no B packing function");
+  const int64_t m = a.rows(), k = a.cols();
+  detail::check_dims("gemm_f32_packed_a_packer", m, n, k);
+  detail::check_ld("gemm_f32_packed_a_packer", "ldc", ldc, n, m);
+  detail::GemmProblem p{false, false, m, n, k, 1.f, 0.f, nullptr, 0, nullptr, 0, c, ldc, ep, a.data(), nullptr, pool, b};
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
 }
 

@@ -21,6 +21,7 @@ struct GemmProblem {
   const float* packed_a = nullptr;  // whole op(A) in pack_a_f32 layout, or null
   const float* packed_b = nullptr;  // whole op(B) in pack_b_f32 layout, or null
   ThreadPool* pool = nullptr;
+  BPanelPacker b_packer;            // when set: B blocks come from this callback (b is unused)
 };
 
 // Per-thread scratch: slot 0 for A panels, 1 for B panels; grows, never shrinks; 64-byte aligned.

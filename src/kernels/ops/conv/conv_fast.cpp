@@ -7,6 +7,7 @@
 #include "kernels/common.h"
 #include "kernels/microkernels/conv/dwconv.h"
 #include "kernels/microkernels/conv/im2col.h"
+#include "kernels/microkernels/conv/winograd.h"
 #include "kernels/microkernels/gemm/gemm.h"
 #include "kernels/ops/conv/conv_geometry.h"
 
@@ -75,13 +76,63 @@ void for_each_item(int64_t count, F&& fn) {
 
 bool has_bias(const ForwardCtx& ctx) { return ctx.node.has_input(2) && ctx.in.size() > 2 && ctx.in[2].defined(); }
 
+struct Im2colPack {
+  const Im2colGeometry* geo;
+  const float* x;  // one image's channels of one group
+  static void fn(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, float* dst) {
+    const auto* self = static_cast<const Im2colPack*>(ctx);
+    microkernels::im2col_pack_panels_f32(*self->geo, self->x, p0, kc, j0, nc, nr, dst);
+  }
+};
+
 // The weights of a GEMM-path Conv packed once per group (the A operand, [M/g, C/g*k]): repacking
 // per call cost ResNet-18's 3x3 layers as much time as their FLOPs (layer4: 9.4 MB per call).
 struct ConvPackedState final : OpState {
   const void* w_storage = nullptr;  // what it was built from: a forward with other weights ignores it
   Shape w_shape;
-  std::vector<gemm::PackedMatrix> packed_w;  // per group
+  std::vector<gemm::PackedMatrix> packed_w;  // per group (the im2col/pointwise GEMM path)
+  // Winograd F(2x2,3x3) path (3x3, stride 1, dilation 1, group 1): the 16 transformed weight
+  // matrices U[e] [M, C], packed; empty when the conv does not qualify.
+  std::vector<gemm::PackedMatrix> winograd_u;
 };
+
+// 3x3 stride-1 dilation-1 dense 2-D convs with enough channels for the 16 GEMMs to pay.
+bool winograd_eligible(const Node& node, const Shape& w, int64_t group) {
+  if (w.rank() != 4 || w[2] != 3 || w[3] != 3 || group != 1 || w[0] < 16 || w[1] < 16) return false;
+  for (int64_t s : node.attr_ints("strides", {1, 1}))
+    if (s != 1) return false;
+  for (int64_t dl : node.attr_ints("dilations", {1, 1}))
+    if (dl != 1) return false;
+  return true;
+}
+
+// Y = Winograd F(2x2,3x3) conv (see microkernels/conv/winograd.h), image by image: input
+// transform split over channels, the 16 GEMMs over the pool, output transform over channels.
+void conv_winograd_f23(const FastConvDims& d, const std::vector<gemm::PackedMatrix>& u, const float* px,
+                       const float* pb, const FusedActivation& act, float* py) {
+  const int64_t ih = d.win.big[1], iw = d.win.big[2], oh = d.win.small[1], ow = d.win.small[2];
+  const int64_t th = microkernels::winograd_f23_tiles(oh), tw = microkernels::winograd_f23_tiles(ow);
+  const int64_t tiles = th * tw;
+  constexpr int kE = microkernels::kWinogradF23Elems;
+  float* v = thread_buffer(0, static_cast<size_t>(kE * d.c * tiles));
+  float* mm = thread_buffer(1, static_cast<size_t>(kE * d.m * tiles));
+  ThreadPool& pool = default_pool();
+  for (int64_t n = 0; n < d.n; ++n) {
+    const float* x = px + n * d.c * d.in_sz;
+    pool.parallel_for(d.c, [&](int64_t c0, int64_t c1) {
+      microkernels::winograd_f23_input(x, d.c, ih, iw, d.win.pad_begin[1], d.win.pad_begin[2], th, tw, c0, c1, v);
+    });
+    pool.parallel_for(kE, [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e)
+        gemm::gemm_f32_packed_a(u[e], false, tiles, 1.f, v + e * d.c * tiles, tiles, 0.f, mm + e * d.m * tiles, tiles,
+                                {}, nullptr);
+    });
+    float* y = py + n * d.m * d.out_sz;
+    pool.parallel_for(d.m, [&](int64_t o0, int64_t o1) {
+      microkernels::winograd_f23_output(mm, d.m, th, tw, oh, ow, pb, act.lo, act.hi, o0, o1, y);
+    });
+  }
+}
 
 }  // namespace
 
@@ -101,6 +152,13 @@ std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
   st->w_shape = w.shape();
   const int64_t mg = m / group, kdim = cg * k_sz;
   const float* pw = w.data<float>();
+  if (winograd_eligible(ctx.node, w.shape(), group)) {
+    std::vector<float> u(static_cast<size_t>(microkernels::kWinogradF23Elems * m * cg));
+    microkernels::winograd_f23_weights(pw, m, cg, u.data());
+    for (int e = 0; e < microkernels::kWinogradF23Elems; ++e)
+      st->winograd_u.push_back(gemm::pack_a_f32(false, m, cg, u.data() + e * m * cg, cg));
+    return st;
+  }
   for (int64_t g = 0; g < group; ++g) st->packed_w.push_back(gemm::pack_a_f32(false, mg, kdim, pw + g * mg * kdim, kdim));
   return st;
 }
@@ -148,22 +206,32 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     for (int64_t g = 0; g < d.group; ++g)
       packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
   }
+  if (st && !st->winograd_u.empty() && d.win.big[0] == 1 && d.win.kernel[1] == 3 && d.win.kernel[2] == 3) {
+    conv_winograd_f23(d, st->winograd_u, px, pb, act, py);
+    return;
+  }
+  if (st && st->packed_w.empty()) {  // a Winograd state used on a geometry it does not cover
+    st = nullptr;
+    packed_here.resize(static_cast<size_t>(d.group));
+    for (int64_t g = 0; g < d.group; ++g)
+      packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
+  }
   const std::vector<gemm::PackedMatrix>& packed_w = st ? st->packed_w : packed_here;
   for_each_item(d.n * d.group, [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
     const float* xg = px + (n * d.c + g * d.cg) * d.in_sz;
-    const float* bmat = xg;
-    if (!d.pointwise) {
-      float* col = thread_buffer(0, static_cast<size_t>(kdim * d.out_sz));
-      microkernels::im2col_f32(d.geo, d.cg, xg, col);
-      bmat = col;
-    }
     gemm::GemmEpilogue ep;
     ep.row_bias = pb ? pb + g * d.mg : nullptr;
     ep.clamp_min = act.lo;
     ep.clamp_max = act.hi;
-    gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, bmat, d.out_sz, 0.f,
-                            py + (n * d.m + g * d.mg) * d.out_sz, d.out_sz, ep, pool);
+    float* yg = py + (n * d.m + g * d.mg) * d.out_sz;
+    if (d.pointwise) {
+      gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, xg, d.out_sz, 0.f, yg, d.out_sz, ep, pool);
+    } else {
+      // B = im2col(X_ng), packed panel by panel from the image by the GEMM's own threads.
+      const Im2colPack pack{&d.geo, xg};
+      gemm::gemm_f32_packed_a_packer(packed_w[g], d.out_sz, {&Im2colPack::fn, &pack}, yg, d.out_sz, ep, pool);
+    }
   });
 }
 

@@ -125,6 +125,48 @@ TEST(ConvFast, ForwardMatchesReference) {
   }
 }
 
+// With the state prepare builds (what a Session does): packed weights, Winograd F(2x2,3x3) for
+// 3x3 stride-1 convs with >= 16 channels (odd sizes, asymmetric and large pads, activations).
+TEST(ConvFast, PreparedForwardMatchesReference) {
+  const OpDef* op = find_op("Conv");
+  ASSERT_NE(op->prepare, nullptr);
+  std::vector<ConvCase> cases = awkward_cases();
+  const std::vector<ConvCase> winograd = {
+      {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{2, 17, 9, 7}, {19, 17, 3, 3}, 1, {}, {}, {1, 1, 1, 1}},                 // odd output sizes, batch 2
+      {{1, 24, 11, 13}, {16, 24, 3, 3}, 1, {1, 1}, {1, 1}, {0, 2, 1, 0}, false},  // asymmetric pads
+      {{1, 16, 5, 6}, {32, 16, 3, 3}, 1, {1, 1}, {}, {0, 0, 0, 0}},             // valid: 3x4 outputs
+      {{1, 16, 3, 3}, {16, 16, 3, 3}, 1, {1, 1}, {}, {2, 2, 2, 2}},             // pads larger than the image
+      {{1, 20, 28, 28}, {40, 20, 3, 3}, 1, {1, 1}, {}, {}, true, "SAME_UPPER"},
+      {{1, 16, 1, 9}, {16, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},             // one input row
+  };
+  cases.insert(cases.end(), winograd.begin(), winograd.end());
+  uint64_t seed = 700;
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const ConvCase& cs = cases[k];
+    for (const char* act : {"", "Relu"}) {
+      Node n = conv_node(cs);
+      if (*act) n.set_attr("activation", std::string(act));
+      auto in = conv_inputs(cs, seed += 3);
+      std::vector<Tensor> consts = in;
+      consts[0] = Tensor();  // X is a per-run input
+      PrepareCtx pctx{n, consts};
+      auto state = op->prepare(pctx);
+      std::vector<Tensor> ref(1), fast(1);
+      ForwardCtx rctx{n, in, ref};
+      op->forward(rctx);
+      if (*act)
+        for (int64_t i = 0; i < ref[0].numel(); ++i) ref[0].data<float>()[i] = std::max(0.f, ref[0].data<float>()[i]);
+      ForwardCtx fctx{n, in, fast};
+      fctx.state = state.get();
+      ops::conv::conv_f32_nchw_fast(fctx);
+      // Winograd sums 16 transformed products per tile: a few ulps more than direct conv.
+      expect_match(ref[0], fast[0], std::string("prepared conv_f32_nchw_fast ") + act, cs.describe(), 1e-4, 1e-4);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST(ConvFast, ForwardDoesNotDependOnThreadCount) {
   const ConvCase cases[] = {{{4, 16, 14, 14}, {32, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
                             {{1, 16, 28, 28}, {32, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
