@@ -3,6 +3,9 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 
+#include <algorithm>
+#include <limits>
+
 HWY_BEFORE_NAMESPACE();
 namespace edgeopt::kernels::ops::maxpool {
 namespace HWY_NAMESPACE {
@@ -75,6 +78,61 @@ bool MaxPool2x2S2Plane(const float* x, int64_t oh, int64_t ow, float* y, int32_t
 #endif
 }
 
+// Values only (inference), dilation 1, any kernel/stride/padding: per output row, the max of the
+// window's valid input rows as whole vectors (vmax, iw floats of scratch), then each output's
+// max over its valid columns of vmax. Without NaNs this is the reference's window max; a NaN
+// anywhere in the rows read returns false and the caller redoes the plane with the scalar kernel
+// (whose first-tap/strictly-greater rule a separable max cannot reproduce).
+bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
+                           int64_t sh, int64_t sw, int64_t ph, int64_t pw, float* y, float* vmax) {
+  using D = hn::ScalableTag<float>;
+  const D d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  auto nan_mask = hn::FirstN(d, 0);
+  bool nan_tail = false;
+  for (int64_t oy = 0; oy < oh; ++oy) {
+    const int64_t hs = oy * sh - ph;
+    const int64_t r0 = std::max<int64_t>(hs, 0), r1 = std::min<int64_t>(hs + kh, ih);
+    float* yr = y + oy * ow;
+    if (r1 <= r0) {  // the window lies in the padding only
+      for (int64_t ox = 0; ox < ow; ++ox) yr[ox] = std::numeric_limits<float>::lowest();
+      continue;
+    }
+    int64_t c = 0;
+    for (; c + L <= iw; c += L) {
+      auto m = hn::LoadU(d, x + r0 * iw + c);
+      nan_mask = hn::Or(nan_mask, hn::IsNaN(m));
+      for (int64_t r = r0 + 1; r < r1; ++r) {
+        const auto v = hn::LoadU(d, x + r * iw + c);
+        nan_mask = hn::Or(nan_mask, hn::IsNaN(v));
+        m = hn::Max(m, v);
+      }
+      hn::StoreU(m, d, vmax + c);
+    }
+    for (; c < iw; ++c) {
+      float m = x[r0 * iw + c];
+      nan_tail = nan_tail || m != m;
+      for (int64_t r = r0 + 1; r < r1; ++r) {
+        const float v = x[r * iw + c];
+        nan_tail = nan_tail || v != v;
+        m = v > m ? v : m;
+      }
+      vmax[c] = m;
+    }
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const int64_t ws = ox * sw - pw;
+      const int64_t c0 = std::max<int64_t>(ws, 0), c1 = std::min<int64_t>(ws + kw, iw);
+      float m = std::numeric_limits<float>::lowest();
+      if (c1 > c0) {
+        m = vmax[c0];
+        for (int64_t cc = c0 + 1; cc < c1; ++cc) m = vmax[cc] > m ? vmax[cc] : m;
+      }
+      yr[ox] = m;
+    }
+  }
+  return !nan_tail && hn::AllFalse(d, nan_mask);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace edgeopt::kernels::ops::maxpool
 HWY_AFTER_NAMESPACE();
@@ -92,6 +150,7 @@ HWY_AFTER_NAMESPACE();
 namespace edgeopt::kernels::ops::maxpool {
 
 HWY_EXPORT(MaxPool2x2S2Plane);
+HWY_EXPORT(MaxPoolSeparablePlane);
 
 namespace {
 
@@ -216,9 +275,20 @@ void maxpool_fast(ForwardCtx& ctx) {
   const float* px = x.data<float>();
   float* py = y.data<float>();
   const PlaneFn fn = select_plane_fn(g);
+  // Inference (no argmax wanted), dilation 1, not the 2x2/s2 vector kernel: the separable max.
+  const bool separable = !pa && g.dh == 1 && g.dw == 1 && fn != maxpool_plane_2x2s2;
   parallel_for(
       planes,
       [&](int64_t b, int64_t e) {
+        if (separable) {
+          thread_local std::vector<float> vmax;
+          if (vmax.size() < static_cast<size_t>(g.iw)) vmax.resize(static_cast<size_t>(g.iw));
+          for (int64_t p = b; p < e; ++p)
+            if (!HWY_DYNAMIC_DISPATCH(MaxPoolSeparablePlane)(px + p * in_sz, g.ih, g.iw, g.oh, g.ow, g.kh, g.kw, g.sh,
+                                                              g.sw, g.ph, g.pw, py + p * out_sz, vmax.data()))
+              fn(g, px + p * in_sz, py + p * out_sz, nullptr);
+          return;
+        }
         for (int64_t p = b; p < e; ++p) {
           int32_t* ap = pa ? pa + p * out_sz : nullptr;
           fn(g, px + p * in_sz, py + p * out_sz, ap);

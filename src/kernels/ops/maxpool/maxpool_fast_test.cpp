@@ -93,6 +93,9 @@ TEST(MaxPoolFast, NaNsPickWhatTheReferencePicks) {
     for (int64_t i = 0; i < x.numel(); i += 5) x.data<float>()[i] = NAN;
     Node n = pool_node("MaxPool", c, 2);
     expect_fast_matches_ref(n, {x}, {.training = true, .backward = false}, c.describe() + " with NaNs");
+    // Inference without Indices: the separable vector path must fall back on these planes.
+    expect_fast_matches_ref(pool_node("MaxPool", c), {x}, {.training = false, .backward = false},
+                            c.describe() + " with NaNs, inference");
   }
 }
 
