@@ -1,34 +1,21 @@
-#include "kernels/microkernels/conv/winograd.h"
+// Per-target code (Highway foreach_target): plain loops that the compiler auto-vectorizes with
+// each target's instruction set (AVX-512, AVX2, ...), dispatched at run time.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/microkernels/conv/winograd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "kernels/microkernels/conv/winograd.h"
+
+HWY_BEFORE_NAMESPACE();
 namespace edgeopt::kernels::microkernels {
+namespace HWY_NAMESPACE {
 
-void winograd_f23_weights(const float* w, int64_t oc, int64_t ic, float* u) {
-  const int64_t plane = oc * ic;
-  for (int64_t o = 0; o < oc; ++o)
-    for (int64_t c = 0; c < ic; ++c) {
-      const float* g = w + (o * ic + c) * 9;
-      // t = G g: 4x3 (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]).
-      float t[4][3];
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
-      }
-      // U = t G^T: 4x4.
-      for (int i = 0; i < 4; ++i) {
-        const float r[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]),
-                            t[i][2]};
-        for (int j = 0; j < 4; ++j) u[(i * 4 + j) * plane + o * ic + c] = r[j];
-      }
-    }
-}
-
-void winograd_f23_input(const float* x, int64_t ic, int64_t ih, int64_t iw, int64_t pad_t, int64_t pad_l, int64_t th,
+void WinogradF23Input(const float* x, int64_t ic, int64_t ih, int64_t iw, int64_t pad_t, int64_t pad_l, int64_t th,
                         int64_t tw, int64_t c0, int64_t c1, float* v) {
   const int64_t tiles = th * tw;
   const int64_t wp = 2 * tw + 2;  // padded row width the tiles of one tile row read
@@ -87,51 +74,92 @@ void winograd_f23_input(const float* x, int64_t ic, int64_t ih, int64_t iw, int6
   }
 }
 
-void winograd_f23_output(const float* m, int64_t oc, int64_t th, int64_t tw, int64_t oh, int64_t ow,
-                         const float* bias, float lo, float hi, int64_t o0, int64_t o1, float* y) {
+void WinogradF23Output(const float* m, int64_t oc, int64_t th, int64_t tw, int64_t oh, int64_t ow,
+                       const float* bias, float lo, float hi, int64_t o0, int64_t o1, float* y) {
   const int64_t tiles = th * tw;
   thread_local std::vector<float> buf;
-  buf.resize(static_cast<size_t>(8 * tw));
-  float* s0 = buf.data();  // s0[nu][tx] and s1[nu][tx], nu = 0..3: the two rows of A^T M
-  float* s1 = s0 + 4 * tw;
+  buf.resize(static_cast<size_t>(4 * tiles));
+  float* __restrict e00 = buf.data();  // the tile's 2x2 outputs, each over all tiles
+  float* __restrict e01 = e00 + tiles;
+  float* __restrict e10 = e01 + tiles;
+  float* __restrict e11 = e10 + tiles;
   for (int64_t o = o0; o < o1; ++o) {
     const float b = bias ? bias[o] : 0.f;
-    float* yo = y + o * oh * ow;
-    for (int64_t ty = 0; ty < th; ++ty) {
-      // s = A^T M along rows (A^T = [1 1 1 0; 0 1 -1 -1]).
+    const float* mo[16];
+    for (int e = 0; e < 16; ++e) mo[e] = m + (e * oc + o) * tiles;
+    // Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) over all tiles at once: contiguous, vectorizes.
+    for (int64_t t = 0; t < tiles; ++t) {
+      float s0[4], s1[4];
       for (int nu = 0; nu < 4; ++nu) {
-        const float* __restrict m0 = m + ((0 * 4 + nu) * oc + o) * tiles + ty * tw;
-        const float* __restrict m1 = m + ((1 * 4 + nu) * oc + o) * tiles + ty * tw;
-        const float* __restrict m2 = m + ((2 * 4 + nu) * oc + o) * tiles + ty * tw;
-        const float* __restrict m3 = m + ((3 * 4 + nu) * oc + o) * tiles + ty * tw;
-        float* __restrict a = s0 + nu * tw;
-        float* __restrict c = s1 + nu * tw;
-        for (int64_t tx = 0; tx < tw; ++tx) {
-          a[tx] = m0[tx] + m1[tx] + m2[tx];
-          c[tx] = m1[tx] - m2[tx] - m3[tx];
-        }
+        const float a0 = mo[nu][t], a1 = mo[4 + nu][t], a2 = mo[8 + nu][t], a3 = mo[12 + nu][t];
+        s0[nu] = a0 + a1 + a2;
+        s1[nu] = a1 - a2 - a3;
       }
-      // Y = s A, then bias and clamp; rows 2ty and 2ty+1 of the output.
-      for (int i = 0; i < 2; ++i) {
-        const int64_t row = 2 * ty + i;
-        if (row >= oh) break;
-        const float* s = i == 0 ? s0 : s1;
-        float* yr = yo + row * ow;
-        const int64_t full = ow / 2;  // tiles whose two columns are both inside
-        for (int64_t tx = 0; tx < std::min(full, tw); ++tx) {
-          const float e0 = s[tx] + s[tw + tx] + s[2 * tw + tx] + b;
-          const float e1 = s[tw + tx] - s[2 * tw + tx] - s[3 * tw + tx] + b;
-          yr[2 * tx] = std::min(std::max(e0, lo), hi);
-          yr[2 * tx + 1] = std::min(std::max(e1, lo), hi);
-        }
-        if (full < tw) {  // odd width: the last tile's left column only
-          const int64_t tx = full;
-          const float e0 = s[tx] + s[tw + tx] + s[2 * tw + tx] + b;
-          yr[2 * tx] = std::min(std::max(e0, lo), hi);
-        }
-      }
+      e00[t] = std::min(std::max(s0[0] + s0[1] + s0[2] + b, lo), hi);
+      e01[t] = std::min(std::max(s0[1] - s0[2] - s0[3] + b, lo), hi);
+      e10[t] = std::min(std::max(s1[0] + s1[1] + s1[2] + b, lo), hi);
+      e11[t] = std::min(std::max(s1[1] - s1[2] - s1[3] + b, lo), hi);
+    }
+    // Interleave into the output rows; a ragged last row/column drops what lies outside.
+    float* yo = y + o * oh * ow;
+    const int64_t full = std::min(ow / 2, tw);
+    for (int64_t ty = 0; ty < th; ++ty) {
+      const float* top0 = e00 + ty * tw;
+      const float* top1 = e01 + ty * tw;
+      const float* bot0 = e10 + ty * tw;
+      const float* bot1 = e11 + ty * tw;
+      float* yr = yo + 2 * ty * ow;
+      for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = top0[tx], yr[2 * tx + 1] = top1[tx];
+      if (full < tw) yr[2 * full] = top0[full];
+      if (2 * ty + 1 >= oh) continue;
+      yr += ow;
+      for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = bot0[tx], yr[2 * tx + 1] = bot1[tx];
+      if (full < tw) yr[2 * full] = bot0[full];
     }
   }
 }
 
+}  // namespace HWY_NAMESPACE
 }  // namespace edgeopt::kernels::microkernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgeopt::kernels::microkernels {
+
+HWY_EXPORT(WinogradF23Input);
+HWY_EXPORT(WinogradF23Output);
+
+void winograd_f23_weights(const float* w, int64_t oc, int64_t ic, float* u) {
+  const int64_t plane = oc * ic;
+  for (int64_t o = 0; o < oc; ++o)
+    for (int64_t c = 0; c < ic; ++c) {
+      const float* g = w + (o * ic + c) * 9;
+      // t = G g: 4x3 (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]).
+      float t[4][3];
+      for (int j = 0; j < 3; ++j) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      // U = t G^T: 4x4.
+      for (int i = 0; i < 4; ++i) {
+        const float r[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]),
+                            t[i][2]};
+        for (int j = 0; j < 4; ++j) u[(i * 4 + j) * plane + o * ic + c] = r[j];
+      }
+    }
+}
+
+void winograd_f23_input(const float* x, int64_t ic, int64_t ih, int64_t iw, int64_t pad_t, int64_t pad_l, int64_t th,
+                        int64_t tw, int64_t c0, int64_t c1, float* v) {
+  HWY_DYNAMIC_DISPATCH(WinogradF23Input)(x, ic, ih, iw, pad_t, pad_l, th, tw, c0, c1, v);
+}
+
+void winograd_f23_output(const float* m, int64_t oc, int64_t th, int64_t tw, int64_t oh, int64_t ow,
+                         const float* bias, float lo, float hi, int64_t o0, int64_t o1, float* y) {
+  HWY_DYNAMIC_DISPATCH(WinogradF23Output)(m, oc, th, tw, oh, ow, bias, lo, hi, o0, o1, y);
+}
+
+}  // namespace edgeopt::kernels::microkernels
+#endif  // HWY_ONCE

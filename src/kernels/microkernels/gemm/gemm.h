@@ -96,6 +96,11 @@ struct BPanelPacker {
 void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float* c, int64_t ldc,
                               const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
 
+// This core's measured fp32 FMA throughput in GFLOP/s (best of `repeats` runs of ~10 ms of
+// independent vector FMAs on the dispatched target, timed on the thread's CPU clock): the
+// denominator of "% of peak" in benchmarks and the host profile.
+double measure_fma_peak_gflops(int repeats = 5);
+
 // The dispatched microkernel's tile and target ("AVX3 8x48"), for benchmarks and logs.
 const char* gemm_f32_kernel_name();
 

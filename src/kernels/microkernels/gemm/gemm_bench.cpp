@@ -4,6 +4,7 @@
 //   build/src/gemm_bench --benchmark_filter='Gemm/256'      # EDGEOPT_PEAK_GFLOPS=117 per core
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <vector>
@@ -18,10 +19,16 @@ namespace {
 using namespace edgeopt;
 using namespace edgeopt::kernels::gemm;
 
-// Zen 4: two 256-bit FMA pipes = 32 flop/cycle at ~3.67 GHz.
+// Measured once per run by an FMA microbenchmark (measure_fma_peak_gflops); EDGEOPT_PEAK_GFLOPS
+// overrides it (e.g. a datasheet number).
 double peak_gflops_per_thread() {
-  const char* env = std::getenv("EDGEOPT_PEAK_GFLOPS");
-  return env ? std::atof(env) : 117.0;
+  static const double peak = [] {
+    const char* env = std::getenv("EDGEOPT_PEAK_GFLOPS");
+    const double p = env ? std::atof(env) : measure_fma_peak_gflops(7);
+    std::fprintf(stderr, "fp32 FMA peak: %.1f GFLOP/s per core (%s)\n", p, env ? "EDGEOPT_PEAK_GFLOPS" : "measured");
+    return p;
+  }();
+  return peak;
 }
 
 std::vector<float> random_vec(size_t n) {
@@ -58,8 +65,11 @@ void BM_Gemm(benchmark::State& state) {
   state.SetLabel(gemm_f32_kernel_name());
 }
 
-constexpr int64_t kShapes[][3] = {{64, 64, 64},   {256, 256, 256}, {512, 512, 512}, {1, 1000, 1024},
-                                  {784, 32, 144}, {32, 784, 144},  {64, 128, 1152}};
+// Square sizes (the 256^3 and 1024^3 targets), an FC layer at batch 1, conv-shaped products,
+// and MobileNetV2's pointwise convs (M = out channels, N = H*W, K = in channels).
+constexpr int64_t kShapes[][3] = {{64, 64, 64},    {256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024},
+                                  {1, 1000, 1024}, {784, 32, 144},  {32, 784, 144},  {64, 128, 1152},
+                                  {96, 12544, 16}, {24, 3136, 144}, {144, 3136, 24}, {320, 49, 960}};
 
 // Single thread: rates use the thread's CPU time, robust when the cores are shared.
 void GemmArgs1(benchmark::internal::Benchmark* b) {

@@ -7,6 +7,8 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <utility>
@@ -413,6 +415,26 @@ void PackFull(bool is_a, bool trans, int64_t rows, int64_t cols, const float* sr
   }
 }
 
+// The core's fp32 FMA throughput: 16 independent multiply-add chains of whole vectors (enough to
+// cover the FMA latency on every x86 target), timed on this thread's CPU clock.
+double FmaPeakGflops(int64_t iters) {
+  const D d;
+  V acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = hn::Set(d, 1.f + 1e-3f * static_cast<float>(i));
+  const V mul = hn::Set(d, 0.99999994f), add = hn::Set(d, 1e-7f);
+  timespec t0{}, t1{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = hn::MulAdd(acc[i], mul, add);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  V sum = acc[0];
+  for (int i = 1; i < 16; ++i) sum = hn::Add(sum, acc[i]);
+  volatile float sink = hn::GetLane(sum);  // keeps the chains alive
+  (void)sink;
+  const double secs = static_cast<double>(t1.tv_sec - t0.tv_sec) + 1e-9 * static_cast<double>(t1.tv_nsec - t0.tv_nsec);
+  return secs > 0 ? 2.0 * 16.0 * static_cast<double>(kL) * static_cast<double>(iters) / secs / 1e9 : 0.0;
+}
+
 int Tile(bool is_a) { return static_cast<int>(is_a ? kMR : kNR); }
 
 const char* KernelName() {
@@ -433,6 +455,7 @@ HWY_EXPORT(GemmRun);
 HWY_EXPORT(PackedFloats);
 HWY_EXPORT(PackFull);
 HWY_EXPORT(Tile);
+HWY_EXPORT(FmaPeakGflops);
 HWY_EXPORT(KernelName);
 
 float* thread_scratch(int slot, size_t floats) {
@@ -546,6 +569,13 @@ void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPack
   detail::check_ld("gemm_f32_packed_a_packer", "ldc", ldc, n, m);
   detail::GemmProblem p{false, false, m, n, k, 1.f, 0.f, nullptr, 0, nullptr, 0, c, ldc, ep, a.data(), nullptr, pool, b};
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+double measure_fma_peak_gflops(int repeats) {
+  double best = 0;
+  for (int r = 0; r < std::max(1, repeats); ++r)
+    best = std::max(best, HWY_DYNAMIC_DISPATCH(detail::FmaPeakGflops)(int64_t{20} * 1000 * 1000 / 16 * 4));
+  return best;
 }
 
 const char* gemm_f32_kernel_name() { return HWY_DYNAMIC_DISPATCH(detail::KernelName)(); }

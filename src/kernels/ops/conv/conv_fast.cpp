@@ -1,6 +1,7 @@
 #include "kernels/ops/conv/conv_fast.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "core/thread_pool.h"
