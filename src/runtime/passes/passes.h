@@ -46,12 +46,15 @@ PassReport fold_batchnorm(Graph& g);
 // only that activation reads, becomes one node with attribute activation = "Relu" or "Clip"
 // (activation_min/activation_max); the fast kernels apply it in the GEMM epilogue.
 PassReport fuse_conv_gemm_activation(Graph& g);
+// Add(Conv(...), R) with R of the Conv output's exact shape -> Conv with R as an internal 4th input
+// (attribute residual=1); run before fuse_conv_gemm_activation so a following Relu fuses too.
+PassReport fuse_conv_residual_add(Graph& g);
 
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
 // The pipeline, in order: remove_identity_ops, fold_constants, fold_batchnorm,
-// fuse_conv_gemm_activation, remove_dead_nodes.
+// fuse_conv_residual_add, fuse_conv_gemm_activation, remove_dead_nodes.
 std::vector<PassReport> optimize_graph(Graph& g);
 
 }  // namespace edgeopt::runtime::passes

@@ -1,6 +1,7 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
 // real consumers, constants before BN folding (BN parameters may come from folded nodes), BN
-// folding before activation fusion (Conv -> BN -> Relu becomes Conv+Relu), dead code last.
+// folding before activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before
+// activations (Conv -> Add -> Relu becomes one Conv), dead code last.
 #include "runtime/passes/passes.h"
 
 namespace edgeopt::runtime::passes {
@@ -10,6 +11,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   reports.push_back(remove_identity_ops(g));
   reports.push_back(fold_constants(g));
   reports.push_back(fold_batchnorm(g));
+  reports.push_back(fuse_conv_residual_add(g));
   reports.push_back(fuse_conv_gemm_activation(g));
   reports.push_back(remove_dead_nodes(g));
   return reports;

@@ -75,7 +75,8 @@ void WinogradF23Input(const float* x, int64_t ic, int64_t ih, int64_t iw, int64_
 }
 
 void WinogradF23Output(const float* m, int64_t oc, int64_t th, int64_t tw, int64_t oh, int64_t ow,
-                       const float* bias, float lo, float hi, int64_t o0, int64_t o1, float* y) {
+                       const float* bias, const float* residual, float lo, float hi, int64_t o0, int64_t o1,
+                       float* y) {
   const int64_t tiles = th * tw;
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(4 * tiles));
@@ -95,14 +96,31 @@ void WinogradF23Output(const float* m, int64_t oc, int64_t th, int64_t tw, int64
         s0[nu] = a0 + a1 + a2;
         s1[nu] = a1 - a2 - a3;
       }
-      e00[t] = std::min(std::max(s0[0] + s0[1] + s0[2] + b, lo), hi);
-      e01[t] = std::min(std::max(s0[1] - s0[2] - s0[3] + b, lo), hi);
-      e10[t] = std::min(std::max(s1[0] + s1[1] + s1[2] + b, lo), hi);
-      e11[t] = std::min(std::max(s1[1] - s1[2] - s1[3] + b, lo), hi);
+      e00[t] = s0[0] + s0[1] + s0[2] + b;
+      e01[t] = s0[1] - s0[2] - s0[3] + b;
+      e10[t] = s1[0] + s1[1] + s1[2] + b;
+      e11[t] = s1[1] - s1[2] - s1[3] + b;
+    }
+    if (!residual) {
+      for (int64_t t = 0; t < 4 * tiles; ++t) e00[t] = std::min(std::max(e00[t], lo), hi);
     }
     // Interleave into the output rows; a ragged last row/column drops what lies outside.
     float* yo = y + o * oh * ow;
     const int64_t full = std::min(ow / 2, tw);
+    if (residual) {  // written unclamped here, then y = clamp(y + r) in one contiguous pass below
+      const float* ro = residual + o * oh * ow;
+      for (int64_t ty = 0; ty < th; ++ty) {
+        float* yr = yo + 2 * ty * ow;
+        for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = e00[ty * tw + tx], yr[2 * tx + 1] = e01[ty * tw + tx];
+        if (full < tw) yr[2 * full] = e00[ty * tw + full];
+        if (2 * ty + 1 >= oh) continue;
+        yr += ow;
+        for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = e10[ty * tw + tx], yr[2 * tx + 1] = e11[ty * tw + tx];
+        if (full < tw) yr[2 * full] = e10[ty * tw + full];
+      }
+      for (int64_t i = 0; i < oh * ow; ++i) yo[i] = std::min(std::max(yo[i] + ro[i], lo), hi);
+      continue;
+    }
     for (int64_t ty = 0; ty < th; ++ty) {
       const float* top0 = e00 + ty * tw;
       const float* top1 = e01 + ty * tw;
@@ -157,8 +175,9 @@ void winograd_f23_input(const float* x, int64_t ic, int64_t ih, int64_t iw, int6
 }
 
 void winograd_f23_output(const float* m, int64_t oc, int64_t th, int64_t tw, int64_t oh, int64_t ow,
-                         const float* bias, float lo, float hi, int64_t o0, int64_t o1, float* y) {
-  HWY_DYNAMIC_DISPATCH(WinogradF23Output)(m, oc, th, tw, oh, ow, bias, lo, hi, o0, o1, y);
+                         const float* bias, const float* residual, float lo, float hi, int64_t o0, int64_t o1,
+                         float* y) {
+  HWY_DYNAMIC_DISPATCH(WinogradF23Output)(m, oc, th, tw, oh, ow, bias, residual, lo, hi, o0, o1, y);
 }
 
 }  // namespace edgeopt::kernels::microkernels

@@ -10,7 +10,7 @@
 //   winograd_f23_weights(w, oc, ic, u);                        // u: [16, oc, ic]
 //   winograd_f23_input(x, ic, ih, iw, pad_t, pad_l, th, tw, v); // v: [16, ic, th*tw]
 //   ... 16 GEMMs ...
-//   winograd_f23_output(m, oc, th, tw, oh, ow, bias, lo, hi, y); // y: [oc, oh, ow]
+//   winograd_f23_output(m, oc, th, tw, oh, ow, bias, nullptr, lo, hi, 0, oc, y); // y: [oc, oh, ow]
 //
 // F(2,3) rather than F(4,3): its transforms use only 0, +-1 and +-1/2, so results stay within a
 // few ulps of direct convolution (F(4,3) loses about 3 decimal digits in fp32). Plain loops over
@@ -34,8 +34,10 @@ inline int64_t winograd_f23_tiles(int64_t out) { return (out + 1) / 2; }
 void winograd_f23_input(const float* x, int64_t ic, int64_t ih, int64_t iw, int64_t pad_t, int64_t pad_l, int64_t th,
                         int64_t tw, int64_t c0, int64_t c1, float* v);
 
-// m: [16, oc, th*tw] -> y: [oc, oh, ow] for channels [o0, o1), y = clamp(A^T M A + bias[o], lo, hi).
+// m: [16, oc, th*tw] -> y: [oc, oh, ow] for channels [o0, o1),
+// y = clamp(A^T M A + bias[o] + residual, lo, hi); residual [oc, oh, ow] or null.
 void winograd_f23_output(const float* m, int64_t oc, int64_t th, int64_t tw, int64_t oh, int64_t ow,
-                         const float* bias, float lo, float hi, int64_t o0, int64_t o1, float* y);
+                         const float* bias, const float* residual, float lo, float hi, int64_t o0, int64_t o1,
+                         float* y);
 
 }  // namespace edgeopt::kernels::microkernels

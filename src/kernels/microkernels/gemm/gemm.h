@@ -92,9 +92,9 @@ struct BPanelPacker {
   void (*fn)(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, float* dst) = nullptr;
   const void* ctx = nullptr;
 };
-// M and K come from the packed A; op(B) is [K, n], produced by `b`.
-void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float* c, int64_t ldc,
-                              const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
+// M and K come from the packed A; op(B) is [K, n], produced by `b`. C = A op(B) + beta C (+ epilogue).
+void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float beta, float* c,
+                              int64_t ldc, const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
 
 // This core's measured fp32 FMA throughput in GFLOP/s (best of `repeats` runs of ~10 ms of
 // independent vector FMAs on the dispatched target, timed on the thread's CPU clock): the

@@ -559,15 +559,15 @@ void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alp
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
 }
 
-void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float* c, int64_t ldc,
-                              const GemmEpilogue& ep, ThreadPool* pool) {
+void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float beta, float* c,
+                              int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {
   EDGEOPT_CHECK_ARG(!a.empty() && a.is_a() && a.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(true),
                     "gemm_f32_packed_a_packer: the packed operand was not made by pack_a_f32 in this process");
   EDGEOPT_CHECK_ARG(b.fn != nullptr, "gemm_f32_packed_a_packer: no B packing function");
   const int64_t m = a.rows(), k = a.cols();
   detail::check_dims("gemm_f32_packed_a_packer", m, n, k);
   detail::check_ld("gemm_f32_packed_a_packer", "ldc", ldc, n, m);
-  detail::GemmProblem p{false, false, m, n, k, 1.f, 0.f, nullptr, 0, nullptr, 0, c, ldc, ep, a.data(), nullptr, pool, b};
+  detail::GemmProblem p{false, false, m, n, k, 1.f, beta, nullptr, 0, nullptr, 0, c, ldc, ep, a.data(), nullptr, pool, b};
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
 }
 

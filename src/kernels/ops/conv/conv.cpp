@@ -43,6 +43,8 @@ void conv_f32_nchw_ref(ForwardCtx& ctx) {
         for_each_tap(d.win, [&](int64_t s, int64_t k, int64_t b) { yb[s] += xb[b] * wb[k]; });
       }
     }
+  if (const float* pr = conv_residual(ctx, y.shape()))
+    for (int64_t i = 0; i < y.numel(); ++i) py[i] += pr[i];
   const FusedActivation act = fused_activation(ctx.node);
   if (act.any())
     for (int64_t i = 0; i < y.numel(); ++i) py[i] = std::min(std::max(py[i], act.lo), act.hi);

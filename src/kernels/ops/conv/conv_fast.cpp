@@ -1,6 +1,8 @@
 #include "kernels/ops/conv/conv_fast.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <vector>
 
@@ -110,7 +112,7 @@ bool winograd_eligible(const Node& node, const Shape& w, int64_t group) {
 // Y = Winograd F(2x2,3x3) conv (see microkernels/conv/winograd.h), image by image: input
 // transform split over channels, the 16 GEMMs over the pool, output transform over channels.
 void conv_winograd_f23(const FastConvDims& d, const std::vector<gemm::PackedMatrix>& u, const float* px,
-                       const float* pb, const FusedActivation& act, float* py) {
+                       const float* pb, const float* pr, const FusedActivation& act, float* py) {
   const int64_t ih = d.win.big[1], iw = d.win.big[2], oh = d.win.small[1], ow = d.win.small[2];
   const int64_t th = microkernels::winograd_f23_tiles(oh), tw = microkernels::winograd_f23_tiles(ow);
   const int64_t tiles = th * tw;
@@ -130,7 +132,8 @@ void conv_winograd_f23(const FastConvDims& d, const std::vector<gemm::PackedMatr
     });
     float* y = py + n * d.m * d.out_sz;
     pool.parallel_for(d.m, [&](int64_t o0, int64_t o1) {
-      microkernels::winograd_f23_output(mm, d.m, th, tw, oh, ow, pb, act.lo, act.hi, o0, o1, y);
+      microkernels::winograd_f23_output(mm, d.m, th, tw, oh, ow, pb, pr ? pr + n * d.m * d.out_sz : nullptr, act.lo,
+                                        act.hi, o0, o1, y);
     });
   }
 }
@@ -181,6 +184,8 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
   const float* pw = w.data<float>();
   const float* pb = has_b ? ctx.in[2].data<float>() : nullptr;
   float* py = y.data<float>();
+  // A residual fused by the runtime: the GEMM paths start from Y = R and accumulate onto it (beta 1).
+  const float* pr = conv_residual(ctx, y.shape());
 
   if (d.depthwise2d) {
     microkernels::DwConv2dGeometry g;
@@ -191,8 +196,13 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
       for (int64_t p = b; p < e; ++p) {
         const int64_t n = p / d.c, ci = p % d.c;
         microkernels::dwconv2d_f32_plane(g, px + p * d.in_sz, d.mg, pw + ci * d.mg * d.k_sz,
-                                         pb ? pb + ci * d.mg : nullptr, py + (n * d.m + ci * d.mg) * d.out_sz, act.lo,
-                                         act.hi);
+                                         pb ? pb + ci * d.mg : nullptr, py + (n * d.m + ci * d.mg) * d.out_sz,
+                                         pr ? -INFINITY : act.lo, pr ? INFINITY : act.hi);
+        if (pr) {
+          float* yp = py + (n * d.m + ci * d.mg) * d.out_sz;
+          const float* rp = pr + (n * d.m + ci * d.mg) * d.out_sz;
+          for (int64_t i = 0; i < d.mg * d.out_sz; ++i) yp[i] = std::min(std::max(yp[i] + rp[i], act.lo), act.hi);
+        }
       }
     });
     return;
@@ -208,7 +218,7 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
       packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
   }
   if (st && !st->winograd_u.empty() && d.win.big[0] == 1 && d.win.kernel[1] == 3 && d.win.kernel[2] == 3) {
-    conv_winograd_f23(d, st->winograd_u, px, pb, act, py);
+    conv_winograd_f23(d, st->winograd_u, px, pb, pr, act, py);
     return;
   }
   if (st && st->packed_w.empty()) {  // a Winograd state used on a geometry it does not cover
@@ -218,6 +228,8 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
       packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
   }
   const std::vector<gemm::PackedMatrix>& packed_w = st ? st->packed_w : packed_here;
+  if (pr) std::memcpy(py, pr, sizeof(float) * static_cast<size_t>(y.numel()));
+  const float beta = pr ? 1.f : 0.f;
   for_each_item(d.n * d.group, [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
     const float* xg = px + (n * d.c + g * d.cg) * d.in_sz;
@@ -227,11 +239,11 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     ep.clamp_max = act.hi;
     float* yg = py + (n * d.m + g * d.mg) * d.out_sz;
     if (d.pointwise) {
-      gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, xg, d.out_sz, 0.f, yg, d.out_sz, ep, pool);
+      gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, xg, d.out_sz, beta, yg, d.out_sz, ep, pool);
     } else {
       // B = im2col(X_ng), packed panel by panel from the image by the GEMM's own threads.
       const Im2colPack pack{&d.geo, xg};
-      gemm::gemm_f32_packed_a_packer(packed_w[g], d.out_sz, {&Im2colPack::fn, &pack}, yg, d.out_sz, ep, pool);
+      gemm::gemm_f32_packed_a_packer(packed_w[g], d.out_sz, {&Im2colPack::fn, &pack}, beta, yg, d.out_sz, ep, pool);
     }
   });
 }

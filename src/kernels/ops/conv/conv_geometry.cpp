@@ -138,4 +138,13 @@ ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tenso
   return d;
 }
 
+const float* conv_residual(const ForwardCtx& ctx, const Shape& y_shape) {
+  if (ctx.in.size() < 4 || !ctx.node.has_input(3) || !ctx.in[3].defined()) return nullptr;
+  const Tensor& r = ctx.in[3];
+  EDGEOPT_CHECK_ARG(r.dtype() == DType::kF32 && r.shape() == y_shape,
+                    "fused residual input R has " + std::string(dtype_name(r.dtype())) + r.shape().str() +
+                        " but the Conv output is f32" + y_shape.str());
+  return r.data<float>();
+}
+
 }  // namespace edgeopt::kernels::ops::conv

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "kernels/op_def.h"
 
 namespace edgeopt::kernels::ops::conv {
 
@@ -94,5 +95,9 @@ struct ConvDims {
   Window win;  // big = input spatial, small = output spatial
 };
 ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b);
+
+// The residual a runtime pass (fuse_conv_residual_add) fused into this Conv as a 4th input: the
+// output is act(conv(X, W) + B + R). R must be f32 with exactly Y's shape; null when absent.
+const float* conv_residual(const ForwardCtx& ctx, const Shape& y_shape);
 
 }  // namespace edgeopt::kernels::ops::conv
