@@ -33,11 +33,17 @@ int default_thread_count() {
 std::mutex g_default_mu;
 std::unique_ptr<ThreadPool> g_default;
 
+constexpr uint64_t kGenShift = 32, kChunksShift = 16, kField = 0xffff;
+uint64_t job_gen(uint64_t w) { return w >> kGenShift; }
+uint64_t job_chunks(uint64_t w) { return (w >> kChunksShift) & kField; }
+uint64_t job_next(uint64_t w) { return w & kField; }
+bool job_has_work(uint64_t w) { return job_next(w) < job_chunks(w); }
+
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+ThreadPool::ThreadPool(int num_threads) : num_threads_(std::clamp(num_threads, 1, 1024)) {
   workers_.reserve(num_threads_ - 1);
-  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -79,28 +85,34 @@ void ThreadPool::run_chunk(int64_t c) {
   tls_in_parallel = was;
 }
 
-void ThreadPool::worker_loop(int index) {
-  uint64_t seen = 0;
-  for (;;) {
-    uint64_t g = generation_.load(std::memory_order_acquire);
-    for (int i = 0; g == seen && i < kSpinIterations; ++i) {
-      EDGEOPT_CPU_RELAX();
-      g = generation_.load(std::memory_order_acquire);
-    }
-    if (g == seen) {
-      std::unique_lock<std::mutex> lk(mu_);
-      wake_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
-      if (stop_) return;
-      g = generation_.load(std::memory_order_acquire);
-    }
-    seen = g;
-    // Every worker takes part in every job (possibly with an empty chunk), so a job's fields are
-    // never read after the caller moved on to the next job.
-    if (index < chunks_) run_chunk(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lk(mu_);
+void ThreadPool::claim_and_run(uint64_t w) {
+  while (job_has_work(w)) {
+    if (!job_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    run_chunk(static_cast<int64_t>(job_next(w)));
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<int64_t>(job_chunks(w))) {
+      std::lock_guard<std::mutex> lk(mu_);  // the caller may be asleep on done_cv_
       done_cv_.notify_one();
     }
+    w = job_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen_gen = 0;
+  for (;;) {
+    uint64_t w = job_.load(std::memory_order_acquire);
+    for (int i = 0; job_gen(w) == seen_gen && i < kSpinIterations; ++i) {
+      EDGEOPT_CPU_RELAX();
+      w = job_.load(std::memory_order_acquire);
+    }
+    if (job_gen(w) == seen_gen) {
+      std::unique_lock<std::mutex> lk(mu_);
+      wake_.wait(lk, [&] { return stop_ || job_gen(job_.load(std::memory_order_acquire)) != seen_gen; });
+      if (stop_) return;
+      w = job_.load(std::memory_order_acquire);
+    }
+    seen_gen = job_gen(w);
+    claim_and_run(w);
   }
 }
 
@@ -131,17 +143,20 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
   grain_ = grain;
   chunks_ = chunks;
   error_ = nullptr;
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t word = ((job_gen(job_.load(std::memory_order_relaxed)) + 1) << kGenShift) |
+                        (static_cast<uint64_t>(chunks) << kChunksShift);
   {
     std::lock_guard<std::mutex> lk(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
+    job_.store(word, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunk(0);
-  for (int i = 0; pending_.load(std::memory_order_acquire) != 0 && i < kSpinIterations; ++i) EDGEOPT_CPU_RELAX();
-  if (pending_.load(std::memory_order_acquire) != 0) {
+  claim_and_run(word);
+  // Every chunk is claimed; wait only for those still running on a worker.
+  for (int i = 0; done_.load(std::memory_order_acquire) != chunks && i < kSpinIterations; ++i) EDGEOPT_CPU_RELAX();
+  if (done_.load(std::memory_order_acquire) != chunks) {
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == chunks; });
   }
   fn_ = nullptr;
   std::exception_ptr err = error_;

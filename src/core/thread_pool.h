@@ -7,8 +7,10 @@
 //
 // parallel_for(n, fn) splits [0, n) into at most num_threads() contiguous chunks whose bounds
 // depend only on n, the grain and the thread count (never on scheduling), so a kernel whose chunks
-// write disjoint outputs gives bit-identical results run after run. The calling thread runs chunk 0
-// and blocks until every chunk is done. A call made from inside a chunk (nested parallelism), or
+// write disjoint outputs gives bit-identical results run after run. Which thread runs a chunk is
+// dynamic: the caller and the workers claim chunks from one atomic counter, so when a worker is
+// slow to wake (a busy or shared core) the caller runs its chunks instead of waiting for it; the
+// caller only ever waits for chunks already being run. It returns when every chunk is done. A call made from inside a chunk (nested parallelism), or
 // while another thread is using the same pool, runs its chunks inline on the calling thread, with
 // the same chunk bounds. The first exception thrown by a chunk is rethrown to the caller after all
 // chunks finished.
@@ -46,18 +48,23 @@ class ThreadPool {
   static void chunk_bounds(int64_t n, int64_t grain, int64_t chunks, int64_t c, int64_t* begin, int64_t* end);
 
  private:
-  void worker_loop(int index);
+  void worker_loop();
   void run_chunk(int64_t c);
+  // Claims and runs chunks of the job published as `word` until none is left.
+  void claim_and_run(uint64_t word);
 
   int num_threads_;
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the thread that owns the current job
   std::mutex mu_;
   std::condition_variable wake_, done_cv_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // The job word: generation (high 32 bits) | chunk count (16 bits) | next unclaimed chunk (16 bits).
+  // A chunk is claimed by a CAS that bumps "next"; the job's fields stay valid while a claimed chunk
+  // runs, because the caller waits for done_ == chunks before it publishes another job.
+  std::atomic<uint64_t> job_{0};
+  std::atomic<int64_t> done_{0};
   bool stop_ = false;
-  // The current job (valid while pending_ > 0).
+  // The current job (valid while one of its chunks is claimed and not done).
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0, grain_ = 1, chunks_ = 0;
   std::exception_ptr error_;
