@@ -50,10 +50,14 @@ PassReport fuse_conv_gemm_activation(Graph& g);
 // (attribute residual=1); run before fuse_conv_gemm_activation so a following Relu fuses too.
 PassReport fuse_conv_residual_add(Graph& g);
 
+// Collapses Reshape->Reshape and Transpose->Transpose chains, and drops identity Transposes and
+// Reshapes to the input's own static shape (layout-only copies exporters leave behind).
+PassReport simplify_reshapes_transposes(Graph& g);
+
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
-// The pipeline, in order: remove_identity_ops, fold_constants, fold_batchnorm,
+// The pipeline, in order: remove_identity_ops, fold_constants, simplify_reshapes_transposes, fold_batchnorm,
 // fuse_conv_residual_add, fuse_conv_gemm_activation, remove_dead_nodes.
 std::vector<PassReport> optimize_graph(Graph& g);
 

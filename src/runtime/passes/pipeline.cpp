@@ -10,6 +10,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   std::vector<PassReport> reports;
   reports.push_back(remove_identity_ops(g));
   reports.push_back(fold_constants(g));
+  reports.push_back(simplify_reshapes_transposes(g));
   reports.push_back(fold_batchnorm(g));
   reports.push_back(fuse_conv_residual_add(g));
   reports.push_back(fuse_conv_gemm_activation(g));
