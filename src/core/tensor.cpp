@@ -3,18 +3,79 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 namespace edgeopt {
 
 namespace {
+
+// Large blocks are kept for reuse: an inference allocates the same activation sizes every run, and
+// glibc serves blocks over its mmap threshold (128 KiB) with fresh mmaps, so without this every run
+// page-faults its activations in again (a few % of MobileNetV2's time). Exact-size reuse, capped
+// (EDGEOPT_TENSOR_CACHE_MB, default 256; 0 disables), emptied by release_cached_tensor_memory().
+constexpr size_t kCacheMinBytes = size_t{64} << 10;
+
+struct BlockCache {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+  size_t cached_bytes = 0;
+  size_t cap_bytes = [] {
+    const char* env = std::getenv("EDGEOPT_TENSOR_CACHE_MB");
+    return (env ? static_cast<size_t>(std::strtoull(env, nullptr, 10)) : size_t{256}) << 20;
+  }();
+};
+
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache;  // never destroyed: tensors may outlive static destructors
+  return *cache;
+}
+
+void release_block(void* p, size_t n) {
+  if (n >= kCacheMinBytes) {
+    BlockCache& c = block_cache();
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (c.cached_bytes + n <= c.cap_bytes) {
+      c.free_blocks[n].push_back(p);
+      c.cached_bytes += n;
+      return;
+    }
+  }
+  std::free(p);
+}
+
 std::shared_ptr<uint8_t> alloc_aligned(size_t bytes) {
   size_t n = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
   if (n == 0) n = kTensorAlignment;
-  void* p = std::aligned_alloc(kTensorAlignment, n);
+  void* p = nullptr;
+  if (n >= kCacheMinBytes) {
+    BlockCache& c = block_cache();
+    std::lock_guard<std::mutex> lk(c.mu);
+    auto it = c.free_blocks.find(n);
+    if (it != c.free_blocks.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      c.cached_bytes -= n;
+    }
+  }
+  if (!p) p = std::aligned_alloc(kTensorAlignment, n);
   if (!p) throw_error(ErrorCode::kResourceExhausted, "out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [n](uint8_t* q) { release_block(q, n); });
 }
+
 }  // namespace
+
+size_t release_cached_tensor_memory() {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  const size_t freed = c.cached_bytes;
+  for (auto& [n, blocks] : c.free_blocks)
+    for (void* p : blocks) std::free(p);
+  c.free_blocks.clear();
+  c.cached_bytes = 0;
+  return freed;
+}
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   numel_ = shape_.numel();

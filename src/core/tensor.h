@@ -20,6 +20,10 @@ namespace edgeopt {
 
 inline constexpr size_t kTensorAlignment = 64;
 
+// Large tensor blocks (>= 64 KiB) are recycled by exact size instead of returned to the system
+// (see tensor.cpp); this frees the ones currently cached and returns their bytes.
+size_t release_cached_tensor_memory();
+
 class Tensor {
  public:
   Tensor() = default;
