@@ -223,6 +223,9 @@ QatResult quantize_qat(const Graph& model, const train::DataSplits& d, const Qat
                         std::to_string(o.epochs) + " (the deployed model folds BatchNorm: the last epochs must train it folded)");
   QatResult r;
   Graph f = model;
+  // Training updates weights in place and Graph copies share tensor storage: clone, so the
+  // caller's model keeps its weights.
+  for (auto& [name, t] : f.initializers) t = t.clone();
   runtime::passes::remove_identity_ops(f);
   runtime::passes::remove_dead_nodes(f);
   int left = o.epochs;
