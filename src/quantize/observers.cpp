@@ -231,19 +231,29 @@ class HistogramObserver : public Observer {
     double lo = h_.min_seen() < 0 ? std::max<double>(quantile(1.0 - f) - h_.bin_width(), h_.min_seen()) : h_.min_seen();
     return {static_cast<float>(lo), static_cast<float>(hi)};
   }
+  // Signed data is searched one side at a time (128 levels each): folding |x| into one histogram
+  // lets a spike on one side (the background value of normalized images) pull the threshold of
+  // the other side down to it, clipping everything brighter.
   Range entropy_range(ActScheme scheme) const {
-    const bool signed_data = h_.min_seen() < 0;
-    const double amax = std::max(-h_.lo(), h_.hi());
-    std::vector<double> abs_hist(Histogram::kBins, 0.0);
     const double w = h_.bin_width();
-    for (int i = 0; i < Histogram::kBins; ++i) {
-      const double center = std::abs(h_.lo() + (i + 0.5) * w);
-      const auto b = static_cast<int>(std::min(center / amax * Histogram::kBins, Histogram::kBins - 1.0));
-      abs_hist[b] += h_.counts()[i];
-    }
-    const int levels = (!signed_data && scheme == ActScheme::kAsymmetricU8) ? 256 : 128;
-    const double t = entropy_threshold(abs_hist, amax, levels);
-    return {static_cast<float>(std::max<double>(h_.min_seen(), -t)), static_cast<float>(std::min<double>(h_.max_seen(), t))};
+    auto side = [&](bool positive) {
+      const double amax = positive ? h_.hi() : -h_.lo();
+      std::vector<double> hist(Histogram::kBins, 0.0);
+      bool any = false;
+      for (int i = 0; i < Histogram::kBins; ++i) {
+        const double center = h_.lo() + (i + 0.5) * w;
+        if ((positive && center <= 0) || (!positive && center >= 0) || h_.counts()[i] == 0) continue;
+        const auto b = static_cast<int>(std::min(std::abs(center) / amax * Histogram::kBins, Histogram::kBins - 1.0));
+        hist[b] += h_.counts()[i];
+        any = true;
+      }
+      const bool one_sided = h_.min_seen() >= 0 || h_.max_seen() <= 0;
+      const int levels = (one_sided && scheme == ActScheme::kAsymmetricU8) ? 256 : 128;
+      return any ? entropy_threshold(hist, amax, levels) : 0.0;
+    };
+    const double hi = h_.max_seen() > 0 ? std::min<double>(h_.max_seen(), side(true)) : h_.max_seen();
+    const double lo = h_.min_seen() < 0 ? std::max<double>(h_.min_seen(), -side(false)) : h_.min_seen();
+    return {static_cast<float>(lo), static_cast<float>(hi)};
   }
   // Expected squared error with values spread uniformly inside each bin: rounding noise step^2/12
   // where the bin lies inside the clip range, the exact integral of (x - bound)^2 where it lies

@@ -13,7 +13,7 @@
 // | moving_average    | exponential moving average (c = 0.01) of each batch's min and max         |
 // | percentile        | the 100-p and p percentiles (default p = 99.99) of a 2048-bin histogram   |
 // | entropy           | the clip threshold whose 8-bit histogram has the least KL divergence from |
-// |                   | the full one (TensorRT's calibrator, Migacz 2017)                         |
+// |                   | the full one (TensorRT's calibrator, Migacz 2017); signed data: per side  |
 // | mse               | the clip range minimizing the expected squared quantization error         |
 //
 // Histogram observers keep 2048 bins whose range doubles (merging bin pairs) when a value falls

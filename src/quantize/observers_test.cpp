@@ -73,6 +73,17 @@ TEST(Observers, EntropyClipsOutliersNotUniform) {
   EXPECT_GT(ru.hi, 3.8f);
 }
 
+// Normalized images: half the pixels sit at the background value -0.8, the rest spread up to 2.
+// A spike on the negative side must not clip the positive side (folding |x| would put the
+// threshold at 0.8).
+TEST(Observers, EntropyKeepsTheOtherSideOfASpike) {
+  std::vector<float> v(100000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = i % 2 ? -0.8f : 2.f * static_cast<float>(i) / static_cast<float>(v.size());
+  Range r = observe_all(CalibMethod::kEntropy, v);
+  EXPECT_GT(r.hi, 1.8f);
+  EXPECT_NEAR(r.lo, -0.8f, 0.01f);
+}
+
 // MSE-optimal clipping of a Gaussian for 8 bits is near 4 sigma (Banner et al. 2019), inside the
 // largest of 200k samples (about 4.9 sigma): min-max would waste range on the tail.
 TEST(Observers, MseClipsGaussianNearFourSigma) {
