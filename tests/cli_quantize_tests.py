@@ -168,6 +168,14 @@ def main():
             if p.returncode == 0:
                 r = json.load(open(rep))
                 check(r["test_drop"] <= 5.0, f"env_lstm: RMSE +{r['test_drop']:.2f}% of fp32 (<= 5%)")
+                xs = os.path.join(tmp, "xs.npy")
+                p = run(e, "data", "--data", "seattle-weather", "--split", "test", "--sample-out", xs, "--count", "64")
+                ours = edgeopt_predict(e, os.path.join(tmp, "lstm.int8.onnx"), xs, tmp) if p.returncode == 0 else None
+                if ours is not None and have_ort:
+                    theirs = ort_predict(os.path.join(tmp, "lstm.int8.onnx"), np.load(xs).astype(np.float32))
+                    err = float(np.abs(theirs - ours).max())
+                    check(err <= 1e-4 * max(1.0, float(np.abs(theirs).max())),
+                          f"env_lstm int8: ORT matches edgeopt (max |diff| {err:.2e})")
 
         expect_error(e, "unknown calibration", ["quantize", fp32, "--data", "fashion-mnist", "--calib", "kmeans",
                                                 "--out", os.path.join(tmp, "x.onnx")], ["kmeans", "entropy"])
