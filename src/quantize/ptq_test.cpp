@@ -214,6 +214,9 @@ TEST(MixedPrecision, KeepsSensitiveLayersUntilTheBudgetHolds) {
   EXPECT_EQ(none.kept_float.size(), 4u);
   for (const auto& n : none.graph.nodes) EXPECT_NE(n.op_type, "QuantizeLinear");
   EXPECT_NEAR(none.drop, 0.0, 1e-9);
+  // The layers kept out of int8 can still store their weights in fp16.
+  Graph h = store_weights_lowp(none.graph, DType::kF16);
+  EXPECT_LT(initializer_bytes(h), initializer_bytes(none.graph) * 0.56);
   // A generous budget: everything int8.
   MixedPrecision all = choose_mixed_precision(f, ranges, o, fx.d, 100.0, "val");
   EXPECT_TRUE(all.kept_float.empty());

@@ -128,6 +128,20 @@ Tensor constant_input(const Graph& g, const std::string& v, const Node& user) {
 
 }  // namespace
 
+// base, or base_1, base_2 ... when a value or initializer already has that name.
+std::string fresh_value(const Graph& g, const std::string& base) {
+  auto used = [&](const std::string& n) {
+    if (g.initializers.count(n) || g.find_input(n)) return true;
+    for (const auto& node : g.nodes)
+      for (const auto& o : node.outputs)
+        if (o == n) return true;
+    return false;
+  };
+  std::string n = base;
+  for (int k = 1; used(n); ++k) n = base + "_" + std::to_string(k);
+  return n;
+}
+
 Graph fake_quant_to_qdq(const Graph& fq) {
   Graph g = fq;
   std::vector<Node> nodes;
@@ -140,7 +154,7 @@ Graph fake_quant_to_qdq(const Graph& fq) {
     const Tensor scale = constant_input(fq, n.inputs[1], n);
     const Tensor zp = n.has_input(2) ? constant_input(fq, n.inputs[2], n) : Tensor();
     const bool per_axis = scale.numel() != 1 || scale.rank() > 1;
-    std::string sname = g.unique_name(n.name + "_scale");
+    std::string sname = fresh_value(g, n.inputs[0] + "_scale_q");
     g.initializers[sname] = scale;
     const Tensor* x = pd::constant_value(fq, n.inputs[0]);
     DType qt;
@@ -150,7 +164,7 @@ Graph fake_quant_to_qdq(const Graph& fq) {
     else throw_error(ErrorCode::kInvalidArgument, n.describe() + ": range [" + std::to_string(qmin) + ", " +
                                                       std::to_string(qmax) + "] has no QuantizeLinear type");
     Tensor zpt = zp.defined() ? zp.cast(qt) : Tensor::zeros(qt, per_axis ? scale.shape() : Shape{});
-    std::string zname = g.unique_name(n.name + "_zero_point");
+    std::string zname = fresh_value(g, n.inputs[0] + "_zero_point_q");
     g.initializers[zname] = zpt;
     Node dq;
     dq.op_type = "DequantizeLinear";
@@ -168,7 +182,7 @@ Graph fake_quant_to_qdq(const Graph& fq) {
         else if (qt == DType::kU8) codes.data<uint8_t>()[i] = static_cast<uint8_t>(v);
         else codes.data<int32_t>()[i] = v;
       }
-      std::string cname = g.unique_name(n.inputs[0] + "_quantized");
+      std::string cname = fresh_value(g, n.inputs[0] + "_quantized");
       g.initializers[cname] = codes;
       dq.inputs = {cname, sname, zname};
     } else {
@@ -176,7 +190,7 @@ Graph fake_quant_to_qdq(const Graph& fq) {
       qn.op_type = "QuantizeLinear";
       qn.name = n.name + "_QuantizeLinear";
       qn.inputs = {n.inputs[0], sname, zname};
-      qn.outputs = {g.unique_name(n.inputs[0] + "_quantized")};
+      qn.outputs = {fresh_value(g, n.inputs[0] + "_quantized")};
       if (per_axis) qn.set_attr("axis", axis);
       nodes.push_back(qn);
       dq.inputs = {qn.outputs[0], sname, zname};

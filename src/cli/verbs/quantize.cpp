@@ -20,7 +20,7 @@ namespace edgeopt::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string model, data, out, report, method = "ptq", calib = "minmax", dtype = "int8", save_calib;
+  std::string model, data, out, report, method = "ptq", calib = "minmax", dtype = "int8", save_calib, kept_dtype = "fp32";
   double percentile = 99.99;
   double max_drop = -1;
   bool per_channel = false, symmetric = false, no_progress = false, sensitivity = false;
@@ -42,6 +42,8 @@ void run_quantize(QuantizeArgs& a) {
   using namespace quantize;
   const auto t0 = std::chrono::steady_clock::now();
   EDGEOPT_CHECK_ARG(a.method == "ptq" || a.method == "qat", "--method must be ptq or qat, got '" + a.method + "'");
+  EDGEOPT_CHECK_ARG(a.kept_dtype == "fp32" || a.kept_dtype == "fp16" || a.kept_dtype == "bf16",
+                    "--kept-dtype must be fp32, fp16 or bf16, got '" + a.kept_dtype + "'");
   EDGEOPT_CHECK_ARG(a.dtype == "int8" || a.dtype == "fp16" || a.dtype == "bf16",
                     "--dtype must be int8, fp16 or bf16, got '" + a.dtype + "'");
   a.data_opts.seed = a.seed;
@@ -80,6 +82,8 @@ void run_quantize(QuantizeArgs& a) {
     if (search) {
       MixedPrecision mp = choose_mixed_precision(f, ranges, o, d, a.max_drop >= 0 ? a.max_drop : 1e30, "val");
       out = mp.graph;
+      // What mixed precision kept in f32 is exactly the f32 weights left: store them in 16 bits.
+      if (a.kept_dtype != "fp32") out = store_weights_lowp(out, a.kept_dtype == "fp16" ? DType::kF16 : DType::kBF16);
       for (const auto& s : mp.sensitivity) {
         std::fprintf(stderr, "sensitivity %-24s %-8s val drop %+.3f\n", s.node.c_str(), s.op_type.c_str(), s.drop);
         rep["sensitivity"].push_back({{"node", s.node}, {"op_type", s.op_type}, {"val_quality", s.quality}, {"val_drop", s.drop}});
@@ -115,6 +119,7 @@ void run_quantize(QuantizeArgs& a) {
     rep["per_channel"] = a.per_channel;
     rep["activations"] = a.symmetric ? "symmetric_i8" : "asymmetric_u8";
     rep["calib_samples"] = o.calib_samples;
+    rep["kept_dtype"] = a.kept_dtype;
     rep["fp32_test"] = quality_json(fp);
     rep["quantized_test"] = quality_json(qq);
     rep["test_drop"] = drop;
@@ -145,6 +150,9 @@ void add_quantize_verb(CLI::App& app) {
   cmd->add_option("--max-accuracy-drop", a->max_drop,
                   "PTQ: keep the most sensitive layers f32 until the val drop is at most this (accuracy points, "
                   "or percent RMSE for regression)");
+  cmd->add_option("--kept-dtype", a->kept_dtype,
+                  "With --max-accuracy-drop: weight storage of the layers kept out of int8 (fp32, fp16 or bf16)")
+      ->default_val("fp32");
   cmd->add_flag("--sensitivity", a->sensitivity, "PTQ: report each layer's drop when only it is int8");
   cmd->add_option("--epochs", a->qat.epochs, "QAT epochs")->default_val(2);
   cmd->add_option("--lr", a->qat.lr, "QAT learning rate")->default_val(1e-4);
