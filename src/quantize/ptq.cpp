@@ -135,7 +135,7 @@ QuantPlan plan_quantization(const Graph& g, const QuantOptions& o) {
       if (p == prod.end()) break;
       const Node& n = g.nodes[p->second];
       if (!is_pass_through(n.op_type) || !n.has_input(0) || o.exclude.count(n.name)) break;
-      if (n.op_type == "MaxPool" && n.outputs.size() > 1 && n.outputs.size() > 1 && !n.outputs[1].empty()) break;
+      if (n.op_type == "MaxPool" && n.outputs.size() > 1 && !n.outputs[1].empty()) break;  // Indices output
       v = n.inputs[0];
       if (acts.count(v)) {
         plan.inherits[a] = v;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "train/loop/evaluate.h"
+#include "train/loop/progress.h"
 
 namespace edgeopt::quantize {
 
@@ -30,6 +31,7 @@ std::vector<LayerSensitivity> layer_sensitivity(const Graph& f, const QuantPlan&
                                                 const train::DataSplits& d, const std::string& split) {
   const Quality ref = measure_quality(f, d, split);
   std::vector<LayerSensitivity> out;
+  train::Progress bar("sensitivity", static_cast<int64_t>(plan.targets.size()), 0, o.progress);
   for (const auto& t : plan.targets) {
     QuantOptions one = o;
     for (const auto& other : plan.targets)
@@ -41,7 +43,9 @@ std::vector<LayerSensitivity> layer_sensitivity(const Graph& f, const QuantPlan&
     s.quality = qq.value;
     s.drop = quality_drop(ref, qq);
     out.push_back(s);
+    bar.update(static_cast<int64_t>(out.size()), t.node + " drop " + std::to_string(s.drop));
   }
+  bar.finish();
   return out;
 }
 
@@ -55,6 +59,7 @@ MixedPrecision choose_mixed_precision(const Graph& f, const std::map<std::string
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.drop > b.drop; });
   const Quality ref = measure_quality(f, d, split);
   QuantOptions cur = o;
+  train::Progress bar("mixed precision", static_cast<int64_t>(order.size()) + 1, 0, o.progress);
   for (size_t k = 0; k <= order.size(); ++k) {
     if (k > 0) {
       cur.exclude.insert(order[k - 1].node);
@@ -64,8 +69,10 @@ MixedPrecision choose_mixed_precision(const Graph& f, const std::map<std::string
     mp.graph = emit_qdq(f, p, activation_qparams(p, ranges, cur), cur);
     mp.drop = quality_drop(ref, measure_quality(mp.graph, d, split));
     mp.steps.push_back({static_cast<int>(k), mp.drop});
+    bar.update(static_cast<int64_t>(k) + 1, std::to_string(k) + " layer(s) f32, drop " + std::to_string(mp.drop));
     if (mp.drop <= max_drop) break;
   }
+  bar.finish("budget met with " + std::to_string(mp.kept_float.size()) + " layer(s) kept f32");
   return mp;
 }
 

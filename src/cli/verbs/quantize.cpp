@@ -57,6 +57,7 @@ void run_quantize(QuantizeArgs& a) {
   o.seed = a.seed;
   o.progress = !a.no_progress;
   Graph f = prepare_float_graph(model);
+  if (o.progress) std::fprintf(stderr, "evaluating the fp32 model on %lld test samples\n", static_cast<long long>(d.test.size()));
   const Quality fp = measure_quality(f, d, "test");
   nlohmann::json rep;
   Graph out;
@@ -99,6 +100,7 @@ void run_quantize(QuantizeArgs& a) {
   }
   out.metadata["edgeopt.quantize.method"] = a.dtype == "int8" ? a.method : a.dtype;
   onnx::save_model(out, a.out);
+  if (o.progress) std::fprintf(stderr, "evaluating the quantized model on %lld test samples\n", static_cast<long long>(d.test.size()));
   const Quality qq = measure_quality(out, d, "test");
   const auto in_size = static_cast<double>(std::filesystem::file_size(a.model));
   const auto out_size = static_cast<double>(std::filesystem::file_size(a.out));
