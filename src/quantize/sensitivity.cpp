@@ -72,7 +72,7 @@ MixedPrecision choose_mixed_precision(const Graph& f, const std::map<std::string
     bar.update(static_cast<int64_t>(k) + 1, std::to_string(k) + " layer(s) f32, drop " + std::to_string(mp.drop));
     if (mp.drop <= max_drop) break;
   }
-  bar.finish("budget met with " + std::to_string(mp.kept_float.size()) + " layer(s) kept f32");
+  bar.finish("stopped with " + std::to_string(mp.kept_float.size()) + " layer(s) kept f32");
   return mp;
 }
 
