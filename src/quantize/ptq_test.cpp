@@ -222,6 +222,25 @@ TEST(MixedPrecision, KeepsSensitiveLayersUntilTheBudgetHolds) {
   EXPECT_TRUE(all.kept_float.empty());
 }
 
+// The runner observes graph inputs and intermediates exactly as the model computes them.
+TEST(Calibrate, RangesOfInputsAndIntermediates) {
+  Graph g;
+  g.inputs.push_back({"x", DType::kF32, Shape{-1, 3}});
+  g.add_node("Relu", {"x"}, {"r"}, "relu");
+  g.add_node("Neg", {"r"}, {"y"}, "neg");
+  g.outputs.push_back({"y", DType::kF32, Shape{-1, 3}});
+  Tensor x = Tensor::from_vector<float>({4, 3}, {-5.f, 1.f, 2.f, 0.5f, -0.25f, 7.f, 3.f, 3.f, -1.f, 0.f, 6.5f, -2.f});
+  QuantOptions o;
+  o.batch = 3;  // two batches, the second partial
+  auto r = calibrate(g, {"x", "r", "y"}, x, o);
+  EXPECT_EQ(r.at("x").lo, -5.f);
+  EXPECT_EQ(r.at("x").hi, 7.f);
+  EXPECT_EQ(r.at("r").lo, 0.f);
+  EXPECT_EQ(r.at("r").hi, 7.f);
+  EXPECT_EQ(r.at("y").lo, -7.f);
+  EXPECT_EQ(r.at("y").hi, 0.f);
+}
+
 TEST(Ptq, Errors) {
   const auto& fx = fixture();
   Graph old = fx.fp;
