@@ -153,35 +153,38 @@ TEST(Ptq, WeightCodesRoundTrip) {
   EXPECT_EQ(weight_scales(w, -1).size(), 1u);
 }
 
-// LSTM/GRU: int8 W and R (weight-only DQ), the recurrence in f32; outputs stay close.
+// LSTM/GRU: int8 W and R (weight-only DQ, one scale per gate row), the recurrence in f32.
 TEST(Ptq, RecurrentWeightsOnly) {
-  Graph g = train::build_zoo_model("env_lstm", {.input_shape = {6, 3}, .num_outputs = 1, .width = 8, .depth = 1});
-  QuantOptions o;
-  o.per_channel = true;
-  train::Dataset ds;
-  ds.x = Tensor(DType::kF32, {32, 6, 3});
-  for (int64_t i = 0; i < ds.x.numel(); ++i) ds.x.data<float>()[i] = std::sin(0.37f * static_cast<float>(i));
-  PtqResult r = quantize_ptq(g, ds.x, o);
-  int lstm_dq = 0;
-  for (const auto& n : r.graph.nodes)
-    if (n.op_type == "LSTM")
-      for (size_t i : {1, 2}) {
-        const Node* p = producer(r.graph, n.inputs[i]);
-        ASSERT_TRUE(p && p->op_type == "DequantizeLinear");
-        EXPECT_EQ(r.graph.initializers.at(p->inputs[0]).dtype(), DType::kI8);
-        EXPECT_EQ(p->attr_int("axis", 0), 1);
-        ++lstm_dq;
-      }
-  EXPECT_EQ(lstm_dq, 2);
-  onnx::save_model_to_bytes(r.graph);
-  runtime::Session a(g), b(r.graph);
-  Tensor ya = a.run({{"input", ds.x}}).at("output"), yb = b.run({{"input", ds.x}}).at("output");
-  double err = 0, ref = 0;
-  for (int64_t i = 0; i < ya.numel(); ++i) {
-    err += std::pow(ya.data<float>()[i] - yb.data<float>()[i], 2);
-    ref += std::pow(ya.data<float>()[i], 2);
+  for (const char* zoo : {"env_lstm", "env_gru"}) {
+    const std::string cell = std::string(zoo) == "env_lstm" ? "LSTM" : "GRU";
+    Graph g = train::build_zoo_model(zoo, {.input_shape = {6, 3}, .num_outputs = 1, .width = 8, .depth = 1});
+    QuantOptions o;
+    o.per_channel = true;
+    train::Dataset ds;
+    ds.x = Tensor(DType::kF32, {32, 6, 3});
+    for (int64_t i = 0; i < ds.x.numel(); ++i) ds.x.data<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+    PtqResult r = quantize_ptq(g, ds.x, o);
+    int rnn_dq = 0;
+    for (const auto& n : r.graph.nodes)
+      if (n.op_type == cell)
+        for (size_t i : {1, 2}) {
+          const Node* p = producer(r.graph, n.inputs[i]);
+          ASSERT_TRUE(p && p->op_type == "DequantizeLinear") << zoo;
+          EXPECT_EQ(r.graph.initializers.at(p->inputs[0]).dtype(), DType::kI8);
+          EXPECT_EQ(p->attr_int("axis", 0), 1);
+          ++rnn_dq;
+        }
+    EXPECT_EQ(rnn_dq, 2) << zoo;
+    onnx::save_model_to_bytes(r.graph);
+    runtime::Session a(g), b(r.graph);
+    Tensor ya = a.run({{"input", ds.x}}).at("output"), yb = b.run({{"input", ds.x}}).at("output");
+    double err = 0, ref = 0;
+    for (int64_t i = 0; i < ya.numel(); ++i) {
+      err += std::pow(ya.data<float>()[i] - yb.data<float>()[i], 2);
+      ref += std::pow(ya.data<float>()[i], 2);
+    }
+    EXPECT_LT(std::sqrt(err / (ref + 1e-12)), 0.05) << zoo;
   }
-  EXPECT_LT(std::sqrt(err / (ref + 1e-12)), 0.05);
 }
 
 TEST(LowpWeights, HalfTheBytesAndCloseOutputs) {
