@@ -73,6 +73,7 @@ QuantPlan plan_quantization(const Graph& g, const QuantOptions& o) {
     if (o.exclude.count(n.name)) continue;
     QuantTarget t;
     t.node = n.name;
+    t.index = idx;
     t.op_type = n.op_type;
     if (n.op_type == "LSTM" || n.op_type == "GRU") {
       if (!o.rnn_weights) continue;
@@ -258,10 +259,9 @@ Graph emit_qdq(const Graph& src, const QuantPlan& plan, const std::map<std::stri
       if (dq_of.count(in)) in = dq_of.at(in);
   // Weights and biases.
   for (const auto& t : plan.targets) {
-    Node* node = nullptr;
-    for (auto& n : g.nodes)
-      if (n.name == t.node) node = &n;
-    EDGEOPT_CHECK(node != nullptr, ErrorCode::kInternal, "planned node '" + t.node + "' is not in the graph");
+    EDGEOPT_CHECK(t.index < g.nodes.size() && g.nodes[t.index].name == t.node, ErrorCode::kInternal,
+                  "planned node '" + t.node + "' is not in the graph (plan made for another graph?)");
+    Node* node = &g.nodes[t.index];
     for (size_t k = 0; k < t.weights.size(); ++k) {
       const std::string& w = t.weights[k];
       const int64_t axis = t.weight_axes[k];

@@ -50,7 +50,8 @@ struct QuantOptions {
 
 // One node the plan quantizes.
 struct QuantTarget {
-  std::string node;                   // node name
+  std::string node;                   // node name (for reports and `exclude`)
+  size_t index = 0;                   // node index in the planned graph (names need not be unique)
   std::string op_type;
   std::vector<std::string> act_inputs;   // activations quantized in front of it
   std::vector<std::string> weights;      // f32 initializers quantized to int8 (W; LSTM/GRU: W and R)

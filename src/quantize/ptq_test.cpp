@@ -225,6 +225,29 @@ TEST(MixedPrecision, KeepsSensitiveLayersUntilTheBudgetHolds) {
   EXPECT_TRUE(all.kept_float.empty());
 }
 
+// ONNX does not require unique node names: two Gemms both called "fc" are both quantized.
+TEST(Ptq, DuplicateNodeNames) {
+  Graph g;
+  g.inputs.push_back({"x", DType::kF32, Shape{-1, 4}});
+  g.initializers["w1"] = Tensor::from_vector<float>({4, 4}, std::vector<float>(16, 0.25f));
+  g.initializers["w2"] = Tensor::from_vector<float>({4, 2}, {1.f, -1.f, 0.5f, 2.f, 1.f, 0.f, -3.f, 1.f});
+  g.add_node("Gemm", {"x", "w1"}, {"h"}, "fc");
+  g.add_node("Relu", {"h"}, {"r"}, "act");
+  g.add_node("Gemm", {"r", "w2"}, {"y"}, "fc");
+  g.outputs.push_back({"y", DType::kF32, Shape{-1, 2}});
+  Tensor x = Tensor::from_vector<float>({2, 4}, {1.f, 2.f, -1.f, 0.5f, 0.f, 1.f, 3.f, -2.f});
+  PtqResult r = quantize_ptq(g, x, {});
+  int gemms_with_int8 = 0;
+  for (const auto& n : r.graph.nodes)
+    if (n.op_type == "Gemm") {
+      const Node* p = producer(r.graph, n.inputs[1]);
+      gemms_with_int8 += p && p->op_type == "DequantizeLinear";
+    }
+  EXPECT_EQ(gemms_with_int8, 2);
+  Tensor ya = runtime::Session(g).run({{"x", x}}).at("y"), yb = runtime::Session(r.graph).run({{"x", x}}).at("y");
+  for (int64_t i = 0; i < ya.numel(); ++i) EXPECT_NEAR(ya.data<float>()[i], yb.data<float>()[i], 0.05) << i;
+}
+
 // The runner observes graph inputs and intermediates exactly as the model computes them.
 TEST(Calibrate, RangesOfInputsAndIntermediates) {
   Graph g;

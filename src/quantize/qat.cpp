@@ -64,10 +64,9 @@ Graph emit_fake_quant(const Graph& src, const QuantPlan& plan, const std::map<st
     for (auto& in : n.inputs)
       if (fq_of.count(in)) in = fq_of.at(in);
   for (const auto& t : plan.targets) {
-    Node* node = nullptr;
-    for (auto& n : g.nodes)
-      if (n.name == t.node) node = &n;
-    EDGEOPT_CHECK(node != nullptr, ErrorCode::kInternal, "planned node '" + t.node + "' is not in the graph");
+    EDGEOPT_CHECK(t.index < g.nodes.size() && g.nodes[t.index].name == t.node, ErrorCode::kInternal,
+                  "planned node '" + t.node + "' is not in the graph (plan made for another graph?)");
+    Node* node = &g.nodes[t.index];
     for (size_t k = 0; k < t.weights.size(); ++k) {
       const std::string& w = t.weights[k];
       const std::string out = w + "_fakequant";
