@@ -23,6 +23,7 @@ constexpr void (*kVerbs[])(CLI::App&) = {
     edgeopt::cli::add_eval_verb,
     edgeopt::cli::add_data_verb,
     edgeopt::cli::add_bench_verb,
+    edgeopt::cli::add_quantize_verb,
 };
 
 }  // namespace

