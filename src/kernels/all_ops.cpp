@@ -67,6 +67,8 @@ namespace dequantize_linear { extern const OpDef kOpDef; }
 namespace lstm { extern const OpDef kOpDef; }
 namespace gru { extern const OpDef kOpDef; }
 namespace rnn { extern const OpDef kOpDef; }
+namespace sparse_conv { extern const OpDef kOpDef; }
+namespace sparse_gemm { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -132,6 +134,8 @@ constexpr const OpDef* kAllOps[] = {
     &ops::lstm::kOpDef,
     &ops::gru::kOpDef,
     &ops::rnn::kOpDef,
+    &ops::sparse_conv::kOpDef,
+    &ops::sparse_gemm::kOpDef,
 };
 }  // namespace
 

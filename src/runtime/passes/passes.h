@@ -50,8 +50,18 @@ PassReport fuse_conv_gemm_activation(Graph& g);
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
+// Conv (group 1) and Gemm (transA 0, alpha 1, C absent or a per-column bias) whose constant weight
+// has at least min_sparsity exact zeros (and min_weights entries) become SparseConv/SparseGemm
+// (kernels/ops/sparse: CSR weights). The defaults are the crossover spmm_bench measured against the
+// dense kernels (docs/compression.md); below it the dense kernel is faster and nothing changes.
+struct SparseWeightOptions {
+  double min_sparsity = 0.7;
+  int64_t min_weights = 4096;
+};
+PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});
+
 // The pipeline, in order: remove_identity_ops, fold_constants, fold_batchnorm,
-// fuse_conv_gemm_activation, remove_dead_nodes.
+// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights.
 std::vector<PassReport> optimize_graph(Graph& g);
 
 }  // namespace edgeopt::runtime::passes
