@@ -21,13 +21,14 @@ void add_compress_flags(CLI::App* cmd, CompressArgs& a, int epochs_default) {
   cmd->add_option("--max-steps-per-epoch", a.train.max_steps_per_epoch, "Cap fine-tuning steps per epoch (quick runs)");
   cmd->add_option("--latency-runs", a.latency_runs, "Batch-1 runs timed per model for the median latency (0: skip)")
       ->default_val(100);
-  cmd->add_option("--threads", a.threads, "Threads for inference and training (default: EDGEOPT_NUM_THREADS or all cores)");
+  cmd->add_option("--latency-threads", a.latency_threads,
+                  "Threads for the latency measurement (1 gives stable numbers on a shared machine; 0: all)")
+      ->default_val(1);
   cmd->add_flag("--no-progress", a.no_progress, "No progress bar");
   add_dataset_flags(cmd, a.data_opts);
 }
 
 train::DataSplits load_compress_data(CompressArgs& a) {
-  if (a.threads > 0) set_num_threads(a.threads);
   a.data_opts.seed = a.train.seed;
   train::DataSplits d = train::load_dataset(a.data, a.data_opts);
   const bool image = d.train.x.rank() == 4;
@@ -51,9 +52,13 @@ Measurement measure(const Graph& g, const train::DataSplits& d) {
   return m;
 }
 
-void add_paired_latency(Measurement& before, Measurement& after, const Graph& gb, const Graph& ga, int runs) {
+void add_paired_latency(Measurement& before, Measurement& after, const Graph& gb, const Graph& ga, int runs,
+                        int threads) {
   if (runs <= 0) return;
+  const int saved = num_threads();
+  if (threads > 0) set_num_threads(threads);
   std::tie(before.stats.latency_ms, after.stats.latency_ms) = compress::paired_latency_ms(gb, ga, runs);
+  set_num_threads(saved);
 }
 
 double headline_metric(const Measurement& m) {
@@ -84,7 +89,7 @@ void print_before_after(const Measurement& b, const Measurement& a) {
   row("FLOPs/sample", static_cast<double>(b.stats.flops), static_cast<double>(a.stats.flops), "%.0f");
   row("effective FLOPs", static_cast<double>(b.stats.effective_flops), static_cast<double>(a.stats.effective_flops), "%.0f");
   if (b.stats.latency_ms > 0 && a.stats.latency_ms > 0) {
-    row("latency b=1 (ms)", b.stats.latency_ms, a.stats.latency_ms, "%.4f");
+    row("latency b=1 (ms)", b.stats.latency_ms, a.stats.latency_ms, "%.4f");  // medians, timed alternately
     std::printf("  speedup: %.2fx\n", b.stats.latency_ms / a.stats.latency_ms);
   }
 }

@@ -21,7 +21,7 @@ struct CompressArgs {
   float lr = -1.f;
   int64_t batch = -1;
   int latency_runs = 100;
-  int threads = 0;
+  int latency_threads = 1;
   bool no_progress = false;
 };
 
@@ -40,7 +40,8 @@ struct Measurement {
 // Metrics and sizes (no latency: see add_paired_latency).
 Measurement measure(const Graph& g, const train::DataSplits& d);
 // Latency of both models, timed in alternation (compress::paired_latency_ms).
-void add_paired_latency(Measurement& before, Measurement& after, const Graph& gb, const Graph& ga, int runs);
+void add_paired_latency(Measurement& before, Measurement& after, const Graph& gb, const Graph& ga, int runs,
+                        int threads);
 // One table: before, after, ratio per row.
 void print_before_after(const Measurement& before, const Measurement& after);
 // The headline metric: test accuracy (classification) or RMSE.

@@ -49,7 +49,7 @@ void run_distill(DistillArgs& a) {
   Measurement before = measure(teacher, d);
   compress::DistillReport r = compress::distill(student, teacher, d, a.c.train);
   Measurement after = measure(student, d);
-  add_paired_latency(before, after, teacher, student, a.c.latency_runs);
+  add_paired_latency(before, after, teacher, student, a.c.latency_runs, a.c.latency_threads);
   std::printf("distilled: student has %.1f%% of the teacher's parameters (before = teacher, after = student)\n",
               100.0 * static_cast<double>(r.student_params) / static_cast<double>(std::max<int64_t>(r.teacher_params, 1)));
   print_before_after(before, after);

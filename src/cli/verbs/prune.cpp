@@ -60,7 +60,7 @@ void run_prune(PruneArgs& a) {
     if (t.epochs > 0) j["fine_tune"]["best_val_metric"] = train::train_model(g, d, t).best_val_metric;
   }
   Measurement after = measure(g, d);
-  add_paired_latency(before, after, original, g, a.c.latency_runs);
+  add_paired_latency(before, after, original, g, a.c.latency_runs, a.c.latency_threads);
   print_before_after(before, after);
   onnx::save_model(g, a.c.out);
   std::printf("wrote %s\n", a.c.out.c_str());

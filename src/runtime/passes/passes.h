@@ -51,11 +51,13 @@ PassReport fuse_conv_gemm_activation(Graph& g);
 PassReport remove_dead_nodes(Graph& g);
 
 // Conv (group 1) and Gemm (transA 0, alpha 1, C absent or a per-column bias) whose constant weight
-// has at least min_sparsity exact zeros (and min_weights entries) become SparseConv/SparseGemm
-// (kernels/ops/sparse: CSR weights). The defaults are the crossover spmm_bench measured against the
-// dense kernels (docs/compression.md); below it the dense kernel is faster and nothing changes.
+// has at least min_sparsity_conv / min_sparsity_gemm exact zeros (and min_weights entries) become
+// SparseConv/SparseGemm (kernels/ops/sparse: CSR weights). The defaults are the crossovers
+// sparse_bench measured against the dense fast kernels on one thread (docs/compression.md): below
+// them the dense kernel is as fast or faster and nothing changes.
 struct SparseWeightOptions {
-  double min_sparsity = 0.7;
+  double min_sparsity_conv = 0.8;
+  double min_sparsity_gemm = 0.9;
   int64_t min_weights = 4096;
 };
 PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});

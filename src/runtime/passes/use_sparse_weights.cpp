@@ -1,6 +1,6 @@
 // use_sparse_weights: a pruned weight is only a win when the kernel skips its zeros. The CSR
 // kernels (kernels/ops/sparse) beat the dense packed GEMM only above a density crossover that
-// kernels/microkernels/sparse/spmm_bench.cpp measures (see docs/compression.md), so dense weights
+// kernels/ops/sparse/sparse_bench.cpp measures (see docs/compression.md), so dense weights
 // stay on the dense path and only weights at least min_sparsity zero move to SparseConv/SparseGemm.
 #include <cmath>
 
@@ -18,8 +18,8 @@ double zero_fraction(const Tensor& t) {
   return t.numel() ? static_cast<double>(z) / static_cast<double>(t.numel()) : 0.0;
 }
 
-bool sparse_enough(const Tensor& w, const SparseWeightOptions& o) {
-  return w.dtype() == DType::kF32 && w.numel() >= o.min_weights && zero_fraction(w) >= o.min_sparsity;
+bool sparse_enough(const Tensor& w, int64_t min_weights, double min_sparsity) {
+  return w.dtype() == DType::kF32 && w.numel() >= min_weights && zero_fraction(w) >= min_sparsity;
 }
 
 // Adds values/col_idx/row_ptr initializers for a dense row-major [rows, cols] weight; returns their names.
@@ -38,7 +38,7 @@ std::vector<std::string> add_csr(Graph& g, const std::string& base, const float*
 bool rewrite_conv(Graph& g, Node& n, const SparseWeightOptions& o) {
   if (n.attr_int("group", 1) != 1 || !n.has_input(1)) return false;
   const Tensor* w = detail::constant_value(g, n.inputs[1]);
-  if (!w || w->rank() < 3 || !sparse_enough(*w, o)) return false;
+  if (!w || w->rank() < 3 || !sparse_enough(*w, o.min_weights, o.min_sparsity_conv)) return false;
   if (n.has_input(2) && !detail::constant_f32_vector(g, n.inputs[2], w->shape()[0])) return false;
   const int64_t rows = w->shape()[0], cols = w->numel() / rows;
   std::vector<std::string> csr = add_csr(g, n.inputs[1], w->data<float>(), rows, cols);
@@ -53,7 +53,7 @@ bool rewrite_conv(Graph& g, Node& n, const SparseWeightOptions& o) {
 bool rewrite_gemm(Graph& g, Node& n, const SparseWeightOptions& o) {
   if (n.attr_int("transA", 0) != 0 || n.attr_float("alpha", 1.f) != 1.f || !n.has_input(1)) return false;
   const Tensor* b = detail::constant_value(g, n.inputs[1]);
-  if (!b || b->rank() != 2 || !sparse_enough(*b, o)) return false;
+  if (!b || b->rank() != 2 || !sparse_enough(*b, o.min_weights, o.min_sparsity_gemm)) return false;
   const bool trans_b = n.attr_int("transB", 0) != 0;
   const int64_t rows = trans_b ? b->shape()[0] : b->shape()[1], cols = trans_b ? b->shape()[1] : b->shape()[0];
   std::string bias;
