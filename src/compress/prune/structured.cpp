@@ -85,7 +85,6 @@ class Analysis {
       parent_.push_back(static_cast<int>(parent_.size()));
       locked_.push_back(0);
       owner_.push_back(static_cast<int>(node));
-      owner_ch_.push_back(c);
     }
     produced_[node] = r;
     return r;
@@ -97,7 +96,6 @@ class Analysis {
       parent_.push_back(static_cast<int>(parent_.size()));
       locked_.push_back(1);
       owner_.push_back(-1);
-      owner_ch_.push_back(c);
     }
     return r;
   }
@@ -136,10 +134,12 @@ class Analysis {
         return;
       }
       case Kind::kDepthwise:
-        if (in0 && in0->axis == 1 && static_cast<int64_t>(in0->items.size()) == n.attr_int("group", 1))
+        if (in0 && in0->axis == 1 && static_cast<int64_t>(in0->items.size()) == n.attr_int("group", 1)) {
           maps_[n.outputs[0]] = *in0;
-        else
-          kinds_[idx] = Kind::kOther, lock_inputs(n);
+        } else {
+          kinds_[idx] = Kind::kOther;
+          lock_inputs(n);
+        }
         return;
       case Kind::kGemm: {
         input_on_axis(n, 1);
@@ -223,9 +223,9 @@ class Analysis {
       if (!weight(1) || !weight(2) || !optional_ok(3) || n.attr_string("direction", "forward") != "forward" ||
           n.attr_int("layout", 0) != 0)
         return Kind::kOther;
-      for (size_t i = 4; i < n.inputs.size(); ++i)
-        if (n.has_input(i) && i != 4) return Kind::kOther;  // initial states / peepholes: not handled
-      if (n.has_attr("clip") && t == "GRU") return Kind::kOther;
+      // sequence_lens (4) is fine; initial states (5, 6) and peepholes (7) are not sliced here.
+      for (size_t i = 5; i < n.inputs.size(); ++i)
+        if (n.has_input(i)) return Kind::kOther;
       return Kind::kRnn;
     }
     if (t == "BatchNormalization") {
@@ -419,7 +419,6 @@ class Analysis {
   std::unordered_map<std::string, ChannelMap> maps_;
   std::unordered_map<size_t, std::vector<int>> produced_;
   std::vector<int> parent_, owner_;
-  std::vector<int64_t> owner_ch_;
   std::vector<uint8_t> locked_;
   std::set<int> locked_root_;
   std::vector<double> score_;
