@@ -59,6 +59,8 @@ nlohmann::json MagnitudeReport::to_json() const {
 MagnitudeReport prune_magnitude(Graph& g, const MagnitudeOptions& o, std::unordered_map<std::string, Tensor>* masks) {
   EDGEOPT_CHECK_ARG(o.sparsity >= 0 && o.sparsity < 1, "sparsity must be in [0, 1), got " + std::to_string(o.sparsity));
   auto names = prunable_weights(g, o.min_weights);
+  EDGEOPT_CHECK_ARG(!names.empty(), "nothing to prune in '" + g.name + "': no Conv/Gemm/MatMul/LSTM/GRU weight with >= " +
+                                        std::to_string(o.min_weights) + " entries (see --min-weights)");
   std::vector<const Tensor*> ws;
   for (const auto& [w, node] : names) ws.push_back(&g.initializers.at(w));
   std::vector<std::vector<uint8_t>> pruned(ws.size());

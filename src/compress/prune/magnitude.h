@@ -46,7 +46,8 @@ struct MagnitudeReport {
 std::vector<std::pair<std::string, std::string>> prunable_weights(const Graph& g, int64_t min_weights);
 
 // Rewrites the pruned weights as new tensors (the old ones may be shared). masks, when given,
-// receives a 0/1 f32 tensor per pruned weight. Throws InvalidArgument for sparsity outside [0, 1).
+// receives a 0/1 f32 tensor per pruned weight. Throws InvalidArgument for sparsity outside [0, 1)
+// or when no weight qualifies.
 MagnitudeReport prune_magnitude(Graph& g, const MagnitudeOptions& o,
                                 std::unordered_map<std::string, Tensor>* masks = nullptr);
 

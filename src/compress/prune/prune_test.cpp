@@ -66,6 +66,7 @@ TEST(Magnitude, GlobalUsesOneThresholdAndSmallLayersStayDense) {
   // block0.conv has 8*1*9 = 72 weights < min_weights: untouched.
   EXPECT_EQ(zeros(g.initializers.at("block0.conv.weight")), 0);
   EXPECT_THROW(prune_magnitude(g, {.sparsity = 1.0}), Error);
+  EXPECT_THROW(prune_magnitude(g, {.sparsity = 0.5, .min_weights = 1 << 30}), Error);
 }
 
 TEST(Magnitude, PolynomialScheduleEndsAtTheTarget) {
@@ -157,6 +158,20 @@ TEST(Structured, LstmHiddenUnitsShrinkThroughSqueezeAndFlatten) {
   auto out = testing::run_graph(g, testing::random_feeds(g, 3));
   EXPECT_EQ(out.at("output").shape(), (Shape{3, 1}));
   EXPECT_LT(r.params_after, r.params_before);
+}
+
+// MobileNetV2: residual Adds between projections, depthwise convs that follow their expansions.
+TEST(Structured, MobileNetResidualsAndDepthwiseStayConsistent) {
+  Graph g = train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 16, 16}, .num_outputs = 5, .depth = 3, .width_mult = 0.35f,
+                                                    .seed = 4});
+  StructuredReport r = prune_structured(g, {.flops_ratio = 0.5, .criterion = "bn_scale"});
+  EXPECT_LE(r.flops_after * 2, r.flops_before);
+  for (const auto& n : g.nodes)
+    if (n.op_type == "Conv" && n.attr_int("group", 1) > 1) {
+      EXPECT_EQ(n.attr_int("group", 1), g.initializers.at(n.inputs[1]).shape()[0]) << n.name;
+    }
+  auto out = testing::run_graph(g, testing::random_feeds(g, 5));
+  EXPECT_EQ(out.at("output").shape(), (Shape{3, 5}));
 }
 
 TEST(Structured, ErrorsNameTheProblem) {
