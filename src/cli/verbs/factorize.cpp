@@ -69,6 +69,8 @@ void add_factorize_verb(CLI::App& app) {
                   "Instead of --energy: the largest energy whose model has at most this fraction of the FLOPs");
   cmd->add_option("--max-cost", a->o.max_cost, "Only replace a layer when the factors cost <= this fraction of it")
       ->default_val(0.8);
+  cmd->add_option("--tucker-rank", a->o.tucker_rank, "Tucker-2 ranks: energy (as --energy) or vbmf (EVBMF estimate)")
+      ->default_val("energy");
   cmd->add_flag("--no-svd", a->no_svd, "Skip SVD of Gemm/MatMul/1x1 Conv");
   cmd->add_flag("--no-tucker", a->no_tucker, "Skip Tucker-2 of KxK Conv");
   cmd->footer(

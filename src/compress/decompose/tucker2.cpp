@@ -3,6 +3,7 @@
 #include <Eigen/SVD>
 #include <algorithm>
 
+#include "compress/lowrank/vbmf.h"
 #include "compress/model_stats.h"
 
 namespace edgeopt::compress {
@@ -27,6 +28,8 @@ std::pair<Eigen::MatrixXf, std::vector<double>> left_basis(const MatrixRM& a) {
 }  // namespace
 
 FactorizeReport tucker2_decompose(Graph& g, const Tucker2Options& o) {
+  EDGEOPT_CHECK_ARG(o.rank_method == "energy" || o.rank_method == "vbmf",
+                    "unknown Tucker-2 rank method '" + o.rank_method + "' (energy or vbmf)");
   FactorizeReport rep;
   rep.energy = o.energy;
   const auto shapes = infer_value_shapes(g);
@@ -51,8 +54,13 @@ FactorizeReport tucker2_decompose(Graph& g, const Tucker2Options& o) {
         for (int64_t k = 0; k < kk; ++k) a1(j, i * kk + k) = pw[(i * c + j) * kk + k];
     auto [u0, s0] = left_basis(a0);
     auto [u1, s1] = left_basis(a1);
-    const int64_t r_out = o.rank_out > 0 ? std::min<int64_t>(o.rank_out, u0.cols()) : rank_for_energy(s0, o.energy);
-    const int64_t r_in = o.rank_in > 0 ? std::min<int64_t>(o.rank_in, u1.cols()) : rank_for_energy(s1, o.energy);
+    const bool vbmf = o.rank_method == "vbmf";
+    const int64_t r_out = o.rank_out > 0 ? std::min<int64_t>(o.rank_out, u0.cols())
+                          : vbmf         ? rank_evbmf(s0, m, c * kk)
+                                         : rank_for_energy(s0, o.energy);
+    const int64_t r_in = o.rank_in > 0 ? std::min<int64_t>(o.rank_in, u1.cols())
+                         : vbmf        ? rank_evbmf(s1, c, m * kk)
+                                       : rank_for_energy(s1, o.energy);
     // Cost per output pixel (the 1x1 input conv runs at the input resolution: scale by in/out).
     const Shape& ys = shapes.at(n.outputs[0]);
     const Shape& xs = shapes.at(n.inputs[0]);

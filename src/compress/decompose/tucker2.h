@@ -12,12 +12,15 @@
 //
 //   FactorizeReport r = tucker2_decompose(g, {.energy = 0.9});
 #pragma once
+#include <string>
+
 #include "compress/lowrank/factorize.h"
 
 namespace edgeopt::compress {
 
 struct Tucker2Options {
   double energy = 0.9;
+  std::string rank_method = "energy";  // energy | vbmf (EVBMF on each unfolding: lowrank/vbmf.h)
   int64_t rank_in = 0, rank_out = 0;
   double max_cost = 0.8;
   int64_t min_weights = 1024;

@@ -138,7 +138,8 @@ FactorizeReport factorize(Graph& g, const FactorizeOptions& o) {
   auto run = [&](Graph& h, double energy) {
     FactorizeReport r;
     if (o.tucker) {
-      FactorizeReport t = tucker2_decompose(h, {.energy = energy, .max_cost = o.max_cost, .min_weights = o.min_weights});
+      FactorizeReport t = tucker2_decompose(
+          h, {.energy = energy, .rank_method = o.tucker_rank, .max_cost = o.max_cost, .min_weights = o.min_weights});
       r.layers = t.layers;
     }
     if (o.svd) {

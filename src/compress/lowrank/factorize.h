@@ -50,6 +50,7 @@ struct FactorizeOptions {
   double energy = 0.9;
   double flops_ratio = 0;  // in (0, 1): the largest energy whose result has <= this fraction of FLOPs
   bool svd = true, tucker = true;
+  std::string tucker_rank = "energy";  // energy | vbmf (Tucker-2 ranks then ignore the energy)
   double max_cost = 0.8;
   int64_t min_weights = 1024;
 };

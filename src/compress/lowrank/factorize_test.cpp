@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include "compress/compress_test_util.h"
+#include <Eigen/SVD>
+#include <random>
+
 #include "compress/decompose/tucker2.h"
+#include "compress/lowrank/vbmf.h"
 #include "compress/model_stats.h"
 #include "train/zoo/zoo.h"
 
@@ -74,6 +78,45 @@ TEST(FactorizeSvd, RankForEnergy) {
   EXPECT_EQ(rank_for_energy({3, 2, 1}, 9.0 / 14), 1);
   EXPECT_EQ(rank_for_energy({3, 2, 1}, 0.9), 2);
   EXPECT_EQ(rank_for_energy({3, 2, 1}, 1.0), 3);
+}
+
+TEST(Vbmf, FindsTheRankUnderNoise) {
+  // Y = U V^T (rank 4, singular values ~ 5-10) + N(0, 0.05^2) noise: EVBMF keeps exactly the signal.
+  std::mt19937 rng(3);
+  std::normal_distribution<double> n(0, 1);
+  const int rows = 40, cols = 70, rank = 4;
+  Eigen::MatrixXd u(rows, rank), v(cols, rank);
+  for (int i = 0; i < rows; ++i)
+    for (int k = 0; k < rank; ++k) u(i, k) = n(rng) / std::sqrt(rows) * (10.0 - k);
+  for (int j = 0; j < cols; ++j)
+    for (int k = 0; k < rank; ++k) v(j, k) = n(rng) / std::sqrt(cols) * std::sqrt(double(cols));
+  Eigen::MatrixXd y = u * v.transpose();
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) y(i, j) += 0.05 * n(rng);
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(y);
+  std::vector<double> s(svd.singularValues().data(), svd.singularValues().data() + svd.singularValues().size());
+  EXPECT_EQ(rank_evbmf(s, rows, cols), rank);
+  // Pure noise: nothing but the minimum rank.
+  Eigen::MatrixXd z(rows, cols);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) z(i, j) = n(rng);
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd2(z);
+  std::vector<double> s2(svd2.singularValues().data(), svd2.singularValues().data() + svd2.singularValues().size());
+  EXPECT_EQ(rank_evbmf(s2, rows, cols), 1);
+}
+
+TEST(Tucker2, VbmfRanksAreUsedAndTheGraphRuns) {
+  Graph g;
+  add_input(g, "x", {1, 16, 6, 6});
+  add_conv(g, "x", "conv", 16, 24, 3, 1);
+  add_output(g, "conv");
+  FactorizeReport r = tucker2_decompose(g, {.rank_method = "vbmf", .max_cost = 1e9, .min_weights = 1});
+  ASSERT_EQ(r.layers.size(), 1u);
+  EXPECT_LE(r.layers[0].rank[0], 16);
+  EXPECT_LE(r.layers[0].rank[1], 24);
+  auto out = testing::run_graph(g, testing::random_feeds(g, 2));
+  EXPECT_EQ(out.at("conv").shape(), (Shape{1, 24, 6, 6}));
+  EXPECT_THROW(tucker2_decompose(g, {.rank_method = "cp"}), Error);
 }
 
 TEST(Tucker2, FullRanksReproduceTheConvOutput) {
