@@ -160,6 +160,16 @@ TEST(Structured, LstmHiddenUnitsShrinkThroughSqueezeAndFlatten) {
   EXPECT_LT(r.params_after, r.params_before);
 }
 
+TEST(Structured, GruHiddenUnitsShrinkWithTheirThreeGates) {
+  Graph g = train::build_zoo_model("env_gru", {.input_shape = {5, 2}, .num_outputs = 2, .width = 6, .depth = 2, .seed = 5});
+  prune_structured(g, {.flops_ratio = 0, .keep_ratio = 0.5});
+  EXPECT_EQ(g.initializers.at("rnn0.W").shape(), (Shape{1, 9, 2}));
+  EXPECT_EQ(g.initializers.at("rnn1.W").shape(), (Shape{1, 9, 3}));
+  EXPECT_EQ(g.initializers.at("rnn1.B").shape(), (Shape{1, 18}));
+  auto out = testing::run_graph(g, testing::random_feeds(g, 6));
+  EXPECT_EQ(out.at("output").shape(), (Shape{3, 2}));
+}
+
 // MobileNetV2: residual Adds between projections, depthwise convs that follow their expansions.
 TEST(Structured, MobileNetResidualsAndDepthwiseStayConsistent) {
   Graph g = train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 16, 16}, .num_outputs = 5, .depth = 3, .width_mult = 0.35f,
