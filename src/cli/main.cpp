@@ -24,6 +24,9 @@ constexpr void (*kVerbs[])(CLI::App&) = {
     edgeopt::cli::add_data_verb,
     edgeopt::cli::add_bench_verb,
     edgeopt::cli::add_quantize_verb,
+    edgeopt::cli::add_prune_verb,
+    edgeopt::cli::add_factorize_verb,
+    edgeopt::cli::add_distill_verb,
 };
 
 }  // namespace

@@ -69,6 +69,8 @@ namespace gru { extern const OpDef kOpDef; }
 namespace rnn { extern const OpDef kOpDef; }
 namespace cast { extern const OpDef kOpDef; }
 namespace fake_quantize { extern const OpDef kOpDef; }
+namespace sparse_conv { extern const OpDef kOpDef; }
+namespace sparse_gemm { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -136,6 +138,8 @@ constexpr const OpDef* kAllOps[] = {
     &ops::rnn::kOpDef,
     &ops::cast::kOpDef,
     &ops::fake_quantize::kOpDef,
+    &ops::sparse_conv::kOpDef,
+    &ops::sparse_gemm::kOpDef,
 };
 }  // namespace
 

@@ -15,5 +15,8 @@ void add_eval_verb(CLI::App& app);     // verbs/eval.cpp
 void add_data_verb(CLI::App& app);     // verbs/data.cpp
 void add_bench_verb(CLI::App& app);    // verbs/bench.cpp
 void add_quantize_verb(CLI::App& app); // verbs/quantize.cpp
+void add_prune_verb(CLI::App& app);      // verbs/prune.cpp
+void add_factorize_verb(CLI::App& app);  // verbs/factorize.cpp
+void add_distill_verb(CLI::App& app);    // verbs/distill.cpp
 
 }  // namespace edgeopt::cli

@@ -57,8 +57,21 @@ PassReport simplify_reshapes_transposes(Graph& g);
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
-// The pipeline, in order: remove_identity_ops, fold_constants, simplify_reshapes_transposes, fold_batchnorm,
-// fuse_conv_residual_add, fuse_conv_gemm_activation, remove_dead_nodes.
+// Conv (group 1) and Gemm (transA 0, alpha 1, C absent or a per-column bias) whose constant weight
+// has at least min_sparsity_conv / min_sparsity_gemm exact zeros (and min_weights entries) become
+// SparseConv/SparseGemm (kernels/ops/sparse: CSR weights). The defaults are the crossovers
+// sparse_bench measured against the dense fast kernels on one thread (docs/compression.md): below
+// them the dense kernel is as fast or faster and nothing changes.
+struct SparseWeightOptions {
+  double min_sparsity_conv = 0.8;
+  double min_sparsity_gemm = 0.9;
+  int64_t min_weights = 4096;
+};
+PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});
+
+// The pipeline, in order: remove_identity_ops, fold_constants, simplify_reshapes_transposes,
+// fold_batchnorm, fuse_conv_residual_add, fuse_conv_gemm_activation, remove_dead_nodes,
+// use_sparse_weights.
 std::vector<PassReport> optimize_graph(Graph& g);
 
 }  // namespace edgeopt::runtime::passes

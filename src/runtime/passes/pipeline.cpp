@@ -1,7 +1,8 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
 // real consumers, constants before BN folding (BN parameters may come from folded nodes), BN
 // folding before activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before
-// activations (Conv -> Add -> Relu becomes one Conv), dead code last.
+// activations (Conv -> Add -> Relu becomes one Conv), dead code, then sparse weights (after BN
+// folding, which would otherwise rescale the CSR values).
 #include "runtime/passes/passes.h"
 
 namespace edgeopt::runtime::passes {
@@ -15,6 +16,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   reports.push_back(fuse_conv_residual_add(g));
   reports.push_back(fuse_conv_gemm_activation(g));
   reports.push_back(remove_dead_nodes(g));
+  reports.push_back(use_sparse_weights(g));
   return reports;
 }
 
