@@ -1,0 +1,166 @@
+// x86 int8 microkernels: AVX512-VNNI (vpdpbusd: four u8*s8 products summed into each s32 lane)
+// and AVX2 (widen to s16, vpmaddwd: exact, unlike vpmaddubsw which saturates u8*s8 pair sums at
+// s16). Functions carry target attributes and run only after gemm_int8's CPUID check.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
+#include "kernels/quant/requantize.h"
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define EDGEOPT_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define EDGEOPT_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+namespace edgeopt::kernels::gemm_int8::detail {
+namespace {
+
+inline int32_t load_quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// 8x32 tile: 16 zmm accumulators; per k-quad two R loads and eight 4-byte broadcasts of L.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+#define EDGEOPT_DP(acc, a, b) \
+  acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
+    const __m512i b0 = _mm512_loadu_si512(r);
+    const __m512i b1 = _mm512_loadu_si512(r + 64);
+    __m512i a = _mm512_set1_epi32(load_quad(l + 0));
+    EDGEOPT_DP(c00, a, b0); EDGEOPT_DP(c01, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 4));
+    EDGEOPT_DP(c10, a, b0); EDGEOPT_DP(c11, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 8));
+    EDGEOPT_DP(c20, a, b0); EDGEOPT_DP(c21, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 12));
+    EDGEOPT_DP(c30, a, b0); EDGEOPT_DP(c31, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 16));
+    EDGEOPT_DP(c40, a, b0); EDGEOPT_DP(c41, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 20));
+    EDGEOPT_DP(c50, a, b0); EDGEOPT_DP(c51, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 24));
+    EDGEOPT_DP(c60, a, b0); EDGEOPT_DP(c61, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 28));
+    EDGEOPT_DP(c70, a, b0); EDGEOPT_DP(c71, a, b1);
+  }
+#undef EDGEOPT_DP
+  const __m512i rows[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                                {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  for (int64_t i = 0; i < kMr; ++i) {
+    _mm512_store_si512(tile + i * kNr, rows[i][0]);
+    _mm512_store_si512(tile + i * kNr + 16, rows[i][1]);
+  }
+}
+
+// One row at a time: eight ymm accumulators hold (k0k1, k2k3) partial sums of 32 columns.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  for (int64_t i = 0; i < kMr; ++i) {
+    __m256i acc[8];
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const uint8_t* li = l + i * 4;
+    const uint8_t* rq = r;
+    for (int64_t q = 0; q < kq; ++q, li += kMr * 4, rq += kNr * 4) {
+      const __m128i l4 = _mm_cvtsi32_si128(load_quad(li));
+      const __m256i lb = _mm256_broadcastq_epi64(kLhsUnsigned ? _mm_cvtepu8_epi16(l4) : _mm_cvtepi8_epi16(l4));
+      for (int c = 0; c < 8; ++c) {
+        const __m128i rv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rq + c * 16));
+        const __m256i rw = kLhsUnsigned ? _mm256_cvtepi8_epi16(rv) : _mm256_cvtepu8_epi16(rv);
+        acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(rw, lb));
+      }
+    }
+    for (int c = 0; c < 8; ++c) {
+      alignas(32) int32_t lanes[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[c]);
+      for (int t = 0; t < 4; ++t)
+        tile[i * kNr + c * 4 + t] =
+            static_cast<int32_t>(static_cast<uint32_t>(lanes[2 * t]) + static_cast<uint32_t>(lanes[2 * t + 1]));
+    }
+  }
+}
+
+// round(p / 2^31) with the gemmlowp nudge, in 64-bit lanes (quant::saturating_rounding_doubling_high_mul).
+EDGEOPT_TARGET_AVX512VNNI inline __m512i srdhm64(__m512i p) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(p, zero);
+  const __m512i nudge =
+      _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(int64_t{1} << 30), _mm512_set1_epi64(1 - (int64_t{1} << 30)));
+  __m512i q = _mm512_add_epi64(p, nudge);
+  const __mmask8 qneg = _mm512_cmplt_epi64_mask(q, zero);
+  q = _mm512_mask_add_epi64(q, qneg, q, _mm512_set1_epi64((int64_t{1} << 31) - 1));  // truncate toward 0
+  return _mm512_srai_epi64(q, 31);
+}
+
+// quant::rounding_divide_by_pot in 64-bit lanes, exponents e in [0, 31].
+EDGEOPT_TARGET_AVX512VNNI inline __m512i rdbp64(__m512i x, __m512i e) {
+  const __m512i one = _mm512_set1_epi64(1);
+  const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
+  const __m512i rem = _mm512_and_si512(x, mask);
+  __m512i thr = _mm512_srli_epi64(mask, 1);
+  thr = _mm512_mask_add_epi64(thr, _mm512_cmplt_epi64_mask(x, _mm512_setzero_si512()), thr, one);
+  const __m512i res = _mm512_srav_epi64(x, e);
+  return _mm512_mask_add_epi64(res, _mm512_cmpgt_epi64_mask(rem, thr), res, one);
+}
+
+// quant::requantize for 16 lanes whose shifts are all in [-31, 0] (right shifts only).
+EDGEOPT_TARGET_AVX512VNNI inline __m512i requantize16(__m512i acc, __m512i mult, __m512i shift, __m512i zp,
+                                                      __m512i lo, __m512i hi) {
+  const __m512i rs = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+  const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
+  const __m512i ye = rdbp64(srdhm64(_mm512_mul_epi32(acc, mult)), _mm512_and_si512(rs, low32));
+  const __m512i yo = rdbp64(srdhm64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_srli_epi64(mult, 32))),
+                            _mm512_srli_epi64(rs, 32));
+  __m512i y = _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+  y = _mm512_add_epi32(y, zp);
+  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+}
+
+}  // namespace
+
+void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_vnni_8x32<true>(kq, l, r, tile);
+  else
+    ukernel_vnni_8x32<false>(kq, l, r, tile);
+}
+
+void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_avx2_8x32<true>(kq, l, r, tile);
+  else
+    ukernel_avx2_8x32<false>(kq, l, r, tile);
+}
+
+EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
+                                               const Epilogue& ep, void* c, int64_t ldc) {
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin),
+                hi = _mm512_set1_epi32(ep.qmax);
+  for (int64_t i = 0; i < mr; ++i) {
+    for (int64_t j = 0; j < nr; j += 16) {
+      const __mmask16 m = nr - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nr - j)) - 1);
+      __m512i acc = _mm512_load_si512(tile + i * kNr + j);
+      const int64_t ch = ep.per_row ? i0 + i : j0 + j;
+      if (ep.bias)
+        acc = _mm512_add_epi32(acc, ep.per_row ? _mm512_set1_epi32(ep.bias[ch]) : _mm512_maskz_loadu_epi32(m, ep.bias + ch));
+      const int64_t at = (i0 + i) * ldc + j0 + j;
+      if (ep.out == OutType::kS32) {
+        _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + at, m, acc);
+        continue;
+      }
+      const __m512i mult =
+          ep.per_row ? _mm512_set1_epi32(ep.multiplier[ch]) : _mm512_maskz_loadu_epi32(m, ep.multiplier + ch);
+      const __m512i shift = ep.per_row ? _mm512_set1_epi32(ep.shift[ch]) : _mm512_maskz_loadu_epi32(m, ep.shift + ch);
+      const __m512i y = requantize16(acc, mult, shift, zp, lo, hi);
+      _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(c) + at, m, y);
+    }
+  }
+}
+
+}  // namespace edgeopt::kernels::gemm_int8::detail
