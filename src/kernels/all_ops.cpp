@@ -67,6 +67,9 @@ namespace dequantize_linear { extern const OpDef kOpDef; }
 namespace lstm { extern const OpDef kOpDef; }
 namespace gru { extern const OpDef kOpDef; }
 namespace rnn { extern const OpDef kOpDef; }
+// -- group: int8 ops (declarations)
+namespace qlinear_conv { extern const OpDef kOpDef; }
+namespace conv_integer { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -132,6 +135,9 @@ constexpr const OpDef* kAllOps[] = {
     &ops::lstm::kOpDef,
     &ops::gru::kOpDef,
     &ops::rnn::kOpDef,
+    // -- group: int8 ops (entries)
+    &ops::qlinear_conv::kOpDef,
+    &ops::conv_integer::kOpDef,
 };
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include "kernels/microkernels/gemm_int8/gemm_int8.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -35,7 +36,16 @@ std::vector<Isa> supported_isas() {
   return v;
 }
 
+namespace {
+std::atomic<int> g_forced_isa{-1};
+}  // namespace
+
+void force_isa(Isa isa) { g_forced_isa.store(static_cast<int>(isa)); }
+void reset_forced_isa() { g_forced_isa.store(-1); }
+
 Isa default_isa() {
+  const int forced = g_forced_isa.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Isa>(forced);
   static const Isa isa = [] {
     const std::vector<Isa> v = supported_isas();
     if (const char* env = std::getenv("EDGEOPT_INT8_ISA")) {
@@ -131,16 +141,39 @@ void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, in
 
 }  // namespace detail
 
+namespace {
+
+bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
+  // The vector epilogue covers right shifts 0..31 (every real scale < 1); others take the scalar one.
+  if (isa != Isa::kAvx512Vnni) return false;
+  if (ep.out == OutType::kS32) return true;
+  for (int64_t ch = 0; ch < channels; ++ch)
+    if (ep.shift[ch] > 0 || ep.shift[ch] < -31) return false;
+  return true;
+}
+
+}  // namespace
+
+void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
+                    Isa isa) {
+  const bool vec = vector_epilogue_ok(isa, ep, ep.per_row ? m : n);
+  alignas(64) int32_t tile[kMr * kNr];
+  for (int64_t i0 = 0; i0 < m; i0 += kMr)
+    for (int64_t j0 = 0; j0 < n; j0 += kNr) {
+      const int64_t mr = std::min(kMr, m - i0), nr = std::min(kNr, n - j0);
+      for (int64_t i = 0; i < mr; ++i) std::memcpy(tile + i * kNr, acc + (i0 + i) * lda + j0, nr * sizeof(int32_t));
+      if (vec)
+        detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
+      else
+        detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+    }
+}
+
 void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, ThreadPool* pool, Isa isa) {
   if (op.m <= 0 || op.n <= 0) return;
   const int64_t kp = padded_k(op.k), kq = kp / 4;
   const int64_t mblocks = (op.m + kMr - 1) / kMr, panels = (op.n + kNr - 1) / kNr;
-  // The vector epilogue covers right shifts 0..31 (every real scale < 1); others take the scalar one.
-  bool vec_epilogue = isa == Isa::kAvx512Vnni;
-  if (ep.out != OutType::kS32) {
-    const int64_t channels = ep.per_row ? op.m : op.n;
-    for (int64_t ch = 0; ch < channels && vec_epilogue; ++ch) vec_epilogue = ep.shift[ch] <= 0 && ep.shift[ch] >= -31;
-  }
+  const bool vec_epilogue = vector_epilogue_ok(isa, ep, ep.per_row ? op.m : op.n);
   auto run = [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMr * kNr];
     for (int64_t item = b; item < e; ++item) {

@@ -38,6 +38,14 @@ std::vector<Isa> supported_isas();
 // The best supported ISA, or the one forced by EDGEOPT_INT8_ISA=scalar|avx2|avx512vnni (a value
 // the CPU lacks is ignored).
 Isa default_isa();
+// Tests: makes default_isa() return `isa` (which must be supported) until reset_forced_isa(); set
+// it only while no int8 kernel runs. ScopedForcedIsa is the RAII form.
+void force_isa(Isa isa);
+void reset_forced_isa();
+struct ScopedForcedIsa {
+  explicit ScopedForcedIsa(Isa isa) { force_isa(isa); }
+  ~ScopedForcedIsa() { reset_forced_isa(); }
+};
 
 inline int64_t padded_k(int64_t k) { return (k + 3) / 4 * 4; }
 inline size_t packed_lhs_bytes(int64_t m, int64_t k) {
@@ -75,6 +83,10 @@ struct Epilogue {
 // calling thread); the result does not depend on the split.
 void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, ThreadPool* pool = nullptr,
                Isa isa = default_isa());
+
+// The epilogue alone on an s32 matrix acc [m, n] (lda >= n), e.g. a depthwise conv's accumulators.
+void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
+                    Isa isa = default_isa());
 
 // sum_k L[i, k] (s8 values) for the zero-point correction; L [m, k] row-major.
 std::vector<int32_t> row_sums_s8(const int8_t* l, int64_t m, int64_t k, int64_t lda);

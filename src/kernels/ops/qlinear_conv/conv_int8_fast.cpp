@@ -1,0 +1,220 @@
+// Fast int8 conv: per (image, group) an u8 im2col (padding = the x zero point, so padded taps add
+// 0) packed for gemm_int8 against weights packed once in prepare; depthwise 2D convs use a direct
+// kernel over a zero-padded s16 plane (9 MACs per output do not pay for a GEMM), then the same
+// vectorized requantization epilogue.
+#include <algorithm>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "kernels/ops/qlinear_conv/conv_int8.h"
+
+namespace edgeopt::kernels::ops::qlinear_conv {
+namespace {
+
+using gemm_int8::Epilogue;
+
+struct ConvInt8State final : OpState {
+  const void* w_storage = nullptr;  // what it was built from: a forward with other weights ignores it
+  Shape w_shape;
+  std::vector<std::vector<uint8_t>> packed;  // per group: W_g [M/g, C/g*k] as s8 (u8 weights xor 0x80)
+  std::vector<int32_t> w_sums;               // per output channel: sum_k W (s8 domain)
+};
+
+bool is_depthwise2d(const conv::ConvDims& d) {
+  return d.c / d.group == 1 && d.m == d.group && d.group > 1 && d.win.nd <= 2;
+}
+
+// The weights' zero point in the s8 domain is 0: i8 with zw 0, or u8 with zw 128 (xor 0x80).
+bool gemm_weights_ok(const Tensor& w, const std::vector<int32_t>& zw) {
+  const int32_t want = w.dtype() == DType::kU8 ? 128 : 0;
+  for (int32_t z : zw)
+    if (z != want) return false;
+  return true;
+}
+
+std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group) {
+  auto st = std::make_shared<ConvInt8State>();
+  st->w_storage = w.raw();
+  st->w_shape = w.shape();
+  const int64_t m = w.shape()[0], mg = m / group, kdim = w.numel() / m;
+  const uint8_t mask = w.dtype() == DType::kU8 ? 0x80 : 0;
+  const auto* pw = static_cast<const uint8_t*>(w.raw());
+  st->packed.resize(static_cast<size_t>(group));
+  for (int64_t g = 0; g < group; ++g) {
+    st->packed[g].resize(gemm_int8::packed_lhs_bytes(mg, kdim));
+    gemm_int8::pack_lhs(pw + g * mg * kdim, mg, kdim, kdim, mask, st->packed[g].data());
+  }
+  st->w_sums.assign(static_cast<size_t>(m), 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t k = 0; k < kdim; ++k) st->w_sums[i] += static_cast<int8_t>(pw[i * kdim + k] ^ mask);
+  return st;
+}
+
+uint8_t* thread_bytes(int slot, size_t n) {
+  thread_local std::vector<uint8_t> bufs[2];
+  if (bufs[slot].size() < n) bufs[slot].resize(n);
+  return bufs[slot].data();
+}
+
+// col [cg*k, out] (u8 domain: x ^ mask), taps in the padding = pad.
+void im2col_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8_t mask, uint8_t pad, uint8_t* col) {
+  const int64_t in_sz = w.big_numel(), out_sz = w.small_numel();
+  int64_t row = 0;
+  for (int64_t c = 0; c < cg; ++c)
+    for (int64_t k0 = 0; k0 < w.kernel[0]; ++k0)
+      for (int64_t k1 = 0; k1 < w.kernel[1]; ++k1)
+        for (int64_t k2 = 0; k2 < w.kernel[2]; ++k2, ++row) {
+          uint8_t* out = col + row * out_sz;
+          const uint8_t* xc = x + c * in_sz;
+          for (int64_t s0 = 0; s0 < w.small[0]; ++s0) {
+            const int64_t b0 = s0 * w.stride[0] - w.pad_begin[0] + k0 * w.dilation[0];
+            for (int64_t s1 = 0; s1 < w.small[1]; ++s1) {
+              const int64_t b1 = s1 * w.stride[1] - w.pad_begin[1] + k1 * w.dilation[1];
+              uint8_t* o = out + (s0 * w.small[1] + s1) * w.small[2];
+              if (b0 < 0 || b0 >= w.big[0] || b1 < 0 || b1 >= w.big[1]) {
+                std::memset(o, pad, static_cast<size_t>(w.small[2]));
+                continue;
+              }
+              const uint8_t* xr = xc + (b0 * w.big[1] + b1) * w.big[2];
+              for (int64_t s2 = 0; s2 < w.small[2]; ++s2) {
+                const int64_t b2 = s2 * w.stride[2] - w.pad_begin[2] + k2 * w.dilation[2];
+                o[s2] = b2 < 0 || b2 >= w.big[2] ? pad : static_cast<uint8_t>(xr[b2] ^ mask);
+              }
+            }
+          }
+        }
+}
+
+// One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw), over a padded s16 copy.
+void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_t zx, const uint8_t* wk,
+                  bool w_signed, int32_t zw, int32_t bias, int32_t* acc) {
+  const int64_t ih = w.big[1], iw = w.big[2], oh = w.small[1], ow = w.small[2];
+  const int64_t kh = w.kernel[1], kw = w.kernel[2], sh = w.stride[1], sw = w.stride[2];
+  const int64_t dh = w.dilation[1], dw = w.dilation[2], ph = w.pad_begin[1], pw = w.pad_begin[2];
+  const int64_t hp = std::max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1);
+  const int64_t wp = std::max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1);
+  auto* xp = reinterpret_cast<int16_t*>(thread_bytes(1, static_cast<size_t>(hp * wp) * sizeof(int16_t)));
+  std::fill(xp, xp + hp * wp, int16_t{0});
+  for (int64_t r = 0; r < ih; ++r)
+    for (int64_t c = 0; c < iw; ++c) {
+      const uint8_t v = x[r * iw + c];
+      xp[(r + ph) * wp + c + pw] = static_cast<int16_t>((x_signed ? int32_t{static_cast<int8_t>(v)} : int32_t{v}) - zx);
+    }
+  std::fill(acc, acc + oh * ow, bias);
+  for (int64_t a = 0; a < kh; ++a)
+    for (int64_t b = 0; b < kw; ++b) {
+      const uint8_t wv = wk[a * kw + b];
+      const int32_t wt = (w_signed ? int32_t{static_cast<int8_t>(wv)} : int32_t{wv}) - zw;
+      for (int64_t r = 0; r < oh; ++r) {
+        const int16_t* row = xp + (r * sh + a * dh) * wp + b * dw;
+        int32_t* o = acc + r * ow;
+        if (sw == 1) {
+          for (int64_t c = 0; c < ow; ++c) o[c] += row[c] * wt;
+        } else {
+          for (int64_t c = 0; c < ow; ++c) o[c] += row[c * sw] * wt;
+        }
+      }
+    }
+}
+
+size_t out_elem_size(const Epilogue& ep) { return ep.out == gemm_int8::OutType::kS32 ? 4 : 1; }
+
+}  // namespace
+
+std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor& w, const Tensor& w_zp) {
+  if (!w.defined() || !(w.dtype() == DType::kU8 || w.dtype() == DType::kI8) || w.rank() < 3) return nullptr;
+  const int64_t group = node.attr_int("group", 1);
+  const int64_t m = w.shape()[0];
+  if (group < 1 || m % group != 0) return nullptr;  // the forward reports it
+  if (w.shape()[1] == 1 && group == m && group > 1) return nullptr;  // depthwise reads W as stored
+  if (w_zp.defined() && w_zp.dtype() != w.dtype()) return nullptr;
+  const std::vector<int64_t> zw = w_zp.defined() ? w_zp.to_i64_vector() : std::vector<int64_t>{0};
+  if (!gemm_weights_ok(w, std::vector<int32_t>(zw.begin(), zw.end()))) return nullptr;
+  return pack_weights(w, group);
+}
+
+bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y) {
+  const conv::ConvDims& d = in.d;
+  const int64_t cg = d.c / d.group, mg = d.m / d.group;
+  const int64_t in_sz = d.win.big_numel(), out_sz = d.win.small_numel(), k_sz = d.win.kernel_numel();
+  const bool x_signed = in.x->dtype() == DType::kI8;
+  const auto* px = static_cast<const uint8_t*>(in.x->raw());
+  const int32_t* pb = in.bias ? in.bias->data<int32_t>() : nullptr;
+  auto* py = static_cast<uint8_t*>(y);
+  const size_t esz = out_elem_size(ep);
+  if (d.n * d.m * out_sz == 0) return true;
+
+  if (is_depthwise2d(d)) {
+    const auto* pw = static_cast<const uint8_t*>(in.w->raw());
+    const bool w_signed = in.w->dtype() == DType::kI8;
+    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) {
+      auto* acc = reinterpret_cast<int32_t*>(thread_bytes(0, static_cast<size_t>(out_sz) * sizeof(int32_t)));
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t c = p % d.c;
+        dwconv_plane(d.win, px + p * in_sz, x_signed, in.x_zp, pw + c * k_sz, w_signed, in.w_zp_of(c),
+                     pb ? pb[c] : 0, acc);
+        Epilogue e1 = ep;
+        e1.bias = nullptr;
+        if (e1.out != gemm_int8::OutType::kS32) {
+          e1.multiplier += c;
+          e1.shift += c;
+        }
+        gemm_int8::requantize_s32(acc, 1, out_sz, out_sz, e1, py + p * out_sz * esz, out_sz);
+      }
+    });
+    return true;
+  }
+
+  if (!gemm_weights_ok(*in.w, in.w_zp)) return false;
+  const auto* st = dynamic_cast<const ConvInt8State*>(state);
+  std::shared_ptr<ConvInt8State> local;
+  if (!st || st->w_storage != in.w->raw() || st->w_shape != in.w->shape()) {
+    local = pack_weights(*in.w, d.group);
+    st = local.get();
+  }
+  // s8 x is shifted to u8 (+128) so vpdpbusd's unsigned operand holds it; the zero point follows.
+  const uint8_t x_mask = x_signed ? 0x80 : 0;
+  const int32_t zx = in.x_zp + (x_signed ? 128 : 0);
+  std::vector<int32_t> bias(static_cast<size_t>(d.m));
+  for (int64_t m = 0; m < d.m; ++m)
+    bias[m] = static_cast<int32_t>(static_cast<uint32_t>(pb ? pb[m] : 0) -
+                                   static_cast<uint32_t>(zx) * static_cast<uint32_t>(st->w_sums[m]));
+  bool pointwise = true;
+  for (size_t i = 0; i < conv::kMaxSpatial; ++i)
+    pointwise = pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 &&
+                d.win.pad_end[i] == 0;
+  const int64_t kdim = cg * k_sz;
+  auto run_item = [&](int64_t item, ThreadPool* pool) {
+    const int64_t n = item / d.group, g = item % d.group;
+    const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;
+    uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdim, out_sz));
+    if (pointwise) {
+      gemm_int8::pack_rhs(xg, kdim, out_sz, out_sz, false, x_mask, rp);
+    } else {
+      uint8_t* col = thread_bytes(1, static_cast<size_t>(kdim * out_sz));
+      im2col_u8(d.win, cg, xg, x_mask, static_cast<uint8_t>(zx), col);
+      gemm_int8::pack_rhs(col, kdim, out_sz, out_sz, false, 0, rp);
+    }
+    Epilogue eg = ep;
+    eg.per_row = true;
+    eg.bias = bias.data() + g * mg;
+    if (eg.out != gemm_int8::OutType::kS32) {
+      eg.multiplier += g * mg;
+      eg.shift += g * mg;
+    }
+    gemm_int8::gemm_int8(gemm_int8::Operands{st->packed[g].data(), rp, mg, out_sz, kdim, false}, eg,
+                         py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
+  };
+  ThreadPool& pool = default_pool();
+  const int64_t items = d.n * d.group, t = pool.num_threads();
+  if (t > 1 && items >= t && (items % t == 0 || items >= 4 * t)) {
+    pool.parallel_for(items, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) run_item(i, nullptr);
+    });
+  } else {
+    for (int64_t i = 0; i < items; ++i) run_item(i, &pool);
+  }
+  return true;
+}
+
+}  // namespace edgeopt::kernels::ops::qlinear_conv
