@@ -70,6 +70,8 @@ namespace rnn { extern const OpDef kOpDef; }
 // -- group: int8 ops (declarations)
 namespace qlinear_conv { extern const OpDef kOpDef; }
 namespace conv_integer { extern const OpDef kOpDef; }
+namespace qlinear_matmul { extern const OpDef kOpDef; }
+namespace matmul_integer { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -138,6 +140,8 @@ constexpr const OpDef* kAllOps[] = {
     // -- group: int8 ops (entries)
     &ops::qlinear_conv::kOpDef,
     &ops::conv_integer::kOpDef,
+    &ops::qlinear_matmul::kOpDef,
+    &ops::matmul_integer::kOpDef,
 };
 }  // namespace
 

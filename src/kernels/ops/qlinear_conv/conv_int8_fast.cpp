@@ -128,8 +128,11 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   if (group < 1 || m % group != 0) return nullptr;  // the forward reports it
   if (w.shape()[1] == 1 && group == m && group > 1) return nullptr;  // depthwise reads W as stored
   if (w_zp.defined() && w_zp.dtype() != w.dtype()) return nullptr;
-  const std::vector<int64_t> zw = w_zp.defined() ? w_zp.to_i64_vector() : std::vector<int64_t>{0};
-  if (!gemm_weights_ok(w, std::vector<int32_t>(zw.begin(), zw.end()))) return nullptr;
+  const int64_t want = w.dtype() == DType::kU8 ? 128 : 0;
+  if (!w_zp.defined() && want != 0) return nullptr;
+  if (w_zp.defined())
+    for (int64_t z : w_zp.to_i64_vector())
+      if (z != want) return nullptr;
   return pack_weights(w, group);
 }
 
