@@ -72,6 +72,7 @@ namespace qlinear_conv { extern const OpDef kOpDef; }
 namespace conv_integer { extern const OpDef kOpDef; }
 namespace qlinear_matmul { extern const OpDef kOpDef; }
 namespace matmul_integer { extern const OpDef kOpDef; }
+namespace qlinear_add { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -142,6 +143,7 @@ constexpr const OpDef* kAllOps[] = {
     &ops::conv_integer::kOpDef,
     &ops::qlinear_matmul::kOpDef,
     &ops::matmul_integer::kOpDef,
+    &ops::qlinear_add::kOpDef,
 };
 }  // namespace
 
