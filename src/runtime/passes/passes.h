@@ -47,10 +47,18 @@ PassReport fold_batchnorm(Graph& g);
 // (activation_min/activation_max); the fast kernels apply it in the GEMM epilogue.
 PassReport fuse_conv_gemm_activation(Graph& g);
 
+// QDQ patterns (DequantizeLinear inputs, one QuantizeLinear after the op and an optional Relu/Clip)
+// become integer ops: Conv -> QLinearConv, MatMul/Gemm with constant 2-D weights -> QLinearMatMul,
+// Add -> QLinearAdd, and MaxPool/Flatten/Reshape/Transpose/Squeeze/Unsqueeze/Concat whose inputs
+// and output share one scale and zero point run on the codes. Results equal the QDQ graph within
+// one quantization step per fused op (exactly for QLinearAdd and the data-movement ops). Runs
+// before fold_constants, which would otherwise turn DequantizeLinear(weights) into f32 weights.
+PassReport fuse_qdq(Graph& g);
+
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
-// The pipeline, in order: remove_identity_ops, fold_constants, fold_batchnorm,
+// The pipeline, in order: remove_identity_ops, fuse_qdq, fold_constants, fold_batchnorm,
 // fuse_conv_gemm_activation, remove_dead_nodes.
 std::vector<PassReport> optimize_graph(Graph& g);
 

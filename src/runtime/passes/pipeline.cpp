@@ -1,6 +1,7 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
-// real consumers, constants before BN folding (BN parameters may come from folded nodes), BN
-// folding before activation fusion (Conv -> BN -> Relu becomes Conv+Relu), dead code last.
+// real consumers, QDQ fusion before constant folding (which would dequantize the int8 weights),
+// constants before BN folding (BN parameters may come from folded nodes), BN folding before
+// activation fusion (Conv -> BN -> Relu becomes Conv+Relu), dead code last.
 #include "runtime/passes/passes.h"
 
 namespace edgeopt::runtime::passes {
@@ -8,6 +9,7 @@ namespace edgeopt::runtime::passes {
 std::vector<PassReport> optimize_graph(Graph& g) {
   std::vector<PassReport> reports;
   reports.push_back(remove_identity_ops(g));
+  reports.push_back(fuse_qdq(g));
   reports.push_back(fold_constants(g));
   reports.push_back(fold_batchnorm(g));
   reports.push_back(fuse_conv_gemm_activation(g));
