@@ -9,6 +9,10 @@
 #include <cstring>
 #include <string>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
 #include "kernels/quant/requantize.h"
@@ -70,14 +74,55 @@ void pack_lhs(const void* l, int64_t m, int64_t k, int64_t lda, uint8_t xor_mask
     }
 }
 
+namespace {
+
+// One full quad of a full panel: rows r[0..3] (kNr bytes each) interleaved into 4-byte lanes.
+void pack_rhs_quad_full(const uint8_t* const r[4], uint8_t xor_mask, uint8_t* out) {
+#if defined(__SSE2__)
+  const __m128i m = _mm_set1_epi8(static_cast<char>(xor_mask));
+  for (int64_t c = 0; c < kNr; c += 16) {
+    const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + c)), m);
+    const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + c)), m);
+    const __m128i d = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + c)), m);
+    const __m128i e = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + c)), m);
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i de_lo = _mm_unpacklo_epi8(d, e), de_hi = _mm_unpackhi_epi8(d, e);
+    auto* o = reinterpret_cast<__m128i*>(out + c * 4);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, de_lo));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, de_lo));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, de_hi));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, de_hi));
+  }
+#else
+  for (int64_t c = 0; c < kNr; ++c)
+    for (int t = 0; t < 4; ++t) out[c * 4 + t] = r[t][c] ^ xor_mask;
+#endif
+}
+
+}  // namespace
+
 void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint8_t xor_mask, uint8_t* dst) {
   const auto* src = static_cast<const uint8_t*>(r);
   const int64_t kp = padded_k(k), np = (n + kNr - 1) / kNr;
-  std::memset(dst, 0, packed_rhs_bytes(k, n));
   // Panel p, quad q, column c, byte t at ((p * kp/4 + q) * kNr + c) * 4 + t.
   for (int64_t p = 0; p < np; ++p) {
     uint8_t* panel = dst + p * kNr * kp;
     const int64_t nc = std::min(kNr, n - p * kNr);
+    if (!trans && nc == kNr) {  // the common case, vectorized; only a last partial quad is scalar
+      for (int64_t q = 0; q < k / 4; ++q) {
+        const uint8_t* rows[4];
+        for (int t = 0; t < 4; ++t) rows[t] = src + (q * 4 + t) * ldb + p * kNr;
+        pack_rhs_quad_full(rows, xor_mask, panel + q * kNr * 4);
+      }
+      if (k % 4) {
+        uint8_t* out = panel + (k / 4) * kNr * 4;
+        std::memset(out, 0, static_cast<size_t>(kNr * 4));
+        for (int64_t kk = k / 4 * 4; kk < k; ++kk)
+          for (int64_t c = 0; c < kNr; ++c) out[c * 4 + kk % 4] = src[kk * ldb + p * kNr + c] ^ xor_mask;
+      }
+      continue;
+    }
+    std::memset(panel, 0, static_cast<size_t>(kNr * kp));
     if (trans) {
       for (int64_t c = 0; c < nc; ++c) {
         const uint8_t* col = src + (p * kNr + c) * ldb;

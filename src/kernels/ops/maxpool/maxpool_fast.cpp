@@ -192,12 +192,52 @@ int64_t plane_grain(int64_t out_sz, int64_t k) { return std::max<int64_t>(1, 819
 // Row-major position in a 2-D plane -> column-major (storage_order=1), as the reference.
 int64_t column_major(const Plane2d& g, int64_t b) { return (b / g.iw) + g.ih * (b % g.iw); }
 
+// u8/i8 codes (QDQ graphs after fuse_qdq): the window max over the clipped window, no argmax.
+// An all-padding window gives the type's lowest value, as the reference.
+template <typename T>
+void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t hs = oy * g.sh - g.ph, y0 = g.ky0[oy], y1 = g.ky1[oy];
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t ws = ox * g.sw - g.pw, x0 = g.kx0[ox], x1 = g.kx1[ox];
+      T best = std::numeric_limits<T>::lowest();
+      for (int64_t ky = y0; ky < y1; ++ky) {
+        const T* row = x + (hs + ky * g.dh) * g.iw + ws;
+        for (int64_t kx = x0; kx < x1; ++kx) best = std::max(best, row[kx * g.dw]);
+      }
+      y[oy * g.ow + ox] = best;
+    }
+  }
+}
+
+template <typename T>
+void maxpool_q8_fast(ForwardCtx& ctx, const Window& w) {
+  const Tensor& x = ctx.in[0];
+  const Plane2d g = plane_geometry(w);
+  std::vector<int64_t> y_dims{x.shape()[0], x.shape()[1]};
+  for (int64_t o : w.real(w.small)) y_dims.push_back(o);
+  Tensor& y = alloc_output(ctx, 0, x.dtype(), Shape(y_dims));
+  const int64_t planes = x.shape()[0] * x.shape()[1], in_sz = g.ih * g.iw, out_sz = g.oh * g.ow;
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  parallel_for(
+      planes,
+      [&](int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; ++p) maxpool_q8_plane<T>(g, px + p * in_sz, py + p * out_sz);
+      },
+      plane_grain(out_sz, g.kh * g.kw));
+}
+
 }  // namespace
 
 void maxpool_fast(ForwardCtx& ctx) {
   const Tensor& x = required_input(ctx, 0);
   const Window w = conv::pool_window(ctx.node, x.shape());
   const int64_t storage_order = ctx.node.attr_int("storage_order", 0);
+  const bool codes_only = fast_supported(w) && !ctx.saved && (storage_order == 0 || storage_order == 1) &&
+                          (ctx.node.outputs.size() < 2 || ctx.node.outputs[1].empty());
+  if (codes_only && x.dtype() == DType::kU8) return maxpool_q8_fast<uint8_t>(ctx, w);
+  if (codes_only && x.dtype() == DType::kI8) return maxpool_q8_fast<int8_t>(ctx, w);
   if (x.dtype() != DType::kF32 || !fast_supported(w) || (storage_order != 0 && storage_order != 1))
     return maxpool_ref(ctx);
   const Plane2d g = plane_geometry(w);

@@ -12,6 +12,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/common.h"
+#include "kernels/microkernels/quantize_q8/quantize_q8.h"
 #include "kernels/quant/qop_inputs.h"
 
 namespace edgeopt::kernels::ops::qlinear_add {
@@ -82,7 +83,7 @@ void qlinear_add_q8_ref(ForwardCtx& ctx) {
 }
 
 // Same values through two 256-entry tables (no per-element int -> float conversion or
-// broadcasting index vectors when the shapes are equal).
+// broadcasting index vectors when the shapes are equal) and the vectorized quantize_f32.
 void qlinear_add_q8_fast(ForwardCtx& ctx) {
   const QAdd q = read_qlinear_add(ctx);
   const Tensor& a = ctx.in[0];
@@ -95,7 +96,14 @@ void qlinear_add_q8_fast(ForwardCtx& ctx) {
   auto* pc = static_cast<uint8_t*>(c.raw());
   const int32_t lo = quant::qmin_of(q.c_dtype), hi = quant::qmax_of(q.c_dtype);
   parallel_for(c.numel(), [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) pc[i] = static_cast<uint8_t>(add_requant(ta[pa[i]], tb[pb[i]], q, lo, hi));
+    constexpr int64_t kBlock = 512;
+    float sum[kBlock];
+    for (int64_t i0 = s; i0 < e; i0 += kBlock) {
+      const int64_t len = std::min(kBlock, e - i0);
+      for (int64_t i = 0; i < len; ++i)
+        sum[i] = std::min(std::max(ta[pa[i0 + i]] + tb[pb[i0 + i]], q.act.lo), q.act.hi);
+      quantize_q8::quantize_f32_to_q8(sum, len, q.sc, q.zc, lo, hi, q.c_dtype == DType::kI8, pc + i0);
+    }
   }, 4096);
 }
 

@@ -56,6 +56,25 @@ uint8_t* thread_bytes(int slot, size_t n) {
   return bufs[slot].data();
 }
 
+// One output row of im2col: o[s] = x[s * stride - pad + k * dil] ^ mask, `fill` where that lands
+// outside [0, n); the in-bounds range is computed once so the copy itself has no branches.
+void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int64_t offset, uint8_t mask,
+                   uint8_t fill, uint8_t* o) {
+  // s in [lo, hi) <=> 0 <= s * stride + offset < n
+  int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t hi = n - offset <= 0 ? 0 : (n - offset + stride - 1) / stride;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
+  std::memset(o, fill, static_cast<size_t>(lo));
+  const uint8_t* xs = x + lo * stride + offset;
+  if (stride == 1) {
+    for (int64_t s = 0; s < hi - lo; ++s) o[lo + s] = xs[s] ^ mask;
+  } else {
+    for (int64_t s = 0; s < hi - lo; ++s) o[lo + s] = xs[s * stride] ^ mask;
+  }
+  std::memset(o + hi, fill, static_cast<size_t>(out - hi));
+}
+
 // col [cg*k, out] (u8 domain: x ^ mask), taps in the padding = pad.
 void im2col_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8_t mask, uint8_t pad, uint8_t* col) {
   const int64_t in_sz = w.big_numel(), out_sz = w.small_numel();
@@ -75,11 +94,8 @@ void im2col_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8_t mask
                 std::memset(o, pad, static_cast<size_t>(w.small[2]));
                 continue;
               }
-              const uint8_t* xr = xc + (b0 * w.big[1] + b1) * w.big[2];
-              for (int64_t s2 = 0; s2 < w.small[2]; ++s2) {
-                const int64_t b2 = s2 * w.stride[2] - w.pad_begin[2] + k2 * w.dilation[2];
-                o[s2] = b2 < 0 || b2 >= w.big[2] ? pad : static_cast<uint8_t>(xr[b2] ^ mask);
-              }
+              im2col_row_u8(xc + (b0 * w.big[1] + b1) * w.big[2], w.big[2], w.small[2], w.stride[2],
+                            k2 * w.dilation[2] - w.pad_begin[2], mask, pad, o);
             }
           }
         }
