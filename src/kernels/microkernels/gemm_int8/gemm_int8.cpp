@@ -101,6 +101,22 @@ void pack_rhs_quad_full(const uint8_t* const r[4], uint8_t xor_mask, uint8_t* ou
 
 }  // namespace
 
+void pack_rhs_quad(const uint8_t* r, int64_t rows, int64_t n, int64_t ldb, int64_t q, int64_t kp, uint8_t* dst) {
+  const int64_t np = (n + kNr - 1) / kNr;
+  for (int64_t p = 0; p < np; ++p) {
+    uint8_t* out = dst + p * kNr * kp + q * kNr * 4;
+    const int64_t nc = std::min(kNr, n - p * kNr);
+    if (rows == 4 && nc == kNr) {
+      const uint8_t* rp[4] = {r + p * kNr, r + ldb + p * kNr, r + 2 * ldb + p * kNr, r + 3 * ldb + p * kNr};
+      pack_rhs_quad_full(rp, 0, out);
+      continue;
+    }
+    std::memset(out, 0, static_cast<size_t>(kNr * 4));
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t c = 0; c < nc; ++c) out[c * 4 + t] = r[t * ldb + p * kNr + c];
+  }
+}
+
 void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint8_t xor_mask, uint8_t* dst) {
   const auto* src = static_cast<const uint8_t*>(r);
   const int64_t kp = padded_k(k), np = (n + kNr - 1) / kNr;

@@ -60,6 +60,11 @@ void pack_lhs(const void* l, int64_t m, int64_t k, int64_t lda, uint8_t xor_mask
 // R [k, n] row-major (ldb >= n), or with trans: R stored as [n, k] (ldb >= k) -> dst.
 void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint8_t xor_mask, uint8_t* dst);
 
+// Rows [4q, 4q + rows) of R [k, n] (r points at row 4q, row stride ldb, 1 <= rows <= 4; missing rows
+// are zeros) into quad q of a pack_rhs buffer whose padded K is kp: lets a producer such as
+// im2col emit R four rows at a time while they are in L1.
+void pack_rhs_quad(const uint8_t* r, int64_t rows, int64_t n, int64_t ldb, int64_t q, int64_t kp, uint8_t* dst);
+
 struct Operands {
   const uint8_t* lhs = nullptr;  // pack_lhs output
   const uint8_t* rhs = nullptr;  // pack_rhs output

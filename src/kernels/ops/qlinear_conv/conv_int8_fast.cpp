@@ -75,30 +75,36 @@ void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int
   std::memset(o + hi, fill, static_cast<size_t>(out - hi));
 }
 
-// col [cg*k, out] (u8 domain: x ^ mask), taps in the padding = pad.
-void im2col_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8_t mask, uint8_t pad, uint8_t* col) {
-  const int64_t in_sz = w.big_numel(), out_sz = w.small_numel();
-  int64_t row = 0;
-  for (int64_t c = 0; c < cg; ++c)
-    for (int64_t k0 = 0; k0 < w.kernel[0]; ++k0)
-      for (int64_t k1 = 0; k1 < w.kernel[1]; ++k1)
-        for (int64_t k2 = 0; k2 < w.kernel[2]; ++k2, ++row) {
-          uint8_t* out = col + row * out_sz;
-          const uint8_t* xc = x + c * in_sz;
-          for (int64_t s0 = 0; s0 < w.small[0]; ++s0) {
-            const int64_t b0 = s0 * w.stride[0] - w.pad_begin[0] + k0 * w.dilation[0];
-            for (int64_t s1 = 0; s1 < w.small[1]; ++s1) {
-              const int64_t b1 = s1 * w.stride[1] - w.pad_begin[1] + k1 * w.dilation[1];
-              uint8_t* o = out + (s0 * w.small[1] + s1) * w.small[2];
-              if (b0 < 0 || b0 >= w.big[0] || b1 < 0 || b1 >= w.big[1]) {
-                std::memset(o, pad, static_cast<size_t>(w.small[2]));
-                continue;
-              }
-              im2col_row_u8(xc + (b0 * w.big[1] + b1) * w.big[2], w.big[2], w.small[2], w.stride[2],
-                            k2 * w.dilation[2] - w.pad_begin[2], mask, pad, o);
-            }
+// im2col straight into gemm_int8's packed R: rows (c, k0, k1, k2) of col [cg*k, out] (u8 domain:
+// x ^ mask, `pad` for taps in the padding) are made four at a time in an L1-sized buffer, then
+// interleaved into the panels, so the unpacked matrix never goes to memory.
+void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8_t mask, uint8_t pad, uint8_t* rp) {
+  const int64_t in_sz = w.big_numel(), out_sz = w.small_numel(), k_sz = w.kernel_numel();
+  const int64_t kdim = cg * k_sz, kp = gemm_int8::padded_k(kdim);
+  uint8_t* rows = thread_bytes(1, static_cast<size_t>(4 * out_sz));
+  for (int64_t q = 0; q < kp / 4; ++q) {
+    const int64_t nrows = std::min<int64_t>(4, kdim - 4 * q);
+    for (int64_t t = 0; t < nrows; ++t) {
+      const int64_t row = 4 * q + t, c = row / k_sz, k = row % k_sz;
+      const int64_t k2 = k % w.kernel[2], k1 = (k / w.kernel[2]) % w.kernel[1], k0 = k / (w.kernel[2] * w.kernel[1]);
+      const uint8_t* xc = x + c * in_sz;
+      uint8_t* out = rows + t * out_sz;
+      for (int64_t s0 = 0; s0 < w.small[0]; ++s0) {
+        const int64_t b0 = s0 * w.stride[0] - w.pad_begin[0] + k0 * w.dilation[0];
+        for (int64_t s1 = 0; s1 < w.small[1]; ++s1) {
+          const int64_t b1 = s1 * w.stride[1] - w.pad_begin[1] + k1 * w.dilation[1];
+          uint8_t* o = out + (s0 * w.small[1] + s1) * w.small[2];
+          if (b0 < 0 || b0 >= w.big[0] || b1 < 0 || b1 >= w.big[1]) {
+            std::memset(o, pad, static_cast<size_t>(w.small[2]));
+            continue;
           }
+          im2col_row_u8(xc + (b0 * w.big[1] + b1) * w.big[2], w.big[2], w.small[2], w.stride[2],
+                        k2 * w.dilation[2] - w.pad_begin[2], mask, pad, o);
         }
+      }
+    }
+    gemm_int8::pack_rhs_quad(rows, nrows, out_sz, out_sz, q, kp, rp);
+  }
 }
 
 // One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw), over a padded s16 copy.
@@ -210,9 +216,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     if (pointwise) {
       gemm_int8::pack_rhs(xg, kdim, out_sz, out_sz, false, x_mask, rp);
     } else {
-      uint8_t* col = thread_bytes(1, static_cast<size_t>(kdim * out_sz));
-      im2col_u8(d.win, cg, xg, x_mask, static_cast<uint8_t>(zx), col);
-      gemm_int8::pack_rhs(col, kdim, out_sz, out_sz, false, 0, rp);
+      im2col_packed_u8(d.win, cg, xg, x_mask, static_cast<uint8_t>(zx), rp);
     }
     Epilogue eg = ep;
     eg.per_row = true;
