@@ -34,7 +34,7 @@ std::vector<Isa> supported_isas() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2")) v.push_back(Isa::kAvx2);
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vnni"))
+      __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("bmi2"))
     v.push_back(Isa::kAvx512Vnni);
 #endif
   return v;

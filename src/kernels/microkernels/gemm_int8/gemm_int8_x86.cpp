@@ -11,7 +11,7 @@
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#define EDGEOPT_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define EDGEOPT_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2")))
 #define EDGEOPT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 
 namespace edgeopt::kernels::gemm_int8::detail {
@@ -86,38 +86,33 @@ EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const u
   }
 }
 
-// round(p / 2^31) with the gemmlowp nudge, in 64-bit lanes (quant::saturating_rounding_doubling_high_mul).
-EDGEOPT_TARGET_AVX512VNNI inline __m512i srdhm64(__m512i p) {
-  const __m512i zero = _mm512_setzero_si512();
-  const __mmask8 neg = _mm512_cmplt_epi64_mask(p, zero);
-  const __m512i nudge =
-      _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(int64_t{1} << 30), _mm512_set1_epi64(1 - (int64_t{1} << 30)));
-  __m512i q = _mm512_add_epi64(p, nudge);
-  const __mmask8 qneg = _mm512_cmplt_epi64_mask(q, zero);
-  q = _mm512_mask_add_epi64(q, qneg, q, _mm512_set1_epi64((int64_t{1} << 31) - 1));  // truncate toward 0
-  return _mm512_srai_epi64(q, 31);
-}
-
-// quant::rounding_divide_by_pot in 64-bit lanes, exponents e in [0, 31].
-EDGEOPT_TARGET_AVX512VNNI inline __m512i rdbp64(__m512i x, __m512i e) {
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
-  const __m512i rem = _mm512_and_si512(x, mask);
-  __m512i thr = _mm512_srli_epi64(mask, 1);
-  thr = _mm512_mask_add_epi64(thr, _mm512_cmplt_epi64_mask(x, _mm512_setzero_si512()), thr, one);
-  const __m512i res = _mm512_srav_epi64(x, e);
-  return _mm512_mask_add_epi64(res, _mm512_cmpgt_epi64_mask(rem, thr), res, one);
-}
-
-// quant::requantize for 16 lanes whose shifts are all in [-31, 0] (right shifts only).
+// quant::requantize for 16 lanes whose shifts are all in [-31, 0] (right shifts rs = -shift), on
+// magnitudes: with M > 0, p = acc * M, the high multiply rounds half toward +inf, i.e.
+// |q| = (|p| + 2^30 - [p < 0]) >> 31 with q's sign that of p, and the rounding right shift rounds
+// half away from zero, i.e. |y| = (|q| + 2^(rs-1)) >> rs with the same sign. Unsigned 64-bit
+// lanes, no division emulation: about half the work of translating the signed steps literally.
 EDGEOPT_TARGET_AVX512VNNI inline __m512i requantize16(__m512i acc, __m512i mult, __m512i shift, __m512i zp,
                                                       __m512i lo, __m512i hi) {
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(acc, _mm512_setzero_si512());
+  const __m512i mag = _mm512_abs_epi32(acc);  // INT32_MIN -> 2^31, right as an unsigned lane
   const __m512i rs = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+  // 2^(rs-1) for rs > 0, else 0: (1 << rs) >> 1.
+  const __m512i half = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), rs), 1);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30), one = _mm512_set1_epi64(1);
   const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
-  const __m512i ye = rdbp64(srdhm64(_mm512_mul_epi32(acc, mult)), _mm512_and_si512(rs, low32));
-  const __m512i yo = rdbp64(srdhm64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_srli_epi64(mult, 32))),
-                            _mm512_srli_epi64(rs, 32));
-  __m512i y = _mm512_mask_blend_epi32(0xAAAA, ye, _mm512_slli_epi64(yo, 32));
+  // Even lanes in the low halves of the 64-bit lanes, odd lanes shifted down.
+  __m512i pe = _mm512_mul_epu32(mag, mult);
+  __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(mag, 32), _mm512_srli_epi64(mult, 32));
+  pe = _mm512_mask_sub_epi64(_mm512_add_epi64(pe, nudge), static_cast<__mmask8>(_pext_u32(neg, 0x5555)),
+                             _mm512_add_epi64(pe, nudge), one);
+  po = _mm512_mask_sub_epi64(_mm512_add_epi64(po, nudge), static_cast<__mmask8>(_pext_u32(neg, 0xAAAA)),
+                             _mm512_add_epi64(po, nudge), one);
+  pe = _mm512_srli_epi64(pe, 31);
+  po = _mm512_srli_epi64(po, 31);
+  pe = _mm512_srlv_epi64(_mm512_add_epi64(pe, _mm512_and_si512(half, low32)), _mm512_and_si512(rs, low32));
+  po = _mm512_srlv_epi64(_mm512_add_epi64(po, _mm512_srli_epi64(half, 32)), _mm512_srli_epi64(rs, 32));
+  __m512i y = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+  y = _mm512_mask_sub_epi32(y, neg, _mm512_setzero_si512(), y);
   y = _mm512_add_epi32(y, zp);
   return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
 }
@@ -151,14 +146,21 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
         acc = _mm512_add_epi32(acc, ep.per_row ? _mm512_set1_epi32(ep.bias[ch]) : _mm512_maskz_loadu_epi32(m, ep.bias + ch));
       const int64_t at = (i0 + i) * ldc + j0 + j;
       if (ep.out == OutType::kS32) {
-        _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + at, m, acc);
+        if (m == 0xffff)
+          _mm512_storeu_si512(static_cast<int32_t*>(c) + at, acc);
+        else
+          _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + at, m, acc);
         continue;
       }
       const __m512i mult =
           ep.per_row ? _mm512_set1_epi32(ep.multiplier[ch]) : _mm512_maskz_loadu_epi32(m, ep.multiplier + ch);
       const __m512i shift = ep.per_row ? _mm512_set1_epi32(ep.shift[ch]) : _mm512_maskz_loadu_epi32(m, ep.shift + ch);
-      const __m512i y = requantize16(acc, mult, shift, zp, lo, hi);
-      _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(c) + at, m, y);
+      // Narrow in a register, then a plain store: Zen 4 runs vpmovdb-to-memory with a mask slowly.
+      const __m128i y = _mm512_cvtepi32_epi8(requantize16(acc, mult, shift, zp, lo, hi));
+      if (m == 0xffff)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(c) + at), y);
+      else
+        _mm_mask_storeu_epi8(static_cast<uint8_t*>(c) + at, m, y);
     }
   }
 }

@@ -24,7 +24,7 @@ void quantize_scalar(const float* x, int64_t n, float scale, int32_t zp, int32_t
 // The same steps as quant::quantize_f32: an IEEE division, round half to even (roundscale's
 // nearest mode equals round_half_even for every float), + zero point, clamp; NaN -> clamped zero
 // point. Adding the zero point in f32 is exact below 2^24, and beyond that the clamp saturates either way.
-__attribute__((target("avx512f,avx512bw"))) void quantize_avx512(const float* x, int64_t n, float scale, int32_t zp,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_avx512(const float* x, int64_t n, float scale, int32_t zp,
                                                                  int32_t lo, int32_t hi, void* y) {
   const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(static_cast<float>(zp));
   const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo)), vhi = _mm512_set1_ps(static_cast<float>(hi));
@@ -37,7 +37,11 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_avx512(const float* x,
     __m512 r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     r = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, vz), vlo), vhi);
     const __m512i q = _mm512_mask_blend_epi32(nan, _mm512_cvtps_epi32(r), nan_code);
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
+    const __m128i b = _mm512_cvtepi32_epi8(q);  // narrowed in a register: masked vpmovdb stores are slow
+    if (m == 0xffff)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), b);
+    else
+      _mm_mask_storeu_epi8(out + i, m, b);
   }
 }
 

@@ -80,7 +80,12 @@ bool MaxPool2x2S2Plane(const float* x, int64_t oh, int64_t ow, float* y, int32_t
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
+#include <type_traits>
 #include <limits>
 #include <vector>
 
@@ -192,12 +197,42 @@ int64_t plane_grain(int64_t out_sz, int64_t k) { return std::max<int64_t>(1, 819
 // Row-major position in a 2-D plane -> column-major (storage_order=1), as the reference.
 int64_t column_major(const Plane2d& g, int64_t b) { return (b / g.iw) + g.ih * (b % g.iw); }
 
+// acc[i] = max(acc[i], row[i]) on u8 (or s8 through the sign-flip: x ^ 0x80 orders s8 as u8).
+template <typename T>
+void max_rows_q8(T* acc, const T* row, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(std::is_signed_v<T> ? static_cast<char>(0x80) : 0);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + i)), flip);
+    const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i)), flip);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + i), _mm_xor_si128(_mm_max_epu8(a, b), flip));
+  }
+#endif
+  for (; i < n; ++i) acc[i] = std::max(acc[i], row[i]);
+}
+
 // u8/i8 codes (QDQ graphs after fuse_qdq): the window max over the clipped window, no argmax.
-// An all-padding window gives the type's lowest value, as the reference.
+// Undilated windows are separable: the max over the window's rows first (vectorized, shared by
+// every output of the row), then over its columns. An all-padding window gives the type's lowest
+// value, as the reference.
 template <typename T>
 void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
+  thread_local std::vector<T> colmax;
+  if (g.dh == 1 && g.dw == 1) colmax.resize(static_cast<size_t>(g.iw));
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t hs = oy * g.sh - g.ph, y0 = g.ky0[oy], y1 = g.ky1[oy];
+    if (g.dh == 1 && g.dw == 1 && y0 < y1) {
+      std::copy(x + (hs + y0) * g.iw, x + (hs + y0 + 1) * g.iw, colmax.begin());
+      for (int64_t ky = y0 + 1; ky < y1; ++ky) max_rows_q8(colmax.data(), x + (hs + ky) * g.iw, g.iw);
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const T* c = colmax.data() + ox * g.sw - g.pw;
+        T best = std::numeric_limits<T>::lowest();
+        for (int64_t kx = g.kx0[ox]; kx < g.kx1[ox]; ++kx) best = std::max(best, c[kx]);
+        y[oy * g.ow + ox] = best;
+      }
+      continue;
+    }
     for (int64_t ox = 0; ox < g.ow; ++ox) {
       const int64_t ws = ox * g.sw - g.pw, x0 = g.kx0[ox], x1 = g.kx1[ox];
       T best = std::numeric_limits<T>::lowest();

@@ -2,11 +2,16 @@
 // 0) packed for gemm_int8 against weights packed once in prepare; depthwise 2D convs use a direct
 // kernel over a zero-padded s16 plane (9 MACs per output do not pay for a GEMM), then the same
 // vectorized requantization epilogue.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include "core/thread_pool.h"
 #include "kernels/ops/qlinear_conv/conv_int8.h"
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace edgeopt::kernels::ops::qlinear_conv {
 namespace {
@@ -107,36 +112,105 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
   }
 }
 
-// One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw), over a padded s16 copy.
+// One output row of a depthwise conv: o[i] = bias + sum_t src[t][i] * w[t] for i < n, the taps'
+// s16 rows already offset; sixteen s32 accumulators per step stay in a register over all taps.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void dw_row_avx512(const int16_t* const* src, const int32_t* w,
+                                                                         int64_t taps, int32_t bias, int32_t* o,
+                                                                         int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512i acc = _mm512_set1_epi32(bias);
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m512i x = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, src[t] + i));
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(w[t])));
+    }
+    _mm512_mask_storeu_epi32(o + i, m, acc);
+  }
+}
+
+void dw_row_scalar(const int16_t* const* src, const int32_t* w, int64_t taps, int32_t bias, int32_t* o, int64_t n) {
+  std::fill(o, o + n, bias);
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t i = 0; i < n; ++i) o[i] += src[t][i] * w[t];
+}
+
+// Row r of the phase planes from one input row: dst[phase][j] = x[c] - zx for padded column
+// c + pad = j * 2 + phase (stride 2), or dst[0][c + pad] (stride 1); AVX-512 for u8/s8.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const uint8_t* x, int64_t n, bool x_signed,
+                                                                            int32_t zx, int64_t pad, int64_t sw,
+                                                                            int16_t* phase0, int16_t* phase1) {
+  const __m512i vz = _mm512_set1_epi16(static_cast<int16_t>(zx));
+  // Even-then-odd order of 32 s16 lanes.
+  const __m512i deint = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22,
+                                         20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  int64_t c = 0;
+  // Stride 2: even x columns land in phase (pad % 2) at (c + pad) / 2, odd ones in the other phase.
+  int16_t* even_dst = pad % 2 ? phase1 : phase0;
+  int16_t* odd_dst = pad % 2 ? phase0 : phase1;
+  for (; c + 32 <= n; c += 32) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + c));
+    const __m512i v = _mm512_sub_epi16(x_signed ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b), vz);
+    if (sw == 1) {
+      _mm512_storeu_si512(phase0 + c + pad, v);
+    } else {
+      const __m512i d = _mm512_permutexvar_epi16(deint, v);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(even_dst + (c + pad) / 2), _mm512_castsi512_si256(d));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd_dst + (c + 1 + pad) / 2), _mm512_extracti64x4_epi64(d, 1));
+    }
+  }
+  for (; c < n; ++c) {
+    const int32_t v = (x_signed ? int32_t{static_cast<int8_t>(x[c])} : int32_t{x[c]}) - zx;
+    const int64_t col = c + pad;
+    if (sw == 1)
+      phase0[col] = static_cast<int16_t>(v);
+    else
+      (col % 2 ? phase1 : phase0)[col / 2] = static_cast<int16_t>(v);
+  }
+}
+
+// One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw). x - zx goes into a
+// zero-padded s16 plane split into `stride_w` column phases (column j of phase p = padded column
+// j * stride_w + p), so every tap reads a contiguous run whatever the stride.
 void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_t zx, const uint8_t* wk,
-                  bool w_signed, int32_t zw, int32_t bias, int32_t* acc) {
+                  bool w_signed, int32_t zw, int32_t bias, int32_t* acc, bool avx512) {
   const int64_t ih = w.big[1], iw = w.big[2], oh = w.small[1], ow = w.small[2];
   const int64_t kh = w.kernel[1], kw = w.kernel[2], sh = w.stride[1], sw = w.stride[2];
   const int64_t dh = w.dilation[1], dw = w.dilation[2], ph = w.pad_begin[1], pw = w.pad_begin[2];
   const int64_t hp = std::max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1);
   const int64_t wp = std::max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1);
-  auto* xp = reinterpret_cast<int16_t*>(thread_bytes(1, static_cast<size_t>(hp * wp) * sizeof(int16_t)));
-  std::fill(xp, xp + hp * wp, int16_t{0});
-  for (int64_t r = 0; r < ih; ++r)
+  const int64_t wq = (wp + sw - 1) / sw;  // columns per phase
+  auto* xp = reinterpret_cast<int16_t*>(thread_bytes(1, static_cast<size_t>(sw * hp * wq) * sizeof(int16_t)));
+  std::fill(xp, xp + sw * hp * wq, int16_t{0});
+  const bool vec_rows = avx512 && sw <= 2;
+  for (int64_t r = 0; r < ih; ++r) {
+    const uint8_t* xr = x + r * iw;
+    if (vec_rows) {
+      widen_row_avx512(xr, iw, x_signed, zx, pw, sw, xp + (r + ph) * wq, sw == 2 ? xp + (hp + r + ph) * wq : nullptr);
+      continue;
+    }
+    int64_t phase = pw % sw, j = pw / sw;  // of padded column c + pw, stepped without divisions
     for (int64_t c = 0; c < iw; ++c) {
-      const uint8_t v = x[r * iw + c];
-      xp[(r + ph) * wp + c + pw] = static_cast<int16_t>((x_signed ? int32_t{static_cast<int8_t>(v)} : int32_t{v}) - zx);
+      const int32_t v = x_signed ? int32_t{static_cast<int8_t>(xr[c])} : int32_t{xr[c]};
+      xp[(phase * hp + r + ph) * wq + j] = static_cast<int16_t>(v - zx);
+      if (++phase == sw) phase = 0, ++j;
     }
-  std::fill(acc, acc + oh * ow, bias);
-  for (int64_t a = 0; a < kh; ++a)
-    for (int64_t b = 0; b < kw; ++b) {
-      const uint8_t wv = wk[a * kw + b];
-      const int32_t wt = (w_signed ? int32_t{static_cast<int8_t>(wv)} : int32_t{wv}) - zw;
-      for (int64_t r = 0; r < oh; ++r) {
-        const int16_t* row = xp + (r * sh + a * dh) * wp + b * dw;
-        int32_t* o = acc + r * ow;
-        if (sw == 1) {
-          for (int64_t c = 0; c < ow; ++c) o[c] += row[c] * wt;
-        } else {
-          for (int64_t c = 0; c < ow; ++c) o[c] += row[c * sw] * wt;
-        }
+  }
+  thread_local std::vector<int32_t> wts;
+  thread_local std::vector<const int16_t*> src;
+  wts.resize(static_cast<size_t>(kh * kw));
+  src.resize(static_cast<size_t>(kh * kw));
+  for (int64_t t = 0; t < kh * kw; ++t) wts[t] = (w_signed ? int32_t{static_cast<int8_t>(wk[t])} : int32_t{wk[t]}) - zw;
+  for (int64_t r = 0; r < oh; ++r) {
+    for (int64_t a = 0; a < kh; ++a)
+      for (int64_t b = 0; b < kw; ++b) {
+        const int64_t col = b * dw;
+        src[a * kw + b] = xp + ((col % sw) * hp + r * sh + a * dh) * wq + col / sw;
       }
-    }
+    if (avx512)
+      dw_row_avx512(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
+    else
+      dw_row_scalar(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
+  }
 }
 
 size_t out_elem_size(const Epilogue& ep) { return ep.out == gemm_int8::OutType::kS32 ? 4 : 1; }
@@ -172,12 +246,13 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   if (is_depthwise2d(d)) {
     const auto* pw = static_cast<const uint8_t*>(in.w->raw());
     const bool w_signed = in.w->dtype() == DType::kI8;
+    const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
     parallel_for(d.n * d.c, [&](int64_t b, int64_t e) {
       auto* acc = reinterpret_cast<int32_t*>(thread_bytes(0, static_cast<size_t>(out_sz) * sizeof(int32_t)));
       for (int64_t p = b; p < e; ++p) {
         const int64_t c = p % d.c;
         dwconv_plane(d.win, px + p * in_sz, x_signed, in.x_zp, pw + c * k_sz, w_signed, in.w_zp_of(c),
-                     pb ? pb[c] : 0, acc);
+                     pb ? pb[c] : 0, acc, avx512);
         Epilogue e1 = ep;
         e1.bias = nullptr;
         if (e1.out != gemm_int8::OutType::kS32) {
