@@ -10,6 +10,8 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   std::vector<PassReport> reports;
   reports.push_back(remove_identity_ops(g));
   reports.push_back(fuse_qdq(g));
+  // The DequantizeLinear(weights) fuse_qdq orphaned: before fold_constants would dequantize them.
+  if (reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
   reports.push_back(fold_constants(g));
   reports.push_back(fold_batchnorm(g));
   reports.push_back(fuse_conv_gemm_activation(g));

@@ -73,7 +73,16 @@ void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int
   std::memset(o, fill, static_cast<size_t>(lo));
   const uint8_t* xs = x + lo * stride + offset;
   if (stride == 1) {
-    for (int64_t s = 0; s < hi - lo; ++s) o[lo + s] = xs[s] ^ mask;
+    std::memcpy(o + lo, xs, static_cast<size_t>(hi - lo));
+    if (mask) {
+      int64_t s = lo;
+      const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+      for (; s + 16 <= hi; s += 16) {
+        auto* p = reinterpret_cast<__m128i*>(o + s);
+        _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), m));
+      }
+      for (; s < hi; ++s) o[s] ^= mask;
+    }
   } else {
     for (int64_t s = 0; s < hi - lo; ++s) o[lo + s] = xs[s * stride] ^ mask;
   }
