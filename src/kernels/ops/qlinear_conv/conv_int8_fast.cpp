@@ -89,6 +89,39 @@ void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int
   std::memset(o + hi, fill, static_cast<size_t>(out - hi));
 }
 
+// The im2col row of tap offset (dy, dx) when stride is 1 and the output plane has the input's
+// size h x w: out[y, x] = in[y + dy, x + dx] ^ mask, `pad` outside. One copy of the shifted plane,
+// then only the |dx| edge columns of each row and the |dy| edge rows are patched.
+void im2col_plane_shift_u8(const uint8_t* in, int64_t h, int64_t w, int64_t dy, int64_t dx, uint8_t mask,
+                           uint8_t pad, uint8_t* out) {
+  const int64_t y0 = std::clamp<int64_t>(-dy, 0, h), y1 = std::clamp<int64_t>(h - dy, y0, h);
+  std::memset(out, pad, static_cast<size_t>(y0 * w));
+  std::memset(out + y1 * w, pad, static_cast<size_t>((h - y1) * w));
+  if (y1 <= y0) return;
+  // Flat copy of rows [y0, y1): reads in[(y0 + dy) * w + dx ...], trimmed to the plane's bounds
+  // (the trimmed bytes are edge columns, patched below).
+  int64_t begin = y0 * w, end = y1 * w;
+  int64_t src = (y0 + dy) * w + dx;
+  if (src < 0) begin -= src, src = 0;
+  end = std::min(end, begin + (h * w - src));
+  std::memcpy(out + begin, in + src, static_cast<size_t>(std::max<int64_t>(0, end - begin)));
+  if (mask) {
+    int64_t i = begin;
+    const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+    for (; i + 16 <= end; i += 16) {
+      auto* p = reinterpret_cast<__m128i*>(out + i);
+      _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), m));
+    }
+    for (; i < end; ++i) out[i] ^= mask;
+  }
+  const int64_t cl = std::clamp<int64_t>(-dx, 0, w), cr = std::clamp<int64_t>(w - dx, cl, w);
+  for (int64_t y = y0; y < y1; ++y) {
+    uint8_t* row = out + y * w;
+    for (int64_t x = 0; x < cl; ++x) row[x] = pad;
+    for (int64_t x = cr; x < w; ++x) row[x] = pad;
+  }
+}
+
 // im2col straight into gemm_int8's packed R: rows (c, k0, k1, k2) of col [cg*k, out] (u8 domain:
 // x ^ mask, `pad` for taps in the padding) are made four at a time in an L1-sized buffer, then
 // interleaved into the panels, so the unpacked matrix never goes to memory.
@@ -96,6 +129,9 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
   const int64_t in_sz = w.big_numel(), out_sz = w.small_numel(), k_sz = w.kernel_numel();
   const int64_t kdim = cg * k_sz, kp = gemm_int8::padded_k(kdim);
   uint8_t* rows = thread_bytes(1, static_cast<size_t>(4 * out_sz));
+  // 2-D, stride 1, output as large as the input ("same" padding): each im2col row is the plane shifted.
+  const bool shifted_planes = w.nd <= 2 && w.stride[1] == 1 && w.stride[2] == 1 && w.small[1] == w.big[1] &&
+                              w.small[2] == w.big[2];
   for (int64_t q = 0; q < kp / 4; ++q) {
     const int64_t nrows = std::min<int64_t>(4, kdim - 4 * q);
     for (int64_t t = 0; t < nrows; ++t) {
@@ -103,6 +139,11 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
       const int64_t k2 = k % w.kernel[2], k1 = (k / w.kernel[2]) % w.kernel[1], k0 = k / (w.kernel[2] * w.kernel[1]);
       const uint8_t* xc = x + c * in_sz;
       uint8_t* out = rows + t * out_sz;
+      if (shifted_planes) {
+        im2col_plane_shift_u8(xc, w.big[1], w.big[2], k1 * w.dilation[1] - w.pad_begin[1],
+                              k2 * w.dilation[2] - w.pad_begin[2], mask, pad, out);
+        continue;
+      }
       for (int64_t s0 = 0; s0 < w.small[0]; ++s0) {
         const int64_t b0 = s0 * w.stride[0] - w.pad_begin[0] + k0 * w.dilation[0];
         for (int64_t s1 = 0; s1 < w.small[1]; ++s1) {
