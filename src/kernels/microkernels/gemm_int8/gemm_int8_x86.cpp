@@ -87,30 +87,41 @@ EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const u
 }
 
 // quant::requantize for 16 lanes whose shifts are all in [-31, 0] (right shifts rs = -shift), on
-// magnitudes: with M > 0, p = acc * M, the high multiply rounds half toward +inf, i.e.
-// |q| = (|p| + 2^30 - [p < 0]) >> 31 with q's sign that of p, and the rounding right shift rounds
-// half away from zero, i.e. |y| = (|q| + 2^(rs-1)) >> rs with the same sign. Unsigned 64-bit
-// lanes, no division emulation: about half the work of translating the signed steps literally.
-EDGEOPT_TARGET_AVX512VNNI inline __m512i requantize16(__m512i acc, __m512i mult, __m512i shift, __m512i zp,
-                                                      __m512i lo, __m512i hi) {
+// magnitudes. With M > 0 and p = acc * M, the high multiply rounds half toward +inf:
+// |q| = (|p| + 2^30 - [p < 0]) >> 31 with the sign of p; the rounding right shift rounds half away
+// from zero: |y| = (|q| + 2^(rs-1)) >> rs. Since 2^(rs-1) is an integer, both fold into one shift:
+// |y| = (|p| + 2^30 - [p < 0] + 2^(rs-1) * 2^31) >> (31 + rs), exact in unsigned 64-bit lanes.
+// The per-channel parts (M's odd lanes, the addend, the shift) are built once per row or column.
+struct RequantConsts {
+  __m512i mult, mult_odd, add_even, add_odd, shift_even, shift_odd;
+};
+
+EDGEOPT_TARGET_AVX512VNNI inline RequantConsts requant_consts(__m512i mult, __m512i shift) {
+  const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
+  const __m512i rs = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+  const __m512i half = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), rs), 1);  // 2^(rs-1) or 0
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30), k31 = _mm512_set1_epi64(31);
+  RequantConsts c;
+  c.mult = mult;
+  c.mult_odd = _mm512_srli_epi64(mult, 32);
+  c.add_even = _mm512_add_epi64(_mm512_slli_epi64(_mm512_and_si512(half, low32), 31), nudge);
+  c.add_odd = _mm512_add_epi64(_mm512_slli_epi64(_mm512_srli_epi64(half, 32), 31), nudge);
+  c.shift_even = _mm512_add_epi64(_mm512_and_si512(rs, low32), k31);
+  c.shift_odd = _mm512_add_epi64(_mm512_srli_epi64(rs, 32), k31);
+  return c;
+}
+
+EDGEOPT_TARGET_AVX512VNNI inline __m512i requantize16(__m512i acc, const RequantConsts& c, __m512i zp, __m512i lo,
+                                                      __m512i hi) {
   const __mmask16 neg = _mm512_cmplt_epi32_mask(acc, _mm512_setzero_si512());
   const __m512i mag = _mm512_abs_epi32(acc);  // INT32_MIN -> 2^31, right as an unsigned lane
-  const __m512i rs = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
-  // 2^(rs-1) for rs > 0, else 0: (1 << rs) >> 1.
-  const __m512i half = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), rs), 1);
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30), one = _mm512_set1_epi64(1);
-  const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
-  // Even lanes in the low halves of the 64-bit lanes, odd lanes shifted down.
-  __m512i pe = _mm512_mul_epu32(mag, mult);
-  __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(mag, 32), _mm512_srli_epi64(mult, 32));
-  pe = _mm512_mask_sub_epi64(_mm512_add_epi64(pe, nudge), static_cast<__mmask8>(_pext_u32(neg, 0x5555)),
-                             _mm512_add_epi64(pe, nudge), one);
-  po = _mm512_mask_sub_epi64(_mm512_add_epi64(po, nudge), static_cast<__mmask8>(_pext_u32(neg, 0xAAAA)),
-                             _mm512_add_epi64(po, nudge), one);
-  pe = _mm512_srli_epi64(pe, 31);
-  po = _mm512_srli_epi64(po, 31);
-  pe = _mm512_srlv_epi64(_mm512_add_epi64(pe, _mm512_and_si512(half, low32)), _mm512_and_si512(rs, low32));
-  po = _mm512_srlv_epi64(_mm512_add_epi64(po, _mm512_srli_epi64(half, 32)), _mm512_srli_epi64(rs, 32));
+  const __m512i one = _mm512_set1_epi64(1);
+  __m512i pe = _mm512_add_epi64(_mm512_mul_epu32(mag, c.mult), c.add_even);
+  __m512i po = _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(mag, 32), c.mult_odd), c.add_odd);
+  pe = _mm512_mask_sub_epi64(pe, static_cast<__mmask8>(_pext_u32(neg, 0x5555)), pe, one);
+  po = _mm512_mask_sub_epi64(po, static_cast<__mmask8>(_pext_u32(neg, 0xAAAA)), po, one);
+  pe = _mm512_srlv_epi64(pe, c.shift_even);
+  po = _mm512_srlv_epi64(po, c.shift_odd);
   __m512i y = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
   y = _mm512_mask_sub_epi32(y, neg, _mm512_setzero_si512(), y);
   y = _mm512_add_epi32(y, zp);
@@ -137,7 +148,11 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
                                                const Epilogue& ep, void* c, int64_t ldc) {
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin),
                 hi = _mm512_set1_epi32(ep.qmax);
+  const bool q8 = ep.out != OutType::kS32;
+  RequantConsts row_consts{};
   for (int64_t i = 0; i < mr; ++i) {
+    if (q8 && ep.per_row)
+      row_consts = requant_consts(_mm512_set1_epi32(ep.multiplier[i0 + i]), _mm512_set1_epi32(ep.shift[i0 + i]));
     for (int64_t j = 0; j < nr; j += 16) {
       const __mmask16 m = nr - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nr - j)) - 1);
       __m512i acc = _mm512_load_si512(tile + i * kNr + j);
@@ -152,11 +167,11 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
           _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + at, m, acc);
         continue;
       }
-      const __m512i mult =
-          ep.per_row ? _mm512_set1_epi32(ep.multiplier[ch]) : _mm512_maskz_loadu_epi32(m, ep.multiplier + ch);
-      const __m512i shift = ep.per_row ? _mm512_set1_epi32(ep.shift[ch]) : _mm512_maskz_loadu_epi32(m, ep.shift + ch);
+      const RequantConsts cc = ep.per_row ? row_consts
+                                          : requant_consts(_mm512_maskz_loadu_epi32(m, ep.multiplier + ch),
+                                                           _mm512_maskz_loadu_epi32(m, ep.shift + ch));
       // Narrow in a register, then a plain store: Zen 4 runs vpmovdb-to-memory with a mask slowly.
-      const __m128i y = _mm512_cvtepi32_epi8(requantize16(acc, mult, shift, zp, lo, hi));
+      const __m128i y = _mm512_cvtepi32_epi8(requantize16(acc, cc, zp, lo, hi));
       if (m == 0xffff)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(c) + at), y);
       else

@@ -250,12 +250,15 @@ void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_
   wts.resize(static_cast<size_t>(kh * kw));
   src.resize(static_cast<size_t>(kh * kw));
   for (int64_t t = 0; t < kh * kw; ++t) wts[t] = (w_signed ? int32_t{static_cast<int8_t>(wk[t])} : int32_t{wk[t]}) - zw;
+  thread_local std::vector<int64_t> tap_offset;  // of tap (a, b) in the phase planes, at output row 0
+  tap_offset.resize(static_cast<size_t>(kh * kw));
+  for (int64_t a = 0; a < kh; ++a)
+    for (int64_t b = 0; b < kw; ++b) {
+      const int64_t col = b * dw;
+      tap_offset[a * kw + b] = ((col % sw) * hp + a * dh) * wq + col / sw;
+    }
   for (int64_t r = 0; r < oh; ++r) {
-    for (int64_t a = 0; a < kh; ++a)
-      for (int64_t b = 0; b < kw; ++b) {
-        const int64_t col = b * dw;
-        src[a * kw + b] = xp + ((col % sw) * hp + r * sh + a * dh) * wq + col / sw;
-      }
+    for (int64_t t = 0; t < kh * kw; ++t) src[t] = xp + tap_offset[t] + r * sh * wq;
     if (avx512)
       dw_row_avx512(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
     else
