@@ -163,18 +163,33 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
 }
 
 // One output row of a depthwise conv: o[i] = bias + sum_t src[t][i] * w[t] for i < n, the taps'
-// s16 rows already offset; sixteen s32 accumulators per step stay in a register over all taps.
+// s16 rows already offset. Taps go in pairs through vpmaddwd (x and w are within +-255, so a pair
+// sum is exact in s32): 32 outputs per step in two accumulators, interleaved back once at the end.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void dw_row_avx512(const int16_t* const* src, const int32_t* w,
                                                                          int64_t taps, int32_t bias, int32_t* o,
                                                                          int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    __m512i acc = _mm512_set1_epi32(bias);
-    for (int64_t t = 0; t < taps; ++t) {
-      const __m512i x = _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, src[t] + i));
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(w[t])));
+  // accA holds outputs {0-3, 8-11, 16-19, 24-27}, accB {4-7, ...} (unpacklo/hi order per 128 bits).
+  const __m512i first = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i second = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t rem = std::min<int64_t>(32, n - i);
+    const __mmask32 m = rem == 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << rem) - 1);
+    __m512i acc_a = _mm512_set1_epi32(bias), acc_b = acc_a;
+    for (int64_t t = 0; t < taps; t += 2) {
+      const __m512i x0 = _mm512_maskz_loadu_epi16(m, src[t] + i);
+      const bool pair = t + 1 < taps;
+      const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, src[t + 1] + i) : _mm512_setzero_si512();
+      const int32_t w1 = pair ? w[t + 1] : 0;
+      const __m512i wp = _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(w1) << 16) |
+                                                                (static_cast<uint32_t>(w[t]) & 0xffffu)));
+      acc_a = _mm512_add_epi32(acc_a, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), wp));
+      acc_b = _mm512_add_epi32(acc_b, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), wp));
     }
-    _mm512_mask_storeu_epi32(o + i, m, acc);
+    const __m512i lo = _mm512_permutex2var_epi32(acc_a, first, acc_b);
+    const __m512i hi = _mm512_permutex2var_epi32(acc_a, second, acc_b);
+    const auto m0 = static_cast<__mmask16>(m & 0xffff), m1 = static_cast<__mmask16>(m >> 16);
+    _mm512_mask_storeu_epi32(o + i, m0, lo);
+    if (m1) _mm512_mask_storeu_epi32(o + i + 16, m1, hi);
   }
 }
 
@@ -197,24 +212,20 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const
   // Stride 2: even x columns land in phase (pad % 2) at (c + pad) / 2, odd ones in the other phase.
   int16_t* even_dst = pad % 2 ? phase1 : phase0;
   int16_t* odd_dst = pad % 2 ? phase0 : phase1;
-  for (; c + 32 <= n; c += 32) {
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + c));
+  for (; c < n; c += 32) {
+    // The last step loads and stores only the remaining columns (masks), no scalar tail.
+    const int64_t rem = std::min<int64_t>(32, n - c);
+    const __mmask32 m = rem == 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << rem) - 1);
+    const __m256i b = _mm256_maskz_loadu_epi8(m, x + c);
     const __m512i v = _mm512_sub_epi16(x_signed ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b), vz);
     if (sw == 1) {
-      _mm512_storeu_si512(phase0 + c + pad, v);
+      _mm512_mask_storeu_epi16(phase0 + c + pad, m, v);
     } else {
       const __m512i d = _mm512_permutexvar_epi16(deint, v);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(even_dst + (c + pad) / 2), _mm512_castsi512_si256(d));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd_dst + (c + 1 + pad) / 2), _mm512_extracti64x4_epi64(d, 1));
+      const auto me = static_cast<__mmask16>((1u << ((rem + 1) / 2)) - 1), mo = static_cast<__mmask16>((1u << (rem / 2)) - 1);
+      _mm256_mask_storeu_epi16(even_dst + (c + pad) / 2, me, _mm512_castsi512_si256(d));
+      _mm256_mask_storeu_epi16(odd_dst + (c + 1 + pad) / 2, mo, _mm512_extracti64x4_epi64(d, 1));
     }
-  }
-  for (; c < n; ++c) {
-    const int32_t v = (x_signed ? int32_t{static_cast<int8_t>(x[c])} : int32_t{x[c]}) - zx;
-    const int64_t col = c + pad;
-    if (sw == 1)
-      phase0[col] = static_cast<int16_t>(v);
-    else
-      (col % 2 ? phase1 : phase0)[col / 2] = static_cast<int16_t>(v);
   }
 }
 

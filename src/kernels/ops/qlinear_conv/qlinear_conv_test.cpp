@@ -100,6 +100,10 @@ std::vector<Case> cases() {
   v.push_back({{1, 2, 4, 5, 6}, 3, 1, {2, 2, 3}, {1, 2, 1}, {1, 0, 1, 0, 1, 1}, {}, DType::kI8, DType::kU8});
   v.push_back({{1, 5, 6, 6}, 9, 1, {3, 3}, {}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8, 1});
   v.push_back({{3, 64, 7, 7}, 40, 2, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  // Depthwise rows wider than one 32-column step, stride-2 phases with odd and even padding.
+  v.push_back({{1, 4, 9, 70}, 4, 4, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
+  v.push_back({{2, 3, 5, 67}, 3, 3, {3, 3}, {1, 2}, {0, 2, 1, 2}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 2, 6, 45}, 2, 2, {2, 4}, {1, 1}, {1, 1, 0, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 1});
   // "Same" stride-1 convs take the shifted-plane im2col: dilation, even kernel, s8 x (xor path).
   v.push_back({{2, 5, 8, 11}, 7, 1, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, DType::kI8, DType::kI8, DType::kU8});
   v.push_back({{1, 3, 6, 5}, 4, 1, {2, 4}, {}, {1, 1, 0, 2}, {}, DType::kU8, DType::kI8, DType::kI8});
