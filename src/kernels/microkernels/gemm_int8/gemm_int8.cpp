@@ -154,13 +154,6 @@ void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint
   }
 }
 
-std::vector<int32_t> row_sums_s8(const int8_t* l, int64_t m, int64_t k, int64_t lda) {
-  std::vector<int32_t> s(static_cast<size_t>(m), 0);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t kk = 0; kk < k; ++kk) s[i] += l[i * lda + kk];
-  return s;
-}
-
 namespace detail {
 
 void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
@@ -242,7 +235,12 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
       const uint8_t* l = op.lhs + mb * kMr * kp;
       const uint8_t* r = op.rhs + p * kNr * kp;
       switch (isa) {
-        case Isa::kAvx512Vnni: detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned); break;
+        case Isa::kAvx512Vnni:
+          if (op.m - mb * kMr == 1)
+            detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned);
+          else
+            detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
+          break;
         case Isa::kAvx2: detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned); break;
         default: detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned); break;
       }

@@ -93,7 +93,4 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
 void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
                     Isa isa = default_isa());
 
-// sum_k L[i, k] (s8 values) for the zero-point correction; L [m, k] row-major.
-std::vector<int32_t> row_sums_s8(const int8_t* l, int64_t m, int64_t k, int64_t lda);
-
 }  // namespace edgeopt::kernels::gemm_int8

@@ -59,6 +59,37 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, c
   }
 }
 
+// A single-row block (batch-1 MatMul/Gemm: a GEMV): only row 0 of L is real, so the 8x32 kernel
+// would waste 7/8 of its work; four k-quads in flight hide vpdpbusd's latency instead.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  __m512i acc[8];
+  for (auto& a : acc) a = _mm512_setzero_si512();
+  int64_t q = 0;
+  for (; q + 4 <= kq; q += 4) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      const __m512i a = _mm512_set1_epi32(load_quad(l + (q + u) * kMr * 4));
+      const uint8_t* rq = r + (q + u) * kNr * 4;
+      const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
+      acc[2 * u] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u], a, b0) : _mm512_dpbusd_epi32(acc[2 * u], b0, a);
+      acc[2 * u + 1] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u + 1], a, b1) : _mm512_dpbusd_epi32(acc[2 * u + 1], b1, a);
+    }
+  }
+  for (; q < kq; ++q) {
+    const __m512i a = _mm512_set1_epi32(load_quad(l + q * kMr * 4));
+    const uint8_t* rq = r + q * kNr * 4;
+    const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
+    acc[0] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[0], a, b0) : _mm512_dpbusd_epi32(acc[0], b0, a);
+    acc[1] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[1], a, b1) : _mm512_dpbusd_epi32(acc[1], b1, a);
+  }
+  // Wrapping s32 adds: the same sum in any order.
+  const __m512i c0 = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[2]), _mm512_add_epi32(acc[4], acc[6]));
+  const __m512i c1 = _mm512_add_epi32(_mm512_add_epi32(acc[1], acc[3]), _mm512_add_epi32(acc[5], acc[7]));
+  _mm512_store_si512(tile, c0);
+  _mm512_store_si512(tile + 16, c1);
+}
+
 // One row at a time: eight ymm accumulators hold (k0k1, k2k3) partial sums of 32 columns.
 template <bool kLhsUnsigned>
 EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
@@ -135,6 +166,13 @@ void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t*
     ukernel_vnni_8x32<true>(kq, l, r, tile);
   else
     ukernel_vnni_8x32<false>(kq, l, r, tile);
+}
+
+void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_vnni_1x32<true>(kq, l, r, tile);
+  else
+    ukernel_vnni_1x32<false>(kq, l, r, tile);
 }
 
 void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {

@@ -225,7 +225,19 @@ void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
     if (g.dh == 1 && g.dw == 1 && y0 < y1) {
       std::copy(x + (hs + y0) * g.iw, x + (hs + y0 + 1) * g.iw, colmax.begin());
       for (int64_t ky = y0 + 1; ky < y1; ++ky) max_rows_q8(colmax.data(), x + (hs + ky) * g.iw, g.iw);
-      for (int64_t ox = 0; ox < g.ow; ++ox) {
+      int64_t ox = 0;
+#if defined(__SSE2__)
+      if (g.kw == 2 && g.sw == 2 && g.pw == 0) {  // full pairs: max of even and odd bytes, 8 outputs per step
+        const __m128i flip = _mm_set1_epi8(std::is_signed_v<T> ? static_cast<char>(0x80) : 0);
+        const __m128i low = _mm_set1_epi16(0x00ff);
+        for (; ox + 8 <= g.ow && 2 * ox + 16 <= g.iw; ox += 8) {
+          const __m128i v = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(colmax.data() + 2 * ox)), flip);
+          const __m128i m = _mm_max_epi16(_mm_and_si128(v, low), _mm_srli_epi16(v, 8));  // u8 values in s16 lanes
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), _mm_xor_si128(_mm_packus_epi16(m, m), flip));
+        }
+      }
+#endif
+      for (; ox < g.ow; ++ox) {
         const T* c = colmax.data() + ox * g.sw - g.pw;
         T best = std::numeric_limits<T>::lowest();
         for (int64_t kx = g.kx0[ox]; kx < g.kx1[ox]; ++kx) best = std::max(best, c[kx]);
