@@ -100,8 +100,8 @@ void expect_fused(const Graph& g, const std::map<std::string, int>& want_ops, fl
       int64_t differ = 0;
       for (int64_t i = 0; i < w.numel(); ++i) {
         const double d = std::abs(w.at(i) - o.at(i));
-        ASSERT_LE(d, steps * out_scale * 1.0001) << name << "[" << i << "]: QDQ " << w.at(i) << " int8 " << o.at(i)
-                                                 << " (ref_only=" << ref_only << ")";
+        ASSERT_LE(d, steps * out_scale * 1.0001)
+            << name << "[" << i << "]: QDQ " << w.at(i) << " int8 " << o.at(i) << " (ref_only=" << ref_only << ")";
         differ += d > 0;
       }
       // The integer path must not be trivially different: most values agree exactly.

@@ -21,9 +21,12 @@ namespace edgeopt::kernels::gemm_int8 {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512Vnni: return "avx512vnni";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
   }
   return "?";
 }
@@ -33,8 +36,8 @@ std::vector<Isa> supported_isas() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2")) v.push_back(Isa::kAvx2);
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("bmi2"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
+      __builtin_cpu_supports("bmi2"))
     v.push_back(Isa::kAvx512Vnni);
 #endif
   return v;
@@ -172,8 +175,8 @@ void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* til
       }
 }
 
-void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep,
-                     void* c, int64_t ldc) {
+void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
+                     int64_t ldc) {
   for (int64_t i = 0; i < mr; ++i)
     for (int64_t j = 0; j < nr; ++j) {
       const int64_t ch = ep.per_row ? i0 + i : j0 + j;
@@ -241,8 +244,12 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
           else
             detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
           break;
-        case Isa::kAvx2: detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned); break;
-        default: detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned); break;
+        case Isa::kAvx2:
+          detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned);
+          break;
+        default:
+          detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned);
+          break;
       }
       const int64_t i0 = mb * kMr, j0 = p * kNr;
       const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);

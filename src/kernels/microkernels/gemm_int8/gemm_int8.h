@@ -69,15 +69,15 @@ struct Operands {
   const uint8_t* lhs = nullptr;  // pack_lhs output
   const uint8_t* rhs = nullptr;  // pack_rhs output
   int64_t m = 0, n = 0, k = 0;
-  bool lhs_unsigned = false;     // true: L is u8 and R s8; false: L is s8 and R u8
+  bool lhs_unsigned = false;  // true: L is u8 and R s8; false: L is s8 and R u8
 };
 
 enum class OutType { kS32, kU8, kS8 };
 
 struct Epilogue {
   OutType out = OutType::kS32;
-  bool per_row = true;             // channel of C[i, j] = i (NCHW conv) or j (MatMul columns)
-  const int32_t* bias = nullptr;   // [channels] added to the s32 sum, or null
+  bool per_row = true;            // channel of C[i, j] = i (NCHW conv) or j (MatMul columns)
+  const int32_t* bias = nullptr;  // [channels] added to the s32 sum, or null
   // For u8/s8 out: the per-channel fixed-point multiplier (quant::QuantMultiplier fields).
   const int32_t* multiplier = nullptr;
   const int32_t* shift = nullptr;

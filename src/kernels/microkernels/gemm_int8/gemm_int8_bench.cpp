@@ -17,7 +17,6 @@ namespace {
 
 using namespace edgeopt::kernels::gemm_int8;
 
-
 // 16 independent accumulator chains of vpdpbusd zmm: 16 x 64 MACs = 2048 ops per iteration.
 __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) void vnni_chain(int64_t iters, __m512i* out) {
   __m512i a = _mm512_set1_epi32(0x01020304), b = _mm512_set1_epi32(0x05060708);
@@ -98,13 +97,18 @@ void run_gemm(benchmark::State& state, bool pack_each_call) {
   const double ops = 2.0 * m * n * k * state.iterations();
   state.counters["GOP/s"] = benchmark::Counter(ops / 1e9, benchmark::Counter::kIsRate);
   if (measured_peak_gops() > 0)
-    state.counters["vnni_peak%"] = benchmark::Counter(ops / 1e9 / measured_peak_gops() * 100, benchmark::Counter::kIsRate);
+    state.counters["vnni_peak%"] =
+        benchmark::Counter(ops / 1e9 / measured_peak_gops() * 100, benchmark::Counter::kIsRate);
   state.SetLabel(isa_name(default_isa()));
 }
 
 void BM_Int8Gemm(benchmark::State& state) { run_gemm(state, false); }
 void BM_Int8GemmWithPacking(benchmark::State& state) { run_gemm(state, true); }
-BENCHMARK(BM_Int8Gemm)->Args({1024, 1024, 1024})->Args({256, 256, 256})->Args({64, 3136, 576})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Int8Gemm)
+    ->Args({1024, 1024, 1024})
+    ->Args({256, 256, 256})
+    ->Args({64, 3136, 576})
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Int8GemmWithPacking)->Args({1024, 1024, 1024})->Unit(benchmark::kMillisecond);
 
 }  // namespace

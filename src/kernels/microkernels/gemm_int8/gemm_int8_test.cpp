@@ -93,7 +93,8 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
       else
         got = static_cast<int8_t>(c8[i * ldc + j]);
       if (j >= cs.n) {
-        ASSERT_EQ(cs.out == OutType::kS32 ? got : static_cast<int32_t>(c8[i * ldc + j]), cs.out == OutType::kS32 ? -7 : 0xAB)
+        ASSERT_EQ(cs.out == OutType::kS32 ? got : static_cast<int32_t>(c8[i * ldc + j]),
+                  cs.out == OutType::kS32 ? -7 : 0xAB)
             << "wrote past N at row " << i << " col " << j << ", " << cs.describe(isa);
         continue;
       }
@@ -103,14 +104,20 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
 
 TEST(GemmInt8, EveryIsaEqualsTheIntegerReferenceBitExactly) {
   std::mt19937 rng(42);
-  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},  {8, 32, 4},   {9, 33, 5},   {7, 31, 3},
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {8, 32, 4},   {9, 33, 5},    {7, 31, 3},
                                                       {17, 65, 67}, {3, 100, 27}, {64, 49, 576}, {40, 7, 1030}};
   const std::vector<double> scales = {1e-4, 0.003, 0.7, 3.0};
   for (Isa isa : supported_isas())
     for (const auto& s : shapes)
       for (int variant = 0; variant < 6; ++variant) {
-        Case cs{s[0], s[1], s[2], (variant & 1) != 0, variant < 3, variant == 2 || variant == 5,
-                static_cast<OutType>(variant % 3), scales[(variant + s[2]) % scales.size()]};
+        Case cs{s[0],
+                s[1],
+                s[2],
+                (variant & 1) != 0,
+                variant < 3,
+                variant == 2 || variant == 5,
+                static_cast<OutType>(variant % 3),
+                scales[(variant + s[2]) % scales.size()]};
         run_case(cs, isa, rng);
         if (HasFatalFailure()) return;
       }

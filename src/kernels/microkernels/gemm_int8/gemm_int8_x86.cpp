@@ -28,27 +28,34 @@ template <bool kLhsUnsigned>
 EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
   __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-#define EDGEOPT_DP(acc, a, b) \
-  acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
+#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
   for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
     const __m512i b0 = _mm512_loadu_si512(r);
     const __m512i b1 = _mm512_loadu_si512(r + 64);
     __m512i a = _mm512_set1_epi32(load_quad(l + 0));
-    EDGEOPT_DP(c00, a, b0); EDGEOPT_DP(c01, a, b1);
+    EDGEOPT_DP(c00, a, b0);
+    EDGEOPT_DP(c01, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 4));
-    EDGEOPT_DP(c10, a, b0); EDGEOPT_DP(c11, a, b1);
+    EDGEOPT_DP(c10, a, b0);
+    EDGEOPT_DP(c11, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 8));
-    EDGEOPT_DP(c20, a, b0); EDGEOPT_DP(c21, a, b1);
+    EDGEOPT_DP(c20, a, b0);
+    EDGEOPT_DP(c21, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 12));
-    EDGEOPT_DP(c30, a, b0); EDGEOPT_DP(c31, a, b1);
+    EDGEOPT_DP(c30, a, b0);
+    EDGEOPT_DP(c31, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 16));
-    EDGEOPT_DP(c40, a, b0); EDGEOPT_DP(c41, a, b1);
+    EDGEOPT_DP(c40, a, b0);
+    EDGEOPT_DP(c41, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 20));
-    EDGEOPT_DP(c50, a, b0); EDGEOPT_DP(c51, a, b1);
+    EDGEOPT_DP(c50, a, b0);
+    EDGEOPT_DP(c51, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 24));
-    EDGEOPT_DP(c60, a, b0); EDGEOPT_DP(c61, a, b1);
+    EDGEOPT_DP(c60, a, b0);
+    EDGEOPT_DP(c61, a, b1);
     a = _mm512_set1_epi32(load_quad(l + 28));
-    EDGEOPT_DP(c70, a, b0); EDGEOPT_DP(c71, a, b1);
+    EDGEOPT_DP(c70, a, b0);
+    EDGEOPT_DP(c71, a, b1);
   }
 #undef EDGEOPT_DP
   const __m512i rows[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
@@ -73,7 +80,8 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, c
       const uint8_t* rq = r + (q + u) * kNr * 4;
       const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
       acc[2 * u] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u], a, b0) : _mm512_dpbusd_epi32(acc[2 * u], b0, a);
-      acc[2 * u + 1] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u + 1], a, b1) : _mm512_dpbusd_epi32(acc[2 * u + 1], b1, a);
+      acc[2 * u + 1] =
+          kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u + 1], a, b1) : _mm512_dpbusd_epi32(acc[2 * u + 1], b1, a);
     }
   }
   for (; q < kq; ++q) {
@@ -184,8 +192,7 @@ void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
 
 EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
                                                const Epilogue& ep, void* c, int64_t ldc) {
-  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin),
-                hi = _mm512_set1_epi32(ep.qmax);
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
   const bool q8 = ep.out != OutType::kS32;
   RequantConsts row_consts{};
   for (int64_t i = 0; i < mr; ++i) {
@@ -196,7 +203,8 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
       __m512i acc = _mm512_load_si512(tile + i * kNr + j);
       const int64_t ch = ep.per_row ? i0 + i : j0 + j;
       if (ep.bias)
-        acc = _mm512_add_epi32(acc, ep.per_row ? _mm512_set1_epi32(ep.bias[ch]) : _mm512_maskz_loadu_epi32(m, ep.bias + ch));
+        acc = _mm512_add_epi32(acc,
+                               ep.per_row ? _mm512_set1_epi32(ep.bias[ch]) : _mm512_maskz_loadu_epi32(m, ep.bias + ch));
       const int64_t at = (i0 + i) * ldc + j0 + j;
       if (ep.out == OutType::kS32) {
         if (m == 0xffff)

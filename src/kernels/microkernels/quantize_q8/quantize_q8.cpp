@@ -24,8 +24,8 @@ void quantize_scalar(const float* x, int64_t n, float scale, int32_t zp, int32_t
 // The same steps as quant::quantize_f32: an IEEE division, round half to even (roundscale's
 // nearest mode equals round_half_even for every float), + zero point, clamp; NaN -> clamped zero
 // point. Adding the zero point in f32 is exact below 2^24, and beyond that the clamp saturates either way.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_avx512(const float* x, int64_t n, float scale, int32_t zp,
-                                                                 int32_t lo, int32_t hi, void* y) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_avx512(const float* x, int64_t n, float scale,
+                                                                          int32_t zp, int32_t lo, int32_t hi, void* y) {
   const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(static_cast<float>(zp));
   const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo)), vhi = _mm512_set1_ps(static_cast<float>(hi));
   const __m512i nan_code = _mm512_set1_epi32(zp < lo ? lo : (zp > hi ? hi : zp));

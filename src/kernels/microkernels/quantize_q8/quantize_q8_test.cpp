@@ -17,9 +17,9 @@ TEST(QuantizeQ8, EveryIsaEqualsQuantizeF32BitExactly) {
   std::vector<float> x;
   for (int i = 0; i < 5000; ++i) x.push_back(u(rng));
   for (float t = -130.5f; t <= 130.5f; t += 0.5f) x.push_back(t * 0.02f);  // ties at scale 0.02
-  for (float v : {0.f, -0.f, 1e30f, -1e30f, 3e9f, std::numeric_limits<float>::infinity(),
-                  -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
-                  std::numeric_limits<float>::denorm_min(), 16777217.f, -8388609.5f})
+  for (float v :
+       {0.f, -0.f, 1e30f, -1e30f, 3e9f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+        std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min(), 16777217.f, -8388609.5f})
     x.push_back(v);
   const int64_t n = static_cast<int64_t>(x.size());
   struct P {
@@ -35,8 +35,8 @@ TEST(QuantizeQ8, EveryIsaEqualsQuantizeF32BitExactly) {
       for (int64_t i = 0; i < n; ++i) {
         const int32_t want = quant::quantize_f32(x[i], p.scale, p.zp, p.lo, p.hi);
         const int32_t got = p.is_signed ? int32_t{static_cast<int8_t>(y[i])} : int32_t{y[i]};
-        ASSERT_EQ(got, want) << "x=" << x[i] << " scale=" << p.scale << " zp=" << p.zp << " isa="
-                             << gemm_int8::isa_name(isa);
+        ASSERT_EQ(got, want) << "x=" << x[i] << " scale=" << p.scale << " zp=" << p.zp
+                             << " isa=" << gemm_int8::isa_name(isa);
       }
       EXPECT_EQ(y[n], 0xCD) << "wrote past n";
     }

@@ -20,7 +20,8 @@ ConvInt8Inputs read_inputs(const ForwardCtx& ctx) {
 
 void conv_integer_s32_nchw_ref(ForwardCtx& ctx) {
   const ConvInt8Inputs in = read_inputs(ctx);
-  alloc_output(ctx, 0, DType::kI32, Shape(qlinear_conv::conv_int8_out_dims(in.d))) = qlinear_conv::conv_int8_acc_ref(in);
+  alloc_output(ctx, 0, DType::kI32, Shape(qlinear_conv::conv_int8_out_dims(in.d))) =
+      qlinear_conv::conv_int8_acc_ref(in);
 }
 
 void conv_integer_s32_nchw_fast(ForwardCtx& ctx) {
@@ -43,8 +44,12 @@ int64_t conv_integer_macs(const Node&, std::span<const Shape> in, std::span<cons
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "ConvInteger", .min_opset = 10, .max_opset = 18, .forward = conv_integer_s32_nchw_ref,
-                          .macs = conv_integer_macs, .forward_fast = conv_integer_s32_nchw_fast,
+extern const OpDef kOpDef{.name = "ConvInteger",
+                          .min_opset = 10,
+                          .max_opset = 18,
+                          .forward = conv_integer_s32_nchw_ref,
+                          .macs = conv_integer_macs,
+                          .forward_fast = conv_integer_s32_nchw_fast,
                           .prepare = conv_integer_prepare};
 
 }  // namespace edgeopt::kernels::ops::conv_integer

@@ -44,8 +44,12 @@ int64_t matmul_integer_macs(const Node&, std::span<const Shape> in, std::span<co
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "MatMulInteger", .min_opset = 10, .max_opset = 18, .forward = matmul_integer_s32_ref,
-                          .macs = matmul_integer_macs, .forward_fast = matmul_integer_s32_fast,
+extern const OpDef kOpDef{.name = "MatMulInteger",
+                          .min_opset = 10,
+                          .max_opset = 18,
+                          .forward = matmul_integer_s32_ref,
+                          .macs = matmul_integer_macs,
+                          .forward_fast = matmul_integer_s32_fast,
                           .prepare = matmul_integer_prepare};
 
 }  // namespace edgeopt::kernels::ops::matmul_integer

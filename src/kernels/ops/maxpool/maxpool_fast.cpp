@@ -231,7 +231,8 @@ void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
         const __m128i flip = _mm_set1_epi8(std::is_signed_v<T> ? static_cast<char>(0x80) : 0);
         const __m128i low = _mm_set1_epi16(0x00ff);
         for (; ox + 8 <= g.ow && 2 * ox + 16 <= g.iw; ox += 8) {
-          const __m128i v = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(colmax.data() + 2 * ox)), flip);
+          const auto* src = reinterpret_cast<const __m128i*>(colmax.data() + 2 * ox);
+          const __m128i v = _mm_xor_si128(_mm_loadu_si128(src), flip);
           const __m128i m = _mm_max_epi16(_mm_and_si128(v, low), _mm_srli_epi16(v, 8));  // u8 values in s16 lanes
           _mm_storel_epi64(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), _mm_xor_si128(_mm_packus_epi16(m, m), flip));
         }

@@ -95,21 +95,27 @@ void qlinear_add_q8_fast(ForwardCtx& ctx) {
   const auto* pb = static_cast<const uint8_t*>(b.raw());
   auto* pc = static_cast<uint8_t*>(c.raw());
   const int32_t lo = quant::qmin_of(q.c_dtype), hi = quant::qmax_of(q.c_dtype);
-  parallel_for(c.numel(), [&](int64_t s, int64_t e) {
-    constexpr int64_t kBlock = 512;
-    float sum[kBlock];
-    for (int64_t i0 = s; i0 < e; i0 += kBlock) {
-      const int64_t len = std::min(kBlock, e - i0);
-      for (int64_t i = 0; i < len; ++i)
-        sum[i] = std::min(std::max(ta[pa[i0 + i]] + tb[pb[i0 + i]], q.act.lo), q.act.hi);
-      quantize_q8::quantize_f32_to_q8(sum, len, q.sc, q.zc, lo, hi, q.c_dtype == DType::kI8, pc + i0);
-    }
-  }, 4096);
+  parallel_for(
+      c.numel(),
+      [&](int64_t s, int64_t e) {
+        constexpr int64_t kBlock = 512;
+        float sum[kBlock];
+        for (int64_t i0 = s; i0 < e; i0 += kBlock) {
+          const int64_t len = std::min(kBlock, e - i0);
+          for (int64_t i = 0; i < len; ++i)
+            sum[i] = std::min(std::max(ta[pa[i0 + i]] + tb[pb[i0 + i]], q.act.lo), q.act.hi);
+          quantize_q8::quantize_f32_to_q8(sum, len, q.sc, q.zc, lo, hi, q.c_dtype == DType::kI8, pc + i0);
+        }
+      },
+      4096);
 }
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "QLinearAdd", .min_opset = 1, .max_opset = 18, .forward = qlinear_add_q8_ref,
+extern const OpDef kOpDef{.name = "QLinearAdd",
+                          .min_opset = 1,
+                          .max_opset = 18,
+                          .forward = qlinear_add_q8_ref,
                           .forward_fast = qlinear_add_q8_fast};
 
 }  // namespace edgeopt::kernels::ops::qlinear_add

@@ -22,9 +22,14 @@ std::vector<Tensor> inputs(const Case& cs, std::mt19937& rng) {
   std::uniform_real_distribution<float> sd(0.01f, 0.1f);
   std::uniform_int_distribution<int> zd(-30, 30);
   auto zp = [&](DType t) { return q8_scalar(t, (t == DType::kU8 ? 128 : 0) + zd(rng)); };
-  return {random_q8(cs.at, cs.a, rng), Tensor::scalar_f32(sd(rng)), zp(cs.at),
-          random_q8(cs.bt, cs.b, rng), Tensor::scalar_f32(sd(rng)), zp(cs.bt),
-          Tensor::scalar_f32(sd(rng)), zp(cs.ct)};
+  return {random_q8(cs.at, cs.a, rng),
+          Tensor::scalar_f32(sd(rng)),
+          zp(cs.at),
+          random_q8(cs.bt, cs.b, rng),
+          Tensor::scalar_f32(sd(rng)),
+          zp(cs.bt),
+          Tensor::scalar_f32(sd(rng)),
+          zp(cs.ct)};
 }
 
 Node add_node(const Case& cs) {

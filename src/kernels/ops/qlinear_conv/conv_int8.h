@@ -19,8 +19,8 @@ struct ConvInt8Inputs {
   const Tensor* x = nullptr;
   int32_t x_zp = 0;
   const Tensor* w = nullptr;
-  std::vector<int32_t> w_zp;      // 1 (per tensor) or M values
-  const Tensor* bias = nullptr;   // i32 [M] or null
+  std::vector<int32_t> w_zp;     // 1 (per tensor) or M values
+  const Tensor* bias = nullptr;  // i32 [M] or null
   conv::ConvDims d;
   int32_t w_zp_of(int64_t m) const { return w_zp.size() == 1 ? w_zp[0] : w_zp[static_cast<size_t>(m)]; }
 };

@@ -63,8 +63,8 @@ uint8_t* thread_bytes(int slot, size_t n) {
 
 // One output row of im2col: o[s] = x[s * stride - pad + k * dil] ^ mask, `fill` where that lands
 // outside [0, n); the in-bounds range is computed once so the copy itself has no branches.
-void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int64_t offset, uint8_t mask,
-                   uint8_t fill, uint8_t* o) {
+void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int64_t offset, uint8_t mask, uint8_t fill,
+                   uint8_t* o) {
   // s in [lo, hi) <=> 0 <= s * stride + offset < n
   int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
   int64_t hi = n - offset <= 0 ? 0 : (n - offset + stride - 1) / stride;
@@ -92,8 +92,8 @@ void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int
 // The im2col row of tap offset (dy, dx) when stride is 1 and the output plane has the input's
 // size h x w: out[y, x] = in[y + dy, x + dx] ^ mask, `pad` outside. One copy of the shifted plane,
 // then only the |dx| edge columns of each row and the |dy| edge rows are patched.
-void im2col_plane_shift_u8(const uint8_t* in, int64_t h, int64_t w, int64_t dy, int64_t dx, uint8_t mask,
-                           uint8_t pad, uint8_t* out) {
+void im2col_plane_shift_u8(const uint8_t* in, int64_t h, int64_t w, int64_t dy, int64_t dx, uint8_t mask, uint8_t pad,
+                           uint8_t* out) {
   const int64_t y0 = std::clamp<int64_t>(-dy, 0, h), y1 = std::clamp<int64_t>(h - dy, y0, h);
   std::memset(out, pad, static_cast<size_t>(y0 * w));
   std::memset(out + y1 * w, pad, static_cast<size_t>((h - y1) * w));
@@ -130,8 +130,8 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
   const int64_t kdim = cg * k_sz, kp = gemm_int8::padded_k(kdim);
   uint8_t* rows = thread_bytes(1, static_cast<size_t>(4 * out_sz));
   // 2-D, stride 1, output as large as the input ("same" padding): each im2col row is the plane shifted.
-  const bool shifted_planes = w.nd <= 2 && w.stride[1] == 1 && w.stride[2] == 1 && w.small[1] == w.big[1] &&
-                              w.small[2] == w.big[2];
+  const bool shifted_planes =
+      w.nd <= 2 && w.stride[1] == 1 && w.stride[2] == 1 && w.small[1] == w.big[1] && w.small[2] == w.big[2];
   for (int64_t q = 0; q < kp / 4; ++q) {
     const int64_t nrows = std::min<int64_t>(4, kdim - 4 * q);
     for (int64_t t = 0; t < nrows; ++t) {
@@ -166,8 +166,8 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
 // s16 rows already offset. Taps go in pairs through vpmaddwd (x and w are within +-255, so a pair
 // sum is exact in s32): 32 outputs per step in two accumulators, interleaved back once at the end.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void dw_row_avx512(const int16_t* const* src, const int32_t* w,
-                                                                         int64_t taps, int32_t bias, int32_t* o,
-                                                                         int64_t n) {
+                                                                        int64_t taps, int32_t bias, int32_t* o,
+                                                                        int64_t n) {
   // accA holds outputs {0-3, 8-11, 16-19, 24-27}, accB {4-7, ...} (unpacklo/hi order per 128 bits).
   const __m512i first = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
   const __m512i second = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
@@ -180,8 +180,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void dw_row_avx512(const in
       const bool pair = t + 1 < taps;
       const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, src[t + 1] + i) : _mm512_setzero_si512();
       const int32_t w1 = pair ? w[t + 1] : 0;
-      const __m512i wp = _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(w1) << 16) |
-                                                                (static_cast<uint32_t>(w[t]) & 0xffffu)));
+      const __m512i wp = _mm512_set1_epi32(
+          static_cast<int32_t>((static_cast<uint32_t>(w1) << 16) | (static_cast<uint32_t>(w[t]) & 0xffffu)));
       acc_a = _mm512_add_epi32(acc_a, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), wp));
       acc_b = _mm512_add_epi32(acc_b, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), wp));
     }
@@ -202,8 +202,8 @@ void dw_row_scalar(const int16_t* const* src, const int32_t* w, int64_t taps, in
 // Row r of the phase planes from one input row: dst[phase][j] = x[c] - zx for padded column
 // c + pad = j * 2 + phase (stride 2), or dst[0][c + pad] (stride 1); AVX-512 for u8/s8.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const uint8_t* x, int64_t n, bool x_signed,
-                                                                            int32_t zx, int64_t pad, int64_t sw,
-                                                                            int16_t* phase0, int16_t* phase1) {
+                                                                           int32_t zx, int64_t pad, int64_t sw,
+                                                                           int16_t* phase0, int16_t* phase1) {
   const __m512i vz = _mm512_set1_epi16(static_cast<int16_t>(zx));
   // Even-then-odd order of 32 s16 lanes.
   const __m512i deint = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22,
@@ -222,7 +222,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const
       _mm512_mask_storeu_epi16(phase0 + c + pad, m, v);
     } else {
       const __m512i d = _mm512_permutexvar_epi16(deint, v);
-      const auto me = static_cast<__mmask16>((1u << ((rem + 1) / 2)) - 1), mo = static_cast<__mmask16>((1u << (rem / 2)) - 1);
+      const auto me = static_cast<__mmask16>((1u << ((rem + 1) / 2)) - 1),
+                 mo = static_cast<__mmask16>((1u << (rem / 2)) - 1);
       _mm256_mask_storeu_epi16(even_dst + (c + pad) / 2, me, _mm512_castsi512_si256(d));
       _mm256_mask_storeu_epi16(odd_dst + (c + 1 + pad) / 2, mo, _mm512_extracti64x4_epi64(d, 1));
     }
@@ -232,8 +233,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const
 // One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw). x - zx goes into a
 // zero-padded s16 plane split into `stride_w` column phases (column j of phase p = padded column
 // j * stride_w + p), so every tap reads a contiguous run whatever the stride.
-void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_t zx, const uint8_t* wk,
-                  bool w_signed, int32_t zw, int32_t bias, int32_t* acc, bool avx512) {
+void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_t zx, const uint8_t* wk, bool w_signed,
+                  int32_t zw, int32_t bias, int32_t* acc, bool avx512) {
   const int64_t ih = w.big[1], iw = w.big[2], oh = w.small[1], ow = w.small[2];
   const int64_t kh = w.kernel[1], kw = w.kernel[2], sh = w.stride[1], sw = w.stride[2];
   const int64_t dh = w.dilation[1], dw = w.dilation[2], ph = w.pad_begin[1], pw = w.pad_begin[2];
@@ -285,7 +286,7 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   if (!w.defined() || !(w.dtype() == DType::kU8 || w.dtype() == DType::kI8) || w.rank() < 3) return nullptr;
   const int64_t group = node.attr_int("group", 1);
   const int64_t m = w.shape()[0];
-  if (group < 1 || m % group != 0) return nullptr;  // the forward reports it
+  if (group < 1 || m % group != 0) return nullptr;                   // the forward reports it
   if (w.shape()[1] == 1 && group == m && group > 1) return nullptr;  // depthwise reads W as stored
   if (w_zp.defined() && w_zp.dtype() != w.dtype()) return nullptr;
   const int64_t want = w.dtype() == DType::kU8 ? 128 : 0;
@@ -315,8 +316,8 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       auto* acc = reinterpret_cast<int32_t*>(thread_bytes(0, static_cast<size_t>(out_sz) * sizeof(int32_t)));
       for (int64_t p = b; p < e; ++p) {
         const int64_t c = p % d.c;
-        dwconv_plane(d.win, px + p * in_sz, x_signed, in.x_zp, pw + c * k_sz, w_signed, in.w_zp_of(c),
-                     pb ? pb[c] : 0, acc, avx512);
+        dwconv_plane(d.win, px + p * in_sz, x_signed, in.x_zp, pw + c * k_sz, w_signed, in.w_zp_of(c), pb ? pb[c] : 0,
+                     acc, avx512);
         Epilogue e1 = ep;
         e1.bias = nullptr;
         if (e1.out != gemm_int8::OutType::kS32) {
@@ -345,8 +346,8 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
                                    static_cast<uint32_t>(zx) * static_cast<uint32_t>(st->w_sums[m]));
   bool pointwise = true;
   for (size_t i = 0; i < conv::kMaxSpatial; ++i)
-    pointwise = pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 &&
-                d.win.pad_end[i] == 0;
+    pointwise =
+        pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
   auto run_item = [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;

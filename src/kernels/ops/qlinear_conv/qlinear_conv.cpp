@@ -88,8 +88,12 @@ int64_t qlinear_conv_macs(const Node&, std::span<const Shape> in, std::span<cons
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "QLinearConv", .min_opset = 10, .max_opset = 18, .forward = qlinear_conv_q8_nchw_ref,
-                          .macs = qlinear_conv_macs, .forward_fast = qlinear_conv_q8_nchw_fast,
+extern const OpDef kOpDef{.name = "QLinearConv",
+                          .min_opset = 10,
+                          .max_opset = 18,
+                          .forward = qlinear_conv_q8_nchw_ref,
+                          .macs = qlinear_conv_macs,
+                          .forward_fast = qlinear_conv_q8_nchw_fast,
                           .prepare = qlinear_conv_prepare};
 
 }  // namespace edgeopt::kernels::ops::qlinear_conv

@@ -180,8 +180,8 @@ TEST(QLinearConv, ReferenceIsWithinOneStepOfDequantizeConvQuantize) {
     const int32_t qlo = cs.yt == DType::kU8 ? 0 : -128, qhi = cs.yt == DType::kU8 ? 255 : 127;
     for (int64_t j = 0; j < yf[0].numel(); ++j) {
       const int32_t want = quant::quantize_f32(yf[0].data<float>()[j], sy, zy, qlo, qhi);
-      ASSERT_LE(std::abs(want - yq[j]), 1) << "element " << j << ": QDQ " << want << ", QLinearConv " << yq[j] << "; "
-                                           << cs.describe();
+      ASSERT_LE(std::abs(want - yq[j]), 1)
+          << "element " << j << ": QDQ " << want << ", QLinearConv " << yq[j] << "; " << cs.describe();
     }
   }
 }

@@ -56,7 +56,8 @@ void matmul_acc(const MatMulInt8Inputs& in, int32_t* acc) {
       for (int64_t j = 0; j < in.n; ++j) {
         uint32_t s = bias ? static_cast<uint32_t>(bias[j]) : 0u;  // unsigned: defined wrapping
         for (int64_t kk = 0; kk < in.k; ++kk)
-          s += static_cast<uint32_t>((int32_t{a[i * in.k + kk]} - in.a_zp) * (int32_t{b[kk * in.n + j]} - in.b_zp_of(j)));
+          s += static_cast<uint32_t>((int32_t{a[i * in.k + kk]} - in.a_zp) *
+                                     (int32_t{b[kk * in.n + j]} - in.b_zp_of(j)));
         acc[(bt * in.m + i) * in.n + j] = static_cast<int32_t>(s);
       }
   }

@@ -11,8 +11,8 @@ namespace {
 struct MatMulInt8State final : OpState {
   const void* b_storage = nullptr;
   Shape b_shape;
-  std::vector<uint8_t> packed;   // B [K, N] as s8 (u8 B xor 0x80)
-  std::vector<int32_t> col_sums; // per column: sum_k B (s8 domain)
+  std::vector<uint8_t> packed;    // B [K, N] as s8 (u8 B xor 0x80)
+  std::vector<int32_t> col_sums;  // per column: sum_k B (s8 domain)
 };
 
 bool weights_ok(DType bt, const std::vector<int32_t>& zb) {

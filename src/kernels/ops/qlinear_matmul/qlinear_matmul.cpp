@@ -27,8 +27,8 @@ QMatMul read_qlinear_matmul(const ForwardCtx& ctx) {
   auto opt = [&](size_t i) { return ctx.in.size() > i && ctx.node.has_input(i) ? ctx.in[i] : Tensor(); };
   QMatMul q;
   const bool has_bias = opt(8).defined();
-  q.in = read_matmul_int8_inputs(ctx.in[0], opt(2), ctx.in[3], opt(5), has_bias ? &ctx.in[8] : nullptr,
-                                 "a_zero_point", "b_zero_point");
+  q.in = read_matmul_int8_inputs(ctx.in[0], opt(2), ctx.in[3], opt(5), has_bias ? &ctx.in[8] : nullptr, "a_zero_point",
+                                 "b_zero_point");
   const Tensor y_zp = opt(7);
   q.y_dtype = y_zp.defined() ? y_zp.dtype() : DType::kU8;
   EDGEOPT_CHECK_ARG(quant::is_8bit(q.y_dtype), "input y_zero_point is " + y_zp.describe() + "; it must be u8 or i8");
@@ -82,8 +82,12 @@ int64_t qlinear_matmul_macs(const Node&, std::span<const Shape> in, std::span<co
 
 }  // namespace
 
-extern const OpDef kOpDef{.name = "QLinearMatMul", .min_opset = 10, .max_opset = 18, .forward = qlinear_matmul_q8_ref,
-                          .macs = qlinear_matmul_macs, .forward_fast = qlinear_matmul_q8_fast,
+extern const OpDef kOpDef{.name = "QLinearMatMul",
+                          .min_opset = 10,
+                          .max_opset = 18,
+                          .forward = qlinear_matmul_q8_ref,
+                          .macs = qlinear_matmul_macs,
+                          .forward_fast = qlinear_matmul_q8_fast,
                           .prepare = qlinear_matmul_prepare};
 
 }  // namespace edgeopt::kernels::ops::qlinear_matmul

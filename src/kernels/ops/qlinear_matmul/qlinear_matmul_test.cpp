@@ -142,8 +142,8 @@ TEST(QLinearMatMul, ReferenceIsWithinOneStepOfDequantizeMatMulQuantize) {
           acc = std::min(std::max(acc, lo), hi);
           const int32_t want = quant::quantize_f32(acc, sy, zy, qlo, qhi);
           const int64_t got = y[(t * m + r) * n + j];
-          ASSERT_LE(std::abs(want - got), 1) << "[" << t << "," << r << "," << j << "] QDQ " << want << " got " << got
-                                             << "; " << cs.describe();
+          ASSERT_LE(std::abs(want - got), 1)
+              << "[" << t << "," << r << "," << j << "] QDQ " << want << " got " << got << "; " << cs.describe();
         }
   }
 }

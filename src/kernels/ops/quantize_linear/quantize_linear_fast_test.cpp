@@ -25,8 +25,8 @@ TEST(QuantizeLinearFast, PerTensorEqualsReferenceOnEveryIsa) {
       ForwardCtx r{n, in, ref}, f{n, in, fast};
       op->forward(r);
       op->forward_fast(f);
-      testing::expect_bit_exact(ref[0], fast[0], std::string("QuantizeLinear ") + dtype_name(dt) + " isa=" +
-                                                     gemm_int8::isa_name(isa));
+      testing::expect_bit_exact(ref[0], fast[0],
+                                std::string("QuantizeLinear ") + dtype_name(dt) + " isa=" + gemm_int8::isa_name(isa));
     }
 }
 
