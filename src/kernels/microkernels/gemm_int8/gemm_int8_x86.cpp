@@ -196,8 +196,14 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
   const bool q8 = ep.out != OutType::kS32;
   RequantConsts row_consts{};
   for (int64_t i = 0; i < mr; ++i) {
-    if (q8 && ep.per_row)
-      row_consts = requant_consts(_mm512_set1_epi32(ep.multiplier[i0 + i]), _mm512_set1_epi32(ep.shift[i0 + i]));
+    if (q8 && ep.per_row) {  // one channel for the row: even and odd lanes share scalar constants
+      const int64_t rs = -ep.shift[i0 + i];
+      const int64_t half = rs > 0 ? int64_t{1} << (rs - 1) : 0;
+      row_consts.mult = _mm512_set1_epi32(ep.multiplier[i0 + i]);
+      row_consts.mult_odd = row_consts.mult;
+      row_consts.add_even = row_consts.add_odd = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
+      row_consts.shift_even = row_consts.shift_odd = _mm512_set1_epi64(31 + rs);
+    }
     for (int64_t j = 0; j < nr; j += 16) {
       const __mmask16 m = nr - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nr - j)) - 1);
       __m512i acc = _mm512_load_si512(tile + i * kNr + j);
