@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Peer check of the int8 path: QDQ models written by onnxruntime.quantization.quantize_static run
 through `edgeopt run` (which fuses them into QLinearConv/QLinearMatMul/QLinearAdd) and through ONNX
-Runtime; the outputs must agree within `--steps` quantization steps of the output's scale.
+Runtime twice: optimized (ORT's own int8 kernels) and with graph optimizations off (the QDQ graph as
+written: DequantizeLinear -> f32 op -> QuantizeLinear, the reference semantics). The outputs must
+agree within `--steps` quantization steps of the output's scale.
 
   /usr/bin/python3 int8_qdq_vs_ort.py EDGEOPT_BIN [--steps 1] [--work DIR]
 
@@ -106,6 +108,40 @@ def output_step(model_path):
     return steps
 
 
+def compare(a, work, name, path, in_name, shape, level, label):
+    """Runs 3 random inputs through ORT (at `level`) and `edgeopt run`; returns 1 on failure."""
+    import numpy as np
+    import onnxruntime as ort
+
+    steps = output_step(path)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for trial in range(3):
+        x = rng.standard_normal(shape).astype(np.float32)
+        ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {in_name: x})))
+        xin = os.path.join(work, "%s_x%d.npy" % (name, trial))
+        np.save(xin, x)
+        out_dir = os.path.join(work, "%s_out%d" % (name, trial))
+        r = subprocess.run([a.edgeopt, "run", path, "--input", "%s=%s" % (in_name, xin), "--output-dir", out_dir],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print("FAIL %s: edgeopt run: %s" % (name, (r.stderr or r.stdout).strip()[-800:]))
+            return 1
+        for out, o in ref.items():
+            if out not in steps:
+                print("FAIL %s: output %s is not a DequantizeLinear output" % (name, out))
+                return 1
+            e = np.load(os.path.join(out_dir, out + ".npy"))
+            worst = max(worst, float(np.max(np.abs(e.astype(np.float64) - o.astype(np.float64)))) / steps[out])
+    ok = worst <= a.steps + 1e-3  # f32 dequantized values carry ~1e-7 relative rounding
+    print("%s %-16s max |edgeopt - %s| = %.2f output steps (limit %.2f)" % ("ok  " if ok else "FAIL", name, label,
+                                                                             worst, a.steps))
+    return 0 if ok else 1
+
+
 def main():
     ensure_onnxruntime()
     import numpy as np
@@ -132,35 +168,12 @@ def main():
         models.append(("vision_cnn_u8", dst) + quantize(cached, dst, QuantType.QUInt8, work))
 
     failed = 0
+    # ORT with its optimizations runs the model in int8 (its own QDQ fusions); with none it executes
+    # the graph as written, DequantizeLinear -> f32 op -> QuantizeLinear: the QDQ reference semantics.
     for name, path, in_name, shape in models:
-        steps = output_step(path)
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        rng = np.random.default_rng(5)
-        worst = 0.0
-        for trial in range(3):
-            x = rng.standard_normal(shape).astype(np.float32)
-            ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {in_name: x})))
-            xin = os.path.join(work, "%s_x%d.npy" % (name, trial))
-            np.save(xin, x)
-            out_dir = os.path.join(work, "%s_out%d" % (name, trial))
-            r = subprocess.run([a.edgeopt, "run", path, "--input", "%s=%s" % (in_name, xin), "--output-dir", out_dir],
-                               capture_output=True, text=True)
-            if r.returncode != 0:
-                print("FAIL %s: edgeopt run: %s" % (name, (r.stderr or r.stdout).strip()[-800:]))
-                failed += 1
-                break
-            for out, o in ref.items():
-                if out not in steps:
-                    print("FAIL %s: output %s is not a DequantizeLinear output" % (name, out))
-                    failed += 1
-                    continue
-                e = np.load(os.path.join(out_dir, out + ".npy"))
-                d = float(np.max(np.abs(e.astype(np.float64) - o.astype(np.float64)))) / steps[out]
-                worst = max(worst, d)
-        ok = worst <= a.steps + 1e-3  # f32 dequantized values carry ~1e-7 relative rounding
-        failed += 0 if ok else 1
-        print("%s %-16s max |edgeopt - ORT| = %.2f output steps (limit %.2f)" % ("ok  " if ok else "FAIL", name, worst,
-                                                                                  a.steps))
+        for level, label in ((ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "ORT int8"),
+                             (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "ORT QDQ as written")):
+            failed += compare(a, work, name, path, in_name, shape, level, label)
     sys.exit(1 if failed else 0)
 
 
