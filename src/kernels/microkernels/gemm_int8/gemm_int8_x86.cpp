@@ -204,6 +204,16 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
       row_consts.add_even = row_consts.add_odd = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
       row_consts.shift_even = row_consts.shift_odd = _mm512_set1_epi64(31 + rs);
     }
+    if (q8 && ep.per_row && nr == kNr) {  // a full row: two independent chains, one 32-byte store
+      const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+      const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
+      const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
+      const __m128i y0 = _mm512_cvtepi32_epi8(requantize16(a0, row_consts, zp, lo, hi));
+      const __m128i y1 = _mm512_cvtepi32_epi8(requantize16(a1, row_consts, zp, lo, hi));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
+                          _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
+      continue;
+    }
     for (int64_t j = 0; j < nr; j += 16) {
       const __mmask16 m = nr - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nr - j)) - 1);
       __m512i acc = _mm512_load_si512(tile + i * kNr + j);
