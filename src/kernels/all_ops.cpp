@@ -71,6 +71,12 @@ namespace cast { extern const OpDef kOpDef; }
 namespace fake_quantize { extern const OpDef kOpDef; }
 namespace sparse_conv { extern const OpDef kOpDef; }
 namespace sparse_gemm { extern const OpDef kOpDef; }
+// -- group: int8 ops (declarations)
+namespace qlinear_conv { extern const OpDef kOpDef; }
+namespace conv_integer { extern const OpDef kOpDef; }
+namespace qlinear_matmul { extern const OpDef kOpDef; }
+namespace matmul_integer { extern const OpDef kOpDef; }
+namespace qlinear_add { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -140,6 +146,12 @@ constexpr const OpDef* kAllOps[] = {
     &ops::fake_quantize::kOpDef,
     &ops::sparse_conv::kOpDef,
     &ops::sparse_gemm::kOpDef,
+    // -- group: int8 ops (entries)
+    &ops::qlinear_conv::kOpDef,
+    &ops::conv_integer::kOpDef,
+    &ops::qlinear_matmul::kOpDef,
+    &ops::matmul_integer::kOpDef,
+    &ops::qlinear_add::kOpDef,
 };
 }  // namespace
 

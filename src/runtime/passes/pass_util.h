@@ -23,4 +23,8 @@ void erase_nodes(Graph& g, const std::vector<bool>& erase);
 // A constant f32 [n] vector (rank 1) or nullptr.
 const Tensor* constant_f32_vector(const Graph& g, const std::string& v, int64_t n);
 
+// The clamp a Relu, or a Clip with constant bounds, applies (kind "Relu"/"Clip"); false for any
+// other node (shared by fuse_conv_gemm_activation and fuse_qdq).
+bool activation_bounds(const Graph& g, const Node& n, std::string* kind, float* lo, float* hi);
+
 }  // namespace edgeopt::runtime::passes::detail

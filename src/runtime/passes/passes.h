@@ -54,6 +54,14 @@ PassReport fuse_conv_residual_add(Graph& g);
 // Reshapes to the input's own static shape (layout-only copies exporters leave behind).
 PassReport simplify_reshapes_transposes(Graph& g);
 
+// QDQ patterns (DequantizeLinear inputs, one QuantizeLinear after the op and an optional Relu/Clip)
+// become integer ops: Conv -> QLinearConv, MatMul/Gemm with constant 2-D weights -> QLinearMatMul,
+// Add -> QLinearAdd, and MaxPool/Flatten/Reshape/Transpose/Squeeze/Unsqueeze/Concat whose inputs
+// and output share one scale and zero point run on the codes. Results equal the QDQ graph within
+// one quantization step per fused op (exactly for QLinearAdd and the data-movement ops). Runs
+// before fold_constants, which would otherwise turn DequantizeLinear(weights) into f32 weights.
+PassReport fuse_qdq(Graph& g);
+
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
@@ -69,9 +77,9 @@ struct SparseWeightOptions {
 };
 PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});
 
-// The pipeline, in order: remove_identity_ops, fold_constants, simplify_reshapes_transposes,
-// fold_batchnorm, fuse_conv_residual_add, fuse_conv_gemm_activation, remove_dead_nodes,
-// use_sparse_weights.
+// The pipeline, in order: remove_identity_ops, fuse_qdq (+ remove_dead_nodes when it fused),
+// fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
+// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights.
 std::vector<PassReport> optimize_graph(Graph& g);
 
 }  // namespace edgeopt::runtime::passes

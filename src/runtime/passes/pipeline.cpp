@@ -1,8 +1,9 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
-// real consumers, constants before BN folding (BN parameters may come from folded nodes), BN
-// folding before activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before
-// activations (Conv -> Add -> Relu becomes one Conv), dead code, then sparse weights (after BN
-// folding, which would otherwise rescale the CSR values).
+// real consumers, QDQ fusion before constant folding (which would dequantize the int8 weights),
+// constants before BN folding (BN parameters may come from folded nodes), BN folding before
+// activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before activations
+// (Conv -> Add -> Relu becomes one Conv), dead code, then sparse weights (after BN folding, which
+// would otherwise rescale the CSR values).
 #include "runtime/passes/passes.h"
 
 namespace edgeopt::runtime::passes {
@@ -10,6 +11,9 @@ namespace edgeopt::runtime::passes {
 std::vector<PassReport> optimize_graph(Graph& g) {
   std::vector<PassReport> reports;
   reports.push_back(remove_identity_ops(g));
+  reports.push_back(fuse_qdq(g));
+  // The DequantizeLinear(weights) fuse_qdq orphaned: before fold_constants would dequantize them.
+  if (reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
   reports.push_back(fold_constants(g));
   reports.push_back(simplify_reshapes_transposes(g));
   reports.push_back(fold_batchnorm(g));

@@ -138,7 +138,12 @@ bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, i
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
+#include <type_traits>
 #include <limits>
 #include <vector>
 
@@ -251,12 +256,95 @@ int64_t plane_grain(int64_t out_sz, int64_t k) { return std::max<int64_t>(1, 819
 // Row-major position in a 2-D plane -> column-major (storage_order=1), as the reference.
 int64_t column_major(const Plane2d& g, int64_t b) { return (b / g.iw) + g.ih * (b % g.iw); }
 
+// acc[i] = max(acc[i], row[i]) on u8 (or s8 through the sign-flip: x ^ 0x80 orders s8 as u8).
+template <typename T>
+void max_rows_q8(T* acc, const T* row, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(std::is_signed_v<T> ? static_cast<char>(0x80) : 0);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + i)), flip);
+    const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i)), flip);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + i), _mm_xor_si128(_mm_max_epu8(a, b), flip));
+  }
+#endif
+  for (; i < n; ++i) acc[i] = std::max(acc[i], row[i]);
+}
+
+// u8/i8 codes (QDQ graphs after fuse_qdq): the window max over the clipped window, no argmax.
+// Undilated windows are separable: the max over the window's rows first (vectorized, shared by
+// every output of the row), then over its columns. An all-padding window gives the type's lowest
+// value, as the reference.
+template <typename T>
+void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
+  thread_local std::vector<T> colmax;
+  if (g.dh == 1 && g.dw == 1) colmax.resize(static_cast<size_t>(g.iw));
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t hs = oy * g.sh - g.ph, y0 = g.ky0[oy], y1 = g.ky1[oy];
+    if (g.dh == 1 && g.dw == 1 && y0 < y1) {
+      std::copy(x + (hs + y0) * g.iw, x + (hs + y0 + 1) * g.iw, colmax.begin());
+      for (int64_t ky = y0 + 1; ky < y1; ++ky) max_rows_q8(colmax.data(), x + (hs + ky) * g.iw, g.iw);
+      int64_t ox = 0;
+#if defined(__SSE2__)
+      if (g.kw == 2 && g.sw == 2 && g.pw == 0) {  // full pairs: max of even and odd bytes, 8 outputs per step
+        const __m128i flip = _mm_set1_epi8(std::is_signed_v<T> ? static_cast<char>(0x80) : 0);
+        const __m128i low = _mm_set1_epi16(0x00ff);
+        for (; ox + 8 <= g.ow && 2 * ox + 16 <= g.iw; ox += 8) {
+          const auto* src = reinterpret_cast<const __m128i*>(colmax.data() + 2 * ox);
+          const __m128i v = _mm_xor_si128(_mm_loadu_si128(src), flip);
+          const __m128i m = _mm_max_epi16(_mm_and_si128(v, low), _mm_srli_epi16(v, 8));  // u8 values in s16 lanes
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), _mm_xor_si128(_mm_packus_epi16(m, m), flip));
+        }
+      }
+#endif
+      for (; ox < g.ow; ++ox) {
+        const T* c = colmax.data() + ox * g.sw - g.pw;
+        T best = std::numeric_limits<T>::lowest();
+        for (int64_t kx = g.kx0[ox]; kx < g.kx1[ox]; ++kx) best = std::max(best, c[kx]);
+        y[oy * g.ow + ox] = best;
+      }
+      continue;
+    }
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t ws = ox * g.sw - g.pw, x0 = g.kx0[ox], x1 = g.kx1[ox];
+      T best = std::numeric_limits<T>::lowest();
+      for (int64_t ky = y0; ky < y1; ++ky) {
+        const T* row = x + (hs + ky * g.dh) * g.iw + ws;
+        for (int64_t kx = x0; kx < x1; ++kx) best = std::max(best, row[kx * g.dw]);
+      }
+      y[oy * g.ow + ox] = best;
+    }
+  }
+}
+
+template <typename T>
+void maxpool_q8_fast(ForwardCtx& ctx, const Window& w) {
+  const Tensor& x = ctx.in[0];
+  const Plane2d g = plane_geometry(w);
+  std::vector<int64_t> y_dims{x.shape()[0], x.shape()[1]};
+  for (int64_t o : w.real(w.small)) y_dims.push_back(o);
+  Tensor& y = alloc_output(ctx, 0, x.dtype(), Shape(y_dims));
+  const int64_t planes = x.shape()[0] * x.shape()[1], in_sz = g.ih * g.iw, out_sz = g.oh * g.ow;
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  parallel_for(
+      planes,
+      [&](int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; ++p) maxpool_q8_plane<T>(g, px + p * in_sz, py + p * out_sz);
+      },
+      plane_grain(out_sz, g.kh * g.kw));
+}
+
 }  // namespace
 
 void maxpool_fast(ForwardCtx& ctx) {
   const Tensor& x = required_input(ctx, 0);
   const Window w = conv::pool_window(ctx.node, x.shape());
   const int64_t storage_order = ctx.node.attr_int("storage_order", 0);
+  const bool codes_only = fast_supported(w) && !ctx.saved && (storage_order == 0 || storage_order == 1) &&
+                          (ctx.node.outputs.size() < 2 || ctx.node.outputs[1].empty());
+  if (codes_only && x.dtype() == DType::kU8) return maxpool_q8_fast<uint8_t>(ctx, w);
+  if (codes_only && x.dtype() == DType::kI8) return maxpool_q8_fast<int8_t>(ctx, w);
   if (x.dtype() != DType::kF32 || !fast_supported(w) || (storage_order != 0 && storage_order != 1))
     return maxpool_ref(ctx);
   const Plane2d g = plane_geometry(w);

@@ -99,6 +99,25 @@ TEST(MaxPoolFast, NaNsPickWhatTheReferencePicks) {
   }
 }
 
+// u8/i8 codes (the int8 path after fuse_qdq) over every case, windows in the padding included.
+TEST(MaxPoolFast, QuantizedCodesMatchReference) {
+  uint64_t seed = 7;
+  for (const auto& c : pool_cases())
+    for (DType dt : {DType::kU8, DType::kI8}) {
+      const Tensor f = random_f32(c.x, seed++, -128.f, 127.f);
+      Tensor x(dt, c.x);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const auto v = static_cast<int>(std::floor(f.data<float>()[i]));
+        if (dt == DType::kU8)
+          x.data<uint8_t>()[i] = static_cast<uint8_t>(v + 128);
+        else
+          x.data<int8_t>()[i] = static_cast<int8_t>(v);
+      }
+      expect_fast_matches_ref(pool_node("MaxPool", c), {x}, {.backward = false},
+                              c.describe() + " " + dtype_name(dt));
+    }
+}
+
 TEST(MaxPoolFast, IntegerDtypesAndErrors) {
   Node n = pool_node("MaxPool", {{1, 1, 4, 4}, {2, 2}, {2, 2}, {}, {}});
   Tensor u8(DType::kU8, {1, 1, 4, 4});

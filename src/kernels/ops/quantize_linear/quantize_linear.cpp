@@ -6,7 +6,9 @@
 //   attrs   axis (opset 13+, default 1; only used for a per-axis scale)
 // The rounding and saturation are quant::quantize_f32, shared with every int8 kernel and QAT.
 // Not differentiable (QAT uses fake-quant with a straight-through estimator instead).
+#include "core/thread_pool.h"
 #include "kernels/common.h"
+#include "kernels/microkernels/quantize_q8/quantize_q8.h"
 #include "kernels/quant/qparams.h"
 #include "kernels/quant/requantize.h"
 
@@ -41,9 +43,30 @@ void quantize_linear_f32_ref(ForwardCtx& ctx) {
     quantize_f32_to(x.data<float>(), x.numel(), qp, y.data<int8_t>());
 }
 
+// Per-tensor f32 x (how QDQ graphs quantize activations): the vectorized quantize_f32 array form,
+// bit-exact with the loop above.
+void quantize_linear_f32_fast(ForwardCtx& ctx) {
+  const Tensor& x = required_input(ctx, 0);
+  const Tensor& scale = required_input(ctx, 1);
+  const Tensor zp = ctx.in.size() > 2 ? ctx.in[2] : Tensor();
+  const DType out_dtype = zp.defined() ? zp.dtype() : DType::kU8;
+  if (x.dtype() != DType::kF32 || scale.numel() != 1 || !(out_dtype == DType::kU8 || out_dtype == DType::kI8))
+    return quantize_linear_f32_ref(ctx);
+  const quant::QParams qp =
+      quant::read_qparams(x.shape(), scale, zp, ctx.node.attr_int("axis", 1), ctx.opset, "y_scale");
+  Tensor& y = alloc_output(ctx, 0, out_dtype, x.shape());
+  const bool s8 = out_dtype == DType::kI8;
+  const float* px = x.data<float>();
+  auto* py = static_cast<uint8_t*>(y.raw());
+  parallel_for(x.numel(), [&](int64_t b, int64_t e) {
+    quantize_q8::quantize_f32_to_q8(px + b, e - b, qp.scales[0], qp.zero_points[0], s8 ? -128 : 0, s8 ? 127 : 255, s8,
+                                    py + b);
+  }, 16384);
+}
+
 }  // namespace
 
 extern const OpDef kOpDef{.name = "QuantizeLinear", .min_opset = 10, .max_opset = 18,
-                          .forward = quantize_linear_f32_ref};
+                          .forward = quantize_linear_f32_ref, .forward_fast = quantize_linear_f32_fast};
 
 }  // namespace edgeopt::kernels::ops::quantize_linear

@@ -1,0 +1,269 @@
+// The int8 GEMM driver, packing, the portable scalar microkernel and the scalar epilogue. The x86
+// microkernels live in gemm_int8_x86.cpp (target-attributed: Debian's Highway 1.0 has no
+// vpdpbusd op, and one binary must still run on CPUs without AVX-512).
+#include "kernels/microkernels/gemm_int8/gemm_int8.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "core/thread_pool.h"
+#include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
+#include "kernels/quant/requantize.h"
+
+namespace edgeopt::kernels::gemm_int8 {
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
+  }
+  return "?";
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> v{Isa::kScalar};
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) v.push_back(Isa::kAvx2);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
+      __builtin_cpu_supports("bmi2"))
+    v.push_back(Isa::kAvx512Vnni);
+#endif
+  return v;
+}
+
+namespace {
+std::atomic<int> g_forced_isa{-1};
+}  // namespace
+
+void force_isa(Isa isa) { g_forced_isa.store(static_cast<int>(isa)); }
+void reset_forced_isa() { g_forced_isa.store(-1); }
+
+Isa default_isa() {
+  const int forced = g_forced_isa.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Isa>(forced);
+  static const Isa isa = [] {
+    const std::vector<Isa> v = supported_isas();
+    if (const char* env = std::getenv("EDGEOPT_INT8_ISA")) {
+      for (Isa i : v)
+        if (std::string(env) == isa_name(i)) return i;
+    }
+    return v.back();
+  }();
+  return isa;
+}
+
+void pack_lhs(const void* l, int64_t m, int64_t k, int64_t lda, uint8_t xor_mask, uint8_t* dst) {
+  const auto* src = static_cast<const uint8_t*>(l);
+  const int64_t kp = padded_k(k), mb = (m + kMr - 1) / kMr;
+  std::memset(dst, 0, packed_lhs_bytes(m, k));
+  // Block b, quad q, row r, byte t at ((b * kp/4 + q) * kMr + r) * 4 + t.
+  for (int64_t b = 0; b < mb; ++b)
+    for (int64_t r = 0; r < kMr && b * kMr + r < m; ++r) {
+      const uint8_t* row = src + (b * kMr + r) * lda;
+      uint8_t* base = dst + b * kMr * kp + r * 4;
+      for (int64_t kk = 0; kk < k; ++kk) base[(kk / 4) * kMr * 4 + (kk % 4)] = row[kk] ^ xor_mask;
+    }
+}
+
+namespace {
+
+// One full quad of a full panel: rows r[0..3] (kNr bytes each) interleaved into 4-byte lanes.
+void pack_rhs_quad_full(const uint8_t* const r[4], uint8_t xor_mask, uint8_t* out) {
+#if defined(__SSE2__)
+  const __m128i m = _mm_set1_epi8(static_cast<char>(xor_mask));
+  for (int64_t c = 0; c < kNr; c += 16) {
+    const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + c)), m);
+    const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + c)), m);
+    const __m128i d = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + c)), m);
+    const __m128i e = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + c)), m);
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i de_lo = _mm_unpacklo_epi8(d, e), de_hi = _mm_unpackhi_epi8(d, e);
+    auto* o = reinterpret_cast<__m128i*>(out + c * 4);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, de_lo));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, de_lo));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, de_hi));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, de_hi));
+  }
+#else
+  for (int64_t c = 0; c < kNr; ++c)
+    for (int t = 0; t < 4; ++t) out[c * 4 + t] = r[t][c] ^ xor_mask;
+#endif
+}
+
+}  // namespace
+
+void pack_rhs_quad(const uint8_t* r, int64_t rows, int64_t n, int64_t ldb, int64_t q, int64_t kp, uint8_t* dst) {
+  const int64_t np = (n + kNr - 1) / kNr;
+  for (int64_t p = 0; p < np; ++p) {
+    uint8_t* out = dst + p * kNr * kp + q * kNr * 4;
+    const int64_t nc = std::min(kNr, n - p * kNr);
+    if (rows == 4 && nc == kNr) {
+      const uint8_t* rp[4] = {r + p * kNr, r + ldb + p * kNr, r + 2 * ldb + p * kNr, r + 3 * ldb + p * kNr};
+      pack_rhs_quad_full(rp, 0, out);
+      continue;
+    }
+    std::memset(out, 0, static_cast<size_t>(kNr * 4));
+    for (int64_t t = 0; t < rows; ++t)
+      for (int64_t c = 0; c < nc; ++c) out[c * 4 + t] = r[t * ldb + p * kNr + c];
+  }
+}
+
+void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint8_t xor_mask, uint8_t* dst) {
+  const auto* src = static_cast<const uint8_t*>(r);
+  const int64_t kp = padded_k(k), np = (n + kNr - 1) / kNr;
+  // Panel p, quad q, column c, byte t at ((p * kp/4 + q) * kNr + c) * 4 + t.
+  for (int64_t p = 0; p < np; ++p) {
+    uint8_t* panel = dst + p * kNr * kp;
+    const int64_t nc = std::min(kNr, n - p * kNr);
+    if (!trans && nc == kNr) {  // the common case, vectorized; only a last partial quad is scalar
+      for (int64_t q = 0; q < k / 4; ++q) {
+        const uint8_t* rows[4];
+        for (int t = 0; t < 4; ++t) rows[t] = src + (q * 4 + t) * ldb + p * kNr;
+        pack_rhs_quad_full(rows, xor_mask, panel + q * kNr * 4);
+      }
+      if (k % 4) {
+        uint8_t* out = panel + (k / 4) * kNr * 4;
+        std::memset(out, 0, static_cast<size_t>(kNr * 4));
+        for (int64_t kk = k / 4 * 4; kk < k; ++kk)
+          for (int64_t c = 0; c < kNr; ++c) out[c * 4 + kk % 4] = src[kk * ldb + p * kNr + c] ^ xor_mask;
+      }
+      continue;
+    }
+    std::memset(panel, 0, static_cast<size_t>(kNr * kp));
+    if (trans) {
+      for (int64_t c = 0; c < nc; ++c) {
+        const uint8_t* col = src + (p * kNr + c) * ldb;
+        for (int64_t kk = 0; kk < k; ++kk) panel[((kk / 4) * kNr + c) * 4 + (kk % 4)] = col[kk] ^ xor_mask;
+      }
+    } else {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const uint8_t* row = src + kk * ldb + p * kNr;
+        uint8_t* out = panel + (kk / 4) * kNr * 4 + (kk % 4);
+        for (int64_t c = 0; c < nc; ++c) out[c * 4] = row[c] ^ xor_mask;
+      }
+    }
+  }
+}
+
+namespace detail {
+
+void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  for (int64_t i = 0; i < kMr * kNr; ++i) tile[i] = 0;
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4)
+    for (int64_t i = 0; i < kMr; ++i)
+      for (int64_t j = 0; j < kNr; ++j) {
+        int32_t s = 0;
+        for (int t = 0; t < 4; ++t) {
+          const int32_t a = lhs_unsigned ? int32_t{l[i * 4 + t]} : int32_t{static_cast<int8_t>(l[i * 4 + t])};
+          const int32_t b = lhs_unsigned ? int32_t{static_cast<int8_t>(r[j * 4 + t])} : int32_t{r[j * 4 + t]};
+          s += a * b;
+        }
+        // Unsigned add: a sum beyond int32 wraps (defined), as the SIMD kernels do.
+        tile[i * kNr + j] = static_cast<int32_t>(static_cast<uint32_t>(tile[i * kNr + j]) + static_cast<uint32_t>(s));
+      }
+}
+
+void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
+                     int64_t ldc) {
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) {
+      const int64_t ch = ep.per_row ? i0 + i : j0 + j;
+      int32_t acc = tile[i * kNr + j];
+      if (ep.bias) acc = static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(ep.bias[ch]));
+      const int64_t at = (i0 + i) * ldc + j0 + j;
+      if (ep.out == OutType::kS32) {
+        static_cast<int32_t*>(c)[at] = acc;
+        continue;
+      }
+      const int32_t y = quant::requantize(acc, quant::QuantMultiplier{ep.multiplier[ch], ep.shift[ch]}, ep.zero_point,
+                                          ep.qmin, ep.qmax);
+      if (ep.out == OutType::kU8)
+        static_cast<uint8_t*>(c)[at] = static_cast<uint8_t>(y);
+      else
+        static_cast<int8_t*>(c)[at] = static_cast<int8_t>(y);
+    }
+}
+
+}  // namespace detail
+
+namespace {
+
+bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
+  // The vector epilogue covers right shifts 0..31 (every real scale < 1); others take the scalar one.
+  if (isa != Isa::kAvx512Vnni) return false;
+  if (ep.out == OutType::kS32) return true;
+  for (int64_t ch = 0; ch < channels; ++ch)
+    if (ep.shift[ch] > 0 || ep.shift[ch] < -31) return false;
+  return true;
+}
+
+}  // namespace
+
+void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
+                    Isa isa) {
+  const bool vec = vector_epilogue_ok(isa, ep, ep.per_row ? m : n);
+  alignas(64) int32_t tile[kMr * kNr];
+  for (int64_t i0 = 0; i0 < m; i0 += kMr)
+    for (int64_t j0 = 0; j0 < n; j0 += kNr) {
+      const int64_t mr = std::min(kMr, m - i0), nr = std::min(kNr, n - j0);
+      for (int64_t i = 0; i < mr; ++i) std::memcpy(tile + i * kNr, acc + (i0 + i) * lda + j0, nr * sizeof(int32_t));
+      if (vec)
+        detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
+      else
+        detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+    }
+}
+
+void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, ThreadPool* pool, Isa isa) {
+  if (op.m <= 0 || op.n <= 0) return;
+  const int64_t kp = padded_k(op.k), kq = kp / 4;
+  const int64_t mblocks = (op.m + kMr - 1) / kMr, panels = (op.n + kNr - 1) / kNr;
+  const bool vec_epilogue = vector_epilogue_ok(isa, ep, ep.per_row ? op.m : op.n);
+  auto run = [&](int64_t b, int64_t e) {
+    alignas(64) int32_t tile[kMr * kNr];
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t p = item / mblocks, mb = item % mblocks;
+      const uint8_t* l = op.lhs + mb * kMr * kp;
+      const uint8_t* r = op.rhs + p * kNr * kp;
+      switch (isa) {
+        case Isa::kAvx512Vnni:
+          if (op.m - mb * kMr == 1)
+            detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned);
+          else
+            detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
+          break;
+        case Isa::kAvx2:
+          detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned);
+          break;
+        default:
+          detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned);
+          break;
+      }
+      const int64_t i0 = mb * kMr, j0 = p * kNr;
+      const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);
+      if (vec_epilogue)
+        detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
+      else
+        detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+    }
+  };
+  const int64_t items = mblocks * panels;
+  if (pool && pool->num_threads() > 1 && items > 1)
+    pool->parallel_for(items, run);
+  else
+    run(0, items);
+}
+
+}  // namespace edgeopt::kernels::gemm_int8

@@ -1,0 +1,96 @@
+// Packed int8 GEMM with a fused requantization epilogue (u8 x s8 -> s32 -> u8/s8/s32), dispatched at
+// run time to AVX512-VNNI (vpdpbusd), AVX2 (vpmovzx/sx + vpmaddwd, exact) or portable scalar code.
+//
+//   C[i, j] = epilogue(sum_k L[i, k] * R[k, j] + bias[ch])         ch = i (per_row) or j
+//   epilogue: s32 out, or clamp(requantize(acc, M[ch]) + zp, qmin, qmax) as u8/s8 (quant/requantize.h)
+//
+//   std::vector<uint8_t> lp(packed_lhs_bytes(m, k)), rp(packed_rhs_bytes(k, n));
+//   pack_lhs(w_s8, m, k, k, /*xor_mask=*/0, lp.data());          // once: conv weights [M, K]
+//   pack_rhs(x_u8, k, n, n, false, 0, rp.data());                   // per call: im2col [K, N]
+//   gemm_int8(Operands{lp.data(), rp.data(), m, n, k, /*lhs_unsigned=*/false}, ep, y, n);
+//
+// Exactly one operand is unsigned (u8) and the other signed (s8): `lhs_unsigned` says which. An s8
+// activation is turned into u8 by xor 0x80 (xor_mask) with its zero point + 128, so the caller's
+// zero-point correction (bias[ch] -= zp * sum_k W) absorbs the +128 (the "+128 trick").
+// Accumulation is exact in s32 (wrapping like every int8 runtime when a sum exceeds int32), so
+// every ISA gives the same bits; the requantization is quant::requantize, bit-exact per ISA.
+//
+// Packing: L in blocks of kMr rows, R in panels of kNr columns, both K-padded to a multiple of 4 with
+// zeros, 4 consecutive k per 32-bit lane (the vpdpbusd layout); one format for every ISA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace edgeopt {
+class ThreadPool;
+}
+
+namespace edgeopt::kernels::gemm_int8 {
+
+inline constexpr int64_t kMr = 8;   // rows of a register tile
+inline constexpr int64_t kNr = 32;  // columns of a register tile (two zmm of s32)
+
+enum class Isa { kScalar, kAvx2, kAvx512Vnni };
+const char* isa_name(Isa isa);  // "scalar", "avx2", "avx512vnni"
+// The ISAs this CPU runs, best last (tests force each one).
+std::vector<Isa> supported_isas();
+// The best supported ISA, or the one forced by EDGEOPT_INT8_ISA=scalar|avx2|avx512vnni (a value
+// the CPU lacks is ignored).
+Isa default_isa();
+// Tests: makes default_isa() return `isa` (which must be supported) until reset_forced_isa(); set
+// it only while no int8 kernel runs. ScopedForcedIsa is the RAII form.
+void force_isa(Isa isa);
+void reset_forced_isa();
+struct ScopedForcedIsa {
+  explicit ScopedForcedIsa(Isa isa) { force_isa(isa); }
+  ~ScopedForcedIsa() { reset_forced_isa(); }
+};
+
+inline int64_t padded_k(int64_t k) { return (k + 3) / 4 * 4; }
+inline size_t packed_lhs_bytes(int64_t m, int64_t k) {
+  return static_cast<size_t>((m + kMr - 1) / kMr * kMr * padded_k(k));
+}
+inline size_t packed_rhs_bytes(int64_t k, int64_t n) {
+  return static_cast<size_t>((n + kNr - 1) / kNr * kNr * padded_k(k));
+}
+
+// L [m, k] row-major (lda >= k) -> dst (packed_lhs_bytes). Every byte is xor'ed with xor_mask.
+void pack_lhs(const void* l, int64_t m, int64_t k, int64_t lda, uint8_t xor_mask, uint8_t* dst);
+// R [k, n] row-major (ldb >= n), or with trans: R stored as [n, k] (ldb >= k) -> dst.
+void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint8_t xor_mask, uint8_t* dst);
+
+// Rows [4q, 4q + rows) of R [k, n] (r points at row 4q, row stride ldb, 1 <= rows <= 4; missing rows
+// are zeros) into quad q of a pack_rhs buffer whose padded K is kp: lets a producer such as
+// im2col emit R four rows at a time while they are in L1.
+void pack_rhs_quad(const uint8_t* r, int64_t rows, int64_t n, int64_t ldb, int64_t q, int64_t kp, uint8_t* dst);
+
+struct Operands {
+  const uint8_t* lhs = nullptr;  // pack_lhs output
+  const uint8_t* rhs = nullptr;  // pack_rhs output
+  int64_t m = 0, n = 0, k = 0;
+  bool lhs_unsigned = false;  // true: L is u8 and R s8; false: L is s8 and R u8
+};
+
+enum class OutType { kS32, kU8, kS8 };
+
+struct Epilogue {
+  OutType out = OutType::kS32;
+  bool per_row = true;            // channel of C[i, j] = i (NCHW conv) or j (MatMul columns)
+  const int32_t* bias = nullptr;  // [channels] added to the s32 sum, or null
+  // For u8/s8 out: the per-channel fixed-point multiplier (quant::QuantMultiplier fields).
+  const int32_t* multiplier = nullptr;
+  const int32_t* shift = nullptr;
+  int32_t zero_point = 0, qmin = 0, qmax = 255;
+};
+
+// C (ldc in elements of the out type). Splits column panels over the pool (nullptr: run on the
+// calling thread); the result does not depend on the split.
+void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, ThreadPool* pool = nullptr,
+               Isa isa = default_isa());
+
+// The epilogue alone on an s32 matrix acc [m, n] (lda >= n), e.g. a depthwise conv's accumulators.
+void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
+                    Isa isa = default_isa());
+
+}  // namespace edgeopt::kernels::gemm_int8

@@ -1,0 +1,23 @@
+// Microkernels and epilogues behind gemm_int8 (internal to microkernels/gemm_int8).
+// A microkernel computes the full-K s32 tile tile[kMr][kNr] of one packed L block and R panel.
+#pragma once
+#include <cstdint>
+
+#include "kernels/microkernels/gemm_int8/gemm_int8.h"
+
+namespace edgeopt::kernels::gemm_int8::detail {
+
+void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+// Row 0 of the tile only (a block with one real row).
+void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+
+// Writes rows [i0, i0+mr) x cols [j0, j0+nr) of C from the tile.
+void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
+                     int64_t ldc);
+// Same results; needs AVX-512 (F+BW) and, for u8/s8 out, every shift in [-31, 0].
+void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
+                     int64_t ldc);
+
+}  // namespace edgeopt::kernels::gemm_int8::detail

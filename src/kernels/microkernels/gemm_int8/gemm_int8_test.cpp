@@ -1,0 +1,150 @@
+#include "kernels/microkernels/gemm_int8/gemm_int8.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <sstream>
+
+#include "core/thread_pool.h"
+#include "kernels/quant/requantize.h"
+
+namespace edgeopt::kernels::gemm_int8 {
+namespace {
+
+struct Case {
+  int64_t m, n, k;
+  bool lhs_unsigned, per_row, trans_rhs;
+  OutType out;
+  double scale;  // requantization multiplier (> 1 exercises left shifts, tiny ones large right shifts)
+  std::string describe(Isa isa) const {
+    std::ostringstream os;
+    os << "isa=" << isa_name(isa) << " M=" << m << " N=" << n << " K=" << k << " lhs_u8=" << lhs_unsigned
+       << " per_row=" << per_row << " transR=" << trans_rhs << " out=" << static_cast<int>(out) << " scale=" << scale;
+    return os.str();
+  }
+};
+
+// The plain triple loop on the unpacked operands, with quant::requantize: the oracle.
+std::vector<int32_t> reference(const Case& cs, const std::vector<uint8_t>& l, const std::vector<uint8_t>& r,
+                               const std::vector<int32_t>& bias, const std::vector<quant::QuantMultiplier>& qm,
+                               const Epilogue& ep) {
+  std::vector<int32_t> y(static_cast<size_t>(cs.m * cs.n));
+  for (int64_t i = 0; i < cs.m; ++i)
+    for (int64_t j = 0; j < cs.n; ++j) {
+      int64_t s = 0;
+      for (int64_t kk = 0; kk < cs.k; ++kk) {
+        const uint8_t lb = l[i * cs.k + kk];
+        const uint8_t rb = cs.trans_rhs ? r[j * cs.k + kk] : r[kk * cs.n + j];
+        const int32_t a = cs.lhs_unsigned ? int32_t{lb} : int32_t{static_cast<int8_t>(lb)};
+        const int32_t b = cs.lhs_unsigned ? int32_t{static_cast<int8_t>(rb)} : int32_t{rb};
+        s += a * b;
+      }
+      const int64_t ch = cs.per_row ? i : j;
+      const auto acc = static_cast<int32_t>(s + bias[ch]);
+      y[i * cs.n + j] = cs.out == OutType::kS32 ? acc : quant::requantize(acc, qm[ch], ep.zero_point, ep.qmin, ep.qmax);
+    }
+  return y;
+}
+
+void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<uint8_t> l(cs.m * cs.k), r(cs.k * cs.n);
+  for (auto& v : l) v = static_cast<uint8_t>(byte(rng));
+  for (auto& v : r) v = static_cast<uint8_t>(byte(rng));
+  const int64_t channels = cs.per_row ? cs.m : cs.n;
+  std::vector<int32_t> bias(channels), mult(channels), shift(channels);
+  std::vector<quant::QuantMultiplier> qm(channels);
+  std::uniform_int_distribution<int32_t> bd(-100000, 100000);
+  std::uniform_real_distribution<double> sd(0.5, 2.0);
+  for (int64_t c = 0; c < channels; ++c) {
+    bias[c] = bd(rng);
+    qm[c] = quant::quantize_multiplier(cs.scale * sd(rng));
+    mult[c] = qm[c].multiplier;
+    shift[c] = qm[c].shift;
+  }
+  Epilogue ep;
+  ep.out = cs.out;
+  ep.per_row = cs.per_row;
+  ep.bias = bias.data();
+  ep.multiplier = mult.data();
+  ep.shift = shift.data();
+  ep.zero_point = cs.out == OutType::kU8 ? 7 : -3;
+  ep.qmin = cs.out == OutType::kU8 ? 0 : -128;
+  ep.qmax = cs.out == OutType::kU8 ? 250 : 127;
+
+  std::vector<uint8_t> lp(packed_lhs_bytes(cs.m, cs.k)), rp(packed_rhs_bytes(cs.k, cs.n));
+  pack_lhs(l.data(), cs.m, cs.k, cs.k, 0, lp.data());
+  pack_rhs(r.data(), cs.k, cs.n, cs.trans_rhs ? cs.k : cs.n, cs.trans_rhs, 0, rp.data());
+  const int64_t ldc = cs.n + 3;  // a leading dimension wider than N: padding must stay untouched
+  std::vector<int32_t> c32(cs.m * ldc, -7);
+  std::vector<uint8_t> c8(cs.m * ldc, 0xAB);
+  void* c = cs.out == OutType::kS32 ? static_cast<void*>(c32.data()) : static_cast<void*>(c8.data());
+  ThreadPool pool(2);
+  gemm_int8(Operands{lp.data(), rp.data(), cs.m, cs.n, cs.k, cs.lhs_unsigned}, ep, c, ldc, &pool, isa);
+
+  const std::vector<int32_t> want = reference(cs, l, r, bias, qm, ep);
+  for (int64_t i = 0; i < cs.m; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      int32_t got;
+      if (cs.out == OutType::kS32)
+        got = c32[i * ldc + j];
+      else if (cs.out == OutType::kU8)
+        got = c8[i * ldc + j];
+      else
+        got = static_cast<int8_t>(c8[i * ldc + j]);
+      if (j >= cs.n) {
+        ASSERT_EQ(cs.out == OutType::kS32 ? got : static_cast<int32_t>(c8[i * ldc + j]),
+                  cs.out == OutType::kS32 ? -7 : 0xAB)
+            << "wrote past N at row " << i << " col " << j << ", " << cs.describe(isa);
+        continue;
+      }
+      ASSERT_EQ(got, want[i * cs.n + j]) << "C[" << i << "," << j << "], " << cs.describe(isa);
+    }
+}
+
+TEST(GemmInt8, EveryIsaEqualsTheIntegerReferenceBitExactly) {
+  std::mt19937 rng(42);
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {8, 32, 4},   {9, 33, 5},    {7, 31, 3},
+                                                      {17, 65, 67}, {3, 100, 27}, {64, 49, 576}, {40, 7, 1030}};
+  const std::vector<double> scales = {1e-4, 0.003, 0.7, 3.0};
+  for (Isa isa : supported_isas())
+    for (const auto& s : shapes)
+      for (int variant = 0; variant < 6; ++variant) {
+        Case cs{s[0],
+                s[1],
+                s[2],
+                (variant & 1) != 0,
+                variant < 3,
+                variant == 2 || variant == 5,
+                static_cast<OutType>(variant % 3),
+                scales[(variant + s[2]) % scales.size()]};
+        run_case(cs, isa, rng);
+        if (HasFatalFailure()) return;
+      }
+}
+
+TEST(GemmInt8, TinyAndLargeMultipliersMatchTheReference) {
+  // Tiny multipliers (right shifts > 31 take the scalar epilogue) and > 1 ones (left shifts).
+  std::mt19937 rng(7);
+  for (Isa isa : supported_isas())
+    for (double scale : {1e-9, 2.5e-5, 0.49, 1.0, 17.0})
+      for (OutType out : {OutType::kU8, OutType::kS8}) {
+        Case cs{11, 45, 259, true, false, false, out, scale};
+        run_case(cs, isa, rng);
+        if (HasFatalFailure()) return;
+      }
+}
+
+TEST(GemmInt8, PackXorMaskTurnsS8IntoU8) {
+  // pack_lhs(xor 0x80) maps s8 v to u8 v + 128: the +128 trick used for s8 activations.
+  const int8_t v[4] = {-128, -1, 0, 127};
+  std::vector<uint8_t> p(packed_lhs_bytes(1, 4));
+  pack_lhs(v, 1, 4, 4, 0x80, p.data());
+  EXPECT_EQ(p[0], 0);
+  EXPECT_EQ(p[1], 127);
+  EXPECT_EQ(p[2], 128);
+  EXPECT_EQ(p[3], 255);
+}
+
+}  // namespace
+}  // namespace edgeopt::kernels::gemm_int8

@@ -1,0 +1,245 @@
+// x86 int8 microkernels: AVX512-VNNI (vpdpbusd: four u8*s8 products summed into each s32 lane)
+// and AVX2 (widen to s16, vpmaddwd: exact, unlike vpmaddubsw which saturates u8*s8 pair sums at
+// s16). Functions carry target attributes and run only after gemm_int8's CPUID check.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
+#include "kernels/quant/requantize.h"
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define EDGEOPT_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2")))
+#define EDGEOPT_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+namespace edgeopt::kernels::gemm_int8::detail {
+namespace {
+
+inline int32_t load_quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// 8x32 tile: 16 zmm accumulators; per k-quad two R loads and eight 4-byte broadcasts of L.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
+    const __m512i b0 = _mm512_loadu_si512(r);
+    const __m512i b1 = _mm512_loadu_si512(r + 64);
+    __m512i a = _mm512_set1_epi32(load_quad(l + 0));
+    EDGEOPT_DP(c00, a, b0);
+    EDGEOPT_DP(c01, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 4));
+    EDGEOPT_DP(c10, a, b0);
+    EDGEOPT_DP(c11, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 8));
+    EDGEOPT_DP(c20, a, b0);
+    EDGEOPT_DP(c21, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 12));
+    EDGEOPT_DP(c30, a, b0);
+    EDGEOPT_DP(c31, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 16));
+    EDGEOPT_DP(c40, a, b0);
+    EDGEOPT_DP(c41, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 20));
+    EDGEOPT_DP(c50, a, b0);
+    EDGEOPT_DP(c51, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 24));
+    EDGEOPT_DP(c60, a, b0);
+    EDGEOPT_DP(c61, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 28));
+    EDGEOPT_DP(c70, a, b0);
+    EDGEOPT_DP(c71, a, b1);
+  }
+#undef EDGEOPT_DP
+  const __m512i rows[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                                {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  for (int64_t i = 0; i < kMr; ++i) {
+    _mm512_store_si512(tile + i * kNr, rows[i][0]);
+    _mm512_store_si512(tile + i * kNr + 16, rows[i][1]);
+  }
+}
+
+// A single-row block (batch-1 MatMul/Gemm: a GEMV): only row 0 of L is real, so the 8x32 kernel
+// would waste 7/8 of its work; four k-quads in flight hide vpdpbusd's latency instead.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  __m512i acc[8];
+  for (auto& a : acc) a = _mm512_setzero_si512();
+  int64_t q = 0;
+  for (; q + 4 <= kq; q += 4) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      const __m512i a = _mm512_set1_epi32(load_quad(l + (q + u) * kMr * 4));
+      const uint8_t* rq = r + (q + u) * kNr * 4;
+      const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
+      acc[2 * u] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u], a, b0) : _mm512_dpbusd_epi32(acc[2 * u], b0, a);
+      acc[2 * u + 1] =
+          kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u + 1], a, b1) : _mm512_dpbusd_epi32(acc[2 * u + 1], b1, a);
+    }
+  }
+  for (; q < kq; ++q) {
+    const __m512i a = _mm512_set1_epi32(load_quad(l + q * kMr * 4));
+    const uint8_t* rq = r + q * kNr * 4;
+    const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
+    acc[0] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[0], a, b0) : _mm512_dpbusd_epi32(acc[0], b0, a);
+    acc[1] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[1], a, b1) : _mm512_dpbusd_epi32(acc[1], b1, a);
+  }
+  // Wrapping s32 adds: the same sum in any order.
+  const __m512i c0 = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[2]), _mm512_add_epi32(acc[4], acc[6]));
+  const __m512i c1 = _mm512_add_epi32(_mm512_add_epi32(acc[1], acc[3]), _mm512_add_epi32(acc[5], acc[7]));
+  _mm512_store_si512(tile, c0);
+  _mm512_store_si512(tile + 16, c1);
+}
+
+// One row at a time: eight ymm accumulators hold (k0k1, k2k3) partial sums of 32 columns.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  for (int64_t i = 0; i < kMr; ++i) {
+    __m256i acc[8];
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const uint8_t* li = l + i * 4;
+    const uint8_t* rq = r;
+    for (int64_t q = 0; q < kq; ++q, li += kMr * 4, rq += kNr * 4) {
+      const __m128i l4 = _mm_cvtsi32_si128(load_quad(li));
+      const __m256i lb = _mm256_broadcastq_epi64(kLhsUnsigned ? _mm_cvtepu8_epi16(l4) : _mm_cvtepi8_epi16(l4));
+      for (int c = 0; c < 8; ++c) {
+        const __m128i rv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rq + c * 16));
+        const __m256i rw = kLhsUnsigned ? _mm256_cvtepi8_epi16(rv) : _mm256_cvtepu8_epi16(rv);
+        acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(rw, lb));
+      }
+    }
+    for (int c = 0; c < 8; ++c) {
+      alignas(32) int32_t lanes[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[c]);
+      for (int t = 0; t < 4; ++t)
+        tile[i * kNr + c * 4 + t] =
+            static_cast<int32_t>(static_cast<uint32_t>(lanes[2 * t]) + static_cast<uint32_t>(lanes[2 * t + 1]));
+    }
+  }
+}
+
+// quant::requantize for 16 lanes whose shifts are all in [-31, 0] (right shifts rs = -shift), on
+// magnitudes. With M > 0 and p = acc * M, the high multiply rounds half toward +inf:
+// |q| = (|p| + 2^30 - [p < 0]) >> 31 with the sign of p; the rounding right shift rounds half away
+// from zero: |y| = (|q| + 2^(rs-1)) >> rs. Since 2^(rs-1) is an integer, both fold into one shift:
+// |y| = (|p| + 2^30 - [p < 0] + 2^(rs-1) * 2^31) >> (31 + rs), exact in unsigned 64-bit lanes.
+// The per-channel parts (M's odd lanes, the addend, the shift) are built once per row or column.
+struct RequantConsts {
+  __m512i mult, mult_odd, add_even, add_odd, shift_even, shift_odd;
+};
+
+EDGEOPT_TARGET_AVX512VNNI inline RequantConsts requant_consts(__m512i mult, __m512i shift) {
+  const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
+  const __m512i rs = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
+  const __m512i half = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), rs), 1);  // 2^(rs-1) or 0
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30), k31 = _mm512_set1_epi64(31);
+  RequantConsts c;
+  c.mult = mult;
+  c.mult_odd = _mm512_srli_epi64(mult, 32);
+  c.add_even = _mm512_add_epi64(_mm512_slli_epi64(_mm512_and_si512(half, low32), 31), nudge);
+  c.add_odd = _mm512_add_epi64(_mm512_slli_epi64(_mm512_srli_epi64(half, 32), 31), nudge);
+  c.shift_even = _mm512_add_epi64(_mm512_and_si512(rs, low32), k31);
+  c.shift_odd = _mm512_add_epi64(_mm512_srli_epi64(rs, 32), k31);
+  return c;
+}
+
+EDGEOPT_TARGET_AVX512VNNI inline __m512i requantize16(__m512i acc, const RequantConsts& c, __m512i zp, __m512i lo,
+                                                      __m512i hi) {
+  const __mmask16 neg = _mm512_cmplt_epi32_mask(acc, _mm512_setzero_si512());
+  const __m512i mag = _mm512_abs_epi32(acc);  // INT32_MIN -> 2^31, right as an unsigned lane
+  const __m512i one = _mm512_set1_epi64(1);
+  __m512i pe = _mm512_add_epi64(_mm512_mul_epu32(mag, c.mult), c.add_even);
+  __m512i po = _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(mag, 32), c.mult_odd), c.add_odd);
+  pe = _mm512_mask_sub_epi64(pe, static_cast<__mmask8>(_pext_u32(neg, 0x5555)), pe, one);
+  po = _mm512_mask_sub_epi64(po, static_cast<__mmask8>(_pext_u32(neg, 0xAAAA)), po, one);
+  pe = _mm512_srlv_epi64(pe, c.shift_even);
+  po = _mm512_srlv_epi64(po, c.shift_odd);
+  __m512i y = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+  y = _mm512_mask_sub_epi32(y, neg, _mm512_setzero_si512(), y);
+  y = _mm512_add_epi32(y, zp);
+  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+}
+
+}  // namespace
+
+void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_vnni_8x32<true>(kq, l, r, tile);
+  else
+    ukernel_vnni_8x32<false>(kq, l, r, tile);
+}
+
+void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_vnni_1x32<true>(kq, l, r, tile);
+  else
+    ukernel_vnni_1x32<false>(kq, l, r, tile);
+}
+
+void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_avx2_8x32<true>(kq, l, r, tile);
+  else
+    ukernel_avx2_8x32<false>(kq, l, r, tile);
+}
+
+EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
+                                               const Epilogue& ep, void* c, int64_t ldc) {
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  const bool q8 = ep.out != OutType::kS32;
+  RequantConsts row_consts{};
+  for (int64_t i = 0; i < mr; ++i) {
+    if (q8 && ep.per_row) {  // one channel for the row: even and odd lanes share scalar constants
+      const int64_t rs = -ep.shift[i0 + i];
+      const int64_t half = rs > 0 ? int64_t{1} << (rs - 1) : 0;
+      row_consts.mult = _mm512_set1_epi32(ep.multiplier[i0 + i]);
+      row_consts.mult_odd = row_consts.mult;
+      row_consts.add_even = row_consts.add_odd = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
+      row_consts.shift_even = row_consts.shift_odd = _mm512_set1_epi64(31 + rs);
+    }
+    if (q8 && ep.per_row && nr == kNr) {  // a full row: two independent chains, one 32-byte store
+      const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+      const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
+      const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
+      const __m128i y0 = _mm512_cvtepi32_epi8(requantize16(a0, row_consts, zp, lo, hi));
+      const __m128i y1 = _mm512_cvtepi32_epi8(requantize16(a1, row_consts, zp, lo, hi));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
+                          _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
+      continue;
+    }
+    for (int64_t j = 0; j < nr; j += 16) {
+      const __mmask16 m = nr - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nr - j)) - 1);
+      __m512i acc = _mm512_load_si512(tile + i * kNr + j);
+      const int64_t ch = ep.per_row ? i0 + i : j0 + j;
+      if (ep.bias)
+        acc = _mm512_add_epi32(acc,
+                               ep.per_row ? _mm512_set1_epi32(ep.bias[ch]) : _mm512_maskz_loadu_epi32(m, ep.bias + ch));
+      const int64_t at = (i0 + i) * ldc + j0 + j;
+      if (ep.out == OutType::kS32) {
+        if (m == 0xffff)
+          _mm512_storeu_si512(static_cast<int32_t*>(c) + at, acc);
+        else
+          _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + at, m, acc);
+        continue;
+      }
+      const RequantConsts cc = ep.per_row ? row_consts
+                                          : requant_consts(_mm512_maskz_loadu_epi32(m, ep.multiplier + ch),
+                                                           _mm512_maskz_loadu_epi32(m, ep.shift + ch));
+      // Narrow in a register, then a plain store: Zen 4 runs vpmovdb-to-memory with a mask slowly.
+      const __m128i y = _mm512_cvtepi32_epi8(requantize16(acc, cc, zp, lo, hi));
+      if (m == 0xffff)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(c) + at), y);
+      else
+        _mm_mask_storeu_epi8(static_cast<uint8_t*>(c) + at, m, y);
+    }
+  }
+}
+
+}  // namespace edgeopt::kernels::gemm_int8::detail

@@ -1,0 +1,383 @@
+// Fast int8 conv: per (image, group) an u8 im2col (padding = the x zero point, so padded taps add
+// 0) packed for gemm_int8 against weights packed once in prepare; depthwise 2D convs use a direct
+// kernel over a zero-padded s16 plane (9 MACs per output do not pay for a GEMM), then the same
+// vectorized requantization epilogue.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "kernels/ops/qlinear_conv/conv_int8.h"
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace edgeopt::kernels::ops::qlinear_conv {
+namespace {
+
+using gemm_int8::Epilogue;
+
+struct ConvInt8State final : OpState {
+  const void* w_storage = nullptr;  // what it was built from: a forward with other weights ignores it
+  Shape w_shape;
+  std::vector<std::vector<uint8_t>> packed;  // per group: W_g [M/g, C/g*k] as s8 (u8 weights xor 0x80)
+  std::vector<int32_t> w_sums;               // per output channel: sum_k W (s8 domain)
+};
+
+bool is_depthwise2d(const conv::ConvDims& d) {
+  return d.c / d.group == 1 && d.m == d.group && d.group > 1 && d.win.nd <= 2;
+}
+
+// The weights' zero point in the s8 domain is 0: i8 with zw 0, or u8 with zw 128 (xor 0x80).
+bool gemm_weights_ok(const Tensor& w, const std::vector<int32_t>& zw) {
+  const int32_t want = w.dtype() == DType::kU8 ? 128 : 0;
+  for (int32_t z : zw)
+    if (z != want) return false;
+  return true;
+}
+
+std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group) {
+  auto st = std::make_shared<ConvInt8State>();
+  st->w_storage = w.raw();
+  st->w_shape = w.shape();
+  const int64_t m = w.shape()[0], mg = m / group, kdim = w.numel() / m;
+  const uint8_t mask = w.dtype() == DType::kU8 ? 0x80 : 0;
+  const auto* pw = static_cast<const uint8_t*>(w.raw());
+  st->packed.resize(static_cast<size_t>(group));
+  for (int64_t g = 0; g < group; ++g) {
+    st->packed[g].resize(gemm_int8::packed_lhs_bytes(mg, kdim));
+    gemm_int8::pack_lhs(pw + g * mg * kdim, mg, kdim, kdim, mask, st->packed[g].data());
+  }
+  st->w_sums.assign(static_cast<size_t>(m), 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t k = 0; k < kdim; ++k) st->w_sums[i] += static_cast<int8_t>(pw[i * kdim + k] ^ mask);
+  return st;
+}
+
+uint8_t* thread_bytes(int slot, size_t n) {
+  thread_local std::vector<uint8_t> bufs[2];
+  if (bufs[slot].size() < n) bufs[slot].resize(n);
+  return bufs[slot].data();
+}
+
+// One output row of im2col: o[s] = x[s * stride - pad + k * dil] ^ mask, `fill` where that lands
+// outside [0, n); the in-bounds range is computed once so the copy itself has no branches.
+void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int64_t offset, uint8_t mask, uint8_t fill,
+                   uint8_t* o) {
+  // s in [lo, hi) <=> 0 <= s * stride + offset < n
+  int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t hi = n - offset <= 0 ? 0 : (n - offset + stride - 1) / stride;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
+  std::memset(o, fill, static_cast<size_t>(lo));
+  const uint8_t* xs = x + lo * stride + offset;
+  if (stride == 1) {
+    std::memcpy(o + lo, xs, static_cast<size_t>(hi - lo));
+    if (mask) {
+      int64_t s = lo;
+      const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+      for (; s + 16 <= hi; s += 16) {
+        auto* p = reinterpret_cast<__m128i*>(o + s);
+        _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), m));
+      }
+      for (; s < hi; ++s) o[s] ^= mask;
+    }
+  } else {
+    for (int64_t s = 0; s < hi - lo; ++s) o[lo + s] = xs[s * stride] ^ mask;
+  }
+  std::memset(o + hi, fill, static_cast<size_t>(out - hi));
+}
+
+// The im2col row of tap offset (dy, dx) when stride is 1 and the output plane has the input's
+// size h x w: out[y, x] = in[y + dy, x + dx] ^ mask, `pad` outside. One copy of the shifted plane,
+// then only the |dx| edge columns of each row and the |dy| edge rows are patched.
+void im2col_plane_shift_u8(const uint8_t* in, int64_t h, int64_t w, int64_t dy, int64_t dx, uint8_t mask, uint8_t pad,
+                           uint8_t* out) {
+  const int64_t y0 = std::clamp<int64_t>(-dy, 0, h), y1 = std::clamp<int64_t>(h - dy, y0, h);
+  std::memset(out, pad, static_cast<size_t>(y0 * w));
+  std::memset(out + y1 * w, pad, static_cast<size_t>((h - y1) * w));
+  if (y1 <= y0) return;
+  // Flat copy of rows [y0, y1): reads in[(y0 + dy) * w + dx ...], trimmed to the plane's bounds
+  // (the trimmed bytes are edge columns, patched below).
+  int64_t begin = y0 * w, end = y1 * w;
+  int64_t src = (y0 + dy) * w + dx;
+  if (src < 0) begin -= src, src = 0;
+  end = std::min(end, begin + (h * w - src));
+  std::memcpy(out + begin, in + src, static_cast<size_t>(std::max<int64_t>(0, end - begin)));
+  if (mask) {
+    int64_t i = begin;
+    const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+    for (; i + 16 <= end; i += 16) {
+      auto* p = reinterpret_cast<__m128i*>(out + i);
+      _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), m));
+    }
+    for (; i < end; ++i) out[i] ^= mask;
+  }
+  const int64_t cl = std::clamp<int64_t>(-dx, 0, w), cr = std::clamp<int64_t>(w - dx, cl, w);
+  for (int64_t y = y0; y < y1; ++y) {
+    uint8_t* row = out + y * w;
+    for (int64_t x = 0; x < cl; ++x) row[x] = pad;
+    for (int64_t x = cr; x < w; ++x) row[x] = pad;
+  }
+}
+
+// im2col straight into gemm_int8's packed R: rows (c, k0, k1, k2) of col [cg*k, out] (u8 domain:
+// x ^ mask, `pad` for taps in the padding) are made four at a time in an L1-sized buffer, then
+// interleaved into the panels, so the unpacked matrix never goes to memory.
+void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8_t mask, uint8_t pad, uint8_t* rp) {
+  const int64_t in_sz = w.big_numel(), out_sz = w.small_numel(), k_sz = w.kernel_numel();
+  const int64_t kdim = cg * k_sz, kp = gemm_int8::padded_k(kdim);
+  uint8_t* rows = thread_bytes(1, static_cast<size_t>(4 * out_sz));
+  // 2-D, stride 1, output as large as the input ("same" padding): each im2col row is the plane shifted.
+  const bool shifted_planes =
+      w.nd <= 2 && w.stride[1] == 1 && w.stride[2] == 1 && w.small[1] == w.big[1] && w.small[2] == w.big[2];
+  for (int64_t q = 0; q < kp / 4; ++q) {
+    const int64_t nrows = std::min<int64_t>(4, kdim - 4 * q);
+    for (int64_t t = 0; t < nrows; ++t) {
+      const int64_t row = 4 * q + t, c = row / k_sz, k = row % k_sz;
+      const int64_t k2 = k % w.kernel[2], k1 = (k / w.kernel[2]) % w.kernel[1], k0 = k / (w.kernel[2] * w.kernel[1]);
+      const uint8_t* xc = x + c * in_sz;
+      uint8_t* out = rows + t * out_sz;
+      if (shifted_planes) {
+        im2col_plane_shift_u8(xc, w.big[1], w.big[2], k1 * w.dilation[1] - w.pad_begin[1],
+                              k2 * w.dilation[2] - w.pad_begin[2], mask, pad, out);
+        continue;
+      }
+      for (int64_t s0 = 0; s0 < w.small[0]; ++s0) {
+        const int64_t b0 = s0 * w.stride[0] - w.pad_begin[0] + k0 * w.dilation[0];
+        for (int64_t s1 = 0; s1 < w.small[1]; ++s1) {
+          const int64_t b1 = s1 * w.stride[1] - w.pad_begin[1] + k1 * w.dilation[1];
+          uint8_t* o = out + (s0 * w.small[1] + s1) * w.small[2];
+          if (b0 < 0 || b0 >= w.big[0] || b1 < 0 || b1 >= w.big[1]) {
+            std::memset(o, pad, static_cast<size_t>(w.small[2]));
+            continue;
+          }
+          im2col_row_u8(xc + (b0 * w.big[1] + b1) * w.big[2], w.big[2], w.small[2], w.stride[2],
+                        k2 * w.dilation[2] - w.pad_begin[2], mask, pad, o);
+        }
+      }
+    }
+    gemm_int8::pack_rhs_quad(rows, nrows, out_sz, out_sz, q, kp, rp);
+  }
+}
+
+// One output row of a depthwise conv: o[i] = bias + sum_t src[t][i] * w[t] for i < n, the taps'
+// s16 rows already offset. Taps go in pairs through vpmaddwd (x and w are within +-255, so a pair
+// sum is exact in s32): 32 outputs per step in two accumulators, interleaved back once at the end.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void dw_row_avx512(const int16_t* const* src, const int32_t* w,
+                                                                        int64_t taps, int32_t bias, int32_t* o,
+                                                                        int64_t n) {
+  // accA holds outputs {0-3, 8-11, 16-19, 24-27}, accB {4-7, ...} (unpacklo/hi order per 128 bits).
+  const __m512i first = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i second = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t rem = std::min<int64_t>(32, n - i);
+    const __mmask32 m = rem == 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << rem) - 1);
+    __m512i acc_a = _mm512_set1_epi32(bias), acc_b = acc_a;
+    for (int64_t t = 0; t < taps; t += 2) {
+      const __m512i x0 = _mm512_maskz_loadu_epi16(m, src[t] + i);
+      const bool pair = t + 1 < taps;
+      const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, src[t + 1] + i) : _mm512_setzero_si512();
+      const int32_t w1 = pair ? w[t + 1] : 0;
+      const __m512i wp = _mm512_set1_epi32(
+          static_cast<int32_t>((static_cast<uint32_t>(w1) << 16) | (static_cast<uint32_t>(w[t]) & 0xffffu)));
+      acc_a = _mm512_add_epi32(acc_a, _mm512_madd_epi16(_mm512_unpacklo_epi16(x0, x1), wp));
+      acc_b = _mm512_add_epi32(acc_b, _mm512_madd_epi16(_mm512_unpackhi_epi16(x0, x1), wp));
+    }
+    const __m512i lo = _mm512_permutex2var_epi32(acc_a, first, acc_b);
+    const __m512i hi = _mm512_permutex2var_epi32(acc_a, second, acc_b);
+    const auto m0 = static_cast<__mmask16>(m & 0xffff), m1 = static_cast<__mmask16>(m >> 16);
+    _mm512_mask_storeu_epi32(o + i, m0, lo);
+    if (m1) _mm512_mask_storeu_epi32(o + i + 16, m1, hi);
+  }
+}
+
+void dw_row_scalar(const int16_t* const* src, const int32_t* w, int64_t taps, int32_t bias, int32_t* o, int64_t n) {
+  std::fill(o, o + n, bias);
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t i = 0; i < n; ++i) o[i] += src[t][i] * w[t];
+}
+
+// Row r of the phase planes from one input row: dst[phase][j] = x[c] - zx for padded column
+// c + pad = j * 2 + phase (stride 2), or dst[0][c + pad] (stride 1); AVX-512 for u8/s8.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const uint8_t* x, int64_t n, bool x_signed,
+                                                                           int32_t zx, int64_t pad, int64_t sw,
+                                                                           int16_t* phase0, int16_t* phase1) {
+  const __m512i vz = _mm512_set1_epi16(static_cast<int16_t>(zx));
+  // Even-then-odd order of 32 s16 lanes.
+  const __m512i deint = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22,
+                                         20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  int64_t c = 0;
+  // Stride 2: even x columns land in phase (pad % 2) at (c + pad) / 2, odd ones in the other phase.
+  int16_t* even_dst = pad % 2 ? phase1 : phase0;
+  int16_t* odd_dst = pad % 2 ? phase0 : phase1;
+  for (; c < n; c += 32) {
+    // The last step loads and stores only the remaining columns (masks), no scalar tail.
+    const int64_t rem = std::min<int64_t>(32, n - c);
+    const __mmask32 m = rem == 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << rem) - 1);
+    const __m256i b = _mm256_maskz_loadu_epi8(m, x + c);
+    const __m512i v = _mm512_sub_epi16(x_signed ? _mm512_cvtepi8_epi16(b) : _mm512_cvtepu8_epi16(b), vz);
+    if (sw == 1) {
+      _mm512_mask_storeu_epi16(phase0 + c + pad, m, v);
+    } else {
+      const __m512i d = _mm512_permutexvar_epi16(deint, v);
+      const auto me = static_cast<__mmask16>((1u << ((rem + 1) / 2)) - 1),
+                 mo = static_cast<__mmask16>((1u << (rem / 2)) - 1);
+      _mm256_mask_storeu_epi16(even_dst + (c + pad) / 2, me, _mm512_castsi512_si256(d));
+      _mm256_mask_storeu_epi16(odd_dst + (c + 1 + pad) / 2, mo, _mm512_extracti64x4_epi64(d, 1));
+    }
+  }
+}
+
+// One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw). x - zx goes into a
+// zero-padded s16 plane split into `stride_w` column phases (column j of phase p = padded column
+// j * stride_w + p), so every tap reads a contiguous run whatever the stride.
+void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_t zx, const uint8_t* wk, bool w_signed,
+                  int32_t zw, int32_t bias, int32_t* acc, bool avx512) {
+  const int64_t ih = w.big[1], iw = w.big[2], oh = w.small[1], ow = w.small[2];
+  const int64_t kh = w.kernel[1], kw = w.kernel[2], sh = w.stride[1], sw = w.stride[2];
+  const int64_t dh = w.dilation[1], dw = w.dilation[2], ph = w.pad_begin[1], pw = w.pad_begin[2];
+  const int64_t hp = std::max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1);
+  const int64_t wp = std::max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1);
+  const int64_t wq = (wp + sw - 1) / sw;  // columns per phase
+  auto* xp = reinterpret_cast<int16_t*>(thread_bytes(1, static_cast<size_t>(sw * hp * wq) * sizeof(int16_t)));
+  std::fill(xp, xp + sw * hp * wq, int16_t{0});
+  const bool vec_rows = avx512 && sw <= 2;
+  for (int64_t r = 0; r < ih; ++r) {
+    const uint8_t* xr = x + r * iw;
+    if (vec_rows) {
+      widen_row_avx512(xr, iw, x_signed, zx, pw, sw, xp + (r + ph) * wq, sw == 2 ? xp + (hp + r + ph) * wq : nullptr);
+      continue;
+    }
+    int64_t phase = pw % sw, j = pw / sw;  // of padded column c + pw, stepped without divisions
+    for (int64_t c = 0; c < iw; ++c) {
+      const int32_t v = x_signed ? int32_t{static_cast<int8_t>(xr[c])} : int32_t{xr[c]};
+      xp[(phase * hp + r + ph) * wq + j] = static_cast<int16_t>(v - zx);
+      if (++phase == sw) phase = 0, ++j;
+    }
+  }
+  thread_local std::vector<int32_t> wts;
+  thread_local std::vector<const int16_t*> src;
+  wts.resize(static_cast<size_t>(kh * kw));
+  src.resize(static_cast<size_t>(kh * kw));
+  for (int64_t t = 0; t < kh * kw; ++t) wts[t] = (w_signed ? int32_t{static_cast<int8_t>(wk[t])} : int32_t{wk[t]}) - zw;
+  thread_local std::vector<int64_t> tap_offset;  // of tap (a, b) in the phase planes, at output row 0
+  tap_offset.resize(static_cast<size_t>(kh * kw));
+  for (int64_t a = 0; a < kh; ++a)
+    for (int64_t b = 0; b < kw; ++b) {
+      const int64_t col = b * dw;
+      tap_offset[a * kw + b] = ((col % sw) * hp + a * dh) * wq + col / sw;
+    }
+  for (int64_t r = 0; r < oh; ++r) {
+    for (int64_t t = 0; t < kh * kw; ++t) src[t] = xp + tap_offset[t] + r * sh * wq;
+    if (avx512)
+      dw_row_avx512(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
+    else
+      dw_row_scalar(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
+  }
+}
+
+size_t out_elem_size(const Epilogue& ep) { return ep.out == gemm_int8::OutType::kS32 ? 4 : 1; }
+
+}  // namespace
+
+std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor& w, const Tensor& w_zp) {
+  if (!w.defined() || !(w.dtype() == DType::kU8 || w.dtype() == DType::kI8) || w.rank() < 3) return nullptr;
+  const int64_t group = node.attr_int("group", 1);
+  const int64_t m = w.shape()[0];
+  if (group < 1 || m % group != 0) return nullptr;                   // the forward reports it
+  if (w.shape()[1] == 1 && group == m && group > 1) return nullptr;  // depthwise reads W as stored
+  if (w_zp.defined() && w_zp.dtype() != w.dtype()) return nullptr;
+  const int64_t want = w.dtype() == DType::kU8 ? 128 : 0;
+  if (!w_zp.defined() && want != 0) return nullptr;
+  if (w_zp.defined())
+    for (int64_t z : w_zp.to_i64_vector())
+      if (z != want) return nullptr;
+  return pack_weights(w, group);
+}
+
+bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y) {
+  const conv::ConvDims& d = in.d;
+  const int64_t cg = d.c / d.group, mg = d.m / d.group;
+  const int64_t in_sz = d.win.big_numel(), out_sz = d.win.small_numel(), k_sz = d.win.kernel_numel();
+  const bool x_signed = in.x->dtype() == DType::kI8;
+  const auto* px = static_cast<const uint8_t*>(in.x->raw());
+  const int32_t* pb = in.bias ? in.bias->data<int32_t>() : nullptr;
+  auto* py = static_cast<uint8_t*>(y);
+  const size_t esz = out_elem_size(ep);
+  if (d.n * d.m * out_sz == 0) return true;
+
+  if (is_depthwise2d(d)) {
+    const auto* pw = static_cast<const uint8_t*>(in.w->raw());
+    const bool w_signed = in.w->dtype() == DType::kI8;
+    const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
+    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) {
+      auto* acc = reinterpret_cast<int32_t*>(thread_bytes(0, static_cast<size_t>(out_sz) * sizeof(int32_t)));
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t c = p % d.c;
+        dwconv_plane(d.win, px + p * in_sz, x_signed, in.x_zp, pw + c * k_sz, w_signed, in.w_zp_of(c), pb ? pb[c] : 0,
+                     acc, avx512);
+        Epilogue e1 = ep;
+        e1.bias = nullptr;
+        if (e1.out != gemm_int8::OutType::kS32) {
+          e1.multiplier += c;
+          e1.shift += c;
+        }
+        gemm_int8::requantize_s32(acc, 1, out_sz, out_sz, e1, py + p * out_sz * esz, out_sz);
+      }
+    });
+    return true;
+  }
+
+  if (!gemm_weights_ok(*in.w, in.w_zp)) return false;
+  const auto* st = dynamic_cast<const ConvInt8State*>(state);
+  std::shared_ptr<ConvInt8State> local;
+  if (!st || st->w_storage != in.w->raw() || st->w_shape != in.w->shape()) {
+    local = pack_weights(*in.w, d.group);
+    st = local.get();
+  }
+  // s8 x is shifted to u8 (+128) so vpdpbusd's unsigned operand holds it; the zero point follows.
+  const uint8_t x_mask = x_signed ? 0x80 : 0;
+  const int32_t zx = in.x_zp + (x_signed ? 128 : 0);
+  std::vector<int32_t> bias(static_cast<size_t>(d.m));
+  for (int64_t m = 0; m < d.m; ++m)
+    bias[m] = static_cast<int32_t>(static_cast<uint32_t>(pb ? pb[m] : 0) -
+                                   static_cast<uint32_t>(zx) * static_cast<uint32_t>(st->w_sums[m]));
+  bool pointwise = true;
+  for (size_t i = 0; i < conv::kMaxSpatial; ++i)
+    pointwise =
+        pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
+  const int64_t kdim = cg * k_sz;
+  auto run_item = [&](int64_t item, ThreadPool* pool) {
+    const int64_t n = item / d.group, g = item % d.group;
+    const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;
+    uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdim, out_sz));
+    if (pointwise) {
+      gemm_int8::pack_rhs(xg, kdim, out_sz, out_sz, false, x_mask, rp);
+    } else {
+      im2col_packed_u8(d.win, cg, xg, x_mask, static_cast<uint8_t>(zx), rp);
+    }
+    Epilogue eg = ep;
+    eg.per_row = true;
+    eg.bias = bias.data() + g * mg;
+    if (eg.out != gemm_int8::OutType::kS32) {
+      eg.multiplier += g * mg;
+      eg.shift += g * mg;
+    }
+    gemm_int8::gemm_int8(gemm_int8::Operands{st->packed[g].data(), rp, mg, out_sz, kdim, false}, eg,
+                         py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
+  };
+  ThreadPool& pool = default_pool();
+  const int64_t items = d.n * d.group, t = pool.num_threads();
+  if (t > 1 && items >= t && (items % t == 0 || items >= 4 * t)) {
+    pool.parallel_for(items, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) run_item(i, nullptr);
+    });
+  } else {
+    for (int64_t i = 0; i < items; ++i) run_item(i, &pool);
+  }
+  return true;
+}
+
+}  // namespace edgeopt::kernels::ops::qlinear_conv

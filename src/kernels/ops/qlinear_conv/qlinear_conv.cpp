@@ -1,0 +1,99 @@
+// QLinearConv (ONNX https://onnx.ai/onnx/operators/onnx__QLinearConv.html, opset 10+): Conv on
+// quantized tensors, requantized per output channel.
+//   inputs  x (u8/i8), x_scale (f32 scalar), x_zero_point, w (u8/i8 [M, C/group, *k]),
+//           w_scale (scalar or [M]), w_zero_point (scalar or [M]), y_scale, y_zero_point (dtype of
+//           y), B (optional i32 [M], quantized with scale x_scale * w_scale and zero point 0)
+//   attrs   as Conv (auto_pad, dilations, group, kernel_shape, pads, strides); edgeopt-internal
+//           `activation` (Relu/Clip, set by the fuse_qdq pass) narrows the output range.
+//   y[n, m, o] = clamp(requantize(acc[n, m, o], x_scale * w_scale[m] / y_scale) + y_zero_point)
+// where acc is conv_int8.h's s32 sum and requantize the fixed-point quant::requantize (within one
+// step of round(acc * scale); the fast kernel equals this reference bit for bit).
+#include "kernels/common.h"
+#include "kernels/ops/qlinear_conv/conv_int8.h"
+#include "kernels/quant/qop_inputs.h"
+
+namespace edgeopt::kernels::ops::qlinear_conv {
+namespace {
+
+struct QConv {
+  ConvInt8Inputs in;
+  DType y_dtype = DType::kU8;
+  quant::RequantParams rq;
+  int32_t y_zp = 0;
+  quant::QRange range;
+};
+
+QConv read_qlinear_conv(const ForwardCtx& ctx) {
+  for (size_t i : {0, 1, 3, 4, 6}) required_input(ctx, i);
+  auto opt = [&](size_t i) { return ctx.in.size() > i && ctx.node.has_input(i) ? ctx.in[i] : Tensor(); };
+  const Tensor b = opt(8);
+  QConv q;
+  q.in = read_conv_int8_inputs(ctx.node, ctx.in[0], opt(2), ctx.in[3], opt(5), b.defined() ? &ctx.in[8] : nullptr,
+                               "x_zero_point", "w_zero_point");
+  const Tensor y_zp = opt(7);
+  q.y_dtype = y_zp.defined() ? y_zp.dtype() : DType::kU8;
+  EDGEOPT_CHECK_ARG(quant::is_8bit(q.y_dtype), "input y_zero_point is " + y_zp.describe() + "; it must be u8 or i8");
+  q.y_zp = quant::scalar_zero_point(y_zp, q.y_dtype, "y_zero_point");
+  const float sx = quant::scalar_scale(ctx.in[1], "x_scale");
+  const std::vector<float> sw = quant::read_scales(ctx.in[4], q.in.d.m, "w_scale");
+  const float sy = quant::scalar_scale(ctx.in[6], "y_scale");
+  q.rq = quant::requant_params(sx, sw, sy, q.in.d.m);
+  q.range = quant::fused_qrange(ctx.node, sy, q.y_zp, q.y_dtype);
+  return q;
+}
+
+gemm_int8::Epilogue epilogue_of(const QConv& q) {
+  gemm_int8::Epilogue ep;
+  ep.out = q.y_dtype == DType::kU8 ? gemm_int8::OutType::kU8 : gemm_int8::OutType::kS8;
+  ep.multiplier = q.rq.multiplier.data();
+  ep.shift = q.rq.shift.data();
+  ep.zero_point = q.y_zp;
+  ep.qmin = q.range.lo;
+  ep.qmax = q.range.hi;
+  return ep;
+}
+
+void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
+  const QConv q = read_qlinear_conv(ctx);
+  const Tensor acc = conv_int8_acc_ref(q.in);
+  Tensor& y = alloc_output(ctx, 0, q.y_dtype, acc.shape());
+  const int64_t out_sz = q.in.d.win.small_numel();
+  const int32_t* pa = acc.data<int32_t>();
+  for (int64_t i = 0; i < acc.numel(); ++i) {
+    const int64_t m = (i / out_sz) % q.in.d.m;
+    const int32_t v = quant::requantize(pa[i], quant::QuantMultiplier{q.rq.multiplier[m], q.rq.shift[m]}, q.y_zp,
+                                        q.range.lo, q.range.hi);
+    if (q.y_dtype == DType::kU8)
+      y.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+    else
+      y.data<int8_t>()[i] = static_cast<int8_t>(v);
+  }
+}
+
+void qlinear_conv_q8_nchw_fast(ForwardCtx& ctx) {
+  const QConv q = read_qlinear_conv(ctx);
+  Tensor& y = alloc_output(ctx, 0, q.y_dtype, Shape(conv_int8_out_dims(q.in.d)));
+  if (!conv_int8_fast(q.in, ctx.state, epilogue_of(q), y.raw())) qlinear_conv_q8_nchw_ref(ctx);
+}
+
+std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
+  if (ctx.in.size() < 4 || !ctx.in[3].defined()) return nullptr;
+  return conv_int8_prepare(ctx.node, ctx.in[3], ctx.in.size() > 5 ? ctx.in[5] : Tensor());
+}
+
+int64_t qlinear_conv_macs(const Node&, std::span<const Shape> in, std::span<const Shape> out) {
+  if (in.size() < 4 || out.empty()) return 0;
+  return out[0].numel() * (in[3].numel() / std::max<int64_t>(1, in[3][0]));
+}
+
+}  // namespace
+
+extern const OpDef kOpDef{.name = "QLinearConv",
+                          .min_opset = 10,
+                          .max_opset = 18,
+                          .forward = qlinear_conv_q8_nchw_ref,
+                          .macs = qlinear_conv_macs,
+                          .forward_fast = qlinear_conv_q8_nchw_fast,
+                          .prepare = qlinear_conv_prepare};
+
+}  // namespace edgeopt::kernels::ops::qlinear_conv

@@ -1,0 +1,225 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/quant/requantize.h"
+#include "runtime/passes/pass_test_util.h"
+#include "runtime/passes/passes.h"
+
+namespace edgeopt::runtime::passes {
+namespace {
+
+using testing::count_ops;
+using testing::random_tensor;
+
+// Builds QDQ graphs the way quantize_static writes them.
+struct QdqBuilder {
+  Graph g;
+  int next = 0;
+  std::string fresh(const std::string& p) { return p + std::to_string(next++); }
+
+  // Q then DQ with per-tensor (scale, zp) of dtype dt; returns the DQ output (f32).
+  std::string qdq(const std::string& x, float scale, int zp, DType dt, std::string* q_out = nullptr) {
+    const std::string s = fresh("s"), z = fresh("z"), q = fresh("q"), y = fresh("dq");
+    g.initializers[s] = Tensor::scalar_f32(scale);
+    Tensor zt(dt, Shape({}));
+    if (dt == DType::kU8)
+      zt.data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+    else
+      zt.data<int8_t>()[0] = static_cast<int8_t>(zp);
+    g.initializers[z] = zt;
+    g.add_node("QuantizeLinear", {x, s, z}, {q});
+    g.add_node("DequantizeLinear", {q, s, z}, {y});
+    if (q_out) *q_out = q;
+    return y;
+  }
+
+  // Symmetric i8 weights, per channel along `axis` (or per tensor), behind a DequantizeLinear.
+  std::string weights(Shape shape, int64_t axis, bool per_channel, uint32_t seed, std::vector<float>* scales) {
+    const Tensor w = random_tensor(shape, seed);
+    const int64_t ch = per_channel ? shape[static_cast<size_t>(axis)] : 1;
+    int64_t inner = 1;
+    for (size_t d = static_cast<size_t>(axis) + 1; d < shape.rank(); ++d) inner *= shape[d];
+    scales->assign(static_cast<size_t>(ch), 0.f);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      const size_t c = per_channel ? static_cast<size_t>((i / inner) % ch) : 0;
+      (*scales)[c] = std::max((*scales)[c], std::abs(w.data<float>()[i]) / 127.f);
+    }
+    Tensor q(DType::kI8, shape);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      const size_t c = per_channel ? static_cast<size_t>((i / inner) % ch) : 0;
+      q.data<int8_t>()[i] =
+          static_cast<int8_t>(kernels::quant::quantize_f32(w.data<float>()[i], (*scales)[c], 0, -127, 127));
+    }
+    const std::string wq = fresh("wq"), s = fresh("ws"), z = fresh("wz"), y = fresh("w");
+    g.initializers[wq] = q;
+    g.initializers[s] = per_channel ? Tensor::from_vector(Shape({ch}), *scales) : Tensor::scalar_f32((*scales)[0]);
+    g.initializers[z] = per_channel ? Tensor::zeros(DType::kI8, Shape({ch})) : Tensor::zeros(DType::kI8, Shape({}));
+    Node& dq = g.add_node("DequantizeLinear", {wq, s, z}, {y});
+    if (per_channel) dq.set_attr("axis", axis);
+    return y;
+  }
+
+  // An i32 bias at scale sx * sw[c], behind a DequantizeLinear (quantize_static's layout).
+  std::string bias_i32(int64_t n, float sx, const std::vector<float>& sw, uint32_t seed) {
+    const Tensor b = random_tensor({n}, seed, -0.5f, 0.5f);
+    Tensor q(DType::kI32, Shape({n}));
+    std::vector<float> s(static_cast<size_t>(n));
+    for (int64_t c = 0; c < n; ++c) {
+      s[c] = sx * sw[sw.size() == 1 ? 0 : c];
+      q.data<int32_t>()[c] = static_cast<int32_t>(std::nearbyint(b.data<float>()[c] / s[c]));
+    }
+    const std::string bq = fresh("bq"), bs = fresh("bs"), y = fresh("b");
+    g.initializers[bq] = q;
+    g.initializers[bs] = Tensor::from_vector(Shape({n}), s);
+    Node& dq = g.add_node("DequantizeLinear", {bq, bs}, {y});
+    dq.set_attr("axis", int64_t{0});
+    return y;
+  }
+};
+
+// Optimizes a copy of b.g, checks the op counts, and compares both graphs (each unoptimized
+// otherwise) on random inputs: every output within `steps` quantization steps of `out_scale`.
+void expect_fused(const Graph& g, const std::map<std::string, int>& want_ops, float out_scale, double steps = 1.0,
+                  float in_lo = -1.f, float in_hi = 1.f) {
+  Graph opt = g;
+  optimize_graph(opt);
+  for (const auto& [op, n] : want_ops) EXPECT_EQ(count_ops(opt, op), n) << op;
+  std::map<std::string, Tensor> feeds;
+  uint32_t seed = 3;
+  for (const auto& vi : g.inputs) feeds[vi.name] = random_tensor(vi.shape, seed++, in_lo, in_hi);
+  const SessionOptions so{.optimize = false};
+  for (bool ref_only : {true, false}) {
+    const SessionOptions so2{.reference_only = ref_only, .optimize = false};
+    auto want = Session(g, so).run(feeds);
+    auto got = Session(opt, so2).run(feeds);
+    for (const auto& [name, w] : want) {
+      const Tensor& o = got.at(name);
+      ASSERT_EQ(w.shape(), o.shape()) << name;
+      int64_t differ = 0;
+      for (int64_t i = 0; i < w.numel(); ++i) {
+        const double d = std::abs(w.at(i) - o.at(i));
+        ASSERT_LE(d, steps * out_scale * 1.0001)
+            << name << "[" << i << "]: QDQ " << w.at(i) << " int8 " << o.at(i) << " (ref_only=" << ref_only << ")";
+        differ += d > 0;
+      }
+      // The integer path must not be trivially different: most values agree exactly.
+      EXPECT_LE(differ, w.numel() / 4) << name;
+    }
+  }
+}
+
+TEST(FuseQdq, ConvReluWithI32BiasBecomesQLinearConv) {
+  for (int64_t group : {1, 2, 6}) {
+    SCOPED_TRACE("group " + std::to_string(group));
+    QdqBuilder b;
+    b.g.inputs.push_back({"x", DType::kF32, {2, 6, 9, 7}});
+    const float sx = 0.008f;
+    const std::string x = b.qdq("x", sx, 128, DType::kU8);
+    std::vector<float> sw;
+    const std::string w = b.weights({6, 6 / group, 3, 3}, 0, true, 7, &sw);
+    const std::string bias = b.bias_i32(6, sx, sw, 8);
+    Node& conv = b.g.add_node("Conv", {x, w, bias}, {"c"}, "conv");
+    conv.set_attr("pads", std::vector<int64_t>{1, 0, 1, 1});
+    conv.set_attr("strides", std::vector<int64_t>{1, 2});
+    conv.set_attr("group", group);
+    b.g.add_node("Relu", {"c"}, {"r"}, "relu");
+    const std::string y = b.qdq("r", 0.01f, 0, DType::kU8);
+    b.g.add_node("Identity", {y}, {"y"});
+    b.g.outputs.push_back({"y", DType::kF32, {}});
+    expect_fused(b.g, {{"QLinearConv", 1}, {"Conv", 0}, {"Relu", 0}, {"DequantizeLinear", 1}}, 0.01f);
+  }
+}
+
+TEST(FuseQdq, SymmetricInt8ConvWithF32BiasAndClip) {
+  QdqBuilder b;
+  b.g.inputs.push_back({"x", DType::kF32, {1, 8, 6, 6}});
+  const float sx = 0.01f;
+  const std::string x = b.qdq("x", sx, 0, DType::kI8);
+  std::vector<float> sw;
+  const std::string w = b.weights({8, 1, 3, 3}, 0, true, 9, &sw);
+  b.g.initializers["bf"] = random_tensor({8}, 10, -0.3f, 0.3f);
+  Node& conv = b.g.add_node("Conv", {x, w, "bf"}, {"c"}, "dw");
+  conv.set_attr("group", int64_t{8});
+  conv.set_attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.g.initializers["lo"] = Tensor::scalar_f32(0.f);
+  b.g.initializers["hi"] = Tensor::scalar_f32(0.5f);
+  b.g.add_node("Clip", {"c", "lo", "hi"}, {"r"});
+  const std::string y = b.qdq("r", 0.004f, -128, DType::kI8);
+  b.g.add_node("Identity", {y}, {"y"});
+  b.g.outputs.push_back({"y", DType::kF32, {}});
+  expect_fused(b.g, {{"QLinearConv", 1}, {"Clip", 0}}, 0.004f);
+}
+
+TEST(FuseQdq, GemmTransBAndMatMulBecomeQLinearMatMul) {
+  QdqBuilder b;
+  b.g.inputs.push_back({"x", DType::kF32, {3, 20}});
+  const float sx = 0.008f;
+  const std::string x = b.qdq("x", sx, 120, DType::kU8);
+  std::vector<float> sw;
+  const std::string w = b.weights({10, 20}, 0, true, 11, &sw);  // [N, K], transB
+  const std::string bias = b.bias_i32(10, sx, sw, 12);
+  Node& gemm = b.g.add_node("Gemm", {x, w, bias}, {"gm"}, "fc");
+  gemm.set_attr("transB", int64_t{1});
+  std::string hq;
+  const std::string h = b.qdq("gm", 0.02f, 128, DType::kU8, &hq);
+  std::vector<float> sw2;
+  const std::string w2 = b.weights({10, 7}, 1, false, 13, &sw2);
+  b.g.add_node("MatMul", {h, w2}, {"mm"}, "mm");
+  const std::string y = b.qdq("mm", 0.01f, 128, DType::kU8);
+  b.g.add_node("Identity", {y}, {"y"});
+  b.g.outputs.push_back({"y", DType::kF32, {}});
+  // Two fused layers: the first's one-step differences may move the second by one more step.
+  expect_fused(b.g, {{"QLinearMatMul", 2}, {"Gemm", 0}, {"MatMul", 0}}, 0.01f, 2.0);
+}
+
+TEST(FuseQdq, AddAndDataMovementStayInInt8) {
+  QdqBuilder b;
+  b.g.inputs.push_back({"a", DType::kF32, {1, 4, 8, 8}});
+  b.g.inputs.push_back({"c", DType::kF32, {1, 4, 8, 8}});
+  const std::string a = b.qdq("a", 0.01f, 128, DType::kU8);
+  const std::string c = b.qdq("c", 0.02f, 100, DType::kU8);
+  b.g.add_node("Add", {a, c}, {"s"}, "add");
+  b.g.add_node("Relu", {"s"}, {"sr"});
+  std::string q_name;
+  const std::string s = b.qdq("sr", 0.015f, 0, DType::kU8);
+  Node& mp = b.g.add_node("MaxPool", {s}, {"p"}, "pool");
+  mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+  mp.set_attr("strides", std::vector<int64_t>{2, 2});
+  // MaxPool's Q reuses the Add's output scale and zero point (as quantize_static does).
+  const Node& add_q = b.g.nodes[b.g.nodes.size() - 2];
+  b.g.add_node("QuantizeLinear", {"p", add_q.inputs[1], add_q.inputs[2]}, {"pq"});
+  b.g.add_node("DequantizeLinear", {"pq", add_q.inputs[1], add_q.inputs[2]}, {"pd"});
+  b.g.add_node("Flatten", {"pd"}, {"f"});
+  b.g.add_node("QuantizeLinear", {"f", add_q.inputs[1], add_q.inputs[2]}, {"fq"});
+  b.g.add_node("DequantizeLinear", {"fq", add_q.inputs[1], add_q.inputs[2]}, {"y"});
+  b.g.outputs.push_back({"y", DType::kF32, {}});
+  expect_fused(b.g, {{"QLinearAdd", 1}, {"MaxPool", 1}, {"Flatten", 1}, {"QuantizeLinear", 2}, {"DequantizeLinear", 1}},
+               0.015f, 1.0, -1.f, 2.f);
+}
+
+TEST(FuseQdq, LeavesPatternsItCannotProveAlone) {
+  // The Conv output is also a graph output (f32 needed), and a MaxPool whose Q changes the scale.
+  QdqBuilder b;
+  b.g.inputs.push_back({"x", DType::kF32, {1, 2, 5, 5}});
+  const std::string x = b.qdq("x", 0.01f, 128, DType::kU8);
+  std::vector<float> sw;
+  const std::string w = b.weights({3, 2, 3, 3}, 0, true, 4, &sw);
+  b.g.add_node("Conv", {x, w}, {"c"}, "conv");
+  const std::string y = b.qdq("c", 0.02f, 128, DType::kU8);
+  Node& mp = b.g.add_node("MaxPool", {y}, {"p"});
+  mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+  b.qdq("p", 0.05f, 128, DType::kU8);
+  b.g.outputs.push_back({"c", DType::kF32, {}});
+  b.g.outputs.push_back({b.g.nodes.back().outputs[0], DType::kF32, {}});
+  Graph g = b.g;
+  const PassReport r = fuse_qdq(g);
+  EXPECT_EQ(r.nodes_changed, 0);
+  EXPECT_EQ(count_ops(g, "Conv"), 1);
+  EXPECT_EQ(count_ops(g, "MaxPool"), 1);
+  EXPECT_EQ(count_ops(g, "QLinearConv"), 0);
+}
+
+}  // namespace
+}  // namespace edgeopt::runtime::passes
