@@ -73,9 +73,9 @@ void check_output_fits(const Tensor& out, const Tensor& y, bool classification, 
 
 }  // namespace
 
-Tensor predict(const Graph& g, const Dataset& ds, int64_t batch) {
+Tensor predict(const Graph& g, const Dataset& ds, int64_t batch, const runtime::SessionOptions& so) {
   EDGEOPT_CHECK_ARG(!g.inputs.empty() && !g.outputs.empty(), "the model has no inputs or outputs");
-  runtime::Session s(g);
+  runtime::Session s(g, so);
   std::vector<Tensor> parts;
   BatchIterator it(ds, batch, false, 0);
   Batch b;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "runtime/session.h"
 #include "train/data/dataset.h"
 
 namespace edgeopt::train {
@@ -66,6 +67,8 @@ struct TrainReport {
 TrainReport train_model(Graph& g, const DataSplits& d, const TrainOptions& o);
 
 // Runs the model over a split in batches (inference mode) and returns its first output [N, ...].
-Tensor predict(const Graph& g, const Dataset& ds, int64_t batch = 256);
+// `so` picks how the runtime runs it (e.g. optimize = false runs a QDQ model exactly as written
+// instead of through the int8 kernels).
+Tensor predict(const Graph& g, const Dataset& ds, int64_t batch = 256, const runtime::SessionOptions& so = {});
 
 }  // namespace edgeopt::train
