@@ -19,4 +19,10 @@ echo "== 3. inspect the exported model"
 echo "== 4. run it on a real test image"
 "$E" data --data fashion-mnist --sample-out "$OUT/sample.npy" --index 0
 "$E" run "$OUT/vision_cnn.onnx" --input "input=$OUT/sample.npy" --output-dir "$OUT/run"
+echo "== 5. quantize it to int8 (post-training, per-channel weights, 512 calibration images)"
+"$E" quantize "$OUT/vision_cnn.onnx" --data fashion-mnist --method ptq --calib minmax --per-channel --seed 1 \
+  --out "$OUT/vision_cnn_int8.onnx" --report "$OUT/quantize_report.json" --no-progress
+echo "== 6. batch-1 latency, fp32 then int8 (1 thread)"
+"$E" bench "$OUT/vision_cnn.onnx" --threads 1 --iters 200
+"$E" bench "$OUT/vision_cnn_int8.onnx" --threads 1 --iters 200
 echo "main job done: results in $OUT/"
