@@ -63,7 +63,30 @@ void attribute_to_proto(const std::string& name, const Attribute& a, AttributePr
       a.value);
 }
 
-ModelProto graph_to_model(const Graph& g) {
+// The share of exact zeros of an f32 tensor.
+double zero_fraction(const Tensor& t) {
+  if (t.dtype() != DType::kF32 || t.numel() == 0) return 0;
+  const float* p = t.data<float>();
+  int64_t zeros = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) zeros += p[i] == 0.f;
+  return static_cast<double>(zeros) / static_cast<double>(t.numel());
+}
+
+::onnx::SparseTensorProto sparse_to_proto(const Tensor& t, const std::string& name) {
+  ::onnx::SparseTensorProto sp;
+  for (int64_t d : t.shape().dims()) sp.add_dims(d);
+  std::vector<float> values;
+  std::vector<int64_t> indices;
+  const float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (p[i] != 0.f) values.push_back(p[i]), indices.push_back(i);  // ascending, as the checker requires
+  const int64_t nnz = static_cast<int64_t>(values.size());
+  *sp.mutable_values() = tensor_to_proto(Tensor::from_vector<float>({nnz}, values), name);
+  *sp.mutable_indices() = tensor_to_proto(Tensor::from_vector<int64_t>({nnz}, indices), "");
+  return sp;
+}
+
+ModelProto graph_to_model(const Graph& g, const SaveOptions& o) {
   ModelProto m;
   m.set_ir_version(ir_version_for_opset(g.opset));
   m.set_producer_name("edgeopt");
@@ -105,7 +128,14 @@ ModelProto graph_to_model(const Graph& g) {
   std::vector<std::string> init_names;
   for (const auto& [k, t] : g.initializers) init_names.push_back(k);
   std::sort(init_names.begin(), init_names.end());
-  for (const auto& k : init_names) *gp->add_initializer() = tensor_to_proto(g.initializers.at(k), k);
+  const bool sparse_ok = o.sparse_initializers && g.opset >= 11;
+  for (const auto& k : init_names) {
+    const Tensor& t = g.initializers.at(k);
+    if (sparse_ok && !g.find_input(k) && t.numel() >= 64 && zero_fraction(t) >= o.min_sparsity)
+      *gp->add_sparse_initializer() = sparse_to_proto(t, k);
+    else
+      *gp->add_initializer() = tensor_to_proto(t, k);
+  }
   for (const auto& v : g.inputs) value_info_to_proto(v, gp->add_input());
   for (const auto& v : g.outputs) value_info_to_proto(v, gp->add_output());
   std::vector<std::string> vi_names;
@@ -122,16 +152,17 @@ ModelProto graph_to_model(const Graph& g) {
 
 }  // namespace
 
-std::string save_model_to_bytes(const Graph& g) {
-  ModelProto m = graph_to_model(g);
+std::string save_model_to_bytes(const Graph& g, const SaveOptions& o) {
+  ModelProto m = graph_to_model(g, o);
   // Experimental ops make the checker print a warning to stderr and skip the model anyway.
   bool experimental = false;
   for (const auto& n : g.nodes) experimental |= n.domain.empty() && ::onnx::checker::check_is_experimental_op(n.op_type);
   if (g.opset <= onnx_library_max_opset() && !experimental) {
     try {
-      ::onnx::checker::check_model(m);
+      ::onnx::checker::check_model(m);  // also checks sparse initializers (sorted, in-range indices)
       install_inference_guards();
-      ModelProto copy = m;
+      // Shape inference on the dense form: ONNX 1.12 does not see sparse initializers' shapes.
+      ModelProto copy = o.sparse_initializers ? graph_to_model(g, {}) : m;
       ::onnx::ShapeInferenceOptions si(/*check_type=*/true, /*error_mode=*/1, /*data_prop=*/false);
       ::onnx::shape_inference::InferShapes(copy, ::onnx::OpSchemaRegistry::Instance(), si);
     } catch (const std::exception& e) {
@@ -144,9 +175,9 @@ std::string save_model_to_bytes(const Graph& g) {
   return out;
 }
 
-void save_model(const Graph& g, const std::string& path) {
+void save_model(const Graph& g, const std::string& path, const SaveOptions& o) {
   try {
-    std::string bytes = save_model_to_bytes(g);
+    std::string bytes = save_model_to_bytes(g, o);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     if (!f) throw_error(ErrorCode::kInvalidArgument, "cannot open for writing");
     f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

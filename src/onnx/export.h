@@ -16,7 +16,16 @@
 
 namespace edgeopt::onnx {
 
-void save_model(const Graph& graph, const std::string& path);
-std::string save_model_to_bytes(const Graph& graph);
+struct SaveOptions {
+  // Pruned weights on disk: f32 initializers with at least `min_sparsity` exact zeros (and 64+
+  // entries) are written as ONNX sparse_initializer (COO: the non-zero values and their linear
+  // int64 indices), so the file shrinks with the sparsity; ONNX Runtime densifies them at load.
+  // Needs opset >= 11 (IR 6); ignored below. Graph inputs with default values stay dense.
+  bool sparse_initializers = false;
+  double min_sparsity = 0.6;  // below ~50% zeros COO (4 + 8 bytes per non-zero) is larger than dense
+};
+
+void save_model(const Graph& graph, const std::string& path, const SaveOptions& options = {});
+std::string save_model_to_bytes(const Graph& graph, const SaveOptions& options = {});
 
 }  // namespace edgeopt::onnx

@@ -112,6 +112,48 @@ TEST(OnnxExport, RoundTripGivesSameGraphAndOutputs) {
   EXPECT_TRUE(same_tensor(o1.at("y"), o2.at("y")));
 }
 
+// Pruned weights as ONNX sparse initializers: smaller bytes, the same dense values on import, and
+// the checker (sorted, in-range indices) accepts the model.
+TEST(OnnxExport, SparseInitializersRoundTrip) {
+  Graph g;
+  g.opset = 13;
+  g.inputs.push_back({"x", DType::kF32, {2, 64}});
+  Tensor w(DType::kF32, {64, 32});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = i % 10 == 3 ? 0.25f * static_cast<float>(i % 7 + 1) : 0.f;
+  g.initializers["w"] = w;
+  g.initializers["b"] = Tensor::from_vector<float>({32}, std::vector<float>(32, 0.5f));  // dense: few zeros
+  g.add_node("MatMul", {"x", "w"}, {"h"}, "mm");
+  g.add_node("Add", {"h", "b"}, {"y"}, "add");
+  g.outputs.push_back({"y", DType::kF32, {2, 32}});
+  const std::string dense = save_model_to_bytes(g);
+  const std::string sparse = save_model_to_bytes(g, {.sparse_initializers = true});
+  EXPECT_LT(sparse.size(), dense.size() / 3) << "90% zeros should shrink the weight ~4x";
+  ::onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(sparse));
+  ASSERT_EQ(m.graph().sparse_initializer_size(), 1);
+  EXPECT_EQ(m.graph().sparse_initializer(0).values().name(), "w");
+  EXPECT_NO_THROW(::onnx::checker::check_model(m));
+  Graph back = load_model_from_bytes(sparse, "sparse.onnx");
+  EXPECT_TRUE(same_tensor(back.initializers.at("w"), w));
+  EXPECT_TRUE(same_tensor(back.initializers.at("b"), g.initializers.at("b")));
+}
+
+TEST(OnnxExport, BadSparseInitializerNamesTheTensor) {
+  ::onnx::SparseTensorProto sp;
+  sp.add_dims(4);
+  *sp.mutable_values() = tensor_to_proto(Tensor::from_vector<float>({2}, {1.f, 2.f}), "w_sparse");
+  *sp.mutable_indices() = tensor_to_proto(Tensor::from_vector<int64_t>({2}, {1, 9}), "");
+  try {
+    tensor_from_sparse_proto(sp);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'w_sparse'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("index 9"), std::string::npos) << e.what();
+  }
+  *sp.mutable_indices() = tensor_to_proto(Tensor::from_vector<int64_t>({3}, {0, 1, 2}), "");
+  EXPECT_THROW(tensor_from_sparse_proto(sp), Error);  // 3 indices for 2 values
+}
+
 TEST(OnnxExport, SavedModelPassesCheckerAndShapeInference) {
   Graph g = load_model_from_bytes(relu_add_model().SerializeAsString());
   ::onnx::ModelProto m;

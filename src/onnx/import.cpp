@@ -199,6 +199,20 @@ Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptio
     throw_error(ErrorCode::kUnimplemented,
                 "ai.onnx opset " + std::to_string(opset) + " is newer than the supported 7-18");
   inline_external_data(*m.mutable_graph(), model_dir);
+  // Sparse initializers (pruned weights stored as COO) become dense TensorProtos before anything
+  // else looks at the model: ONNX 1.12's shape inference does not see their shapes.
+  if (m.graph().sparse_initializer_size() > 0) {
+    ::onnx::GraphProto* gp = m.mutable_graph();
+    std::unordered_set<std::string> dense_names;
+    for (const auto& t : gp->initializer()) dense_names.insert(t.name());
+    for (const auto& sp : gp->sparse_initializer()) {
+      const std::string& name = sp.values().name();
+      EDGEOPT_CHECK_ARG(!dense_names.count(name), "initializer '" + name + "' is defined both dense and sparse");
+      dense_names.insert(name);
+      *gp->add_initializer() = tensor_to_proto(tensor_from_sparse_proto(sp, model_dir), name);
+    }
+    gp->clear_sparse_initializer();
+  }
   check_structure(m.graph());
 
   const bool known_opset = !found || opset <= onnx_library_max_opset();
@@ -238,9 +252,6 @@ Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptio
   }
 
   const ::onnx::GraphProto& gp = m.graph();
-  if (gp.sparse_initializer_size() > 0)
-    throw_error(ErrorCode::kUnimplemented, "sparse initializers are not supported ('" +
-                                               gp.sparse_initializer(0).values().name() + "')");
   Graph g;
   g.name = gp.name().empty() ? "edgeopt" : gp.name();
   if (found) g.opset = opset;
@@ -250,6 +261,7 @@ Graph convert_model(ModelProto& m, const std::string& model_dir, const LoadOptio
     if (t.name().empty()) throw_error(ErrorCode::kInvalidArgument, "an initializer has no name");
     g.initializers[t.name()] = tensor_from_proto(t, model_dir);
   }
+
   std::unordered_set<std::string> declared;
   for (const auto& vi : gp.input()) {
     if (g.is_initializer(vi.name())) continue;  // a default value, not a runtime input

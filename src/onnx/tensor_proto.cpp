@@ -280,4 +280,52 @@ void write_tensor_pb(const std::string& path, const Tensor& t, const std::string
   if (!f) throw_error(ErrorCode::kInvalidArgument, "file '" + path + "': cannot write");
 }
 
+Tensor tensor_from_sparse_proto(const ::onnx::SparseTensorProto& p, const std::string& model_dir) {
+  const std::string name = p.values().name();
+  const std::string what = "sparse initializer '" + name + "'";
+  EDGEOPT_CHECK_ARG(!name.empty(), "a sparse initializer has no name (its values tensor is unnamed)");
+  std::vector<int64_t> dims;
+  int64_t numel = 1;
+  for (int64_t d : p.dims()) {
+    EDGEOPT_CHECK_ARG(d >= 0 && (d == 0 || numel <= (int64_t{1} << 40) / d),
+                      what + ": dense shape dimension " + std::to_string(d) + " is negative or too large");
+    dims.push_back(d);
+    numel *= d;
+  }
+  const Tensor values = tensor_from_proto(p.values(), model_dir);
+  const Tensor indices = tensor_from_proto(p.indices(), model_dir);
+  EDGEOPT_CHECK_ARG(values.rank() == 1, what + ": values must be 1-D [NNZ], got " + values.shape().str());
+  const int64_t nnz = values.numel();
+  EDGEOPT_CHECK_ARG(indices.dtype() == DType::kI64, what + ": indices must be int64");
+  const bool linear = indices.rank() == 1;
+  EDGEOPT_CHECK_ARG((linear && indices.numel() == nnz) ||
+                        (indices.rank() == 2 && indices.shape()[0] == nnz &&
+                         indices.shape()[1] == static_cast<int64_t>(dims.size())),
+                    what + ": indices " + indices.shape().str() + " do not fit " + std::to_string(nnz) +
+                        " values of a rank-" + std::to_string(dims.size()) + " tensor");
+  Tensor dense = Tensor::zeros(values.dtype(), Shape(dims));
+  const size_t es = dtype_size(values.dtype());
+  const int64_t* idx = indices.data<int64_t>();
+  const auto* src = static_cast<const uint8_t*>(values.raw());
+  auto* dst = static_cast<uint8_t*>(dense.raw());
+  for (int64_t k = 0; k < nnz; ++k) {
+    int64_t flat = 0;
+    if (linear) {
+      flat = idx[k];
+    } else {
+      for (size_t d = 0; d < dims.size(); ++d) {
+        const int64_t c = idx[k * static_cast<int64_t>(dims.size()) + static_cast<int64_t>(d)];
+        EDGEOPT_CHECK_ARG(c >= 0 && c < dims[d], what + ": coordinate " + std::to_string(c) + " of value " +
+                                                     std::to_string(k) + " is outside dimension " + std::to_string(d));
+        flat = flat * dims[d] + c;
+      }
+    }
+    EDGEOPT_CHECK_ARG(flat >= 0 && flat < numel, what + ": index " + std::to_string(flat) + " of value " +
+                                                     std::to_string(k) + " is outside the " + std::to_string(numel) +
+                                                     "-element tensor");
+    std::memcpy(dst + static_cast<size_t>(flat) * es, src + static_cast<size_t>(k) * es, es);
+  }
+  return dense;
+}
+
 }  // namespace edgeopt::onnx

@@ -31,6 +31,9 @@ const char* onnx_dtype_name(int32_t onnx_type);  // "FLOAT", "DOUBLE", ... ("UNK
 // `model_dir` is where external data lives ("" rejects external data). Errors name the tensor.
 Tensor tensor_from_proto(const ::onnx::TensorProto& p, const std::string& model_dir = "");
 ::onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name = "");
+// A sparse initializer (COO: values [NNZ], int64 indices [NNZ] linear or [NNZ, rank] coordinates)
+// as the dense tensor it stands for. Errors name the tensor (out-of-range index, NNZ mismatch).
+Tensor tensor_from_sparse_proto(const ::onnx::SparseTensorProto& p, const std::string& model_dir = "");
 
 // Serialized TensorProto files/bytes. Errors name the file (or `origin`).
 Tensor read_tensor_pb(const std::string& path);
