@@ -72,7 +72,11 @@ void add_factorize_verb(CLI::App& app) {
   cmd->add_option("--tucker-rank", a->o.tucker_rank, "Tucker-2 ranks: energy (as --energy) or vbmf (EVBMF estimate)")
       ->default_val("energy");
   cmd->add_flag("--no-svd", a->no_svd, "Skip SVD of Gemm/MatMul/1x1 Conv");
-  cmd->add_flag("--no-tucker", a->no_tucker, "Skip Tucker-2 of KxK Conv");
+  cmd->add_flag("--no-tucker", a->no_tucker, "Skip the decomposition of KxK Conv (Tucker-2 or CP)");
+  cmd->add_option("--conv-method", a->o.conv_method,
+                  "KxK Conv: tucker2 (1x1, KxK core, 1x1) or cp (1x1, Kx1 and 1xK depthwise, 1x1; the rank "
+                  "is the smallest whose fit reaches --energy)")
+      ->default_val("tucker2");
   cmd->footer(
       "Examples:\n"
       "  edgeopt factorize cnn.onnx --data fashion-mnist --flops-ratio 0.45 --epochs 2 --out cnn.lowrank.onnx\n"

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "compress/decompose/cp.h"
 #include "compress/decompose/tucker2.h"
 #include "compress/model_stats.h"
 
@@ -134,10 +135,14 @@ FactorizeReport factorize_svd(Graph& g, const SvdOptions& o) {
 }
 
 FactorizeReport factorize(Graph& g, const FactorizeOptions& o) {
+  EDGEOPT_CHECK_ARG(o.conv_method == "tucker2" || o.conv_method == "cp",
+                    "unknown KxK conv decomposition '" + o.conv_method + "' (tucker2 or cp)");
   const int64_t flops0 = graph_flops(g), params0 = g.parameter_count();
   auto run = [&](Graph& h, double energy) {
     FactorizeReport r;
-    if (o.tucker) {
+    if (o.tucker && o.conv_method == "cp") {
+      r.layers = cp_decompose(h, {.energy = energy, .max_cost = o.max_cost, .min_weights = o.min_weights}).layers;
+    } else if (o.tucker) {
       FactorizeReport t = tucker2_decompose(
           h, {.energy = energy, .rank_method = o.tucker_rank, .max_cost = o.max_cost, .min_weights = o.min_weights});
       r.layers = t.layers;

@@ -22,7 +22,7 @@
 namespace edgeopt::compress {
 
 struct FactorizedLayer {
-  std::string node, method;       // method: "svd" or "tucker2"
+  std::string node, method;       // method: "svd", "tucker2" or "cp"
   std::vector<int64_t> full_rank, rank;
   int64_t params_before = 0, params_after = 0;
 };
@@ -51,6 +51,7 @@ struct FactorizeOptions {
   double flops_ratio = 0;  // in (0, 1): the largest energy whose result has <= this fraction of FLOPs
   bool svd = true, tucker = true;
   std::string tucker_rank = "energy";  // energy | vbmf (Tucker-2 ranks then ignore the energy)
+  std::string conv_method = "tucker2";  // KxK Conv: tucker2 | cp (decompose/cp.h)
   double max_cost = 0.8;
   int64_t min_weights = 1024;
 };

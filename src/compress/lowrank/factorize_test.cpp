@@ -6,6 +6,7 @@
 #include <Eigen/SVD>
 #include <random>
 
+#include "compress/decompose/cp.h"
 #include "compress/decompose/tucker2.h"
 #include "compress/lowrank/vbmf.h"
 #include "compress/model_stats.h"
@@ -131,6 +132,57 @@ TEST(Tucker2, FullRanksReproduceTheConvOutput) {
   EXPECT_EQ(r.layers[0].rank, (std::vector<int64_t>{6, 10}));
   EXPECT_EQ(g.nodes.size(), 3u);
   expect_same_outputs(before, g, 1e-4, 1e-3);
+}
+
+// A kernel that is exactly rank 3 in CP form: ALS at rank 3 recovers it, and the four-layer graph
+// (with strides, asymmetric pads and dilations split per axis) reproduces the conv output.
+TEST(Cp, RecoversAnExactLowRankKernelAndTheGraphMatches) {
+  const int64_t m = 12, c = 10, kh = 3, kw = 5, rank = 3;
+  Graph g;
+  add_input(g, "x", {2, c, 11, 13});
+  Node& conv = add_conv(g, "x", "conv", c, m, 3, 1);
+  conv.set_attr("kernel_shape", std::vector<int64_t>{kh, kw});
+  conv.set_attr("strides", std::vector<int64_t>{2, 1});
+  conv.set_attr("pads", std::vector<int64_t>{1, 2, 0, 1});
+  conv.set_attr("dilations", std::vector<int64_t>{1, 2});
+  Tensor w(DType::kF32, {m, c, kh, kw});
+  Tensor fa = testing::random_tensor({m, rank}, 1), fb = testing::random_tensor({c, rank}, 2),
+         fy = testing::random_tensor({kh, rank}, 3), fx = testing::random_tensor({kw, rank}, 4);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < c; ++j)
+      for (int64_t h = 0; h < kh; ++h)
+        for (int64_t v = 0; v < kw; ++v) {
+          float s = 0;
+          for (int64_t r = 0; r < rank; ++r)
+            s += fa.data<float>()[i * rank + r] * fb.data<float>()[j * rank + r] * fy.data<float>()[h * rank + r] *
+                 fx.data<float>()[v * rank + r];
+          w.data<float>()[((i * c + j) * kh + h) * kw + v] = s;
+        }
+  g.initializers["conv.w"] = w;
+  add_output(g, "conv");
+  CpFactors f = cp_als_4d(w, rank, 200);
+  EXPECT_GT(f.fit, 0.9999) << "ALS should recover an exact rank-3 tensor";
+  EXPECT_LT(cp_als_4d(w, 1, 200).fit, 0.999) << "rank 1 cannot";
+  Graph before = g;
+  FactorizeReport r = cp_decompose(g, {.energy = 0.9999, .iterations = 200, .max_cost = 1e9, .min_weights = 1});
+  ASSERT_EQ(r.layers.size(), 1u);
+  EXPECT_EQ(r.layers[0].method, "cp");
+  EXPECT_EQ(r.layers[0].rank, (std::vector<int64_t>{rank})) << "the smallest rank reaching the fit";
+  ASSERT_EQ(g.nodes.size(), 4u);
+  EXPECT_EQ(g.nodes[1].attr_int("group", 1), rank);
+  expect_same_outputs(before, g, 2e-3, 2e-3);
+}
+
+TEST(Cp, SkipsWhatDoesNotPayAndBadOptions) {
+  Graph g;
+  add_input(g, "x", {1, 8, 6, 6});
+  add_conv(g, "x", "conv", 8, 8, 3, 1);
+  add_output(g, "conv");
+  // A random 8x8x3x3 kernel needs a high rank for a 0.999 fit; at max_cost 0.3 none is affordable.
+  EXPECT_TRUE(cp_decompose(g, {.energy = 0.999, .max_cost = 0.3, .min_weights = 1}).layers.empty());
+  EXPECT_EQ(g.nodes.size(), 1u);
+  EXPECT_THROW(cp_decompose(g, {.energy = 1.5}), Error);
+  EXPECT_THROW(factorize(g, {.conv_method = "parafac"}), Error);
 }
 
 TEST(Factorize, BudgetOnVisionCnnHalvesTheFlops) {
