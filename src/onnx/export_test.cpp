@@ -152,6 +152,16 @@ TEST(OnnxExport, BadSparseInitializerNamesTheTensor) {
   }
   *sp.mutable_indices() = tensor_to_proto(Tensor::from_vector<int64_t>({3}, {0, 1, 2}), "");
   EXPECT_THROW(tensor_from_sparse_proto(sp), Error);  // 3 indices for 2 values
+  sp.clear_dims();  // 2 values declaring a 2^36-element dense tensor: refused before allocating
+  sp.add_dims(int64_t{1} << 18);
+  sp.add_dims(int64_t{1} << 18);
+  *sp.mutable_indices() = tensor_to_proto(Tensor::from_vector<int64_t>({2}, {0, 1}), "");
+  try {
+    tensor_from_sparse_proto(sp);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("implausibly large"), std::string::npos) << e.what();
+  }
 }
 
 TEST(OnnxExport, SavedModelPassesCheckerAndShapeInference) {

@@ -294,6 +294,13 @@ Tensor tensor_from_sparse_proto(const ::onnx::SparseTensorProto& p, const std::s
   }
   const Tensor values = tensor_from_proto(p.values(), model_dir);
   const Tensor indices = tensor_from_proto(p.indices(), model_dir);
+  // The dense shape costs nothing to declare: cap what a tiny file can make us allocate (a 99.9%
+  // sparse weight densifies to ~330x its COO bytes; 1000x leaves room, 16 MiB covers small ones).
+  const size_t stored = values.nbytes() + indices.nbytes();
+  const double dense_bytes = static_cast<double>(numel) * static_cast<double>(dtype_size(values.dtype()));
+  EDGEOPT_CHECK_ARG(dense_bytes <= std::max(1000.0 * static_cast<double>(stored), 16.0 * (1 << 20)),
+                    what + ": dense shape of " + std::to_string(numel) + " elements is implausibly large for " +
+                        std::to_string(values.numel()) + " stored values");
   EDGEOPT_CHECK_ARG(values.rank() == 1, what + ": values must be 1-D [NNZ], got " + values.shape().str());
   const int64_t nnz = values.numel();
   EDGEOPT_CHECK_ARG(indices.dtype() == DType::kI64, what + ": indices must be int64");
