@@ -144,4 +144,11 @@ std::pair<double, double> paired_latency_ms(const Graph& a, const Graph& b, int 
   return {ma[ma.size() / 2], mb[mb.size() / 2]};
 }
 
+int value_use_count(const Graph& g, const std::string& v) {
+  int n = 0;
+  for (const auto& node : g.nodes)
+    for (const auto& i : node.inputs) n += i == v;
+  return n;
+}
+
 }  // namespace edgeopt::compress

@@ -25,6 +25,9 @@ namespace edgeopt::compress {
 // throw for an invalid graph, with the node named.
 std::unordered_map<std::string, Shape> infer_value_shapes(const Graph& g);
 
+// How many node inputs read value v (a weight read by one node only can be rewritten in place).
+int value_use_count(const Graph& g, const std::string& v);
+
 // FLOPs (2 x MACs) for one sample, from kernels::node_macs over the inferred shapes.
 int64_t graph_flops(const Graph& g);
 

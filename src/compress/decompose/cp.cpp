@@ -13,13 +13,6 @@ namespace {
 
 using Mat = Eigen::MatrixXd;
 
-int use_count(const Graph& g, const std::string& v) {
-  int n = 0;
-  for (const auto& node : g.nodes)
-    for (const auto& i : node.inputs) n += i == v;
-  return n;
-}
-
 // Leading left singular vectors of the mode-k unfolding, then deterministic pseudo-random columns
 // when the rank exceeds that mode's size.
 Mat init_factor(const std::vector<double>& t, const std::array<int64_t, 4>& dims, int k, int64_t rank) {
@@ -130,7 +123,7 @@ FactorizeReport cp_decompose(Graph& g, const CpOptions& o) {
     const std::string auto_pad = n.has_attr("auto_pad") ? n.attr_string("auto_pad", "NOTSET") : "NOTSET";
     if (!w || w->dtype() != DType::kF32 || w->rank() != 4 || n.attr_int("group", 1) != 1 ||
         w->numel() < o.min_weights || (w->shape()[2] == 1 && w->shape()[3] == 1) || auto_pad != "NOTSET" ||
-        use_count(g, n.inputs[1]) != 1 || !shapes.count(n.outputs[0]) || !shapes.count(n.inputs[0])) {
+        value_use_count(g, n.inputs[1]) != 1 || !shapes.count(n.outputs[0]) || !shapes.count(n.inputs[0])) {
       out_nodes.push_back(n);
       continue;
     }

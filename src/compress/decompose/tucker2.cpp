@@ -11,13 +11,6 @@ namespace {
 
 using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-int use_count(const Graph& g, const std::string& v) {
-  int n = 0;
-  for (const auto& node : g.nodes)
-    for (const auto& i : node.inputs) n += i == v;
-  return n;
-}
-
 // Leading left singular vectors of an unfolding and all its singular values.
 std::pair<Eigen::MatrixXf, std::vector<double>> left_basis(const MatrixRM& a) {
   Eigen::BDCSVD<Eigen::MatrixXf> svd(a, Eigen::ComputeThinU);
@@ -40,7 +33,7 @@ FactorizeReport tucker2_decompose(Graph& g, const Tucker2Options& o) {
                           ? &g.initializers.at(n.inputs[1])
                           : nullptr;
     if (!w || w->dtype() != DType::kF32 || w->rank() != 4 || n.attr_int("group", 1) != 1 || w->numel() < o.min_weights ||
-        (w->shape()[2] == 1 && w->shape()[3] == 1) || use_count(g, n.inputs[1]) != 1 || !shapes.count(n.outputs[0])) {
+        (w->shape()[2] == 1 && w->shape()[3] == 1) || value_use_count(g, n.inputs[1]) != 1 || !shapes.count(n.outputs[0])) {
       out_nodes.push_back(n);
       continue;
     }

@@ -19,13 +19,6 @@ Tensor from_matrix(const MatrixRM& m, Shape shape) {
   return t;
 }
 
-int use_count(const Graph& g, const std::string& v) {
-  int n = 0;
-  for (const auto& node : g.nodes)
-    for (const auto& i : node.inputs) n += i == v;
-  return n;
-}
-
 struct Candidate {
   size_t node;
   MatrixRM w;  // [N out, K in]
@@ -72,7 +65,7 @@ FactorizeReport factorize_svd(Graph& g, const SvdOptions& o) {
                           : nullptr;
     if (w && n.op_type == "Conv" && n.attr_int("group", 1) == 1 && w->rank() == 4 && w->shape()[2] == 1 && w->shape()[3] == 1)
       conv1x1 = true;
-    if (!w || w->dtype() != DType::kF32 || w->numel() < o.min_weights || use_count(g, n.inputs[1]) != 1 ||
+    if (!w || w->dtype() != DType::kF32 || w->numel() < o.min_weights || value_use_count(g, n.inputs[1]) != 1 ||
         !(gemm || matmul || conv1x1) || (!conv1x1 && w->rank() != 2)) {
       out_nodes.push_back(n);
       continue;

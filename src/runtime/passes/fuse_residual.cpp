@@ -10,27 +10,20 @@
 namespace edgeopt::runtime::passes {
 namespace {
 
-// The static shape of a value (graph input, initializer or inferred intermediate), or null.
-const ValueInfo* known_info(const Graph& g, const std::string& v) {
-  if (const ValueInfo* in = g.find_input(v)) return in;
-  auto it = g.value_info.find(v);
-  return it == g.value_info.end() ? nullptr : &it->second;
-}
-
 // Same rank and, per dim, the same size or the same symbolic name ("N" == "N").
 bool same_shape(const Graph& g, const std::string& a, const std::string& b) {
   Shape sa, sb;
   std::vector<std::string> pa, pb;
   if (const Tensor* t = detail::constant_value(g, a)) {
     sa = t->shape();
-  } else if (const ValueInfo* vi = known_info(g, a)) {
+  } else if (const ValueInfo* vi = detail::value_info(g, a)) {
     sa = vi->shape, pa = vi->dim_params;
   } else {
     return false;
   }
   if (const Tensor* t = detail::constant_value(g, b)) {
     sb = t->shape();
-  } else if (const ValueInfo* vi = known_info(g, b)) {
+  } else if (const ValueInfo* vi = detail::value_info(g, b)) {
     sb = vi->shape, pb = vi->dim_params;
   } else {
     return false;

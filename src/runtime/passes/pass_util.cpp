@@ -80,4 +80,10 @@ bool activation_bounds(const Graph& g, const Node& n, std::string* kind, float* 
   return *lo <= *hi;  // lo > hi (all hi) is rare enough to leave to the Clip kernel
 }
 
+const ValueInfo* value_info(const Graph& g, const std::string& v) {
+  if (const ValueInfo* in = g.find_input(v)) return in;
+  auto it = g.value_info.find(v);
+  return it == g.value_info.end() ? nullptr : &it->second;
+}
+
 }  // namespace edgeopt::runtime::passes::detail

@@ -14,6 +14,8 @@ bool is_graph_output(const Graph& g, const std::string& v);
 // The initializer named v, unless a graph input overrides it (an input with a default value can be
 // fed at run time, so it is not a constant); nullptr otherwise.
 const Tensor* constant_value(const Graph& g, const std::string& v);
+// The declared or inferred type/shape of v (a graph input, else Graph::value_info), or nullptr.
+const ValueInfo* value_info(const Graph& g, const std::string& v);
 // value name -> index of the node producing it.
 std::unordered_map<std::string, size_t> producers(const Graph& g);
 // Renames every node input `from` to `to` (graph outputs are left alone).

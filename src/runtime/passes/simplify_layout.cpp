@@ -35,12 +35,8 @@ bool is_identity_perm(const std::vector<int64_t>& p) {
 
 // A fully static shape known for v, or false.
 bool static_shape(const Graph& g, const std::string& v, Shape* s) {
-  const ValueInfo* vi = g.find_input(v);
-  if (!vi) {
-    auto it = g.value_info.find(v);
-    if (it == g.value_info.end()) return false;
-    vi = &it->second;
-  }
+  const ValueInfo* vi = detail::value_info(g, v);
+  if (!vi) return false;
   for (size_t d = 0; d < vi->shape.rank(); ++d)
     if (vi->shape[d] < 0) return false;
   *s = vi->shape;

@@ -101,38 +101,25 @@ void WinogradF23Output(const float* m, int64_t oc, int64_t th, int64_t tw, int64
       e10[t] = s1[0] + s1[1] + s1[2] + b;
       e11[t] = s1[1] - s1[2] - s1[3] + b;
     }
-    if (!residual) {
-      for (int64_t t = 0; t < 4 * tiles; ++t) e00[t] = std::min(std::max(e00[t], lo), hi);
-    }
-    // Interleave into the output rows; a ragged last row/column drops what lies outside.
+    // Interleave into the output rows (a ragged last row/column drops what lies outside), then
+    // add the residual and clamp in one contiguous pass.
     float* yo = y + o * oh * ow;
     const int64_t full = std::min(ow / 2, tw);
-    if (residual) {  // written unclamped here, then y = clamp(y + r) in one contiguous pass below
-      const float* ro = residual + o * oh * ow;
-      for (int64_t ty = 0; ty < th; ++ty) {
-        float* yr = yo + 2 * ty * ow;
-        for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = e00[ty * tw + tx], yr[2 * tx + 1] = e01[ty * tw + tx];
-        if (full < tw) yr[2 * full] = e00[ty * tw + full];
-        if (2 * ty + 1 >= oh) continue;
-        yr += ow;
-        for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = e10[ty * tw + tx], yr[2 * tx + 1] = e11[ty * tw + tx];
-        if (full < tw) yr[2 * full] = e10[ty * tw + full];
-      }
-      for (int64_t i = 0; i < oh * ow; ++i) yo[i] = std::min(std::max(yo[i] + ro[i], lo), hi);
-      continue;
-    }
     for (int64_t ty = 0; ty < th; ++ty) {
-      const float* top0 = e00 + ty * tw;
-      const float* top1 = e01 + ty * tw;
-      const float* bot0 = e10 + ty * tw;
-      const float* bot1 = e11 + ty * tw;
+      const int64_t t0 = ty * tw;
       float* yr = yo + 2 * ty * ow;
-      for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = top0[tx], yr[2 * tx + 1] = top1[tx];
-      if (full < tw) yr[2 * full] = top0[full];
+      for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = e00[t0 + tx], yr[2 * tx + 1] = e01[t0 + tx];
+      if (full < tw) yr[2 * full] = e00[t0 + full];
       if (2 * ty + 1 >= oh) continue;
       yr += ow;
-      for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = bot0[tx], yr[2 * tx + 1] = bot1[tx];
-      if (full < tw) yr[2 * full] = bot0[full];
+      for (int64_t tx = 0; tx < full; ++tx) yr[2 * tx] = e10[t0 + tx], yr[2 * tx + 1] = e11[t0 + tx];
+      if (full < tw) yr[2 * full] = e10[t0 + full];
+    }
+    if (residual) {
+      const float* ro = residual + o * oh * ow;
+      for (int64_t i = 0; i < oh * ow; ++i) yo[i] = std::min(std::max(yo[i] + ro[i], lo), hi);
+    } else {
+      for (int64_t i = 0; i < oh * ow; ++i) yo[i] = std::min(std::max(yo[i], lo), hi);
     }
   }
 }

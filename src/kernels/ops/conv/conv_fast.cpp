@@ -210,19 +210,14 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
 
   const int64_t kdim = d.cg * d.k_sz;
   const auto* st = dynamic_cast<const ConvPackedState*>(ctx.state);
-  std::vector<gemm::PackedMatrix> packed_here;
-  if (!st || st->w_storage != w.raw() || st->w_shape != w.shape()) {
-    st = nullptr;
-    packed_here.resize(static_cast<size_t>(d.group));
-    for (int64_t g = 0; g < d.group; ++g)
-      packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
-  }
-  if (st && !st->winograd_u.empty() && d.win.big[0] == 1 && d.win.kernel[1] == 3 && d.win.kernel[2] == 3) {
+  if (st && (st->w_storage != w.raw() || st->w_shape != w.shape())) st = nullptr;
+  // The state's weight shape and the node's attributes fix the geometry prepare chose Winograd for.
+  if (st && !st->winograd_u.empty()) {
     conv_winograd_f23(d, st->winograd_u, px, pb, pr, act, py);
     return;
   }
-  if (st && st->packed_w.empty()) {  // a Winograd state used on a geometry it does not cover
-    st = nullptr;
+  std::vector<gemm::PackedMatrix> packed_here;
+  if (!st) {
     packed_here.resize(static_cast<size_t>(d.group));
     for (int64_t g = 0; g < d.group; ++g)
       packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
