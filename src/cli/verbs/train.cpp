@@ -26,19 +26,8 @@ struct TrainArgs {
   std::string residual = "auto";
 };
 
-// Defaults that work for each zoo model (measured on the packaged data sets).
 void apply_defaults(TrainArgs& a, bool image) {
-  const std::string& m = a.model;
-  if (m == "env_lstm" || m == "env_gru") {
-    a.opts.batch = a.batch > 0 ? a.batch : 32;
-    a.opts.lr = a.lr > 0 ? a.lr : 2e-3f;
-  } else if (m == "safety_mlp") {
-    a.opts.batch = a.batch > 0 ? a.batch : 64;
-    a.opts.lr = a.lr > 0 ? a.lr : 1e-3f;
-  } else {
-    a.opts.batch = a.batch > 0 ? a.batch : (image ? 128 : 64);
-    a.opts.lr = a.lr > 0 ? a.lr : 2e-3f;
-  }
+  train::apply_zoo_train_defaults(a.model, image, a.opts, a.batch, a.lr);
   a.opts.augment.pad = a.augment_pad;
   a.opts.augment.hflip = a.hflip;
   a.opts.progress = !a.no_progress;
@@ -54,18 +43,13 @@ void run_train(TrainArgs& a) {
   if (from_onnx) {
     g = onnx::load_model(a.model);
   } else {
-    train::ZooOptions zo;
-    zo.input_shape = in_shape;
-    zo.num_outputs = d.task == "classification" ? d.num_classes : d.train.y.numel() / std::max<int64_t>(d.train.size(), 1);
+    train::ZooOptions zo = train::zoo_options_for_data(a.model, d, a.opts.seed);
     zo.width = a.width;
     zo.depth = a.depth;
     zo.width_mult = a.width_mult;
-    zo.dropout = a.dropout >= 0 ? a.dropout : (a.model == "safety_mlp" ? 0.1f : 0.f);
-    zo.seed = a.opts.seed;
-    const bool rnn = a.model == "env_lstm" || a.model == "env_gru";
-    if (rnn && a.residual != "off" && d.target_feature_index >= 0 && zo.num_outputs == 1)
-      zo.residual_feature = d.target_feature_index;
-    else if (a.residual == "on")
+    if (a.dropout >= 0) zo.dropout = a.dropout;
+    if (a.residual == "off") zo.residual_feature = -1;
+    else if (a.residual == "on" && zo.residual_feature < 0)
       throw_error(ErrorCode::kInvalidArgument, "--residual on needs env_lstm/env_gru and a forecast whose target is an input feature");
     g = train::build_zoo_model(a.model, zo);
   }

@@ -299,4 +299,28 @@ Graph build_zoo_model(const std::string& name, const ZooOptions& opts) {
   return g;
 }
 
+ZooOptions zoo_options_for_data(const std::string& name, const DataSplits& d, uint64_t seed) {
+  ZooOptions zo;
+  zo.input_shape.assign(d.train.x.shape().dims().begin() + 1, d.train.x.shape().dims().end());
+  zo.num_outputs = d.task == "classification" ? d.num_classes : d.train.y.numel() / std::max<int64_t>(d.train.size(), 1);
+  zo.dropout = name == "safety_mlp" ? 0.1f : 0.f;
+  zo.seed = seed;
+  const bool rnn = name == "env_lstm" || name == "env_gru";
+  if (rnn && d.target_feature_index >= 0 && zo.num_outputs == 1) zo.residual_feature = d.target_feature_index;
+  return zo;
+}
+
+void apply_zoo_train_defaults(const std::string& name, bool image, TrainOptions& o, int64_t batch, float lr) {
+  if (name == "env_lstm" || name == "env_gru") {
+    o.batch = batch > 0 ? batch : 32;
+    o.lr = lr > 0 ? lr : 2e-3f;
+  } else if (name == "safety_mlp") {
+    o.batch = batch > 0 ? batch : 64;
+    o.lr = lr > 0 ? lr : 1e-3f;
+  } else {
+    o.batch = batch > 0 ? batch : (image ? 128 : 64);
+    o.lr = lr > 0 ? lr : 2e-3f;
+  }
+}
+
 }  // namespace edgeopt::train

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "train/data/dataset.h"
+#include "train/loop/trainer.h"
 
 namespace edgeopt::train {
 
@@ -38,5 +40,13 @@ struct ZooOptions {
 // Throws InvalidArgument listing the known names for an unknown one.
 Graph build_zoo_model(const std::string& name, const ZooOptions& opts);
 const std::vector<std::string>& zoo_model_names();
+
+// The ZooOptions that fit a data set: input shape and outputs from the data, and for env_lstm /
+// env_gru with a one-value forecast of an input feature, the residual (persistence) head.
+ZooOptions zoo_options_for_data(const std::string& name, const DataSplits& d, uint64_t seed);
+// Batch size and learning rate that train each zoo model well on the packaged data sets (measured),
+// written into o unless batch/lr are given (> 0).
+void apply_zoo_train_defaults(const std::string& name, bool image, TrainOptions& o, int64_t batch = -1,
+                              float lr = -1.f);
 
 }  // namespace edgeopt::train

@@ -1,0 +1,152 @@
+#include "optimize/measure.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "core/thread_pool.h"
+#include "runtime/session.h"
+
+namespace edgeopt::optimize {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::map<std::string, Tensor> feeds_for(const Graph& g, const Tensor& sample) {
+  for (const auto& vi : g.inputs)
+    if (!g.is_initializer(vi.name)) return {{vi.name, sample}};
+  throw_error(ErrorCode::kInvalidArgument, "model '" + g.name + "' has no runtime input");
+}
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())));
+  return v[k];
+}
+
+}  // namespace
+
+std::vector<LatencyStats> interleaved_latency(const std::vector<const Graph*>& graphs, const Tensor& sample,
+                                              int rounds, int runs) {
+  std::vector<std::unique_ptr<runtime::Session>> sessions;
+  std::vector<std::map<std::string, Tensor>> feeds;
+  for (const Graph* g : graphs) {
+    sessions.push_back(std::make_unique<runtime::Session>(*g));
+    feeds.push_back(feeds_for(*g, sample));
+  }
+  for (size_t i = 0; i < sessions.size(); ++i)
+    for (int w = 0; w < 5; ++w) sessions[i]->run(feeds[i]);
+  std::vector<std::vector<double>> ms(graphs.size());
+  for (int r = 0; r < std::max(rounds, 1); ++r) {
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      for (int k = 0; k < std::max(runs, 1); ++k) {
+        const auto t0 = std::chrono::steady_clock::now();
+        sessions[i]->run(feeds[i]);
+        ms[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+    }
+  }
+  std::vector<LatencyStats> out;
+  for (const auto& v : ms) out.push_back({pct(v, 50), pct(v, 99), static_cast<int64_t>(v.size())});
+  return out;
+}
+
+MemoryStats session_memory(const Graph& g, const Tensor& sample) {
+  runtime::Session s(g);
+  s.run(feeds_for(g, sample));
+  const auto& st = s.stats();
+  return {static_cast<double>(st.peak_bytes + st.initializer_bytes) / (1024.0 * 1024.0)};
+}
+
+json layer_latency(const Graph& baseline, const Graph& best, const Tensor& sample, int threads) {
+  const int saved = num_threads();
+  set_num_threads(threads);
+  auto profile = [&](const Graph& g) {
+    runtime::SessionOptions so;
+    so.profile = true;
+    runtime::Session s(g, so);
+    auto f = feeds_for(g, sample);
+    for (int i = 0; i < 5; ++i) s.run(f);
+    const auto warm = s.timings();
+    const int runs = 50;
+    for (int i = 0; i < runs; ++i) s.run(f);
+    std::vector<std::pair<std::string, std::pair<std::string, double>>> rows;
+    const auto& t = s.timings();
+    for (size_t i = 0; i < t.size(); ++i)
+      rows.push_back({t[i].node, {t[i].op_type, (t[i].total_ms - (i < warm.size() ? warm[i].total_ms : 0)) / runs}});
+    return rows;
+  };
+  const auto b = profile(baseline);
+  const auto o = profile(best);
+  set_num_threads(saved);
+  json rows = json::array();
+  std::map<std::string, size_t> idx;
+  for (const auto& [name, v] : b) {
+    idx[name] = rows.size();
+    rows.push_back({{"name", name}, {"op_type", v.first}, {"baseline_ms", v.second}, {"best_ms", nullptr}});
+  }
+  for (const auto& [name, v] : o) {
+    auto it = idx.find(name);
+    if (it != idx.end()) rows[it->second]["best_ms"] = v.second;
+    else rows.push_back({{"name", name}, {"op_type", v.first}, {"baseline_ms", nullptr}, {"best_ms", v.second}});
+  }
+  auto key = [](const json& r) {
+    return std::max(r["baseline_ms"].is_null() ? 0.0 : r["baseline_ms"].get<double>(),
+                    r["best_ms"].is_null() ? 0.0 : r["best_ms"].get<double>());
+  };
+  std::vector<json> v(rows.begin(), rows.end());
+  std::stable_sort(v.begin(), v.end(), [&](const json& x, const json& y) { return key(x) > key(y); });
+  return json(v);
+}
+
+std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor& sample, int threads, int runs,
+                                     const fs::path& scratch_dir) {
+  std::vector<std::string> pythons;
+  if (const char* p = std::getenv("EDGEOPT_ORT_PYTHON"); p && *p) pythons.push_back(p);
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    pythons.push_back(std::string(h) + "/.cache/edgeopt-bench-venv/bin/python");
+    pythons.push_back(std::string(h) + "/.cache/edgeopt-venv/bin/python");
+  }
+  const fs::path npy = scratch_dir / "ort_sample.npy";
+  const fs::path script = scratch_dir / "ort_time.py";
+  write_npy(npy.string(), sample);
+  {
+    std::ofstream f(script);
+    f << "import sys, time, numpy as np, onnxruntime as ort\n"
+         "model, x, threads, runs = sys.argv[1], np.load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])\n"
+         "so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1\n"
+         "s = ort.InferenceSession(model, so, providers=['CPUExecutionProvider'])\n"
+         "feed = {s.get_inputs()[0].name: x}\n"
+         "for _ in range(20): s.run(None, feed)\n"
+         "t = []\n"
+         "for _ in range(runs):\n"
+         "    t0 = time.perf_counter(); s.run(None, feed); t.append((time.perf_counter() - t0) * 1e3)\n"
+         "t.sort(); print('ORT_P50_MS', t[len(t) // 2])\n";
+  }
+  for (const auto& py : pythons) {
+    if (!fs::exists(py)) continue;
+    const std::string cmd = "'" + py + "' '" + script.string() + "' '" + model_path + "' '" + npy.string() + "' " +
+                            std::to_string(threads) + " " + std::to_string(std::max(runs, 20)) + " 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) continue;
+    std::array<char, 256> buf{};
+    std::string outp;
+    while (fgets(buf.data(), buf.size(), p)) outp += buf.data();
+    const int rc = pclose(p);
+    const auto at = outp.find("ORT_P50_MS ");
+    if (rc == 0 && at != std::string::npos) return std::strtod(outp.c_str() + at + 11, nullptr);
+  }
+  return std::nullopt;
+}
+
+}  // namespace edgeopt::optimize
