@@ -126,6 +126,33 @@ def test_reproducible(edgeopt, work, first):
     check(accs[0] == accs[1], f"two runs with seed 1 give identical accuracies {accs[0]} / {accs[1]}")
 
 
+def test_interrupted(edgeopt, work):
+    """Killed (SIGKILL) after its first candidate: the rerun reuses what was finished and gives the
+    same models as the uninterrupted run of the same recipe (test_reproducible's repro0)."""
+    import signal
+    import time
+    out = os.path.join(work, "killed")
+    recipe = os.path.join(work, "recipe.json")
+    cmd = [edgeopt, "optimize", "vision_cnn", *CNN_DATA, "--recipe", recipe, "--out", out, *QUICK]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = os.path.join(out, "candidates", "c01.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and not os.path.exists(first) and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    check(os.path.exists(first), "the first candidate's card was written before the kill")
+    q = run(edgeopt, *cmd[1:])
+    check(q.returncode == 0, "the rerun after SIGKILL completes " + repr(q.stderr[-300:]))
+    if q.returncode != 0:
+        return
+    r = load_report(out)
+    ref = load_report(os.path.join(work, "repro0"))
+    check(r["search"]["reused"] >= 1 and r["search"]["resumed"], f"the rerun reused {r['search']['reused']} finished candidate(s)")
+    check([c["accuracy"] for c in r["candidates"]] == [c["accuracy"] for c in ref["candidates"]],
+          "the resumed run's models equal the uninterrupted run's")
+
+
 def test_forecaster(edgeopt, work):
     out = os.path.join(work, "lstm")
     recipe = os.path.join(work, "lstm.yaml")
@@ -172,6 +199,7 @@ def main():
         test_errors(a.edgeopt, work)
         first = test_cnn_auto(a.edgeopt, work)
         test_reproducible(a.edgeopt, work, first)
+        test_interrupted(a.edgeopt, work)
         test_forecaster(a.edgeopt, work)
     print(f"{len(FAILURES)} failed")
     sys.exit(1 if FAILURES else 0)

@@ -129,17 +129,29 @@ QuantPlan plan_quantization(const Graph& g, const QuantOptions& o) {
     plan.targets.push_back(t);
   }
   // Inheritance: walk back from an activation through pass-through ops to another planned one.
-  for (const auto& a : plan.activations) {
+  // The values in between (e.g. MaxPool's output in Conv -> MaxPool -> Flatten -> Gemm) get the
+  // same Q -> DQ: exact (max and reshapes of quantized values are quantized values), and each
+  // pass-through op is then wrapped alone, which the runtime's fuse_qdq runs in int8.
+  const size_t planned = plan.activations.size();
+  for (size_t ai = 0; ai < planned; ++ai) {
+    const std::string a = plan.activations[ai];
     std::string v = a;
+    std::vector<std::string> between;
     while (true) {
       auto p = prod.find(v);
       if (p == prod.end()) break;
       const Node& n = g.nodes[p->second];
       if (!is_pass_through(n.op_type) || !n.has_input(0) || o.exclude.count(n.name)) break;
       if (n.op_type == "MaxPool" && n.outputs.size() > 1 && !n.outputs[1].empty()) break;  // Indices output
+      if (v != a) between.push_back(v);
       v = n.inputs[0];
       if (acts.count(v)) {
         plan.inherits[a] = v;
+        for (const auto& b : between) {
+          if (outputs.count(b) || acts.count(b)) continue;
+          add_act(b);
+          plan.inherits[b] = v;
+        }
         break;
       }
     }
