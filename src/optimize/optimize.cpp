@@ -566,6 +566,15 @@ json run_optimize(const OptimizeOptions& o) {
     sum[cls ? "accuracy_drop_points" : "rmse_increase_pct"] = b[cls ? "accuracy_drop_points" : "rmse_increase_pct"];
     rep["summary"] = sum;
   }
+  // The chosen model under a fixed name, for scripts and deployment (removed when none is chosen,
+  // so a stale one from an earlier run with other budgets cannot be mistaken for this run's).
+  if (best) {
+    const fs::path tmp = out / "best.onnx.tmp";
+    fs::copy_file(cands[*best].path, tmp, fs::copy_options::overwrite_existing);
+    fs::rename(tmp, out / "best.onnx");
+  } else {
+    fs::remove(out / "best.onnx");
+  }
   write_report_files(out, rep);
   return rep;
 }

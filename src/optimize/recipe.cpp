@@ -1,6 +1,7 @@
 #include "optimize/recipe.h"
 
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -248,11 +249,20 @@ std::vector<Recipe> auto_recipes(Family f, const std::string& zoo_name, const Au
     s.push_back(int8);
     r.push_back({name + "+int8", s});
   };
+  // Gradual: each smaller model is pruned from the previous one after its fine-tuning (the FLOP
+  // ratio of a prune step is relative to the model it gets), so prune20 has had three rounds of
+  // fine-tuning for the price of one more.
   const std::vector<double> ratios = f == Family::kConvNet ? std::vector<double>{0.5, 0.3, 0.2} : std::vector<double>{0.5, 0.3};
+  std::vector<Step> chain;
+  double kept = 1;
   for (double fr : ratios) {
     char n[32];
     std::snprintf(n, sizeof n, "prune%.0f", 100 * fr);
-    add_structural(n, {step("prune", {{"flops_ratio", fr}}), ft});
+    const double rel = std::round(1000 * fr / kept) / 1000;
+    chain.push_back(step("prune", {{"flops_ratio", rel}}));
+    chain.push_back(ft);
+    kept = fr;
+    add_structural(n, chain);
   }
   if (f == Family::kConvNet) {
     add_structural("lowrank-vbmf", {step("factorize", {{"tucker_rank", "vbmf"}, {"energy", 0.9}}), ft});
