@@ -144,8 +144,14 @@ std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor
     while (fgets(buf.data(), buf.size(), p)) outp += buf.data();
     const int rc = pclose(p);
     const auto at = outp.find("ORT_P50_MS ");
-    if (rc == 0 && at != std::string::npos) return std::strtod(outp.c_str() + at + 11, nullptr);
+    if (rc == 0 && at != std::string::npos) {
+      fs::remove(npy);
+      fs::remove(script);
+      return std::strtod(outp.c_str() + at + 11, nullptr);
+    }
   }
+  fs::remove(npy);
+  fs::remove(script);
   return std::nullopt;
 }
 

@@ -12,6 +12,8 @@
 
 #include "core/graph.h"
 #include "core/tensor.h"
+#include "hw/profiles.h"
+#include "hw/roofline.h"
 
 namespace edgeopt::optimize {
 
@@ -40,15 +42,35 @@ nlohmann::json layer_latency(const Graph& baseline, const Graph& best, const Ten
 std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor& sample, int threads, int runs,
                                      const std::filesystem::path& scratch_dir);
 
-// The target's description for the report ("host": this machine, detected).
-nlohmann::json target_json(const std::string& target);
-// Adds energy_mj_per_inference and energy_source to each card (n cards).
-void annotate_energy(size_t n, const std::function<nlohmann::json&(size_t)>& card,
-                     const std::function<const Graph&(size_t)>& graph, const Tensor& sample, int threads);
+// The target the search measures or estimates for: `host` (this machine, detected; latency is
+// measured) or a named hardware profile (latency and energy are roofline estimates).
+struct Target {
+  std::string name;
+  bool host = true;
+  hw::HardwareProfile profile;
+  nlohmann::json info;  // for report.json "target"
+};
+// host_power_w: the host's active power while running the model (W) when RAPL is not readable;
+// <= 0 means the documented assumption of 5 W per busy core (an estimate, labelled).
+Target resolve_target(const std::string& name, int threads, double host_power_w);
+
+// What one batch-1 inference costs, from the graph: MACs by the precision they run in (Conv/Gemm/
+// MatMul/LSTM/GRU whose weight comes from an int8 DequantizeLinear are int8, from an f16 Cast
+// fp16, else fp32), weight bytes as stored, intermediate activation bytes (written and read once),
+// input/output bytes, and the node count after the runtime's passes.
+hw::ModelCost model_cost(const Graph& g);
+
+// Energy per inference into the card: measured with RAPL/NVML (hw::EnergyMeter) when readable on
+// the host, else the estimate (target's active power x latency), with energy_source saying which.
+void annotate_energy(nlohmann::json& card, const Graph& g, const Tensor& sample, const Target& t, int threads);
+// For a non-host target: the card's latency and energy become the roofline estimate on the
+// profile (the host measurement stays as host_latency_ms); an unsupported precision (e.g. fp32 on
+// an int8-only accelerator) returns the reason, which rejects the candidate.
+std::string apply_target_estimate(nlohmann::json& card, const Graph& g, const Target& t);
 // The paper's Tables 3 and 4: baseline and best on this machine (measured) and on every named
 // hardware profile (estimates, labelled).
 nlohmann::json platform_table(const nlohmann::json& base_card, const Graph& base, const nlohmann::json& best_card,
-                              const Graph& best, const Tensor& sample);
+                              const Graph& best, const Target& host);
 // report.json, report.md and report.html in dir (each written atomically).
 void write_report_files(const std::filesystem::path& dir, const nlohmann::json& report);
 

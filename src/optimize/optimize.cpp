@@ -281,6 +281,7 @@ json run_optimize(const OptimizeOptions& o) {
                     "--objective must be latency, size or energy, got '" + o.objective + "'");
   EDGEOPT_CHECK_ARG(o.threads >= 1, "--threads must be >= 1");
   EDGEOPT_CHECK_ARG(!o.recipe_file.empty() || o.auto_search, "give --recipe FILE or --auto");
+  const Target target = resolve_target(o.target, o.threads, o.host_power_w);  // validates the name early
   const fs::path out(o.out_dir);
   fs::create_directories(out / "candidates");
   fs::create_directories(out / "stages");
@@ -445,15 +446,19 @@ json run_optimize(const OptimizeOptions& o) {
     c["path"] = fs::relative(cands[i].path, out).string();
     c["latency_ms"] = lat[i].p50_ms;
     c["latency_p99_ms"] = lat[i].p99_ms;
-    c["latency_source"] = o.target == "host" ? "measured" : "estimate";
+    c["latency_source"] = "measured";
     c["peak_memory_mb"] = mem[i].peak_mb;
     c["parameters"] = cands[i].graph.parameter_count();
     c["flops"] = compress::graph_flops(cands[i].graph);
   }
 
-  // 6. Energy per inference (measured where the machine exposes it, else estimated).
-  annotate_energy(cands.size(), [&](size_t i) -> json& { return cands[i].card; },
-                  [&](size_t i) -> const Graph& { return cands[i].graph; }, sample, o.threads);
+  // 6. The target: on the host the measurements stand; on a named device latency and energy are
+  // roofline estimates (labelled). Energy on the host: RAPL when readable, else an estimate.
+  std::vector<std::string> target_rejects(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) {
+    if (target.host) annotate_energy(cands[i].card, cands[i].graph, sample, target, o.threads);
+    else target_rejects[i] = apply_target_estimate(cands[i].card, cands[i].graph, target);
+  }
 
   // 7. Budgets and selection (validation quality), Pareto front (test quality).
   const json& base = cands[0].card;
@@ -467,10 +472,11 @@ json run_optimize(const OptimizeOptions& o) {
     c[cls ? "accuracy_drop_points" : "rmse_increase_pct"] = drop_test;
     c[cls ? "val_accuracy_drop_points" : "val_rmse_increase_pct"] = drop_val;
     json reasons = json::array();
+    if (!target_rejects[i].empty()) reasons.push_back(target_rejects[i]);
     if (drop_val > max_drop)
       reasons.push_back(cls ? fmt("validation accuracy drop %.2f", drop_val) + fmt(" points > budget %.2f", max_drop)
                             : fmt("validation RMSE +%.2f%%", drop_val) + fmt(" > budget %.2f%%", max_drop));
-    if (o.budgets.max_latency_ms && c["latency_ms"].get<double>() > *o.budgets.max_latency_ms)
+    if (o.budgets.max_latency_ms && !c["latency_ms"].is_null() && c["latency_ms"].get<double>() > *o.budgets.max_latency_ms)
       reasons.push_back(fmt("latency %.4f ms", c["latency_ms"].get<double>()) + fmt(" > budget %.4f ms", *o.budgets.max_latency_ms));
     if (o.budgets.max_size_mb && c["size_bytes"].get<double>() / 1e6 > *o.budgets.max_size_mb)
       reasons.push_back(fmt("size %.3f MB", c["size_bytes"].get<double>() / 1e6) + fmt(" > budget %.3f MB", *o.budgets.max_size_mb));
@@ -480,8 +486,8 @@ json run_optimize(const OptimizeOptions& o) {
   }
   auto objective = [&](size_t i) {
     const json& c = cands[i].card;
-    return o.objective == "size" ? c["size_bytes"].get<double>()
-         : o.objective == "energy" ? c["energy_mj_per_inference"].get<double>() : c["latency_ms"].get<double>();
+    const json& v = o.objective == "size" ? c["size_bytes"] : o.objective == "energy" ? c["energy_mj_per_inference"] : c["latency_ms"];
+    return v.is_null() ? 1e300 : v.get<double>();
   };
   std::optional<size_t> best;
   for (size_t i : accepted) {
@@ -493,7 +499,7 @@ json run_optimize(const OptimizeOptions& o) {
   std::vector<double> qs, ls, ss;
   for (const auto& c : cands) {
     qs.push_back(card_quality(c.card, "test"));
-    ls.push_back(c.card["latency_ms"].get<double>());
+    ls.push_back(c.card["latency_ms"].is_null() ? 1e300 : c.card["latency_ms"].get<double>());
     ss.push_back(c.card["size_bytes"].get<double>());
   }
   for (auto& c : cands) c.card["pareto"] = false;
@@ -534,7 +540,7 @@ json run_optimize(const OptimizeOptions& o) {
                   {"metric", cls ? "accuracy" : "rmse"}};
   rep["data"] = {{"spec", o.data}, {"name", d.name}, {"eval_samples", d.test.size()}, {"val_samples", d.val.size()},
                  {"provenance", d.provenance}};
-  rep["target"] = target_json(o.target);
+  rep["target"] = target.info;
   rep["budgets"] = {{"max_latency_ms", o.budgets.max_latency_ms ? json(*o.budgets.max_latency_ms) : json(nullptr)},
                     {"max_size_mb", o.budgets.max_size_mb ? json(*o.budgets.max_size_mb) : json(nullptr)},
                     {"max_accuracy_drop", max_drop},
@@ -549,7 +555,8 @@ json run_optimize(const OptimizeOptions& o) {
   rep["pareto"] = front;
   if (best) {
     rep["layers"] = layer_latency(baseline, cands[*best].graph, sample, o.threads);
-    rep["platforms"] = platform_table(cands[0].card, cands[0].graph, cands[*best].card, cands[*best].graph, sample);
+    rep["platforms"] = platform_table(cands[0].card, cands[0].graph, cands[*best].card, cands[*best].graph,
+                                      target.host ? target : resolve_target("host", o.threads, o.host_power_w));
   }
   rep["search"] = {{"mode", o.recipe_file.empty() ? "auto" : "recipe"},
                    {"recipe_file", o.recipe_file},

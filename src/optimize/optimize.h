@@ -56,6 +56,7 @@ struct OptimizeOptions {
   int64_t max_steps_per_epoch = 0;  // cap (quick runs and tests)
   int latency_rounds = 5;        // final interleaved timing: rounds x latency_runs per candidate
   int latency_runs = 40;
+  double host_power_w = 0;       // host active power for energy estimates when RAPL is unreadable (0: assumed)
   bool ort = true;               // time the baseline in ONNX Runtime when a Python with it is found
   bool progress = true;
 };

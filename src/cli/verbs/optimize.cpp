@@ -88,6 +88,9 @@ void add_optimize_verb(CLI::App& app) {
   cmd->add_option("--max-steps-per-epoch", a->o.max_steps_per_epoch, "Cap training steps per epoch (quick runs)");
   cmd->add_option("--latency-rounds", a->o.latency_rounds, "Interleaved timing rounds over all candidates")->default_val(5);
   cmd->add_option("--latency-runs", a->o.latency_runs, "Runs per candidate per round")->default_val(40);
+  cmd->add_option("--host-power-w", a->o.host_power_w,
+                  "Host power (W) while the model runs, for energy estimates when RAPL is unreadable "
+                  "(default: 5 W per thread, an assumption labelled estimate)");
   cmd->add_flag("--no-ort", a->no_ort, "Do not time the baseline in ONNX Runtime");
   cmd->add_flag("--no-progress", a->no_progress, "No progress output");
   cmd->footer(
