@@ -80,6 +80,8 @@ def test_cnn_auto(edgeopt, work):
     check(r["summary"]["size_reduction_pct"] > 50, f"the best is {r['summary']['size_reduction_pct']:.1f}% smaller")
     check(len(r.get("layers", [])) > 0, "per-layer latency of baseline and best")
 
+    check_html(out, r)
+
     # Resume: the same command again rebuilds nothing and gives the same qualities.
     p2 = run(edgeopt, "optimize", "vision_cnn", *CNN_DATA, "--auto", "--out", out, *QUICK)
     r2 = load_report(out) if p2.returncode == 0 else {"search": {}}
@@ -102,6 +104,27 @@ def test_cnn_auto(edgeopt, work):
               "the chosen model meets the latency budget" + ("" if r3["best"] is None else f" ({r3['best']['latency_ms']:.4f} ms)"))
         check(r3["best"] is not None, "some candidate meets the budget")
     return r
+
+
+def check_html(out, r):
+    """report.html renders in headless Chromium (Debian `chromium`), is self-contained, and its
+    charts carry the report's numbers (plotted values are in data-value attributes)."""
+    import shutil
+    html = open(os.path.join(out, "report.html")).read()
+    check("http://" not in html.replace("http://www.w3.org", "") and "https://" not in html,
+          "report.html loads nothing from the network")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        check(False, "chromium is installed (scripts/install-deps.sh installs it)")
+        return
+    p = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                        "file://" + os.path.join(out, "report.html")], capture_output=True, text=True, timeout=120)
+    dom = p.stdout
+    check(p.returncode == 0 and "<svg" in dom, "Chromium renders report.html with its SVG charts")
+    for key in ("latency_ms", "accuracy", "size_bytes"):
+        v = json.dumps(r["best"][key])
+        check(f'"{v}"' in dom, f"the rendered report carries the best candidate's {key} ({v})")
+    check(json.dumps(r["baseline"]["latency_ms"]) in dom, "the rendered report carries the baseline latency")
 
 
 def test_reproducible(edgeopt, work, first):
