@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/thread_pool.h"
+#include "monitor/drift.h"
 #include "onnx/export.h"
 #include "onnx/import.h"
 #include "optimize/measure.h"
@@ -572,6 +573,18 @@ json run_optimize(const OptimizeOptions& o) {
     sum["size_reduction_pct"] = 100 * (1 - b["size_bytes"].get<double>() / base["size_bytes"].get<double>());
     sum[cls ? "accuracy_drop_points" : "rmse_increase_pct"] = b[cls ? "accuracy_drop_points" : "rmse_increase_pct"];
     rep["summary"] = sum;
+  }
+  // Drift reference for the deployed model (monitor/drift.h): its inputs and outputs on the
+  // validation split, which the edge node compares the live stream against.
+  if (best) {
+    const Tensor outs = train::predict(cands[*best].graph, d.val);
+    monitor::DriftConfig dc;
+    if (d.val.size() >= 2 * dc.window) {
+      json dj = monitor::DriftDetector::fit(d.val.x, &outs, dc).to_json();
+      dj["model"] = cands[*best].card["id"];
+      write_json_atomic(out / "drift_reference.json", dj);
+      rep["drift_reference"] = "drift_reference.json";
+    }
   }
   // The chosen model under a fixed name, for scripts and deployment (removed when none is chosen,
   // so a stale one from an earlier run with other budgets cannot be mistaken for this run's).
