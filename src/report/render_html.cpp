@@ -50,6 +50,7 @@ svg .est-label{fill:#92400e;font-weight:600}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}
 .note{color:var(--muted);font-size:12px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
+#run th{width:30%}
 )css";
 
 std::string est_badge() { return "<span class=\"est\" title=\"roofline estimate from the hardware profile, not measured\">estimate</span>"; }
