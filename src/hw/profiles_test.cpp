@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "hw/hw_json.h"
 #include "hw/roofline.h"
 
 namespace edgeopt::hw {
@@ -244,6 +245,56 @@ TEST(Roofline, AllBuiltinProfilesEstimateAnInt8Model) {
     EXPECT_TRUE(std::isfinite(e.latency_ms) && e.latency_ms > 0) << p.name;
     EXPECT_TRUE(e.energy_known) << p.name;
   }
+}
+
+// --- JSON for the report ---
+
+TEST(HwJson, TargetFromABuiltinProfileIsAnEstimateWithItsCitation) {
+  const auto j = target_to_json(find_builtin_profile("coral-edge-tpu"));
+  EXPECT_EQ(j["name"], "coral-edge-tpu");
+  EXPECT_EQ(j["kind"], "tpu");
+  EXPECT_EQ(j["source"], "estimate");
+  EXPECT_EQ(j["peak_gops_int8"], 4000.0);
+  EXPECT_EQ(j["dtypes"], nlohmann::json::array({"int8"}));
+  EXPECT_TRUE(j["idle_power_w"].is_null()) << "not published";
+  EXPECT_NE(j["spec_source"].get<std::string>().find("https://coral.ai"), std::string::npos);
+}
+
+TEST(HwJson, HostTargetMergesDetection) {
+  HostInfo h;
+  h.cpu_model = "Test CPU";
+  h.physical_cores = 2;
+  h.l2_bytes = 1 << 20;
+  HostProfileOptions o;
+  o.peak_gflops_f32 = 50;
+  o.peak_gops_int8 = 200;
+  o.memory_bandwidth_gbs = 10;
+  const auto j = target_to_json(make_host_profile(h, o), &h);
+  EXPECT_EQ(j["name"], "host");
+  EXPECT_EQ(j["source"], "measured");
+  EXPECT_EQ(j["cpu_model"], "Test CPU");
+  EXPECT_EQ(j["l2_bytes"], 1 << 20);
+  EXPECT_TRUE(j["active_power_w"].is_null());
+}
+
+TEST(HwJson, PlatformRows) {
+  ModelCost c;
+  c.macs_int8 = 2.3e6;
+  c.weight_bytes = 1e5;
+  c.io_bytes = 3200;
+  const auto e = estimate_roofline(c, find_builtin_profile("hailo-8"));
+  const auto row = platform_row_to_json("hailo-8", "best", Precision::kInt8, e);
+  EXPECT_EQ(row["source"], "estimate");
+  EXPECT_EQ(row["dtype"], "int8");
+  EXPECT_DOUBLE_EQ(row["latency_ms"].get<double>(), e.latency_ms);
+  EXPECT_DOUBLE_EQ(row["energy_mj_per_inference"].get<double>(), e.energy_mj);
+  EXPECT_DOUBLE_EQ(row["power_w"].get<double>(), 2.5);
+  ModelCost f;
+  f.macs_f32 = 1e6;
+  const auto no = platform_row_to_json("hailo-8", "baseline", Precision::kF32,
+                                       estimate_roofline(f, find_builtin_profile("hailo-8")));
+  EXPECT_TRUE(no["latency_ms"].is_null());
+  EXPECT_NE(no["unsupported"].get<std::string>().find("int8 only"), std::string::npos);
 }
 
 }  // namespace

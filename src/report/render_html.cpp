@@ -50,6 +50,7 @@ svg .est-label{fill:#92400e;font-weight:600}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}
 .note{color:var(--muted);font-size:12px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
+#run th{width:30%}
 )css";
 
 std::string est_badge() { return "<span class=\"est\" title=\"roofline estimate from the hardware profile, not measured\">estimate</span>"; }
@@ -60,10 +61,12 @@ std::string num_cell(const std::string& text, const std::string& raw, const std:
   return s + ">" + esc(text) + extra + "</td>";
 }
 
-std::string tick_label(double v, bool percent) {
+// `step` is the tick spacing: percent labels get just enough decimals to tell ticks apart.
+std::string tick_label(double v, bool percent, double step) {
   if (percent) {
+    const int decimals = step > 0 ? std::clamp(static_cast<int>(std::ceil(-std::log10(step * 100.0) - 1e-9)), 0, 4) : 1;
     char buf[32];
-    std::snprintf(buf, sizeof(buf), "%g%%", std::round(v * 1000.0) / 10.0);
+    std::snprintf(buf, sizeof(buf), "%.*f%%", decimals, v * 100.0);
     return buf;
   }
   char buf[32];
@@ -78,16 +81,17 @@ void draw_axis(std::ostringstream& o, const Scale& s, bool horizontal, double x0
   const int target = std::max(2, static_cast<int>(std::fabs(s.r1 - s.r0) / 70));
   const std::vector<double> ticks = s.log ? log_ticks(std::min(s.d0, s.d1), std::max(s.d0, s.d1))
                                           : nice_ticks(std::min(s.d0, s.d1), std::max(s.d0, s.d1), target);
+  const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 0;
   for (double t : ticks) {
     const double p = s(t);
     if (horizontal) {
       o << "<line class=\"grid\" x1=\"" << px(p) << "\" y1=\"" << px(y0) << "\" x2=\"" << px(p) << "\" y2=\"" << px(y1)
         << "\"/><text class=\"tick\" x=\"" << px(p) << "\" y=\"" << px(y1 + 16) << "\" text-anchor=\"middle\">"
-        << esc(tick_label(t, percent)) << "</text>";
+        << esc(tick_label(t, percent, step)) << "</text>";
     } else {
       o << "<line class=\"grid\" x1=\"" << px(x0) << "\" y1=\"" << px(p) << "\" x2=\"" << px(x1) << "\" y2=\"" << px(p)
         << "\"/><text class=\"tick\" x=\"" << px(x0 - 6) << "\" y=\"" << px(p + 4) << "\" text-anchor=\"end\">"
-        << esc(tick_label(t, percent)) << "</text>";
+        << esc(tick_label(t, percent, step)) << "</text>";
     }
   }
   if (horizontal)

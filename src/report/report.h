@@ -5,7 +5,8 @@
 //   edgeopt::report::write_report("out/run1", r); // report.json, report.md, report.html
 //
 // The renderers are tolerant: every field except the top-level object itself is optional and a
-// missing or null field shows as "n/a" (or its chart/table is left out). A field of the wrong type
+// missing, null or non-finite (NaN, which report.json stores as null) number shows as "n/a" (or
+// its chart/table is left out). A field of the wrong type
 // throws InvalidArgument naming its path, e.g. "report.candidates[3].latency_ms: expected a number,
 // got string". Every number that is plotted is also in the HTML as text or as a data-value /
 // data-* attribute (the exact JSON text of the number), so a test or a scraper reads the charts'

@@ -35,7 +35,8 @@ Num num(const json& obj, const char* key, const std::string& path) {
   if (!f) return n;
   if (!f->is_number()) bad_type(path, "a number", *f);
   n.v = f->get<double>();
-  if (!std::isfinite(n.v)) bad_type(path, "a finite number", *f);
+  // A NaN/inf set in C++ is written to report.json as null: read it as absent here too.
+  if (!std::isfinite(n.v)) return Num{};
   n.has = true;
   n.raw = f->dump();
   return n;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -198,6 +199,15 @@ TEST(ReportHtml, MissingOptionalFieldsStillRender) {
   EXPECT_EQ(html.find("data-variant=\"ort\""), std::string::npos);
   EXPECT_NE(html.find("The report has no per-layer timings."), std::string::npos);
   EXPECT_NE(html.find("id=\"chart-pareto\""), std::string::npos);
+}
+
+TEST(ReportHtml, NonFiniteNumbersAreAbsentAsInTheWrittenJson) {
+  json j = fixture();
+  j["best"]["energy_mj_per_inference"] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(json::parse(j.dump())["best"]["energy_mj_per_inference"], nullptr);
+  const std::string html = render_html(j);
+  EXPECT_TRUE(attrs_of(html, "data-metric=\"energy_mj_per_inference\" data-variant=\"best\"").empty());
+  EXPECT_FALSE(std::regex_search(html, std::regex(R"([>" ]-?nan[ <"%])", std::regex::icase))) << "no NaN printed";
 }
 
 TEST(ReportHtml, WrongTypesNameTheField) {

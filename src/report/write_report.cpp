@@ -1,6 +1,8 @@
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -16,7 +18,8 @@ namespace fs = std::filesystem;
 // Writes to "<name>.tmp.<pid>" beside the target, flushes, then renames over it: a reader sees the
 // old file or the new one, never a partial one (rename is atomic within a directory on POSIX).
 void write_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
+  static std::atomic<uint64_t> counter{0};  // distinct names for concurrent writers in one process
+  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw_error(ErrorCode::kUnavailable, "report: cannot create '" + tmp.string() + "': " + std::strerror(errno));
