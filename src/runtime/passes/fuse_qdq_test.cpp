@@ -199,6 +199,46 @@ TEST(FuseQdq, AddAndDataMovementStayInInt8) {
                0.015f, 1.0, -1.f, 2.f);
 }
 
+TEST(FuseQdq, DataMovementChainBetweenOneDqAndOneQRunsOnCodes) {
+  // DQ -> MaxPool -> Flatten -> Q (an older quantize_static / edgeopt PTQ layout): both ops on codes,
+  // exactly (the comparison allows no step), for u8 and s8 codes.
+  for (DType dt : {DType::kU8, DType::kI8}) {
+    SCOPED_TRACE(dtype_name(dt));
+    QdqBuilder b;
+    b.g.inputs.push_back({"x", DType::kF32, {1, 3, 6, 6}});
+    std::string q_name;
+    const std::string x = b.qdq("x", 0.01f, dt == DType::kU8 ? 120 : -3, dt, &q_name);
+    Node& mp = b.g.add_node("MaxPool", {x}, {"p"}, "pool");
+    mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+    mp.set_attr("strides", std::vector<int64_t>{2, 2});
+    b.g.add_node("Flatten", {"p"}, {"f"});
+    const std::string qs = b.g.nodes[b.g.nodes.size() - 4].inputs[1], qz = b.g.nodes[b.g.nodes.size() - 4].inputs[2];
+    b.g.add_node("QuantizeLinear", {"f", qs, qz}, {"fq"});
+    b.g.add_node("DequantizeLinear", {"fq", qs, qz}, {"y"});
+    b.g.outputs.push_back({"y", DType::kF32, {}});
+    expect_fused(b.g, {{"MaxPool", 1}, {"Flatten", 1}, {"QuantizeLinear", 1}, {"DequantizeLinear", 1}}, 0.01f, 0.0);
+  }
+}
+
+TEST(FuseQdq, DataMovementChainWithAnotherReaderStaysF32) {
+  // The MaxPool output is also a graph output: the chain may not turn it into codes.
+  QdqBuilder b;
+  b.g.inputs.push_back({"x", DType::kF32, {1, 2, 4, 4}});
+  const std::string x = b.qdq("x", 0.01f, 128, DType::kU8);
+  Node& mp = b.g.add_node("MaxPool", {x}, {"p"}, "pool");
+  mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+  mp.set_attr("strides", std::vector<int64_t>{2, 2});
+  b.g.add_node("Flatten", {"p"}, {"f"});
+  const std::string qs = b.g.nodes[b.g.nodes.size() - 3].inputs[1], qz = b.g.nodes[b.g.nodes.size() - 3].inputs[2];
+  b.g.add_node("QuantizeLinear", {"f", qs, qz}, {"fq"});
+  b.g.add_node("DequantizeLinear", {"fq", qs, qz}, {"y"});
+  b.g.outputs.push_back({"y", DType::kF32, {}});
+  b.g.outputs.push_back({"p", DType::kF32, {}});
+  Graph g = b.g;
+  EXPECT_EQ(fuse_qdq(g).nodes_changed, 0);
+  EXPECT_EQ(count_ops(g, "QuantizeLinear"), 2);
+}
+
 TEST(FuseQdq, LeavesPatternsItCannotProveAlone) {
   // The Conv output is also a graph output (f32 needed), and a MaxPool whose Q changes the scale.
   QdqBuilder b;
