@@ -23,6 +23,10 @@ struct ConvInt8State final : OpState {
   Shape w_shape;
   std::vector<std::vector<uint8_t>> packed;  // per group: W_g [M/g, C/g*k] as s8 (u8 weights xor 0x80)
   std::vector<int32_t> w_sums;               // per output channel: sum_k W (s8 domain)
+  // For the NHWC4 path (2-D, group 1, >= 9 input channels; used when the strides are 1): W as
+  // [M, kh*kw, cq, 4] with the channels zero-padded to cq * 4, packed; empty otherwise.
+  std::vector<uint8_t> packed_nhwc4;
+  int64_t cq = 0;
 };
 
 bool is_depthwise2d(const conv::ConvDims& d) {
@@ -37,7 +41,10 @@ bool gemm_weights_ok(const Tensor& w, const std::vector<int32_t>& zw) {
   return true;
 }
 
-std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group) {
+// Channels padded to a multiple of 4 cost at most a third more work.
+bool nhwc4_channels_ok(int64_t c) { return c >= 8 && (c + 3) / 4 * 4 * 3 <= c * 4; }
+
+std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false) {
   auto st = std::make_shared<ConvInt8State>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
@@ -52,11 +59,23 @@ std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group) {
   st->w_sums.assign(static_cast<size_t>(m), 0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t k = 0; k < kdim; ++k) st->w_sums[i] += static_cast<int8_t>(pw[i * kdim + k] ^ mask);
+  const int64_t c = w.rank() == 4 ? w.shape()[1] : 0;
+  if (nhwc4 && group == 1 && nhwc4_channels_ok(c)) {
+    const int64_t taps = kdim / c;
+    st->cq = (c + 3) / 4;
+    const int64_t kd4 = taps * st->cq * 4;
+    std::vector<uint8_t> w4(static_cast<size_t>(m * kd4), 0);  // s8 domain, padded channels 0
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t t = 0; t < taps; ++t) w4[i * kd4 + t * st->cq * 4 + ch] = pw[(i * c + ch) * taps + t] ^ mask;
+    st->packed_nhwc4.resize(gemm_int8::packed_lhs_bytes(m, kd4));
+    gemm_int8::pack_lhs(w4.data(), m, kd4, kd4, 0, st->packed_nhwc4.data());
+  }
   return st;
 }
 
 uint8_t* thread_bytes(int slot, size_t n) {
-  thread_local std::vector<uint8_t> bufs[2];
+  thread_local std::vector<uint8_t> bufs[4];
   if (bufs[slot].size() < n) bufs[slot].resize(n);
   return bufs[slot].data();
 }
@@ -280,6 +299,132 @@ void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_
 
 size_t out_elem_size(const Epilogue& ep) { return ep.out == gemm_int8::OutType::kS32 ? 4 : 1; }
 
+// Copies n bytes (n small, e.g. one output row of a 14x14 plane) without a library call.
+inline void copy_short(uint8_t* dst, const uint8_t* src, int64_t n) {
+  if (n < 8) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  for (int64_t i = 0; i + 8 < n; i += 8) std::memcpy(dst + i, src + i, 8);
+  std::memcpy(dst + n - 8, src + n - 8, 8);
+}
+
+// Geometry of the NHWC4 path: the output is computed on a "virtual" grid OH x wp whose rows are
+// as wide as the padded input (wp = OW + (kw-1)*dw), so the taps of 32 consecutive virtual
+// outputs are 32 consecutive pixels of the padded input; the wp - OW extra columns per row are
+// computed and dropped.
+struct Nhwc4Geometry {
+  int64_t oh, ow, wp, nv, plane_px;
+};
+
+Nhwc4Geometry nhwc4_geometry(const conv::Window& w) {
+  Nhwc4Geometry g;
+  g.oh = w.small[1];
+  g.ow = w.small[2];
+  g.wp = g.ow + (w.kernel[2] - 1) * w.dilation[2];
+  g.nv = g.oh * g.wp;
+  const int64_t hp = g.oh + (w.kernel[1] - 1) * w.dilation[1];
+  const int64_t nvp = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
+  // Every pixel a (padded) panel column reads lies inside the plane.
+  g.plane_px = std::max(hp * g.wp, nvp + (w.kernel[1] - 1) * w.dilation[1] * g.wp + (w.kernel[2] - 1) * w.dilation[2]);
+  return g;
+}
+
+bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
+  if (!st || st->packed_nhwc4.empty() || d.group != 1 || d.win.nd != 2 || d.win.stride[1] != 1 ||
+      d.win.stride[2] != 1)
+    return false;
+  // Dropped virtual columns cost at most a third more work.
+  const int64_t wp = d.win.small[2] + (d.win.kernel[2] - 1) * d.win.dilation[2];
+  return wp * 3 <= d.win.small[2] * 4;
+}
+
+// x [C, H, W] (u8 domain after xor mask) -> planes [cq][plane_px][4] (every byte written): pixel (iy, ix) of channel
+// 4q + j at byte ((q * plane_px + (iy + pt) * wp + ix + pl) * 4 + j); padding and the tail hold
+// `pad` (the zero point, so padded taps add 0). Channels past C repeat channel C-1: their
+// weights are 0.
+void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const Nhwc4Geometry& g, int64_t cq,
+                      uint8_t mask, uint8_t pad, uint8_t* planes) {
+  const int64_t h = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
+  const int64_t total = c * h * iw;
+  const uint32_t pad4 = 0x01010101u * pad;
+  auto fill = [&](uint8_t* at, int64_t pixels) {
+    for (int64_t i = 0; i < pixels; ++i) std::memcpy(at + i * 4, &pad4, 4);
+  };
+  // Input rows/columns beyond the virtual grid are never read (pad_end larger than needed).
+  const int64_t rows = std::min(h, g.oh + (w.kernel[1] - 1) * w.dilation[1] - pt);
+  const int64_t cols = std::min(iw, g.wp - pl);
+  const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+  for (int64_t q = 0; q < cq; ++q) {
+    const uint8_t* src[4];
+    for (int64_t j = 0; j < 4; ++j) src[j] = x + std::min(4 * q + j, c - 1) * h * iw;
+    uint8_t* plane = planes + q * g.plane_px * 4;
+    for (int64_t iy = 0; iy < rows; ++iy) {
+      uint8_t* out = plane + ((iy + pt) * g.wp + pl) * 4;
+      const int64_t off = iy * iw;
+      int64_t ix = 0;
+      // 16 pixels per step (may write up to 15 pixels past the row: re-padded below, or
+      // overwritten by the next row); reads stay inside x.
+      for (; ix < cols && (src[3] - x) + off + ix + 16 <= total; ix += 16) {
+        const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[0] + off + ix)), m);
+        const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[1] + off + ix)), m);
+        const __m128i cc = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[2] + off + ix)), m);
+        const __m128i e = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[3] + off + ix)), m);
+        const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+        const __m128i ce_lo = _mm_unpacklo_epi8(cc, e), ce_hi = _mm_unpackhi_epi8(cc, e);
+        auto* o = reinterpret_cast<__m128i*>(out + ix * 4);
+        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));
+        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));
+        _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));
+        _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));
+      }
+      for (; ix < cols; ++ix)
+        for (int64_t j = 0; j < 4; ++j) out[ix * 4 + j] = src[j][off + ix] ^ mask;
+    }
+    // Re-pad every non-data pixel of this plane: the 16-pixel steps (here, or of the plane before,
+    // which spills into this one's top rows) may have written over them.
+    fill(plane, pt * g.wp);
+    for (int64_t iy = 0; iy < rows; ++iy) {
+      uint8_t* row = plane + (iy + pt) * g.wp * 4;
+      fill(row, pl);
+      fill(row + (pl + cols) * 4, g.wp - pl - cols);
+    }
+    const int64_t tail = (rows + pt) * g.wp;
+    fill(plane + tail * 4, g.plane_px - tail);
+  }
+}
+
+// One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
+// 128-byte runs (32 virtual outputs x 4 channels) of the planes, one per (tap, channel quad), so
+// there is no im2col; then the GEMM against the NHWC4-packed weights.
+void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
+                      const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool) {
+  const conv::Window& w = d.win;
+  const Nhwc4Geometry g = nhwc4_geometry(w);
+  const int64_t cq = st.cq, taps = w.kernel[1] * w.kernel[2], kq = taps * cq, kd4 = kq * 4;
+  // + 64: the last plane's 16-pixel steps may write up to 60 bytes past it.
+  uint8_t* planes = thread_bytes(2, static_cast<size_t>(cq * g.plane_px * 4 + 64));
+  pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
+  const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kd4, g.nv));
+  constexpr int64_t kRun = gemm_int8::kNr * 4;
+  for (int64_t p = 0; p < panels; ++p) {
+    uint8_t* out = rp + p * kRun * kq;
+    for (int64_t a = 0; a < w.kernel[1]; ++a)
+      for (int64_t b = 0; b < w.kernel[2]; ++b) {
+        const int64_t px = p * gemm_int8::kNr + a * w.dilation[1] * g.wp + b * w.dilation[2];
+        for (int64_t q = 0; q < cq; ++q, out += kRun) std::memcpy(out, planes + (q * g.plane_px + px) * 4, kRun);
+      }
+  }
+  const bool direct = g.wp == g.ow;  // the virtual grid is the output
+  uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(d.m * g.nv) * esz);
+  gemm_int8::gemm_int8(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false}, ep, dst, g.nv, pool);
+  if (direct) return;
+  for (int64_t m = 0; m < d.m; ++m)
+    for (int64_t r = 0; r < g.oh; ++r)
+      copy_short(y + (m * g.oh + r) * g.ow * esz, dst + (m * g.nv + r * g.wp) * esz, g.ow * static_cast<int64_t>(esz));
+}
+
 }  // namespace
 
 std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor& w, const Tensor& w_zp) {
@@ -294,7 +439,9 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   if (w_zp.defined())
     for (int64_t z : w_zp.to_i64_vector())
       if (z != want) return nullptr;
-  return pack_weights(w, group);
+  bool stride1 = true;
+  for (int64_t v : node.attr_ints("strides")) stride1 = stride1 && v == 1;
+  return pack_weights(w, group, /*nhwc4=*/stride1 && w.rank() == 4);
 }
 
 bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y) {
@@ -349,8 +496,17 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     pointwise =
         pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
+  const bool nhwc4 = !pointwise && nhwc4_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
+    if (nhwc4) {
+      Epilogue eg = ep;
+      eg.per_row = true;
+      eg.bias = bias.data();
+      conv_nhwc4_image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
+                       py + n * d.m * out_sz * esz, esz, pool);
+      return;
+    }
     const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;
     uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdim, out_sz));
     if (pointwise) {

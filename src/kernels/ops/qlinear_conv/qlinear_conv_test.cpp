@@ -108,6 +108,18 @@ std::vector<Case> cases() {
   v.push_back({{2, 5, 8, 11}, 7, 1, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, DType::kI8, DType::kI8, DType::kU8});
   v.push_back({{1, 3, 6, 5}, 4, 1, {2, 4}, {}, {1, 1, 0, 2}, {}, DType::kU8, DType::kI8, DType::kI8});
   v.push_back({{1, 2, 7, 3}, 3, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kI8, DType::kU8, DType::kU8});
+  // Stride-1, group-1 convs with >= 9 channels take the NHWC4 path (channel quads, virtual grid
+  // as wide as the padded input): the pruned vision_cnn block1 (22 -> 44 on 14x14), channels not
+  // a multiple of 4, rows wider than one 16-pixel step, asymmetric/zero/large pads, dilation, a
+  // kernel one column wide (the virtual grid is the output), reads ending at the tensor's end.
+  v.push_back({{1, 22, 14, 14}, 44, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  v.push_back({{2, 9, 5, 37}, 6, 1, {3, 3}, {}, {0, 2, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 16, 9, 17}, 11, 1, {3, 2}, {}, {}, {2, 1}, DType::kU8, DType::kU8, DType::kI8});
+  v.push_back({{1, 12, 6, 20}, 9, 1, {3, 1}, {}, {1, 0, 1, 0}, {}, DType::kU8, DType::kI8, DType::kU8});
+  v.push_back({{2, 32, 7, 7}, 64, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 11, 8, 16}, 5, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 0, true,
+               false});
+  v.push_back({{1, 10, 3, 3}, 7, 1, {3, 3}, {}, {3, 3, 3, 3}, {}, DType::kI8, DType::kU8, DType::kU8});
   return v;
 }
 
