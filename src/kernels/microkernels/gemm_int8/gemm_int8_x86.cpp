@@ -69,14 +69,15 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, c
 // A single-row block (batch-1 MatMul/Gemm: a GEMV): only row 0 of L is real, so the 8x32 kernel
 // would waste 7/8 of its work; four k-quads in flight hide vpdpbusd's latency instead.
 template <bool kLhsUnsigned>
-EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
+                                                 int64_t ls) {
   __m512i acc[8];
   for (auto& a : acc) a = _mm512_setzero_si512();
   int64_t q = 0;
   for (; q + 4 <= kq; q += 4) {
 #pragma GCC unroll 4
     for (int u = 0; u < 4; ++u) {
-      const __m512i a = _mm512_set1_epi32(load_quad(l + (q + u) * kMr * 4));
+      const __m512i a = _mm512_set1_epi32(load_quad(l + (q + u) * ls));
       const uint8_t* rq = r + (q + u) * kNr * 4;
       const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
       acc[2 * u] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u], a, b0) : _mm512_dpbusd_epi32(acc[2 * u], b0, a);
@@ -85,7 +86,7 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, c
     }
   }
   for (; q < kq; ++q) {
-    const __m512i a = _mm512_set1_epi32(load_quad(l + q * kMr * 4));
+    const __m512i a = _mm512_set1_epi32(load_quad(l + q * ls));
     const uint8_t* rq = r + q * kNr * 4;
     const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
     acc[0] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[0], a, b0) : _mm512_dpbusd_epi32(acc[0], b0, a);
@@ -176,11 +177,12 @@ void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t*
     ukernel_vnni_8x32<false>(kq, l, r, tile);
 }
 
-void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
+                             int64_t lhs_quad_stride) {
   if (lhs_unsigned)
-    ukernel_vnni_1x32<true>(kq, l, r, tile);
+    ukernel_vnni_1x32<true>(kq, l, r, tile, lhs_quad_stride);
   else
-    ukernel_vnni_1x32<false>(kq, l, r, tile);
+    ukernel_vnni_1x32<false>(kq, l, r, tile, lhs_quad_stride);
 }
 
 void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {

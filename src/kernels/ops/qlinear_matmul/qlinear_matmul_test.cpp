@@ -81,6 +81,10 @@ std::vector<Case> cases() {
       {{17, 130}, {130, 3}, DType::kI8, DType::kI8, DType::kU8, true},
       {{2, 4, 9}, {2, 9, 6}, DType::kU8, DType::kI8, DType::kI8},
       {{9, 1000}, {1000, 10}},
+      // Batch-1 GEMVs (the vision_cnn heads: 2156 x 88, 3136 x 128) and odd K / N.
+      {{1, 2156}, {2156, 88}, DType::kU8, DType::kI8, DType::kU8},
+      {{1, 3137}, {3137, 129}, DType::kI8, DType::kI8, DType::kI8},
+      {{1, 1, 6}, {6, 33}, DType::kU8, DType::kU8, DType::kU8},
   };
 }
 
