@@ -18,18 +18,50 @@ namespace {
 struct QConv {
   ConvInt8Inputs in;
   DType y_dtype = DType::kU8;
+  quant::RequantParams rq_own;
+  const quant::RequantParams* rq = &rq_own;  // rq_own, or the prepared copy
+  int32_t y_zp = 0;
+  quant::QRange range;
+};
+
+// What prepare derived from the constant scales and output zero point (the requantization
+// multipliers, the output range), next to the packed weights; valid while the forward sees the
+// very same tensors.
+struct QLinearConvState final : OpState {
+  std::shared_ptr<const OpState> conv;  // conv_int8_prepare's packed weights, or null
+  const void* sources[4] = {};          // storage of x_scale, w_scale, y_scale, y_zero_point
+  DType y_dtype = DType::kU8;
   quant::RequantParams rq;
   int32_t y_zp = 0;
   quant::QRange range;
 };
 
-QConv read_qlinear_conv(const ForwardCtx& ctx) {
+constexpr size_t kQParamInputs[4] = {1, 4, 6, 7};
+
+const QLinearConvState* matching_state(const ForwardCtx& ctx) {
+  const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
+  if (!st || st->rq.multiplier.empty()) return nullptr;
+  for (size_t i = 0; i < 4; ++i) {
+    const size_t k = kQParamInputs[i];
+    if (ctx.in.size() <= k || !ctx.node.has_input(k) || ctx.in[k].raw() != st->sources[i]) return nullptr;
+  }
+  return st;
+}
+
+QConv read_qlinear_conv(const ForwardCtx& ctx, const QLinearConvState* prepared = nullptr) {
   for (size_t i : {0, 1, 3, 4, 6}) required_input(ctx, i);
   auto opt = [&](size_t i) { return ctx.in.size() > i && ctx.node.has_input(i) ? ctx.in[i] : Tensor(); };
   const Tensor b = opt(8);
   QConv q;
   q.in = read_conv_int8_inputs(ctx.node, ctx.in[0], opt(2), ctx.in[3], opt(5), b.defined() ? &ctx.in[8] : nullptr,
                                "x_zero_point", "w_zero_point");
+  if (prepared && static_cast<int64_t>(prepared->rq.multiplier.size()) == q.in.d.m) {
+    q.y_dtype = prepared->y_dtype;
+    q.y_zp = prepared->y_zp;
+    q.rq = &prepared->rq;
+    q.range = prepared->range;
+    return q;
+  }
   const Tensor y_zp = opt(7);
   q.y_dtype = y_zp.defined() ? y_zp.dtype() : DType::kU8;
   EDGEOPT_CHECK_ARG(quant::is_8bit(q.y_dtype), "input y_zero_point is " + y_zp.describe() + "; it must be u8 or i8");
@@ -37,7 +69,7 @@ QConv read_qlinear_conv(const ForwardCtx& ctx) {
   const float sx = quant::scalar_scale(ctx.in[1], "x_scale");
   const std::vector<float> sw = quant::read_scales(ctx.in[4], q.in.d.m, "w_scale");
   const float sy = quant::scalar_scale(ctx.in[6], "y_scale");
-  q.rq = quant::requant_params(sx, sw, sy, q.in.d.m);
+  q.rq_own = quant::requant_params(sx, sw, sy, q.in.d.m);
   q.range = quant::fused_qrange(ctx.node, sy, q.y_zp, q.y_dtype);
   return q;
 }
@@ -45,8 +77,8 @@ QConv read_qlinear_conv(const ForwardCtx& ctx) {
 gemm_int8::Epilogue epilogue_of(const QConv& q) {
   gemm_int8::Epilogue ep;
   ep.out = q.y_dtype == DType::kU8 ? gemm_int8::OutType::kU8 : gemm_int8::OutType::kS8;
-  ep.multiplier = q.rq.multiplier.data();
-  ep.shift = q.rq.shift.data();
+  ep.multiplier = q.rq->multiplier.data();
+  ep.shift = q.rq->shift.data();
   ep.zero_point = q.y_zp;
   ep.qmin = q.range.lo;
   ep.qmax = q.range.hi;
@@ -61,7 +93,7 @@ void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
   const int32_t* pa = acc.data<int32_t>();
   for (int64_t i = 0; i < acc.numel(); ++i) {
     const int64_t m = (i / out_sz) % q.in.d.m;
-    const int32_t v = quant::requantize(pa[i], quant::QuantMultiplier{q.rq.multiplier[m], q.rq.shift[m]}, q.y_zp,
+    const int32_t v = quant::requantize(pa[i], quant::QuantMultiplier{q.rq->multiplier[m], q.rq->shift[m]}, q.y_zp,
                                         q.range.lo, q.range.hi);
     if (q.y_dtype == DType::kU8)
       y.data<uint8_t>()[i] = static_cast<uint8_t>(v);
@@ -71,14 +103,42 @@ void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
 }
 
 void qlinear_conv_q8_nchw_fast(ForwardCtx& ctx) {
-  const QConv q = read_qlinear_conv(ctx);
+  const QLinearConvState* prepared = matching_state(ctx);
+  const QConv q = read_qlinear_conv(ctx, prepared);
   Tensor& y = alloc_output(ctx, 0, q.y_dtype, Shape(conv_int8_out_dims(q.in.d)));
-  if (!conv_int8_fast(q.in, ctx.state, epilogue_of(q), y.raw())) qlinear_conv_q8_nchw_ref(ctx);
+  // The packed weights check their own source tensor, so they serve even when the scales changed.
+  const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
+  const OpState* conv_state = st ? st->conv.get() : nullptr;
+  if (!conv_int8_fast(q.in, conv_state, epilogue_of(q), y.raw())) qlinear_conv_q8_nchw_ref(ctx);
 }
 
 std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
   if (ctx.in.size() < 4 || !ctx.in[3].defined()) return nullptr;
-  return conv_int8_prepare(ctx.node, ctx.in[3], ctx.in.size() > 5 ? ctx.in[5] : Tensor());
+  auto st = std::make_shared<QLinearConvState>();
+  st->conv = conv_int8_prepare(ctx.node, ctx.in[3], ctx.in.size() > 5 ? ctx.in[5] : Tensor());
+  bool consts = ctx.in.size() > 7;
+  for (size_t i = 0; consts && i < 4; ++i) consts = ctx.node.has_input(kQParamInputs[i]) && ctx.in[kQParamInputs[i]].defined();
+  if (consts) {
+    const Tensor& y_zp = ctx.in[7];
+    st->y_dtype = y_zp.dtype();
+    if (!quant::is_8bit(st->y_dtype)) consts = false;
+  }
+  if (consts) {  // the forward reports invalid scales; only valid ones are cached
+    try {
+      st->y_zp = quant::scalar_zero_point(ctx.in[7], st->y_dtype, "y_zero_point");
+      const int64_t m = ctx.in[3].rank() >= 1 ? ctx.in[3].shape()[0] : 0;
+      const float sx = quant::scalar_scale(ctx.in[1], "x_scale");
+      const std::vector<float> sw = quant::read_scales(ctx.in[4], m, "w_scale");
+      const float sy = quant::scalar_scale(ctx.in[6], "y_scale");
+      st->rq = quant::requant_params(sx, sw, sy, m);
+      st->range = quant::fused_qrange(ctx.node, sy, st->y_zp, st->y_dtype);
+      for (size_t i = 0; i < 4; ++i) st->sources[i] = ctx.in[kQParamInputs[i]].raw();
+    } catch (const Error&) {
+      st->rq = {};
+    }
+  }
+  if (!st->conv && st->rq.multiplier.empty()) return nullptr;
+  return st;
 }
 
 int64_t qlinear_conv_macs(const Node&, std::span<const Shape> in, std::span<const Shape> out) {

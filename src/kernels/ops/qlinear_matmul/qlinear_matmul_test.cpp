@@ -102,14 +102,19 @@ TEST(QLinearMatMul, FastEqualsReferenceBitExactlyOnEveryIsa) {
     ForwardCtx rctx{b.node, b.in, ref};
     op->forward(rctx);
     auto state = op->prepare(PrepareCtx{b.node, b.in});
+    // A state prepared from other tensors (other B, scales, zero point) must be ignored.
+    const Built other = build(cs, rng);
+    auto stale = op->prepare(PrepareCtx{other.node, other.in});
     for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
       gemm_int8::ScopedForcedIsa forced(isa);
-      for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get()}) {
+      for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get(), stale.get()}) {
         std::vector<Tensor> fast(1);
         ForwardCtx fctx{b.node, b.in, fast};
         fctx.state = st;
         op->forward_fast(fctx);
-        expect_bit_exact(ref[0], fast[0], cs.describe() + " isa=" + gemm_int8::isa_name(isa));
+        expect_bit_exact(ref[0], fast[0],
+                         cs.describe() + " isa=" + gemm_int8::isa_name(isa) +
+                             (st == stale.get() ? " stale state" : st ? " prepared" : " unprepared"));
         if (::testing::Test::HasFatalFailure()) return;
       }
     }
