@@ -62,6 +62,11 @@ PassReport simplify_reshapes_transposes(Graph& g);
 // before fold_constants, which would otherwise turn DequantizeLinear(weights) into f32 weights.
 PassReport fuse_qdq(Graph& g);
 
+// QLinearConv (2-D) -> MaxPool 2x2/2 (unpadded, floor, values only) whose input only it reads becomes
+// one QLinearConv with maxpool = 2: pooling the s32 accumulators before the monotonic
+// requantization gives exactly the same codes.
+PassReport fuse_qconv_maxpool(Graph& g);
+
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 

@@ -14,6 +14,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   reports.push_back(fuse_qdq(g));
   // The DequantizeLinear(weights) fuse_qdq orphaned: before fold_constants would dequantize them.
   if (reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
+  reports.push_back(fuse_qconv_maxpool(g));
   reports.push_back(fold_constants(g));
   reports.push_back(simplify_reshapes_transposes(g));
   reports.push_back(fold_batchnorm(g));

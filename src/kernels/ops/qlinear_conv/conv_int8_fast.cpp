@@ -394,11 +394,65 @@ void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const 
   }
 }
 
+// Output row of a 2x2/2 pool: max of rows a and b (2 * pw columns used), 8 outputs per step: the
+// vertical max, then the max of each pair (odd lanes moved onto even ones), narrowed. Stores whole
+// 8-lane groups (Zen 4 runs masked stores slowly): y needs 7 elements of slack past pw.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_row_s32_avx512(const int32_t* a, const int32_t* b,
+                                                                                 int64_t pw, int32_t* y) {
+  for (int64_t c = 0; c < pw; c += 8) {
+    const int64_t n = std::min<int64_t>(8, pw - c);
+    const auto in_mask = static_cast<__mmask16>((1u << (2 * n)) - 1);
+    const __m512i v = _mm512_max_epi32(_mm512_maskz_loadu_epi32(in_mask, a + 2 * c),
+                                       _mm512_maskz_loadu_epi32(in_mask, b + 2 * c));
+    const __m512i m = _mm512_max_epi32(v, _mm512_srli_epi64(v, 32));  // pair max in the even lanes
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c), _mm512_cvtepi64_epi32(m));
+  }
+}
+
+void maxpool_row_s32(const int32_t* a, const int32_t* b, int64_t pw, int32_t* y, bool avx512) {
+  if (avx512) return maxpool_row_s32_avx512(a, b, pw, y);
+  for (int64_t c = 0; c < pw; ++c) y[c] = std::max(std::max(a[2 * c], a[2 * c + 1]), std::max(b[2 * c], b[2 * c + 1]));
+}
+
+// y [M, oh/2, ow/2] (u8/s8 per ep, ldc = the pooled plane) = the 2x2/2 max pool of requantize(L R)
+// over an output grid of oh rows of `stride` columns (the first ow real). Runs the GEMM over chunks
+// of whole row pairs and whole panels into s32, pools each chunk while it is in L1 and requantizes
+// a quarter of the values: requantization is monotonic per channel, so this is the pool of the codes.
+void gemm_pool2x2_q8(const gemm_int8::Operands& op, const Epilogue& ep, int64_t oh, int64_t ow, int64_t stride,
+                     uint8_t* y) {
+  const int64_t ph = oh / 2, pw = ow / 2, kp = gemm_int8::padded_k(op.k);
+  int64_t rows = 2;
+  while (((rows * stride) % gemm_int8::kNr != 0 || rows * stride < 256) && rows < 2 * ph) rows += 2;
+  if ((rows * stride) % gemm_int8::kNr != 0) rows = 2 * ph;  // one chunk
+  const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
+  auto* acc = reinterpret_cast<int32_t*>(thread_bytes(3, static_cast<size_t>(op.m * rows * stride) * 4));
+  thread_local std::vector<int32_t> pooled;
+  pooled.resize(static_cast<size_t>(op.m * (rows / 2) * pw + 8));
+  Epilogue e32 = ep;
+  e32.out = gemm_int8::OutType::kS32;
+  Epilogue eq = ep;
+  eq.bias = nullptr;  // in the s32 sums already
+  for (int64_t r0 = 0; r0 < 2 * ph; r0 += rows) {
+    const int64_t nr = std::min(rows, 2 * ph - r0), c0 = r0 * stride, ncols = nr * stride;
+    gemm_int8::Operands oc = op;
+    oc.rhs = op.rhs + c0 / gemm_int8::kNr * gemm_int8::kNr * kp;
+    oc.n = ncols;
+    gemm_int8::gemm_int8(oc, e32, acc, ncols);
+    const int64_t prow = nr / 2;
+    for (int64_t m = 0; m < op.m; ++m)
+      for (int64_t r = 0; r < prow; ++r) {
+        const int32_t* a = acc + m * ncols + 2 * r * stride;
+        maxpool_row_s32(a, a + stride, pw, pooled.data() + (m * prow + r) * pw, avx512);
+      }
+    gemm_int8::requantize_s32(pooled.data(), op.m, prow * pw, prow * pw, eq, y + (r0 / 2) * pw, ph * pw);
+  }
+}
+
 // One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
 // 128-byte runs (32 virtual outputs x 4 channels) of the planes, one per (tap, channel quad), so
 // there is no im2col; then the GEMM against the NHWC4-packed weights.
 void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
-                      const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool) {
+                      const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
   const conv::Window& w = d.win;
   const Nhwc4Geometry g = nhwc4_geometry(w);
   const int64_t cq = st.cq, taps = w.kernel[1] * w.kernel[2], kq = taps * cq, kd4 = kq * 4;
@@ -416,9 +470,11 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
         for (int64_t q = 0; q < cq; ++q, out += kRun) std::memcpy(out, planes + (q * g.plane_px + px) * 4, kRun);
       }
   }
+  const gemm_int8::Operands op{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false};
+  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y);  // pools on the virtual grid directly
   const bool direct = g.wp == g.ow;  // the virtual grid is the output
   uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(d.m * g.nv) * esz);
-  gemm_int8::gemm_int8(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false}, ep, dst, g.nv, pool);
+  gemm_int8::gemm_int8(op, ep, dst, g.nv, pool);
   if (direct) return;
   for (int64_t m = 0; m < d.m; ++m)
     for (int64_t r = 0; r < g.oh; ++r)
@@ -444,7 +500,7 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   return pack_weights(w, group, /*nhwc4=*/stride1 && w.rank() == 4);
 }
 
-bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y) {
+bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y, bool pool2x2) {
   const conv::ConvDims& d = in.d;
   const int64_t cg = d.c / d.group, mg = d.m / d.group;
   const int64_t in_sz = d.win.big_numel(), out_sz = d.win.small_numel(), k_sz = d.win.kernel_numel();
@@ -455,6 +511,8 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   const size_t esz = out_elem_size(ep);
   if (d.n * d.m * out_sz == 0) return true;
 
+  if (pool2x2 && (d.group != 1 || d.win.nd != 2 || ep.out == gemm_int8::OutType::kS32 || is_depthwise2d(d)))
+    return false;
   if (is_depthwise2d(d)) {
     const auto* pw = static_cast<const uint8_t*>(in.w->raw());
     const bool w_signed = in.w->dtype() == DType::kI8;
@@ -496,6 +554,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     pointwise =
         pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
+  const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
   const bool nhwc4 = !pointwise && nhwc4_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
@@ -504,7 +563,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       eg.per_row = true;
       eg.bias = bias.data();
       conv_nhwc4_image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
-                       py + n * d.m * out_sz * esz, esz, pool);
+                       py + n * d.m * (pool2x2 ? pooled_sz : out_sz) * esz, esz, pool, pool2x2);
       return;
     }
     const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;
@@ -521,8 +580,9 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       eg.multiplier += g * mg;
       eg.shift += g * mg;
     }
-    gemm_int8::gemm_int8(gemm_int8::Operands{st->packed[g].data(), rp, mg, out_sz, kdim, false}, eg,
-                         py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
+    const gemm_int8::Operands op{st->packed[g].data(), rp, mg, out_sz, kdim, false};
+    if (pool2x2) return gemm_pool2x2_q8(op, eg, d.win.small[1], d.win.small[2], d.win.small[2], py + n * d.m * pooled_sz);
+    gemm_int8::gemm_int8(op, eg, py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
   };
   ThreadPool& pool = default_pool();
   const int64_t items = d.n * d.group, t = pool.num_threads();
@@ -534,6 +594,26 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     for (int64_t i = 0; i < items; ++i) run_item(i, &pool);
   }
   return true;
+}
+
+void maxpool_2x2s2_s32(const int32_t* x, int64_t planes, int64_t oh, int64_t ow, int32_t* y) {
+  const int64_t ph = oh / 2, pw = ow / 2;
+  const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
+  int32_t tail[8];
+  const int32_t* y_end = y + planes * ph * pw;
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < ph; ++r) {
+      const int32_t* a = x + (p * oh + 2 * r) * ow;
+      int32_t* yr = y + (p * ph + r) * pw;
+      // The vector row writes whole 8-lane groups: a group that would pass the end of y goes
+      // through a slack buffer (spills into later rows are overwritten by them).
+      for (int64_t c = 0; c < pw; c += 8) {
+        const int64_t n = std::min<int64_t>(8, pw - c);
+        const bool spill = yr + c + 8 > y_end;
+        maxpool_row_s32(a + 2 * c, a + ow + 2 * c, n, spill ? tail : yr + c, avx512);
+        if (spill) std::copy(tail, tail + n, yr + c);
+      }
+    }
 }
 
 }  // namespace edgeopt::kernels::ops::qlinear_conv

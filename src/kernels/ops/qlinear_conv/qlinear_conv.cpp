@@ -4,10 +4,14 @@
 //           w_scale (scalar or [M]), w_zero_point (scalar or [M]), y_scale, y_zero_point (dtype of
 //           y), B (optional i32 [M], quantized with scale x_scale * w_scale and zero point 0)
 //   attrs   as Conv (auto_pad, dilations, group, kernel_shape, pads, strides); edgeopt-internal
-//           `activation` (Relu/Clip, set by the fuse_qdq pass) narrows the output range.
+//           `activation` (Relu/Clip, set by the fuse_qdq pass) narrows the output range, and
+//           `maxpool` = 2 (set by fuse_qconv_maxpool, 2-D only) max-pools y 2x2 with stride 2 (floor).
 //   y[n, m, o] = clamp(requantize(acc[n, m, o], x_scale * w_scale[m] / y_scale) + y_zero_point)
 // where acc is conv_int8.h's s32 sum and requantize the fixed-point quant::requantize (within one
 // step of round(acc * scale); the fast kernel equals this reference bit for bit).
+#include <algorithm>
+#include <string>
+
 #include "kernels/common.h"
 #include "kernels/ops/qlinear_conv/conv_int8.h"
 #include "kernels/quant/qop_inputs.h"
@@ -85,10 +89,39 @@ gemm_int8::Epilogue epilogue_of(const QConv& q) {
   return ep;
 }
 
+// The edgeopt-internal `maxpool` attribute (fuse_qconv_maxpool): 0, or 2 for a 2x2 stride-2 floor
+// max pool of the output (2-D convs only).
+int64_t fused_maxpool(const Node& node, const conv::ConvDims& d) {
+  const int64_t pool = node.attr_int("maxpool", 0);
+  EDGEOPT_CHECK_ARG(pool == 0 || (pool == 2 && d.win.nd == 2),
+                    "attribute maxpool is " + std::to_string(pool) + " on a " + std::to_string(d.win.nd) +
+                        "-D conv; it must be 0, or 2 on a 2-D conv");
+  return pool;
+}
+
+std::vector<int64_t> pooled_dims(std::vector<int64_t> dims) {
+  dims[2] /= 2;
+  dims[3] /= 2;
+  return dims;
+}
+
+// y [P, oh/2, ow/2] = the 2x2 stride-2 max of x [P, oh, ow] (planes), for codes or accumulators.
+template <typename T>
+void maxpool_2x2s2_planes(const T* x, int64_t planes, int64_t oh, int64_t ow, T* y) {
+  const int64_t ph = oh / 2, pw = ow / 2;
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < ph; ++r)
+      for (int64_t c = 0; c < pw; ++c) {
+        const T* a = x + (p * oh + 2 * r) * ow + 2 * c;
+        y[(p * ph + r) * pw + c] = std::max(std::max(a[0], a[1]), std::max(a[ow], a[ow + 1]));
+      }
+}
+
 void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
   const QConv q = read_qlinear_conv(ctx);
+  const int64_t pool = fused_maxpool(ctx.node, q.in.d);
   const Tensor acc = conv_int8_acc_ref(q.in);
-  Tensor& y = alloc_output(ctx, 0, q.y_dtype, acc.shape());
+  Tensor codes(q.y_dtype, acc.shape());
   const int64_t out_sz = q.in.d.win.small_numel();
   const int32_t* pa = acc.data<int32_t>();
   for (int64_t i = 0; i < acc.numel(); ++i) {
@@ -96,20 +129,57 @@ void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
     const int32_t v = quant::requantize(pa[i], quant::QuantMultiplier{q.rq->multiplier[m], q.rq->shift[m]}, q.y_zp,
                                         q.range.lo, q.range.hi);
     if (q.y_dtype == DType::kU8)
-      y.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+      codes.data<uint8_t>()[i] = static_cast<uint8_t>(v);
     else
-      y.data<int8_t>()[i] = static_cast<int8_t>(v);
+      codes.data<int8_t>()[i] = static_cast<int8_t>(v);
   }
+  if (!pool) {
+    alloc_output(ctx, 0, q.y_dtype, acc.shape()) = codes;
+    return;
+  }
+  // The max pool on the codes, as the MaxPool node it replaced.
+  const std::vector<int64_t> dims = acc.shape().dims();
+  Tensor& y = alloc_output(ctx, 0, q.y_dtype, Shape(pooled_dims(dims)));
+  if (q.y_dtype == DType::kU8)
+    maxpool_2x2s2_planes(codes.data<uint8_t>(), dims[0] * dims[1], dims[2], dims[3], y.data<uint8_t>());
+  else
+    maxpool_2x2s2_planes(codes.data<int8_t>(), dims[0] * dims[1], dims[2], dims[3], y.data<int8_t>());
 }
 
 void qlinear_conv_q8_nchw_fast(ForwardCtx& ctx) {
   const QLinearConvState* prepared = matching_state(ctx);
   const QConv q = read_qlinear_conv(ctx, prepared);
-  Tensor& y = alloc_output(ctx, 0, q.y_dtype, Shape(conv_int8_out_dims(q.in.d)));
+  const int64_t pool = fused_maxpool(ctx.node, q.in.d);
+  const std::vector<int64_t> dims = conv_int8_out_dims(q.in.d);
   // The packed weights check their own source tensor, so they serve even when the scales changed.
   const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
   const OpState* conv_state = st ? st->conv.get() : nullptr;
-  if (!conv_int8_fast(q.in, conv_state, epilogue_of(q), y.raw())) qlinear_conv_q8_nchw_ref(ctx);
+  if (!pool) {
+    Tensor& y = alloc_output(ctx, 0, q.y_dtype, Shape(dims));
+    if (!conv_int8_fast(q.in, conv_state, epilogue_of(q), y.raw())) qlinear_conv_q8_nchw_ref(ctx);
+    return;
+  }
+  // Pool the s32 accumulators (bias included), then requantize the quarter left: the
+  // requantization and its clamp are monotonic per channel, so this equals pooling the codes.
+  const std::vector<int64_t> pdims0 = pooled_dims(dims);
+  Tensor& yp = alloc_output(ctx, 0, q.y_dtype, Shape(pdims0));
+  if (conv_int8_fast(q.in, conv_state, epilogue_of(q), yp.raw(), /*pool2x2=*/true)) return;
+  gemm_int8::Epilogue e32 = epilogue_of(q);
+  e32.out = gemm_int8::OutType::kS32;
+  const int64_t planes = dims[0] * dims[1], out_sz = dims[2] * dims[3];
+  thread_local std::vector<int32_t> acc, pooled;
+  acc.resize(static_cast<size_t>(planes * out_sz));
+  if (!conv_int8_fast(q.in, conv_state, e32, acc.data())) return qlinear_conv_q8_nchw_ref(ctx);
+  const std::vector<int64_t> pdims = pooled_dims(dims);
+  const int64_t psz = pdims[2] * pdims[3];
+  pooled.resize(static_cast<size_t>(planes * psz));
+  maxpool_2x2s2_s32(acc.data(), planes, dims[2], dims[3], pooled.data());
+  Tensor& y = alloc_output(ctx, 0, q.y_dtype, Shape(pdims));
+  gemm_int8::Epilogue ep = epilogue_of(q);
+  ep.per_row = true;
+  for (int64_t n = 0; n < dims[0]; ++n)
+    gemm_int8::requantize_s32(pooled.data() + n * dims[1] * psz, dims[1], psz, psz, ep,
+                              static_cast<uint8_t*>(y.raw()) + n * dims[1] * psz, psz);
 }
 
 std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
@@ -141,9 +211,10 @@ std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
   return st;
 }
 
-int64_t qlinear_conv_macs(const Node&, std::span<const Shape> in, std::span<const Shape> out) {
+int64_t qlinear_conv_macs(const Node& node, std::span<const Shape> in, std::span<const Shape> out) {
   if (in.size() < 4 || out.empty()) return 0;
-  return out[0].numel() * (in[3].numel() / std::max<int64_t>(1, in[3][0]));
+  const int64_t pooled = node.attr_int("maxpool", 0) == 2 ? 4 : 1;  // out is the pooled output
+  return pooled * out[0].numel() * (in[3].numel() / std::max<int64_t>(1, in[3][0]));
 }
 
 }  // namespace

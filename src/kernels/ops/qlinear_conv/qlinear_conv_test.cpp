@@ -130,16 +130,20 @@ TEST(QLinearConv, FastEqualsReferenceBitExactlyOnEveryIsa) {
   ASSERT_NE(op, nullptr);
   std::mt19937 rng(5);
   int i = 0;
-  for (Case cs : cases()) {
+  for (Case cs : cases())
+    for (bool pool : {false, true}) {  // pool: the fused 2x2/2 max pool (fuse_qconv_maxpool), 2-D only
+    if (pool && cs.kernel.size() != 2) continue;
     cs.activation = kActs[i++ % 3];
     cs.per_channel = i % 4 != 0;
-    const Built b = build(cs, rng);
+    Built b = build(cs, rng);
+    if (pool) b.node.set_attr("maxpool", int64_t{2});
     std::vector<Tensor> ref(1);
     ForwardCtx rctx{b.node, b.in, ref};
     op->forward(rctx);
     auto state = op->prepare(PrepareCtx{b.node, b.in});
     // A state prepared from other tensors (other weights, scales, zero point) must be ignored.
-    const Built other = build(cs, rng);
+    Built other = build(cs, rng);
+    if (pool) other.node.set_attr("maxpool", int64_t{2});
     auto stale = op->prepare(PrepareCtx{other.node, other.in});
     for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
       gemm_int8::ScopedForcedIsa forced(isa);
@@ -155,6 +159,33 @@ TEST(QLinearConv, FastEqualsReferenceBitExactlyOnEveryIsa) {
       }
     }
   }
+}
+
+// With maxpool = 2 the reference equals QLinearConv followed by the MaxPool op (2x2, stride 2) on the
+// codes, the two nodes fuse_qconv_maxpool replaced; odd output sizes drop the last row/column.
+TEST(QLinearConv, FusedMaxPoolEqualsConvThenMaxPool) {
+  const OpDef* op = find_op("QLinearConv");
+  std::mt19937 rng(17);
+  for (const Case& cs : cases()) {
+    if (cs.kernel.size() != 2) continue;
+    Built b = build(cs, rng);
+    const std::vector<Tensor> conv = testing::run_op(b.node, b.in);
+    Node mp = testing::make_node("MaxPool", 1, 1);
+    mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+    mp.set_attr("strides", std::vector<int64_t>{2, 2});
+    const std::vector<Tensor> want = testing::run_op(mp, {conv[0]});
+    b.node.set_attr("maxpool", int64_t{2});
+    std::vector<Tensor> got(1);
+    ForwardCtx ctx{b.node, b.in, got};
+    op->forward(ctx);
+    expect_bit_exact(want[0], got[0], cs.describe() + " maxpool=2");
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  Built b = build(Case{{1, 2, 5}, 3, 1, {3}}, rng);
+  b.node.set_attr("maxpool", int64_t{2});
+  std::vector<Tensor> out(1);
+  ForwardCtx ctx{b.node, b.in, out};
+  EXPECT_THROW(op->forward(ctx), Error);  // 1-D: no fused pool
 }
 
 // The reference against the QDQ semantics it replaces: DequantizeLinear -> f32 Conv (+ activation)
