@@ -206,6 +206,13 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
       row_consts.add_even = row_consts.add_odd = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
       row_consts.shift_even = row_consts.shift_odd = _mm512_set1_epi64(31 + rs);
     }
+    if (!q8 && ep.per_row && nr == kNr) {  // a full s32 row (e.g. before a fused max pool): bias, two stores
+      const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+      int32_t* out = static_cast<int32_t*>(c) + (i0 + i) * ldc + j0;
+      _mm512_storeu_si512(out, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias));
+      _mm512_storeu_si512(out + 16, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias));
+      continue;
+    }
     if (q8 && ep.per_row && nr == kNr) {  // a full row: two independent chains, one 32-byte store
       const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
       const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
