@@ -83,7 +83,7 @@ struct SparseWeightOptions {
 PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});
 
 // The pipeline, in order: remove_identity_ops, fuse_qdq (+ remove_dead_nodes when it fused),
-// fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
+// fuse_qconv_maxpool, fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
 // fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights.
 std::vector<PassReport> optimize_graph(Graph& g);
 

@@ -1,5 +1,6 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
 // real consumers, QDQ fusion before constant folding (which would dequantize the int8 weights),
+// then the QLinearConv + MaxPool fusion on its result,
 // constants before BN folding (BN parameters may come from folded nodes), BN folding before
 // activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before activations
 // (Conv -> Add -> Relu becomes one Conv), dead code, then sparse weights (after BN folding, which
