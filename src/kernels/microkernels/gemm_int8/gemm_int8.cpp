@@ -282,6 +282,8 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
             detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, 4);
           else if (op.m - mb * kMr == 1)
             detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, kMr * 4);
+          else if (op.m - mb * kMr <= 4)
+            detail::ukernel_avx512vnni_4row(kq, l, r, tile, op.lhs_unsigned);
           else
             detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
           break;

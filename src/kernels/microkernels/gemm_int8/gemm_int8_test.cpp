@@ -118,7 +118,8 @@ TEST(GemmInt8, EveryIsaEqualsTheIntegerReferenceBitExactly) {
   std::mt19937 rng(42);
   const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {8, 32, 4},   {9, 33, 5},    {7, 31, 3},
                                                       {17, 65, 67}, {3, 100, 27}, {64, 49, 576}, {40, 7, 1030},
-                                                      {1, 88, 2156}, {1, 129, 3137}, {1, 10, 6}};
+                                                      {1, 88, 2156}, {1, 129, 3137}, {1, 10, 6},
+                                                      {44, 224, 216}, {12, 33, 9},   {2, 40, 17}};
   const std::vector<double> scales = {1e-4, 0.003, 0.7, 3.0};
   for (Isa isa : supported_isas())
     for (const auto& s : shapes)

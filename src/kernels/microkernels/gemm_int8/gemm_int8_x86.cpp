@@ -66,6 +66,36 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, c
   }
 }
 
+// A block with at most 4 real rows (e.g. 44 output channels = 5 full blocks + 4 rows): rows 0-3
+// of the tile only, half the work of the 8-row kernel; rows 4-7 of the tile are left unwritten.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_4x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
+    const __m512i b0 = _mm512_loadu_si512(r);
+    const __m512i b1 = _mm512_loadu_si512(r + 64);
+    __m512i a = _mm512_set1_epi32(load_quad(l + 0));
+    EDGEOPT_DP(c00, a, b0);
+    EDGEOPT_DP(c01, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 4));
+    EDGEOPT_DP(c10, a, b0);
+    EDGEOPT_DP(c11, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 8));
+    EDGEOPT_DP(c20, a, b0);
+    EDGEOPT_DP(c21, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 12));
+    EDGEOPT_DP(c30, a, b0);
+    EDGEOPT_DP(c31, a, b1);
+  }
+#undef EDGEOPT_DP
+  const __m512i rows[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+  for (int64_t i = 0; i < 4; ++i) {
+    _mm512_store_si512(tile + i * kNr, rows[i][0]);
+    _mm512_store_si512(tile + i * kNr + 16, rows[i][1]);
+  }
+}
+
 // A single-row block (batch-1 MatMul/Gemm: a GEMV): only row 0 of L is real, so the 8x32 kernel
 // would waste 7/8 of its work; four k-quads in flight hide vpdpbusd's latency instead.
 template <bool kLhsUnsigned>
@@ -175,6 +205,13 @@ void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t*
     ukernel_vnni_8x32<true>(kq, l, r, tile);
   else
     ukernel_vnni_8x32<false>(kq, l, r, tile);
+}
+
+void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+  if (lhs_unsigned)
+    ukernel_vnni_4x32<true>(kq, l, r, tile);
+  else
+    ukernel_vnni_4x32<false>(kq, l, r, tile);
 }
 
 void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
