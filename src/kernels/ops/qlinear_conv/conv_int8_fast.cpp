@@ -419,33 +419,42 @@ void maxpool_row_s32(const int32_t* a, const int32_t* b, int64_t pw, int32_t* y,
 // of whole row pairs and whole panels into s32, pools each chunk while it is in L1 and requantizes
 // a quarter of the values: requantization is monotonic per channel, so this is the pool of the codes.
 void gemm_pool2x2_q8(const gemm_int8::Operands& op, const Epilogue& ep, int64_t oh, int64_t ow, int64_t stride,
-                     uint8_t* y) {
+                     uint8_t* y, ThreadPool* pool) {
   const int64_t ph = oh / 2, pw = ow / 2, kp = gemm_int8::padded_k(op.k);
   int64_t rows = 2;
   while (((rows * stride) % gemm_int8::kNr != 0 || rows * stride < 256) && rows < 2 * ph) rows += 2;
   if ((rows * stride) % gemm_int8::kNr != 0) rows = 2 * ph;  // one chunk
+  if (rows == 0) return;
   const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
-  auto* acc = reinterpret_cast<int32_t*>(thread_bytes(3, static_cast<size_t>(op.m * rows * stride) * 4));
-  thread_local std::vector<int32_t> pooled;
-  pooled.resize(static_cast<size_t>(op.m * (rows / 2) * pw + 8));
   Epilogue e32 = ep;
   e32.out = gemm_int8::OutType::kS32;
   Epilogue eq = ep;
   eq.bias = nullptr;  // in the s32 sums already
-  for (int64_t r0 = 0; r0 < 2 * ph; r0 += rows) {
-    const int64_t nr = std::min(rows, 2 * ph - r0), c0 = r0 * stride, ncols = nr * stride;
-    gemm_int8::Operands oc = op;
-    oc.rhs = op.rhs + c0 / gemm_int8::kNr * gemm_int8::kNr * kp;
-    oc.n = ncols;
-    gemm_int8::gemm_int8(oc, e32, acc, ncols);
-    const int64_t prow = nr / 2;
-    for (int64_t m = 0; m < op.m; ++m)
-      for (int64_t r = 0; r < prow; ++r) {
-        const int32_t* a = acc + m * ncols + 2 * r * stride;
-        maxpool_row_s32(a, a + stride, pw, pooled.data() + (m * prow + r) * pw, avx512);
-      }
-    gemm_int8::requantize_s32(pooled.data(), op.m, prow * pw, prow * pw, eq, y + (r0 / 2) * pw, ph * pw);
-  }
+  // Chunks write disjoint output rows: they may run on the pool's threads (buffers are per thread).
+  auto run_chunks = [&](int64_t b, int64_t e) {
+    auto* acc = reinterpret_cast<int32_t*>(thread_bytes(3, static_cast<size_t>(op.m * rows * stride) * 4));
+    thread_local std::vector<int32_t> pooled;
+    pooled.resize(static_cast<size_t>(op.m * (rows / 2) * pw + 8));
+    for (int64_t chunk = b; chunk < e; ++chunk) {
+      const int64_t r0 = chunk * rows, nr = std::min(rows, 2 * ph - r0), c0 = r0 * stride, ncols = nr * stride;
+      gemm_int8::Operands oc = op;
+      oc.rhs = op.rhs + c0 / gemm_int8::kNr * gemm_int8::kNr * kp;
+      oc.n = ncols;
+      gemm_int8::gemm_int8(oc, e32, acc, ncols);
+      const int64_t prow = nr / 2;
+      for (int64_t m = 0; m < op.m; ++m)
+        for (int64_t r = 0; r < prow; ++r) {
+          const int32_t* a = acc + m * ncols + 2 * r * stride;
+          maxpool_row_s32(a, a + stride, pw, pooled.data() + (m * prow + r) * pw, avx512);
+        }
+      gemm_int8::requantize_s32(pooled.data(), op.m, prow * pw, prow * pw, eq, y + (r0 / 2) * pw, ph * pw);
+    }
+  };
+  const int64_t chunks = (2 * ph + rows - 1) / rows;
+  if (pool && pool->num_threads() > 1 && chunks > 1)
+    pool->parallel_for(chunks, run_chunks);
+  else
+    run_chunks(0, chunks);
 }
 
 // One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
@@ -471,7 +480,7 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
       }
   }
   const gemm_int8::Operands op{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false};
-  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y);  // pools on the virtual grid directly
+  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y, pool);  // pools on the virtual grid directly
   const bool direct = g.wp == g.ow;  // the virtual grid is the output
   uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(d.m * g.nv) * esz);
   gemm_int8::gemm_int8(op, ep, dst, g.nv, pool);
@@ -581,7 +590,8 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       eg.shift += g * mg;
     }
     const gemm_int8::Operands op{st->packed[g].data(), rp, mg, out_sz, kdim, false};
-    if (pool2x2) return gemm_pool2x2_q8(op, eg, d.win.small[1], d.win.small[2], d.win.small[2], py + n * d.m * pooled_sz);
+    if (pool2x2)
+      return gemm_pool2x2_q8(op, eg, d.win.small[1], d.win.small[2], d.win.small[2], py + n * d.m * pooled_sz, pool);
     gemm_int8::gemm_int8(op, eg, py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
   };
   ThreadPool& pool = default_pool();

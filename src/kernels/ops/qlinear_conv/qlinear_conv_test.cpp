@@ -120,6 +120,11 @@ std::vector<Case> cases() {
   v.push_back({{1, 11, 8, 16}, 5, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 0, true,
                false});
   v.push_back({{1, 10, 3, 3}, 7, 1, {3, 3}, {}, {3, 3, 3, 3}, {}, DType::kI8, DType::kU8, DType::kU8});
+  // Planes large enough that the fused max pool runs in several chunks of row pairs (threads),
+  // through the NHWC4 path and through im2col (the C=1/3 first layers), with an odd output size.
+  v.push_back({{1, 12, 40, 40}, 16, 1, {3, 3}, {}, {1, 1, 1, 1}, {}});
+  v.push_back({{1, 1, 36, 36}, 22, 1, {3, 3}, {}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 3, 35, 33}, 8, 1, {3, 3}, {}, {1, 1, 1, 1}, {}});
   return v;
 }
 
