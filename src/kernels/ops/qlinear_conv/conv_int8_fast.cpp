@@ -27,6 +27,10 @@ struct ConvInt8State final : OpState {
   // [M, kh*kw, cq, 4] with the channels zero-padded to cq * 4, packed; empty otherwise.
   std::vector<uint8_t> packed_nhwc4;
   int64_t cq = 0;
+  // For the row-tap path (2-D, group 1, few channels, kernel width <= 4, e.g. the 1-channel first
+  // layer; used when the strides are 1): W as [M, C, kh, 4] with the kernel rows zero-padded to
+  // 4 taps, packed; empty otherwise.
+  std::vector<uint8_t> packed_rowtap;
 };
 
 bool is_depthwise2d(const conv::ConvDims& d) {
@@ -43,6 +47,11 @@ bool gemm_weights_ok(const Tensor& w, const std::vector<int32_t>& zw) {
 
 // Channels padded to a multiple of 4 cost at most a third more work.
 bool nhwc4_channels_ok(int64_t c) { return c >= 8 && (c + 3) / 4 * 4 * 3 <= c * 4; }
+
+// A kernel row padded to 4 taps costs no more K than im2col's padding (1 channel, 3x3 or 4x4).
+bool rowtap_kernel_ok(int64_t c, int64_t kh, int64_t kw) {
+  return kw <= 4 && c * kh * 4 <= gemm_int8::padded_k(c * kh * kw);
+}
 
 std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false) {
   auto st = std::make_shared<ConvInt8State>();
@@ -70,6 +79,14 @@ std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool
         for (int64_t t = 0; t < taps; ++t) w4[i * kd4 + t * st->cq * 4 + ch] = pw[(i * c + ch) * taps + t] ^ mask;
     st->packed_nhwc4.resize(gemm_int8::packed_lhs_bytes(m, kd4));
     gemm_int8::pack_lhs(w4.data(), m, kd4, kd4, 0, st->packed_nhwc4.data());
+  } else if (nhwc4 && group == 1 && c > 0 && rowtap_kernel_ok(c, w.shape()[2], w.shape()[3])) {
+    const int64_t kh = w.shape()[2], kw = w.shape()[3], kdr = c * kh * 4;
+    std::vector<uint8_t> wr(static_cast<size_t>(m * kdr), 0);  // s8 domain, taps past kw 0
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < c * kh; ++r)
+        for (int64_t b = 0; b < kw; ++b) wr[i * kdr + r * 4 + b] = pw[(i * c * kh + r) * kw + b] ^ mask;
+    st->packed_rowtap.resize(gemm_int8::packed_lhs_bytes(m, kdr));
+    gemm_int8::pack_lhs(wr.data(), m, kdr, kdr, 0, st->packed_rowtap.data());
   }
   return st;
 }
@@ -339,6 +356,14 @@ bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
   return wp * 3 <= d.win.small[2] * 4;
 }
 
+bool rowtap_applies(const conv::ConvDims& d, const ConvInt8State* st) {
+  if (!st || st->packed_rowtap.empty() || d.group != 1 || d.win.nd != 2 || d.win.stride[1] != 1 ||
+      d.win.stride[2] != 1)
+    return false;
+  const int64_t wp = d.win.small[2] + (d.win.kernel[2] - 1) * d.win.dilation[2];
+  return wp * 3 <= d.win.small[2] * 4;
+}
+
 // x [C, H, W] (u8 domain after xor mask) -> planes [cq][plane_px][4] (every byte written): pixel (iy, ix) of channel
 // 4q + j at byte ((q * plane_px + (iy + pt) * wp + ix + pl) * 4 + j); padding and the tail hold
 // `pad` (the zero point, so padded taps add 0). Channels past C repeat channel C-1: their
@@ -457,6 +482,21 @@ void gemm_pool2x2_q8(const gemm_int8::Operands& op, const Epilogue& ep, int64_t 
     run_chunks(0, chunks);
 }
 
+// The GEMM over a virtual output grid (rows of g.wp columns, the first g.ow real) into y [M, oh, ow]
+// (or, with pool2x2, its 2x2/2 max pool): straight into y when the grid is the output, else
+// through a buffer whose real columns are copied out.
+void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep,
+                      uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
+  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y, pool);  // pools on the virtual grid directly
+  const bool direct = g.wp == g.ow;
+  uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(m_out * g.nv) * esz);
+  gemm_int8::gemm_int8(op, ep, dst, g.nv, pool);
+  if (direct) return;
+  for (int64_t m = 0; m < m_out; ++m)
+    for (int64_t r = 0; r < g.oh; ++r)
+      copy_short(y + (m * g.oh + r) * g.ow * esz, dst + (m * g.nv + r * g.wp) * esz, g.ow * static_cast<int64_t>(esz));
+}
+
 // One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
 // 128-byte runs (32 virtual outputs x 4 channels) of the planes, one per (tap, channel quad), so
 // there is no im2col; then the GEMM against the NHWC4-packed weights.
@@ -479,15 +519,62 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
         for (int64_t q = 0; q < cq; ++q, out += kRun) std::memcpy(out, planes + (q * g.plane_px + px) * 4, kRun);
       }
   }
-  const gemm_int8::Operands op{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false};
-  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y, pool);  // pools on the virtual grid directly
-  const bool direct = g.wp == g.ow;  // the virtual grid is the output
-  uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(d.m * g.nv) * esz);
-  gemm_int8::gemm_int8(op, ep, dst, g.nv, pool);
-  if (direct) return;
-  for (int64_t m = 0; m < d.m; ++m)
-    for (int64_t r = 0; r < g.oh; ++r)
-      copy_short(y + (m * g.oh + r) * g.ow * esz, dst + (m * g.nv + r * g.wp) * esz, g.ow * static_cast<int64_t>(esz));
+  run_virtual_grid(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false}, g, d.m, ep, y, esz, pool,
+                   pool2x2);
+}
+
+// One image of a stride-1 2-D conv with few channels through "row-tap" planes: per channel, pixel
+// p of the padded plane holds the 4 bytes (P[p], P[p + dw], P[p + 2dw], P[p + 3dw]), one kernel
+// row's taps (zero weights past kw), so the packed R panel of (channel, kernel row) for 32 virtual
+// outputs is again one 128-byte run: no im2col for the 1-channel first layer.
+void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
+                       const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
+  const conv::Window& w = d.win;
+  const Nhwc4Geometry g = nhwc4_geometry(w);
+  const int64_t kh = w.kernel[1], dw = w.dilation[2], h = w.big[1], iw = w.big[2];
+  const int64_t pt = w.pad_begin[1], pl = w.pad_begin[2];
+  const int64_t kq = d.c * kh, kdr = kq * 4;
+  // The padded plane, long enough for the 4 taps (and 16-byte loads) of every pixel of the quads.
+  const int64_t plane_len = g.plane_px + 3 * dw + 16;
+  const int64_t x4_px = (g.plane_px + 15) / 16 * 16;
+  uint8_t* padded = thread_bytes(1, static_cast<size_t>(plane_len));
+  uint8_t* x4 = thread_bytes(2, static_cast<size_t>(d.c * x4_px * 4));
+  for (int64_t c = 0; c < d.c; ++c) {
+    std::memset(padded, pad, static_cast<size_t>(plane_len));
+    const int64_t rows = std::min(h, g.oh + (kh - 1) * w.dilation[1] - pt), cols = std::min(iw, g.wp - pl);
+    for (int64_t iy = 0; iy < rows; ++iy) {
+      uint8_t* row = padded + (iy + pt) * g.wp + pl;
+      const uint8_t* src = x + (c * h + iy) * iw;
+      if (mask == 0) {
+        std::memcpy(row, src, static_cast<size_t>(cols));
+      } else {
+        for (int64_t ix = 0; ix < cols; ++ix) row[ix] = src[ix] ^ mask;
+      }
+    }
+    uint8_t* out = x4 + c * x4_px * 4;
+    for (int64_t p = 0; p < x4_px; p += 16) {
+      const auto load = [&](int64_t at) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(padded + at)); };
+      const __m128i a = load(p), b = load(p + dw), cc = load(p + 2 * dw), e = load(p + 3 * dw);
+      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+      const __m128i ce_lo = _mm_unpacklo_epi8(cc, e), ce_hi = _mm_unpackhi_epi8(cc, e);
+      auto* o = reinterpret_cast<__m128i*>(out + p * 4);
+      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));
+      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));
+      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));
+    }
+  }
+  const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdr, g.nv));
+  constexpr int64_t kRun = gemm_int8::kNr * 4;
+  for (int64_t p = 0; p < panels; ++p) {
+    uint8_t* out = rp + p * kRun * kq;
+    for (int64_t c = 0; c < d.c; ++c)
+      for (int64_t a = 0; a < kh; ++a, out += kRun)
+        std::memcpy(out, x4 + (c * x4_px + p * gemm_int8::kNr + a * w.dilation[1] * g.wp) * 4, kRun);
+  }
+  run_virtual_grid(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, g.nv, kdr, false}, g, d.m, ep, y, esz, pool,
+                   pool2x2);
 }
 
 }  // namespace
@@ -565,14 +652,16 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   const int64_t kdim = cg * k_sz;
   const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
   const bool nhwc4 = !pointwise && nhwc4_applies(d, st);
+  const bool rowtap = !pointwise && !nhwc4 && rowtap_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
-    if (nhwc4) {
+    if (nhwc4 || rowtap) {
       Epilogue eg = ep;
       eg.per_row = true;
       eg.bias = bias.data();
-      conv_nhwc4_image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
-                       py + n * d.m * (pool2x2 ? pooled_sz : out_sz) * esz, esz, pool, pool2x2);
+      auto* image = nhwc4 ? conv_nhwc4_image : conv_rowtap_image;
+      image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
+            py + n * d.m * (pool2x2 ? pooled_sz : out_sz) * esz, esz, pool, pool2x2);
       return;
     }
     const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;

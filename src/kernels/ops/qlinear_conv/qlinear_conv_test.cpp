@@ -125,6 +125,12 @@ std::vector<Case> cases() {
   v.push_back({{1, 12, 40, 40}, 16, 1, {3, 3}, {}, {1, 1, 1, 1}, {}});
   v.push_back({{1, 1, 36, 36}, 22, 1, {3, 3}, {}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
   v.push_back({{1, 3, 35, 33}, 8, 1, {3, 3}, {}, {1, 1, 1, 1}, {}});
+  // The row-tap path (1 channel, kernel rows padded to 4 taps): the vision_cnn first layer on s8
+  // and u8 input, dilation, asymmetric pads, a 2x4 kernel, two images.
+  v.push_back({{2, 1, 28, 28}, 22, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 1, 13, 17}, 5, 1, {3, 3}, {}, {0, 2, 1, 1}, {2, 2}, DType::kU8, DType::kU8, DType::kI8});
+  v.push_back({{1, 1, 9, 14}, 9, 1, {2, 4}, {}, {0, 1, 1, 2}, {1, 2}, DType::kU8, DType::kI8, DType::kU8, 0, true,
+               false});
   return v;
 }
 
