@@ -248,12 +248,9 @@ void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const
   for (int64_t i0 = 0; i0 < m; i0 += kMr)
     for (int64_t j0 = 0; j0 < n; j0 += kNr) {
       const int64_t mr = std::min(kMr, m - i0), nr = std::min(kNr, n - j0);
-      for (int64_t i = 0; i < mr; ++i) {
-        if (nr == kNr)  // a fixed-size copy the compiler inlines, not a library call per row
-          std::memcpy(tile + i * kNr, acc + (i0 + i) * lda + j0, kNr * sizeof(int32_t));
-        else
-          std::memcpy(tile + i * kNr, acc + (i0 + i) * lda + j0, nr * sizeof(int32_t));
-      }
+      // A library memcpy (wide stores): an inlined fixed-size copy here is 16-byte SSE stores, which
+      // the epilogue's 64-byte loads cannot forward from (measured: MobileNetV2 int8 3% slower).
+      for (int64_t i = 0; i < mr; ++i) std::memcpy(tile + i * kNr, acc + (i0 + i) * lda + j0, nr * sizeof(int32_t));
       if (vec)
         detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
       else

@@ -229,8 +229,22 @@ void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
     ukernel_avx2_8x32<false>(kq, l, r, tile);
 }
 
+// Full s32 rows of per-row channels (a conv before a fused max pool): bias, two stores per row. Kept
+// apart from epilogue_avx512 so the requantizing loop there compiles as before.
+__attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_s32_rows_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0,
+                                                        const Epilogue& ep, int32_t* c, int64_t ldc) {
+  for (int64_t i = 0; i < mr; ++i) {
+    const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+    int32_t* out = c + (i0 + i) * ldc + j0;
+    _mm512_storeu_si512(out, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias));
+    _mm512_storeu_si512(out + 16, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias));
+  }
+}
+
 EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
                                                const Epilogue& ep, void* c, int64_t ldc) {
+  if (ep.out == OutType::kS32 && ep.per_row && nr == kNr)
+    return epilogue_s32_rows_avx512(tile, i0, mr, j0, ep, static_cast<int32_t*>(c), ldc);
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
   const bool q8 = ep.out != OutType::kS32;
   RequantConsts row_consts{};
@@ -242,13 +256,6 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
       row_consts.mult_odd = row_consts.mult;
       row_consts.add_even = row_consts.add_odd = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
       row_consts.shift_even = row_consts.shift_odd = _mm512_set1_epi64(31 + rs);
-    }
-    if (!q8 && ep.per_row && nr == kNr) {  // a full s32 row (e.g. before a fused max pool): bias, two stores
-      const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
-      int32_t* out = static_cast<int32_t*>(c) + (i0 + i) * ldc + j0;
-      _mm512_storeu_si512(out, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias));
-      _mm512_storeu_si512(out + 16, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias));
-      continue;
     }
     if (q8 && ep.per_row && nr == kNr) {  // a full row: two independent chains, one 32-byte store
       const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
