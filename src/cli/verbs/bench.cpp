@@ -118,7 +118,8 @@ void run_bench(const Options& o) {
     cpu.push_back(process_cpu_ms() - c0);
     if (o.profile) {
       const auto& now = session.timings();
-      for (size_t k = 0; k < now.size() && k < prev.size(); ++k) node_ms[k].push_back(now[k].total_ms - prev[k].total_ms);
+      for (size_t k = 0; k < now.size() && k < prev.size(); ++k)
+        node_ms[k].push_back(now[k].total_ms - prev[k].total_ms);
       prev = now;
     }
   }
@@ -227,7 +228,8 @@ void add_bench_verb(CLI::App& app) {
   sub->add_option("-b,--batch", opts->batch, "batch size for a dynamic leading input dim (default 1)");
   sub->add_option("--seed", opts->seed, "seed of the random inputs");
   sub->add_flag("--json", opts->json, "print one JSON object instead of the table");
-  sub->add_flag("--profile", opts->profile, "time every node; show the slowest (--top) and the time per op type (per-node medians over the runs)");
+  sub->add_flag("--profile", opts->profile,
+                "time every node; show the slowest (--top) and the time per op type (per-node medians over the runs)");
   sub->add_option("--top", opts->top, "how many of the slowest nodes --profile lists (default 10)")->check(CLI::PositiveNumber);
   sub->add_flag("--no-optimize", opts->no_optimize, "skip the graph passes (fusion, folding)");
   sub->footer(

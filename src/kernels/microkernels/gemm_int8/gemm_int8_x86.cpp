@@ -231,8 +231,10 @@ void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
 
 // Full s32 rows of per-row channels (a conv before a fused max pool): bias, two stores per row. Kept
 // apart from epilogue_avx512 so the requantizing loop there compiles as before.
-__attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_s32_rows_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0,
-                                                        const Epilogue& ep, int32_t* c, int64_t ldc) {
+__attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_s32_rows_avx512(const int32_t* tile, int64_t i0,
+                                                                                        int64_t mr, int64_t j0,
+                                                                                        const Epilogue& ep, int32_t* c,
+                                                                                        int64_t ldc) {
   for (int64_t i = 0; i < mr; ++i) {
     const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
     int32_t* out = c + (i0 + i) * ldc + j0;

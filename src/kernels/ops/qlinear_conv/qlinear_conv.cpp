@@ -187,7 +187,8 @@ std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
   auto st = std::make_shared<QLinearConvState>();
   st->conv = conv_int8_prepare(ctx.node, ctx.in[3], ctx.in.size() > 5 ? ctx.in[5] : Tensor());
   bool consts = ctx.in.size() > 7;
-  for (size_t i = 0; consts && i < 4; ++i) consts = ctx.node.has_input(kQParamInputs[i]) && ctx.in[kQParamInputs[i]].defined();
+  for (size_t i = 0; consts && i < 4; ++i)
+    consts = ctx.node.has_input(kQParamInputs[i]) && ctx.in[kQParamInputs[i]].defined();
   if (consts) {
     const Tensor& y_zp = ctx.in[7];
     st->y_dtype = y_zp.dtype();

@@ -143,33 +143,33 @@ TEST(QLinearConv, FastEqualsReferenceBitExactlyOnEveryIsa) {
   int i = 0;
   for (Case cs : cases())
     for (bool pool : {false, true}) {  // pool: the fused 2x2/2 max pool (fuse_qconv_maxpool), 2-D only
-    if (pool && cs.kernel.size() != 2) continue;
-    cs.activation = kActs[i++ % 3];
-    cs.per_channel = i % 4 != 0;
-    Built b = build(cs, rng);
-    if (pool) b.node.set_attr("maxpool", int64_t{2});
-    std::vector<Tensor> ref(1);
-    ForwardCtx rctx{b.node, b.in, ref};
-    op->forward(rctx);
-    auto state = op->prepare(PrepareCtx{b.node, b.in});
-    // A state prepared from other tensors (other weights, scales, zero point) must be ignored.
-    Built other = build(cs, rng);
-    if (pool) other.node.set_attr("maxpool", int64_t{2});
-    auto stale = op->prepare(PrepareCtx{other.node, other.in});
-    for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
-      gemm_int8::ScopedForcedIsa forced(isa);
-      for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get(), stale.get()}) {
-        std::vector<Tensor> fast(1);
-        ForwardCtx fctx{b.node, b.in, fast};
-        fctx.state = st;
-        op->forward_fast(fctx);
-        expect_bit_exact(ref[0], fast[0],
-                         cs.describe() + " isa=" + gemm_int8::isa_name(isa) +
-                             (st == stale.get() ? " stale state" : st ? " prepared" : " unprepared"));
-        if (::testing::Test::HasFatalFailure()) return;
+      if (pool && cs.kernel.size() != 2) continue;
+      cs.activation = kActs[i++ % 3];
+      cs.per_channel = i % 4 != 0;
+      Built b = build(cs, rng);
+      if (pool) b.node.set_attr("maxpool", int64_t{2});
+      std::vector<Tensor> ref(1);
+      ForwardCtx rctx{b.node, b.in, ref};
+      op->forward(rctx);
+      auto state = op->prepare(PrepareCtx{b.node, b.in});
+      // A state prepared from other tensors (other weights, scales, zero point) must be ignored.
+      Built other = build(cs, rng);
+      if (pool) other.node.set_attr("maxpool", int64_t{2});
+      auto stale = op->prepare(PrepareCtx{other.node, other.in});
+      for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
+        gemm_int8::ScopedForcedIsa forced(isa);
+        for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get(), stale.get()}) {
+          std::vector<Tensor> fast(1);
+          ForwardCtx fctx{b.node, b.in, fast};
+          fctx.state = st;
+          op->forward_fast(fctx);
+          expect_bit_exact(ref[0], fast[0],
+                           cs.describe() + " isa=" + gemm_int8::isa_name(isa) +
+                               (st == stale.get() ? " stale state" : st ? " prepared" : " unprepared"));
+          if (::testing::Test::HasFatalFailure()) return;
+        }
       }
     }
-  }
 }
 
 // With maxpool = 2 the reference equals QLinearConv followed by the MaxPool op (2x2, stride 2) on the
