@@ -103,7 +103,10 @@ void run_bench(const Options& o) {
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
 
   for (int i = 0; i < o.warmup; ++i) session.run(feeds);
-  const std::vector<runtime::NodeTiming> warm_timings = session.timings();  // subtracted: timed runs only
+  // Per node, each timed run's time: the profile reports medians, so a run that the OS preempted
+  // (a busy machine) does not inflate a tiny op's share the way a mean would.
+  std::vector<runtime::NodeTiming> prev = session.timings();
+  std::vector<std::vector<double>> node_ms(prev.size());
   std::vector<double> ms, cpu;
   ms.reserve(o.iters);
   cpu.reserve(o.iters);
@@ -113,6 +116,12 @@ void run_bench(const Options& o) {
     session.run(feeds);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     cpu.push_back(process_cpu_ms() - c0);
+    if (o.profile) {
+      const auto& now = session.timings();
+      for (size_t k = 0; k < now.size() && k < prev.size(); ++k)
+        node_ms[k].push_back(now[k].total_ms - prev[k].total_ms);
+      prev = now;
+    }
   }
   std::vector<double> cpu_sorted = cpu;
   std::sort(cpu_sorted.begin(), cpu_sorted.end());
@@ -126,9 +135,12 @@ void run_bench(const Options& o) {
   const double throughput = mean > 0 ? static_cast<double>(o.batch) * 1000.0 / mean : 0.0;
   const auto& st = session.stats();
 
+  // total_ms becomes the median per run times the runs, so ms/run below is the per-node median.
   auto timings = session.timings();
-  for (size_t i = 0; i < timings.size() && i < warm_timings.size(); ++i)
-    timings[i].total_ms -= warm_timings[i].total_ms;
+  for (size_t i = 0; i < timings.size() && i < node_ms.size(); ++i) {
+    std::sort(node_ms[i].begin(), node_ms[i].end());
+    timings[i].total_ms = node_ms[i].empty() ? 0.0 : percentile(node_ms[i], 50) * o.iters;
+  }
   std::sort(timings.begin(), timings.end(), [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
   double total_node_ms = 0;
   for (const auto& t : timings) total_node_ms += t.total_ms;
@@ -216,7 +228,8 @@ void add_bench_verb(CLI::App& app) {
   sub->add_option("-b,--batch", opts->batch, "batch size for a dynamic leading input dim (default 1)");
   sub->add_option("--seed", opts->seed, "seed of the random inputs");
   sub->add_flag("--json", opts->json, "print one JSON object instead of the table");
-  sub->add_flag("--profile", opts->profile, "time every node; show the slowest (--top) and the time per op type");
+  sub->add_flag("--profile", opts->profile,
+                "time every node; show the slowest (--top) and the time per op type (per-node medians over the runs)");
   sub->add_option("--top", opts->top, "how many of the slowest nodes --profile lists (default 10)")->check(CLI::PositiveNumber);
   sub->add_flag("--no-optimize", opts->no_optimize, "skip the graph passes (fusion, folding)");
   sub->footer(

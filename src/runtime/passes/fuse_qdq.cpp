@@ -10,6 +10,7 @@
 //   DQ(a) , DQ(b)                 -> Add           [-> Relu/Clip] -> Q  =>  QLinearAdd
 //   DQ(x) (, DQ(...)) -> MaxPool/Flatten/Reshape/Transpose/Squeeze/Unsqueeze/Concat -> Q with the
 //        same scale and zero point everywhere                          =>  the same op on the codes
+//   (also a chain of single-input data-movement ops between the DQ and the Q, e.g. MaxPool -> Flatten)
 //
 // Semantics: the integer ops equal DequantizeLinear -> f32 op -> QuantizeLinear within one
 // quantization step (the fixed-point requantization rounds twice; an f32 bias is rounded to i32
@@ -304,12 +305,26 @@ class Fuser {
     std::vector<QdqInfo> dqs(data_inputs);
     for (size_t k = 0; k < data_inputs; ++k)
       if (!dq_input(n, k, &dqs[k])) return false;
+    // A chain DQ -> n -> (single-input code ops, each the sole reader of the last) -> Q, as
+    // quantize_static writes MaxPool -> Flatten: every op of the chain runs on the codes.
+    std::vector<size_t> chain{i};
     Tail tail;
-    if (!read_tail(n.outputs[0], false, &tail)) return false;
+    while (!read_tail(g_.nodes[chain.back()].outputs[0], false, &tail)) {
+      const int64_t c = sole_consumer(g_.nodes[chain.back()].outputs[0]);
+      if (c < 0 || chain.size() >= 16) return false;
+      const Node& next = g_.nodes[static_cast<size_t>(c)];
+      if (!is_onnx(next) || !kCodeOps.count(next.op_type) || next.op_type == "Concat" || next.outputs.size() != 1 ||
+          next.inputs.empty() || next.inputs[0] != g_.nodes[chain.back()].outputs[0])
+        return false;
+      chain.push_back(static_cast<size_t>(c));
+      tail = Tail{};
+    }
     for (const QdqInfo& d : dqs)
       if (!same_qparams(d, tail.q)) return false;
     for (size_t k = 0; k < data_inputs; ++k) n.inputs[k] = dqs[k].data;
-    n.outputs[0] = tail.q.data;
+    // Intermediate values now hold codes: their inferred f32 type no longer applies.
+    for (size_t c = 0; c + 1 < chain.size(); ++c) g_.value_info.erase(g_.nodes[chain[c]].outputs[0]);
+    g_.nodes[chain.back()].outputs[0] = tail.q.data;
     for (size_t e : tail.nodes) erase_[e] = true;
     return true;
   }

@@ -199,6 +199,107 @@ TEST(FuseQdq, AddAndDataMovementStayInInt8) {
                0.015f, 1.0, -1.f, 2.f);
 }
 
+TEST(FuseQdq, DataMovementChainBetweenOneDqAndOneQRunsOnCodes) {
+  // DQ -> MaxPool -> Flatten -> Q (an older quantize_static / edgeopt PTQ layout): both ops on codes,
+  // exactly (the comparison allows no step), for u8 and s8 codes.
+  for (DType dt : {DType::kU8, DType::kI8}) {
+    SCOPED_TRACE(dtype_name(dt));
+    QdqBuilder b;
+    b.g.inputs.push_back({"x", DType::kF32, {1, 3, 6, 6}});
+    std::string q_name;
+    const std::string x = b.qdq("x", 0.01f, dt == DType::kU8 ? 120 : -3, dt, &q_name);
+    Node& mp = b.g.add_node("MaxPool", {x}, {"p"}, "pool");
+    mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+    mp.set_attr("strides", std::vector<int64_t>{2, 2});
+    b.g.add_node("Flatten", {"p"}, {"f"});
+    const std::string qs = b.g.nodes[b.g.nodes.size() - 4].inputs[1], qz = b.g.nodes[b.g.nodes.size() - 4].inputs[2];
+    b.g.add_node("QuantizeLinear", {"f", qs, qz}, {"fq"});
+    b.g.add_node("DequantizeLinear", {"fq", qs, qz}, {"y"});
+    b.g.outputs.push_back({"y", DType::kF32, {}});
+    expect_fused(b.g, {{"MaxPool", 1}, {"Flatten", 1}, {"QuantizeLinear", 1}, {"DequantizeLinear", 1}}, 0.01f, 0.0);
+  }
+}
+
+TEST(FuseQdq, DataMovementChainWithAnotherReaderStaysF32) {
+  // The MaxPool output is also a graph output: the chain may not turn it into codes.
+  QdqBuilder b;
+  b.g.inputs.push_back({"x", DType::kF32, {1, 2, 4, 4}});
+  const std::string x = b.qdq("x", 0.01f, 128, DType::kU8);
+  Node& mp = b.g.add_node("MaxPool", {x}, {"p"}, "pool");
+  mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+  mp.set_attr("strides", std::vector<int64_t>{2, 2});
+  b.g.add_node("Flatten", {"p"}, {"f"});
+  const std::string qs = b.g.nodes[b.g.nodes.size() - 3].inputs[1], qz = b.g.nodes[b.g.nodes.size() - 3].inputs[2];
+  b.g.add_node("QuantizeLinear", {"f", qs, qz}, {"fq"});
+  b.g.add_node("DequantizeLinear", {"fq", qs, qz}, {"y"});
+  b.g.outputs.push_back({"y", DType::kF32, {}});
+  b.g.outputs.push_back({"p", DType::kF32, {}});
+  Graph g = b.g;
+  EXPECT_EQ(fuse_qdq(g).nodes_changed, 0);
+  EXPECT_EQ(count_ops(g, "QuantizeLinear"), 2);
+}
+
+TEST(FuseQconvMaxPool, PoolOfTheCodesMovesIntoTheConvExactly) {
+  // Conv -> Relu -> Q -> DQ -> MaxPool 2x2/2 -> Q: after fuse_qdq a QLinearConv then a MaxPool on
+  // codes; fuse_qconv_maxpool makes them one node with the very same output (odd sizes included).
+  for (int64_t size : {8, 7}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    QdqBuilder b;
+    b.g.inputs.push_back({"x", DType::kF32, {2, 3, size, size + 2}});
+    const float sx = 0.01f;
+    const std::string x = b.qdq("x", sx, 128, DType::kU8);
+    std::vector<float> sw;
+    const std::string w = b.weights({5, 3, 3, 3}, 0, true, 9, &sw);
+    Node& conv = b.g.add_node("Conv", {x, w}, {"c"}, "conv");
+    conv.set_attr("pads", std::vector<int64_t>{1, 1, 1, 1});
+    b.g.add_node("Relu", {"c"}, {"r"});
+    const std::string r = b.qdq("r", 0.02f, 0, DType::kU8);
+    Node& mp = b.g.add_node("MaxPool", {r}, {"p"}, "pool");
+    mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+    mp.set_attr("strides", std::vector<int64_t>{2, 2});
+    const std::string qs = b.g.nodes[b.g.nodes.size() - 3].inputs[1], qz = b.g.nodes[b.g.nodes.size() - 3].inputs[2];
+    b.g.add_node("QuantizeLinear", {"p", qs, qz}, {"pq"});
+    b.g.add_node("DequantizeLinear", {"pq", qs, qz}, {"y"});
+    b.g.outputs.push_back({"y", DType::kF32, {}});
+    Graph unfused = b.g;
+    fuse_qdq(unfused);
+    remove_dead_nodes(unfused);
+    ASSERT_EQ(count_ops(unfused, "QLinearConv"), 1);
+    ASSERT_EQ(count_ops(unfused, "MaxPool"), 1);
+    Graph fused = unfused;
+    EXPECT_EQ(fuse_qconv_maxpool(fused).nodes_changed, 1);
+    EXPECT_EQ(count_ops(fused, "MaxPool"), 0);
+    const std::map<std::string, Tensor> feeds{{"x", random_tensor({2, 3, size, size + 2}, 5)}};
+    for (bool ref_only : {true, false}) {
+      const SessionOptions so{.reference_only = ref_only, .optimize = false};
+      const Tensor want = Session(unfused, so).run(feeds).at("y"), got = Session(fused, so).run(feeds).at("y");
+      ASSERT_EQ(want.shape(), got.shape());
+      for (int64_t i = 0; i < want.numel(); ++i) ASSERT_EQ(want.at(i), got.at(i)) << i << " ref_only=" << ref_only;
+    }
+  }
+}
+
+TEST(FuseQconvMaxPool, LeavesPaddedStridedOrSharedPools) {
+  QdqBuilder b;
+  b.g.inputs.push_back({"x", DType::kF32, {1, 2, 6, 6}});
+  const std::string x = b.qdq("x", 0.01f, 128, DType::kU8);
+  std::vector<float> sw;
+  const std::string w = b.weights({4, 2, 3, 3}, 0, true, 3, &sw);
+  b.g.add_node("Conv", {x, w}, {"c"}, "conv");
+  const std::string c = b.qdq("c", 0.02f, 128, DType::kU8);
+  Node& mp = b.g.add_node("MaxPool", {c}, {"p"}, "pool");
+  mp.set_attr("kernel_shape", std::vector<int64_t>{3, 3});  // not 2x2
+  mp.set_attr("strides", std::vector<int64_t>{2, 2});
+  const std::string qs = b.g.nodes[b.g.nodes.size() - 3].inputs[1], qz = b.g.nodes[b.g.nodes.size() - 3].inputs[2];
+  b.g.add_node("QuantizeLinear", {"p", qs, qz}, {"pq"});
+  b.g.add_node("DequantizeLinear", {"pq", qs, qz}, {"y"});
+  b.g.outputs.push_back({"y", DType::kF32, {}});
+  Graph g = b.g;
+  fuse_qdq(g);
+  EXPECT_EQ(fuse_qconv_maxpool(g).nodes_changed, 0);
+  EXPECT_EQ(count_ops(g, "MaxPool"), 1);
+}
+
 TEST(FuseQdq, LeavesPatternsItCannotProveAlone) {
   // The Conv output is also a graph output (f32 needed), and a MaxPool whose Q changes the scale.
   QdqBuilder b;

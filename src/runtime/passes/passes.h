@@ -62,6 +62,11 @@ PassReport simplify_reshapes_transposes(Graph& g);
 // before fold_constants, which would otherwise turn DequantizeLinear(weights) into f32 weights.
 PassReport fuse_qdq(Graph& g);
 
+// QLinearConv (2-D) -> MaxPool 2x2/2 (unpadded, floor, values only) whose input only it reads becomes
+// one QLinearConv with maxpool = 2: pooling the s32 accumulators before the monotonic
+// requantization gives exactly the same codes.
+PassReport fuse_qconv_maxpool(Graph& g);
+
 // Removes nodes none of whose outputs reaches a graph output, and initializers nothing reads.
 PassReport remove_dead_nodes(Graph& g);
 
@@ -78,7 +83,7 @@ struct SparseWeightOptions {
 PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});
 
 // The pipeline, in order: remove_identity_ops, fuse_qdq (+ remove_dead_nodes when it fused),
-// fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
+// fuse_qconv_maxpool, fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
 // fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights.
 std::vector<PassReport> optimize_graph(Graph& g);
 

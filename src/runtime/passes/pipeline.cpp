@@ -1,5 +1,6 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
 // real consumers, QDQ fusion before constant folding (which would dequantize the int8 weights),
+// then the QLinearConv + MaxPool fusion on its result,
 // constants before BN folding (BN parameters may come from folded nodes), BN folding before
 // activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before activations
 // (Conv -> Add -> Relu becomes one Conv), dead code, then sparse weights (after BN folding, which
@@ -14,6 +15,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   reports.push_back(fuse_qdq(g));
   // The DequantizeLinear(weights) fuse_qdq orphaned: before fold_constants would dequantize them.
   if (reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
+  reports.push_back(fuse_qconv_maxpool(g));
   reports.push_back(fold_constants(g));
   reports.push_back(simplify_reshapes_transposes(g));
   reports.push_back(fold_batchnorm(g));

@@ -60,6 +60,11 @@ void pack_lhs(const void* l, int64_t m, int64_t k, int64_t lda, uint8_t xor_mask
 // R [k, n] row-major (ldb >= n), or with trans: R stored as [n, k] (ldb >= k) -> dst.
 void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint8_t xor_mask, uint8_t* dst);
 
+// GEMV (m == 1, AVX512-VNNI only, see gemv_lhs_row_ok): L's one row as padded_k(k) contiguous bytes
+// (xor'ed, zero-padded), read in place by the 1-row microkernel instead of an 8-row packed block.
+void pack_lhs_row(const void* l, int64_t k, uint8_t xor_mask, uint8_t* dst);
+inline bool gemv_lhs_row_ok(int64_t m, Isa isa) { return m == 1 && isa == Isa::kAvx512Vnni; }
+
 // Rows [4q, 4q + rows) of R [k, n] (r points at row 4q, row stride ldb, 1 <= rows <= 4; missing rows
 // are zeros) into quad q of a pack_rhs buffer whose padded K is kp: lets a producer such as
 // im2col emit R four rows at a time while they are in L1.
@@ -70,6 +75,7 @@ struct Operands {
   const uint8_t* rhs = nullptr;  // pack_rhs output
   int64_t m = 0, n = 0, k = 0;
   bool lhs_unsigned = false;  // true: L is u8 and R s8; false: L is s8 and R u8
+  bool lhs_row = false;       // lhs is pack_lhs_row output (only where gemv_lhs_row_ok)
 };
 
 enum class OutType { kS32, kU8, kS8 };

@@ -10,8 +10,12 @@ namespace edgeopt::kernels::gemm_int8::detail {
 void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
-// Row 0 of the tile only (a block with one real row).
-void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+// Rows 0-3 of the tile only (a block with 2 to 4 real rows).
+void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+// Row 0 of the tile only (a block with one real row), its quads lhs_quad_stride bytes apart (kMr * 4
+// in a packed block, 4 for pack_lhs_row).
+void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
+                             int64_t lhs_quad_stride);
 
 // Writes rows [i0, i0+mr) x cols [j0, j0+nr) of C from the tile.
 void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,

@@ -81,6 +81,18 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
   void* c = cs.out == OutType::kS32 ? static_cast<void*>(c32.data()) : static_cast<void*>(c8.data());
   ThreadPool pool(2);
   gemm_int8(Operands{lp.data(), rp.data(), cs.m, cs.n, cs.k, cs.lhs_unsigned}, ep, c, ldc, &pool, isa);
+  if (gemv_lhs_row_ok(cs.m, isa)) {  // the GEMV form must write the very same C
+    std::vector<uint8_t> row(static_cast<size_t>(padded_k(cs.k)), 0xCD);
+    pack_lhs_row(l.data(), cs.k, 0, row.data());
+    std::vector<int32_t> c32b(c32.size(), -7);
+    std::vector<uint8_t> c8b(c8.size(), 0xAB);
+    void* cb = cs.out == OutType::kS32 ? static_cast<void*>(c32b.data()) : static_cast<void*>(c8b.data());
+    Operands op{row.data(), rp.data(), cs.m, cs.n, cs.k, cs.lhs_unsigned};
+    op.lhs_row = true;
+    gemm_int8(op, ep, cb, ldc, &pool, isa);
+    ASSERT_EQ(c32, c32b) << "lhs_row, " << cs.describe(isa);
+    ASSERT_EQ(c8, c8b) << "lhs_row, " << cs.describe(isa);
+  }
 
   const std::vector<int32_t> want = reference(cs, l, r, bias, qm, ep);
   for (int64_t i = 0; i < cs.m; ++i)
@@ -105,7 +117,9 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
 TEST(GemmInt8, EveryIsaEqualsTheIntegerReferenceBitExactly) {
   std::mt19937 rng(42);
   const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {8, 32, 4},   {9, 33, 5},    {7, 31, 3},
-                                                      {17, 65, 67}, {3, 100, 27}, {64, 49, 576}, {40, 7, 1030}};
+                                                      {17, 65, 67}, {3, 100, 27}, {64, 49, 576}, {40, 7, 1030},
+                                                      {1, 88, 2156}, {1, 129, 3137}, {1, 10, 6},
+                                                      {44, 224, 216}, {12, 33, 9},   {2, 40, 17}};
   const std::vector<double> scales = {1e-4, 0.003, 0.7, 3.0};
   for (Isa isa : supported_isas())
     for (const auto& s : shapes)

@@ -66,17 +66,48 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, c
   }
 }
 
+// A block with at most 4 real rows (e.g. 44 output channels = 5 full blocks + 4 rows): rows 0-3
+// of the tile only, half the work of the 8-row kernel; rows 4-7 of the tile are left unwritten.
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_4x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
+    const __m512i b0 = _mm512_loadu_si512(r);
+    const __m512i b1 = _mm512_loadu_si512(r + 64);
+    __m512i a = _mm512_set1_epi32(load_quad(l + 0));
+    EDGEOPT_DP(c00, a, b0);
+    EDGEOPT_DP(c01, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 4));
+    EDGEOPT_DP(c10, a, b0);
+    EDGEOPT_DP(c11, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 8));
+    EDGEOPT_DP(c20, a, b0);
+    EDGEOPT_DP(c21, a, b1);
+    a = _mm512_set1_epi32(load_quad(l + 12));
+    EDGEOPT_DP(c30, a, b0);
+    EDGEOPT_DP(c31, a, b1);
+  }
+#undef EDGEOPT_DP
+  const __m512i rows[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+  for (int64_t i = 0; i < 4; ++i) {
+    _mm512_store_si512(tile + i * kNr, rows[i][0]);
+    _mm512_store_si512(tile + i * kNr + 16, rows[i][1]);
+  }
+}
+
 // A single-row block (batch-1 MatMul/Gemm: a GEMV): only row 0 of L is real, so the 8x32 kernel
 // would waste 7/8 of its work; four k-quads in flight hide vpdpbusd's latency instead.
 template <bool kLhsUnsigned>
-EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
+                                                 int64_t ls) {
   __m512i acc[8];
   for (auto& a : acc) a = _mm512_setzero_si512();
   int64_t q = 0;
   for (; q + 4 <= kq; q += 4) {
 #pragma GCC unroll 4
     for (int u = 0; u < 4; ++u) {
-      const __m512i a = _mm512_set1_epi32(load_quad(l + (q + u) * kMr * 4));
+      const __m512i a = _mm512_set1_epi32(load_quad(l + (q + u) * ls));
       const uint8_t* rq = r + (q + u) * kNr * 4;
       const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
       acc[2 * u] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[2 * u], a, b0) : _mm512_dpbusd_epi32(acc[2 * u], b0, a);
@@ -85,7 +116,7 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_1x32(int64_t kq, const uint8_t* l, c
     }
   }
   for (; q < kq; ++q) {
-    const __m512i a = _mm512_set1_epi32(load_quad(l + q * kMr * 4));
+    const __m512i a = _mm512_set1_epi32(load_quad(l + q * ls));
     const uint8_t* rq = r + q * kNr * 4;
     const __m512i b0 = _mm512_loadu_si512(rq), b1 = _mm512_loadu_si512(rq + 64);
     acc[0] = kLhsUnsigned ? _mm512_dpbusd_epi32(acc[0], a, b0) : _mm512_dpbusd_epi32(acc[0], b0, a);
@@ -176,11 +207,19 @@ void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t*
     ukernel_vnni_8x32<false>(kq, l, r, tile);
 }
 
-void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
+void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
   if (lhs_unsigned)
-    ukernel_vnni_1x32<true>(kq, l, r, tile);
+    ukernel_vnni_4x32<true>(kq, l, r, tile);
   else
-    ukernel_vnni_1x32<false>(kq, l, r, tile);
+    ukernel_vnni_4x32<false>(kq, l, r, tile);
+}
+
+void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
+                             int64_t lhs_quad_stride) {
+  if (lhs_unsigned)
+    ukernel_vnni_1x32<true>(kq, l, r, tile, lhs_quad_stride);
+  else
+    ukernel_vnni_1x32<false>(kq, l, r, tile, lhs_quad_stride);
 }
 
 void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
@@ -190,8 +229,24 @@ void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
     ukernel_avx2_8x32<false>(kq, l, r, tile);
 }
 
+// Full s32 rows of per-row channels (a conv before a fused max pool): bias, two stores per row. Kept
+// apart from epilogue_avx512 so the requantizing loop there compiles as before.
+__attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_s32_rows_avx512(const int32_t* tile, int64_t i0,
+                                                                                        int64_t mr, int64_t j0,
+                                                                                        const Epilogue& ep, int32_t* c,
+                                                                                        int64_t ldc) {
+  for (int64_t i = 0; i < mr; ++i) {
+    const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+    int32_t* out = c + (i0 + i) * ldc + j0;
+    _mm512_storeu_si512(out, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias));
+    _mm512_storeu_si512(out + 16, _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias));
+  }
+}
+
 EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
                                                const Epilogue& ep, void* c, int64_t ldc) {
+  if (ep.out == OutType::kS32 && ep.per_row && nr == kNr)
+    return epilogue_s32_rows_avx512(tile, i0, mr, j0, ep, static_cast<int32_t*>(c), ldc);
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
   const bool q8 = ep.out != OutType::kS32;
   RequantConsts row_consts{};

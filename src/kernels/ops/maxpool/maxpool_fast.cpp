@@ -4,6 +4,7 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 HWY_BEFORE_NAMESPACE();
@@ -133,6 +134,54 @@ bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, i
   return !nan_tail && hn::AllFalse(d, nan_mask);
 }
 
+// u8/s8 codes, 2x2 stride 2 unpadded with even input height and width, over a stack of `rows`
+// input rows of width iw (all planes at once: with an even height, row pairs never straddle two
+// planes). Pass 1: the max of horizontal pairs over the whole stack (pairs never straddle rows);
+// pass 2: the max of row 2r and row 2r+1 of that, as whole vectors over the stack; then every
+// other row of pass 2 is an output row. No NaN in integers, so the order of maxes is free.
+// scratch: 2 * rows * iw / 2 bytes. Returns false on the scalar target (the caller's loops).
+template <typename T>
+bool MaxPool2x2S2CodesImpl(const T* x, int64_t rows, int64_t iw, T* y, T* scratch) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)x, (void)rows, (void)iw, (void)y, (void)scratch;
+  return false;
+#else
+  const hn::ScalableTag<T> d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t ow = iw / 2, n1 = rows * ow, n2 = n1 - ow;
+  T* h = scratch;
+  T* z = scratch + n1;
+  int64_t k = 0;
+  for (; k + L <= n1; k += L) {
+    const auto lo = hn::LoadU(d, x + 2 * k), hi = hn::LoadU(d, x + 2 * k + L);
+    hn::StoreU(hn::Max(hn::ConcatEven(d, hi, lo), hn::ConcatOdd(d, hi, lo)), d, h + k);
+  }
+  for (; k < n1; ++k) h[k] = std::max(x[2 * k], x[2 * k + 1]);
+  for (k = 0; k + L <= n2; k += L) hn::StoreU(hn::Max(hn::LoadU(d, h + k), hn::LoadU(d, h + k + ow)), d, z + k);
+  for (; k < n2; ++k) z[k] = std::max(h[k], h[k + ow]);
+  const int64_t out_rows = rows / 2;
+  if (ow >= 8) {  // each output row as 8-byte moves, the last one overlapping
+    for (int64_t r = 0; r < out_rows; ++r) {
+      const T* src = z + 2 * r * ow;
+      T* dst = y + r * ow;
+      for (int64_t c = 0; c + 8 < ow; c += 8) std::memcpy(dst + c, src + c, 8);
+      std::memcpy(dst + ow - 8, src + ow - 8, 8);
+    }
+  } else {
+    for (int64_t r = 0; r < out_rows; ++r)
+      for (int64_t c = 0; c < ow; ++c) y[r * ow + c] = z[2 * r * ow + c];
+  }
+  return true;
+#endif
+}
+
+bool MaxPool2x2S2U8(const uint8_t* x, int64_t rows, int64_t iw, uint8_t* y, uint8_t* scratch) {
+  return MaxPool2x2S2CodesImpl(x, rows, iw, y, scratch);
+}
+bool MaxPool2x2S2I8(const int8_t* x, int64_t rows, int64_t iw, int8_t* y, int8_t* scratch) {
+  return MaxPool2x2S2CodesImpl(x, rows, iw, y, scratch);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace edgeopt::kernels::ops::maxpool
 HWY_AFTER_NAMESPACE();
@@ -156,6 +205,8 @@ namespace edgeopt::kernels::ops::maxpool {
 
 HWY_EXPORT(MaxPool2x2S2Plane);
 HWY_EXPORT(MaxPoolSeparablePlane);
+HWY_EXPORT(MaxPool2x2S2U8);
+HWY_EXPORT(MaxPool2x2S2I8);
 
 namespace {
 
@@ -327,6 +378,20 @@ void maxpool_q8_fast(ForwardCtx& ctx, const Window& w) {
   const int64_t planes = x.shape()[0] * x.shape()[1], in_sz = g.ih * g.iw, out_sz = g.oh * g.ow;
   const T* px = x.data<T>();
   T* py = y.data<T>();
+  // The 2x2/2 pool of the small CNNs: one flat pass over all planes (a plane is too small to fill
+  // vectors row by row), single-threaded below ~1 MB where waking workers costs more.
+  const bool flat_2x2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 &&
+                        g.dw == 1 && g.ih % 2 == 0 && g.iw % 2 == 0 && g.oh == g.ih / 2 && g.ow == g.iw / 2;
+  if (flat_2x2 && planes * in_sz <= (int64_t{1} << 20)) {
+    thread_local std::vector<T> scratch;
+    scratch.resize(static_cast<size_t>(planes * in_sz));
+    bool done = false;
+    if constexpr (std::is_same_v<T, uint8_t>)
+      done = HWY_DYNAMIC_DISPATCH(MaxPool2x2S2U8)(px, planes * g.ih, g.iw, py, scratch.data());
+    else
+      done = HWY_DYNAMIC_DISPATCH(MaxPool2x2S2I8)(px, planes * g.ih, g.iw, py, scratch.data());
+    if (done) return;
+  }
   parallel_for(
       planes,
       [&](int64_t b, int64_t e) {

@@ -118,6 +118,31 @@ TEST(MaxPoolFast, QuantizedCodesMatchReference) {
     }
 }
 
+// The flat 2x2/2 path for codes (all planes in one pass): even sizes of every width class (below
+// 8 bytes per output row, the 8-byte row copies, vector tails), odd sizes that must not take it,
+// and extreme codes (ties, the type's min/max).
+TEST(MaxPoolFast, QuantizedCodes2x2Stride2FlatMatchesReference) {
+  uint64_t seed = 301;
+  const std::vector<Shape> shapes = {{1, 1, 2, 2},   {1, 3, 4, 6},   {2, 5, 6, 14},  {1, 22, 28, 28}, {1, 44, 14, 14},
+                                     {3, 7, 10, 34}, {1, 2, 8, 130}, {1, 4, 12, 16}, {1, 3, 7, 14},   {1, 3, 14, 9}};
+  for (const Shape& xs : shapes)
+    for (DType dt : {DType::kU8, DType::kI8})
+      for (bool extremes : {false, true}) {
+        const Tensor f = random_f32(xs, seed++, -128.f, 127.f);
+        Tensor x(dt, xs);
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          int v = static_cast<int>(std::floor(f.data<float>()[i]));
+          if (extremes) v = v < -40 ? -128 : (v > 40 ? 127 : 0);
+          if (dt == DType::kU8)
+            x.data<uint8_t>()[i] = static_cast<uint8_t>(v + 128);
+          else
+            x.data<int8_t>()[i] = static_cast<int8_t>(v);
+        }
+        expect_fast_matches_ref(pool_node("MaxPool", {xs, {2, 2}, {2, 2}, {}, {}}), {x}, {.backward = false},
+                                "x=" + xs.str() + " " + dtype_name(dt) + (extremes ? " extremes" : ""));
+      }
+}
+
 TEST(MaxPoolFast, IntegerDtypesAndErrors) {
   Node n = pool_node("MaxPool", {{1, 1, 4, 4}, {2, 2}, {2, 2}, {}, {}});
   Tensor u8(DType::kU8, {1, 1, 4, 4});

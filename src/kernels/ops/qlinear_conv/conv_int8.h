@@ -43,6 +43,13 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
 // The fast conv into y (u8/s8/s32 per ep.out; ep's multiplier/shift are per output channel, its
 // bias is set here). Returns false, writing nothing, when it does not apply: GEMM-path weights
 // need a zero point of 0 (i8) or 128 (u8) for every channel; the depthwise path takes any.
-bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, gemm_int8::Epilogue ep, void* y);
+// With pool2x2, y is the 2x2/2 (floor) max pool of the u8/s8 output, [N, M, oh/2, ow/2]; false when
+// that is not supported here (groups, depthwise, not 2-D, s32 out): pool maxpool_2x2s2_s32 then.
+bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, gemm_int8::Epilogue ep, void* y,
+                    bool pool2x2 = false);
+
+// y [P, oh/2, ow/2] = the 2x2 stride-2 (floor) max of the s32 planes x [P, oh, ow]; AVX-512 when the
+// int8 ISA is avx512vnni, else plain loops.
+void maxpool_2x2s2_s32(const int32_t* x, int64_t planes, int64_t oh, int64_t ow, int32_t* y);
 
 }  // namespace edgeopt::kernels::ops::qlinear_conv

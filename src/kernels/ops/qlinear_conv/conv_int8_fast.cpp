@@ -23,6 +23,14 @@ struct ConvInt8State final : OpState {
   Shape w_shape;
   std::vector<std::vector<uint8_t>> packed;  // per group: W_g [M/g, C/g*k] as s8 (u8 weights xor 0x80)
   std::vector<int32_t> w_sums;               // per output channel: sum_k W (s8 domain)
+  // For the NHWC4 path (2-D, group 1, >= 9 input channels; used when the strides are 1): W as
+  // [M, kh*kw, cq, 4] with the channels zero-padded to cq * 4, packed; empty otherwise.
+  std::vector<uint8_t> packed_nhwc4;
+  int64_t cq = 0;
+  // For the row-tap path (2-D, group 1, few channels, kernel width <= 4, e.g. the 1-channel first
+  // layer; used when the strides are 1): W as [M, C, kh, 4] with the kernel rows zero-padded to
+  // 4 taps, packed; empty otherwise.
+  std::vector<uint8_t> packed_rowtap;
 };
 
 bool is_depthwise2d(const conv::ConvDims& d) {
@@ -37,7 +45,15 @@ bool gemm_weights_ok(const Tensor& w, const std::vector<int32_t>& zw) {
   return true;
 }
 
-std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group) {
+// Channels padded to a multiple of 4 cost at most a third more work.
+bool nhwc4_channels_ok(int64_t c) { return c >= 8 && (c + 3) / 4 * 4 * 3 <= c * 4; }
+
+// A kernel row padded to 4 taps costs no more K than im2col's padding (1 channel, 3x3 or 4x4).
+bool rowtap_kernel_ok(int64_t c, int64_t kh, int64_t kw) {
+  return kw <= 4 && c * kh * 4 <= gemm_int8::padded_k(c * kh * kw);
+}
+
+std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false) {
   auto st = std::make_shared<ConvInt8State>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
@@ -52,11 +68,31 @@ std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group) {
   st->w_sums.assign(static_cast<size_t>(m), 0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t k = 0; k < kdim; ++k) st->w_sums[i] += static_cast<int8_t>(pw[i * kdim + k] ^ mask);
+  const int64_t c = w.rank() == 4 ? w.shape()[1] : 0;
+  if (nhwc4 && group == 1 && nhwc4_channels_ok(c)) {
+    const int64_t taps = kdim / c;
+    st->cq = (c + 3) / 4;
+    const int64_t kd4 = taps * st->cq * 4;
+    std::vector<uint8_t> w4(static_cast<size_t>(m * kd4), 0);  // s8 domain, padded channels 0
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t t = 0; t < taps; ++t) w4[i * kd4 + t * st->cq * 4 + ch] = pw[(i * c + ch) * taps + t] ^ mask;
+    st->packed_nhwc4.resize(gemm_int8::packed_lhs_bytes(m, kd4));
+    gemm_int8::pack_lhs(w4.data(), m, kd4, kd4, 0, st->packed_nhwc4.data());
+  } else if (nhwc4 && group == 1 && c > 0 && rowtap_kernel_ok(c, w.shape()[2], w.shape()[3])) {
+    const int64_t kh = w.shape()[2], kw = w.shape()[3], kdr = c * kh * 4;
+    std::vector<uint8_t> wr(static_cast<size_t>(m * kdr), 0);  // s8 domain, taps past kw 0
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < c * kh; ++r)
+        for (int64_t b = 0; b < kw; ++b) wr[i * kdr + r * 4 + b] = pw[(i * c * kh + r) * kw + b] ^ mask;
+    st->packed_rowtap.resize(gemm_int8::packed_lhs_bytes(m, kdr));
+    gemm_int8::pack_lhs(wr.data(), m, kdr, kdr, 0, st->packed_rowtap.data());
+  }
   return st;
 }
 
 uint8_t* thread_bytes(int slot, size_t n) {
-  thread_local std::vector<uint8_t> bufs[2];
+  thread_local std::vector<uint8_t> bufs[4];
   if (bufs[slot].size() < n) bufs[slot].resize(n);
   return bufs[slot].data();
 }
@@ -280,6 +316,267 @@ void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_
 
 size_t out_elem_size(const Epilogue& ep) { return ep.out == gemm_int8::OutType::kS32 ? 4 : 1; }
 
+// Copies n bytes (n small, e.g. one output row of a 14x14 plane) without a library call.
+inline void copy_short(uint8_t* dst, const uint8_t* src, int64_t n) {
+  if (n < 8) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  for (int64_t i = 0; i + 8 < n; i += 8) std::memcpy(dst + i, src + i, 8);
+  std::memcpy(dst + n - 8, src + n - 8, 8);
+}
+
+// Geometry of the NHWC4 path: the output is computed on a "virtual" grid OH x wp whose rows are
+// as wide as the padded input (wp = OW + (kw-1)*dw), so the taps of 32 consecutive virtual
+// outputs are 32 consecutive pixels of the padded input; the wp - OW extra columns per row are
+// computed and dropped.
+struct Nhwc4Geometry {
+  int64_t oh, ow, wp, nv, plane_px;
+};
+
+Nhwc4Geometry nhwc4_geometry(const conv::Window& w) {
+  Nhwc4Geometry g;
+  g.oh = w.small[1];
+  g.ow = w.small[2];
+  g.wp = g.ow + (w.kernel[2] - 1) * w.dilation[2];
+  g.nv = g.oh * g.wp;
+  const int64_t hp = g.oh + (w.kernel[1] - 1) * w.dilation[1];
+  const int64_t nvp = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
+  // Every pixel a (padded) panel column reads lies inside the plane.
+  g.plane_px = std::max(hp * g.wp, nvp + (w.kernel[1] - 1) * w.dilation[1] * g.wp + (w.kernel[2] - 1) * w.dilation[2]);
+  return g;
+}
+
+bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
+  if (!st || st->packed_nhwc4.empty() || d.group != 1 || d.win.nd != 2 || d.win.stride[1] != 1 ||
+      d.win.stride[2] != 1)
+    return false;
+  // Dropped virtual columns cost at most a third more work.
+  const int64_t wp = d.win.small[2] + (d.win.kernel[2] - 1) * d.win.dilation[2];
+  return wp * 3 <= d.win.small[2] * 4;
+}
+
+bool rowtap_applies(const conv::ConvDims& d, const ConvInt8State* st) {
+  if (!st || st->packed_rowtap.empty() || d.group != 1 || d.win.nd != 2 || d.win.stride[1] != 1 ||
+      d.win.stride[2] != 1)
+    return false;
+  const int64_t wp = d.win.small[2] + (d.win.kernel[2] - 1) * d.win.dilation[2];
+  return wp * 3 <= d.win.small[2] * 4;
+}
+
+// x [C, H, W] (u8 domain after xor mask) -> planes [cq][plane_px][4] (every byte written): pixel (iy, ix) of channel
+// 4q + j at byte ((q * plane_px + (iy + pt) * wp + ix + pl) * 4 + j); padding and the tail hold
+// `pad` (the zero point, so padded taps add 0). Channels past C repeat channel C-1: their
+// weights are 0.
+void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const Nhwc4Geometry& g, int64_t cq,
+                      uint8_t mask, uint8_t pad, uint8_t* planes) {
+  const int64_t h = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
+  const int64_t total = c * h * iw;
+  const uint32_t pad4 = 0x01010101u * pad;
+  auto fill = [&](uint8_t* at, int64_t pixels) {
+    for (int64_t i = 0; i < pixels; ++i) std::memcpy(at + i * 4, &pad4, 4);
+  };
+  // Input rows/columns beyond the virtual grid are never read (pad_end larger than needed).
+  const int64_t rows = std::min(h, g.oh + (w.kernel[1] - 1) * w.dilation[1] - pt);
+  const int64_t cols = std::min(iw, g.wp - pl);
+  const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
+  for (int64_t q = 0; q < cq; ++q) {
+    const uint8_t* src[4];
+    for (int64_t j = 0; j < 4; ++j) src[j] = x + std::min(4 * q + j, c - 1) * h * iw;
+    uint8_t* plane = planes + q * g.plane_px * 4;
+    for (int64_t iy = 0; iy < rows; ++iy) {
+      uint8_t* out = plane + ((iy + pt) * g.wp + pl) * 4;
+      const int64_t off = iy * iw;
+      int64_t ix = 0;
+      // 16 pixels per step (may write up to 15 pixels past the row: re-padded below, or
+      // overwritten by the next row); reads stay inside x.
+      for (; ix < cols && (src[3] - x) + off + ix + 16 <= total; ix += 16) {
+        const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[0] + off + ix)), m);
+        const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[1] + off + ix)), m);
+        const __m128i cc = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[2] + off + ix)), m);
+        const __m128i e = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[3] + off + ix)), m);
+        const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+        const __m128i ce_lo = _mm_unpacklo_epi8(cc, e), ce_hi = _mm_unpackhi_epi8(cc, e);
+        auto* o = reinterpret_cast<__m128i*>(out + ix * 4);
+        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));
+        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));
+        _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));
+        _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));
+      }
+      for (; ix < cols; ++ix)
+        for (int64_t j = 0; j < 4; ++j) out[ix * 4 + j] = src[j][off + ix] ^ mask;
+    }
+    // Re-pad every non-data pixel of this plane: the 16-pixel steps (here, or of the plane before,
+    // which spills into this one's top rows) may have written over them.
+    fill(plane, pt * g.wp);
+    for (int64_t iy = 0; iy < rows; ++iy) {
+      uint8_t* row = plane + (iy + pt) * g.wp * 4;
+      fill(row, pl);
+      fill(row + (pl + cols) * 4, g.wp - pl - cols);
+    }
+    const int64_t tail = (rows + pt) * g.wp;
+    fill(plane + tail * 4, g.plane_px - tail);
+  }
+}
+
+// Output row of a 2x2/2 pool: max of rows a and b (2 * pw columns used), 8 outputs per step: the
+// vertical max, then the max of each pair (odd lanes moved onto even ones), narrowed. Stores whole
+// 8-lane groups (Zen 4 runs masked stores slowly): y needs 7 elements of slack past pw.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_row_s32_avx512(const int32_t* a, const int32_t* b,
+                                                                                 int64_t pw, int32_t* y) {
+  for (int64_t c = 0; c < pw; c += 8) {
+    const int64_t n = std::min<int64_t>(8, pw - c);
+    const auto in_mask = static_cast<__mmask16>((1u << (2 * n)) - 1);
+    const __m512i v = _mm512_max_epi32(_mm512_maskz_loadu_epi32(in_mask, a + 2 * c),
+                                       _mm512_maskz_loadu_epi32(in_mask, b + 2 * c));
+    const __m512i m = _mm512_max_epi32(v, _mm512_srli_epi64(v, 32));  // pair max in the even lanes
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c), _mm512_cvtepi64_epi32(m));
+  }
+}
+
+void maxpool_row_s32(const int32_t* a, const int32_t* b, int64_t pw, int32_t* y, bool avx512) {
+  if (avx512) return maxpool_row_s32_avx512(a, b, pw, y);
+  for (int64_t c = 0; c < pw; ++c) y[c] = std::max(std::max(a[2 * c], a[2 * c + 1]), std::max(b[2 * c], b[2 * c + 1]));
+}
+
+// y [M, oh/2, ow/2] (u8/s8 per ep, ldc = the pooled plane) = the 2x2/2 max pool of requantize(L R)
+// over an output grid of oh rows of `stride` columns (the first ow real). Runs the GEMM over chunks
+// of whole row pairs and whole panels into s32, pools each chunk while it is in L1 and requantizes
+// a quarter of the values: requantization is monotonic per channel, so this is the pool of the codes.
+void gemm_pool2x2_q8(const gemm_int8::Operands& op, const Epilogue& ep, int64_t oh, int64_t ow, int64_t stride,
+                     uint8_t* y, ThreadPool* pool) {
+  const int64_t ph = oh / 2, pw = ow / 2, kp = gemm_int8::padded_k(op.k);
+  int64_t rows = 2;
+  while (((rows * stride) % gemm_int8::kNr != 0 || rows * stride < 256) && rows < 2 * ph) rows += 2;
+  if ((rows * stride) % gemm_int8::kNr != 0) rows = 2 * ph;  // one chunk
+  if (rows == 0) return;
+  const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
+  Epilogue e32 = ep;
+  e32.out = gemm_int8::OutType::kS32;
+  Epilogue eq = ep;
+  eq.bias = nullptr;  // in the s32 sums already
+  // Chunks write disjoint output rows: they may run on the pool's threads (buffers are per thread).
+  auto run_chunks = [&](int64_t b, int64_t e) {
+    auto* acc = reinterpret_cast<int32_t*>(thread_bytes(3, static_cast<size_t>(op.m * rows * stride) * 4));
+    thread_local std::vector<int32_t> pooled;
+    pooled.resize(static_cast<size_t>(op.m * (rows / 2) * pw + 8));
+    for (int64_t chunk = b; chunk < e; ++chunk) {
+      const int64_t r0 = chunk * rows, nr = std::min(rows, 2 * ph - r0), c0 = r0 * stride, ncols = nr * stride;
+      gemm_int8::Operands oc = op;
+      oc.rhs = op.rhs + c0 / gemm_int8::kNr * gemm_int8::kNr * kp;
+      oc.n = ncols;
+      gemm_int8::gemm_int8(oc, e32, acc, ncols);
+      const int64_t prow = nr / 2;
+      for (int64_t m = 0; m < op.m; ++m)
+        for (int64_t r = 0; r < prow; ++r) {
+          const int32_t* a = acc + m * ncols + 2 * r * stride;
+          maxpool_row_s32(a, a + stride, pw, pooled.data() + (m * prow + r) * pw, avx512);
+        }
+      gemm_int8::requantize_s32(pooled.data(), op.m, prow * pw, prow * pw, eq, y + (r0 / 2) * pw, ph * pw);
+    }
+  };
+  const int64_t chunks = (2 * ph + rows - 1) / rows;
+  if (pool && pool->num_threads() > 1 && chunks > 1)
+    pool->parallel_for(chunks, run_chunks);
+  else
+    run_chunks(0, chunks);
+}
+
+// The GEMM over a virtual output grid (rows of g.wp columns, the first g.ow real) into y [M, oh, ow]
+// (or, with pool2x2, its 2x2/2 max pool): straight into y when the grid is the output, else
+// through a buffer whose real columns are copied out.
+void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep,
+                      uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
+  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y, pool);  // pools on the virtual grid directly
+  const bool direct = g.wp == g.ow;
+  uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(m_out * g.nv) * esz);
+  gemm_int8::gemm_int8(op, ep, dst, g.nv, pool);
+  if (direct) return;
+  for (int64_t m = 0; m < m_out; ++m)
+    for (int64_t r = 0; r < g.oh; ++r)
+      copy_short(y + (m * g.oh + r) * g.ow * esz, dst + (m * g.nv + r * g.wp) * esz, g.ow * static_cast<int64_t>(esz));
+}
+
+// One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
+// 128-byte runs (32 virtual outputs x 4 channels) of the planes, one per (tap, channel quad), so
+// there is no im2col; then the GEMM against the NHWC4-packed weights.
+void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
+                      const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
+  const conv::Window& w = d.win;
+  const Nhwc4Geometry g = nhwc4_geometry(w);
+  const int64_t cq = st.cq, taps = w.kernel[1] * w.kernel[2], kq = taps * cq, kd4 = kq * 4;
+  // + 64: the last plane's 16-pixel steps may write up to 60 bytes past it.
+  uint8_t* planes = thread_bytes(2, static_cast<size_t>(cq * g.plane_px * 4 + 64));
+  pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
+  const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kd4, g.nv));
+  constexpr int64_t kRun = gemm_int8::kNr * 4;
+  for (int64_t p = 0; p < panels; ++p) {
+    uint8_t* out = rp + p * kRun * kq;
+    for (int64_t a = 0; a < w.kernel[1]; ++a)
+      for (int64_t b = 0; b < w.kernel[2]; ++b) {
+        const int64_t px = p * gemm_int8::kNr + a * w.dilation[1] * g.wp + b * w.dilation[2];
+        for (int64_t q = 0; q < cq; ++q, out += kRun) std::memcpy(out, planes + (q * g.plane_px + px) * 4, kRun);
+      }
+  }
+  run_virtual_grid(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false}, g, d.m, ep, y, esz, pool,
+                   pool2x2);
+}
+
+// One image of a stride-1 2-D conv with few channels through "row-tap" planes: per channel, pixel
+// p of the padded plane holds the 4 bytes (P[p], P[p + dw], P[p + 2dw], P[p + 3dw]), one kernel
+// row's taps (zero weights past kw), so the packed R panel of (channel, kernel row) for 32 virtual
+// outputs is again one 128-byte run: no im2col for the 1-channel first layer.
+void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
+                       const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
+  const conv::Window& w = d.win;
+  const Nhwc4Geometry g = nhwc4_geometry(w);
+  const int64_t kh = w.kernel[1], dw = w.dilation[2], h = w.big[1], iw = w.big[2];
+  const int64_t pt = w.pad_begin[1], pl = w.pad_begin[2];
+  const int64_t kq = d.c * kh, kdr = kq * 4;
+  // The padded plane, long enough for the 4 taps (and 16-byte loads) of every pixel of the quads.
+  const int64_t plane_len = g.plane_px + 3 * dw + 16;
+  const int64_t x4_px = (g.plane_px + 15) / 16 * 16;
+  uint8_t* padded = thread_bytes(1, static_cast<size_t>(plane_len));
+  uint8_t* x4 = thread_bytes(2, static_cast<size_t>(d.c * x4_px * 4));
+  for (int64_t c = 0; c < d.c; ++c) {
+    std::memset(padded, pad, static_cast<size_t>(plane_len));
+    const int64_t rows = std::min(h, g.oh + (kh - 1) * w.dilation[1] - pt), cols = std::min(iw, g.wp - pl);
+    for (int64_t iy = 0; iy < rows; ++iy) {
+      uint8_t* row = padded + (iy + pt) * g.wp + pl;
+      const uint8_t* src = x + (c * h + iy) * iw;
+      if (mask == 0) {
+        std::memcpy(row, src, static_cast<size_t>(cols));
+      } else {
+        for (int64_t ix = 0; ix < cols; ++ix) row[ix] = src[ix] ^ mask;
+      }
+    }
+    uint8_t* out = x4 + c * x4_px * 4;
+    for (int64_t p = 0; p < x4_px; p += 16) {
+      const auto load = [&](int64_t at) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(padded + at)); };
+      const __m128i a = load(p), b = load(p + dw), cc = load(p + 2 * dw), e = load(p + 3 * dw);
+      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+      const __m128i ce_lo = _mm_unpacklo_epi8(cc, e), ce_hi = _mm_unpackhi_epi8(cc, e);
+      auto* o = reinterpret_cast<__m128i*>(out + p * 4);
+      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));
+      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));
+      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));
+    }
+  }
+  const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdr, g.nv));
+  constexpr int64_t kRun = gemm_int8::kNr * 4;
+  for (int64_t p = 0; p < panels; ++p) {
+    uint8_t* out = rp + p * kRun * kq;
+    for (int64_t c = 0; c < d.c; ++c)
+      for (int64_t a = 0; a < kh; ++a, out += kRun)
+        std::memcpy(out, x4 + (c * x4_px + p * gemm_int8::kNr + a * w.dilation[1] * g.wp) * 4, kRun);
+  }
+  run_virtual_grid(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, g.nv, kdr, false}, g, d.m, ep, y, esz, pool,
+                   pool2x2);
+}
+
 }  // namespace
 
 std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor& w, const Tensor& w_zp) {
@@ -294,10 +591,12 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   if (w_zp.defined())
     for (int64_t z : w_zp.to_i64_vector())
       if (z != want) return nullptr;
-  return pack_weights(w, group);
+  bool stride1 = true;
+  for (int64_t v : node.attr_ints("strides")) stride1 = stride1 && v == 1;
+  return pack_weights(w, group, /*nhwc4=*/stride1 && w.rank() == 4);
 }
 
-bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y) {
+bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y, bool pool2x2) {
   const conv::ConvDims& d = in.d;
   const int64_t cg = d.c / d.group, mg = d.m / d.group;
   const int64_t in_sz = d.win.big_numel(), out_sz = d.win.small_numel(), k_sz = d.win.kernel_numel();
@@ -308,6 +607,8 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   const size_t esz = out_elem_size(ep);
   if (d.n * d.m * out_sz == 0) return true;
 
+  if (pool2x2 && (d.group != 1 || d.win.nd != 2 || ep.out == gemm_int8::OutType::kS32 || is_depthwise2d(d)))
+    return false;
   if (is_depthwise2d(d)) {
     const auto* pw = static_cast<const uint8_t*>(in.w->raw());
     const bool w_signed = in.w->dtype() == DType::kI8;
@@ -349,8 +650,20 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     pointwise =
         pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
+  const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
+  const bool nhwc4 = !pointwise && nhwc4_applies(d, st);
+  const bool rowtap = !pointwise && !nhwc4 && rowtap_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
+    if (nhwc4 || rowtap) {
+      Epilogue eg = ep;
+      eg.per_row = true;
+      eg.bias = bias.data();
+      auto* image = nhwc4 ? conv_nhwc4_image : conv_rowtap_image;
+      image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
+            py + n * d.m * (pool2x2 ? pooled_sz : out_sz) * esz, esz, pool, pool2x2);
+      return;
+    }
     const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;
     uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdim, out_sz));
     if (pointwise) {
@@ -365,8 +678,10 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       eg.multiplier += g * mg;
       eg.shift += g * mg;
     }
-    gemm_int8::gemm_int8(gemm_int8::Operands{st->packed[g].data(), rp, mg, out_sz, kdim, false}, eg,
-                         py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
+    const gemm_int8::Operands op{st->packed[g].data(), rp, mg, out_sz, kdim, false};
+    if (pool2x2)
+      return gemm_pool2x2_q8(op, eg, d.win.small[1], d.win.small[2], d.win.small[2], py + n * d.m * pooled_sz, pool);
+    gemm_int8::gemm_int8(op, eg, py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
   };
   ThreadPool& pool = default_pool();
   const int64_t items = d.n * d.group, t = pool.num_threads();
@@ -378,6 +693,26 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     for (int64_t i = 0; i < items; ++i) run_item(i, &pool);
   }
   return true;
+}
+
+void maxpool_2x2s2_s32(const int32_t* x, int64_t planes, int64_t oh, int64_t ow, int32_t* y) {
+  const int64_t ph = oh / 2, pw = ow / 2;
+  const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
+  int32_t tail[8];
+  const int32_t* y_end = y + planes * ph * pw;
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < ph; ++r) {
+      const int32_t* a = x + (p * oh + 2 * r) * ow;
+      int32_t* yr = y + (p * ph + r) * pw;
+      // The vector row writes whole 8-lane groups: a group that would pass the end of y goes
+      // through a slack buffer (spills into later rows are overwritten by them).
+      for (int64_t c = 0; c < pw; c += 8) {
+        const int64_t n = std::min<int64_t>(8, pw - c);
+        const bool spill = yr + c + 8 > y_end;
+        maxpool_row_s32(a + 2 * c, a + ow + 2 * c, n, spill ? tail : yr + c, avx512);
+        if (spill) std::copy(tail, tail + n, yr + c);
+      }
+    }
 }
 
 }  // namespace edgeopt::kernels::ops::qlinear_conv

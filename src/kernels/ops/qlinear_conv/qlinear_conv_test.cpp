@@ -108,6 +108,29 @@ std::vector<Case> cases() {
   v.push_back({{2, 5, 8, 11}, 7, 1, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, DType::kI8, DType::kI8, DType::kU8});
   v.push_back({{1, 3, 6, 5}, 4, 1, {2, 4}, {}, {1, 1, 0, 2}, {}, DType::kU8, DType::kI8, DType::kI8});
   v.push_back({{1, 2, 7, 3}, 3, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kI8, DType::kU8, DType::kU8});
+  // Stride-1, group-1 convs with >= 9 channels take the NHWC4 path (channel quads, virtual grid
+  // as wide as the padded input): the pruned vision_cnn block1 (22 -> 44 on 14x14), channels not
+  // a multiple of 4, rows wider than one 16-pixel step, asymmetric/zero/large pads, dilation, a
+  // kernel one column wide (the virtual grid is the output), reads ending at the tensor's end.
+  v.push_back({{1, 22, 14, 14}, 44, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  v.push_back({{2, 9, 5, 37}, 6, 1, {3, 3}, {}, {0, 2, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 16, 9, 17}, 11, 1, {3, 2}, {}, {}, {2, 1}, DType::kU8, DType::kU8, DType::kI8});
+  v.push_back({{1, 12, 6, 20}, 9, 1, {3, 1}, {}, {1, 0, 1, 0}, {}, DType::kU8, DType::kI8, DType::kU8});
+  v.push_back({{2, 32, 7, 7}, 64, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 11, 8, 16}, 5, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 0, true,
+               false});
+  v.push_back({{1, 10, 3, 3}, 7, 1, {3, 3}, {}, {3, 3, 3, 3}, {}, DType::kI8, DType::kU8, DType::kU8});
+  // Planes large enough that the fused max pool runs in several chunks of row pairs (threads),
+  // through the NHWC4 path and through im2col (the C=1/3 first layers), with an odd output size.
+  v.push_back({{1, 12, 40, 40}, 16, 1, {3, 3}, {}, {1, 1, 1, 1}, {}});
+  v.push_back({{1, 1, 36, 36}, 22, 1, {3, 3}, {}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 3, 35, 33}, 8, 1, {3, 3}, {}, {1, 1, 1, 1}, {}});
+  // The row-tap path (1 channel, kernel rows padded to 4 taps): the vision_cnn first layer on s8
+  // and u8 input, dilation, asymmetric pads, a 2x4 kernel, two images.
+  v.push_back({{2, 1, 28, 28}, 22, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 1, 13, 17}, 5, 1, {3, 3}, {}, {0, 2, 1, 1}, {2, 2}, DType::kU8, DType::kU8, DType::kI8});
+  v.push_back({{1, 1, 9, 14}, 9, 1, {2, 4}, {}, {0, 1, 1, 2}, {1, 2}, DType::kU8, DType::kI8, DType::kU8, 0, true,
+               false});
   return v;
 }
 
@@ -118,27 +141,62 @@ TEST(QLinearConv, FastEqualsReferenceBitExactlyOnEveryIsa) {
   ASSERT_NE(op, nullptr);
   std::mt19937 rng(5);
   int i = 0;
-  for (Case cs : cases()) {
-    cs.activation = kActs[i++ % 3];
-    cs.per_channel = i % 4 != 0;
-    const Built b = build(cs, rng);
-    std::vector<Tensor> ref(1);
-    ForwardCtx rctx{b.node, b.in, ref};
-    op->forward(rctx);
-    auto state = op->prepare(PrepareCtx{b.node, b.in});
-    for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
-      gemm_int8::ScopedForcedIsa forced(isa);
-      for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get()}) {
-        std::vector<Tensor> fast(1);
-        ForwardCtx fctx{b.node, b.in, fast};
-        fctx.state = st;
-        op->forward_fast(fctx);
-        expect_bit_exact(ref[0], fast[0],
-                         cs.describe() + " isa=" + gemm_int8::isa_name(isa) + (st ? " prepared" : " unprepared"));
-        if (::testing::Test::HasFatalFailure()) return;
+  for (Case cs : cases())
+    for (bool pool : {false, true}) {  // pool: the fused 2x2/2 max pool (fuse_qconv_maxpool), 2-D only
+      if (pool && cs.kernel.size() != 2) continue;
+      cs.activation = kActs[i++ % 3];
+      cs.per_channel = i % 4 != 0;
+      Built b = build(cs, rng);
+      if (pool) b.node.set_attr("maxpool", int64_t{2});
+      std::vector<Tensor> ref(1);
+      ForwardCtx rctx{b.node, b.in, ref};
+      op->forward(rctx);
+      auto state = op->prepare(PrepareCtx{b.node, b.in});
+      // A state prepared from other tensors (other weights, scales, zero point) must be ignored.
+      Built other = build(cs, rng);
+      if (pool) other.node.set_attr("maxpool", int64_t{2});
+      auto stale = op->prepare(PrepareCtx{other.node, other.in});
+      for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
+        gemm_int8::ScopedForcedIsa forced(isa);
+        for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get(), stale.get()}) {
+          std::vector<Tensor> fast(1);
+          ForwardCtx fctx{b.node, b.in, fast};
+          fctx.state = st;
+          op->forward_fast(fctx);
+          expect_bit_exact(ref[0], fast[0],
+                           cs.describe() + " isa=" + gemm_int8::isa_name(isa) +
+                               (st == stale.get() ? " stale state" : st ? " prepared" : " unprepared"));
+          if (::testing::Test::HasFatalFailure()) return;
+        }
       }
     }
+}
+
+// With maxpool = 2 the reference equals QLinearConv followed by the MaxPool op (2x2, stride 2) on the
+// codes, the two nodes fuse_qconv_maxpool replaced; odd output sizes drop the last row/column.
+TEST(QLinearConv, FusedMaxPoolEqualsConvThenMaxPool) {
+  const OpDef* op = find_op("QLinearConv");
+  std::mt19937 rng(17);
+  for (const Case& cs : cases()) {
+    if (cs.kernel.size() != 2) continue;
+    Built b = build(cs, rng);
+    const std::vector<Tensor> conv = testing::run_op(b.node, b.in);
+    Node mp = testing::make_node("MaxPool", 1, 1);
+    mp.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+    mp.set_attr("strides", std::vector<int64_t>{2, 2});
+    const std::vector<Tensor> want = testing::run_op(mp, {conv[0]});
+    b.node.set_attr("maxpool", int64_t{2});
+    std::vector<Tensor> got(1);
+    ForwardCtx ctx{b.node, b.in, got};
+    op->forward(ctx);
+    expect_bit_exact(want[0], got[0], cs.describe() + " maxpool=2");
+    if (::testing::Test::HasFatalFailure()) return;
   }
+  Built b = build(Case{{1, 2, 5}, 3, 1, {3}}, rng);
+  b.node.set_attr("maxpool", int64_t{2});
+  std::vector<Tensor> out(1);
+  ForwardCtx ctx{b.node, b.in, out};
+  EXPECT_THROW(op->forward(ctx), Error);  // 1-D: no fused pool
 }
 
 // The reference against the QDQ semantics it replaces: DequantizeLinear -> f32 Conv (+ activation)

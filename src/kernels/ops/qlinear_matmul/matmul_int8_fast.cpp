@@ -69,12 +69,18 @@ bool matmul_int8_fast(const MatMulInt8Inputs& in, const OpState* state, gemm_int
     bias[j] = static_cast<int32_t>(static_cast<uint32_t>(pbias ? pbias[j] : 0) -
                                    static_cast<uint32_t>(za) * static_cast<uint32_t>(st->col_sums[j]));
   thread_local std::vector<uint8_t> lp;
-  lp.resize(gemm_int8::packed_lhs_bytes(rows, in.k));
-  gemm_int8::pack_lhs(in.a->raw(), rows, in.k, in.k, a_signed ? 0x80 : 0, lp.data());
+  // Batch 1 (a GEMV): A's row read in place by the 1-row kernel, no 8-row block to pack.
+  const bool row = gemm_int8::gemv_lhs_row_ok(rows, gemm_int8::default_isa());
+  lp.resize(row ? static_cast<size_t>(gemm_int8::padded_k(in.k)) : gemm_int8::packed_lhs_bytes(rows, in.k));
+  if (row)
+    gemm_int8::pack_lhs_row(in.a->raw(), in.k, a_signed ? 0x80 : 0, lp.data());
+  else
+    gemm_int8::pack_lhs(in.a->raw(), rows, in.k, in.k, a_signed ? 0x80 : 0, lp.data());
   ep.per_row = false;
   ep.bias = bias.data();
-  gemm_int8::gemm_int8(gemm_int8::Operands{lp.data(), st->packed.data(), rows, in.n, in.k, true}, ep, y, in.n,
-                       &default_pool());
+  gemm_int8::Operands op{lp.data(), st->packed.data(), rows, in.n, in.k, true};
+  op.lhs_row = row;
+  gemm_int8::gemm_int8(op, ep, y, in.n, &default_pool());
   return true;
 }
 

@@ -81,6 +81,10 @@ std::vector<Case> cases() {
       {{17, 130}, {130, 3}, DType::kI8, DType::kI8, DType::kU8, true},
       {{2, 4, 9}, {2, 9, 6}, DType::kU8, DType::kI8, DType::kI8},
       {{9, 1000}, {1000, 10}},
+      // Batch-1 GEMVs (the vision_cnn heads: 2156 x 88, 3136 x 128) and odd K / N.
+      {{1, 2156}, {2156, 88}, DType::kU8, DType::kI8, DType::kU8},
+      {{1, 3137}, {3137, 129}, DType::kI8, DType::kI8, DType::kI8},
+      {{1, 1, 6}, {6, 33}, DType::kU8, DType::kU8, DType::kU8},
   };
 }
 
@@ -98,14 +102,19 @@ TEST(QLinearMatMul, FastEqualsReferenceBitExactlyOnEveryIsa) {
     ForwardCtx rctx{b.node, b.in, ref};
     op->forward(rctx);
     auto state = op->prepare(PrepareCtx{b.node, b.in});
+    // A state prepared from other tensors (other B, scales, zero point) must be ignored.
+    const Built other = build(cs, rng);
+    auto stale = op->prepare(PrepareCtx{other.node, other.in});
     for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {
       gemm_int8::ScopedForcedIsa forced(isa);
-      for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get()}) {
+      for (const OpState* st : {static_cast<const OpState*>(nullptr), state.get(), stale.get()}) {
         std::vector<Tensor> fast(1);
         ForwardCtx fctx{b.node, b.in, fast};
         fctx.state = st;
         op->forward_fast(fctx);
-        expect_bit_exact(ref[0], fast[0], cs.describe() + " isa=" + gemm_int8::isa_name(isa));
+        expect_bit_exact(ref[0], fast[0],
+                         cs.describe() + " isa=" + gemm_int8::isa_name(isa) +
+                             (st == stale.get() ? " stale state" : st ? " prepared" : " unprepared"));
         if (::testing::Test::HasFatalFailure()) return;
       }
     }
