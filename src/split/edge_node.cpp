@@ -92,6 +92,7 @@ EdgeAnswer EdgeNode::infer_at(const std::map<std::string, Tensor>& feeds, size_t
     OipResult res = client_->infer(cloud_model_name(opts_.model_prefix, cut, t), wire, r.halves().cloud_outputs, budget);
     a.cloud_call_ms = res.ms;
     status = res.status;
+    a.error = res.error;
     if (res.ok()) {
       for (auto& [name, tensor] : res.outputs) a.outputs[name] = std::move(tensor);
       a.from_cloud = true;

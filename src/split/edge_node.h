@@ -47,6 +47,7 @@ struct EdgeAnswer {
   Transport transport = Transport::kF32;
   bool from_cloud = false;
   std::string fallback;        // "" when the cloud answered or the cut is all-edge; else why local
+  std::string error;           // the offload's error message when it failed
   double edge_ms = 0, cloud_call_ms = 0, local_ms = 0, total_ms = 0;
   bool met_deadline = true;
 };

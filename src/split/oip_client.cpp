@@ -62,19 +62,22 @@ std::string encode_infer_request(const std::map<std::string, Tensor>& inputs, co
   return body;
 }
 
-std::map<std::string, Tensor> decode_infer_response(const std::string& body, size_t json_len,
-                                                    const std::vector<std::string>& outputs) {
+namespace {
+
+// The tensors listed under `key` ("inputs" or "outputs") of a v2 body, binary or JSON.
+std::map<std::string, Tensor> decode_tensors(const std::string& body, size_t json_len, const std::string& key,
+                                             nlohmann::json* header) {
   EDGEOPT_CHECK_ARG(json_len <= body.size(), "Inference-Header-Content-Length " + std::to_string(json_len) +
                                                  " exceeds the body (" + std::to_string(body.size()) + " bytes)");
   const size_t hlen = json_len ? json_len : body.size();
   nlohmann::json j = nlohmann::json::parse(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(hlen), nullptr, false);
-  EDGEOPT_CHECK_ARG(!j.is_discarded() && j.is_object() && j.contains("outputs") && j["outputs"].is_array(),
-                    "response is not a v2 inference response (no 'outputs' array): " + body.substr(0, std::min<size_t>(hlen, 200)));
+  EDGEOPT_CHECK_ARG(!j.is_discarded() && j.is_object() && j.contains(key) && j[key].is_array(),
+                    "body is not a v2 inference message (no '" + key + "' array): " + body.substr(0, std::min<size_t>(hlen, 200)));
   std::map<std::string, Tensor> out;
   size_t offset = hlen;
-  for (const auto& o : j["outputs"]) {
-    EDGEOPT_CHECK_ARG(o.contains("name") && o.contains("shape") && o.contains("datatype"),
-                      "response output without name/shape/datatype: " + o.dump());
+  for (const auto& o : j[key]) {
+    EDGEOPT_CHECK_ARG(o.is_object() && o.contains("name") && o.contains("shape") && o.contains("datatype"),
+                      "v2 tensor without name/shape/datatype: " + o.dump());
     const std::string name = o["name"].get<std::string>();
     const DType dt = dtype_from_oip(o["datatype"].get<std::string>());
     std::vector<int64_t> dims = o["shape"].get<std::vector<int64_t>>();
@@ -108,6 +111,41 @@ std::map<std::string, Tensor> decode_infer_response(const std::string& body, siz
     }
     out[name] = std::move(t);
   }
+  if (header) *header = std::move(j);
+  return out;
+}
+
+}  // namespace
+
+InferRequest decode_infer_request(const std::string& body, size_t json_len) {
+  InferRequest r;
+  nlohmann::json j;
+  r.inputs = decode_tensors(body, json_len, "inputs", &j);
+  if (j.contains("outputs") && j["outputs"].is_array())
+    for (const auto& o : j["outputs"])
+      if (o.is_object() && o.contains("name")) r.outputs.push_back(o["name"].get<std::string>());
+  return r;
+}
+
+std::string encode_infer_response(const std::string& model, const std::map<std::string, Tensor>& outputs,
+                                  size_t* json_len) {
+  nlohmann::json j;
+  j["model_name"] = model;
+  j["outputs"] = nlohmann::json::array();
+  for (const auto& [name, t] : outputs)
+    j["outputs"].push_back({{"name", name},
+                            {"shape", t.shape().dims()},
+                            {"datatype", oip_datatype(t.dtype())},
+                            {"parameters", {{"binary_data_size", t.nbytes()}}}});
+  std::string body = j.dump();
+  *json_len = body.size();
+  for (const auto& [name, t] : outputs) body.append(static_cast<const char*>(t.raw()), t.nbytes());
+  return body;
+}
+
+std::map<std::string, Tensor> decode_infer_response(const std::string& body, size_t json_len,
+                                                    const std::vector<std::string>& outputs) {
+  auto out = decode_tensors(body, json_len, "outputs", nullptr);
   for (const auto& want : outputs)
     EDGEOPT_CHECK_ARG(out.count(want), "response lacks requested output '" + want + "'");
   return out;

@@ -55,6 +55,16 @@ std::string encode_infer_request(const std::map<std::string, Tensor>& inputs, co
 std::map<std::string, Tensor> decode_infer_response(const std::string& body, size_t json_len,
                                                     const std::vector<std::string>& outputs);
 
+// The server side of the same format (for tests and small servers): a request's input tensors and
+// requested output names, and a binary response. Throw InvalidArgument like decode_infer_response.
+struct InferRequest {
+  std::map<std::string, Tensor> inputs;
+  std::vector<std::string> outputs;
+};
+InferRequest decode_infer_request(const std::string& body, size_t json_len);
+std::string encode_infer_response(const std::string& model, const std::map<std::string, Tensor>& outputs,
+                                  size_t* json_len);
+
 class OipClient {
  public:
   // url: http://host[:port][/prefix]. Throws InvalidArgument for another scheme or a bad port.

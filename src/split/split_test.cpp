@@ -269,12 +269,13 @@ TEST(OipCodec, BinaryRequestRoundTripsAndJsonResponsesDecode) {
   const std::string body = encode_infer_request({{"a", a}, {"b", b}}, {"y"}, &jl);
   EXPECT_EQ(body.size(), jl + 24 + 4);
   EXPECT_NE(body.substr(0, jl).find("\"binary_data_size\":24"), std::string::npos);
-  const std::string hdr =
-      R"({"outputs":[{"name":"a","shape":[2,3],"datatype":"FP32","parameters":{"binary_data_size":24}},)"
-      R"({"name":"b","shape":[4],"datatype":"UINT8","parameters":{"binary_data_size":4}}]})";
-  const std::string resp = hdr + body.substr(jl);
-  auto out = decode_infer_response(resp, hdr.size(), {"a", "b"});
-  EXPECT_THROW(decode_infer_response(resp.substr(0, resp.size() - 1), hdr.size(), {"a", "b"}), Error);
+  const InferRequest req = decode_infer_request(body, jl);
+  EXPECT_EQ(req.outputs, std::vector<std::string>{"y"});
+  EXPECT_EQ(max_abs_diff(req.inputs.at("a"), a), 0);
+  size_t rl = 0;
+  const std::string resp = encode_infer_response("m", req.inputs, &rl);
+  auto out = decode_infer_response(resp, rl, {"a", "b"});
+  EXPECT_THROW(decode_infer_response(resp.substr(0, resp.size() - 1), rl, {"a", "b"}), Error);
   EXPECT_EQ(max_abs_diff(out.at("a"), a), 0);
   EXPECT_EQ(out.at("b").data<uint8_t>()[3], 253);
   auto js = decode_infer_response(R"({"model_name":"m","outputs":[{"name":"y","shape":[1,2],"datatype":"FP32","data":[1.5,-2]}]})",
