@@ -19,6 +19,7 @@ namespace {
 
 struct PartitionArgs {
   std::string model, edge = "host", cloud, data, out, repo, transport = "auto", objective = "latency", name, cloud_model;
+  std::string cut = "auto";
   std::vector<std::string> private_layers;
   double bandwidth = 0, rtt = 10;
   bool allow_raw = false, json = false, all_transports = false;
@@ -60,7 +61,16 @@ void run_partition(PartitionArgs& a) {
   SplitData d = load_split_data(model, a.data, a.data_opts, a.seed);
   std::fprintf(stderr, "profiling %s on this host (%d runs)...\n", a.model.c_str(), a.runs);
   split::Partition p = split::partition_model(model, d.sample, d.have_data ? &d.calib : nullptr, o);
+  if (a.cut != "auto") {
+    char* end = nullptr;
+    const size_t k = std::strtoul(a.cut.c_str(), &end, 10);
+    EDGEOPT_CHECK_ARG(*end == 0 && k < p.cuts.size(), "--cut must be auto or 0.." + std::to_string(p.cuts.size() - 1) +
+                                                          ", got '" + a.cut + "'");
+    EDGEOPT_CHECK_ARG(p.cuts[k].allowed, "--cut " + a.cut + " is forbidden: " + p.cuts[k].reason);
+    p.plan.chosen = k;
+  }
   nlohmann::json j = split::plan_to_json(p, o);
+  j["chosen"]["forced"] = a.cut != "auto";
   const auto& b = p.plan.best();
   if (d.have_data && !p.cuts[b.cut].all_edge()) {
     std::fprintf(stderr, "checking the split against the full model on %s...\n", a.data.c_str());
@@ -119,6 +129,7 @@ void add_partition_verb(CLI::App& app) {
   cmd->add_option("--private-layers", a->private_layers, "Nodes whose outputs and inputs must stay on the edge")->delimiter(',');
   cmd->add_flag("--allow-raw-inputs", a->allow_raw, "Allow the raw input to leave the edge (all-cloud)");
   cmd->add_option("--transport", a->transport, "Cut tensor wire format: int8, fp16, fp32 or auto (cheapest per cut)")->default_val("auto");
+  cmd->add_option("--cut", a->cut, "auto (the solver's pick) or a cut index to export instead")->default_val("auto");
   cmd->add_option("--objective", a->objective, "latency or energy")->default_val("latency");
   cmd->add_option("--data", a->data, "Data set for the profiling sample, the int8 scales and the accuracy check: " + dataset_spec_help());
   cmd->add_option("--out", a->out, "Write edge.onnx, cloud.onnx and plan.json here");
