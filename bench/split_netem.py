@@ -178,7 +178,7 @@ def main():
                 return 1
     repo = os.path.join(work, "repo")
     r = subprocess.run([exe, "partition", model, "--cloud", "speedup:1", "--bandwidth", "100", "--allow-raw-inputs",
-                        "--transport", "int8", "--name", "bench", "--repo", repo, "--runs", "3", *data],
+                        "--all-transports", "--name", "bench", "--repo", repo, "--runs", "3", *data],
                        capture_output=True, text=True)
     if r.returncode != 0:
         print("FAIL: writing the cloud repository:", r.stderr[-1000:])

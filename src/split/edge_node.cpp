@@ -97,7 +97,7 @@ EdgeAnswer EdgeNode::infer_at(const std::map<std::string, Tensor>& feeds, size_t
       for (auto& [name, tensor] : res.outputs) a.outputs[name] = std::move(tensor);
       a.from_cloud = true;
       breaker_backoff_ms_ = 0;
-      const double wire_ms = res.ms - planner_.cloud_profile().suffix_ms(cut);
+      const double wire_ms = res.ms - planner_.cloud_profile().suffix_ms(cut) - planner_.cloud_profile().request_ms;
       estimator_.observe_offload(res.bytes_sent + res.bytes_received, wire_ms);
       if (planner_.update(estimator_.estimate())) ++stats_.replans;
       return finish(a);

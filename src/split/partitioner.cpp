@@ -38,18 +38,41 @@ LayerProfile cloud_profile_for(const Graph& g, const LayerProfile& edge, const T
     const double x = std::strtod(v.c_str(), &end);
     EDGEOPT_CHECK_ARG(!v.empty() && *end == 0 && x > 0 && std::isfinite(x),
                       "--cloud speedup:X needs a number > 0, got '" + o.cloud + "'");
-    return scale_profile(edge, x, "speed factor " + v + "x of the edge profile (given, not measured)");
+    return scale_profile(edge, x, "speed factor " + v + "x of the edge profile, " + std::to_string(o.cloud_request_ms) +
+                                      " ms per request (given, not measured)", o.cloud_request_ms);
   }
   EDGEOPT_CHECK_ARG(o.cloud.rfind("http://", 0) == 0,
                     "--cloud must be speedup:X or an http:// URL of an OIP server, got '" + o.cloud + "'");
+  // The tail: the last cut's cloud half (one node), on the first wire the plan may use that the
+  // repository has; its edge-side wire tensors come from running its edge half on the sample.
+  std::string tail;
+  std::map<std::string, Tensor> tail_in;
+  std::vector<std::string> tail_out;
+  const std::vector<Cut> cuts = enumerate_cuts(g, measure_value_shapes(g, sample), {.allow_raw_inputs = true});
+  if (cuts.size() >= 2) {
+    const Cut& last = cuts[cuts.size() - 2];
+    // fp32 needs no scales (int8's are calibrated later); `partition --repo` always writes it
+    // for the last cut when fp32 is among the transports, and --all-transports writes every wire.
+    for (Transport t : {Transport::kF32}) {
+      SplitHalves h = split_model(g, last, t);
+      SplitRunner r(h);
+      auto e = r.run_edge({{g.inputs[0].name, sample}});
+      for (const auto& w : h.wire) tail_in[w.wire_name] = e.at(w.wire_name);
+      tail_out = h.cloud_outputs;
+      tail = cloud_model_name(o.model_prefix, last.index, t);
+      break;
+    }
+  }
   return measure_cloud_profile(g, edge, o.cloud, o.cloud_model.empty() ? o.model_prefix + "_full" : o.cloud_model,
-                               sample, o.network.bandwidth_mbps, o.profile_runs);
+                               sample, o.network.bandwidth_mbps, o.profile_runs, tail, tail_in, tail_out);
 }
 
 }  // namespace
 
 LayerProfile measure_cloud_profile(const Graph& g, const LayerProfile& edge, const std::string& url,
-                                   const std::string& model, const Tensor& sample, double bandwidth_mbps, int runs) {
+                                   const std::string& model, const Tensor& sample, double bandwidth_mbps, int runs,
+                                   const std::string& tail, const std::map<std::string, Tensor>& tail_inputs,
+                                   const std::vector<std::string>& tail_outputs) {
   OipClient c(url);
   std::vector<double> rtt, total;
   for (int i = 0; i < 5; ++i) {
@@ -69,11 +92,36 @@ LayerProfile measure_cloud_profile(const Graph& g, const LayerProfile& edge, con
     if (i) total.push_back(r.ms);  // the first request may load the model lazily
     bytes = r.bytes_sent + r.bytes_received;
   }
-  const double net = median(rtt) + transfer_ms(bytes, bandwidth_mbps);
+  std::vector<double> tail_ms;
+  int64_t tail_bytes = 0;
+  if (!tail.empty()) {
+    for (int i = 0; i < std::max(3, runs) + 1; ++i) {
+      OipResult r = c.infer(tail, tail_inputs, tail_outputs, 30000);
+      if (!r.ok()) {
+        tail_ms.clear();  // not served (another wire in the repository): overhead unknown
+        break;
+      }
+      if (i) tail_ms.push_back(r.ms);
+      tail_bytes = r.bytes_sent + r.bytes_received;
+    }
+  }
+  char src[512];
   // Floor at 1% of the edge: a cloud measured as "free" would make every split look like all-cloud.
-  const double cloud_ms = std::max(median(total) - net, 0.01 * edge.total_ms());
+  const double floor_ms = 0.01 * edge.total_ms();
+  if (!tail_ms.empty()) {
+    const double overhead = std::max(0.0, median(tail_ms) - median(rtt) - transfer_ms(tail_bytes, bandwidth_mbps));
+    const double cloud_ms = std::max(median(total) - median(tail_ms) - transfer_ms(bytes - tail_bytes, bandwidth_mbps), floor_ms);
+    const double speedup = edge.total_ms() / cloud_ms;
+    std::snprintf(src, sizeof src,
+                  "measured: %s model '%s' median %.3f ms - tail '%s' %.3f ms - transfer difference %.3f ms = %.3f ms "
+                  "of compute (speed factor %.2fx of this host, per layer) + %.3f ms per request (tail - RTT %.3f ms)",
+                  url.c_str(), model.c_str(), median(total), tail.c_str(), median(tail_ms),
+                  transfer_ms(bytes - tail_bytes, bandwidth_mbps), cloud_ms, speedup, overhead, median(rtt));
+    return scale_profile(edge, speedup, src, overhead);
+  }
+  const double net = median(rtt) + transfer_ms(bytes, bandwidth_mbps);
+  const double cloud_ms = std::max(median(total) - net, floor_ms);
   const double speedup = edge.total_ms() / std::max(cloud_ms, 1e-6);
-  char src[400];
   std::snprintf(src, sizeof src,
                 "measured: %s model '%s' median %.3f ms - RTT %.3f ms - transfer %.3f ms = %.3f ms for the whole "
                 "model, speed factor %.2fx of this host applied per layer",
@@ -101,10 +149,13 @@ Partition partition_model(Graph model, const Tensor& sample, const Tensor* calib
 }
 
 namespace {
-nlohmann::json profile_json(const LayerProfile& p) { return {{"source", p.source}, {"node_ms", p.node_ms}}; }
+nlohmann::json profile_json(const LayerProfile& p) {
+  return {{"source", p.source}, {"node_ms", p.node_ms}, {"request_ms", p.request_ms}};
+}
 LayerProfile profile_from(const nlohmann::json& j) {
   LayerProfile p;
   p.source = j.at("source").get<std::string>();
+  p.request_ms = j.value("request_ms", 0.0);
   p.node_ms = j.at("node_ms").get<std::vector<double>>();
   return p;
 }

@@ -9,6 +9,7 @@
 //   SplitHalves h = p.halves(p.plan.best().cut, p.plan.best().transport);
 //   write_plan_json(p, o, "plan.json");
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct PartitionOptions {
   // (median of profile_runs requests minus the RTT of health probes and the transfer time at
   // network.bandwidth_mbps) and applied per layer as a speed factor.
   std::string cloud = "speedup:4";
+  double cloud_request_ms = 0;  // with speedup:X, the server's fixed cost per request
   std::string cloud_model;
   std::string model_prefix = "model";  // cloud model names: <prefix>_cut<k>_<transport>
   int profile_runs = 20;
@@ -51,9 +53,16 @@ struct Partition {
 // Unavailable when the cloud server cannot be measured (naming the URL and model).
 Partition partition_model(Graph model, const Tensor& sample, const Tensor* calib, const PartitionOptions& o);
 
-// The cloud's speed measured against a live OIP server serving the full model `model`.
+// The cloud's speed measured against a live OIP server serving the full model `model`: the median
+// time of `runs` requests minus the RTT of health probes and the transfer at bandwidth_mbps. When
+// `tail` (the cloud half of the last cut, whose compute is negligible) is given and served, its
+// requests measure the server's per-request overhead (LayerProfile::request_ms) and the full
+// model's time minus the tail's is the compute, with only the difference in payload attributed
+// to bandwidth. `tail_inputs` are that half's wire tensors.
 LayerProfile measure_cloud_profile(const Graph& g, const LayerProfile& edge, const std::string& url,
-                                   const std::string& model, const Tensor& sample, double bandwidth_mbps, int runs);
+                                   const std::string& model, const Tensor& sample, double bandwidth_mbps, int runs,
+                                   const std::string& tail = "", const std::map<std::string, Tensor>& tail_inputs = {},
+                                   const std::vector<std::string>& tail_outputs = {});
 
 // plan.json: everything `edgeopt offload` needs besides the model (node names, privacy, profiles,
 // int8 scales, the network prior, every cut's prediction and the chosen one).

@@ -54,9 +54,11 @@ LayerProfile profile_edge(const Graph& g, const Tensor& sample, int runs) {
   return p;
 }
 
-LayerProfile scale_profile(const LayerProfile& edge, double speedup, const std::string& source) {
+LayerProfile scale_profile(const LayerProfile& edge, double speedup, const std::string& source, double request_ms) {
   EDGEOPT_CHECK_ARG(speedup > 0, "cloud speedup must be > 0, got " + std::to_string(speedup));
+  EDGEOPT_CHECK_ARG(request_ms >= 0, "cloud request overhead must be >= 0 ms, got " + std::to_string(request_ms));
   LayerProfile p;
+  p.request_ms = request_ms;
   p.source = source.empty() ? "edge profile / " + std::to_string(speedup) : source;
   for (double v : edge.node_ms) p.node_ms.push_back(v / speedup);
   return p;

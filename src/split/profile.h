@@ -20,6 +20,9 @@ namespace edgeopt::split {
 struct LayerProfile {
   std::vector<double> node_ms;  // per node of the prepared graph, in its order
   std::string source;           // how it was obtained, for reports
+  // Cloud only: the server's fixed cost per request (HTTP, decoding, scheduling) that does not
+  // scale with the layers it runs; added once to every offloaded request's cloud time.
+  double request_ms = 0;
   double prefix_ms(size_t k) const;  // nodes [0, k)
   double suffix_ms(size_t k) const;  // nodes [k, n)
   double total_ms() const { return prefix_ms(node_ms.size()); }
@@ -31,6 +34,7 @@ LayerProfile profile_edge(const Graph& g, const Tensor& sample, int runs = 20);
 
 // The cloud as a speed factor of the edge: every node takes edge / speedup. Throws
 // InvalidArgument for speedup <= 0.
-LayerProfile scale_profile(const LayerProfile& edge, double speedup, const std::string& source = "");
+LayerProfile scale_profile(const LayerProfile& edge, double speedup, const std::string& source = "",
+                           double request_ms = 0);
 
 }  // namespace edgeopt::split

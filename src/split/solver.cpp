@@ -26,7 +26,7 @@ CutPrediction predict_cut(const Cut& cut, Transport t, const LayerProfile& edge,
     p.down_bytes = cut.download_bytes();
     p.transfer_ms = transfer_ms(p.up_bytes + p.down_bytes, net.bandwidth_mbps);
     p.rtt_ms = net.rtt_ms;
-    p.cloud_ms = cloud.suffix_ms(cut.index);
+    p.cloud_ms = cloud.suffix_ms(cut.index) + cloud.request_ms;
   }
   p.total_ms = p.edge_ms + p.transfer_ms + p.rtt_ms + p.cloud_ms;
   const double bits = static_cast<double>(p.up_bytes + p.down_bytes) * 8.0;

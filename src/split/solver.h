@@ -6,7 +6,8 @@
 //
 // Latency model per request (batch 1), for cut k with transport t:
 //   total = edge_ms(k) + [k < n] * (rtt + (up_bytes(t) + down_bytes) * 8 / bandwidth + cloud_ms(k))
-// where edge_ms(k) is the edge profile's prefix and cloud_ms(k) the cloud profile's suffix. The
+// where edge_ms(k) is the edge profile's prefix and cloud_ms(k) the cloud profile's suffix plus its
+// per-request overhead (LayerProfile::request_ms). The
 // all-edge cut has no network term. Energy model (millijoules, edge side only):
 //   energy = edge_active_w * edge_ms + edge_idle_w * (rtt + cloud_ms) + radio_nj_per_bit * bits / 1e6
 //            + radio_active_w * transfer_ms

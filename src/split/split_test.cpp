@@ -127,7 +127,9 @@ void check_every_cut(const Graph& g, Shape in_shape) {
       ASSERT_EQ(h.cloud.inputs.size(), c.crossing.size());
       // Both halves are plain ONNX: the exporter runs onnx::checker and shape inference on them.
       EXPECT_NO_THROW(onnx::save_model_to_bytes(h.edge)) << "cut " << c.index << " " << transport_name(t);
-      if (!h.all_edge()) EXPECT_NO_THROW(onnx::save_model_to_bytes(h.cloud)) << "cut " << c.index << " " << transport_name(t);
+      if (!h.all_edge()) {
+        EXPECT_NO_THROW(onnx::save_model_to_bytes(h.cloud)) << "cut " << c.index << " " << transport_name(t);
+      }
       SplitRunner r(h);
       const Tensor got = r.run({{g.inputs[0].name, x}}).at(g.outputs[0].name);
       const double tol = t == Transport::kF32 ? 1e-4 * (1 + range) : t == Transport::kF16 ? 1e-2 * (1 + range) : 0.08 * range + 1e-3;
@@ -213,8 +215,22 @@ TEST(Solver, RespectsPrivacyAndPicksTheCheapestTransport) {
   Synthetic t;
   p = solve_split(t.cuts, t.edge, t.cloud, {.bandwidth_mbps = 1, .rtt_ms = 1});
   for (const auto& c : p.cuts)
-    if (c.cut < 4) EXPECT_EQ(c.transport, Transport::kInt8) << c.cut;
+    if (c.cut < 4) {
+      EXPECT_EQ(c.transport, Transport::kInt8) << c.cut;
+    }
   EXPECT_THROW(solve_split(t.cuts, t.edge, LayerProfile{}, {.bandwidth_mbps = 1, .rtt_ms = 1}), Error);
+}
+
+TEST(Solver, CloudRequestOverheadIsPaidOncePerOffload) {
+  Synthetic s;
+  s.cloud = scale_profile(s.edge, 10, "", /*request_ms=*/40);
+  const SolverOptions f32{.transports = {Transport::kF32}};
+  // Without the overhead cut 0 wins at this link (see above); 40 ms per request makes all-edge (40 ms) win.
+  Plan p = solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 10000, .rtt_ms = 1}, f32);
+  EXPECT_EQ(p.best().cut, 4u);
+  EXPECT_NEAR(p.cuts[0].cloud_ms, 4 + 40, 1e-9);
+  EXPECT_EQ(p.cuts[4].cloud_ms, 0);
+  EXPECT_THROW(scale_profile(s.edge, 10, "", -1), Error);
 }
 
 TEST(Solver, EnergyObjectiveWeighsTheRadio) {

@@ -21,7 +21,7 @@ struct PartitionArgs {
   std::string model, edge = "host", cloud, data, out, repo, transport = "auto", objective = "latency", name, cloud_model;
   std::string cut = "auto";
   std::vector<std::string> private_layers;
-  double bandwidth = 0, rtt = 10;
+  double bandwidth = 0, rtt = 10, cloud_request_ms = 0;
   bool allow_raw = false, json = false, all_transports = false;
   int runs = 20;
   int64_t max_eval = 2000;
@@ -55,6 +55,7 @@ void run_partition(PartitionArgs& a) {
   o.network = {a.bandwidth, a.rtt};
   o.cloud = a.cloud;
   o.cloud_model = a.cloud_model;
+  o.cloud_request_ms = a.cloud_request_ms;
   o.profile_runs = a.runs;
   Graph model = onnx::load_model(a.model);
   o.model_prefix = a.name.empty() ? model_prefix_from_path(a.model) : a.name;
@@ -123,6 +124,8 @@ void add_partition_verb(CLI::App& app) {
   cmd->add_option("--edge", a->edge, "Edge target: 'host' = this machine, profiled per layer")->default_val("host");
   cmd->add_option("--cloud", a->cloud, "speedup:X (the cloud is X times faster per layer) or the http:// URL of an OIP "
                                        "server serving the full model (its speed is measured)")->required();
+  cmd->add_option("--cloud-request-ms", a->cloud_request_ms, "With speedup:X: the server's fixed cost per request, ms")
+      ->default_val(0);
   cmd->add_option("--cloud-model", a->cloud_model, "With a URL: the full model's name there (default <name>_full)");
   cmd->add_option("--bandwidth", a->bandwidth, "Link bandwidth, Mbit/s")->required();
   cmd->add_option("--rtt-ms", a->rtt, "Round-trip time, ms")->default_val(10);
