@@ -5,7 +5,7 @@ Runtime as the cloud, `edgeopt offload` as the edge. At each (bandwidth, RTT) se
 cut is measured (round-robin, median end-to-end latency) and the split the solver picks is checked:
 within 10% of the best measured cut and not worse than all-edge or all-cloud beyond that.
 
-    sudo bench/split_netem.py --edgeopt build/src/cli/edgeopt [--quick] [--json out.json]
+    sudo bench/split_netem.py --edgeopt build/src/cli/edgeopt [--private-input] [--json out.json]
 
 Setup (all removed at exit, also on failure or Ctrl-C):
   namespaces eoE<pid> (edge) and eoC<pid> (cloud); veth eo<pid>a/eo<pid>b with 10.231.<k>.1/.2/30
@@ -142,12 +142,11 @@ def main():
     ap.add_argument("--rtts", default="5,50")
     ap.add_argument("--requests", type=int, default=12)
     ap.add_argument("--edge-cpu", type=float, default=0.25, help="edge CPU as a fraction of one core")
-    ap.add_argument("--quick", action="store_true", help="two settings, few requests (the CTest version)")
+    ap.add_argument("--private-input", action="store_true",
+                    help="keep the default privacy rule (the raw input never leaves the edge): no all-cloud cut")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--workdir", help="keep models, plans and logs here")
     a = ap.parse_args()
-    if a.quick:
-        a.bandwidths, a.rtts, a.requests = "1000,1", "5,50", 5
     exe = os.path.abspath(a.edgeopt)
     if os.geteuid() != 0:
         print("SKIP: needs root for network namespaces and tc")
@@ -185,6 +184,7 @@ def main():
         return 1
     server = spawn([VENV_PY, os.path.join(HERE, "kserve_cloud.py"), repo, "--port", "8080", "--threads", "2"], NS_C,
                    open(os.path.join(work, "kserve.log"), "w"))
+    raw = [] if a.private_input else ["--allow-raw-inputs"]
     results, failures = [], []
     relay = None
     warm = True  # the first pass only warms the server's sessions up (discarded)
@@ -201,15 +201,33 @@ def main():
             if not wait_ready(url, 240):
                 print("FAIL: the cloud is not reachable through the relay; see", work)
                 return 1
-            settings = [float(x) for x in a.bandwidths.split(",")]
-            if warm:
-                settings = [1000.0] + settings
-            for bw in settings:
+            if warm:  # one discarded pass so every cloud session has run before anything is timed
+                wd = os.path.join(work, "warmup")
+                edge_run([exe, "partition", model, "--cloud", "speedup:1", "--bandwidth", "1000", *raw, "--transport",
+                          "int8", "--name", "bench", "--runs", "2", "--out", wd, *data], 900)
+                edge_run([exe, "offload", model, "--plan", os.path.join(wd, "plan.json"), "--cloud", url, "--cut", "all",
+                          "--requests", "2", "--warmup", "1", "--json", "--no-progress", *data], 900)
+                warm = False
+            # The cloud's speed and per-request overhead, measured once per RTT on the fast link (a
+            # modelled transfer of the probe payload would dominate the error on a slow link).
+            cal = os.path.join(work, f"calibrate_rtt{rtt:g}")
+            rc, txt = edge_run([exe, "partition", model, "--cloud", url, "--bandwidth", "1000", "--rtt-ms", str(rtt),
+                                "--allow-raw-inputs", "--transport", "int8", "--name", "bench", "--runs", "10",
+                                "--out", cal, "--json", *data], 900)
+            if rc != 0:
+                failures.append(f"rtt {rtt}: measuring the cloud failed: {txt[-800:]}")
+                continue
+            cp = json.loads(txt[txt.index("{"):])
+            speedup = sum(cp["edge_profile"]["node_ms"]) / max(sum(cp["cloud_profile"]["node_ms"]), 1e-9)
+            request_ms = cp["cloud_profile"]["request_ms"]
+            print(f"rtt {rtt:g} ms: {cp['cloud_profile']['source']}", flush=True)
+            for bw in [float(x) for x in a.bandwidths.split(",")]:
                 shape(bw)
-                tag = f"bw{bw:g}_rtt{rtt:g}" + ("_warmup" if warm else "")
+                tag = f"bw{bw:g}_rtt{rtt:g}"
                 out = os.path.join(work, tag)
-                rc, txt = edge_run([exe, "partition", model, "--cloud", url, "--bandwidth", str(bw), "--rtt-ms", str(rtt),
-                                    "--allow-raw-inputs", "--transport", "int8", "--name", "bench", "--runs", "10",
+                rc, txt = edge_run([exe, "partition", model, "--cloud", f"speedup:{speedup:.4f}", "--cloud-request-ms",
+                                    f"{request_ms:.4f}", "--bandwidth", str(bw), "--rtt-ms", str(rtt),
+                                    *raw, "--transport", "int8", "--name", "bench", "--runs", "10",
                                     "--out", out, "--json", *data], 900)
                 if rc != 0:
                     failures.append(f"{tag}: partition failed: {txt[-800:]}")
@@ -222,14 +240,12 @@ def main():
                     failures.append(f"{tag}: offload failed: {txt[-800:]}")
                     continue
                 rep = json.loads(txt[txt.index("{"):])
-                if warm:
-                    warm = False
-                    continue
                 cuts = {c["cut"]: c for c in rep["cuts"]}
                 best = min(cuts.values(), key=lambda c: c["p50_ms"])
                 edge_ms = cuts[max(cuts)]["p50_ms"]
                 cloud_ms = cuts[0]["p50_ms"] if 0 in cuts else None
-                row = {"bandwidth_mbps": bw, "rtt_ms": rtt, "cloud_source": plan["cloud_profile"]["source"],
+                row = {"bandwidth_mbps": bw, "rtt_ms": rtt, "cloud_source": cp["cloud_profile"]["source"],
+                       "cloud_speedup": speedup, "cloud_request_ms": request_ms,
                        "best_cut": best["cut"], "best_ms": best["p50_ms"], "all_edge_ms": edge_ms, "all_cloud_ms": cloud_ms,
                        "estimate": rep["estimate"], "cuts": rep["cuts"]}
                 for key, pick in (("prior", plan["chosen"]["cut"]), ("learned", rep["chosen"]["cut"])):
