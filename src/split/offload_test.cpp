@@ -39,6 +39,9 @@ class FakeOipServer {
     srv_.Post(R"(/v2/models/([^/]+)/infer)", [this](const httplib::Request& req, httplib::Response& res) {
       ++requests;
       if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms.load()));
+      // A slow link: time proportional to the payload.
+      if (us_per_byte > 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(us_per_byte * req.body.size())));
       if (fail_500) {
         res.status = 500;
         res.set_content("{\"error\":\"injected\"}", "application/json");
@@ -71,6 +74,7 @@ class FakeOipServer {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
   std::atomic<int> sleep_ms{0};
+  std::atomic<double> us_per_byte{0};
   std::atomic<bool> fail_500{false};
   std::atomic<int> requests{0};
 
@@ -139,6 +143,32 @@ TEST(Offload, CloudAnswersEqualTheFullModelAndTeachTheEstimator) {
   EXPECT_EQ(node->stats().fallbacks, 0);
   // Tiny payloads on loopback: RTT samples, pulled from the 0.2 ms prior toward what was measured.
   EXPECT_NE(node->network().rtt_ms, 0.2);
+}
+
+TEST(Offload, LearnsASlowLinkFromItsOwnTransfersAndReplansToTheEdge) {
+  Fixture f;
+  FakeOipServer srv(f.g, f.cuts);
+  srv.us_per_byte = 200;  // 0.04 Mbit/s for the payload, on top of loopback
+  // Synthetic profiles: 10 ms per node on the edge, a 100x cloud, and a 1 Gbit/s prior, so the
+  // first plan offloads right after the first node (the raw input is private).
+  LayerProfile edge{std::vector<double>(f.g.nodes.size(), 10.0), "synthetic"};
+  EdgeNodeOptions o;
+  o.cloud_url = srv.url();
+  o.model_prefix = "m";
+  o.deadline_ms = 1e6;  // no fallback: this test is about the estimate and the plan
+  EdgeNode node(f.g, f.cuts, edge, scale_profile(edge, 100), TransportParams{}, SolverOptions{.transports = {Transport::kF32}},
+                NetworkEstimate{.bandwidth_mbps = 1000, .rtt_ms = 0.1}, o);
+  EXPECT_EQ(node.plan().best().cut, 1u);
+  for (int i = 0; i < 12; ++i) {
+    const Tensor x = random_input({1, 12}, 600 + i);
+    EdgeAnswer a = node.infer({{f.g.inputs[0].name, x}});
+    expect_close(a.outputs.at(f.g.outputs[0].name), f.full(x), "adaptive request " + std::to_string(i));
+  }
+  // Tiny payloads: the slow link shows up as RTT samples, which is enough to make offloading lose.
+  EXPECT_GT(node.network().rtt_ms, 1.0);
+  EXPECT_GT(node.stats().replans, 0);
+  EXPECT_GT(node.stats().cloud_answers, 0);
+  EXPECT_GT(node.plan().best().cut, 1u) << "still offloading after learning a slow link";
 }
 
 TEST(Offload, ClosedPortFallsBackLocallyWithNoRequestLost) {
