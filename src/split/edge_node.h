@@ -10,7 +10,8 @@
 //   node.stats().fallbacks;
 //
 // Deadline handling: after the edge half ran, the cloud gets the time left minus what finishing
-// locally would take (the edge profile of the cloud half, x1.25, plus safety_ms), so a failed or
+// locally would take (the edge profile of the cloud half, x1.25, plus safety_ms) minus 5% of the
+// deadline (timer and scheduling overshoot on a loaded machine), so a failed or
 // slow offload still leaves time to compute the rest here (the cloud half itself, on the wire
 // tensors: the same numbers the cloud would return). After a failure a circuit breaker sends
 // requests straight to the local model for breaker_ms (doubling, at most 8x, while the cloud keeps
@@ -69,9 +70,11 @@ class EdgeNode {
   EdgeNode(Graph g, std::vector<Cut> cuts, LayerProfile edge, LayerProfile cloud, TransportParams q,
            SolverOptions solver, NetworkEstimate prior, EdgeNodeOptions opts);
   ~EdgeNode();
-  // Runs at the planner's current cut.
+  // Runs at the planner's current cut. Never throws for cloud failures (they become fallbacks).
   EdgeAnswer infer(const std::map<std::string, Tensor>& feeds);
-  // Runs at a given cut and transport (for measuring every cut); still falls back, still learns.
+  // Runs at a given cut and transport (for measuring every cut); still falls back, still learns. A
+  // cut privacy forbids, or the all-edge cut, runs the whole model locally (no fallback counted).
+  // Throws InvalidArgument for a cut out of range, and what Session::run throws for bad feeds.
   EdgeAnswer infer_at(const std::map<std::string, Tensor>& feeds, size_t cut, Transport t);
   // One GET /v2/health/ready; its time is an RTT sample. False when the cloud is not ready.
   bool probe();

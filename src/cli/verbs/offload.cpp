@@ -173,7 +173,7 @@ void run_offload(OffloadArgs& a) {
                            {"measured_p50_ms", measured(prior_pick.cut)}};
     rep["best_measured"] = {{"cut", best}, {"p50_ms", best_ms}};
     rep["all_edge_p50_ms"] = measured(p.cuts.size() - 1);
-    rep["all_cloud_p50_ms"] = measured(0);
+    rep["all_cloud_p50_ms"] = p.cuts[0].allowed ? nlohmann::json(measured(0)) : nlohmann::json(nullptr);
     if (!a.json) {
       std::printf("%4s  %-24s %5s %10s %10s %10s %7s %6s\n", "cut", "after node", "wire", "predicted", "p50 ms", "mean ms",
                   "cloud", "local");
