@@ -28,6 +28,8 @@ constexpr void (*kVerbs[])(CLI::App&) = {
     edgeopt::cli::add_factorize_verb,
     edgeopt::cli::add_distill_verb,
     edgeopt::cli::add_optimize_verb,
+    edgeopt::cli::add_partition_verb,
+    edgeopt::cli::add_offload_verb,
 };
 
 }  // namespace

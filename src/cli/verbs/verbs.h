@@ -19,5 +19,7 @@ void add_prune_verb(CLI::App& app);      // verbs/prune.cpp
 void add_factorize_verb(CLI::App& app);  // verbs/factorize.cpp
 void add_distill_verb(CLI::App& app);    // verbs/distill.cpp
 void add_optimize_verb(CLI::App& app);   // verbs/optimize.cpp
+void add_partition_verb(CLI::App& app);  // verbs/partition.cpp
+void add_offload_verb(CLI::App& app);    // verbs/offload.cpp
 
 }  // namespace edgeopt::cli

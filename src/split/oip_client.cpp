@@ -1,0 +1,263 @@
+#include "split/oip_client.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace edgeopt::split {
+
+const char* oip_status_name(OipStatus s) {
+  switch (s) {
+    case OipStatus::kOk: return "ok";
+    case OipStatus::kUnavailable: return "unavailable";
+    case OipStatus::kDeadline: return "deadline";
+    case OipStatus::kHttpError: return "http_error";
+    case OipStatus::kProtocol: return "protocol";
+  }
+  return "?";
+}
+
+std::string oip_datatype(DType t) {
+  switch (t) {
+    case DType::kF32: return "FP32";
+    case DType::kF16: return "FP16";
+    case DType::kU8: return "UINT8";
+    case DType::kI8: return "INT8";
+    case DType::kI32: return "INT32";
+    case DType::kI64: return "INT64";
+    case DType::kBool: return "BOOL";
+    default: break;
+  }
+  throw_error(ErrorCode::kInvalidArgument, std::string("no Open Inference Protocol datatype for ") + dtype_name(t));
+}
+
+DType dtype_from_oip(const std::string& d) {
+  static const std::map<std::string, DType> k{{"FP32", DType::kF32}, {"FP16", DType::kF16},  {"UINT8", DType::kU8},
+                                              {"INT8", DType::kI8},  {"INT32", DType::kI32}, {"INT64", DType::kI64},
+                                              {"BOOL", DType::kBool}};
+  auto it = k.find(d);
+  if (it == k.end())
+    throw_error(ErrorCode::kInvalidArgument,
+                "unsupported Open Inference Protocol datatype '" + d + "' (known: FP32 FP16 UINT8 INT8 INT32 INT64 BOOL)");
+  return it->second;
+}
+
+std::string encode_infer_request(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs,
+                                 size_t* json_len) {
+  nlohmann::json j;
+  j["inputs"] = nlohmann::json::array();
+  for (const auto& [name, t] : inputs)
+    j["inputs"].push_back({{"name", name},
+                           {"shape", t.shape().dims()},
+                           {"datatype", oip_datatype(t.dtype())},
+                           {"parameters", {{"binary_data_size", t.nbytes()}}}});
+  j["outputs"] = nlohmann::json::array();
+  for (const auto& o : outputs) j["outputs"].push_back({{"name", o}, {"parameters", {{"binary_data", true}}}});
+  std::string body = j.dump();
+  *json_len = body.size();
+  for (const auto& [name, t] : inputs) body.append(static_cast<const char*>(t.raw()), t.nbytes());
+  return body;
+}
+
+namespace {
+
+// The tensors listed under `key` ("inputs" or "outputs") of a v2 body, binary or JSON.
+std::map<std::string, Tensor> decode_tensors(const std::string& body, size_t json_len, const std::string& key,
+                                             nlohmann::json* header) {
+  EDGEOPT_CHECK_ARG(json_len <= body.size(), "Inference-Header-Content-Length " + std::to_string(json_len) +
+                                                 " exceeds the body (" + std::to_string(body.size()) + " bytes)");
+  const size_t hlen = json_len ? json_len : body.size();
+  nlohmann::json j = nlohmann::json::parse(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(hlen), nullptr, false);
+  EDGEOPT_CHECK_ARG(!j.is_discarded() && j.is_object() && j.contains(key) && j[key].is_array(),
+                    "body is not a v2 inference message (no '" + key + "' array): " + body.substr(0, std::min<size_t>(hlen, 200)));
+  std::map<std::string, Tensor> out;
+  size_t offset = hlen;
+  for (const auto& o : j[key]) {
+    EDGEOPT_CHECK_ARG(o.is_object() && o.contains("name") && o.contains("shape") && o.contains("datatype"),
+                      "v2 tensor without name/shape/datatype: " + o.dump());
+    const std::string name = o["name"].get<std::string>();
+    const DType dt = dtype_from_oip(o["datatype"].get<std::string>());
+    std::vector<int64_t> dims = o["shape"].get<std::vector<int64_t>>();
+    for (int64_t d : dims) EDGEOPT_CHECK_ARG(d >= 0 && d < (int64_t{1} << 32), "response output '" + name + "' has a bad shape");
+    Tensor t(dt, Shape(dims));
+    const auto params = o.value("parameters", nlohmann::json::object());
+    if (params.contains("binary_data_size")) {
+      const size_t n = params["binary_data_size"].get<size_t>();
+      EDGEOPT_CHECK_ARG(n == t.nbytes(), "response output '" + name + "': binary_data_size " + std::to_string(n) +
+                                             " but shape and datatype need " + std::to_string(t.nbytes()) + " bytes");
+      EDGEOPT_CHECK_ARG(offset + n <= body.size(), "response output '" + name + "' runs past the end of the body");
+      std::memcpy(t.raw(), body.data() + offset, n);
+      offset += n;
+    } else {
+      EDGEOPT_CHECK_ARG(o.contains("data") && o["data"].is_array(), "response output '" + name + "' has no data");
+      const auto& d = o["data"];
+      EDGEOPT_CHECK_ARG(static_cast<int64_t>(d.size()) == t.numel(),
+                        "response output '" + name + "': " + std::to_string(d.size()) + " values for shape " + t.shape().str());
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        const double v = d[static_cast<size_t>(i)].get<double>();
+        switch (dt) {
+          case DType::kF32: t.data<float>()[i] = static_cast<float>(v); break;
+          case DType::kF16: t.data_u16()[i] = f32_to_f16(static_cast<float>(v)); break;
+          case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
+          case DType::kI8: t.data<int8_t>()[i] = static_cast<int8_t>(v); break;
+          case DType::kI32: t.data<int32_t>()[i] = static_cast<int32_t>(v); break;
+          case DType::kI64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
+          default: t.data<bool>()[i] = v != 0; break;
+        }
+      }
+    }
+    out[name] = std::move(t);
+  }
+  if (header) *header = std::move(j);
+  return out;
+}
+
+}  // namespace
+
+InferRequest decode_infer_request(const std::string& body, size_t json_len) {
+  InferRequest r;
+  nlohmann::json j;
+  r.inputs = decode_tensors(body, json_len, "inputs", &j);
+  if (j.contains("outputs") && j["outputs"].is_array())
+    for (const auto& o : j["outputs"])
+      if (o.is_object() && o.contains("name")) r.outputs.push_back(o["name"].get<std::string>());
+  return r;
+}
+
+std::string encode_infer_response(const std::string& model, const std::map<std::string, Tensor>& outputs,
+                                  size_t* json_len) {
+  nlohmann::json j;
+  j["model_name"] = model;
+  j["outputs"] = nlohmann::json::array();
+  for (const auto& [name, t] : outputs)
+    j["outputs"].push_back({{"name", name},
+                            {"shape", t.shape().dims()},
+                            {"datatype", oip_datatype(t.dtype())},
+                            {"parameters", {{"binary_data_size", t.nbytes()}}}});
+  std::string body = j.dump();
+  *json_len = body.size();
+  for (const auto& [name, t] : outputs) body.append(static_cast<const char*>(t.raw()), t.nbytes());
+  return body;
+}
+
+std::map<std::string, Tensor> decode_infer_response(const std::string& body, size_t json_len,
+                                                    const std::vector<std::string>& outputs) {
+  auto out = decode_tensors(body, json_len, "outputs", nullptr);
+  for (const auto& want : outputs)
+    EDGEOPT_CHECK_ARG(out.count(want), "response lacks requested output '" + want + "'");
+  return out;
+}
+
+struct OipClient::Impl {
+  std::unique_ptr<httplib::Client> cli;
+};
+
+OipClient::OipClient(const std::string& url) : url_(url), impl_(std::make_unique<Impl>()) {
+  const std::string scheme = "http://";
+  EDGEOPT_CHECK_ARG(url.rfind(scheme, 0) == 0, "cloud URL '" + url +
+                                                   "' must start with http:// (https needs cpp-httplib built with "
+                                                   "OpenSSL; put a TLS proxy in front)");
+  std::string rest = url.substr(scheme.size());
+  const size_t slash = rest.find('/');
+  if (slash != std::string::npos) {
+    prefix_ = rest.substr(slash);
+    while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+    rest = rest.substr(0, slash);
+  }
+  const size_t colon = rest.rfind(':');
+  host_ = rest;
+  if (colon != std::string::npos) {
+    host_ = rest.substr(0, colon);
+    const std::string p = rest.substr(colon + 1);
+    char* end = nullptr;
+    const long v = std::strtol(p.c_str(), &end, 10);
+    EDGEOPT_CHECK_ARG(!p.empty() && *end == 0 && v > 0 && v < 65536, "cloud URL '" + url + "': bad port '" + p + "'");
+    port_ = static_cast<int>(v);
+  }
+  EDGEOPT_CHECK_ARG(!host_.empty(), "cloud URL '" + url + "' has no host");
+  impl_->cli = std::make_unique<httplib::Client>(host_, port_);
+  impl_->cli->set_keep_alive(true);
+  impl_->cli->set_tcp_nodelay(true);
+}
+
+OipClient::~OipClient() = default;
+
+namespace {
+void set_budget(httplib::Client& c, double budget_ms) {
+  const auto us = static_cast<int64_t>(std::max(1.0, budget_ms) * 1e3);
+  const time_t sec = static_cast<time_t>(us / 1000000);
+  const time_t usec = static_cast<time_t>(us % 1000000);
+  c.set_connection_timeout(sec, usec);
+  c.set_read_timeout(sec, usec);
+  c.set_write_timeout(sec, usec);
+}
+double since_ms(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+OipResult OipClient::infer(const std::string& model, const std::map<std::string, Tensor>& inputs,
+                           const std::vector<std::string>& outputs, double budget_ms) {
+  OipResult r;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string where = url_ + " model '" + model + "'";
+  if (budget_ms <= 0) {
+    r.status = OipStatus::kDeadline;
+    r.error = "no time left for " + where;
+    return r;
+  }
+  size_t json_len = 0;
+  const std::string body = encode_infer_request(inputs, outputs, &json_len);
+  r.bytes_sent = static_cast<int64_t>(body.size());
+  set_budget(*impl_->cli, budget_ms);
+  httplib::Headers h{{"Inference-Header-Content-Length", std::to_string(json_len)}};
+  auto res = impl_->cli->Post(prefix_ + "/v2/models/" + model + "/infer", h, body, "application/octet-stream");
+  r.ms = since_ms(t0);
+  if (!res) {
+    const auto e = res.error();
+    // A read/write error after (nearly) the whole budget is the timeout firing, not the server failing.
+    const bool timed_out = e == httplib::Error::ConnectionTimeout ||
+                           ((e == httplib::Error::Read || e == httplib::Error::Write) && r.ms >= 0.9 * budget_ms);
+    r.status = timed_out ? OipStatus::kDeadline : OipStatus::kUnavailable;
+    r.error = where + ": " + httplib::to_string(e) + " after " + std::to_string(r.ms) + " ms";
+    impl_->cli->stop();  // drop a half-used keep-alive socket
+    return r;
+  }
+  r.http_status = res->status;
+  r.bytes_received = static_cast<int64_t>(res->body.size());
+  if (res->status != 200) {
+    r.status = OipStatus::kHttpError;
+    r.error = where + ": HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 300);
+    return r;
+  }
+  if (r.ms > budget_ms) {
+    r.status = OipStatus::kDeadline;
+    r.error = where + ": answered after " + std::to_string(r.ms) + " ms, budget " + std::to_string(budget_ms) + " ms";
+    return r;
+  }
+  try {
+    size_t rlen = 0;
+    const std::string hv = res->get_header_value("Inference-Header-Content-Length");
+    if (!hv.empty()) rlen = static_cast<size_t>(std::stoull(hv));
+    r.outputs = decode_infer_response(res->body, rlen, outputs);
+  } catch (const std::exception& ex) {
+    r.status = OipStatus::kProtocol;
+    r.error = where + ": " + ex.what();
+    r.outputs.clear();
+  }
+  return r;
+}
+
+bool OipClient::ready(double budget_ms, double* ms) {
+  const auto t0 = std::chrono::steady_clock::now();
+  set_budget(*impl_->cli, budget_ms);
+  auto res = impl_->cli->Get(prefix_ + "/v2/health/ready");
+  if (ms) *ms = since_ms(t0);
+  if (!res) impl_->cli->stop();
+  return res && res->status == 200;
+}
+
+}  // namespace edgeopt::split
