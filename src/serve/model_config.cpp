@@ -209,7 +209,7 @@ void complete_model_config(ModelConfig& c, const Graph& g, const std::string& mo
     throw_error(ErrorCode::kInvalidArgument, "config of model '" + model_path + "': " + msg);
   };
   auto first_dim_dynamic = [](const ValueInfo& v) { return v.shape.rank() >= 1 && v.shape[0] < 0; };
-  if (!c.from_file) {
+  if (c.max_batch_size < 0) {
     bool batchable = !g.inputs.empty() && !g.outputs.empty();
     for (const auto& v : g.inputs) batchable = batchable && first_dim_dynamic(v);
     for (const auto& v : g.outputs) batchable = batchable && first_dim_dynamic(v);

@@ -41,7 +41,9 @@ struct ModelConfig {
   std::string name;
   std::string platform = "onnxruntime_onnx";  // what Triton calls an ONNX model; we accept it
   std::string backend;
-  int max_batch_size = 0;  // 0: no batching, requests carry the full model shape
+  // 0: no batching, requests carry the full model shape; -1 (no config.pbtxt): decided by
+  // complete_model_config from the model's first dims.
+  int max_batch_size = -1;
   std::vector<TensorConfig> inputs;
   std::vector<TensorConfig> outputs;
   bool dynamic_batching = false;

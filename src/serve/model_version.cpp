@@ -124,6 +124,7 @@ std::future<InferResult> ModelVersion::submit(InferRequest request) {
                                                std::to_string(options_.max_queue) + "); retry later");
     }
     queue_.push_back(std::move(p));
+    ++stats_.accepted;
   }
   cv_.notify_all();
   return fut;

@@ -55,6 +55,7 @@ struct ExecOptions {
 };
 
 struct VersionStats {
+  uint64_t accepted = 0;   // requests queued by submit()
   uint64_t requests = 0;   // requests answered with outputs
   uint64_t batches = 0;    // Session::run calls
   uint64_t rows = 0;       // batch rows run
