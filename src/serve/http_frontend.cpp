@@ -1,4 +1,5 @@
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
 
@@ -185,12 +186,26 @@ int HttpFrontend::start(const std::string& host, int port) {
   const int threads = std::max(1, m.server.options().http_threads);
   m.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   m.http.set_payload_max_length(m.server.options().max_request_bytes);
-  m.http.set_keep_alive_max_count(1000);
+  // A keep-alive connection holds its thread; rotating connections every 100 requests lets waiting
+  // connections in when there are more of them than threads.
+  m.http.set_keep_alive_max_count(100);
   m.http.set_keep_alive_timeout(10);
   m.routes();
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server bind the same
+  // port silently instead of failing with "port in use".
+  socket_t listen_fd = -1;
+  m.http.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
   int bound = port == 0 ? m.http.bind_to_any_port(host) : (m.http.bind_to_port(host, port) ? port : -1);
   if (bound < 0)
     throw_error(ErrorCode::kUnavailable, "HTTP: cannot listen on " + host + ":" + std::to_string(port) + " (port in use?)");
+  // httplib listens with a backlog of 5: a burst of new connections (a load balancer, wrk's 64)
+  // overflows it and the kernel drops handshakes, which clients see as multi-second stalls.
+  // listen() again on the bound socket only raises the backlog.
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   m.thread = std::thread([&m] { m.http.listen_after_bind(); });
   return bound;
 }

@@ -44,7 +44,9 @@ struct ServerOptions {
   size_t max_queue = 64;                    // queued requests per model version before 429
   size_t max_request_bytes = 64u << 20;     // larger requests get 413 (HTTP) / RESOURCE_EXHAUSTED (gRPC)
   double poll_s = 1.0;                      // repository poll period; 0: load once (use the load endpoint)
-  int http_threads = 64;                    // connections served at once (each blocks on its request)
+  // Connections served at once: cpp-httplib keeps a keep-alive connection on one thread, so more
+  // connections than this wait for a free thread (see docs/serving.md).
+  int http_threads = 128;
   int64_t default_timeout_us = 0;           // deadline for requests that set none; 0: none
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
