@@ -2,6 +2,7 @@
 // back-pressure, deadlines), and the HTTP server end to end on a free port (JSON and binary
 // inference, protocol errors, repository endpoints, hot swap under load with zero failed requests,
 // graceful stop).
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "grpc_service.grpc.pb.h"
 #include "onnx/export.h"
 #include "runtime/session.h"
 #include "serve/model_config.h"
@@ -600,6 +602,110 @@ TEST(HttpServer, StopFinishesInFlightRequests) {
   EXPECT_EQ(ok.load(), 6);
   EXPECT_EQ(other.load(), 0);
   EXPECT_FALSE(ts.server->ready());
+}
+
+// ------------------------------------------------------------------------------------------------
+// gRPC end to end (the generated stub of proto/grpc_service.proto, as tritonclient.grpc uses it)
+
+TEST(GrpcServer, InferWithTypedAndRawContentsAndStatusCodes) {
+  TestServer ts("grpc", [](ServerOptions& o) {
+    o.grpc_port = 0;
+    o.max_request_bytes = 64 * 1024;
+  });
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(ts.server->grpc_port()), grpc::InsecureChannelCredentials());
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    inference::ServerLiveRequest q;
+    inference::ServerLiveResponse r;
+    ASSERT_TRUE(stub->ServerLive(&ctx, q, &r).ok());
+    EXPECT_TRUE(r.live());
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataRequest q;
+    q.set_name("affine");
+    inference::ModelMetadataResponse r;
+    ASSERT_TRUE(stub->ModelMetadata(&ctx, q, &r).ok());
+    ASSERT_EQ(r.inputs_size(), 1);
+    EXPECT_EQ(r.inputs(0).datatype(), "FP32");
+    EXPECT_EQ(std::vector<int64_t>(r.inputs(0).shape().begin(), r.inputs(0).shape().end()), (std::vector<int64_t>{-1, 4}));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest q;
+    q.set_name("affine");
+    inference::ModelConfigResponse r;
+    ASSERT_TRUE(stub->ModelConfig(&ctx, q, &r).ok());
+    EXPECT_EQ(r.config().max_batch_size(), kDefaultMaxBatch);
+  }
+  const Tensor x = random_rows(2, 21);
+  const auto want = reference(affine_graph(0), x);
+  auto request = [&](bool raw) {
+    inference::ModelInferRequest q;
+    q.set_model_name("affine");
+    q.set_id("req-1");
+    auto* in = q.add_inputs();
+    in->set_name("x");
+    in->set_datatype("FP32");
+    in->add_shape(2);
+    in->add_shape(4);
+    auto v = x.to_f32_vector();
+    if (raw) q.add_raw_input_contents(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
+    else for (float f : v) in->mutable_contents()->add_fp32_contents(f);
+    return q;
+  };
+  for (bool raw : {true, false}) {
+    grpc::ClientContext ctx;
+    inference::ModelInferResponse r;
+    grpc::Status st = stub->ModelInfer(&ctx, request(raw), &r);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(r.id(), "req-1");
+    EXPECT_EQ(r.model_version(), "1");
+    ASSERT_EQ(r.raw_output_contents_size(), 1);
+    std::vector<float> y(6);
+    ASSERT_EQ(r.raw_output_contents(0).size(), 24u);
+    std::memcpy(y.data(), r.raw_output_contents(0).data(), 24);
+    expect_near(y, want, raw ? "grpc raw" : "grpc typed");
+  }
+  auto expect_status = [&](inference::ModelInferRequest q, grpc::StatusCode code, const std::string& needle) {
+    grpc::ClientContext ctx;
+    inference::ModelInferResponse r;
+    grpc::Status st = stub->ModelInfer(&ctx, q, &r);
+    EXPECT_EQ(st.error_code(), code) << st.error_message();
+    EXPECT_NE(st.error_message().find(needle), std::string::npos) << st.error_message();
+  };
+  auto short_typed = request(false);
+  short_typed.mutable_inputs(0)->mutable_contents()->mutable_fp32_contents()->RemoveLast();
+  expect_status(short_typed, grpc::StatusCode::INVALID_ARGUMENT, "fp32_contents has 7 values");
+  auto short_raw = request(true);
+  short_raw.mutable_raw_input_contents(0)->resize(20);
+  expect_status(short_raw, grpc::StatusCode::INVALID_ARGUMENT, "raw_input_contents has 20 bytes");
+  auto wrong_shape = request(true);
+  wrong_shape.mutable_inputs(0)->set_shape(1, 2);
+  wrong_shape.mutable_raw_input_contents(0)->resize(16);
+  expect_status(wrong_shape, grpc::StatusCode::INVALID_ARGUMENT, "input 'x' has shape [2,2]");
+  auto unknown = request(true);
+  unknown.set_model_name("ghost");
+  expect_status(unknown, grpc::StatusCode::NOT_FOUND, "model 'ghost'");
+  auto huge = request(true);
+  huge.mutable_raw_input_contents(0)->resize(128 * 1024);
+  expect_status(huge, grpc::StatusCode::RESOURCE_EXHAUSTED, "");
+  {
+    // Triton's "timeout" parameter (microseconds): 1 us passes before any worker can answer.
+    grpc::ClientContext ctx;
+    auto q = request(true);
+    (*q.mutable_parameters())["timeout"].set_int64_param(1);
+    inference::ModelInferResponse r;
+    grpc::Status st = stub->ModelInfer(&ctx, q, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+    EXPECT_NE(st.error_message().find("deadline"), std::string::npos) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelInferResponse r;
+    EXPECT_TRUE(stub->ModelInfer(&ctx, request(true), &r).ok()) << "still serving after the errors";
+  }
 }
 
 }  // namespace
