@@ -106,6 +106,7 @@ struct HttpFrontend::Impl {
           }
         }
         HttpInferRequest r = parse_http_infer_request(req.body, json_length);
+        if (r.timeout_us > 0) r.request.deadline = Clock::now() + std::chrono::microseconds(r.timeout_us);
         int64_t version = 0;
         InferResult out = server.infer(req.matches[1], version_of(req), r.request, &version);
         HttpInferBody b = encode_http_infer_response(req.matches[1], version, r, out);

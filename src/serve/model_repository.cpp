@@ -158,10 +158,13 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
   }
 
   std::map<int64_t, Loaded> current;
+  std::map<int64_t, int64_t> failed_before;
   {
     std::lock_guard<std::mutex> lock(mu_);
     current = models_[model].versions;
+    failed_before = models_[model].failed;
   }
+  std::map<int64_t, int64_t> failed_now;
   bool failed = false;
   std::string first_error;
   std::map<int64_t, Loaded> fresh;
@@ -171,6 +174,14 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
     const int64_t mt = mtime_of(file) ^ (config_mtime * 31);
     auto it = current.find(v);
     if (!forced && it != current.end() && it->second.mtime == mt) continue;
+    // A version that failed to load is retried when its files change (or on an explicit load),
+    // not on every poll.
+    auto fb = failed_before.find(v);
+    if (!forced && fb != failed_before.end() && fb->second == mt) {
+      failed = true;
+      failed_now[v] = mt;
+      continue;
+    }
     try {
       auto t0 = std::chrono::steady_clock::now();
       Graph g = onnx::load_model(file.string());
@@ -186,6 +197,7 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
       fresh[v] = Loaded{std::move(mv), mt};
     } catch (const std::exception& e) {
       failed = true;
+      failed_now[v] = mt;
       if (first_error.empty()) first_error = e.what();
     }
   }
@@ -195,6 +207,7 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& st = models_[model];
     st.present = true;
+    st.failed = failed_now;
     for (auto& [v, l] : fresh) {
       auto it = st.versions.find(v);
       if (it != st.versions.end()) dropped.push_back(it->second.model);
@@ -223,7 +236,7 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
     if (!still) log("retired model '" + model + "' version " + std::to_string(d->version()) + " (in-flight requests finish on it)");
   }
   dropped.clear();  // the last user of a retired version joins its workers (maybe an HTTP thread)
-  if (failed) {
+  if (failed && !first_error.empty()) {
     record_error(first_error);
     if (forced) throw ServeError(Status::kBadRequest, "model '" + model + "' failed to load: " + first_error);
   }

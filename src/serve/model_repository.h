@@ -71,6 +71,7 @@ class ModelRepository {
   };
   struct ModelState {
     std::map<int64_t, Loaded> versions;
+    std::map<int64_t, int64_t> failed;  // version -> file stamp of a failed load (not retried by poll)
     std::string error;          // last load error
     bool unloaded = false;      // by request
     bool present = true;        // folder exists

@@ -503,6 +503,10 @@ TEST(HttpServer, ProtocolErrorsAndTheServerKeepsServing) {
          404, "no ready version '9'");
   expect(post("/v2/models/affine/infer", std::string(8192, ' ')), 413, "4096 bytes");
   expect(post("/v2/nothing/here", "{}"), 404, "no endpoint");
+  // Triton's "timeout" request parameter (microseconds): 1 us passes before any worker can answer.
+  expect(post("/v2/models/affine/infer",
+              R"({"parameters":{"timeout":1},"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]})"),
+         504, "deadline");
   // Still serving after all of that.
   auto ok = post("/v2/models/affine/infer", infer_json(random_rows(1, 3)).dump());
   EXPECT_EQ(ok->status, 200) << ok->body;
