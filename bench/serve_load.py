@@ -195,6 +195,7 @@ def main():
     normal["rss_peak_mb"] = s.rss_peak / 1024
     rc = s.stop()
     normal["exit_code"] = rc
+    normal["server_stats"] = [l.split("edgeopt serve: ", 1)[-1].strip() for l in s.lines if "requests answered" in l]
     results["normal"] = normal
 
     log("== overload run: %d connections, %d s, server --threads 1 --max-queue 2" % (a.connections, a.overload_duration))
@@ -230,6 +231,7 @@ def main():
     over["rss_peak_mb"] = s.rss_peak / 1024
     over["rss_last_mb"] = (s.rss_samples[-1] if s.rss_samples else 0) / 1024
     over["exit_code"] = s.stop()
+    over["server_stats"] = [l.split("edgeopt serve: ", 1)[-1].strip() for l in s.lines if "requests answered" in l]
     rej = sorted(probe["rejected_ms"])
     over["probe"] = {
         "rejected": len(rej), "accepted": len(probe["ok_ms"]), "other": probe["other"],
@@ -255,6 +257,9 @@ def main():
     p = over["probe"]
     log("overload probe: %d rejected (p50 %.2f ms, p99 %.2f ms), %d accepted; reason: %s" % (
         p["rejected"], p["rejected_p50_ms"] or 0, p["rejected_p99_ms"] or 0, p["accepted"], p["reason"][:160]))
+    for name, r in (("normal", normal), ("overload", over)):
+        for line in r["server_stats"]:
+            log("%s server: %s" % (name, line))
     errors = normal["socket_errors"] + sum(v for k, v in normal["statuses"].items() if k != 200)
     log("normal run errors: %d (must be 0); idle RSS %.0f MB -> peak %.0f MB" % (
         errors, normal["rss_idle_mb"], normal["rss_peak_mb"]))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "onnx/import.h"
@@ -306,6 +307,16 @@ void ModelRepository::shutdown() {
       for (auto& [v, l] : st.versions) l.model->shutdown();
     all.swap(models_);
   }
+  for (auto& [n, st] : all)
+    for (auto& [v, l] : st.versions) {
+      const VersionStats s = l.model->stats();
+      char avg[32];
+      std::snprintf(avg, sizeof avg, "%.2f", s.batches ? static_cast<double>(s.rows) / static_cast<double>(s.batches) : 0.0);
+      log("model '" + n + "' version " + std::to_string(v) + ": " + std::to_string(s.requests) + " requests answered in " +
+          std::to_string(s.batches) + " runs (" + avg + " rows per run, largest " + std::to_string(s.max_batch_rows_seen) +
+          "), " + std::to_string(s.rejected) + " rejected (queue full/stopping), " + std::to_string(s.expired) +
+          " expired, " + std::to_string(s.failed) + " failed");
+    }
   // Destructors (when no request holds a version any more) finish queued work and join workers.
 }
 
