@@ -216,6 +216,9 @@ GrpcFrontend::~GrpcFrontend() { stop(); }
 
 int GrpcFrontend::start(const std::string& host, int port) {
   grpc::ServerBuilder b;
+  // gRPC enables SO_REUSEPORT by default: a second server on the same port would start and share
+  // the traffic instead of failing with "port in use".
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int bound = 0;
   b.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
   b.RegisterService(&impl_->service);

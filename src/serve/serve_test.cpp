@@ -583,6 +583,26 @@ TEST(HttpServer, HotSwapUnderLoadFailsNoRequest) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+TEST(Server, APortInUseIsAClearErrorForHttpAndGrpc) {
+  TestServer first("ports", [](ServerOptions& o) { o.grpc_port = 0; });
+  for (bool http : {true, false}) {
+    ServerOptions o;
+    o.model_repo = first.repo.string();
+    o.host = "127.0.0.1";
+    o.poll_s = 0;
+    o.http_port = http ? first.server->http_port() : 0;
+    o.grpc_port = http ? 0 : first.server->grpc_port();
+    Server second(o);
+    try {
+      second.start();
+      FAIL() << (http ? "HTTP" : "gRPC") << " port in use was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("port in use"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(http ? "HTTP" : "gRPC"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(HttpServer, FullQueueAnswers429WithAReason) {
   TestServer ts("http_429", [](ServerOptions& o) {
     o.threads = 1;
