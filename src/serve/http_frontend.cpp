@@ -1,6 +1,9 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "serve/frontends.h"
@@ -208,6 +211,13 @@ int HttpFrontend::start(const std::string& host, int port) {
   // listen() again on the bound socket only raises the backlog.
   if (listen_fd >= 0) ::listen(listen_fd, 1024);
   m.thread = std::thread([&m] { m.http.listen_after_bind(); });
+  // httplib's stop() does nothing until the listen loop runs; a stop() right after start() (a later
+  // start step failed) would otherwise leave the loop running and the join hanging.
+  for (int i = 0; i < 10000 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!m.http.is_running()) {
+    m.thread.join();  // the loop ended without ever running: listen failed
+    throw_error(ErrorCode::kUnavailable, "HTTP: the listen loop on " + host + ":" + std::to_string(bound) + " did not start");
+  }
   return bound;
 }
 

@@ -219,7 +219,20 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
         feeds[name] = cat;
       }
     }
-    auto outputs = session.run(feeds);
+    std::map<std::string, Tensor> outputs;
+    try {
+      outputs = session.run(feeds);
+    } catch (const std::exception&) {
+      if (batch.size() == 1) throw;
+      // One bad request (e.g. a variable dim the model rejects) must not fail the others batched
+      // with it: run each alone so only the bad one gets the error.
+      for (auto& p : batch) {
+        std::vector<Pending> single;
+        single.push_back(std::move(p));
+        run_batch(index, single);
+      }
+      return;
+    }
     int64_t begin = 0;
     for (auto& p : batch) {
       InferResult r;

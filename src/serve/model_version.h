@@ -11,6 +11,7 @@
 // max_batch_size rows, a preferred batch size, or max_queue_delay_us has passed since the oldest
 // one arrived; inputs are concatenated along dim 0, run once, and outputs split back by rows. Only
 // one worker collects at a time, so concurrent requests end up in one batch, not one per worker.
+// When a batched run throws, its requests are run one by one, so only a bad request gets the error.
 // Back-pressure: submit() throws kQueueFull when max_queue requests already wait, kUnavailable once
 // shutdown() began. A request still queued at its deadline is answered kDeadlineExceeded without
 // running. The destructor finishes every queued request, then joins the workers, so dropping the

@@ -221,6 +221,43 @@ TEST(ModelVersion, BatchedOutputsEqualUnbatchedOnes) {
   EXPECT_LE(st.max_batch_rows_seen, 8u);
 }
 
+TEST(ModelVersion, ABadRequestInABatchFailsAloneTheOthersAreAnswered) {
+  // y[N,2,3] = table[idx]: a request with an index out of range makes the batched run throw.
+  Graph g;
+  g.inputs.push_back({"idx", DType::kI64, Shape({-1, 2}), {"N", ""}});
+  g.initializers["table"] = Tensor::from_vector<float>({5, 3}, std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
+  g.add_node("Gather", {"table", "idx"}, {"y"}, "gather");
+  g.outputs.push_back({"y", DType::kF32, Shape({-1, 2, 3}), {"N", "", ""}});
+  ModelConfig c = batch_config(8, 200000);
+  complete_model_config(c, g, "gather");
+  ModelVersion mv("gather", 1, c, g, ExecOptions{1, 64});
+  std::vector<std::future<InferResult>> futures;
+  for (int64_t i = 0; i < 5; ++i) {
+    InferRequest r;
+    r.inputs["idx"] = Tensor::from_vector<int64_t>({1, 2}, {i == 2 ? 7 : i, 4 - i});
+    futures.push_back(mv.submit(std::move(r)));
+  }
+  for (int64_t i = 0; i < 5; ++i) {
+    if (i == 2) {
+      try {
+        futures[2].get();
+        FAIL() << "index 7 of a 5-row table was accepted";
+      } catch (const ServeError& e) {
+        EXPECT_EQ(e.status(), Status::kBadRequest);
+        EXPECT_NE(e.message().find("index 7 is out of range"), std::string::npos) << e.message();
+      }
+      continue;
+    }
+    std::vector<float> y = futures[static_cast<size_t>(i)].get().outputs.at(0).second.to_f32_vector();
+    std::vector<float> want;
+    for (int64_t row : {i, 4 - i})
+      for (int k = 0; k < 3; ++k) want.push_back(static_cast<float>(row * 3 + k));
+    EXPECT_EQ(y, want) << "request " << i;
+  }
+  EXPECT_EQ(mv.stats().failed, 1u);
+  EXPECT_EQ(mv.stats().requests, 4u);
+}
+
 TEST(ModelVersion, RejectsBadRequestsNamingTheTensor) {
   Graph g = affine_graph(0);
   ModelConfig c = batch_config(4, 0);
