@@ -27,7 +27,10 @@ constexpr DTypeName kDTypes[] = {
 
 std::string dims_str(const std::vector<int64_t>& d) {
   std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + (d[i] < 0 ? std::string("?") : std::to_string(d[i]));
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i) s += ',';
+    s += d[i] < 0 ? std::string("?") : std::to_string(d[i]);
+  }
   return s + "]";
 }
 

@@ -54,7 +54,7 @@ Graph slow_graph() {
   g.initializers["W"] = Tensor::from_vector<float>({512, 512}, w);
   std::string prev = "x";
   for (int i = 0; i < 24; ++i) {
-    std::string out = i == 23 ? "y" : "h" + std::to_string(i);
+    std::string out = i == 23 ? std::string("y") : std::string("h").append(std::to_string(i));
     g.add_node("MatMul", {prev, "W"}, {out}, "mm" + std::to_string(i));
     prev = out;
   }
