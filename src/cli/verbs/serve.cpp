@@ -1,0 +1,97 @@
+// edgeopt serve --model-repo DIR: the Open Inference Protocol (KServe v2) server over HTTP and gRPC
+// (src/serve/server.h). Runs until SIGINT/SIGTERM, then shuts down gracefully.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <mutex>
+
+#include "cli/verbs/verbs.h"
+#include "serve/server.h"
+
+namespace edgeopt::cli {
+
+namespace {
+
+struct Options {
+  serve::ServerOptions server;
+  double max_request_mb = 64;
+  double timeout_ms = 0;
+};
+
+void log_line(const std::string& line) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  std::time_t t = std::time(nullptr);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  std::fprintf(stderr, "%s edgeopt serve: %s\n", ts, line.c_str());
+  std::fflush(stderr);
+}
+
+void run_serve(Options o) {
+  if (o.max_request_mb <= 0) throw_error(ErrorCode::kInvalidArgument, "--max-request-mb must be > 0");
+  o.server.max_request_bytes = static_cast<size_t>(o.max_request_mb * 1024 * 1024);
+  o.server.default_timeout_us = static_cast<int64_t>(o.timeout_ms * 1000);
+  o.server.log = log_line;
+  // Block the signals before any server thread exists (threads inherit the mask); this thread then
+  // waits for them with sigwait, so shutdown runs in ordinary code, not in a signal handler.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  serve::Server server(o.server);
+  server.start();
+  log_line("ready (Ctrl-C or SIGTERM to stop)");
+  int sig = 0;
+  sigwait(&set, &sig);
+  log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  server.stop();
+}
+
+}  // namespace
+
+void add_serve_verb(CLI::App& app) {
+  auto opts = std::make_shared<Options>();
+  CLI::App* sub = app.add_subcommand(
+      "serve", "Serve ONNX models over the Open Inference Protocol (KServe v2: HTTP/REST + gRPC), Triton-compatible");
+  sub->add_option("--model-repo", opts->server.model_repo,
+                  "Model repository in Triton's layout: DIR/<model>/<version>/model.onnx, optional DIR/<model>/config.pbtxt")
+      ->required();
+  sub->add_option("--http", opts->server.http_port, "HTTP port (0: any free port, -1: off)")->capture_default_str();
+  sub->add_option("--grpc", opts->server.grpc_port, "gRPC port (0: any free port, -1: off)")->capture_default_str();
+  sub->add_option("--host", opts->server.host, "Address to listen on")->capture_default_str();
+  sub->add_option("--threads", opts->server.threads,
+                  "Worker threads per model version, each with its own Session (config.pbtxt instance_group count wins)")
+      ->capture_default_str();
+  sub->add_option("--max-queue", opts->server.max_queue,
+                  "Requests queued per model before new ones get 429 (back-pressure)")
+      ->capture_default_str();
+  sub->add_option("--max-request-mb", opts->max_request_mb, "Largest request body; larger ones get 413")->capture_default_str();
+  sub->add_option("--poll-s", opts->server.poll_s,
+                  "Seconds between repository scans (new versions hot-swap in); 0: scan once")
+      ->capture_default_str();
+  sub->add_option("--timeout-ms", opts->timeout_ms,
+                  "Deadline for requests that carry none (0: none); past it they get 504")
+      ->capture_default_str();
+  sub->add_option("--http-threads", opts->server.http_threads, "HTTP connections served at once")->capture_default_str();
+  sub->footer(
+      "Example:\n"
+      "  mkdir -p models/vision_cnn/1\n"
+      "  edgeopt train --model vision_cnn --data fashion-mnist --epochs 1 --out models/vision_cnn/1/model.onnx\n"
+      "  edgeopt serve --model-repo models --http 8000 --grpc 8001 --threads 2\n"
+      "  curl localhost:8000/v2/models/vision_cnn              # metadata: inputs, outputs, versions\n"
+      "  curl -d '{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\",\"shape\":[1,1,28,28],\"data\":[0,...]}]}' \\\n"
+      "       localhost:8000/v2/models/vision_cnn/infer\n"
+      "Works with Triton's clients (pip install tritonclient[all]) and any KServe v2 client. Without\n"
+      "config.pbtxt, a model whose first dims are dynamic batches up to 8 requests. Copy a new version\n"
+      "folder (e.g. models/vision_cnn/2/) into place and it replaces version 1 without failing a request.\n"
+      "See docs/serving.md.");
+  sub->callback([opts] { run_serve(*opts); });
+}
+
+}  // namespace edgeopt::cli

@@ -1,0 +1,232 @@
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "serve/frontends.h"
+#include "serve/oip_http.h"
+#include "serve/server.h"
+
+namespace edgeopt::serve {
+
+namespace {
+
+using json = nlohmann::json;
+
+void send_error(httplib::Response& res, Status s, const std::string& msg) {
+  res.status = http_status(s);
+  res.set_content(oip_error_json(msg), "application/json");
+}
+
+void send_json(httplib::Response& res, const json& j) { res.set_content(j.dump(), "application/json"); }
+
+json tensor_metadata(const TensorConfig& t, int max_batch) {
+  std::vector<int64_t> shape = t.dims;
+  if (max_batch > 0) shape.insert(shape.begin(), -1);
+  return {{"name", t.name}, {"datatype", oip_datatype(t.dtype)}, {"shape", shape}};
+}
+
+// Path parts: [1] model, [2] version or empty.
+std::string version_of(const httplib::Request& req) { return req.matches.size() > 2 ? req.matches[2].str() : ""; }
+
+}  // namespace
+
+struct HttpFrontend::Impl {
+  Server& server;
+  httplib::Server http;
+  std::thread thread;
+  explicit Impl(Server& s) : server(s) {}
+
+  // Runs a handler body, turning ServeError / edgeopt::Error / anything else into an OIP error.
+  template <typename F>
+  void guarded(httplib::Response& res, F&& f) {
+    try {
+      f();
+    } catch (const ServeError& e) {
+      send_error(res, e.status(), e.message());
+    } catch (const Error& e) {
+      ServeError se = ServeError::from(e);
+      send_error(res, se.status(), se.message());
+    } catch (const std::exception& e) {
+      send_error(res, Status::kInternal, e.what());
+    }
+  }
+
+  void routes() {
+    const std::string model_re = R"(/v2/models/([^/]+)(?:/versions/([0-9]+))?)";
+    http.Get("/v2/health/live", [this](const httplib::Request&, httplib::Response& res) {
+      res.status = server.live() ? 200 : 503;
+      send_json(res, {{"live", server.live()}});
+    });
+    http.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+      const bool r = server.ready();
+      res.status = r ? 200 : 503;
+      send_json(res, {{"ready", r}});
+    });
+    http.Get("/v2", [this](const httplib::Request&, httplib::Response& res) {
+      send_json(res, {{"name", kServerName}, {"version", kServerVersion}, {"extensions", server.extensions()}});
+    });
+    http.Get(model_re + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        auto mv = server.repository().get(req.matches[1], version_of(req));
+        send_json(res, {{"name", mv->name()}, {"version", std::to_string(mv->version())}, {"ready", !server.stopping()}});
+        if (server.stopping()) res.status = 503;
+      });
+    });
+    http.Get(R"(/v2/models/([^/]+)(?:/versions/([0-9]+))?/config)", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        auto mv = server.repository().get(req.matches[1], version_of(req));
+        res.set_content(model_config_json(mv->config()), "application/json");
+      });
+    });
+    http.Get(model_re, [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        auto mv = server.repository().get(req.matches[1], version_of(req));
+        const auto& c = mv->config();
+        json versions = json::array();
+        for (int64_t v : server.repository().versions(mv->name())) versions.push_back(std::to_string(v));
+        json inputs = json::array(), outputs = json::array();
+        for (const auto& t : c.inputs) inputs.push_back(tensor_metadata(t, c.max_batch_size));
+        for (const auto& t : c.outputs) outputs.push_back(tensor_metadata(t, c.max_batch_size));
+        send_json(res, {{"name", mv->name()}, {"versions", versions}, {"platform", c.platform},
+                        {"inputs", inputs}, {"outputs", outputs}});
+      });
+    });
+    http.Post(model_re + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        size_t json_length = 0;
+        if (req.has_header("Inference-Header-Content-Length")) {
+          const std::string v = req.get_header_value("Inference-Header-Content-Length");
+          try {
+            size_t pos = 0;
+            json_length = std::stoull(v, &pos);
+            if (pos != v.size()) throw std::invalid_argument(v);
+          } catch (const std::exception&) {
+            throw ServeError(Status::kBadRequest, "Inference-Header-Content-Length '" + v + "' is not a byte count");
+          }
+        }
+        HttpInferRequest r = parse_http_infer_request(req.body, json_length);
+        if (r.timeout_us > 0) r.request.deadline = Clock::now() + std::chrono::microseconds(r.timeout_us);
+        int64_t version = 0;
+        InferResult out = server.infer(req.matches[1], version_of(req), r.request, &version);
+        HttpInferBody b = encode_http_infer_response(req.matches[1], version, r, out);
+        if (b.json_length) {
+          res.set_header("Inference-Header-Content-Length", std::to_string(b.json_length));
+          res.set_content(std::move(b.body), "application/octet-stream");
+        } else {
+          res.set_content(std::move(b.body), "application/json");
+        }
+      });
+    });
+    http.Post("/v2/repository/index", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        bool ready_only = false;
+        if (!req.body.empty()) {
+          json j = json::parse(req.body, nullptr, false);
+          if (j.is_discarded() || !j.is_object()) throw ServeError(Status::kBadRequest, "repository index: the body must be a JSON object");
+          ready_only = j.value("ready", false);
+        }
+        json arr = json::array();
+        for (const auto& e : server.repository().index()) {
+          if (ready_only && e.state != "READY") continue;
+          json m = {{"name", e.name}, {"state", e.state}};
+          if (!e.version.empty()) m["version"] = e.version;
+          if (!e.reason.empty()) m["reason"] = e.reason;
+          arr.push_back(m);
+        }
+        send_json(res, arr);
+      });
+    });
+    http.Post(R"(/v2/repository/models/([^/]+)/load)", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        if (server.stopping()) throw ServeError(Status::kUnavailable, "the server is shutting down");
+        server.repository().load(req.matches[1]);
+        send_json(res, json::object());
+      });
+    });
+    http.Post(R"(/v2/repository/models/([^/]+)/unload)", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        server.repository().unload(req.matches[1]);
+        send_json(res, json::object());
+      });
+    });
+    // Statuses httplib sets itself (404 for unknown paths, 413 over the payload limit, 400 for a
+    // broken request line) still answer in the protocol's error shape.
+    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      std::string msg;
+      switch (res.status) {
+        case 404: msg = "no endpoint " + req.method + " " + req.path + " (see GET /v2 and the KServe v2 protocol)"; break;
+        case 405: msg = "method " + req.method + " is not allowed on " + req.path; break;
+        case 413:
+          msg = "request body is larger than the server's limit of " + std::to_string(server.options().max_request_bytes) +
+                " bytes (--max-request-mb)";
+          break;
+        default: msg = "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path; break;
+      }
+      res.set_content(oip_error_json(msg), "application/json");
+    });
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string msg = "internal error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        msg = e.what();
+      } catch (...) {
+      }
+      send_error(res, Status::kInternal, msg);
+    });
+  }
+};
+
+HttpFrontend::HttpFrontend(Server& server) : impl_(std::make_unique<Impl>(server)) {}
+HttpFrontend::~HttpFrontend() { stop(); }
+
+int HttpFrontend::start(const std::string& host, int port) {
+  Impl& m = *impl_;
+  const int threads = std::max(1, m.server.options().http_threads);
+  m.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  m.http.set_payload_max_length(m.server.options().max_request_bytes);
+  // A keep-alive connection holds its thread; rotating connections every 100 requests lets waiting
+  // connections in when there are more of them than threads.
+  m.http.set_keep_alive_max_count(100);
+  m.http.set_keep_alive_timeout(10);
+  m.routes();
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server bind the same
+  // port silently instead of failing with "port in use".
+  socket_t listen_fd = -1;
+  m.http.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
+  int bound = port == 0 ? m.http.bind_to_any_port(host) : (m.http.bind_to_port(host, port) ? port : -1);
+  if (bound < 0)
+    throw_error(ErrorCode::kUnavailable, "HTTP: cannot listen on " + host + ":" + std::to_string(port) + " (port in use?)");
+  // httplib listens with a backlog of 5: a burst of new connections (a load balancer, wrk's 64)
+  // overflows it and the kernel drops handshakes, which clients see as multi-second stalls.
+  // listen() again on the bound socket only raises the backlog.
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
+  m.thread = std::thread([&m] { m.http.listen_after_bind(); });
+  // httplib's stop() does nothing until the listen loop runs; a stop() right after start() (a later
+  // start step failed) would otherwise leave the loop running and the join hanging.
+  for (int i = 0; i < 10000 && !m.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!m.http.is_running()) {
+    m.thread.join();  // the loop ended without ever running: listen failed
+    throw_error(ErrorCode::kUnavailable, "HTTP: the listen loop on " + host + ":" + std::to_string(bound) + " did not start");
+  }
+  return bound;
+}
+
+void HttpFrontend::stop() {
+  if (!impl_) return;
+  if (impl_->thread.joinable()) {
+    impl_->http.stop();
+    impl_->thread.join();
+  }
+}
+
+}  // namespace edgeopt::serve

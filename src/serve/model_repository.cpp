@@ -1,0 +1,323 @@
+#include "serve/model_repository.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "onnx/import.h"
+
+namespace edgeopt::serve {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t mtime_of(const fs::path& p) {
+  std::error_code ec;
+  auto t = fs::last_write_time(p, ec);
+  if (ec) return -1;
+  return static_cast<int64_t>(t.time_since_epoch().count());
+}
+
+bool is_version_name(const std::string& s) {
+  if (s.empty() || s.size() > 18 || s[0] == '0') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+ModelRepository::ModelRepository(std::string dir, RepositoryOptions options) : dir_(std::move(dir)), options_(std::move(options)) {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec))
+    throw_error(ErrorCode::kNotFound, "model repository '" + dir_ + "' is not a directory (expected DIR/<model>/<version>/model.onnx)");
+}
+
+ModelRepository::~ModelRepository() { shutdown(); }
+
+void ModelRepository::log(const std::string& line) const {
+  if (options_.log) options_.log(line);
+}
+
+int ModelRepository::poll() {
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_, ec))
+    if (e.is_directory() && e.path().filename().string()[0] != '.') names.insert(e.path().filename().string());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [n, st] : models_)
+      if (!names.count(n) && st.present) names.insert(n);  // removed folders: sync drops them
+  }
+  int changes = 0;
+  for (const auto& n : names) {
+    bool skip = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = models_.find(n);
+      skip = shut_down_ || (it != models_.end() && it->second.unloaded);
+    }
+    if (!skip) changes += sync_model(n, false);
+  }
+  return changes;
+}
+
+void ModelRepository::load(const std::string& model) {
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  if (model.empty() || model.find('/') != std::string::npos || model == "." || model == "..")
+    throw ServeError(Status::kBadRequest, "'" + model + "' is not a model name");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) throw ServeError(Status::kUnavailable, "the server is shutting down");
+    models_[model].unloaded = false;
+  }
+  sync_model(model, true);
+}
+
+void ModelRepository::unload(const std::string& model) {
+  std::lock_guard<std::mutex> load_lock(load_mu_);
+  std::map<int64_t, Loaded> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(model);
+    if (it == models_.end()) throw ServeError(Status::kNotFound, "model '" + model + "' is not in the repository");
+    it->second.unloaded = true;
+    dropped.swap(it->second.versions);
+  }
+  for (auto& [v, l] : dropped) l.model->shutdown();
+  log("unloaded model '" + model + "' (" + std::to_string(dropped.size()) + " version(s); queued requests finish)");
+}
+
+int ModelRepository::sync_model(const std::string& model, bool forced) {
+  const fs::path folder = fs::path(dir_) / model;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    if (forced) throw ServeError(Status::kNotFound, "model '" + model + "' has no folder in the repository '" + dir_ + "'");
+    std::map<int64_t, Loaded> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto& st = models_[model];
+      st.present = false;
+      dropped.swap(st.versions);
+    }
+    if (!dropped.empty()) log("model '" + model + "' left the repository: unloaded");
+    return static_cast<int>(dropped.size());
+  }
+  auto record_error = [&](const std::string& msg) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto& st = models_[model];
+      st.present = true;
+      if (st.error == msg) return;  // already logged
+      st.error = msg;
+    }
+    log("error: model '" + model + "': " + msg);
+  };
+
+  ModelConfig base;
+  const fs::path config_path = folder / "config.pbtxt";
+  try {
+    if (fs::exists(config_path, ec)) base = load_model_config(config_path.string());
+    if (!base.name.empty() && base.name != model)
+      throw_error(ErrorCode::kInvalidArgument, "config '" + config_path.string() + "': field 'name' is '" + base.name +
+                                                   "' but the model folder is '" + model + "' (they must match)");
+    base.name = model;
+  } catch (const Error& e) {
+    record_error(e.what());
+    if (forced) throw ServeError(Status::kBadRequest, e.what());
+    return 0;
+  }
+  const int64_t config_mtime = fs::exists(config_path, ec) ? mtime_of(config_path) : 0;
+
+  std::vector<int64_t> found;
+  for (const auto& e : fs::directory_iterator(folder, ec)) {
+    std::string n = e.path().filename().string();
+    if (e.is_directory() && is_version_name(n) && fs::exists(e.path() / base.default_model_filename))
+      found.push_back(std::stoll(n));
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<int64_t> wanted;
+  switch (base.version_policy.kind) {
+    case VersionPolicy::Kind::kAll: wanted = found; break;
+    case VersionPolicy::Kind::kLatest: {
+      const size_t n = std::min<size_t>(base.version_policy.num_versions, found.size());
+      wanted.assign(found.end() - static_cast<std::ptrdiff_t>(n), found.end());
+      break;
+    }
+    case VersionPolicy::Kind::kSpecific:
+      for (int64_t v : base.version_policy.versions)
+        if (std::binary_search(found.begin(), found.end(), v)) wanted.push_back(v);
+      break;
+  }
+  if (wanted.empty()) {
+    std::string msg = "no version folder with " + base.default_model_filename + " selected by the version policy in '" +
+                      folder.string() + "'";
+    record_error(msg);
+    if (forced) throw ServeError(Status::kBadRequest, msg);
+    return 0;
+  }
+
+  std::map<int64_t, Loaded> current;
+  std::map<int64_t, int64_t> failed_before;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    current = models_[model].versions;
+    failed_before = models_[model].failed;
+  }
+  std::map<int64_t, int64_t> failed_now;
+  bool failed = false;
+  std::string first_error;
+  std::map<int64_t, Loaded> fresh;
+  for (int64_t v : wanted) {
+    const fs::path file = folder / std::to_string(v) / base.default_model_filename;
+    // A changed model file or config.pbtxt reloads the version.
+    const int64_t mt = mtime_of(file) ^ (config_mtime * 31);
+    auto it = current.find(v);
+    if (!forced && it != current.end() && it->second.mtime == mt) continue;
+    // A version that failed to load is retried when its files change (or on an explicit load),
+    // not on every poll.
+    auto fb = failed_before.find(v);
+    if (!forced && fb != failed_before.end() && fb->second == mt) {
+      failed = true;
+      failed_now[v] = mt;
+      continue;
+    }
+    try {
+      auto t0 = std::chrono::steady_clock::now();
+      Graph g = onnx::load_model(file.string());
+      ModelConfig c = base;
+      complete_model_config(c, g, file.string());
+      auto mv = std::make_shared<ModelVersion>(model, v, c, g, options_.exec);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::string io;
+      for (const auto& t : c.inputs) io += (io.empty() ? "" : ", ") + t.name + " " + oip_datatype(t.dtype);
+      log(std::string(it != current.end() ? "reloaded" : "loaded") + " model '" + model + "' version " + std::to_string(v) +
+          " from " + file.string() + " in " + std::to_string(static_cast<int>(ms)) + " ms (inputs: " + io +
+          "; max_batch_size " + std::to_string(c.max_batch_size) + (c.dynamic_batching ? ", dynamic batching" : "") + ")");
+      fresh[v] = Loaded{std::move(mv), mt};
+    } catch (const std::exception& e) {
+      failed = true;
+      failed_now[v] = mt;
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  int changes = static_cast<int>(fresh.size());
+  std::vector<std::shared_ptr<ModelVersion>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& st = models_[model];
+    st.present = true;
+    st.failed = failed_now;
+    for (auto& [v, l] : fresh) {
+      auto it = st.versions.find(v);
+      if (it != st.versions.end()) dropped.push_back(it->second.model);
+      st.versions[v] = std::move(l);
+    }
+    // Keep versions outside the policy while a wanted one failed: better an older model than none.
+    if (!failed) {
+      for (auto it = st.versions.begin(); it != st.versions.end();) {
+        if (std::find(wanted.begin(), wanted.end(), it->first) == wanted.end()) {
+          dropped.push_back(it->second.model);
+          it = st.versions.erase(it);
+          ++changes;
+        } else {
+          ++it;
+        }
+      }
+      st.error.clear();
+    }
+  }
+  for (const auto& d : dropped) {
+    bool still = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [v, l] : models_[model].versions) still = still || l.model == d;
+    }
+    if (!still) log("retired model '" + model + "' version " + std::to_string(d->version()) + " (in-flight requests finish on it)");
+  }
+  dropped.clear();  // the last user of a retired version joins its workers (maybe an HTTP thread)
+  if (failed && !first_error.empty()) {
+    record_error(first_error);
+    if (forced) throw ServeError(Status::kBadRequest, "model '" + model + "' failed to load: " + first_error);
+  }
+  return changes;
+}
+
+std::shared_ptr<ModelVersion> ModelRepository::get(const std::string& model, const std::string& version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(model);
+  if (it == models_.end() || it->second.versions.empty()) {
+    std::string known;
+    for (const auto& [n, st] : models_)
+      if (!st.versions.empty()) known += (known.empty() ? "" : ", ") + n;
+    std::string why = it == models_.end() ? "is not in the repository"
+                      : it->second.unloaded ? "is unloaded"
+                      : !it->second.error.empty() ? "failed to load: " + it->second.error
+                                                  : "has no loaded version";
+    throw ServeError(Status::kNotFound, "model '" + model + "' " + why + " (ready models: " + (known.empty() ? "none" : known) + ")");
+  }
+  const auto& versions = it->second.versions;
+  if (version.empty()) return versions.rbegin()->second.model;
+  int64_t v = 0;
+  if (is_version_name(version)) v = std::stoll(version);
+  auto vit = versions.find(v);
+  if (vit == versions.end()) {
+    std::string known;
+    for (const auto& [n, l] : versions) known += (known.empty() ? "" : ", ") + std::to_string(n);
+    throw ServeError(Status::kNotFound, "model '" + model + "' has no ready version '" + version + "' (ready: " + known + ")");
+  }
+  return vit->second.model;
+}
+
+std::vector<int64_t> ModelRepository::versions(const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> out;
+  auto it = models_.find(model);
+  if (it != models_.end())
+    for (const auto& [v, l] : it->second.versions) out.push_back(v);
+  return out;
+}
+
+std::vector<ModelIndexEntry> ModelRepository::index() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ModelIndexEntry> out;
+  for (const auto& [n, st] : models_) {
+    if (!st.present) continue;
+    for (const auto& [v, l] : st.versions) out.push_back({n, std::to_string(v), "READY", ""});
+    if (st.versions.empty()) out.push_back({n, "", "UNAVAILABLE", st.unloaded ? "unloaded" : st.error});
+  }
+  return out;
+}
+
+bool ModelRepository::all_ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_) return false;
+  for (const auto& [n, st] : models_)
+    if (st.present && !st.unloaded && st.versions.empty()) return false;
+  return true;
+}
+
+void ModelRepository::shutdown() {
+  std::map<std::string, ModelState> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+    for (auto& [n, st] : models_)
+      for (auto& [v, l] : st.versions) l.model->shutdown();
+    all.swap(models_);
+  }
+  for (auto& [n, st] : all)
+    for (auto& [v, l] : st.versions) {
+      const VersionStats s = l.model->stats();
+      char avg[32];
+      std::snprintf(avg, sizeof avg, "%.2f", s.batches ? static_cast<double>(s.rows) / static_cast<double>(s.batches) : 0.0);
+      log("model '" + n + "' version " + std::to_string(v) + ": " + std::to_string(s.requests) + " requests answered in " +
+          std::to_string(s.batches) + " runs (" + avg + " rows per run, largest " + std::to_string(s.max_batch_rows_seen) +
+          "), " + std::to_string(s.rejected) + " rejected (queue full/stopping), " + std::to_string(s.expired) +
+          " expired, " + std::to_string(s.failed) + " failed");
+    }
+  // Destructors (when no request holds a version any more) finish queued work and join workers.
+}
+
+}  // namespace edgeopt::serve

@@ -1,0 +1,84 @@
+#include "serve/server.h"
+
+#include "serve/frontends.h"
+
+namespace edgeopt::serve {
+
+Server::Server(ServerOptions options) : options_(std::move(options)) {
+  if (options_.threads < 1) throw_error(ErrorCode::kInvalidArgument, "--threads must be >= 1, got " + std::to_string(options_.threads));
+  if (options_.max_queue < 1) throw_error(ErrorCode::kInvalidArgument, "--max-queue must be >= 1");
+  if (options_.poll_s < 0) throw_error(ErrorCode::kInvalidArgument, "--poll-s must be >= 0");
+  RepositoryOptions ro;
+  ro.exec.threads = options_.threads;
+  ro.exec.max_queue = options_.max_queue;
+  ro.log = options_.log;
+  repo_ = std::make_unique<ModelRepository>(options_.model_repo, ro);
+}
+
+Server::~Server() { stop(); }
+
+void Server::log(const std::string& line) const {
+  if (options_.log) options_.log(line);
+}
+
+void Server::start() {
+  repo_->poll();
+  if (repo_->index().empty()) log("warning: the repository '" + options_.model_repo + "' has no model folders yet");
+  if (options_.http_port >= 0) {
+    http_ = std::make_unique<HttpFrontend>(*this);
+    http_port_ = http_->start(options_.host, options_.http_port);
+    log("HTTP/REST (KServe v2) on " + options_.host + ":" + std::to_string(http_port_));
+  }
+  if (options_.grpc_port >= 0) {
+    grpc_ = std::make_unique<GrpcFrontend>(*this);
+    grpc_port_ = grpc_->start(options_.host, options_.grpc_port);
+    log("gRPC (inference.GRPCInferenceService) on " + options_.host + ":" + std::to_string(grpc_port_));
+  }
+  started_ = true;
+  if (options_.poll_s > 0) {
+    poll_thread_ = std::thread([this] {
+      const auto period = std::chrono::duration<double>(options_.poll_s);
+      std::unique_lock<std::mutex> lock(poll_mu_);
+      while (!poll_cv_.wait_for(lock, period, [this] { return stopping_.load(); })) {
+        lock.unlock();
+        try {
+          repo_->poll();
+        } catch (const std::exception& e) {
+          log(std::string("error: repository poll: ") + e.what());
+        }
+        lock.lock();
+      }
+    });
+  }
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  if (started_) log("shutting down: finishing in-flight requests");
+  {
+    std::lock_guard<std::mutex> lock(poll_mu_);
+  }
+  poll_cv_.notify_all();
+  if (poll_thread_.joinable()) poll_thread_.join();
+  if (http_) http_->stop();
+  if (grpc_) grpc_->stop();
+  repo_->shutdown();
+  if (started_) log("stopped");
+}
+
+bool Server::ready() const { return started_ && !stopping_ && repo_->all_ready(); }
+
+InferResult Server::infer(const std::string& model, const std::string& version, InferRequest request, int64_t* version_out) {
+  if (stopping_) throw ServeError(Status::kUnavailable, "the server is shutting down; retry on another server");
+  int64_t timeout = request.deadline == Clock::time_point::max() ? options_.default_timeout_us : 0;
+  if (timeout > 0) request.deadline = Clock::now() + std::chrono::microseconds(timeout);
+  auto mv = repo_->get(model, version);
+  if (version_out) *version_out = mv->version();
+  return mv->infer(std::move(request));
+}
+
+std::vector<std::string> Server::extensions() const {
+  return {"binary_tensor_data", "model_repository", "model_configuration", "parameters"};
+}
+
+}  // namespace edgeopt::serve

@@ -1,0 +1,98 @@
+// serve::Server: edgeopt's Open Inference Protocol (KServe v2) server: a model repository in Triton's
+// layout (model_repository.h) behind HTTP/REST (cpp-httplib; JSON and the binary tensor data
+// extension) and gRPC (GRPCInferenceService, proto/grpc_service.proto).
+//
+//   ServerOptions o;  o.model_repo = "models/";  o.http_port = 0;  o.grpc_port = 0;   // 0: free ports
+//   Server s(o);
+//   s.start();                                   // loads models, listens; throws edgeopt::Error
+//   httplib::Client c("127.0.0.1", s.http_port());  ...
+//   s.stop();                                    // graceful: in-flight requests finish
+//
+// Endpoints (HTTP): GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}],
+// .../ready, /v2/models/{m}/config; POST .../infer, /v2/repository/index,
+// /v2/repository/models/{m}/load and /unload. Errors are {"error": "..."} with the status of
+// status.h (400, 404, 413, 429, 503, 504). gRPC: ServerLive/Ready, ModelReady, ServerMetadata,
+// ModelMetadata, ModelInfer (typed contents or raw_input_contents; answers raw_output_contents),
+// ModelConfig, RepositoryIndex/ModelLoad/ModelUnload.
+// A background thread polls the repository every poll_s seconds (hot reload, model_repository.h).
+// infer() is the transport-independent entry point both front ends call (and an in-process caller
+// can use, e.g. a cloud-role test). Thread-safety: all members except start/stop may be called
+// concurrently; stop() may be called from any thread (e.g. after a signal), once start() returned.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "serve/model_repository.h"
+
+namespace edgeopt::serve {
+
+inline constexpr const char* kServerName = "edgeopt";
+inline constexpr const char* kServerVersion = "0.1.0";
+
+struct ServerOptions {
+  std::string model_repo;
+  std::string host = "0.0.0.0";
+  int http_port = 8000;                     // 0: pick a free port (see http_port()); -1: no HTTP
+  int grpc_port = 8001;                     // 0: pick a free port; -1: no gRPC
+  int threads = 1;                          // worker threads (Sessions) per model version
+  size_t max_queue = 64;                    // queued requests per model version before 429
+  size_t max_request_bytes = 64u << 20;     // larger requests get 413 (HTTP) / RESOURCE_EXHAUSTED (gRPC)
+  double poll_s = 1.0;                      // repository poll period; 0: load once (use the load endpoint)
+  // Connections served at once: cpp-httplib keeps a keep-alive connection on one thread, so more
+  // connections than this wait for a free thread (see docs/serving.md).
+  int http_threads = 128;
+  int64_t default_timeout_us = 0;           // deadline for requests that set none; 0: none
+  std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
+};
+
+class HttpFrontend;
+class GrpcFrontend;
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void start();
+  // Graceful: ready turns false, new requests get 503, listeners close after in-flight requests
+  // are answered, then every model finishes its queue. Idempotent.
+  void stop();
+
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+  bool live() const { return started_ && !stopping_; }
+  bool ready() const;
+  bool stopping() const { return stopping_; }
+  ModelRepository& repository() { return *repo_; }
+  const ServerOptions& options() const { return options_; }
+
+  // Runs one request on model/version ("" = latest) within `timeout_us` (0: default_timeout_us).
+  // Throws ServeError. Returns the version that answered through *version_out when not null.
+  InferResult infer(const std::string& model, const std::string& version, InferRequest request,
+                    int64_t* version_out = nullptr);
+  std::vector<std::string> extensions() const;
+
+ private:
+  void log(const std::string& line) const;
+  ServerOptions options_;
+  std::unique_ptr<ModelRepository> repo_;
+  std::unique_ptr<HttpFrontend> http_;
+  std::unique_ptr<GrpcFrontend> grpc_;
+  int http_port_ = -1;
+  int grpc_port_ = -1;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  std::thread poll_thread_;
+};
+
+}  // namespace edgeopt::serve
