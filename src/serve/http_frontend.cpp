@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "serve/frontends.h"
+#include "serve/metrics.h"
 #include "serve/oip_http.h"
 #include "serve/server.h"
 
@@ -57,6 +58,11 @@ struct HttpFrontend::Impl {
 
   void routes() {
     const std::string model_re = R"(/v2/models/([^/]+)(?:/versions/([0-9]+))?)";
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      guarded(res, [&] {
+        res.set_content(render_prometheus_metrics(server.repository()), "text/plain; version=0.0.4; charset=utf-8");
+      });
+    });
     http.Get("/v2/health/live", [this](const httplib::Request&, httplib::Response& res) {
       res.status = server.live() ? 200 : 503;
       send_json(res, {{"live", server.live()}});

@@ -255,9 +255,20 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
         r.outputs.emplace_back(n, slice_rows(it->second, begin, p.rows));
       }
       begin += p.rows;
+      const double secs = std::chrono::duration<double>(Clock::now() - p.enqueued).count();
       p.promise.set_value(std::move(r));
+      std::lock_guard<std::mutex> lock(mu_);
+      size_t b = 0;
+      while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
+      ++stats_.latency_counts[b];
+      stats_.latency_sum_s += secs;
     }
     std::lock_guard<std::mutex> lock(mu_);
+    {
+      size_t b = 0;
+      while (b < kBatchBuckets.size() && static_cast<double>(begin) > kBatchBuckets[b]) ++b;
+      ++stats_.batch_counts[b];
+    }
     stats_.requests += batch.size();
     stats_.batches += 1;
     stats_.rows += static_cast<uint64_t>(begin);

@@ -18,6 +18,7 @@
 // last shared_ptr (hot swap) never fails a request that was already accepted.
 // Thread-safety: all public members may be called concurrently.
 #pragma once
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -64,7 +65,15 @@ struct VersionStats {
   uint64_t expired = 0;    // kDeadlineExceeded in the queue
   uint64_t failed = 0;     // the model threw
   size_t max_batch_rows_seen = 0;
+  // Request latency (queued to answered, seconds) and rows per model run, as cumulative-ready
+  // histograms over fixed buckets (kLatencyBuckets / kBatchBuckets; the last count is +Inf).
+  std::array<uint64_t, 13> latency_counts{};
+  double latency_sum_s = 0;
+  std::array<uint64_t, 8> batch_counts{};
 };
+inline constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                           0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+inline constexpr std::array<double, 7> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64};
 
 class ModelVersion {
  public:

@@ -1,0 +1,112 @@
+#include "serve/metrics.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "serve/model_repository.h"
+#include "serve/model_version.h"
+
+namespace edgeopt::serve {
+
+namespace {
+
+std::string num(double v) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+// Label values escape backslash, double quote and newline (the exposition format's rule).
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '"') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string render_prometheus_metrics(const ModelRepository& repo) {
+  struct Row {
+    std::string labels;
+    VersionStats st;
+    size_t queue = 0;
+  };
+  std::vector<Row> rows;
+  for (const auto& e : repo.index()) {
+    if (e.version.empty()) continue;
+    auto v = repo.get(e.name, e.version);
+    if (!v) continue;
+    rows.push_back({"model=\"" + esc(e.name) + "\",version=\"" + esc(e.version) + "\"", v->stats(), v->queue_size()});
+  }
+  std::ostringstream o;
+  auto counter = [&](const char* name, const char* help, uint64_t VersionStats::*field) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+    for (const auto& r : rows) o << name << "{" << r.labels << "} " << r.st.*field << "\n";
+  };
+  counter("edgeopt_requests_total", "Inference requests answered with outputs.", &VersionStats::requests);
+  counter("edgeopt_requests_accepted_total", "Inference requests queued.", &VersionStats::accepted);
+  counter("edgeopt_requests_rejected_total", "Requests refused at submission (queue full or shutting down: 429/503).",
+          &VersionStats::rejected);
+  counter("edgeopt_requests_expired_total", "Requests whose deadline passed in the queue (504).", &VersionStats::expired);
+  counter("edgeopt_requests_failed_total", "Requests the model failed on.", &VersionStats::failed);
+  counter("edgeopt_batches_total", "Model runs (each runs one dynamic batch).", &VersionStats::batches);
+  counter("edgeopt_batch_rows_total", "Rows run over all batches.", &VersionStats::rows);
+  o << "# HELP edgeopt_queue_depth Requests waiting in the model version's queue.\n# TYPE edgeopt_queue_depth gauge\n";
+  for (const auto& r : rows) o << "edgeopt_queue_depth{" << r.labels << "} " << r.queue << "\n";
+
+  o << "# HELP edgeopt_request_latency_seconds Time from queueing to the answer, per request.\n"
+       "# TYPE edgeopt_request_latency_seconds histogram\n";
+  for (const auto& r : rows) {
+    uint64_t cum = 0;
+    for (size_t b = 0; b < kLatencyBuckets.size(); ++b) {
+      cum += r.st.latency_counts[b];
+      o << "edgeopt_request_latency_seconds_bucket{" << r.labels << ",le=\"" << num(kLatencyBuckets[b]) << "\"} " << cum
+        << "\n";
+    }
+    cum += r.st.latency_counts.back();
+    o << "edgeopt_request_latency_seconds_bucket{" << r.labels << ",le=\"+Inf\"} " << cum << "\n";
+    o << "edgeopt_request_latency_seconds_sum{" << r.labels << "} " << num(r.st.latency_sum_s) << "\n";
+    o << "edgeopt_request_latency_seconds_count{" << r.labels << "} " << cum << "\n";
+  }
+  o << "# HELP edgeopt_batch_size_rows Rows per model run (dynamic batching).\n"
+       "# TYPE edgeopt_batch_size_rows histogram\n";
+  for (const auto& r : rows) {
+    uint64_t cum = 0;
+    for (size_t b = 0; b < kBatchBuckets.size(); ++b) {
+      cum += r.st.batch_counts[b];
+      o << "edgeopt_batch_size_rows_bucket{" << r.labels << ",le=\"" << num(kBatchBuckets[b]) << "\"} " << cum << "\n";
+    }
+    cum += r.st.batch_counts.back();
+    o << "edgeopt_batch_size_rows_bucket{" << r.labels << ",le=\"+Inf\"} " << cum << "\n";
+    o << "edgeopt_batch_size_rows_sum{" << r.labels << "} " << r.st.rows << "\n";
+    o << "edgeopt_batch_size_rows_count{" << r.labels << "} " << cum << "\n";
+  }
+  // Process: CPU seconds and resident memory (what a city's dashboard alerts on for a hot box).
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  o << "# HELP process_cpu_seconds_total User and system CPU time of the node.\n# TYPE process_cpu_seconds_total counter\n"
+    << "process_cpu_seconds_total " << num(cpu) << "\n";
+  long pages = 0, resident = 0;
+  std::ifstream statm("/proc/self/statm");
+  if (statm >> pages >> resident) {
+    o << "# HELP process_resident_memory_bytes Resident memory of the node.\n"
+         "# TYPE process_resident_memory_bytes gauge\n"
+      << "process_resident_memory_bytes " << resident * sysconf(_SC_PAGESIZE) << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace edgeopt::serve
