@@ -27,6 +27,7 @@ constexpr void (*kVerbs[])(CLI::App&) = {
     edgeopt::cli::add_prune_verb,
     edgeopt::cli::add_factorize_verb,
     edgeopt::cli::add_distill_verb,
+    edgeopt::cli::add_ingest_verb,
 };
 
 }  // namespace

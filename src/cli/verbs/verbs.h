@@ -18,5 +18,6 @@ void add_quantize_verb(CLI::App& app); // verbs/quantize.cpp
 void add_prune_verb(CLI::App& app);      // verbs/prune.cpp
 void add_factorize_verb(CLI::App& app);  // verbs/factorize.cpp
 void add_distill_verb(CLI::App& app);    // verbs/distill.cpp
+void add_ingest_verb(CLI::App& app);     // verbs/ingest.cpp
 
 }  // namespace edgeopt::cli
