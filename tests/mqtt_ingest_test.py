@@ -11,7 +11,8 @@ QoS 1 with paho-mqtt (Debian python3-paho-mqtt), restarts the broker halfway, an
   - each result equals `edgeopt run` on the same window within 1e-5;
   - repeated reading ids (what a QoS-1 redelivery looks like) got no second result;
   - malformed JSON, a wrong value count, NaN and a string value got an error reply with a reason;
-  - ingest logged the reconnect and its counters (SIGINT) add up.
+  - ingest started before the broker retried until it came up; it logged the reconnect after the
+    restart, and its counters (SIGINT) add up.
 
 Usage: /usr/bin/python3 tests/mqtt_ingest_test.py --edgeopt build/src/cli/edgeopt
 Exits 77 (skipped) when mosquitto or paho-mqtt is missing.
@@ -194,9 +195,6 @@ def main():
         if p.returncode != 0:
             return 1
 
-        broker.start()
-        sink = Sink(broker.port)
-        source = Source(broker.port)
         log_path = os.path.join(tmp, "ingest.log")
         stats_path = os.path.join(tmp, "stats.json")
         log = open(log_path, "w")
@@ -208,10 +206,19 @@ def main():
              "--client-id", "edgeopt-test-ingest", "--stats-json", stats_path],
             stdout=subprocess.PIPE, stderr=log, text=True)
         procs.append(ingest)
+        # ingest starts before the broker: it must keep retrying, then connect.
+        end = time.time() + 5
+        while time.time() < end and "cannot reach broker" not in open(log_path).read():
+            time.sleep(0.05)
+        broker.start()
+        sink = Sink(broker.port)
+        source = Source(broker.port)
         end = time.time() + 10
         while time.time() < end and "connected to" not in open(log_path).read():
             time.sleep(0.05)
-        check("connected to" in open(log_path).read(), "ingest logs its connection")
+        text = open(log_path).read()
+        check("cannot reach broker" in text and "connected to" in text,
+              "ingest started before the broker retries with backoff, then connects")
 
         data = real_readings(feature_stats(edgeopt))
         sent = {}        # id -> (topic, the window it completes, or None while warming up)

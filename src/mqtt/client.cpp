@@ -17,8 +17,9 @@ struct LibInit {
   ~LibInit() { mosquitto_lib_cleanup(); }
 };
 
-std::string rc_text(int rc) {
-  if (rc == MOSQ_ERR_ERRNO) return std::strerror(errno);
+// `err`: errno right after the failing call (callbacks may have changed errno since).
+std::string rc_text(int rc, int err) {
+  if (rc == MOSQ_ERR_ERRNO) return err ? std::strerror(err) : "connection closed by the broker";
   return mosquitto_strerror(rc);
 }
 
@@ -44,8 +45,9 @@ Client::~Client() {
 }
 
 bool Client::check(int rc, const char* what) {
+  const int err = errno;
   if (rc == MOSQ_ERR_SUCCESS) return true;
-  last_error_ = std::string(what) + ": " + rc_text(rc);
+  last_error_ = std::string(what) + ": " + rc_text(rc, err);
   return false;
 }
 
@@ -64,6 +66,7 @@ bool Client::loop(int timeout_ms) {
     last_error_ = "not connected";
     return false;
   }
+  errno = 0;
   int rc = mosquitto_loop(mosq_, timeout_ms, 1);
   if (rc == MOSQ_ERR_ERRNO && errno == EINTR) return true;  // a signal (e.g. SIGINT) woke select()
   if (check(rc, "connection lost")) return true;
@@ -128,7 +131,7 @@ void Client::connect_cb(struct mosquitto*, void* self, int rc, int flags) {
 void Client::disconnect_cb(struct mosquitto*, void* self, int rc) {
   auto* c = static_cast<Client*>(self);
   c->connected_ = false;
-  if (rc != 0 && c->on_disconnect) guarded(c->last_error_, [&] { c->on_disconnect(rc_text(rc)); });
+  if (rc != 0 && c->on_disconnect) guarded(c->last_error_, [&] { c->on_disconnect(rc_text(rc, errno)); });
 }
 
 void Client::message_cb(struct mosquitto*, void* self, const struct mosquitto_message* m) {
