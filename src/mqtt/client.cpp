@@ -29,7 +29,8 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   static LibInit lib;
   EDGEOPT_CHECK_ARG(options_.clean_session || !options_.client_id.empty(),
                     "a persistent MQTT session (clean_session=false) needs a fixed client id");
-  mosq_ = mosquitto_new(options_.client_id.empty() ? nullptr : options_.client_id.c_str(), options_.clean_session, this);
+  mosq_ =
+      mosquitto_new(options_.client_id.empty() ? nullptr : options_.client_id.c_str(), options_.clean_session, this);
   if (!mosq_) throw_error(ErrorCode::kResourceExhausted, "mosquitto_new failed: " + std::string(std::strerror(errno)));
   mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
   mosquitto_max_inflight_messages_set(mosq_, static_cast<unsigned>(options_.max_inflight));

@@ -25,10 +25,10 @@ struct mosquitto_message;
 namespace edgeopt::mqtt {
 
 struct ClientOptions {
-  std::string client_id;       // fixed id: the broker keeps this client's session (clean_session=false)
+  std::string client_id;  // fixed id: the broker keeps this client's session (clean_session=false)
   bool clean_session = false;
   int keepalive_s = 10;
-  int max_inflight = 20;       // QoS-1 publishes awaiting PUBACK; more wait in libmosquitto's queue
+  int max_inflight = 20;  // QoS-1 publishes awaiting PUBACK; more wait in libmosquitto's queue
 };
 
 class Client {

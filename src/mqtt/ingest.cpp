@@ -14,9 +14,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 }  // namespace
 
@@ -46,7 +44,7 @@ struct Ingestor::RouteState {
   std::string model;
   int64_t window = 0;
   std::string input_name;
-  Shape input_shape;          // what the model is fed (batch 1; window length filled in)
+  Shape input_shape;  // what the model is fed (batch 1; window length filled in)
   int64_t values_per_reading = 0;
   std::unique_ptr<runtime::Session> session;
 };
@@ -61,23 +59,24 @@ Ingestor::Ingestor(std::vector<Route> routes, IngestOptions options)
     st->window = r.window;
     std::string where = "model '" + r.model_name + "' for topic '" + r.topic_filter + "'";
     EDGEOPT_CHECK_ARG(r.window >= 0, where + ": window must be >= 0, got " + std::to_string(r.window));
-    EDGEOPT_CHECK_ARG(r.graph.inputs.size() == 1, where + ": ingest feeds models with exactly one input, this one has " +
-                                                      std::to_string(r.graph.inputs.size()));
+    EDGEOPT_CHECK_ARG(
+        r.graph.inputs.size() == 1,
+        where + ": ingest feeds models with exactly one input, this one has " + std::to_string(r.graph.inputs.size()));
     const ValueInfo& in = r.graph.inputs[0];
-    EDGEOPT_CHECK_ARG(in.dtype == DType::kF32, where + ": input '" + in.name + "' is " + dtype_name(in.dtype) +
-                                                   ", ingest feeds f32");
+    EDGEOPT_CHECK_ARG(in.dtype == DType::kF32,
+                      where + ": input '" + in.name + "' is " + dtype_name(in.dtype) + ", ingest feeds f32");
     EDGEOPT_CHECK_ARG(in.shape.rank() >= 1, where + ": input '" + in.name + "' has unknown rank or is a scalar");
     std::vector<int64_t> dims;
     for (size_t i = 0; i < in.shape.rank(); ++i) dims.push_back(in.shape[i]);
     if (dims[0] < 0) dims[0] = 1;  // the batch
     size_t first_value_dim = 1;
     if (r.window > 0) {
-      EDGEOPT_CHECK_ARG(dims.size() >= 3 && dims[0] == 1,
-                        where + ": --window needs an input [batch, time, features...], got '" + in.name + "' " +
-                            in.shape.str());
-      EDGEOPT_CHECK_ARG(dims[1] < 0 || dims[1] == r.window,
-                        where + ": window " + std::to_string(r.window) + " but input '" + in.name + "' " +
-                            in.shape.str() + " has " + std::to_string(dims[1]) + " time steps");
+      EDGEOPT_CHECK_ARG(
+          dims.size() >= 3 && dims[0] == 1,
+          where + ": --window needs an input [batch, time, features...], got '" + in.name + "' " + in.shape.str());
+      EDGEOPT_CHECK_ARG(dims[1] < 0 || dims[1] == r.window, where + ": window " + std::to_string(r.window) +
+                                                                " but input '" + in.name + "' " + in.shape.str() +
+                                                                " has " + std::to_string(dims[1]) + " time steps");
       dims[1] = r.window;
       first_value_dim = 2;
     } else if (dims.size() == 1) {
@@ -149,8 +148,8 @@ std::vector<Outgoing> Ingestor::handle(const std::string& topic, std::string_vie
     if (static_cast<int64_t>(reading.values.size()) != route->values_per_reading)
       return error("reading has " + std::to_string(reading.values.size()) + " values, model '" + route->model +
                    "' needs " + std::to_string(route->values_per_reading) + " per reading (input '" +
-                   route->input_name + "' " + route->input_shape.str() +
-                   (route->window > 0 ? ", one time step" : "") + ")");
+                   route->input_name + "' " + route->input_shape.str() + (route->window > 0 ? ", one time step" : "") +
+                   ")");
     Tensor x(DType::kF32, route->input_shape);
     float* dst = x.data<float>();
     if (route->window > 0) {
@@ -190,7 +189,8 @@ std::vector<Outgoing> Ingestor::handle(const std::string& topic, std::string_vie
 IngestNode::IngestNode(Ingestor& ingestor, NodeOptions options)
     : ingestor_(ingestor), options_(std::move(options)), pending_(options_.max_pending) {
   EDGEOPT_CHECK_ARG(!options_.client_id.empty(), "ingest needs a fixed --client-id for its persistent session");
-  EDGEOPT_CHECK_ARG(options_.qos >= 0 && options_.qos <= 2, "--qos must be 0, 1 or 2, got " + std::to_string(options_.qos));
+  EDGEOPT_CHECK_ARG(options_.qos >= 0 && options_.qos <= 2,
+                    "--qos must be 0, 1 or 2, got " + std::to_string(options_.qos));
   EDGEOPT_CHECK_ARG(options_.max_pending >= 1 && options_.max_pending < 65535,
                     "max pending publishes must be in [1, 65534], got " + std::to_string(options_.max_pending));
   EDGEOPT_CHECK_ARG(options_.port > 0 && options_.port < 65536, "broker port must be in [1, 65535]");
@@ -222,8 +222,8 @@ void IngestNode::publish(Client& client, const Outgoing& out) {
     dropped_ = pending_.dropped();
     if (dropped_ % 1000 == 1)
       log("error: " + std::to_string(pending_.size()) + " publishes await PUBACK (limit " +
-          std::to_string(options_.max_pending) + "); dropping the message for " + out.topic + " (dropped so far: " +
-          std::to_string(dropped_.load()) + ")");
+          std::to_string(options_.max_pending) + "); dropping the message for " + out.topic +
+          " (dropped so far: " + std::to_string(dropped_.load()) + ")");
     return;
   }
   int mid = client.publish(out.topic, out.payload, options_.qos);
@@ -250,8 +250,8 @@ void IngestNode::run(const std::atomic<bool>& stop) {
   client.on_connect = [&](bool session_present) {
     if (connects_++ > 0) ++reconnects_;
     log(std::string(connects_ > 1 ? "reconnected to " : "connected to ") + where + " as '" + options_.client_id +
-        "' (session present: " + (session_present ? "yes" : "no") + ", awaiting PUBACK: " +
-        std::to_string(pending_.size()) + ")");
+        "' (session present: " + (session_present ? "yes" : "no") +
+        ", awaiting PUBACK: " + std::to_string(pending_.size()) + ")");
     backoff = options_.backoff_min_s;
     failed_attempts = 0;
     // The broker keeps subscriptions of a persistent session; subscribing again is harmless and

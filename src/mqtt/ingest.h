@@ -54,7 +54,7 @@ struct Route {
   std::string topic_filter;  // MQTT filter, wildcards + and # allowed
   std::string model_name;    // echoed in results ("model")
   Graph graph;
-  int64_t window = 0;        // 0: one reading per inference; N: sliding window of N readings
+  int64_t window = 0;  // 0: one reading per inference; N: sliding window of N readings
 };
 
 struct IngestOptions {
@@ -90,7 +90,7 @@ class DuplicateWindow {
 class PendingPublishes {
  public:
   explicit PendingPublishes(size_t limit) : limit_(limit) {}
-  bool admit();                  // false (and ++dropped) when `limit` publishes are pending
+  bool admit();  // false (and ++dropped) when `limit` publishes are pending
   void sent(int mid) { mids_.insert(mid); }
   bool acked(int mid) { return mids_.erase(mid) > 0; }
   size_t size() const { return mids_.size(); }
@@ -103,17 +103,17 @@ class PendingPublishes {
 };
 
 struct IngestStats {
-  uint64_t received = 0;     // messages handed to the ingestor
-  uint64_t results = 0;      // results produced (model runs)
-  uint64_t errors = 0;       // error replies produced
-  uint64_t duplicates = 0;   // dropped as already seen
-  uint64_t buffered = 0;     // readings that only filled a window
-  uint64_t published = 0;    // publishes acknowledged by the broker (PUBACK)
-  uint64_t pending = 0;      // publishes awaiting PUBACK now
-  uint64_t dropped = 0;      // results/errors not published: the pending bound was hit
+  uint64_t received = 0;        // messages handed to the ingestor
+  uint64_t results = 0;         // results produced (model runs)
+  uint64_t errors = 0;          // error replies produced
+  uint64_t duplicates = 0;      // dropped as already seen
+  uint64_t buffered = 0;        // readings that only filled a window
+  uint64_t published = 0;       // publishes acknowledged by the broker (PUBACK)
+  uint64_t pending = 0;         // publishes awaiting PUBACK now
+  uint64_t dropped = 0;         // results/errors not published: the pending bound was hit
   uint64_t publish_failed = 0;  // refused by libmosquitto (e.g. payload too large)
-  uint64_t connects = 0;     // accepted CONNACKs
-  uint64_t reconnects = 0;   // CONNACKs after the first
+  uint64_t connects = 0;        // accepted CONNACKs
+  uint64_t reconnects = 0;      // CONNACKs after the first
 };
 
 class Ingestor {
@@ -146,12 +146,12 @@ class Ingestor {
 struct NodeOptions {
   std::string host = "localhost";
   int port = 1883;
-  std::string client_id;          // fixed: the broker keeps the session (and queued messages)
-  int qos = 1;                    // subscriptions and publishes
-  size_t max_pending = 10000;     // publishes awaiting PUBACK (< 65535, the MQTT id space)
-  double backoff_min_s = 0.1;     // reconnect delay, doubled per failure up to backoff_max_s
+  std::string client_id;       // fixed: the broker keeps the session (and queued messages)
+  int qos = 1;                 // subscriptions and publishes
+  size_t max_pending = 10000;  // publishes awaiting PUBACK (< 65535, the MQTT id space)
+  double backoff_min_s = 0.1;  // reconnect delay, doubled per failure up to backoff_max_s
   double backoff_max_s = 5.0;
-  double drain_s = 2.0;           // at stop: wait this long for pending PUBACKs
+  double drain_s = 2.0;                         // at stop: wait this long for pending PUBACKs
   std::function<void(const std::string&)> log;  // one line per event; default: stderr
 };
 
@@ -169,8 +169,7 @@ class IngestNode {
   Ingestor& ingestor_;
   NodeOptions options_;
   PendingPublishes pending_;  // only touched by the run thread
-  std::atomic<uint64_t> published_{0}, pending_count_{0}, dropped_{0}, publish_failed_{0}, connects_{0},
-      reconnects_{0};
+  std::atomic<uint64_t> published_{0}, pending_count_{0}, dropped_{0}, publish_failed_{0}, connects_{0}, reconnects_{0};
 };
 
 }  // namespace edgeopt::mqtt

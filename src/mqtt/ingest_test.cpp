@@ -13,7 +13,8 @@ namespace {
 using nlohmann::json;
 
 Graph lstm(int64_t steps, int64_t features) {
-  return train::build_zoo_model("env_lstm", {.input_shape = {steps, features}, .num_outputs = 1, .width = 8, .seed = 3});
+  return train::build_zoo_model("env_lstm",
+                                {.input_shape = {steps, features}, .num_outputs = 1, .width = 8, .seed = 3});
 }
 
 Graph mlp(int64_t features) {

@@ -32,11 +32,16 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+std::string join(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ",") + n;
+  return s;
+}
+
 std::string value_ref(size_t index) { return "value " + std::to_string(index); }
 
 void push_finite(double v, std::vector<float>& out, const DecodeOptions& o) {
-  if (out.size() >= o.max_values)
-    fail("more than " + std::to_string(o.max_values) + " values in one reading");
+  if (out.size() >= o.max_values) fail("more than " + std::to_string(o.max_values) + " values in one reading");
   float f = static_cast<float>(v);
   if (!std::isfinite(f)) {
     char buf[64];
@@ -90,11 +95,7 @@ Reading decode_json(std::string_view payload, const DecodeOptions& o) {
       fail("the \"features\" form needs the feature order (edgeopt ingest --features NAME,...); or send \"values\"");
     std::set<std::string> known(o.feature_names.begin(), o.feature_names.end());
     for (const auto& [name, v] : features->items())
-      if (!known.count(name)) fail("unknown feature \"" + name + "\" (expected: " + [&] {
-                                     std::string s;
-                                     for (const auto& n : o.feature_names) s += (s.empty() ? "" : ",") + n;
-                                     return s;
-                                   }() + ")");
+      if (!known.count(name)) fail("unknown feature \"" + name + "\" (expected: " + join(o.feature_names) + ")");
     for (const auto& name : o.feature_names) {
       auto f = features->find(name);
       if (f == features->end()) fail("feature \"" + name + "\" is missing");
@@ -114,7 +115,8 @@ Reading decode_binary(std::string_view p, const DecodeOptions& o) {
     fail("payload is neither JSON (starting with '{') nor binary (starting with the 4 bytes \"F32\\0\")");
   size_t id_len = static_cast<unsigned char>(p[4]) | (static_cast<size_t>(static_cast<unsigned char>(p[5])) << 8);
   if (6 + id_len > p.size())
-    fail("binary id length " + std::to_string(id_len) + " runs past the payload (" + std::to_string(p.size()) + " bytes)");
+    fail("binary id length " + std::to_string(id_len) + " runs past the payload (" + std::to_string(p.size()) +
+         " bytes)");
   if (id_len > kMaxIdBytes) fail("binary id is longer than " + std::to_string(kMaxIdBytes) + " bytes");
   Reading r;
   r.binary = true;
@@ -123,8 +125,7 @@ Reading decode_binary(std::string_view p, const DecodeOptions& o) {
   if (!valid_utf8(r.id)) fail("binary id is not valid UTF-8");
   size_t bytes = p.size() - 6 - id_len;
   if (bytes == 0) fail("reading has no values");
-  if (bytes % 4 != 0)
-    fail("binary values take " + std::to_string(bytes) + " bytes, not a multiple of 4 (float32)");
+  if (bytes % 4 != 0) fail("binary values take " + std::to_string(bytes) + " bytes, not a multiple of 4 (float32)");
   const char* data = p.data() + 6 + id_len;
   r.values.reserve(std::min(bytes / 4, o.max_values));
   for (size_t i = 0; i < bytes / 4; ++i) {
@@ -170,8 +171,7 @@ std::string encode_result(const ResultMessage& r) {
     for (int64_t i = 0; i < t.numel(); ++i) data.push_back(t.at(i));
     outputs[name] = {{"shape", shape}, {"data", data}};
   }
-  json j = {{"id", r.id}, {"topic", r.topic}, {"model", r.model}, {"latency_ms", r.latency_ms},
-            {"outputs", outputs}};
+  json j = {{"id", r.id}, {"topic", r.topic}, {"model", r.model}, {"latency_ms", r.latency_ms}, {"outputs", outputs}};
   return dump(j);
 }
 

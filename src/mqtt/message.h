@@ -42,7 +42,7 @@ struct DecodeOptions {
 };
 
 struct Reading {
-  std::string id;        // "" when the message has none
+  std::string id;  // "" when the message has none
   bool has_id = false;
   bool binary = false;
   std::vector<float> values;
@@ -57,15 +57,14 @@ std::string encode_binary_reading(std::string_view id, std::span<const float> va
 
 struct ResultMessage {
   std::string id;
-  std::string topic;     // the input topic
+  std::string topic;  // the input topic
   std::string model;
-  double latency_ms = 0; // decode + window + inference for this message
+  double latency_ms = 0;  // decode + window + inference for this message
   std::map<std::string, Tensor> outputs;
 };
 std::string encode_result(const ResultMessage& r);
 
 // `id` may be empty (unknown: the payload did not parse that far).
-std::string encode_error(std::string_view topic, std::string_view id, std::string_view reason,
-                         size_t payload_bytes);
+std::string encode_error(std::string_view topic, std::string_view id, std::string_view reason, size_t payload_bytes);
 
 }  // namespace edgeopt::mqtt

@@ -48,7 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     s.date_column = t.header[0];
     s.day_of_year = true;
     s.hour_of_day = (size & 2) != 0;
+    // A chronological split at a row's date (and sometimes an end bound), as `--data` specs use.
+    if (size & 8) s.test_start = t.rows[t.num_rows() / 2][0];
+    if (size & 16) s.test_end = t.rows[t.num_rows() - 1][0];
+    if (size & 32) s.max_gap_s = 1.5;
   }
+  if (t.header.size() >= 3 && !t.header[t.header.size() - 2].empty() && t.header[t.header.size() - 2][0] == 'x')
+    s.exclude_flag_column = t.header[t.header.size() - 2];
   if (t.header.size() >= 3 && !t.header[1].empty() && t.header[1][0] == 'g') s.group_column = t.header[1];
   if (t.header.size() >= 4 && !t.header[2].empty() && t.header[2][0] == 's') s.sequence_column = t.header[2];
   try {

@@ -37,6 +37,11 @@ def csv_seeds():
     for i in range(12):
         rows.append(f"2012-01-01 00:{i:02d}:00,{1 + i // 6},{i % 6 + (2 if i == 9 else 0)},45.{i},27.{i}")
     put("csv_parse", "grouped_series.csv", "\n".join(rows) + "\n")
+    # A flag column (x...) whose non-zero rows are gaps, as wsn-temperature's event labels are.
+    rows = ["date,temperature,xlabel,humidity"]
+    for i in range(16):
+        rows.append(f"2013-03-{1 + i:02d},{10 + i * 0.5},{1 if i in (5, 6) else 0},{60 - i}")
+    put("csv_parse", "flagged_daily.csv", "\n".join(rows) + "\n")
     put("csv_parse", "quotes_crlf_bom.csv", "\ufeffa,b,label\r\n1,\"x,y\",cat\r\n\r\n2,\"say \"\"hi\"\"\",dog\r\n3,,cat\r\n")
     put("csv_parse", "numbers.csv", "x,y\n1e3,-2.5\nnan,inf\n  7 ,0x10\n")
 

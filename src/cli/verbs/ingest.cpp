@@ -1,12 +1,12 @@
 // edgeopt ingest --broker HOST:PORT --sub TOPIC=MODEL.onnx ...: subscribe to sensor topics, run a
 // model per reading (or per sliding window), publish results with QoS 1 (src/mqtt, docs/mqtt.md).
+#include <unistd.h>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -125,10 +125,17 @@ void run_ingest(const Options& o) {
   std::printf("%s\n", counters_line(s).c_str());
   std::fflush(stdout);
   if (!o.stats_json.empty()) {
-    nlohmann::json j = {{"received", s.received},     {"results", s.results},       {"published", s.published},
-                        {"errors", s.errors},         {"duplicates", s.duplicates}, {"buffered", s.buffered},
-                        {"reconnects", s.reconnects}, {"connects", s.connects},     {"pending", s.pending},
-                        {"dropped", s.dropped},       {"publish_failed", s.publish_failed}};
+    nlohmann::json j = {{"received", s.received},
+                        {"results", s.results},
+                        {"published", s.published},
+                        {"errors", s.errors},
+                        {"duplicates", s.duplicates},
+                        {"buffered", s.buffered},
+                        {"reconnects", s.reconnects},
+                        {"connects", s.connects},
+                        {"pending", s.pending},
+                        {"dropped", s.dropped},
+                        {"publish_failed", s.publish_failed}};
     std::ofstream(o.stats_json) << j.dump(2) << "\n";
   }
 }
@@ -153,7 +160,9 @@ void add_ingest_verb(CLI::App& app) {
   sub->add_option("--client-id", o->client_id,
                   "Fixed MQTT client id: the broker keeps this session and its queued messages across restarts "
                   "(default edgeopt-ingest-<hostname>)");
-  sub->add_option("--qos", o->qos, "QoS of subscriptions and result publishes")->check(CLI::Range(0, 2))->capture_default_str();
+  sub->add_option("--qos", o->qos, "QoS of subscriptions and result publishes")
+      ->check(CLI::Range(0, 2))
+      ->capture_default_str();
   sub->add_option("--features", o->features,
                   "NAME,NAME,...: the order of {\"features\": {...}} readings (model feature order)");
   sub->add_option("--max-pending", o->max_pending,
