@@ -12,7 +12,9 @@ QoS 1 with paho-mqtt (Debian python3-paho-mqtt), restarts the broker halfway, an
   - repeated reading ids (what a QoS-1 redelivery looks like) got no second result;
   - malformed JSON, a wrong value count, NaN and a string value got an error reply with a reason;
   - ingest started before the broker retried until it came up; it logged the reconnect after the
-    restart, and its counters (SIGINT) add up.
+    restart, and its counters (SIGINT) add up;
+  - against a minimal broker that never acknowledges, --max-pending 2 keeps 2 results and drops
+    (logs, counts) the rest.
 
 Usage: /usr/bin/python3 tests/mqtt_ingest_test.py --edgeopt build/src/cli/edgeopt
 Exits 77 (skipped) when mosquitto or paho-mqtt is missing.
@@ -113,6 +115,11 @@ def feature_stats(edgeopt):
     return stats
 
 
+def binary_payload(rid, x):
+    """The binary reading form of docs/mqtt.md."""
+    return b"F32\0" + struct.pack("<H", len(rid)) + rid.encode() + np.asarray(x, "<f4").tobytes()
+
+
 def real_readings(stats):
     """Standardized (temperature, humidity) per mote, in reading order, from the bundled WSN data."""
     rows = {1: [], 2: [], 3: []}
@@ -173,6 +180,100 @@ class Source:
             self.republished += 1
             time.sleep(0.1)
         raise RuntimeError(f"could not publish to {topic}")
+
+
+class SilentBroker:
+    """A minimal MQTT 3.1.1 server that accepts the connection and subscriptions, delivers the
+    given QoS-1 readings, and never acknowledges a publish: ingest's results stay unacknowledged,
+    deterministically, so its --max-pending bound must drop (and count) the rest."""
+
+    def __init__(self, readings):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.readings = readings  # (topic, payload bytes)
+        self.results = 0          # result/error PUBLISH packets received
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def varint(n):
+        out = b""
+        while True:
+            b, n = n % 128, n // 128
+            out += bytes([b | (0x80 if n else 0)])
+            if not n:
+                return out
+
+    def read_packet(self, conn):
+        head = conn.recv(1)
+        if not head:
+            return None, b""
+        n, mult = 0, 1
+        while True:
+            b = conn.recv(1)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        body = b""
+        while len(body) < n:
+            chunk = conn.recv(n - len(body))
+            if not chunk:
+                return None, b""
+            body += chunk
+        return head[0], body
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            while True:
+                kind, body = self.read_packet(conn)
+                if kind is None:
+                    return
+                if kind >> 4 == 1:    # CONNECT -> CONNACK accepted, no session
+                    conn.sendall(b"\x20\x02\x00\x00")
+                elif kind >> 4 == 8:  # SUBSCRIBE -> SUBACK QoS 1, then the readings
+                    conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
+                    for pid, (topic, payload) in enumerate(self.readings, start=1):
+                        var = struct.pack(">H", len(topic)) + topic.encode() + struct.pack(">H", pid)
+                        conn.sendall(b"\x32" + self.varint(len(var) + len(payload)) + var + payload)
+                elif kind >> 4 == 3:  # PUBLISH from ingest: never acknowledged
+                    self.results += 1
+                elif kind >> 4 == 12:  # PINGREQ
+                    conn.sendall(b"\xd0\x00")
+                elif kind >> 4 == 14:  # DISCONNECT
+                    return
+
+
+def check_pending_bound(edgeopt, model, readings, tmp):
+    """--max-pending 2 against a broker that never sends PUBACK: 2 results wait, the rest are
+    dropped with an error line and the `dropped` counter; ingest still stops cleanly on SIGINT."""
+    broker = SilentBroker([("windows/mote3", p) for p in readings])
+    log_path = os.path.join(tmp, "ingest-bound.log")
+    with open(log_path, "w") as log:
+        p = subprocess.Popen([edgeopt, "ingest", "--broker", f"127.0.0.1:{broker.port}", "--sub", f"windows/+={model}",
+                              "--client-id", "edgeopt-test-bound", "--max-pending", "2"],
+                             stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            end = time.time() + 15
+            while time.time() < end and broker.results < 2:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=15)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    text = open(log_path).read()
+    n = len(readings)
+    check(f"results={n} " in out and f"pending=2 " in out and f"dropped={n - 2} " in out,
+          f"--max-pending 2 without PUBACKs: {n} results, 2 pending, {n - 2} dropped ({out.strip()})")
+    check("publishes await PUBACK (limit 2); dropping the message" in text, "the bound is logged as an error")
+    check("2 publishes still await PUBACK at exit" in text, "exit reports what was never acknowledged")
+    check(broker.results == 2, f"only 2 results were sent to the broker ({broker.results})")
 
 
 def main():
@@ -245,8 +346,7 @@ def main():
             x = np.array(rows, np.float32)
             rid = f"w3-{k}"
             binary_inputs[rid] = x
-            payload = b"F32\0" + struct.pack("<H", len(rid)) + rid.encode() + x.astype("<f4").tobytes()
-            source.publish("windows/mote3", payload)
+            source.publish("windows/mote3", binary_payload(rid, x))
 
         for i in range(HALF):
             for mote in (1, 2):
@@ -357,6 +457,8 @@ def main():
               f"after the restart), {len(by_id)} results ({redelivered} delivered twice by QoS 1), {len(errs)} errors in {time.time() - t_start:.1f} s")
         sink.c.loop_stop()
         source.c.loop_stop()
+        check_pending_bound(edgeopt, model, [binary_payload(f"b-{k}", binary_inputs[f"w3-{k % 6}"]) for k in range(5)],
+                            tmp)
     finally:
         for p in procs:
             if p.poll() is None:
