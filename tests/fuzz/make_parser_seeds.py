@@ -57,6 +57,9 @@ def idx_seeds():
     put("idx_parse", "i32_2.idx", b"\0\0\x0c\x01" + struct.pack(">I", 2) + np.array([-7, 1 << 20], ">i4").tobytes())
     put("idx_parse", "f64_1x2.idx", b"\0\0\x0e\x02" + struct.pack(">II", 1, 2) + np.array([0.5, -1e300], ">f8").tobytes())
     put("idx_parse", "i8_empty.idx", b"\0\0\x09\x02" + struct.pack(">II", 4, 0))
+    # Regressions: headers promising far more than the bytes (the old reader allocated from them).
+    put("idx_parse", "regress_huge_dims.idx", b"\0\0\x0e\x02" + struct.pack(">II", 1 << 17, 1 << 17) + b"\x05")
+    put("idx_parse", "regress_dims_overflow.idx", b"\0\0\x08\x03" + struct.pack(">III", 0xFFFFFFFF, 0xFFFFFFFF, 7))
 
 
 def npy_seeds():
