@@ -408,6 +408,7 @@ def main():
         extra = {k: len(v) for k, v in by_id.items() if len(v) > 1}
         check(not extra, f"no reading was answered twice (different answers for: {extra})")
         redelivered = sum(n - 1 for n in deliveries.values())
+        lat = [v[0][1]["latency_ms"] for v in by_id.values()] or [0.0]
         warm = [rid for rid, (_, w) in sent.items() if w is None and rid in by_id]
         check(not warm, f"readings that only fill the window get no result (got some for {warm[:5]})")
         ids = [rid for rid, (_, w) in sent.items() if w is not None] + list(binary_inputs)
@@ -454,7 +455,8 @@ def main():
               f"counters add up: received = results + errors + duplicates + buffered ({stats})")
         check("counters: received=" in out and "reconnects=" in out, "SIGINT prints the counters")
         print(f"published {len(sent) + len(binary_inputs) + 3 + len(bad)} messages ({source.republished} re-published "
-              f"after the restart), {len(by_id)} results ({redelivered} delivered twice by QoS 1), {len(errs)} errors in {time.time() - t_start:.1f} s")
+              f"after the restart), {len(by_id)} results ({redelivered} delivered twice by QoS 1), {len(errs)} errors, "
+              f"ingest latency_ms p50 {np.median(lat):.3f} max {max(lat):.3f}, in {time.time() - t_start:.1f} s")
         sink.c.loop_stop()
         source.c.loop_stop()
         check_pending_bound(edgeopt, model, [binary_payload(f"b-{k}", binary_inputs[f"w3-{k % 6}"]) for k in range(5)],
