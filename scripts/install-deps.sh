@@ -12,7 +12,7 @@ PKGS=(
   python3 python3-venv python3-numpy python3-onnx python3-torch python3-torchvision libopenblas0
   clang libclang-rt-14-dev
   libcpp-httplib-dev libssl-dev libgrpc++-dev protobuf-compiler-grpc libmosquitto-dev libyaml-cpp-dev
-  mosquitto prometheus wrk chromium iproute2
+  mosquitto python3-paho-mqtt prometheus wrk chromium iproute2
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,9 +6,11 @@ bash scripts/install-deps.sh
 bash scripts/build.sh
 BUILD=${EDGEOPT_BUILD_DIR:-build}
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 1200
-# The ONNX loader's libFuzzer target (clang, ASan+UBSan) for a bounded time; a crash fails CI.
+# The libFuzzer targets (clang, ASan+UBSan) for a bounded time each; a crash fails CI: the ONNX
+# loader for 120 s, the CSV/IDX/NPY/MQTT-reading parsers for 30 s each.
 if command -v clang++ >/dev/null 2>&1; then
   # A fixed seed and run count keep the CI run reproducible; longer exploratory runs: run_fuzz.sh 600.
+  EDGEOPT_FUZZ_PARSER_SECONDS="${EDGEOPT_FUZZ_PARSER_SECONDS:-30}" \
   bash tests/fuzz/run_fuzz.sh "${EDGEOPT_FUZZ_SECONDS:-120}" "${EDGEOPT_FUZZ_BUILD_DIR:-build-fuzz}" \
     -seed=1 -runs="${EDGEOPT_FUZZ_RUNS:-300000}"
 fi

@@ -31,6 +31,7 @@ constexpr void (*kVerbs[])(CLI::App&) = {
     edgeopt::cli::add_partition_verb,
     edgeopt::cli::add_offload_verb,
     edgeopt::cli::add_serve_verb,
+    edgeopt::cli::add_ingest_verb,
 };
 
 }  // namespace

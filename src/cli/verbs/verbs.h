@@ -22,5 +22,6 @@ void add_optimize_verb(CLI::App& app);   // verbs/optimize.cpp
 void add_partition_verb(CLI::App& app);  // verbs/partition.cpp
 void add_offload_verb(CLI::App& app);    // verbs/offload.cpp
 void add_serve_verb(CLI::App& app);      // verbs/serve.cpp
+void add_ingest_verb(CLI::App& app);     // verbs/ingest.cpp
 
 }  // namespace edgeopt::cli

@@ -20,19 +20,6 @@ struct GzFile {
   }
 };
 
-// Reads exactly n bytes; false on a short read.
-bool read_exact(gzFile f, void* dst, size_t n) {
-  auto* p = static_cast<uint8_t*>(dst);
-  while (n > 0) {
-    const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n, 1u << 30));
-    const int got = gzread(f, p, chunk);
-    if (got <= 0) return false;
-    p += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
 uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
@@ -49,6 +36,10 @@ std::string find_idx(const std::string& dir, const std::string& stem) {
 }  // namespace
 
 int64_t IdxArray::numel() const {
+  // dims come from parse_idx, which checked their product against the payload; a zero dim after
+  // huge ones must not overflow on the way.
+  for (int64_t d : dims)
+    if (d == 0) return 0;
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
   return n;
@@ -84,8 +75,28 @@ IdxArray read_idx(const std::string& path) {
   GzFile g;
   g.f = gzopen(path.c_str(), "rb");
   if (!g.f) throw_error(ErrorCode::kNotFound, "cannot open IDX file '" + path + "'");
-  uint8_t magic[4];
-  if (!read_exact(g.f, magic, 4)) throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "' is shorter than its 4-byte magic");
+  // Decompress the whole file first, so the header's dims are checked against the bytes that are
+  // really there before anything is allocated from them.
+  std::string bytes;
+  std::vector<char> chunk(1 << 20);
+  for (;;) {
+    const int got = gzread(g.f, chunk.data(), static_cast<unsigned>(chunk.size()));
+    if (got < 0) {
+      int code = 0;
+      const char* msg = gzerror(g.f, &code);
+      throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "': cannot decompress: " + (msg ? msg : "zlib error"));
+    }
+    if (got == 0) break;
+    bytes.append(chunk.data(), static_cast<size_t>(got));
+  }
+  return parse_idx(bytes, path);
+}
+
+IdxArray parse_idx(std::string_view bytes, const std::string& origin) {
+  const std::string path = origin;
+  auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  if (bytes.size() < 4) throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "' is shorter than its 4-byte magic");
+  const uint8_t* magic = p;
   if (magic[0] != 0 || magic[1] != 0)
     throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "': bad magic (first two bytes must be 0; not an IDX file?)");
   size_t esize = 0;
@@ -101,25 +112,35 @@ IdxArray read_idx(const std::string& path) {
   }
   const int rank = magic[3];
   EDGEOPT_CHECK_ARG(rank >= 1 && rank <= 8, "IDX file '" + path + "': rank " + std::to_string(rank) + " is outside 1..8");
+  const size_t header = 4 + 4 * static_cast<size_t>(rank);
+  if (bytes.size() < header) throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "' is truncated in its header");
   IdxArray a;
-  int64_t count = 1;
+  // The payload size bounds the element count; the product is computed without overflow (a zero
+  // dim anywhere makes it 0), so nothing is allocated from a bogus header.
+  const size_t payload = bytes.size() - header;
+  uint64_t count = 1;
+  bool zero = false, overflow = false;
   for (int i = 0; i < rank; ++i) {
-    uint8_t b[4];
-    if (!read_exact(g.f, b, 4)) throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "' is truncated in its header");
-    a.dims.push_back(be32(b));
-    count *= a.dims.back();
-    EDGEOPT_CHECK_ARG(count <= (int64_t{1} << 34), "IDX file '" + path + "': dims too large");
+    a.dims.push_back(be32(p + 4 + 4 * i));
+    if (a.dims.back() == 0) zero = true;
+    else if (__builtin_mul_overflow(count, static_cast<uint64_t>(a.dims.back()), &count)) overflow = true;
   }
-  std::vector<uint8_t> raw(static_cast<size_t>(count) * esize);
-  if (!read_exact(g.f, raw.data(), raw.size()))
+  if (zero) count = 0;
+  if (!zero && (overflow || count > payload / esize))
+    count = payload / esize + 1;  // only reported below: more elements than bytes
+  if (count * esize > payload)
     throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "' is truncated: its header promises " +
-                                                 std::to_string(count) + " elements of " + std::to_string(esize) + " bytes");
-  uint8_t extra;
-  if (gzread(g.f, &extra, 1) > 0)
+                                                 [&] {
+                                                   std::string s;
+                                                   for (int64_t d : a.dims) s += (s.empty() ? "" : "x") + std::to_string(d);
+                                                   return s;
+                                                 }() + " elements of " + std::to_string(esize) + " bytes, the file has " +
+                                                 std::to_string(payload) + " payload bytes");
+  if (count * esize < payload)
     throw_error(ErrorCode::kInvalidArgument, "IDX file '" + path + "' has bytes after the " + std::to_string(count) +
                                                  " elements its header declares");
   a.type = magic[2];
-  a.bytes = std::move(raw);
+  a.bytes.assign(p + header, p + header + count * esize);
   return a;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "train/data/dataset.h"
@@ -27,6 +28,10 @@ struct IdxArray {
 // Reads a gzip or raw IDX file (zlib reads both). Throws NotFound for a missing file and
 // InvalidArgument naming the file for a bad magic, a truncated payload or trailing bytes.
 IdxArray read_idx(const std::string& path);
+// Parses IDX bytes already in memory (decompressed); `origin` names them in errors. The header's
+// dims are checked against the bytes present before anything is allocated (fuzzed:
+// tests/fuzz/idx_parse_fuzz.cpp).
+IdxArray parse_idx(std::string_view bytes, const std::string& origin = "<memory>");
 
 struct IdxClassificationOptions {
   double val_fraction = 0.1;  // carved from train by a seeded permutation

@@ -107,6 +107,34 @@ TEST(Idx, Errors) {
   }
 }
 
+// Headers that promise more than the bytes hold: refused before allocating (found while writing
+// the idx_parse_fuzz target: the old reader allocated count*esize from the header first, and the
+// element count could overflow int64 on the way).
+TEST(Idx, HeaderDimsAreCheckedAgainstThePayload) {
+  auto error_of = [](const std::string& bytes) -> std::string {
+    try {
+      parse_idx(bytes, "mem.idx");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  // u8, rank 2, dims 0xFFFFFFFF x 0xFFFFFFFF, one payload byte: ~1.8e19 elements promised.
+  std::string huge("\x00\x00\x08\x02\xff\xff\xff\xff\xff\xff\xff\xff\x05", 13);
+  EXPECT_NE(error_of(huge).find("mem.idx' is truncated: its header promises 4294967295x4294967295 elements"),
+            std::string::npos) << error_of(huge);
+  // f64, rank 3, dims 2^32-1 x 2^32-1 x 2^32-1: the product overflows 64 bits.
+  std::string overflow("\x00\x00\x0e\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 16);
+  EXPECT_NE(error_of(overflow).find("is truncated"), std::string::npos) << error_of(overflow);
+  // A zero dim after huge ones: a valid empty array (numel must not overflow either).
+  std::string empty("\x00\x00\x0c\x03\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00", 16);
+  IdxArray a = parse_idx(empty, "mem.idx");
+  EXPECT_EQ(a.numel(), 0);
+  EXPECT_TRUE(a.bytes.empty());
+  EXPECT_NE(error_of(empty + "x").find("has bytes after the 0 elements"), std::string::npos);
+  EXPECT_NE(error_of(std::string("\x00\x00\x08\x02\x00\x00", 6)).find("truncated in its header"), std::string::npos);
+}
+
 TEST(Idx, RealFashionMnist) {
   const std::string dir = find_fashion_mnist_dir();
   if (dir.empty()) FAIL() << "Fashion-MNIST not installed (scripts/install-deps.sh installs dataset-fashion-mnist)";
