@@ -14,6 +14,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "grpc_service.grpc.pb.h"
@@ -802,6 +803,52 @@ TEST(GrpcServer, InferWithTypedAndRawContentsAndStatusCodes) {
     inference::ModelInferResponse r;
     EXPECT_TRUE(stub->ModelInfer(&ctx, request(true), &r).ok()) << "still serving after the errors";
   }
+}
+
+}  // namespace
+}  // namespace edgeopt::serve
+
+namespace edgeopt::serve {
+namespace {
+
+// Counts of one exposition line "name{labels} value" (first match), -1 when absent.
+double metric_value(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
+  return -1;
+}
+
+TEST(HttpServer, PrometheusMetricsCountRequestsAndPassPromtool) {
+  TestServer ts("metrics");
+  auto c = ts.client();
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Post("/v2/models/affine/infer", infer_json(random_rows(2, i)).dump(), "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  const std::string& text = m->body;
+  const std::string labels = "{model=\"affine\",version=\"1\"}";
+  EXPECT_EQ(metric_value(text, "edgeopt_requests_total" + labels), 5) << text;
+  EXPECT_EQ(metric_value(text, "edgeopt_request_latency_seconds_count" + labels), 5);
+  EXPECT_EQ(metric_value(text, "edgeopt_batch_size_rows_sum" + labels), 10);
+  EXPECT_EQ(metric_value(text, "edgeopt_queue_depth" + labels), 0);
+  EXPECT_GT(metric_value(text, "process_resident_memory_bytes"), 1e6);
+  EXPECT_GT(metric_value(text, "edgeopt_request_latency_seconds_sum" + labels), 0);
+  // The official checker (Debian `prometheus` ships promtool) accepts the exposition.
+  if (std::system("command -v promtool > /dev/null 2>&1") != 0) GTEST_SKIP() << "promtool not installed";
+  const auto path = fs::temp_directory_path() / ("edgeopt_metrics_" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(path) << text;
+  const std::string cmd = "promtool check metrics < " + path.string() + " > " + path.string() + ".out 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(path.string() + ".out");
+  std::string msg((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << "promtool check metrics: " << msg;
+  fs::remove(path);
+  fs::remove(path.string() + ".out");
 }
 
 }  // namespace
