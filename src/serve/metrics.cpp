@@ -41,13 +41,15 @@ std::string render_prometheus_metrics(const ModelRepository& repo) {
     std::string labels;
     VersionStats st;
     size_t queue = 0;
+    std::optional<monitor::DriftStatus> drift;
   };
   std::vector<Row> rows;
   for (const auto& e : repo.index()) {
     if (e.version.empty()) continue;
     auto v = repo.get(e.name, e.version);
     if (!v) continue;
-    rows.push_back({"model=\"" + esc(e.name) + "\",version=\"" + esc(e.version) + "\"", v->stats(), v->queue_size()});
+    rows.push_back({"model=\"" + esc(e.name) + "\",version=\"" + esc(e.version) + "\"", v->stats(), v->queue_size(),
+                    v->drift_status()});
   }
   std::ostringstream o;
   auto counter = [&](const char* name, const char* help, uint64_t VersionStats::*field) {
@@ -92,6 +94,21 @@ std::string render_prometheus_metrics(const ModelRepository& repo) {
     o << "edgeopt_batch_size_rows_sum{" << r.labels << "} " << r.st.rows << "\n";
     o << "edgeopt_batch_size_rows_count{" << r.labels << "} " << cum << "\n";
   }
+  // Drift (versions with a reference only): the latest windowed test's largest KS statistic and PSI
+  // over the features, whether it alarmed, and the samples seen.
+  auto drift_gauge = [&](const char* name, const char* help, const char* type, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const auto& r : rows)
+      if (r.drift) o << name << "{" << r.labels << "} " << num(get(*r.drift)) << "\n";
+  };
+  drift_gauge("edgeopt_drift_samples_total", "Samples the drift detector has seen.", "counter",
+              [](const monitor::DriftStatus& d) { return static_cast<double>(d.samples_seen); });
+  drift_gauge("edgeopt_drift_alarm", "1 when the latest drift test alarmed (KS with Bonferroni and PSI).", "gauge",
+              [](const monitor::DriftStatus& d) { return d.alarm ? 1.0 : 0.0; });
+  drift_gauge("edgeopt_drift_max_ks", "Largest per-feature KS statistic in the latest test.", "gauge",
+              [](const monitor::DriftStatus& d) { return d.max_ks; });
+  drift_gauge("edgeopt_drift_max_psi", "Largest per-feature PSI in the latest test.", "gauge",
+              [](const monitor::DriftStatus& d) { return d.max_psi; });
   // Process: CPU seconds and resident memory (what a city's dashboard alerts on for a hot box).
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

@@ -1,5 +1,8 @@
 #include "serve/model_repository.h"
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -189,6 +192,20 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
       ModelConfig c = base;
       complete_model_config(c, g, file.string());
       auto mv = std::make_shared<ModelVersion>(model, v, c, g, options_.exec);
+      // A drift reference (written by `edgeopt optimize`) beside the model file or in the model's
+      // folder turns on drift detection for this version; a bad one fails the load, naming it.
+      for (const fs::path& ref : {folder / std::to_string(v) / "drift_reference.json", folder / "drift_reference.json"}) {
+        if (!fs::exists(ref)) continue;
+        try {
+          std::ifstream f(ref);
+          mv->set_drift(std::make_unique<monitor::DriftDetector>(
+              monitor::DriftDetector::from_json(nlohmann::json::parse(f))));
+        } catch (const std::exception& e) {
+          throw_error(ErrorCode::kInvalidArgument, ref.string() + ": " + e.what());
+        }
+        log("model '" + model + "' version " + std::to_string(v) + ": drift detection on, reference " + ref.string());
+        break;
+      }
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::string io;
       for (const auto& t : c.inputs) io += (io.empty() ? "" : ", ") + t.name + " " + oip_datatype(t.dtype);

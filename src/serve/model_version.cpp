@@ -57,6 +57,17 @@ size_t ModelVersion::queue_size() const {
   return queue_.size();
 }
 
+void ModelVersion::set_drift(std::unique_ptr<monitor::DriftDetector> d) {
+  std::lock_guard<std::mutex> dl(drift_mu_);
+  drift_ = std::move(d);
+}
+
+std::optional<monitor::DriftStatus> ModelVersion::drift_status() const {
+  std::lock_guard<std::mutex> dl(drift_mu_);
+  if (!drift_) return std::nullopt;
+  return drift_->status();
+}
+
 VersionStats ModelVersion::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -262,6 +273,17 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
       while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
       ++stats_.latency_counts[b];
       stats_.latency_sum_s += secs;
+    }
+    if (drift_) {
+      // Monitoring must never fail a request: a batch the detector cannot read is counted, not thrown.
+      std::lock_guard<std::mutex> dl(drift_mu_);
+      try {
+        const Tensor& x = feeds.at(config_.inputs.at(0).name);
+        auto oit = outputs.find(model_outputs_.at(0));
+        drift_->observe(x, oit == outputs.end() ? nullptr : &oit->second);
+      } catch (const std::exception&) {
+        ++drift_errors_;
+      }
     }
     std::lock_guard<std::mutex> lock(mu_);
     {

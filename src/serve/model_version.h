@@ -18,6 +18,9 @@
 // last shared_ptr (hot swap) never fails a request that was already accepted.
 // Thread-safety: all public members may be called concurrently.
 #pragma once
+#include <optional>
+
+#include "monitor/drift.h"
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -96,6 +99,11 @@ class ModelVersion {
   const ModelConfig& config() const { return config_; }
   size_t queue_size() const;
   VersionStats stats() const;
+  // Drift detection on this version's traffic (monitor/drift.h): every answered batch's first input
+  // and first output are observed. Set once, before traffic (the repository does it at load).
+  void set_drift(std::unique_ptr<monitor::DriftDetector> d);
+  // The detector's latest status; nullopt without a reference.
+  std::optional<monitor::DriftStatus> drift_status() const;
 
  private:
   struct Pending {
@@ -115,6 +123,9 @@ class ModelVersion {
   ExecOptions options_;
   std::vector<std::unique_ptr<runtime::Session>> sessions_;  // one per worker
   std::vector<std::string> model_outputs_;
+  std::unique_ptr<monitor::DriftDetector> drift_;
+  mutable std::mutex drift_mu_;
+  uint64_t drift_errors_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;

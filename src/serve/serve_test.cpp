@@ -853,3 +853,35 @@ TEST(HttpServer, PrometheusMetricsCountRequestsAndPassPromtool) {
 
 }  // namespace
 }  // namespace edgeopt::serve
+
+namespace edgeopt::serve {
+namespace {
+
+TEST(HttpServer, DriftReferenceInTheRepositoryTurnsOnDriftMetrics) {
+  // Reference: the affine model's inputs as the unshifted traffic draws them (uniform [-1, 1]).
+  TestServer ts("drift", [](ServerOptions&) {});
+  Tensor ref = random_rows(2000, 99);
+  monitor::DriftConfig dc;
+  dc.window = 100;
+  dc.step = 50;
+  std::ofstream(ts.repo / "affine" / "drift_reference.json") << monitor::DriftDetector::fit(ref, nullptr, dc).to_json().dump();
+  auto c = ts.client();
+  ASSERT_EQ(c.Post("/v2/repository/models/affine/load", "", "application/json")->status, 200);  // reload with the reference
+  const std::string labels = "{model=\"affine\",version=\"1\"}";
+  for (int i = 0; i < 60; ++i)  // 300 unshifted rows: no alarm
+    ASSERT_EQ(c.Post("/v2/models/affine/infer", infer_json(random_rows(5, 1000 + i)).dump(), "application/json")->status, 200);
+  std::string text = c.Get("/metrics")->body;
+  EXPECT_EQ(metric_value(text, "edgeopt_drift_samples_total" + labels), 300) << text;
+  EXPECT_EQ(metric_value(text, "edgeopt_drift_alarm" + labels), 0) << text;
+  for (int i = 0; i < 30; ++i) {  // shifted by +0.5: the detector alarms within 150 rows
+    Tensor x = random_rows(5, 2000 + i);
+    for (int64_t k = 0; k < x.numel(); ++k) x.data<float>()[k] += 0.5f;
+    ASSERT_EQ(c.Post("/v2/models/affine/infer", infer_json(x).dump(), "application/json")->status, 200);
+  }
+  text = c.Get("/metrics")->body;
+  EXPECT_EQ(metric_value(text, "edgeopt_drift_alarm" + labels), 1) << text;
+  EXPECT_GT(metric_value(text, "edgeopt_drift_max_ks" + labels), 0.3);
+}
+
+}  // namespace
+}  // namespace edgeopt::serve
