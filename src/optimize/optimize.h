@@ -52,7 +52,7 @@ struct OptimizeOptions {
   uint64_t seed = 1;
   int threads = 1;               // latency is measured with this many threads
   int train_epochs = 8;          // for a zoo model
-  int fine_tune_epochs = -1;     // structural candidates; < 0: per family (2 images, 10 others)
+  int fine_tune_epochs = -1;     // structural candidates; < 0: per family (4 images, 10 others)
   int64_t max_steps_per_epoch = 0;  // cap (quick runs and tests)
   int latency_rounds = 5;        // final interleaved timing: rounds x latency_runs per candidate
   int latency_runs = 40;

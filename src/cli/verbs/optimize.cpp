@@ -84,7 +84,7 @@ void add_optimize_verb(CLI::App& app) {
   cmd->add_option("--seed", a->o.seed, "Seed of data splits, training, calibration (same seed, same result)")->default_val(1);
   cmd->add_option("--threads", a->o.threads, "Threads for latency (1 gives stable numbers on a shared machine)")->default_val(1);
   cmd->add_option("--epochs", a->o.train_epochs, "Training epochs when MODEL is a zoo name")->default_val(8);
-  cmd->add_option("--fine-tune-epochs", a->o.fine_tune_epochs, "Fine-tuning epochs per structural candidate (default: 2 images, 10 others)");
+  cmd->add_option("--fine-tune-epochs", a->o.fine_tune_epochs, "Fine-tuning epochs per structural candidate (default: 4 images, 10 others)");
   cmd->add_option("--max-steps-per-epoch", a->o.max_steps_per_epoch, "Cap training steps per epoch (quick runs)");
   cmd->add_option("--latency-rounds", a->o.latency_rounds, "Interleaved timing rounds over all candidates")->default_val(5);
   cmd->add_option("--latency-runs", a->o.latency_runs, "Runs per candidate per round")->default_val(40);
