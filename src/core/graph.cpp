@@ -19,7 +19,14 @@ const T* get_attr(const Node& n, const std::string& k, const char* want) {
 int64_t Node::attr_int(const std::string& k, int64_t def) const {
   auto it = attrs.find(k);
   if (it != attrs.end())
-    if (auto* f = std::get_if<float>(&it->second.value)) return static_cast<int64_t>(*f);
+    if (auto* f = std::get_if<float>(&it->second.value)) {
+      // A float where an int is expected is accepted when it converts; a NaN or one past int64's
+      // range (a corrupt file: found by the ONNX loader's fuzzer) is an error, not UB.
+      if (!(*f >= -9.2e18f && *f <= 9.2e18f))
+        throw_error(ErrorCode::kInvalidArgument, describe() + ": attribute '" + k + "' = " + std::to_string(*f) +
+                                                     " is not a representable integer");
+      return static_cast<int64_t>(*f);
+    }
   const int64_t* v = get_attr<int64_t>(*this, k, "an int");
   return v ? *v : def;
 }
