@@ -143,7 +143,8 @@ Partition partition_model(Graph model, const Tensor& sample, const Tensor* calib
   const bool int8 = std::count(ts.begin(), ts.end(), Transport::kInt8) != 0;
   EDGEOPT_CHECK_ARG(!int8 || calib, "the int8 transport needs calibration data (--data) for its scales");
   if (int8) p.wire = calibrate_transport(p.graph, *calib);
-  SolverOptions so{ts, o.objective, o.energy};
+  SolverOptions so = o.solver();
+  so.transports = ts;
   p.plan = solve_split(p.cuts, p.edge, p.cloud, o.network, so);
   return p;
 }
@@ -168,6 +169,7 @@ nlohmann::json plan_to_json(const Partition& p, const PartitionOptions& o) {
   for (const auto& n : p.graph.nodes) j["nodes"].push_back(n.name);
   j["privacy"] = {{"allow_raw_inputs", o.privacy.allow_raw_inputs}, {"private_layers", o.privacy.private_layers}};
   j["objective"] = objective_name(o.objective);
+  j["min_offload_gain"] = o.min_offload_gain;
   j["energy"] = {{"edge_active_w", o.energy.edge_active_w}, {"edge_idle_w", o.energy.edge_idle_w},
                  {"radio_active_w", o.energy.radio_active_w}, {"radio_nj_per_bit", o.energy.radio_nj_per_bit}};
   std::vector<std::string> ts;
@@ -208,6 +210,7 @@ Partition partition_from_json(Graph model, const Tensor& sample, const nlohmann:
     o->privacy.allow_raw_inputs = j.at("privacy").at("allow_raw_inputs").get<bool>();
     o->privacy.private_layers = j.at("privacy").at("private_layers").get<std::vector<std::string>>();
     o->objective = objective_from_name(j.at("objective").get<std::string>());
+    o->min_offload_gain = j.value("min_offload_gain", 0.05);
     const auto& e = j.at("energy");
     o->energy = {e.at("edge_active_w"), e.at("edge_idle_w"), e.at("radio_active_w"), e.at("radio_nj_per_bit")};
     o->transports.clear();
@@ -225,7 +228,7 @@ Partition partition_from_json(Graph model, const Tensor& sample, const nlohmann:
     p.edge = profile_from(j.at("edge_profile"));
     p.cloud = profile_from(j.at("cloud_profile"));
     for (const auto& [name, q] : j.at("int8_wire").items()) p.wire.int8[name] = {q.at(0).get<float>(), q.at(1).get<int32_t>()};
-    p.plan = solve_split(p.cuts, p.edge, p.cloud, o->network, {o->transports, o->objective, o->energy});
+    p.plan = solve_split(p.cuts, p.edge, p.cloud, o->network, o->solver());
     return p;
   } catch (const nlohmann::json::exception& ex) {
     throw_error(ErrorCode::kInvalidArgument, std::string("bad plan.json: ") + ex.what());

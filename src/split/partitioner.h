@@ -37,6 +37,8 @@ struct PartitionOptions {
   std::string cloud_model;
   std::string model_prefix = "model";  // cloud model names: <prefix>_cut<k>_<transport>
   int profile_runs = 20;
+  double min_offload_gain = 0.05;  // SolverOptions::min_offload_gain
+  SolverOptions solver() const { return {transports, objective, energy, min_offload_gain}; }
 };
 
 struct Partition {

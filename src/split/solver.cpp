@@ -45,6 +45,8 @@ Plan solve_split(const std::vector<Cut>& cuts, const LayerProfile& edge, const L
   EDGEOPT_CHECK_ARG(!opts.transports.empty(), "split solver: no transport allowed");
   EDGEOPT_CHECK_ARG(net.bandwidth_mbps > 0 && net.rtt_ms >= 0 && std::isfinite(net.bandwidth_mbps),
                     "split solver: bandwidth must be > 0 and rtt >= 0");
+  EDGEOPT_CHECK_ARG(opts.min_offload_gain >= 0 && opts.min_offload_gain < 1,
+                    "split solver: min_offload_gain must be in [0, 1), got " + std::to_string(opts.min_offload_gain));
   Plan plan;
   plan.network = net;
   plan.objective = opts.objective;
@@ -65,6 +67,10 @@ Plan solve_split(const std::vector<Cut>& cuts, const LayerProfile& edge, const L
       plan.chosen = plan.cuts.size() - 1;
     }
   }
+  // The last cut is all-edge (always allowed). Keep it unless the best offload is clearly better.
+  const size_t all_edge = plan.cuts.size() - 1;
+  if (plan.chosen != all_edge && cost(plan.cuts[plan.chosen]) > (1 - opts.min_offload_gain) * cost(plan.cuts[all_edge]))
+    plan.chosen = all_edge;
   return plan;
 }
 

@@ -198,9 +198,29 @@ TEST(Solver, PicksTheMinimumPredictedLatencyAndMovesWithBandwidth) {
   p = solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 1000, .rtt_ms = 100}, f32);
   EXPECT_EQ(p.best().cut, 4u);
   EXPECT_DOUBLE_EQ(p.best().total_ms, 40);
-  // The chosen prediction is the minimum over allowed cuts.
-  p = solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 3, .rtt_ms = 2});
+  // With no offload margin the chosen prediction is the minimum over allowed cuts.
+  SolverOptions no_margin;
+  no_margin.min_offload_gain = 0;
+  p = solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 3, .rtt_ms = 2}, no_margin);
   for (const auto& c : p.cuts) EXPECT_GE(c.total_ms, p.best().total_ms);
+}
+
+TEST(Solver, NearTiesStayOnTheEdge) {
+  Synthetic s;
+  SolverOptions o{.transports = {Transport::kF32}};
+  // RTT chosen so all-cloud predicts 4 + rtt + transfer = 39 ms against all-edge's 40 ms: 2.5%
+  // better, inside the default 5% margin, so the node keeps the request local.
+  const double rtt = 35 - transfer_ms(4004, 10000);
+  Plan p = solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 10000, .rtt_ms = rtt}, o);
+  EXPECT_NEAR(p.cuts[0].total_ms, 39, 1e-9);
+  EXPECT_EQ(p.best().cut, 4u);
+  // A margin of 2% lets the 2.5% gain through; 10 ms of RTT less (a 27.5% gain) passes 5%.
+  o.min_offload_gain = 0.02;
+  EXPECT_EQ(solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 10000, .rtt_ms = rtt}, o).best().cut, 0u);
+  o.min_offload_gain = 0.05;
+  EXPECT_EQ(solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 10000, .rtt_ms = rtt - 10}, o).best().cut, 0u);
+  o.min_offload_gain = 1.5;
+  EXPECT_THROW(solve_split(s.cuts, s.edge, s.cloud, {.bandwidth_mbps = 10000, .rtt_ms = rtt}, o), Error);
 }
 
 TEST(Solver, RespectsPrivacyAndPicksTheCheapestTransport) {

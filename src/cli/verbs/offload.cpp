@@ -76,7 +76,7 @@ void run_offload(OffloadArgs& a) {
   eo.cloud_url = a.cloud;
   eo.model_prefix = o.model_prefix;
   eo.deadline_ms = a.deadline_ms;
-  split::EdgeNode node(p.graph, p.cuts, p.edge, p.cloud, p.wire, {o.transports, o.objective, o.energy}, prior, eo);
+  split::EdgeNode node(p.graph, p.cuts, p.edge, p.cloud, p.wire, o.solver(), prior, eo);
   runtime::Session full(p.graph);
   const std::string in = p.graph.inputs[0].name, out = p.graph.outputs[0].name;
   const int64_t pool = d.have_data ? std::min<int64_t>(d.splits.test.x.shape()[0], 512) : 1;
@@ -151,7 +151,7 @@ void run_offload(OffloadArgs& a) {
       rep["cuts"].push_back(cj);
     }
     const split::NetworkEstimate est = node.network();
-    const split::Plan learned = split::solve_split(p.cuts, p.edge, p.cloud, est, {o.transports, o.objective, o.energy});
+    const split::Plan learned = split::solve_split(p.cuts, p.edge, p.cloud, est, o.solver());
     size_t best = 0;
     double best_ms = 1e300;
     for (const auto& c : rep["cuts"])

@@ -21,7 +21,7 @@ struct PartitionArgs {
   std::string model, edge = "host", cloud, data, out, repo, transport = "auto", objective = "latency", name, cloud_model;
   std::string cut = "auto";
   std::vector<std::string> private_layers;
-  double bandwidth = 0, rtt = 10, cloud_request_ms = 0;
+  double bandwidth = 0, rtt = 10, cloud_request_ms = 0, min_offload_gain = 0.05;
   bool allow_raw = false, json = false, all_transports = false;
   int runs = 20;
   int64_t max_eval = 2000;
@@ -52,6 +52,7 @@ void run_partition(PartitionArgs& a) {
   o.privacy = {a.allow_raw, a.private_layers};
   if (a.transport != "auto") o.transports = {split::transport_from_name(a.transport)};
   o.objective = split::objective_from_name(a.objective);
+  o.min_offload_gain = a.min_offload_gain;
   o.network = {a.bandwidth, a.rtt};
   o.cloud = a.cloud;
   o.cloud_model = a.cloud_model;
@@ -134,6 +135,10 @@ void add_partition_verb(CLI::App& app) {
   cmd->add_option("--transport", a->transport, "Cut tensor wire format: int8, fp16, fp32 or auto (cheapest per cut)")->default_val("auto");
   cmd->add_option("--cut", a->cut, "auto (the solver's pick) or a cut index to export instead")->default_val("auto");
   cmd->add_option("--objective", a->objective, "latency or energy")->default_val("latency");
+  cmd->add_option("--min-offload-gain", a->min_offload_gain,
+                  "Offload only when the predicted gain over all-edge is at least this fraction (0.05 = 5%): "
+                  "near-ties stay on the edge, where a slow or lost cloud cannot hurt")
+      ->default_val(0.05)->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--data", a->data, "Data set for the profiling sample, the int8 scales and the accuracy check: " + dataset_spec_help());
   cmd->add_option("--out", a->out, "Write edge.onnx, cloud.onnx and plan.json here");
   cmd->add_option("--repo", a->repo, "Also write every allowed cut's cloud half (and <name>_full) in Triton's layout here");
