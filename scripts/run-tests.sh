@@ -6,6 +6,10 @@ bash scripts/install-deps.sh
 bash scripts/build.sh
 BUILD=${EDGEOPT_BUILD_DIR:-build}
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 1200
+# The kernel and runtime suites cross-built for ARM64 and run under qemu-user (NEON, dot product).
+if [ "$(uname -m)" = x86_64 ]; then
+  bash scripts/test-arm64.sh
+fi
 # The libFuzzer targets (clang, ASan+UBSan) for a bounded time each; a crash fails CI: the ONNX
 # loader for 120 s, the CSV/IDX/NPY/MQTT-reading parsers for 30 s each.
 if command -v clang++ >/dev/null 2>&1; then

@@ -10,12 +10,13 @@
 #include <cstring>
 #include <string>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
 #endif
 
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
+#include "kernels/microkernels/gemm_int8/interleave_u8.h"
 #include "kernels/quant/requantize.h"
 
 namespace edgeopt::kernels::gemm_int8 {
@@ -28,6 +29,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kAvx512Vnni:
       return "avx512vnni";
+    case Isa::kNeonDot:
+      return "neondot";
   }
   return "?";
 }
@@ -40,6 +43,10 @@ std::vector<Isa> supported_isas() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni") &&
       __builtin_cpu_supports("bmi2"))
     v.push_back(Isa::kAvx512Vnni);
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+  constexpr unsigned long kHwcapAsimdDp = 1ul << 20;  // HWCAP_ASIMDDP (asm/hwcap.h)
+  if (getauxval(AT_HWCAP) & kHwcapAsimdDp) v.push_back(Isa::kNeonDot);
 #endif
   return v;
 }
@@ -111,25 +118,8 @@ namespace {
 
 // One full quad of a full panel: rows r[0..3] (kNr bytes each) interleaved into 4-byte lanes.
 void pack_rhs_quad_full(const uint8_t* const r[4], uint8_t xor_mask, uint8_t* out) {
-#if defined(__SSE2__)
-  const __m128i m = _mm_set1_epi8(static_cast<char>(xor_mask));
-  for (int64_t c = 0; c < kNr; c += 16) {
-    const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + c)), m);
-    const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + c)), m);
-    const __m128i d = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[2] + c)), m);
-    const __m128i e = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[3] + c)), m);
-    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-    const __m128i de_lo = _mm_unpacklo_epi8(d, e), de_hi = _mm_unpackhi_epi8(d, e);
-    auto* o = reinterpret_cast<__m128i*>(out + c * 4);
-    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, de_lo));
-    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, de_lo));
-    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, de_hi));
-    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, de_hi));
-  }
-#else
-  for (int64_t c = 0; c < kNr; ++c)
-    for (int t = 0; t < 4; ++t) out[c * 4 + t] = r[t][c] ^ xor_mask;
-#endif
+  for (int64_t c = 0; c < kNr; c += 16)
+    interleave4x16_xor_u8(r[0] + c, r[1] + c, r[2] + c, r[3] + c, xor_mask, out + c * 4);
 }
 
 }  // namespace
@@ -239,6 +229,14 @@ bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
   return true;
 }
 
+void epilogue(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
+              int64_t ldc, [[maybe_unused]] bool vec) {
+#if defined(__x86_64__)
+  if (vec) return detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
+#endif
+  detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+}
+
 }  // namespace
 
 void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
@@ -251,10 +249,7 @@ void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const
       // A library memcpy (wide stores): an inlined fixed-size copy here is 16-byte SSE stores, which
       // the epilogue's 64-byte loads cannot forward from (measured: MobileNetV2 int8 3% slower).
       for (int64_t i = 0; i < mr; ++i) std::memcpy(tile + i * kNr, acc + (i0 + i) * lda + j0, nr * sizeof(int32_t));
-      if (vec)
-        detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
-      else
-        detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+      epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec);
     }
 }
 
@@ -274,6 +269,7 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
       const uint8_t* l = op.lhs + mb * kMr * kp;
       const uint8_t* r = op.rhs + p * kNr * kp;
       switch (isa) {
+#if defined(__x86_64__)
         case Isa::kAvx512Vnni:
           if (op.lhs_row)
             detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, 4);
@@ -287,16 +283,19 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
         case Isa::kAvx2:
           detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned);
           break;
+#endif
+#if defined(__aarch64__)
+        case Isa::kNeonDot:
+          detail::ukernel_neondot(kq, l, r, tile, op.lhs_unsigned);
+          break;
+#endif
         default:
           detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned);
           break;
       }
       const int64_t i0 = mb * kMr, j0 = p * kNr;
       const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);
-      if (vec_epilogue)
-        detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
-      else
-        detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+      epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec_epilogue);
     }
   };
   const int64_t items = mblocks * panels;

@@ -31,8 +31,9 @@ namespace edgeopt::kernels::gemm_int8 {
 inline constexpr int64_t kMr = 8;   // rows of a register tile
 inline constexpr int64_t kNr = 32;  // columns of a register tile (two zmm of s32)
 
-enum class Isa { kScalar, kAvx2, kAvx512Vnni };
-const char* isa_name(Isa isa);  // "scalar", "avx2", "avx512vnni"
+// kNeonDot: ARMv8.2 dot product (SDOT), on Cortex-A55/A76/A78 (Raspberry Pi 5, Jetson Orin), not on A72 (Pi 4).
+enum class Isa { kScalar, kAvx2, kAvx512Vnni, kNeonDot };
+const char* isa_name(Isa isa);  // "scalar", "avx2", "avx512vnni", "neondot"
 // The ISAs this CPU runs, best last (tests force each one).
 std::vector<Isa> supported_isas();
 // The best supported ISA, or the one forced by EDGEOPT_INT8_ISA=scalar|avx2|avx512vnni (a value

@@ -17,6 +17,10 @@ void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int
 void ukernel_avx512vnni_1row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
                              int64_t lhs_quad_stride);
 
+// ARMv8.2 SDOT: the unsigned side is moved to s8 (x ^ 0x80 = x - 128) and 128 * the other side's
+// sums is added back, so the result equals ukernel_scalar's bit for bit.
+void ukernel_neondot(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+
 // Writes rows [i0, i0+mr) x cols [j0, j0+nr) of C from the tile.
 void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
                      int64_t ldc);

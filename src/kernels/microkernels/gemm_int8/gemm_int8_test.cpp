@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <random>
 #include <sstream>
+#include <string>
+
+#include "hwy/targets.h"
 
 #include "core/thread_pool.h"
 #include "kernels/quant/requantize.h"
@@ -112,6 +116,21 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
       }
       ASSERT_EQ(got, want[i * cs.n + j]) << "C[" << i << "," << j << "], " << cs.describe(isa);
     }
+}
+
+// Prints what this CPU (or qemu's emulated one) exercises, so a cross-ISA run shows its coverage.
+TEST(GemmInt8, ListsTheHighwayTargetsAndInt8IsasExercised) {
+  std::string targets, isas;
+  for (int64_t t : hwy::SupportedAndGeneratedTargets()) targets += std::string(" ") + hwy::TargetName(t);
+  for (Isa i : supported_isas()) isas += std::string(" ") + isa_name(i);
+  std::printf("Highway targets:%s\nint8 GEMM ISAs:%s (default %s)\n", targets.c_str(), isas.c_str(),
+              isa_name(default_isa()));
+  EXPECT_EQ(supported_isas().front(), Isa::kScalar);
+#if defined(__aarch64__)
+  EXPECT_NE(targets.find("NEON"), std::string::npos) << targets;
+#elif defined(__x86_64__)
+  EXPECT_NE(targets.find("SSE4"), std::string::npos) << targets;  // the x86-64 baseline we dispatch from
+#endif
 }
 
 TEST(GemmInt8, EveryIsaEqualsTheIntegerReferenceBitExactly) {

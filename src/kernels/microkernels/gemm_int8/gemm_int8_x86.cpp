@@ -1,6 +1,7 @@
 // x86 int8 microkernels: AVX512-VNNI (vpdpbusd: four u8*s8 products summed into each s32 lane)
 // and AVX2 (widen to s16, vpmaddwd: exact, unlike vpmaddubsw which saturates u8*s8 pair sums at
 // s16). Functions carry target attributes and run only after gemm_int8's CPUID check.
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <cstring>
@@ -298,3 +299,4 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
 }
 
 }  // namespace edgeopt::kernels::gemm_int8::detail
+#endif  // __x86_64__

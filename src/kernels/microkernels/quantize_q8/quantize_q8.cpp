@@ -1,6 +1,8 @@
 #include "kernels/microkernels/quantize_q8/quantize_q8.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include "kernels/quant/requantize.h"
 
@@ -21,6 +23,7 @@ void quantize_scalar(const float* x, int64_t n, float scale, int32_t zp, int32_t
   }
 }
 
+#if defined(__x86_64__)
 // The same steps as quant::quantize_f32: an IEEE division, round half to even (roundscale's
 // nearest mode equals round_half_even for every float), + zero point, clamp; NaN -> clamped zero
 // point. Adding the zero point in f32 is exact below 2^24, and beyond that the clamp saturates either way.
@@ -44,15 +47,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_avx512(const 
       _mm_mask_storeu_epi8(out + i, m, b);
   }
 }
+#endif
 
 }  // namespace
 
 void quantize_f32_to_q8(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax,
                         bool is_signed, void* y, gemm_int8::Isa isa) {
-  if (isa == gemm_int8::Isa::kAvx512Vnni)
-    quantize_avx512(x, n, scale, zero_point, qmin, qmax, y);
-  else
-    quantize_scalar(x, n, scale, zero_point, qmin, qmax, is_signed, y);
+#if defined(__x86_64__)
+  if (isa == gemm_int8::Isa::kAvx512Vnni) return quantize_avx512(x, n, scale, zero_point, qmin, qmax, y);
+#endif
+  (void)isa;
+  quantize_scalar(x, n, scale, zero_point, qmin, qmax, is_signed, y);
 }
 
 }  // namespace edgeopt::kernels::quantize_q8

@@ -2,12 +2,17 @@
 // 0) packed for gemm_int8 against weights packed once in prepare; depthwise 2D convs use a direct
 // kernel over a zero-padded s16 plane (9 MACs per output do not pay for a GEMM), then the same
 // vectorized requantization epilogue.
+#if defined(__x86_64__)
 #include <immintrin.h>
+// The AVX-512 row kernels below; other CPUs take the portable loops (gemm_int8 picks the GEMM ISA).
+#define EDGEOPT_CONV_INT8_AVX512 1
+#endif
 
 #include <algorithm>
 #include <cstring>
 
 #include "core/thread_pool.h"
+#include "kernels/microkernels/gemm_int8/interleave_u8.h"
 #include "kernels/ops/qlinear_conv/conv_int8.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
@@ -110,15 +115,7 @@ void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int
   const uint8_t* xs = x + lo * stride + offset;
   if (stride == 1) {
     std::memcpy(o + lo, xs, static_cast<size_t>(hi - lo));
-    if (mask) {
-      int64_t s = lo;
-      const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
-      for (; s + 16 <= hi; s += 16) {
-        auto* p = reinterpret_cast<__m128i*>(o + s);
-        _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), m));
-      }
-      for (; s < hi; ++s) o[s] ^= mask;
-    }
+    if (mask) gemm_int8::xor_u8(o + lo, hi - lo, mask);
   } else {
     for (int64_t s = 0; s < hi - lo; ++s) o[lo + s] = xs[s * stride] ^ mask;
   }
@@ -141,15 +138,7 @@ void im2col_plane_shift_u8(const uint8_t* in, int64_t h, int64_t w, int64_t dy, 
   if (src < 0) begin -= src, src = 0;
   end = std::min(end, begin + (h * w - src));
   std::memcpy(out + begin, in + src, static_cast<size_t>(std::max<int64_t>(0, end - begin)));
-  if (mask) {
-    int64_t i = begin;
-    const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
-    for (; i + 16 <= end; i += 16) {
-      auto* p = reinterpret_cast<__m128i*>(out + i);
-      _mm_storeu_si128(p, _mm_xor_si128(_mm_loadu_si128(p), m));
-    }
-    for (; i < end; ++i) out[i] ^= mask;
-  }
+  if (mask) gemm_int8::xor_u8(out + begin, end - begin, mask);
   const int64_t cl = std::clamp<int64_t>(-dx, 0, w), cr = std::clamp<int64_t>(w - dx, cl, w);
   for (int64_t y = y0; y < y1; ++y) {
     uint8_t* row = out + y * w;
@@ -198,6 +187,7 @@ void im2col_packed_u8(const conv::Window& w, int64_t cg, const uint8_t* x, uint8
   }
 }
 
+#if EDGEOPT_CONV_INT8_AVX512
 // One output row of a depthwise conv: o[i] = bias + sum_t src[t][i] * w[t] for i < n, the taps'
 // s16 rows already offset. Taps go in pairs through vpmaddwd (x and w are within +-255, so a pair
 // sum is exact in s32): 32 outputs per step in two accumulators, interleaved back once at the end.
@@ -228,6 +218,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void dw_row_avx512(const in
     if (m1) _mm512_mask_storeu_epi32(o + i + 16, m1, hi);
   }
 }
+#endif
 
 void dw_row_scalar(const int16_t* const* src, const int32_t* w, int64_t taps, int32_t bias, int32_t* o, int64_t n) {
   std::fill(o, o + n, bias);
@@ -235,6 +226,7 @@ void dw_row_scalar(const int16_t* const* src, const int32_t* w, int64_t taps, in
     for (int64_t i = 0; i < n; ++i) o[i] += src[t][i] * w[t];
 }
 
+#if EDGEOPT_CONV_INT8_AVX512
 // Row r of the phase planes from one input row: dst[phase][j] = x[c] - zx for padded column
 // c + pad = j * 2 + phase (stride 2), or dst[0][c + pad] (stride 1); AVX-512 for u8/s8.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const uint8_t* x, int64_t n, bool x_signed,
@@ -265,6 +257,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void widen_row_avx512(const
     }
   }
 }
+#endif
 
 // One depthwise channel plane: acc[out] = bias + sum_taps (x - zx) * (w - zw). x - zx goes into a
 // zero-padded s16 plane split into `stride_w` column phases (column j of phase p = padded column
@@ -279,13 +272,15 @@ void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_
   const int64_t wq = (wp + sw - 1) / sw;  // columns per phase
   auto* xp = reinterpret_cast<int16_t*>(thread_bytes(1, static_cast<size_t>(sw * hp * wq) * sizeof(int16_t)));
   std::fill(xp, xp + sw * hp * wq, int16_t{0});
-  const bool vec_rows = avx512 && sw <= 2;
+  [[maybe_unused]] const bool vec_rows = avx512 && sw <= 2;
   for (int64_t r = 0; r < ih; ++r) {
     const uint8_t* xr = x + r * iw;
+#if EDGEOPT_CONV_INT8_AVX512
     if (vec_rows) {
       widen_row_avx512(xr, iw, x_signed, zx, pw, sw, xp + (r + ph) * wq, sw == 2 ? xp + (hp + r + ph) * wq : nullptr);
       continue;
     }
+#endif
     int64_t phase = pw % sw, j = pw / sw;  // of padded column c + pw, stepped without divisions
     for (int64_t c = 0; c < iw; ++c) {
       const int32_t v = x_signed ? int32_t{static_cast<int8_t>(xr[c])} : int32_t{xr[c]};
@@ -307,10 +302,13 @@ void dwconv_plane(const conv::Window& w, const uint8_t* x, bool x_signed, int32_
     }
   for (int64_t r = 0; r < oh; ++r) {
     for (int64_t t = 0; t < kh * kw; ++t) src[t] = xp + tap_offset[t] + r * sh * wq;
-    if (avx512)
+#if EDGEOPT_CONV_INT8_AVX512
+    if (avx512) {
       dw_row_avx512(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
-    else
-      dw_row_scalar(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
+      continue;
+    }
+#endif
+    dw_row_scalar(src.data(), wts.data(), kh * kw, bias, acc + r * ow, ow);
   }
 }
 
@@ -379,7 +377,6 @@ void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const 
   // Input rows/columns beyond the virtual grid are never read (pad_end larger than needed).
   const int64_t rows = std::min(h, g.oh + (w.kernel[1] - 1) * w.dilation[1] - pt);
   const int64_t cols = std::min(iw, g.wp - pl);
-  const __m128i m = _mm_set1_epi8(static_cast<char>(mask));
   for (int64_t q = 0; q < cq; ++q) {
     const uint8_t* src[4];
     for (int64_t j = 0; j < 4; ++j) src[j] = x + std::min(4 * q + j, c - 1) * h * iw;
@@ -391,17 +388,8 @@ void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const 
       // 16 pixels per step (may write up to 15 pixels past the row: re-padded below, or
       // overwritten by the next row); reads stay inside x.
       for (; ix < cols && (src[3] - x) + off + ix + 16 <= total; ix += 16) {
-        const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[0] + off + ix)), m);
-        const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[1] + off + ix)), m);
-        const __m128i cc = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[2] + off + ix)), m);
-        const __m128i e = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[3] + off + ix)), m);
-        const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-        const __m128i ce_lo = _mm_unpacklo_epi8(cc, e), ce_hi = _mm_unpackhi_epi8(cc, e);
-        auto* o = reinterpret_cast<__m128i*>(out + ix * 4);
-        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));
-        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));
-        _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));
-        _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));
+        gemm_int8::interleave4x16_xor_u8(src[0] + off + ix, src[1] + off + ix, src[2] + off + ix, src[3] + off + ix,
+                                         mask, out + ix * 4);
       }
       for (; ix < cols; ++ix)
         for (int64_t j = 0; j < 4; ++j) out[ix * 4 + j] = src[j][off + ix] ^ mask;
@@ -419,6 +407,7 @@ void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const 
   }
 }
 
+#if EDGEOPT_CONV_INT8_AVX512
 // Output row of a 2x2/2 pool: max of rows a and b (2 * pw columns used), 8 outputs per step: the
 // vertical max, then the max of each pair (odd lanes moved onto even ones), narrowed. Stores whole
 // 8-lane groups (Zen 4 runs masked stores slowly): y needs 7 elements of slack past pw.
@@ -433,9 +422,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_row_s32_avx512
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c), _mm512_cvtepi64_epi32(m));
   }
 }
+#endif
 
 void maxpool_row_s32(const int32_t* a, const int32_t* b, int64_t pw, int32_t* y, bool avx512) {
+#if EDGEOPT_CONV_INT8_AVX512
   if (avx512) return maxpool_row_s32_avx512(a, b, pw, y);
+#endif
   for (int64_t c = 0; c < pw; ++c) y[c] = std::max(std::max(a[2 * c], a[2 * c + 1]), std::max(b[2 * c], b[2 * c + 1]));
 }
 
@@ -553,15 +545,8 @@ void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const u
     }
     uint8_t* out = x4 + c * x4_px * 4;
     for (int64_t p = 0; p < x4_px; p += 16) {
-      const auto load = [&](int64_t at) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(padded + at)); };
-      const __m128i a = load(p), b = load(p + dw), cc = load(p + 2 * dw), e = load(p + 3 * dw);
-      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-      const __m128i ce_lo = _mm_unpacklo_epi8(cc, e), ce_hi = _mm_unpackhi_epi8(cc, e);
-      auto* o = reinterpret_cast<__m128i*>(out + p * 4);
-      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, ce_lo));
-      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, ce_lo));
-      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, ce_hi));
-      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, ce_hi));
+      gemm_int8::interleave4x16_xor_u8(padded + p, padded + p + dw, padded + p + 2 * dw, padded + p + 3 * dw, 0,
+                                       out + p * 4);
     }
   }
   const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
