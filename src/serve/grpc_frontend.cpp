@@ -69,6 +69,24 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
  public:
   explicit InferenceService(Server& s) : server_(s) {}
 
+  // The role rules of the HTTP front end: ServerLive/ServerReady open, the repository methods
+  // admin, the rest infer. The token comes in the "authorization" metadata ("Bearer <token>"),
+  // which is what tritonclient.grpc sends for headers={"authorization": ...}.
+  grpc::Status check(const grpc::ServerContext* ctx, Role needed) const {
+    if (!server_.auth_enabled()) return grpc::Status::OK;
+    std::string_view value;
+    const auto& md = ctx->client_metadata();
+    auto it = md.find("authorization");
+    if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
+    const AuthDecision d = server_.authorize(value, needed);
+    switch (d.outcome) {
+      case AuthOutcome::kAllowed: return grpc::Status::OK;
+      case AuthOutcome::kUnauthenticated: return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, d.message);
+      case AuthOutcome::kForbidden: break;
+    }
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, d.message);
+  }
+
   grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*, inference::ServerLiveResponse* r) override {
     r->set_live(server_.live());
     return grpc::Status::OK;
@@ -77,7 +95,8 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     r->set_ready(server_.ready());
     return grpc::Status::OK;
   }
-  grpc::Status ModelReady(grpc::ServerContext*, const inference::ModelReadyRequest* q, inference::ModelReadyResponse* r) override {
+  grpc::Status ModelReady(grpc::ServerContext* ctx, const inference::ModelReadyRequest* q, inference::ModelReadyResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     try {
       server_.repository().get(q->name(), q->version());
       r->set_ready(!server_.stopping());
@@ -86,15 +105,17 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status ServerMetadata(grpc::ServerContext*, const inference::ServerMetadataRequest*,
+  grpc::Status ServerMetadata(grpc::ServerContext* ctx, const inference::ServerMetadataRequest*,
                               inference::ServerMetadataResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     r->set_name(kServerName);
     r->set_version(kServerVersion);
     for (const auto& e : server_.extensions()) r->add_extensions(e);
     return grpc::Status::OK;
   }
-  grpc::Status ModelMetadata(grpc::ServerContext*, const inference::ModelMetadataRequest* q,
+  grpc::Status ModelMetadata(grpc::ServerContext* ctx, const inference::ModelMetadataRequest* q,
                              inference::ModelMetadataResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
       auto mv = server_.repository().get(q->name(), q->version());
       const auto& c = mv->config();
@@ -111,7 +132,8 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
       for (const auto& t : c.outputs) fill(t, r->add_outputs());
     });
   }
-  grpc::Status ModelConfig(grpc::ServerContext*, const inference::ModelConfigRequest* q, inference::ModelConfigResponse* r) override {
+  grpc::Status ModelConfig(grpc::ServerContext* ctx, const inference::ModelConfigRequest* q, inference::ModelConfigResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
       auto mv = server_.repository().get(q->name(), q->version());
       if (!r->mutable_config()->ParseFromString(model_config_proto_bytes(mv->config())))
@@ -119,6 +141,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     });
   }
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* q, inference::ModelInferResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
       InferRequest req;
       const bool raw = q->raw_input_contents_size() > 0;
@@ -176,8 +199,9 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
       }
     });
   }
-  grpc::Status RepositoryIndex(grpc::ServerContext*, const inference::RepositoryIndexRequest* q,
+  grpc::Status RepositoryIndex(grpc::ServerContext* ctx, const inference::RepositoryIndexRequest* q,
                                inference::RepositoryIndexResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kAdmin); !st.ok()) return st;
     for (const auto& e : server_.repository().index()) {
       if (q->ready() && e.state != "READY") continue;
       auto* m = r->add_models();
@@ -188,15 +212,17 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status RepositoryModelLoad(grpc::ServerContext*, const inference::RepositoryModelLoadRequest* q,
+  grpc::Status RepositoryModelLoad(grpc::ServerContext* ctx, const inference::RepositoryModelLoadRequest* q,
                                    inference::RepositoryModelLoadResponse*) override {
+    if (grpc::Status st = check(ctx, Role::kAdmin); !st.ok()) return st;
     return guarded([&] {
       if (server_.stopping()) throw ServeError(Status::kUnavailable, "the server is shutting down");
       server_.repository().load(q->model_name());
     });
   }
-  grpc::Status RepositoryModelUnload(grpc::ServerContext*, const inference::RepositoryModelUnloadRequest* q,
+  grpc::Status RepositoryModelUnload(grpc::ServerContext* ctx, const inference::RepositoryModelUnloadRequest* q,
                                      inference::RepositoryModelUnloadResponse*) override {
+    if (grpc::Status st = check(ctx, Role::kAdmin); !st.ok()) return st;
     return guarded([&] { server_.repository().unload(q->model_name()); });
   }
 
@@ -220,7 +246,16 @@ int GrpcFrontend::start(const std::string& host, int port) {
   // the traffic instead of failing with "port in use".
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int bound = 0;
-  b.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (impl_->server.tls_enabled()) {
+    const TlsFiles& t = impl_->server.tls();
+    grpc::SslServerCredentialsOptions o(t.client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    o.pem_root_certs = t.client_ca_pem;
+    o.pem_key_cert_pairs.push_back({t.key_pem, t.cert_pem});
+    creds = grpc::SslServerCredentials(o);
+  }
+  b.AddListeningPort(host + ":" + std::to_string(port), creds, &bound);
   b.RegisterService(&impl_->service);
   const size_t max_bytes = impl_->server.options().max_request_bytes;
   b.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_bytes, INT32_MAX)));

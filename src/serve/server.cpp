@@ -13,6 +13,9 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   ro.exec.max_queue = options_.max_queue;
   ro.log = options_.log;
   repo_ = std::make_unique<ModelRepository>(options_.model_repo, ro);
+  if (!options_.auth_tokens_file.empty())
+    tokens_ = std::make_unique<TokenStore>(TokenStore::load_file(options_.auth_tokens_file));
+  tls_ = load_tls_files(options_.tls_cert, options_.tls_key, options_.tls_client_ca);
 }
 
 Server::~Server() { stop(); }
@@ -27,13 +30,17 @@ void Server::start() {
   if (options_.http_port >= 0) {
     http_ = std::make_unique<HttpFrontend>(*this);
     http_port_ = http_->start(options_.host, options_.http_port);
-    log("HTTP/REST (KServe v2) on " + options_.host + ":" + std::to_string(http_port_));
+    log(std::string(tls_enabled() ? "HTTPS" : "HTTP") + "/REST (KServe v2) on " + options_.host + ":" + std::to_string(http_port_));
   }
   if (options_.grpc_port >= 0) {
     grpc_ = std::make_unique<GrpcFrontend>(*this);
     grpc_port_ = grpc_->start(options_.host, options_.grpc_port);
-    log("gRPC (inference.GRPCInferenceService) on " + options_.host + ":" + std::to_string(grpc_port_));
+    log(std::string("gRPC") + (tls_enabled() ? " over TLS" : "") + " (inference.GRPCInferenceService) on " + options_.host +
+        ":" + std::to_string(grpc_port_));
   }
+  if (tls_enabled())
+    log("TLS: certificate " + tls_.cert_path + (tls_.client_ca_path.empty() ? "" : ", client certificates required (CA " + tls_.client_ca_path + ")"));
+  if (tokens_) log("authentication on: " + std::to_string(tokens_->size()) + " token(s) from " + options_.auth_tokens_file);
   started_ = true;
   if (options_.poll_s > 0) {
     poll_thread_ = std::thread([this] {
@@ -75,6 +82,11 @@ InferResult Server::infer(const std::string& model, const std::string& version, 
   auto mv = repo_->get(model, version);
   if (version_out) *version_out = mv->version();
   return mv->infer(std::move(request));
+}
+
+AuthDecision Server::authorize(std::string_view authorization, Role needed) const {
+  if (!tokens_) return {};
+  return tokens_->authorize(authorization, needed);
 }
 
 std::vector<std::string> Server::extensions() const {

@@ -79,6 +79,13 @@ void add_serve_verb(CLI::App& app) {
                   "Deadline for requests that carry none (0: none); past it they get 504")
       ->capture_default_str();
   sub->add_option("--http-threads", opts->server.http_threads, "HTTP connections served at once")->capture_default_str();
+  sub->add_option("--auth-tokens", opts->server.auth_tokens_file,
+                  "Require bearer tokens: FILE has lines 'infer TOKEN' / 'admin TOKEN' (mode 600); "
+                  "health endpoints stay open, repository load/unload/index need admin (docs/security.md)");
+  sub->add_option("--tls-cert", opts->server.tls_cert, "PEM certificate (chain) for HTTPS and gRPC over TLS; needs --tls-key");
+  sub->add_option("--tls-key", opts->server.tls_key, "PEM private key of --tls-cert (unencrypted)");
+  sub->add_option("--tls-client-ca", opts->server.tls_client_ca,
+                  "Require client certificates signed by this PEM CA (mutual TLS)");
   sub->footer(
       "Example:\n"
       "  mkdir -p models/vision_cnn/1\n"
@@ -90,7 +97,10 @@ void add_serve_verb(CLI::App& app) {
       "Works with Triton's clients (pip install tritonclient[all]) and any KServe v2 client. Without\n"
       "config.pbtxt, a model whose first dims are dynamic batches up to 8 requests. Copy a new version\n"
       "folder (e.g. models/vision_cnn/2/) into place and it replaces version 1 without failing a request.\n"
-      "See docs/serving.md.");
+      "With tokens: printf 'infer %s\\nadmin %s\\n' $(openssl rand -hex 32) $(openssl rand -hex 32) > tokens;\n"
+      "  chmod 600 tokens; edgeopt serve --model-repo models --auth-tokens tokens\n"
+      "  curl -H \"Authorization: Bearer $INFER_TOKEN\" localhost:8000/v2/models/vision_cnn\n"
+      "See docs/serving.md and docs/security.md.");
   sub->callback([opts] { run_serve(*opts); });
 }
 
