@@ -1,6 +1,8 @@
 // Security tests of `edgeopt serve`: the token file (format, permissions, errors naming file and
 // line), bearer-token authentication with the infer/admin roles over HTTP and gRPC (every endpoint
-// with no token, a malformed header, an unknown token, an infer token and an admin token).
+// with no token, a malformed header, an unknown token, an infer token and an admin token), TLS and
+// mutual TLS over HTTP and gRPC with a throwaway CA made by the openssl CLI (round trips, a client
+// trusting another CA refuses the server, the offload client verifies the cloud's certificate).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -10,12 +12,15 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "grpc_service.grpc.pb.h"
 #include "onnx/export.h"
 #include "serve/auth.h"
 #include "serve/server.h"
+#include "serve/tls.h"
+#include "split/oip_client.h"
 
 namespace edgeopt::serve {
 namespace {
@@ -344,6 +349,224 @@ TEST(HttpAuth, WithoutTokensEverythingStaysOpen) {
   httplib::Client cli("127.0.0.1", s.server->http_port());
   EXPECT_EQ(cli.Post("/v2/repository/index", "", "application/json")->status, 200);
   EXPECT_EQ(cli.Get("/v2/models/affine")->status, 200);
+}
+
+
+// ------------------------------------------------------------------------------------------------
+// TLS: a throwaway PKI from the openssl CLI (EC P-256 keys: fast to make)
+
+struct Pki {
+  fs::path dir;
+  std::string path(const std::string& f) const { return (dir / f).string(); }
+};
+
+// ca.{crt,key}; server.{crt,key} for IP 127.0.0.1 / localhost signed by ca; client.{crt,key}
+// signed by ca; other_ca.{crt,key} and stranger.{crt,key} (a client signed by other_ca).
+const Pki& pki() {
+  static const Pki p = [] {
+    Pki k{temp_dir("pki")};
+    const std::string d = k.dir.string();
+    write_file(k.dir / "server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n", 0644);
+    write_file(k.dir / "client.ext", "extendedKeyUsage=clientAuth\n", 0644);
+    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string cmd =
+        "set -e; cd '" + d + "'; exec 2>openssl.log; "
+        "openssl req -x509" + key + " -keyout ca.key -out ca.crt -days 2 -subj '/CN=edgeopt test CA'; "
+        "openssl req -x509" + key + " -keyout other_ca.key -out other_ca.crt -days 2 -subj '/CN=other CA'; "
+        "for n in server client stranger; do openssl req" + key + " -keyout $n.key -out $n.csr -subj /CN=$n; done; "
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext; "
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext; "
+        "openssl x509 -req -in stranger.csr -CA other_ca.crt -CAkey other_ca.key -CAcreateserial -out stranger.crt -days 2 "
+        "-extfile client.ext";
+    if (std::system(cmd.c_str()) != 0) {
+      std::ifstream log(k.dir / "openssl.log");
+      std::stringstream ss;
+      ss << log.rdbuf();
+      throw std::runtime_error("openssl CLI failed making the test PKI: " + ss.str());
+    }
+    return k;
+  }();
+  return p;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct PkiCleanup : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("edgeopt_security_test_pki_" + std::to_string(::getpid())), ec);
+  }
+};
+const auto* const kPkiCleanup = ::testing::AddGlobalTestEnvironment(new PkiCleanup);
+
+TEST(Tls, FileErrorsNameTheFile) {
+  const Pki& k = pki();
+  auto err = [](const std::string& c, const std::string& key, const std::string& ca) {
+    return error_of([&] { load_tls_files(c, key, ca); });
+  };
+  EXPECT_NE(err(k.path("server.crt"), "", "").find("needs both --tls-cert and --tls-key"), std::string::npos);
+  EXPECT_NE(err("", "", k.path("ca.crt")).find("--tls-client-ca needs --tls-cert"), std::string::npos);
+  EXPECT_NE(err(k.path("nope.crt"), k.path("server.key"), "").find("TLS certificate '" + k.path("nope.crt") + "': cannot open"),
+            std::string::npos);
+  EXPECT_NE(err(k.path("server.ext"), k.path("server.key"), "").find("'" + k.path("server.ext") + "' holds no valid PEM certificate"),
+            std::string::npos);
+  EXPECT_NE(err(k.path("server.crt"), k.path("server.crt"), "").find("'" + k.path("server.crt") + "' holds no unencrypted PEM private key"),
+            std::string::npos);
+  EXPECT_NE(err(k.path("server.crt"), k.path("client.key"), "").find("'" + k.path("client.key") + "' does not belong to the certificate"),
+            std::string::npos);
+  EXPECT_NE(err(k.path("server.crt"), k.path("server.key"), k.path("client.key")).find("TLS client CA '" + k.path("client.key") + "'"),
+            std::string::npos);
+  const TlsFiles ok = load_tls_files(k.path("server.crt"), k.path("server.key"), k.path("ca.crt"));
+  EXPECT_NE(ok.cert_pem.find("BEGIN CERTIFICATE"), std::string::npos);
+}
+
+std::string infer_body() {
+  return json{{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {1, 4}}, {"data", {1, 2, 3, 4}}}}}}.dump();
+}
+
+inference::ModelInferRequest grpc_infer_request() {
+  inference::ModelInferRequest q;
+  q.set_model_name("affine");
+  auto* in = q.add_inputs();
+  in->set_name("x");
+  in->set_datatype("FP32");
+  in->add_shape(1);
+  in->add_shape(4);
+  for (float f : {1.f, 2.f, 3.f, 4.f}) in->mutable_contents()->add_fp32_contents(f);
+  return q;
+}
+
+grpc::Status grpc_infer(int port, const grpc::SslCredentialsOptions& o, const std::string& token = "") {
+  grpc::ChannelArguments args;
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::SslCredentials(o), args);
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  inference::ModelInferResponse r;
+  grpc::Status st = stub->ModelInfer(&ctx, grpc_infer_request(), &r);
+  if (st.ok() && r.raw_output_contents_size() != 1) return grpc::Status(grpc::StatusCode::INTERNAL, "no output");
+  return st;
+}
+
+TEST(Tls, HttpsAndGrpcRoundTripAndAWrongCaIsRefused) {
+  const Pki& k = pki();
+  AuthServer s("tls", [&](ServerOptions& o) {
+    o.auth_tokens_file.clear();
+    o.tls_cert = k.path("server.crt");
+    o.tls_key = k.path("server.key");
+  });
+  ASSERT_TRUE(s.server->tls_enabled());
+  {
+    httplib::SSLClient c("127.0.0.1", s.server->http_port());
+    c.set_ca_cert_path(k.path("ca.crt").c_str());
+    c.enable_server_certificate_verification(true);
+    auto res = c.Post("/v2/models/affine/infer", infer_body(), "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_EQ(json::parse(res->body)["outputs"][0]["shape"], json::array({1, 3}));
+  }
+  {
+    httplib::SSLClient c("127.0.0.1", s.server->http_port());
+    c.set_ca_cert_path(k.path("other_ca.crt").c_str());
+    c.enable_server_certificate_verification(true);
+    auto res = c.Get("/v2/health/live");
+    ASSERT_FALSE(res) << "a client trusting another CA must refuse the server";
+    EXPECT_EQ(res.error(), httplib::Error::SSLServerVerification);
+  }
+  {
+    httplib::Client plain("127.0.0.1", s.server->http_port());  // plain HTTP to the TLS port: no answer
+    plain.set_read_timeout(5);
+    auto res = plain.Get("/v2/health/live");
+    EXPECT_FALSE(res && res->status == 200);
+  }
+  grpc::SslCredentialsOptions good;
+  good.pem_root_certs = read_text(k.path("ca.crt"));
+  const grpc::Status st = grpc_infer(s.server->grpc_port(), good);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  grpc::SslCredentialsOptions wrong;
+  wrong.pem_root_certs = read_text(k.path("other_ca.crt"));
+  EXPECT_EQ(grpc_infer(s.server->grpc_port(), wrong).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(Tls, MutualTlsNeedsAClientCertificateFromTheClientCa) {
+  const Pki& k = pki();
+  AuthServer s("mtls", [&](ServerOptions& o) {
+    o.auth_tokens_file.clear();
+    o.tls_cert = k.path("server.crt");
+    o.tls_key = k.path("server.key");
+    o.tls_client_ca = k.path("ca.crt");
+  });
+  auto https_get = [&](const std::string& cert, const std::string& key) {
+    httplib::SSLClient c("127.0.0.1", s.server->http_port(), cert, key);
+    c.set_ca_cert_path(k.path("ca.crt").c_str());
+    c.enable_server_certificate_verification(true);
+    c.set_read_timeout(5);
+    auto res = c.Post("/v2/models/affine/infer", infer_body(), "application/json");
+    return res ? res->status : -1;
+  };
+  EXPECT_EQ(https_get(k.path("client.crt"), k.path("client.key")), 200);
+  EXPECT_EQ(https_get("", ""), -1) << "no client certificate: the handshake fails";
+  EXPECT_EQ(https_get(k.path("stranger.crt"), k.path("stranger.key")), -1) << "a client certificate from another CA";
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = read_text(k.path("ca.crt"));
+  EXPECT_NE(grpc_infer(s.server->grpc_port(), o).error_code(), grpc::StatusCode::OK) << "gRPC without a client certificate";
+  o.pem_cert_chain = read_text(k.path("stranger.crt"));
+  o.pem_private_key = read_text(k.path("stranger.key"));
+  EXPECT_NE(grpc_infer(s.server->grpc_port(), o).error_code(), grpc::StatusCode::OK) << "gRPC with another CA's client";
+  o.pem_cert_chain = read_text(k.path("client.crt"));
+  o.pem_private_key = read_text(k.path("client.key"));
+  const grpc::Status st = grpc_infer(s.server->grpc_port(), o);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+// The edge's offload client (split::OipClient) against the server over TLS with tokens: it
+// verifies the cloud's certificate against --cloud-ca and refuses a server it cannot verify.
+TEST(Tls, OffloadClientVerifiesTheCloudCertificate) {
+  const Pki& k = pki();
+  AuthServer s("tls_client", [&](ServerOptions& o) {
+    o.tls_cert = k.path("server.crt");
+    o.tls_key = k.path("server.key");
+  });
+  const std::string url = "https://127.0.0.1:" + std::to_string(s.server->http_port());
+  const std::map<std::string, Tensor> in{{"x", Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4})}};
+  {
+    split::OipClient c(url, {.ca_file = k.path("ca.crt"), .bearer_token = kInferToken});
+    const split::OipResult r = c.infer("affine", in, {"y"}, 10000);
+    ASSERT_TRUE(r.ok()) << r.error;
+    // y = x @ W with W[i][j] = 0.1 * (3i + j)
+    const float* y = r.outputs.at("y").data<float>();
+    for (int j = 0; j < 3; ++j) {
+      float want = 0;
+      for (int i = 0; i < 4; ++i) want += static_cast<float>(i + 1) * 0.1f * static_cast<float>(3 * i + j);
+      EXPECT_NEAR(y[j], want, 1e-5) << j;
+    }
+  }
+  {
+    split::OipClient c(url, {.ca_file = k.path("ca.crt")});  // no token
+    const split::OipResult r = c.infer("affine", in, {"y"}, 10000);
+    EXPECT_EQ(r.status, split::OipStatus::kHttpError);
+    EXPECT_EQ(r.http_status, 401) << r.error;
+  }
+  {
+    split::OipClient c(url, {.ca_file = k.path("other_ca.crt"), .bearer_token = kInferToken});
+    const split::OipResult r = c.infer("affine", in, {"y"}, 10000);
+    EXPECT_EQ(r.status, split::OipStatus::kUnavailable) << r.error;
+    EXPECT_NE(r.error.find("does not verify against the CA"), std::string::npos) << r.error;
+    EXPECT_FALSE(c.ready(5000));
+  }
+  {
+    // mTLS-capable client options against a plain-TLS server still work (the certificate is unused).
+    split::OipClient c(url, {.ca_file = k.path("ca.crt"), .cert_file = k.path("client.crt"), .key_file = k.path("client.key"),
+                             .bearer_token = kAdminToken});
+    EXPECT_TRUE(c.ready(5000));
+    EXPECT_TRUE(c.infer("affine", in, {"y"}, 10000).ok());
+  }
 }
 
 }  // namespace
