@@ -5,6 +5,7 @@
 #include "grpc_service.grpc.pb.h"
 #include "model_config.pb.h"
 #include "serve/frontends.h"
+#include "serve/grpc_codec.h"
 #include "serve/server.h"
 
 namespace edgeopt::serve {
@@ -25,42 +26,6 @@ grpc::Status guarded(F&& f) {
   } catch (const std::exception& e) {
     return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
   }
-}
-
-[[noreturn]] void bad(const std::string& msg) { throw ServeError(Status::kBadRequest, msg); }
-
-template <typename T, typename Src>
-void copy_typed(Tensor& t, const Src& src) {
-  T* p = static_cast<T*>(t.raw());
-  for (int i = 0; i < src.size(); ++i) p[i] = static_cast<T>(src[i]);
-}
-
-// One input tensor from typed `contents` (the typed field for its datatype, Triton's rules).
-Tensor tensor_from_contents(const inference::ModelInferRequest::InferInputTensor& in, DType dt, const Shape& shape) {
-  const auto& c = in.contents();
-  const std::string what = "input '" + in.name() + "'";
-  int count = 0;
-  auto check = [&](int n, const char* field) {
-    if (n != shape.numel())
-      bad(what + ": contents." + field + " has " + std::to_string(n) + " values but shape " + shape.str() + " needs " +
-          std::to_string(shape.numel()));
-    count = n;
-  };
-  Tensor t(dt, shape);
-  switch (dt) {
-    case DType::kF32:
-      check(c.fp32_contents_size(), "fp32_contents");
-      if (count) std::memcpy(t.raw(), c.fp32_contents().data(), static_cast<size_t>(count) * 4);
-      break;
-    case DType::kI64: check(c.int64_contents_size(), "int64_contents"); copy_typed<int64_t>(t, c.int64_contents()); break;
-    case DType::kI32: check(c.int_contents_size(), "int_contents"); copy_typed<int32_t>(t, c.int_contents()); break;
-    case DType::kI8: check(c.int_contents_size(), "int_contents"); copy_typed<int8_t>(t, c.int_contents()); break;
-    case DType::kU8: check(c.uint_contents_size(), "uint_contents"); copy_typed<uint8_t>(t, c.uint_contents()); break;
-    case DType::kBool: check(c.bool_contents_size(), "bool_contents"); copy_typed<uint8_t>(t, c.bool_contents()); break;
-    case DType::kF16:
-    case DType::kBF16: bad(what + ": " + oip_datatype(dt) + " has no typed contents field; send it in raw_input_contents");
-  }
-  return t;
 }
 
 }  // namespace
@@ -143,43 +108,8 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* q, inference::ModelInferResponse* r) override {
     if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
-      InferRequest req;
-      const bool raw = q->raw_input_contents_size() > 0;
-      if (raw && q->raw_input_contents_size() != q->inputs_size())
-        bad("raw_input_contents has " + std::to_string(q->raw_input_contents_size()) + " entries for " +
-            std::to_string(q->inputs_size()) + " inputs (one per input, in order)");
-      if (q->inputs_size() == 0) bad("the request has no inputs");
-      for (int i = 0; i < q->inputs_size(); ++i) {
-        const auto& in = q->inputs(i);
-        const std::string what = "input '" + in.name() + "'";
-        if (req.inputs.count(in.name())) bad(what + " is given twice");
-        DType dt;
-        try {
-          dt = dtype_from_oip(in.datatype(), what);
-        } catch (const Error& e) {
-          bad(e.message());
-        }
-        std::vector<int64_t> dims(in.shape().begin(), in.shape().end());
-        for (int64_t d : dims)
-          if (d < 0 || d > (int64_t{1} << 40)) bad(what + ": shape has dim " + std::to_string(d));
-        Shape shape(dims);
-        if (raw) {
-          const std::string& bytes = q->raw_input_contents(i);
-          const size_t need = static_cast<size_t>(shape.numel()) * dtype_size(dt);
-          if (bytes.size() != need)
-            bad(what + ": raw_input_contents has " + std::to_string(bytes.size()) + " bytes but " + in.datatype() +
-                shape.str() + " needs " + std::to_string(need));
-          Tensor t(dt, shape);
-          if (need) std::memcpy(t.raw(), bytes.data(), need);
-          req.inputs[in.name()] = t;
-        } else {
-          req.inputs[in.name()] = tensor_from_contents(in, dt, shape);
-        }
-      }
-      for (const auto& o : q->outputs()) req.outputs.push_back(o.name());
       int64_t timeout_us = 0;
-      auto pit = q->parameters().find("timeout");
-      if (pit != q->parameters().end()) timeout_us = pit->second.int64_param();
+      InferRequest req = decode_grpc_infer_request(*q, &timeout_us);
       auto ctx_deadline = ctx->deadline();
       const auto now_sys = std::chrono::system_clock::now();
       if (ctx_deadline < now_sys + std::chrono::hours(24 * 365))

@@ -6,6 +6,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/sha.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +21,8 @@
 #include "grpc_service.grpc.pb.h"
 #include "onnx/export.h"
 #include "serve/auth.h"
+#include "serve/grpc_codec.h"
+#include "serve/oip_http.h"
 #include "serve/server.h"
 #include "serve/tls.h"
 #include "split/oip_client.h"
@@ -567,6 +572,273 @@ TEST(Tls, OffloadClientVerifiesTheCloudCertificate) {
     EXPECT_TRUE(c.ready(5000));
     EXPECT_TRUE(c.infer("affine", in, {"y"}, 10000).ok());
   }
+}
+
+
+// ------------------------------------------------------------------------------------------------
+// Limits: elements and batch per request, decoding before allocation
+
+TEST(Limits, ElementAndBatchLimitsNameTheTensorOverHttpAndGrpc) {
+  AuthServer s("limits", [](ServerOptions& o) {
+    o.auth_tokens_file.clear();
+    o.max_tensor_elements = 8;
+  });
+  const json big = {{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {3, 4}}, {"data", std::vector<float>(12, 1.f)}}}}};
+  httplib::Client c("127.0.0.1", s.server->http_port());
+  auto r = c.Post("/v2/models/affine/infer", big.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->body;
+  EXPECT_NE(r->body.find("input 'x' has 12 elements"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("--max-elements"), std::string::npos) << r->body;
+  const json ok = {{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {2, 4}}, {"data", std::vector<float>(8, 1.f)}}}}};
+  EXPECT_EQ(c.Post("/v2/models/affine/infer", ok.dump(), "application/json")->status, 200);
+
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(s.server->grpc_port()), grpc::InsecureChannelCredentials()));
+  inference::ModelInferRequest q = grpc_infer_request();
+  q.mutable_inputs(0)->set_shape(0, 3);
+  for (int i = 0; i < 8; ++i) q.mutable_inputs(0)->mutable_contents()->add_fp32_contents(0.f);
+  grpc::ClientContext ctx;
+  inference::ModelInferResponse resp;
+  const grpc::Status st = stub->ModelInfer(&ctx, q, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_NE(st.error_message().find("input 'x' has 12 elements"), std::string::npos) << st.error_message();
+}
+
+TEST(Limits, BatchLimitNamesTheTensor) {
+  AuthServer s("batch", [](ServerOptions& o) {
+    o.auth_tokens_file.clear();
+    o.max_batch = 2;
+  });
+  const json three = {{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {3, 4}}, {"data", std::vector<float>(12, 1.f)}}}}};
+  httplib::Client c("127.0.0.1", s.server->http_port());
+  auto r = c.Post("/v2/models/affine/infer", three.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("input 'x' has 3 rows"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("--max-batch"), std::string::npos) << r->body;
+}
+
+TEST(Limits, ClaimedShapesAreCheckedBeforeAllocating) {
+  // JSON: a 100-byte body claiming 10^8 elements is a 400 about the count (not an 400 MB vector).
+  try {
+    parse_http_infer_request(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[100000000],"data":[1]}]})", 0);
+    ADD_FAILURE() << "no error";
+  } catch (const ServeError& e) {
+    EXPECT_EQ(e.status(), Status::kBadRequest);
+    EXPECT_NE(e.message().find("'data' has 1 values but shape [100000000] needs 100000000"), std::string::npos) << e.message();
+  }
+  // gRPC: dims whose product overflows or exceeds 2^31 elements, and counts that do not match.
+  auto decode_error = [](const inference::ModelInferRequest& q) {
+    try {
+      int64_t t = 0;
+      decode_grpc_infer_request(q, &t);
+    } catch (const ServeError& e) {
+      EXPECT_EQ(e.status(), Status::kBadRequest);
+      return e.message();
+    }
+    return std::string("(no error)");
+  };
+  inference::ModelInferRequest huge = grpc_infer_request();
+  huge.mutable_inputs(0)->set_shape(0, int64_t{1} << 40);
+  huge.mutable_inputs(0)->set_shape(1, int64_t{1} << 40);
+  EXPECT_NE(decode_error(huge).find("input 'x': shape [1099511627776,1099511627776] has more than 2147483648 elements"),
+            std::string::npos)
+      << decode_error(huge);
+  inference::ModelInferRequest claim = grpc_infer_request();
+  claim.mutable_inputs(0)->set_shape(0, 1 << 20);
+  EXPECT_NE(decode_error(claim).find("contents.fp32_contents has 4 values but shape [1048576,4] needs 4194304"), std::string::npos)
+      << decode_error(claim);
+  inference::ModelInferRequest i8 = grpc_infer_request();
+  i8.mutable_inputs(0)->set_datatype("INT8");
+  i8.mutable_inputs(0)->mutable_contents()->clear_fp32_contents();
+  for (int v : {1, 2, 300, 4}) i8.mutable_inputs(0)->mutable_contents()->add_int_contents(v);
+  EXPECT_NE(decode_error(i8).find("contents.int_contents[2] = 300 is out of range"), std::string::npos) << decode_error(i8);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The repository: manifest, size cap, containment
+
+std::string sha256_hex(const fs::path& p) {
+  const std::string b = read_text(p.string());
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), d);
+  char out[2 * SHA256_DIGEST_LENGTH + 1];
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) std::snprintf(out + 2 * i, 3, "%02x", d[i]);
+  return out;
+}
+
+std::string load_error(ModelRepository& r, const std::string& model) {
+  try {
+    r.load(model);
+  } catch (const ServeError& e) {
+    return e.message();
+  }
+  return "(loaded)";
+}
+
+TEST(Repository, ManifestIsVerifiedBeforeLoading) {
+  const fs::path repo = temp_dir("manifest");
+  fs::create_directories(repo / "m" / "1");
+  fs::create_directories(repo / "m" / "2");
+  onnx::save_model(affine_graph(), (repo / "m" / "1" / "model.onnx").string());
+  onnx::save_model(affine_graph(), (repo / "m" / "2" / "model.onnx").string());
+  write_file(repo / "m" / "config.pbtxt", "version_policy: { all: {} }\n", 0644);
+  const std::string h = sha256_hex(repo / "m" / "1" / "model.onnx");
+  write_file(repo / "m" / "SHA256SUMS", h + "  1/model.onnx\n" + h + " *2/model.onnx\n", 0644);
+  {
+    ModelRepository r(repo.string(), {});
+    r.poll();
+    EXPECT_EQ(r.versions("m"), (std::vector<int64_t>{1, 2}));
+  }
+  // Version 2 tampered after the manifest was written: refused naming the file; version 1 serves.
+  {
+    std::fstream f(repo / "m" / "2" / "model.onnx", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x7f');
+  }
+  {
+    ModelRepository r(repo.string(), {});
+    const std::string e = load_error(r, "m");
+    EXPECT_NE(e.find("model file '" + (repo / "m" / "2" / "model.onnx").string() + "' has SHA-256"), std::string::npos) << e;
+    EXPECT_NE(e.find("but the manifest '" + (repo / "m" / "SHA256SUMS").string() + "' says " + h), std::string::npos) << e;
+    EXPECT_EQ(r.versions("m"), (std::vector<int64_t>{1}));
+  }
+  // Not listed -> refused; a malformed line names the line.
+  write_file(repo / "m" / "SHA256SUMS", h + "  1/model.onnx\n", 0644);
+  {
+    ModelRepository r(repo.string(), {});
+    EXPECT_NE(load_error(r, "m").find("is not listed in the manifest"), std::string::npos);
+  }
+  write_file(repo / "m" / "SHA256SUMS", h + "  1/model.onnx\nnot-a-digest 2/model.onnx\n", 0644);
+  {
+    ModelRepository r(repo.string(), {});
+    const std::string e = load_error(r, "m");
+    EXPECT_NE(e.find("manifest '" + (repo / "m" / "SHA256SUMS").string() + "' line 2"), std::string::npos) << e;
+  }
+  // --require-manifest: a folder without one is refused.
+  fs::remove(repo / "m" / "SHA256SUMS");
+  {
+    RepositoryOptions o;
+    o.require_manifest = true;
+    ModelRepository r(repo.string(), o);
+    EXPECT_NE(load_error(r, "m").find("has no SHA256SUMS manifest"), std::string::npos);
+    EXPECT_TRUE(r.versions("m").empty());
+  }
+  // Size cap, checked before reading.
+  {
+    RepositoryOptions o;
+    o.max_model_bytes = 100;
+    ModelRepository r(repo.string(), o);
+    const std::string e = load_error(r, "m");
+    EXPECT_NE(e.find("bytes, over the limit of 100 (--max-model-mb)"), std::string::npos) << e;
+    EXPECT_NE(e.find("model file '" + repo.string() + "/m/"), std::string::npos) << e;
+  }
+  fs::remove_all(repo);
+}
+
+// Watches directories outside the repository for any open or read (inotify), so the test proves
+// that nothing there was opened, not just that the requests failed.
+struct OpenWatch {
+  int fd = inotify_init1(IN_NONBLOCK);
+  void watch(const fs::path& p) { ASSERT_GE(inotify_add_watch(fd, p.c_str(), IN_OPEN | IN_ACCESS), 0) << p; }
+  int events() {
+    int n = 0;
+    alignas(struct inotify_event) char buf[4096];
+    for (;;) {
+      const ssize_t got = ::read(fd, buf, sizeof buf);
+      if (got <= 0) return n;
+      for (ssize_t i = 0; i < got;) {
+        auto* e = reinterpret_cast<struct inotify_event*>(buf + i);
+        ++n;
+        i += static_cast<ssize_t>(sizeof(struct inotify_event) + e->len);
+      }
+    }
+  }
+  ~OpenWatch() { ::close(fd); }
+};
+
+TEST(Repository, NoRequestOpensAPathOutsideTheRepository) {
+  const fs::path base = temp_dir("contain");
+  const fs::path repo = base / "repo", outside = base / "outside";
+  fs::create_directories(repo / "affine" / "1");
+  onnx::save_model(affine_graph(), (repo / "affine" / "1" / "model.onnx").string());
+  write_file(repo / "affine" / "config.pbtxt", "version_policy: { all: {} }\n", 0644);
+  // Outside: a complete model folder, a version folder and a model file, each reachable by a symlink.
+  for (const char* d : {"evil/1", "v2", "f"}) fs::create_directories(outside / d);
+  for (const char* f : {"evil/1/model.onnx", "v2/model.onnx", "f/model.onnx"})
+    onnx::save_model(affine_graph(), (outside / f).string());
+  fs::create_directory_symlink(outside / "evil", repo / "evil");
+  fs::create_directory_symlink(outside / "v2", repo / "affine" / "2");
+  fs::create_directories(repo / "affine" / "3");
+  fs::create_symlink(outside / "f" / "model.onnx", repo / "affine" / "3" / "model.onnx");
+  // A symlink that stays inside is fine.
+  fs::create_directory_symlink(repo / "affine" / "1", repo / "affine" / "4");
+
+  OpenWatch w;
+  for (const char* d : {"", "evil", "evil/1", "v2", "f"}) w.watch(outside / d);
+
+  AuthServer s("contain_server", [&](ServerOptions& o) {
+    o.auth_tokens_file.clear();
+    o.model_repo = repo.string();
+  });
+  fs::remove_all(s.dir / "repo");  // AuthServer's own repository is unused here
+  EXPECT_EQ(s.server->repository().versions("affine"), (std::vector<int64_t>{1, 4}));
+  EXPECT_TRUE(s.server->repository().versions("evil").empty());
+  bool saw_reason = false;
+  for (const auto& e : s.server->repository().index())
+    if (e.name == "evil") saw_reason = e.reason.find("resolves outside the model repository") != std::string::npos;
+  EXPECT_TRUE(saw_reason);
+
+  httplib::Client c("127.0.0.1", s.server->http_port());
+  const std::string body = infer_body();
+  int requests = 0;
+  for (const std::string m : {"evil", "..", ".", "%2e%2e", "..%2Foutside%2Fevil", "%2Ftmp", "..%5Coutside", "evil%00x"}) {
+    for (const std::string& path : {"/v2/models/" + m, "/v2/models/" + m + "/versions/1", "/v2/models/" + m + "/config"}) {
+      auto r = c.Get(path.c_str());
+      ASSERT_TRUE(r) << path;
+      EXPECT_TRUE(r->status == 400 || r->status == 404) << path << " -> " << r->status << " " << r->body;
+      ++requests;
+    }
+    auto inf = c.Post(("/v2/models/" + m + "/infer").c_str(), body, "application/json");
+    ASSERT_TRUE(inf);
+    EXPECT_TRUE(inf->status == 400 || inf->status == 404) << m << " infer -> " << inf->status;
+    auto ld = c.Post(("/v2/repository/models/" + m + "/load").c_str(), "", "application/json");
+    ASSERT_TRUE(ld);
+    EXPECT_TRUE(ld->status == 400 || ld->status == 404) << m << " load -> " << ld->status << " " << ld->body;
+    requests += 2;
+  }
+  for (const std::string v : {"2", "3"}) {
+    auto r = c.Post(("/v2/models/affine/versions/" + v + "/infer").c_str(), body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << "version " << v << " points outside: " << r->body;
+  }
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(s.server->grpc_port()), grpc::InsecureChannelCredentials()));
+  for (const std::string& m : std::vector<std::string>{"evil", "../outside/evil", (outside / "evil").string(),
+                                                       std::string("evil\0/..", 8), "..\\outside"}) {
+    grpc::ClientContext ctx;
+    inference::RepositoryModelLoadRequest q;
+    q.set_model_name(m);
+    inference::RepositoryModelLoadResponse r;
+    const grpc::Status st = stub->RepositoryModelLoad(&ctx, q, &r);
+    EXPECT_TRUE(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT || st.error_code() == grpc::StatusCode::NOT_FOUND)
+        << m << ": " << st.error_message();
+    grpc::ClientContext ctx2;
+    inference::ModelInferRequest iq = grpc_infer_request();
+    iq.set_model_name(m);
+    inference::ModelInferResponse ir;
+    EXPECT_EQ(stub->ModelInfer(&ctx2, iq, &ir).error_code(), grpc::StatusCode::NOT_FOUND) << m;
+    requests += 2;
+  }
+  EXPECT_GE(requests, 40);
+  // A poll after all that, then: not one open or read of anything outside.
+  s.server->repository().poll();
+  EXPECT_EQ(w.events(), 0) << "a file or folder outside the repository was opened";
+  // The watch works: opening a file outside is seen.
+  { std::ifstream probe(outside / "f" / "model.onnx"); }
+  EXPECT_GT(w.events(), 0);
+  fs::remove_all(base);
 }
 
 }  // namespace

@@ -55,6 +55,12 @@ struct ServerOptions {
   // TLS for HTTP and gRPC (PEM files, tls.h); "" = plain TCP. With tls_client_ca, clients must
   // present a certificate signed by it (mTLS).
   std::string tls_cert, tls_key, tls_client_ca;
+  // Per request, every input: at most this many elements (413 naming the tensor; 0: no limit) and
+  // at most this many rows in dim 0 (400 naming the tensor; 0: only the model's max_batch_size).
+  int64_t max_tensor_elements = int64_t{1} << 24;
+  int64_t max_batch = 0;
+  uint64_t max_model_bytes = uint64_t{4} << 30;  // larger model files are refused before reading
+  bool require_manifest = false;                 // every model folder needs SHA256SUMS (model_repository.h)
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
 
