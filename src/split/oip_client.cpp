@@ -233,7 +233,9 @@ OipResult OipClient::infer(const std::string& model, const std::map<std::string,
   const std::string body = encode_infer_request(inputs, outputs, &json_len);
   r.bytes_sent = static_cast<int64_t>(body.size());
   set_budget(*impl_->cli, budget_ms);
-  httplib::Headers h{{"Inference-Header-Content-Length", std::to_string(json_len)}};
+  // identity: httplib (built with zlib/brotli) would otherwise offer compression, and a server
+  // compressing tensors costs both ends CPU for little gain on float data.
+  httplib::Headers h{{"Inference-Header-Content-Length", std::to_string(json_len)}, {"Accept-Encoding", "identity"}};
   auto res = impl_->cli->Post(prefix_ + "/v2/models/" + model + "/infer", h, body, "application/octet-stream");
   r.ms = since_ms(t0);
   if (!res) {
@@ -276,7 +278,7 @@ OipResult OipClient::infer(const std::string& model, const std::map<std::string,
 bool OipClient::ready(double budget_ms, double* ms) {
   const auto t0 = std::chrono::steady_clock::now();
   set_budget(*impl_->cli, budget_ms);
-  auto res = impl_->cli->Get(prefix_ + "/v2/health/ready");
+  auto res = impl_->cli->Get(prefix_ + "/v2/health/ready", httplib::Headers{{"Accept-Encoding", "identity"}});
   if (ms) *ms = since_ms(t0);
   if (!res) impl_->cli->stop();
   return res && res->status == 200;
