@@ -21,6 +21,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WHAT="${1:-all}"
 JOBS="${EDGEOPT_SANITIZE_JOBS:-$(nproc)}"
+# -O1: what the sanitizer docs recommend (fast enough to run, stacks still readable) and about a
+# third less compile time than -O2 for a second build of every library.
+OPT=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g")
 LAUNCHER=()
 command -v ccache >/dev/null 2>&1 && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 status=0
@@ -39,7 +42,7 @@ run_binaries() {
 
 run_asan() {
   local build="${EDGEOPT_ASAN_BUILD_DIR:-build-asan}"
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGEOPT_SANITIZE=ON "${LAUNCHER[@]}" >/dev/null
+  cmake -S . -B "$build" -G Ninja "${OPT[@]}" -DEDGEOPT_SANITIZE=ON "${LAUNCHER[@]}" >/dev/null
   local targets=()
   [ -n "${EDGEOPT_SANITIZE_TESTS:-}" ] && targets=($EDGEOPT_SANITIZE_TESTS)
   echo "== ASan+UBSan: building ${targets[*]:-everything} in $build"
@@ -60,7 +63,7 @@ run_tsan() {
   local build="${EDGEOPT_TSAN_BUILD_DIR:-build-tsan}"
   local tests="${EDGEOPT_TSAN_TESTS:-core_runtime_test serve_test serve_security_test split_test}"
   local flags="-fsanitize=thread -fno-omit-frame-pointer -g"
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCHER[@]}" \
+  cmake -S . -B "$build" -G Ninja "${OPT[@]}" "${LAUNCHER[@]}" \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
   echo "== TSan: building $tests in $build"
   ninja -C "$build" -j"$JOBS" $tests

@@ -619,6 +619,17 @@ TEST(Limits, BatchLimitNamesTheTensor) {
   EXPECT_NE(r->body.find("--max-batch"), std::string::npos) << r->body;
 }
 
+TEST(Limits, ANameThatIsNotUtf8DoesNotBreakTheResponse) {
+  // The model name comes from the URL (percent-decoded, any bytes; a folder name may be any bytes
+  // too); dumping invalid UTF-8 used to throw json's type_error 316, an HTTP 500.
+  HttpInferRequest r = parse_http_infer_request(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]})", 0);
+  InferResult out;
+  out.outputs.emplace_back("y\xff", r.request.inputs.at("x"));
+  std::string body;
+  EXPECT_NO_THROW(body = encode_http_infer_response("m\xfe", 1, r, out).body);
+  EXPECT_NE(body.find("\"model_name\":\"m\xef\xbf\xbd\""), std::string::npos) << body;  // U+FFFD
+}
+
 TEST(Limits, ClaimedShapesAreCheckedBeforeAllocating) {
   // JSON: a 100-byte body claiming 10^8 elements is a 400 about the count (not an 400 MB vector).
   try {
