@@ -11,7 +11,10 @@ if [ "$(uname -m)" = x86_64 ]; then
   bash scripts/test-arm64.sh
 fi
 # The libFuzzer targets (clang, ASan+UBSan) for a bounded time each; a crash fails CI: the ONNX
-# loader for 120 s, the CSV/IDX/NPY/MQTT-reading parsers for 30 s each.
+# loader for 120 s, the CSV/IDX/NPY/MQTT-reading parsers and the server's parsers (OIP JSON and
+# binary requests, gRPC ModelInferRequest, config.pbtxt, recipes) for 30 s each.
+# The sanitizer builds of the test suite (scripts/sanitize.sh) are not run here: a second,
+# instrumented build of every library costs far more than CI's budget (docs/security.md).
 if command -v clang++ >/dev/null 2>&1; then
   # A fixed seed and run count keep the CI run reproducible; longer exploratory runs: run_fuzz.sh 600.
   EDGEOPT_FUZZ_PARSER_SECONDS="${EDGEOPT_FUZZ_PARSER_SECONDS:-30}" \

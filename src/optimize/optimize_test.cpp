@@ -56,6 +56,21 @@ TEST(Recipe, JsonSingleCandidate) {
   EXPECT_EQ(rs[0].name, "q");
 }
 
+// Found by tests/fuzz/recipe_parse_fuzz (corpus regress_invalid_utf8.yaml): a knob holding invalid
+// UTF-8 made the error message's json::dump() throw json's type_error instead of edgeopt::Error.
+TEST(Recipe, InvalidUtf8IsAnErrorNamingTheByte) {
+  std::string e = error_of([] { parse_recipes("steps:\n  - fine_tune: {epochs: steps\xff\xff}\n", "r.yaml"); });
+  EXPECT_NE(e.find("r.yaml: byte 36 is not valid UTF-8"), std::string::npos) << e;
+  e = error_of([] { parse_recipes("steps:\n  - quantize: {dtype: \"\xc3\x28\"}\n", "r.yaml"); });
+  EXPECT_NE(e.find("is not valid UTF-8"), std::string::npos) << e;
+  // Valid multi-byte text passes the check (and fails later only for what it says).
+  e = error_of([] { parse_recipes("steps:\n  - quantize: {dtype: \"int8\xc3\xa9\"}\n", "r.yaml"); });
+  EXPECT_EQ(e.find("UTF-8"), std::string::npos) << e;
+  // regress_name_not_string.yaml: a top-level 'name' that is a mapping threw json's type_error.
+  e = error_of([] { parse_recipes("name: &b {dtype: int8}\nsteps:\n  - quantize: *b\n", "r.yaml"); });
+  EXPECT_NE(e.find("r.yaml: 'name' must be a string, got a object"), std::string::npos) << e;
+}
+
 TEST(Recipe, ErrorsNameFileCandidateStepAndField) {
   auto p = write_tmp("bad_field.yaml", "steps:\n  - prune: {flops_ratio: 0.5, ratio: 2}\n");
   std::string e = error_of([&] { load_recipes(p.string()); });

@@ -175,7 +175,10 @@ std::vector<Recipe> recipes_from_json(const nlohmann::json& j, const std::string
     cands = j["candidates"];
     EDGEOPT_CHECK_ARG(cands.is_array() && !cands.empty(), source + ": 'candidates' must be a non-empty list");
   } else if (j.contains("steps")) {
-    cands = nlohmann::json::array({{{"name", j.value("name", "recipe")}, {"steps", j["steps"]}}});
+    EDGEOPT_CHECK_ARG(!j.contains("name") || j["name"].is_string(), source + ": 'name' must be a string, got a " +
+                                                                         std::string(j["name"].type_name()));
+    const nlohmann::json name = j.contains("name") ? j["name"] : nlohmann::json("recipe");
+    cands = nlohmann::json::array({{{"name", name}, {"steps", j["steps"]}}});
   } else {
     throw_error(ErrorCode::kInvalidArgument, source + ": a recipe file needs 'steps' (one candidate) or 'candidates'");
   }
@@ -213,16 +216,54 @@ std::vector<Recipe> recipes_from_json(const nlohmann::json& j, const std::string
   return out;
 }
 
-std::vector<Recipe> load_recipes(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw_error(ErrorCode::kNotFound, "recipe file not found: " + path);
-  YAML::Node root;
+// The offset of the first byte that is not valid UTF-8, or npos. Recipes end up in JSON reports,
+// whose writer throws on invalid UTF-8, so such bytes are refused at the door.
+static size_t invalid_utf8_at(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 99;
+    if (n == 99 || c == 0xC0 || c == 0xC1 || c > 0xF4 || i + n >= s.size() + (n ? 0 : 1)) return i;
+    uint32_t cp = n == 0 ? c : c & (0x3F >> n);
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return i;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n + 1;
+  }
+  return std::string::npos;
+}
+
+std::vector<Recipe> parse_recipes(const std::string& text, const std::string& source) {
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos)
+    throw_error(ErrorCode::kInvalidArgument, source + ": byte " + std::to_string(bad) + " is not valid UTF-8");
+  nlohmann::json j;
+  std::vector<Recipe> out;
   try {
-    root = YAML::LoadFile(path);
+    // yaml_to_json converts too (a map key that is not a scalar throws YAML's conversion error).
+    j = yaml_to_json(YAML::Load(text));
   } catch (const YAML::Exception& e) {
-    throw_error(ErrorCode::kInvalidArgument, path + ":" + std::to_string(e.mark.line + 1) + ":" +
+    throw_error(ErrorCode::kInvalidArgument, source + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                  std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  return recipes_from_json(yaml_to_json(root), path);
+  try {
+    out = recipes_from_json(j, source);
+  } catch (const nlohmann::json::exception& e) {
+    // A value of an unexpected JSON type that a check above missed: still the file's fault.
+    throw_error(ErrorCode::kInvalidArgument, source + ": " + e.what());
+  }
+  return out;
+}
+
+std::vector<Recipe> load_recipes(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw_error(ErrorCode::kNotFound, "recipe file not found: " + path);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw_error(ErrorCode::kNotFound, "cannot read recipe file " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_recipes(ss.str(), path);
 }
 
 const char* family_name(Family f) {

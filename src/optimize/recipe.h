@@ -48,6 +48,8 @@ struct Recipe {
 void validate_step(const Step& s, const std::string& where);
 // Parses {"candidates": [...]} or {"steps": [...]} (the file format above); `source` names the file in errors.
 std::vector<Recipe> recipes_from_json(const nlohmann::json& j, const std::string& source);
+// YAML or JSON text (`source` names it in errors). Throws InvalidArgument for bad content.
+std::vector<Recipe> parse_recipes(const std::string& text, const std::string& source);
 // Reads YAML or JSON. Throws NotFound for a missing file, InvalidArgument for bad content.
 std::vector<Recipe> load_recipes(const std::string& path);
 

@@ -5,6 +5,7 @@
 #include "grpc_service.grpc.pb.h"
 #include "model_config.pb.h"
 #include "serve/frontends.h"
+#include "serve/grpc_codec.h"
 #include "serve/server.h"
 
 namespace edgeopt::serve {
@@ -27,47 +28,29 @@ grpc::Status guarded(F&& f) {
   }
 }
 
-[[noreturn]] void bad(const std::string& msg) { throw ServeError(Status::kBadRequest, msg); }
-
-template <typename T, typename Src>
-void copy_typed(Tensor& t, const Src& src) {
-  T* p = static_cast<T*>(t.raw());
-  for (int i = 0; i < src.size(); ++i) p[i] = static_cast<T>(src[i]);
-}
-
-// One input tensor from typed `contents` (the typed field for its datatype, Triton's rules).
-Tensor tensor_from_contents(const inference::ModelInferRequest::InferInputTensor& in, DType dt, const Shape& shape) {
-  const auto& c = in.contents();
-  const std::string what = "input '" + in.name() + "'";
-  int count = 0;
-  auto check = [&](int n, const char* field) {
-    if (n != shape.numel())
-      bad(what + ": contents." + field + " has " + std::to_string(n) + " values but shape " + shape.str() + " needs " +
-          std::to_string(shape.numel()));
-    count = n;
-  };
-  Tensor t(dt, shape);
-  switch (dt) {
-    case DType::kF32:
-      check(c.fp32_contents_size(), "fp32_contents");
-      if (count) std::memcpy(t.raw(), c.fp32_contents().data(), static_cast<size_t>(count) * 4);
-      break;
-    case DType::kI64: check(c.int64_contents_size(), "int64_contents"); copy_typed<int64_t>(t, c.int64_contents()); break;
-    case DType::kI32: check(c.int_contents_size(), "int_contents"); copy_typed<int32_t>(t, c.int_contents()); break;
-    case DType::kI8: check(c.int_contents_size(), "int_contents"); copy_typed<int8_t>(t, c.int_contents()); break;
-    case DType::kU8: check(c.uint_contents_size(), "uint_contents"); copy_typed<uint8_t>(t, c.uint_contents()); break;
-    case DType::kBool: check(c.bool_contents_size(), "bool_contents"); copy_typed<uint8_t>(t, c.bool_contents()); break;
-    case DType::kF16:
-    case DType::kBF16: bad(what + ": " + oip_datatype(dt) + " has no typed contents field; send it in raw_input_contents");
-  }
-  return t;
-}
-
 }  // namespace
 
 class InferenceService final : public inference::GRPCInferenceService::Service {
  public:
   explicit InferenceService(Server& s) : server_(s) {}
+
+  // The role rules of the HTTP front end: ServerLive/ServerReady open, the repository methods
+  // admin, the rest infer. The token comes in the "authorization" metadata ("Bearer <token>"),
+  // which is what tritonclient.grpc sends for headers={"authorization": ...}.
+  grpc::Status check(const grpc::ServerContext* ctx, Role needed) const {
+    if (!server_.auth_enabled()) return grpc::Status::OK;
+    std::string_view value;
+    const auto& md = ctx->client_metadata();
+    auto it = md.find("authorization");
+    if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
+    const AuthDecision d = server_.authorize(value, needed);
+    switch (d.outcome) {
+      case AuthOutcome::kAllowed: return grpc::Status::OK;
+      case AuthOutcome::kUnauthenticated: return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, d.message);
+      case AuthOutcome::kForbidden: break;
+    }
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, d.message);
+  }
 
   grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*, inference::ServerLiveResponse* r) override {
     r->set_live(server_.live());
@@ -77,7 +60,8 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     r->set_ready(server_.ready());
     return grpc::Status::OK;
   }
-  grpc::Status ModelReady(grpc::ServerContext*, const inference::ModelReadyRequest* q, inference::ModelReadyResponse* r) override {
+  grpc::Status ModelReady(grpc::ServerContext* ctx, const inference::ModelReadyRequest* q, inference::ModelReadyResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     try {
       server_.repository().get(q->name(), q->version());
       r->set_ready(!server_.stopping());
@@ -86,15 +70,17 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status ServerMetadata(grpc::ServerContext*, const inference::ServerMetadataRequest*,
+  grpc::Status ServerMetadata(grpc::ServerContext* ctx, const inference::ServerMetadataRequest*,
                               inference::ServerMetadataResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     r->set_name(kServerName);
     r->set_version(kServerVersion);
     for (const auto& e : server_.extensions()) r->add_extensions(e);
     return grpc::Status::OK;
   }
-  grpc::Status ModelMetadata(grpc::ServerContext*, const inference::ModelMetadataRequest* q,
+  grpc::Status ModelMetadata(grpc::ServerContext* ctx, const inference::ModelMetadataRequest* q,
                              inference::ModelMetadataResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
       auto mv = server_.repository().get(q->name(), q->version());
       const auto& c = mv->config();
@@ -111,7 +97,8 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
       for (const auto& t : c.outputs) fill(t, r->add_outputs());
     });
   }
-  grpc::Status ModelConfig(grpc::ServerContext*, const inference::ModelConfigRequest* q, inference::ModelConfigResponse* r) override {
+  grpc::Status ModelConfig(grpc::ServerContext* ctx, const inference::ModelConfigRequest* q, inference::ModelConfigResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
       auto mv = server_.repository().get(q->name(), q->version());
       if (!r->mutable_config()->ParseFromString(model_config_proto_bytes(mv->config())))
@@ -119,44 +106,10 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     });
   }
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* q, inference::ModelInferResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kInfer); !st.ok()) return st;
     return guarded([&] {
-      InferRequest req;
-      const bool raw = q->raw_input_contents_size() > 0;
-      if (raw && q->raw_input_contents_size() != q->inputs_size())
-        bad("raw_input_contents has " + std::to_string(q->raw_input_contents_size()) + " entries for " +
-            std::to_string(q->inputs_size()) + " inputs (one per input, in order)");
-      if (q->inputs_size() == 0) bad("the request has no inputs");
-      for (int i = 0; i < q->inputs_size(); ++i) {
-        const auto& in = q->inputs(i);
-        const std::string what = "input '" + in.name() + "'";
-        if (req.inputs.count(in.name())) bad(what + " is given twice");
-        DType dt;
-        try {
-          dt = dtype_from_oip(in.datatype(), what);
-        } catch (const Error& e) {
-          bad(e.message());
-        }
-        std::vector<int64_t> dims(in.shape().begin(), in.shape().end());
-        for (int64_t d : dims)
-          if (d < 0 || d > (int64_t{1} << 40)) bad(what + ": shape has dim " + std::to_string(d));
-        Shape shape(dims);
-        if (raw) {
-          const std::string& bytes = q->raw_input_contents(i);
-          const size_t need = static_cast<size_t>(shape.numel()) * dtype_size(dt);
-          if (bytes.size() != need)
-            bad(what + ": raw_input_contents has " + std::to_string(bytes.size()) + " bytes but " + in.datatype() +
-                shape.str() + " needs " + std::to_string(need));
-          Tensor t(dt, shape);
-          if (need) std::memcpy(t.raw(), bytes.data(), need);
-          req.inputs[in.name()] = t;
-        } else {
-          req.inputs[in.name()] = tensor_from_contents(in, dt, shape);
-        }
-      }
-      for (const auto& o : q->outputs()) req.outputs.push_back(o.name());
       int64_t timeout_us = 0;
-      auto pit = q->parameters().find("timeout");
-      if (pit != q->parameters().end()) timeout_us = pit->second.int64_param();
+      InferRequest req = decode_grpc_infer_request(*q, &timeout_us);
       auto ctx_deadline = ctx->deadline();
       const auto now_sys = std::chrono::system_clock::now();
       if (ctx_deadline < now_sys + std::chrono::hours(24 * 365))
@@ -176,8 +129,9 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
       }
     });
   }
-  grpc::Status RepositoryIndex(grpc::ServerContext*, const inference::RepositoryIndexRequest* q,
+  grpc::Status RepositoryIndex(grpc::ServerContext* ctx, const inference::RepositoryIndexRequest* q,
                                inference::RepositoryIndexResponse* r) override {
+    if (grpc::Status st = check(ctx, Role::kAdmin); !st.ok()) return st;
     for (const auto& e : server_.repository().index()) {
       if (q->ready() && e.state != "READY") continue;
       auto* m = r->add_models();
@@ -188,15 +142,17 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status RepositoryModelLoad(grpc::ServerContext*, const inference::RepositoryModelLoadRequest* q,
+  grpc::Status RepositoryModelLoad(grpc::ServerContext* ctx, const inference::RepositoryModelLoadRequest* q,
                                    inference::RepositoryModelLoadResponse*) override {
+    if (grpc::Status st = check(ctx, Role::kAdmin); !st.ok()) return st;
     return guarded([&] {
       if (server_.stopping()) throw ServeError(Status::kUnavailable, "the server is shutting down");
       server_.repository().load(q->model_name());
     });
   }
-  grpc::Status RepositoryModelUnload(grpc::ServerContext*, const inference::RepositoryModelUnloadRequest* q,
+  grpc::Status RepositoryModelUnload(grpc::ServerContext* ctx, const inference::RepositoryModelUnloadRequest* q,
                                      inference::RepositoryModelUnloadResponse*) override {
+    if (grpc::Status st = check(ctx, Role::kAdmin); !st.ok()) return st;
     return guarded([&] { server_.repository().unload(q->model_name()); });
   }
 
@@ -220,7 +176,16 @@ int GrpcFrontend::start(const std::string& host, int port) {
   // the traffic instead of failing with "port in use".
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int bound = 0;
-  b.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(), &bound);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (impl_->server.tls_enabled()) {
+    const TlsFiles& t = impl_->server.tls();
+    grpc::SslServerCredentialsOptions o(t.client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    o.pem_root_certs = t.client_ca_pem;
+    o.pem_key_cert_pairs.push_back({t.key_pem, t.cert_pem});
+    creds = grpc::SslServerCredentials(o);
+  }
+  b.AddListeningPort(host + ":" + std::to_string(port), creds, &bound);
   b.RegisterService(&impl_->service);
   const size_t max_bytes = impl_->server.options().max_request_bytes;
   b.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_bytes, INT32_MAX)));

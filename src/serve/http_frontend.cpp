@@ -32,16 +32,39 @@ json tensor_metadata(const TensorConfig& t, int max_batch) {
   return {{"name", t.name}, {"datatype", oip_datatype(t.dtype)}, {"shape", shape}};
 }
 
+// The role an HTTP endpoint needs: health stays open (load balancers and liveness probes carry no
+// token), the repository extension is admin, everything else (metadata, inference, config,
+// metrics, unknown paths, so a 404 does not reveal which paths exist) needs infer.
+Role http_role(const std::string& path) {
+  if (path == "/v2/health/live" || path == "/v2/health/ready") return Role::kNone;
+  if (path.rfind("/v2/repository", 0) == 0) return Role::kAdmin;
+  return Role::kInfer;
+}
+
 // Path parts: [1] model, [2] version or empty.
 std::string version_of(const httplib::Request& req) { return req.matches.size() > 2 ? req.matches[2].str() : ""; }
 
 }  // namespace
 
+// httplib::SSLServer (TLS 1.2 or later) when the server has a certificate, else plain httplib::Server.
+std::unique_ptr<httplib::Server> make_http_server(const Server& s) {
+  if (!s.tls_enabled()) return std::make_unique<httplib::Server>();
+  const TlsFiles& t = s.tls();
+  auto ssl = std::make_unique<httplib::SSLServer>(t.cert_path.c_str(), t.key_path.c_str(),
+                                                  t.client_ca_path.empty() ? nullptr : t.client_ca_path.c_str());
+  if (!ssl->is_valid())
+    throw_error(ErrorCode::kInvalidArgument, "HTTPS: OpenSSL refused the certificate '" + t.cert_path + "' / key '" +
+                                                 t.key_path + "'" + (t.client_ca_path.empty() ? "" : " / client CA '" + t.client_ca_path + "'"));
+  SSL_CTX_set_min_proto_version(ssl->ssl_context(), TLS1_2_VERSION);
+  return ssl;
+}
+
 struct HttpFrontend::Impl {
   Server& server;
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http_ptr;
+  httplib::Server& http;
   std::thread thread;
-  explicit Impl(Server& s) : server(s) {}
+  explicit Impl(Server& s) : server(s), http_ptr(make_http_server(s)), http(*http_ptr) {}
 
   // Runs a handler body, turning ServeError / edgeopt::Error / anything else into an OIP error.
   template <typename F>
@@ -59,6 +82,23 @@ struct HttpFrontend::Impl {
   }
 
   void routes() {
+    // Before routing and before the body is read, so a refused request costs no body buffering.
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!server.auth_enabled()) return httplib::Server::HandlerResponse::Unhandled;
+      const AuthDecision d = server.authorize(req.get_header_value("Authorization"), http_role(req.path));
+      if (d.outcome == AuthOutcome::kAllowed) return httplib::Server::HandlerResponse::Unhandled;
+      const bool unauth = d.outcome == AuthOutcome::kUnauthenticated;
+      // RFC 6750: the challenge tells the client what to send; invalid_token vs insufficient_scope.
+      res.set_header("WWW-Authenticate", unauth ? (req.has_header("Authorization")
+                                                        ? R"(Bearer realm="edgeopt", error="invalid_token")"
+                                                        : R"(Bearer realm="edgeopt")")
+                                                 : R"(Bearer realm="edgeopt", error="insufficient_scope")");
+      // The body (if any) was not read; closing the connection keeps it from being parsed as the
+      // next request on a keep-alive connection.
+      res.set_header("Connection", "close");
+      send_error(res, unauth ? Status::kUnauthenticated : Status::kForbidden, d.message);
+      return httplib::Server::HandlerResponse::Handled;
+    });
     const std::string model_re = R"(/v2/models/([^/]+)(?:/versions/([0-9]+))?)";
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       guarded(res, [&] {

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <openssl/sha.h>
+
 #include "onnx/import.h"
 
 namespace edgeopt::serve {
@@ -23,6 +25,68 @@ int64_t mtime_of(const fs::path& p) {
   return static_cast<int64_t>(t.time_since_epoch().count());
 }
 
+// One path component of printable characters: what a request may name. Anything else could
+// address another folder ("..", "a/b", "/etc") or alias one (a NUL cuts the path short in open()).
+bool is_model_name(const std::string& s) {
+  if (s.empty() || s == "." || s == ".." || s.size() > 255) return false;
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') return false;
+  return true;
+}
+
+std::string hex(const unsigned char* d, size_t n) {
+  static const char* k = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += k[d[i] >> 4];
+    out += k[d[i] & 15];
+  }
+  return out;
+}
+
+// SHA256SUMS in `sha256sum` format: "<64 hex> <space or *><path relative to the model folder>".
+std::map<std::string, std::string> parse_manifest(const std::string& real_path, const std::string& shown) {
+  std::ifstream f(real_path, std::ios::binary);
+  if (!f) throw_error(ErrorCode::kNotFound, "manifest '" + shown + "' cannot be read");
+  std::map<std::string, std::string> out;
+  std::string line;
+  int no = 0;
+  while (std::getline(f, line)) {
+    ++no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = "manifest '" + shown + "' line " + std::to_string(no);
+    if (line.size() < 67 || line[64] != ' ' || (line[65] != ' ' && line[65] != '*'))
+      throw_error(ErrorCode::kInvalidArgument, where + ": expected '<64 hex digits>  <version>/<file>' (sha256sum's format)");
+    std::string digest = line.substr(0, 64);
+    for (char& c : digest) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!std::isxdigit(static_cast<unsigned char>(c))) throw_error(ErrorCode::kInvalidArgument, where + ": the digest is not hex");
+    }
+    std::string path = line.substr(66);
+    if (path.rfind("./", 0) == 0) path = path.substr(2);
+    out[path] = digest;
+  }
+  return out;
+}
+
+// Reads a model file (already resolved inside the repository) after checking its size.
+std::string read_model_file(const std::string& real, const std::string& shown, uint64_t max_bytes) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(real, ec);
+  if (ec) throw_error(ErrorCode::kNotFound, "model file '" + shown + "' cannot be read: " + ec.message());
+  if (max_bytes && size > max_bytes)
+    throw_error(ErrorCode::kInvalidArgument, "model file '" + shown + "' has " + std::to_string(size) +
+                                                 " bytes, over the limit of " + std::to_string(max_bytes) + " (--max-model-mb)");
+  std::ifstream f(real, std::ios::binary);
+  if (!f) throw_error(ErrorCode::kNotFound, "model file '" + shown + "' cannot be opened");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  f.read(bytes.data(), static_cast<std::streamsize>(size));
+  if (static_cast<uint64_t>(f.gcount()) != size)
+    throw_error(ErrorCode::kUnavailable, "model file '" + shown + "' changed while being read (write versions atomically)");
+  return bytes;
+}
+
 bool is_version_name(const std::string& s) {
   if (s.empty() || s.size() > 18 || s[0] == '0') return false;
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -34,6 +98,18 @@ ModelRepository::ModelRepository(std::string dir, RepositoryOptions options) : d
   std::error_code ec;
   if (!fs::is_directory(dir_, ec))
     throw_error(ErrorCode::kNotFound, "model repository '" + dir_ + "' is not a directory (expected DIR/<model>/<version>/model.onnx)");
+  root_ = fs::canonical(dir_, ec).string();
+  if (ec) throw_error(ErrorCode::kNotFound, "model repository '" + dir_ + "' cannot be resolved: " + ec.message());
+}
+
+std::string ModelRepository::contained(const std::string& p) const {
+  std::error_code ec;
+  const std::string real = fs::canonical(p, ec).string();
+  if (ec) throw_error(ErrorCode::kNotFound, "'" + p + "' cannot be resolved: " + ec.message());
+  if (real != root_ && real.rfind(root_ + "/", 0) != 0)
+    throw_error(ErrorCode::kInvalidArgument, "'" + p + "' resolves outside the model repository '" + dir_ +
+                                                 "' (a symlink out of it?); refused without opening it");
+  return real;
 }
 
 ModelRepository::~ModelRepository() { shutdown(); }
@@ -47,7 +123,8 @@ int ModelRepository::poll() {
   std::set<std::string> names;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec))
-    if (e.is_directory() && e.path().filename().string()[0] != '.') names.insert(e.path().filename().string());
+    if (e.is_directory() && e.path().filename().string()[0] != '.' && is_model_name(e.path().filename().string()))
+      names.insert(e.path().filename().string());
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [n, st] : models_)
@@ -68,8 +145,8 @@ int ModelRepository::poll() {
 
 void ModelRepository::load(const std::string& model) {
   std::lock_guard<std::mutex> load_lock(load_mu_);
-  if (model.empty() || model.find('/') != std::string::npos || model == "." || model == "..")
-    throw ServeError(Status::kBadRequest, "'" + model + "' is not a model name");
+  if (!is_model_name(model))
+    throw ServeError(Status::kBadRequest, "'" + model + "' is not a model name (one folder name of the repository: no '/', '\\\\', '..' or control characters)");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) throw ServeError(Status::kUnavailable, "the server is shutting down");
@@ -79,6 +156,7 @@ void ModelRepository::load(const std::string& model) {
 }
 
 void ModelRepository::unload(const std::string& model) {
+  if (!is_model_name(model)) throw ServeError(Status::kBadRequest, "'" + model + "' is not a model name");
   std::lock_guard<std::mutex> load_lock(load_mu_);
   std::map<int64_t, Loaded> dropped;
   {
@@ -120,8 +198,19 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
 
   ModelConfig base;
   const fs::path config_path = folder / "config.pbtxt";
+  const fs::path manifest_path = folder / "SHA256SUMS";
+  std::map<std::string, std::string> manifest;
+  bool have_manifest = false;
   try {
-    if (fs::exists(config_path, ec)) base = load_model_config(config_path.string());
+    contained(folder.string());
+    if (fs::exists(config_path, ec)) base = load_model_config(contained(config_path.string()));
+    if (fs::exists(manifest_path, ec)) {
+      manifest = parse_manifest(contained(manifest_path.string()), manifest_path.string());
+      have_manifest = true;
+    } else if (options_.require_manifest) {
+      throw_error(ErrorCode::kInvalidArgument, "model folder '" + folder.string() +
+                                                   "' has no SHA256SUMS manifest and the server requires one (--require-manifest)");
+    }
     if (!base.name.empty() && base.name != model)
       throw_error(ErrorCode::kInvalidArgument, "config '" + config_path.string() + "': field 'name' is '" + base.name +
                                                    "' but the model folder is '" + model + "' (they must match)");
@@ -131,7 +220,8 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
     if (forced) throw ServeError(Status::kBadRequest, e.what());
     return 0;
   }
-  const int64_t config_mtime = fs::exists(config_path, ec) ? mtime_of(config_path) : 0;
+  const int64_t config_mtime = (fs::exists(config_path, ec) ? mtime_of(config_path) : 0) ^
+                               (have_manifest ? mtime_of(manifest_path) * 17 : 0);
 
   std::vector<int64_t> found;
   for (const auto& e : fs::directory_iterator(folder, ec)) {
@@ -188,7 +278,23 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
     }
     try {
       auto t0 = std::chrono::steady_clock::now();
-      Graph g = onnx::load_model(file.string());
+      const std::string real = contained(file.string());
+      const std::string bytes = read_model_file(real, file.string(), options_.max_model_bytes);
+      const std::string rel = std::to_string(v) + "/" + base.default_model_filename;
+      if (have_manifest) {
+        auto m = manifest.find(rel);
+        if (m == manifest.end())
+          throw_error(ErrorCode::kInvalidArgument, "model file '" + file.string() + "' is not listed in the manifest '" +
+                                                       manifest_path.string() + "' (add: sha256sum " + rel + " >> SHA256SUMS)");
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), d);
+        if (hex(d, sizeof d) != m->second)
+          throw_error(ErrorCode::kInvalidArgument, "model file '" + file.string() + "' has SHA-256 " + hex(d, sizeof d) +
+                                                       " but the manifest '" + manifest_path.string() + "' says " + m->second +
+                                                       "; refused (corrupt or tampered file, or a stale manifest)");
+      }
+      // Parsed from the bytes just checked; external data resolves (and is contained) in the version folder.
+      Graph g = onnx::load_model_from_bytes(bytes, file.string(), fs::path(real).parent_path().string());
       ModelConfig c = base;
       complete_model_config(c, g, file.string());
       auto mv = std::make_shared<ModelVersion>(model, v, c, g, options_.exec);
@@ -197,7 +303,7 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
       for (const fs::path& ref : {folder / std::to_string(v) / "drift_reference.json", folder / "drift_reference.json"}) {
         if (!fs::exists(ref)) continue;
         try {
-          std::ifstream f(ref);
+          std::ifstream f(contained(ref.string()));
           mv->set_drift(std::make_unique<monitor::DriftDetector>(
               monitor::DriftDetector::from_json(nlohmann::json::parse(f))));
         } catch (const std::exception& e) {

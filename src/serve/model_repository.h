@@ -15,6 +15,16 @@
 // to load keeps serving its previous versions; the error shows in index() and the log.
 // Thread-safety: every member may be called concurrently (one mutex around the tables; loading
 // happens outside it).
+//
+// Containment and integrity (docs/security.md): model names from requests are map keys only; a
+// name that is not one path component ('/', '\\', "..", ".", control characters, empty) is a 400
+// for load/unload and a 404 elsewhere, and no file is opened for it. Every path the repository
+// opens (model folder, config.pbtxt, SHA256SUMS, version folder, model file, drift reference) is
+// resolved (symlinks included) and must stay inside the repository's resolved root; one that
+// escapes is refused with an error naming it, without being opened. A model file is checked
+// against max_model_bytes by its size, then read once, its SHA-256 compared with the model
+// folder's SHA256SUMS manifest (`sha256sum` format: "<hex>  <version>/<file>") when there is one,
+// and parsed from those same bytes, so the checked bytes are the loaded bytes.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,6 +41,11 @@ namespace edgeopt::serve {
 
 struct RepositoryOptions {
   ExecOptions exec;
+  // Model files larger than this are refused before they are read (0: no cap).
+  uint64_t max_model_bytes = uint64_t{4} << 30;
+  // Refuse models whose folder has no SHA256SUMS manifest (with one, every loaded model file must
+  // be listed in it and match, whether or not this is set).
+  bool require_manifest = false;
   std::function<void(const std::string&)> log;  // one line per load/unload/error; may be empty
 };
 
@@ -79,7 +94,11 @@ class ModelRepository {
   int sync_model(const std::string& model, bool forced);
   void log(const std::string& line) const;
 
+  // The resolved form of `p` if it stays inside the repository; throws InvalidArgument naming `p`.
+  std::string contained(const std::string& p) const;
+
   std::string dir_;
+  std::string root_;            // dir_ resolved (canonical), for containment checks
   RepositoryOptions options_;
   mutable std::mutex mu_;       // guards models_
   std::mutex load_mu_;          // one loader at a time (poll thread vs load endpoint)

@@ -48,8 +48,9 @@ void fill_integers(Tensor& t, const std::vector<const json*>& vals, const std::s
 }
 
 Tensor tensor_from_json_data(const json& data, DType dtype, const Shape& shape, const std::string& what) {
+  // No reserve(numel): the shape is the client's claim, the values present are what the body holds;
+  // a 1 KB request claiming [100000000] must not allocate before the counts are compared.
   std::vector<const json*> vals;
-  vals.reserve(static_cast<size_t>(shape.numel()));
   flatten(data, vals, what);
   if (static_cast<int64_t>(vals.size()) != shape.numel())
     bad(what + ": 'data' has " + std::to_string(vals.size()) + " values but shape " + shape.str() + " needs " +
@@ -247,7 +248,8 @@ HttpInferBody encode_http_infer_response(const std::string& model, int64_t versi
   }
   j["outputs"] = std::move(outs);
   HttpInferBody b;
-  b.body = j.dump();
+  // The id and names come from the request: invalid UTF-8 there is replaced, not a 500.
+  b.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
   if (!binary.empty()) {
     b.json_length = b.body.size();
     b.body += binary;

@@ -12,7 +12,14 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   ro.exec.threads = options_.threads;
   ro.exec.max_queue = options_.max_queue;
   ro.log = options_.log;
+  ro.max_model_bytes = options_.max_model_bytes;
+  ro.require_manifest = options_.require_manifest;
+  if (options_.max_tensor_elements < 0 || options_.max_batch < 0)
+    throw_error(ErrorCode::kInvalidArgument, "--max-elements and --max-batch must be >= 0");
   repo_ = std::make_unique<ModelRepository>(options_.model_repo, ro);
+  if (!options_.auth_tokens_file.empty())
+    tokens_ = std::make_unique<TokenStore>(TokenStore::load_file(options_.auth_tokens_file));
+  tls_ = load_tls_files(options_.tls_cert, options_.tls_key, options_.tls_client_ca);
 }
 
 Server::~Server() { stop(); }
@@ -27,13 +34,17 @@ void Server::start() {
   if (options_.http_port >= 0) {
     http_ = std::make_unique<HttpFrontend>(*this);
     http_port_ = http_->start(options_.host, options_.http_port);
-    log("HTTP/REST (KServe v2) on " + options_.host + ":" + std::to_string(http_port_));
+    log(std::string(tls_enabled() ? "HTTPS" : "HTTP") + "/REST (KServe v2) on " + options_.host + ":" + std::to_string(http_port_));
   }
   if (options_.grpc_port >= 0) {
     grpc_ = std::make_unique<GrpcFrontend>(*this);
     grpc_port_ = grpc_->start(options_.host, options_.grpc_port);
-    log("gRPC (inference.GRPCInferenceService) on " + options_.host + ":" + std::to_string(grpc_port_));
+    log(std::string("gRPC") + (tls_enabled() ? " over TLS" : "") + " (inference.GRPCInferenceService) on " + options_.host +
+        ":" + std::to_string(grpc_port_));
   }
+  if (tls_enabled())
+    log("TLS: certificate " + tls_.cert_path + (tls_.client_ca_path.empty() ? "" : ", client certificates required (CA " + tls_.client_ca_path + ")"));
+  if (tokens_) log("authentication on: " + std::to_string(tokens_->size()) + " token(s) from " + options_.auth_tokens_file);
   started_ = true;
   if (options_.poll_s > 0) {
     poll_thread_ = std::thread([this] {
@@ -72,9 +83,24 @@ InferResult Server::infer(const std::string& model, const std::string& version, 
   if (stopping_) throw ServeError(Status::kUnavailable, "the server is shutting down; retry on another server");
   int64_t timeout = request.deadline == Clock::time_point::max() ? options_.default_timeout_us : 0;
   if (timeout > 0) request.deadline = Clock::now() + std::chrono::microseconds(timeout);
+  for (const auto& [name, t] : request.inputs) {
+    if (options_.max_tensor_elements > 0 && t.numel() > options_.max_tensor_elements)
+      throw ServeError(Status::kPayloadTooLarge, "input '" + name + "' has " + std::to_string(t.numel()) + " elements (shape " +
+                                                     t.shape().str() + "); this server takes at most " +
+                                                     std::to_string(options_.max_tensor_elements) + " per tensor (--max-elements)");
+    if (options_.max_batch > 0 && t.shape().rank() > 0 && t.shape()[0] > options_.max_batch)
+      throw ServeError(Status::kBadRequest, "input '" + name + "' has " + std::to_string(t.shape()[0]) +
+                                                " rows in its first dim (shape " + t.shape().str() + "); this server takes at most " +
+                                                std::to_string(options_.max_batch) + " per request (--max-batch)");
+  }
   auto mv = repo_->get(model, version);
   if (version_out) *version_out = mv->version();
   return mv->infer(std::move(request));
+}
+
+AuthDecision Server::authorize(std::string_view authorization, Role needed) const {
+  if (!tokens_) return {};
+  return tokens_->authorize(authorization, needed);
 }
 
 std::vector<std::string> Server::extensions() const {

@@ -28,7 +28,9 @@
 #include <string>
 #include <thread>
 
+#include "serve/auth.h"
 #include "serve/model_repository.h"
+#include "serve/tls.h"
 
 namespace edgeopt::serve {
 
@@ -48,6 +50,17 @@ struct ServerOptions {
   // connections than this wait for a free thread (see docs/serving.md).
   int http_threads = 128;
   int64_t default_timeout_us = 0;           // deadline for requests that set none; 0: none
+  // Bearer tokens with roles (auth.h); "" = no authentication. Health endpoints stay open.
+  std::string auth_tokens_file;
+  // TLS for HTTP and gRPC (PEM files, tls.h); "" = plain TCP. With tls_client_ca, clients must
+  // present a certificate signed by it (mTLS).
+  std::string tls_cert, tls_key, tls_client_ca;
+  // Per request, every input: at most this many elements (413 naming the tensor; 0: no limit) and
+  // at most this many rows in dim 0 (400 naming the tensor; 0: only the model's max_batch_size).
+  int64_t max_tensor_elements = int64_t{1} << 24;
+  int64_t max_batch = 0;
+  uint64_t max_model_bytes = uint64_t{4} << 30;  // larger model files are refused before reading
+  bool require_manifest = false;                 // every model folder needs SHA256SUMS (model_repository.h)
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
 
@@ -79,11 +92,19 @@ class Server {
   InferResult infer(const std::string& model, const std::string& version, InferRequest request,
                     int64_t* version_out = nullptr);
   std::vector<std::string> extensions() const;
+  // Whether `authorization` (the HTTP header / gRPC metadata value) may call an endpoint needing
+  // `needed`; always allowed without --auth-tokens.
+  AuthDecision authorize(std::string_view authorization, Role needed) const;
+  bool auth_enabled() const { return tokens_ != nullptr; }
+  const TlsFiles& tls() const { return tls_; }
+  bool tls_enabled() const { return !tls_.cert_pem.empty(); }
 
  private:
   void log(const std::string& line) const;
   ServerOptions options_;
   std::unique_ptr<ModelRepository> repo_;
+  std::unique_ptr<TokenStore> tokens_;
+  TlsFiles tls_;
   std::unique_ptr<HttpFrontend> http_;
   std::unique_ptr<GrpcFrontend> grpc_;
   int http_port_ = -1;

@@ -6,6 +6,8 @@ int http_status(Status s) {
   switch (s) {
     case Status::kBadRequest: return 400;
     case Status::kNotFound: return 404;
+    case Status::kUnauthenticated: return 401;
+    case Status::kForbidden: return 403;
     case Status::kPayloadTooLarge: return 413;
     case Status::kQueueFull: return 429;
     case Status::kUnavailable: return 503;
@@ -20,6 +22,8 @@ int grpc_code(Status s) {
   switch (s) {
     case Status::kBadRequest: return 3;        // INVALID_ARGUMENT
     case Status::kNotFound: return 5;          // NOT_FOUND
+    case Status::kUnauthenticated: return 16;  // UNAUTHENTICATED
+    case Status::kForbidden: return 7;         // PERMISSION_DENIED
     case Status::kPayloadTooLarge: return 8;   // RESOURCE_EXHAUSTED
     case Status::kQueueFull: return 8;         // RESOURCE_EXHAUSTED
     case Status::kUnavailable: return 14;      // UNAVAILABLE
@@ -33,6 +37,8 @@ const char* status_name(Status s) {
   switch (s) {
     case Status::kBadRequest: return "BadRequest";
     case Status::kNotFound: return "NotFound";
+    case Status::kUnauthenticated: return "Unauthenticated";
+    case Status::kForbidden: return "Forbidden";
     case Status::kPayloadTooLarge: return "PayloadTooLarge";
     case Status::kQueueFull: return "QueueFull";
     case Status::kUnavailable: return "Unavailable";

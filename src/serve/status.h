@@ -14,6 +14,8 @@ namespace edgeopt::serve {
 enum class Status {
   kBadRequest,        // malformed request, wrong shape/dtype/name (HTTP 400, gRPC INVALID_ARGUMENT)
   kNotFound,          // unknown model or version (404, NOT_FOUND)
+  kUnauthenticated,   // no or an unknown bearer token (401, UNAUTHENTICATED)
+  kForbidden,         // a valid token without the endpoint's role (403, PERMISSION_DENIED)
   kPayloadTooLarge,   // request larger than --max-request-mb (413, RESOURCE_EXHAUSTED)
   kQueueFull,         // the model's bounded queue is full: back-pressure (429, RESOURCE_EXHAUSTED)
   kUnavailable,       // shutting down or model not ready (503, UNAVAILABLE)

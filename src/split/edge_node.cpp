@@ -19,7 +19,7 @@ EdgeNode::EdgeNode(Graph g, std::vector<Cut> cuts, LayerProfile edge, LayerProfi
                     "EdgeNode: " + std::to_string(planner_.cuts().size()) + " cuts for a graph of " +
                         std::to_string(graph_.nodes.size()) + " nodes");
   EDGEOPT_CHECK_ARG(opts_.deadline_ms > 0, "deadline must be > 0 ms");
-  if (!opts_.cloud_url.empty()) client_ = std::make_unique<OipClient>(opts_.cloud_url);
+  if (!opts_.cloud_url.empty()) client_ = std::make_unique<OipClient>(opts_.cloud_url, opts_.cloud_client);
 }
 
 EdgeNode::~EdgeNode() = default;

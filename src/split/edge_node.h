@@ -34,6 +34,7 @@ std::string cloud_model_name(const std::string& prefix, size_t cut, Transport t)
 
 struct EdgeNodeOptions {
   std::string cloud_url;       // "" = no cloud: every request runs locally
+  OipClientOptions cloud_client;  // CA for https:// (the cloud's certificate is verified), mTLS, token
   std::string model_prefix = "model";
   double deadline_ms = 1000;   // per request, from infer() entry to the answer
   double safety_ms = 2;        // kept back from the cloud's budget for scheduling noise

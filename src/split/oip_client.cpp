@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -155,11 +156,10 @@ struct OipClient::Impl {
   std::unique_ptr<httplib::Client> cli;
 };
 
-OipClient::OipClient(const std::string& url) : url_(url), impl_(std::make_unique<Impl>()) {
-  const std::string scheme = "http://";
-  EDGEOPT_CHECK_ARG(url.rfind(scheme, 0) == 0, "cloud URL '" + url +
-                                                   "' must start with http:// (https needs cpp-httplib built with "
-                                                   "OpenSSL; put a TLS proxy in front)");
+OipClient::OipClient(const std::string& url, const OipClientOptions& options) : url_(url), impl_(std::make_unique<Impl>()) {
+  tls_ = url.rfind("https://", 0) == 0;
+  const std::string scheme = tls_ ? "https://" : "http://";
+  EDGEOPT_CHECK_ARG(url.rfind(scheme, 0) == 0, "cloud URL '" + url + "' must start with http:// or https://");
   std::string rest = url.substr(scheme.size());
   const size_t slash = rest.find('/');
   if (slash != std::string::npos) {
@@ -169,6 +169,7 @@ OipClient::OipClient(const std::string& url) : url_(url), impl_(std::make_unique
   }
   const size_t colon = rest.rfind(':');
   host_ = rest;
+  port_ = tls_ ? 443 : 80;
   if (colon != std::string::npos) {
     host_ = rest.substr(0, colon);
     const std::string p = rest.substr(colon + 1);
@@ -178,7 +179,26 @@ OipClient::OipClient(const std::string& url) : url_(url), impl_(std::make_unique
     port_ = static_cast<int>(v);
   }
   EDGEOPT_CHECK_ARG(!host_.empty(), "cloud URL '" + url + "' has no host");
-  impl_->cli = std::make_unique<httplib::Client>(host_, port_);
+  const bool tls_files = !options.ca_file.empty() || !options.cert_file.empty() || !options.key_file.empty();
+  EDGEOPT_CHECK_ARG(tls_ || !tls_files, "cloud URL '" + url + "' is http://, but a CA or client certificate was given (use https://)");
+  EDGEOPT_CHECK_ARG(options.cert_file.empty() == options.key_file.empty(),
+                    "a client certificate needs both the certificate and the key file");
+  for (const std::string* f : {&options.ca_file, &options.cert_file, &options.key_file}) {
+    if (f->empty()) continue;
+    std::FILE* fp = std::fopen(f->c_str(), "rb");
+    EDGEOPT_CHECK(fp != nullptr, ErrorCode::kNotFound, "TLS file '" + *f + "' (for " + url + ") cannot be opened");
+    std::fclose(fp);
+  }
+  if (tls_) {
+    impl_->cli = std::make_unique<httplib::Client>(scheme + host_ + ":" + std::to_string(port_), options.cert_file,
+                                                   options.key_file);
+    if (!options.ca_file.empty()) impl_->cli->set_ca_cert_path(options.ca_file.c_str());
+    // Chain and host name (or IP SAN) are checked; a failed check is a failed call, never a fallback to trust.
+    impl_->cli->enable_server_certificate_verification(true);
+  } else {
+    impl_->cli = std::make_unique<httplib::Client>(host_, port_);
+  }
+  if (!options.bearer_token.empty()) impl_->cli->set_bearer_token_auth(options.bearer_token.c_str());
   impl_->cli->set_keep_alive(true);
   impl_->cli->set_tcp_nodelay(true);
 }
@@ -213,7 +233,9 @@ OipResult OipClient::infer(const std::string& model, const std::map<std::string,
   const std::string body = encode_infer_request(inputs, outputs, &json_len);
   r.bytes_sent = static_cast<int64_t>(body.size());
   set_budget(*impl_->cli, budget_ms);
-  httplib::Headers h{{"Inference-Header-Content-Length", std::to_string(json_len)}};
+  // identity: httplib (built with zlib/brotli) would otherwise offer compression, and a server
+  // compressing tensors costs both ends CPU for little gain on float data.
+  httplib::Headers h{{"Inference-Header-Content-Length", std::to_string(json_len)}, {"Accept-Encoding", "identity"}};
   auto res = impl_->cli->Post(prefix_ + "/v2/models/" + model + "/infer", h, body, "application/octet-stream");
   r.ms = since_ms(t0);
   if (!res) {
@@ -222,7 +244,9 @@ OipResult OipClient::infer(const std::string& model, const std::map<std::string,
     const bool timed_out = e == httplib::Error::ConnectionTimeout ||
                            ((e == httplib::Error::Read || e == httplib::Error::Write) && r.ms >= 0.9 * budget_ms);
     r.status = timed_out ? OipStatus::kDeadline : OipStatus::kUnavailable;
-    r.error = where + ": " + httplib::to_string(e) + " after " + std::to_string(r.ms) + " ms";
+    r.error = where + ": " + httplib::to_string(e) +
+              (e == httplib::Error::SSLServerVerification ? " (the server's certificate does not verify against the CA)" : "") +
+              " after " + std::to_string(r.ms) + " ms";
     impl_->cli->stop();  // drop a half-used keep-alive socket
     return r;
   }
@@ -254,7 +278,7 @@ OipResult OipClient::infer(const std::string& model, const std::map<std::string,
 bool OipClient::ready(double budget_ms, double* ms) {
   const auto t0 = std::chrono::steady_clock::now();
   set_budget(*impl_->cli, budget_ms);
-  auto res = impl_->cli->Get(prefix_ + "/v2/health/ready");
+  auto res = impl_->cli->Get(prefix_ + "/v2/health/ready", httplib::Headers{{"Accept-Encoding", "identity"}});
   if (ms) *ms = since_ms(t0);
   if (!res) impl_->cli->stop();
   return res && res->status == 200;

@@ -13,6 +13,9 @@
 // FP32, FP16, UINT8, INT8, INT32, INT64, BOOL. The connection is kept alive between requests.
 // The budget bounds connecting and each socket read/write (cpp-httplib's timeouts), so a server
 // that accepts and never answers costs at most the budget. Not thread-safe: one client per thread.
+// https:// URLs verify the server's certificate (chain and host name/IP) against
+// OipClientOptions::ca_file (or the system store when empty) and refuse the connection otherwise;
+// a client certificate can be given for mTLS, and a bearer token for `edgeopt serve --auth-tokens`.
 #pragma once
 #include <map>
 #include <memory>
@@ -65,10 +68,18 @@ InferRequest decode_infer_request(const std::string& body, size_t json_len);
 std::string encode_infer_response(const std::string& model, const std::map<std::string, Tensor>& outputs,
                                   size_t* json_len);
 
+struct OipClientOptions {
+  std::string ca_file;        // PEM CA bundle the server's certificate must chain to (https only)
+  std::string cert_file;      // PEM client certificate + key for mutual TLS (https only; both or none)
+  std::string key_file;
+  std::string bearer_token;   // sent as "Authorization: Bearer <token>" when not empty
+};
+
 class OipClient {
  public:
-  // url: http://host[:port][/prefix]. Throws InvalidArgument for another scheme or a bad port.
-  explicit OipClient(const std::string& url);
+  // url: http[s]://host[:port][/prefix]. Throws InvalidArgument for another scheme, a bad port,
+  // TLS files with http://, or a TLS file that cannot be read.
+  explicit OipClient(const std::string& url, const OipClientOptions& options = {});
   ~OipClient();
   OipResult infer(const std::string& model, const std::map<std::string, Tensor>& inputs,
                   const std::vector<std::string>& outputs, double budget_ms);
@@ -80,6 +91,7 @@ class OipClient {
   struct Impl;
   std::string url_, host_, prefix_;
   int port_ = 80;
+  bool tls_ = false;
   std::unique_ptr<Impl> impl_;
 };
 

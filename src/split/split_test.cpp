@@ -320,7 +320,9 @@ TEST(OipCodec, BinaryRequestRoundTripsAndJsonResponsesDecode) {
   EXPECT_THROW(decode_infer_response(R"({"outputs":[]})", 0, {"y"}), Error);
   EXPECT_THROW(decode_infer_response("not json", 0, {}), Error);
   EXPECT_THROW(decode_infer_response(R"({"outputs":[{"name":"y","shape":[3],"datatype":"FP32","data":[1]}]})", 0, {"y"}), Error);
-  EXPECT_THROW(OipClient("https://x:1"), Error);
+  EXPECT_THROW(OipClient("ftp://x:1"), Error);
+  EXPECT_THROW(OipClient("http://x:1", {.ca_file = "ca.pem"}), Error);  // a CA means TLS: http:// is a mistake
+  EXPECT_THROW(OipClient("https://x:1", {.ca_file = "/nonexistent/ca.pem"}), Error);
   EXPECT_THROW(OipClient("http://x:99999"), Error);
 }
 

@@ -13,13 +13,18 @@
 #   idx_parse    IDX (MNIST format) header and payload
 #   npy_parse    .npy reader, and its writer round trip
 #   mqtt_decode  MQTT reading decoder (JSON and binary) and the result/error encoders
+#   oip_json_parse     OIP v2 JSON inference request parser and response encoder
+#   oip_binary_parse   OIP v2 binary tensor extension: server request parser, offload client decoders
+#   grpc_infer_decode  gRPC ModelInferRequest bytes -> protobuf -> request tensors
+#   model_config_parse Triton config.pbtxt parser and completion against a model
+#   recipe_parse       `edgeopt optimize` recipe files (YAML/JSON)
 # The parser targets run EDGEOPT_FUZZ_PARSER_SECONDS each (default: SECONDS).
 set -euo pipefail
 SECONDS_TO_RUN="${1:-60}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${2:-$ROOT/build-fuzz}"
 shift $(( $# > 2 ? 2 : $# ))
-TARGETS="${EDGEOPT_FUZZ_TARGETS:-onnx_load csv_parse idx_parse npy_parse mqtt_decode}"
+TARGETS="${EDGEOPT_FUZZ_TARGETS:-onnx_load csv_parse idx_parse npy_parse mqtt_decode oip_json_parse oip_binary_parse grpc_infer_decode model_config_parse recipe_parse}"
 PARSER_SECONDS="${EDGEOPT_FUZZ_PARSER_SECONDS:-$SECONDS_TO_RUN}"
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 LAUNCHER=""

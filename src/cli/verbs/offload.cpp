@@ -2,6 +2,7 @@
 // cloud halves written by `partition --repo`), with the deadline fallback, and reports measured
 // end-to-end latency: for the adaptive plan (--cut auto), one cut, or every allowed cut (--cut all).
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -22,6 +23,7 @@ namespace {
 
 struct OffloadArgs {
   std::string model, plan, cloud, data, cut = "auto";
+  std::string cloud_ca, cloud_cert, cloud_key, cloud_token_file;
   int requests = 50, warmup = 3;
   double deadline_ms = 1000, interval_ms = 0, bandwidth = 0, rtt = -1;
   bool json = false, no_progress = false;
@@ -74,6 +76,18 @@ void run_offload(OffloadArgs& a) {
   if (a.rtt >= 0) prior.rtt_ms = a.rtt;
   split::EdgeNodeOptions eo;
   eo.cloud_url = a.cloud;
+  eo.cloud_client.ca_file = a.cloud_ca;
+  eo.cloud_client.cert_file = a.cloud_cert;
+  eo.cloud_client.key_file = a.cloud_key;
+  if (!a.cloud_token_file.empty()) {
+    // From a file, not the command line, so the token does not show in `ps`.
+    std::ifstream tf(a.cloud_token_file);
+    EDGEOPT_CHECK(tf.good(), ErrorCode::kNotFound, "cannot open --cloud-token-file '" + a.cloud_token_file + "'");
+    std::getline(tf, eo.cloud_client.bearer_token);
+    while (!eo.cloud_client.bearer_token.empty() && std::isspace(static_cast<unsigned char>(eo.cloud_client.bearer_token.back())))
+      eo.cloud_client.bearer_token.pop_back();
+    EDGEOPT_CHECK_ARG(!eo.cloud_client.bearer_token.empty(), "--cloud-token-file '" + a.cloud_token_file + "': the first line is empty");
+  }
   eo.model_prefix = o.model_prefix;
   eo.deadline_ms = a.deadline_ms;
   split::EdgeNode node(p.graph, p.cuts, p.edge, p.cloud, p.wire, o.solver(), prior, eo);
@@ -235,7 +249,11 @@ void add_offload_verb(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("offload", "Run requests through an edge-cloud split against an OIP server, measured");
   cmd->add_option("model", a->model, "MODEL.onnx (the one given to partition)")->required();
   cmd->add_option("--plan", a->plan, "plan.json from `edgeopt partition --out`")->required();
-  cmd->add_option("--cloud", a->cloud, "http:// URL of the OIP server with the cloud halves (partition --repo)")->required();
+  cmd->add_option("--cloud", a->cloud, "http:// or https:// URL of the OIP server with the cloud halves (partition --repo)")->required();
+  cmd->add_option("--cloud-ca", a->cloud_ca, "PEM CA the https:// cloud's certificate must chain to (else the system store)");
+  cmd->add_option("--cloud-cert", a->cloud_cert, "PEM client certificate for a cloud that requires mTLS (with --cloud-key)");
+  cmd->add_option("--cloud-key", a->cloud_key, "PEM private key of --cloud-cert");
+  cmd->add_option("--cloud-token-file", a->cloud_token_file, "File whose first line is the bearer token for the cloud server");
   cmd->add_option("--data", a->data, "Requests are test samples of this data set (else noise): " + dataset_spec_help());
   cmd->add_option("--requests", a->requests, "Requests (per cut with --cut all)")->default_val(50);
   cmd->add_option("--warmup", a->warmup, "Unmeasured requests per cut first (--cut all)")->default_val(3);

@@ -20,6 +20,7 @@ struct Options {
   serve::ServerOptions server;
   double max_request_mb = 64;
   double timeout_ms = 0;
+  double max_model_mb = 4096;
 };
 
 void log_line(const std::string& line) {
@@ -35,6 +36,8 @@ void log_line(const std::string& line) {
 void run_serve(Options o) {
   if (o.max_request_mb <= 0) throw_error(ErrorCode::kInvalidArgument, "--max-request-mb must be > 0");
   o.server.max_request_bytes = static_cast<size_t>(o.max_request_mb * 1024 * 1024);
+  if (o.max_model_mb <= 0) throw_error(ErrorCode::kInvalidArgument, "--max-model-mb must be > 0");
+  o.server.max_model_bytes = static_cast<uint64_t>(o.max_model_mb * 1024 * 1024);
   o.server.default_timeout_us = static_cast<int64_t>(o.timeout_ms * 1000);
   o.server.log = log_line;
   // Block the signals before any server thread exists (threads inherit the mask); this thread then
@@ -79,6 +82,23 @@ void add_serve_verb(CLI::App& app) {
                   "Deadline for requests that carry none (0: none); past it they get 504")
       ->capture_default_str();
   sub->add_option("--http-threads", opts->server.http_threads, "HTTP connections served at once")->capture_default_str();
+  sub->add_option("--auth-tokens", opts->server.auth_tokens_file,
+                  "Require bearer tokens: FILE has lines 'infer TOKEN' / 'admin TOKEN' (mode 600); "
+                  "health endpoints stay open, repository load/unload/index need admin (docs/security.md)");
+  sub->add_option("--max-elements", opts->server.max_tensor_elements,
+                  "Most elements in one input tensor of a request; more get 413 (0: no limit)")
+      ->capture_default_str();
+  sub->add_option("--max-batch", opts->server.max_batch,
+                  "Most rows (first dim) in one request's inputs; more get 400 (0: the model's max_batch_size only)")
+      ->capture_default_str();
+  sub->add_option("--max-model-mb", opts->max_model_mb, "Larger model files are refused before they are read")
+      ->capture_default_str();
+  sub->add_flag("--require-manifest", opts->server.require_manifest,
+                "Refuse models whose folder has no SHA256SUMS (sha256sum format: '<hex>  1/model.onnx')");
+  sub->add_option("--tls-cert", opts->server.tls_cert, "PEM certificate (chain) for HTTPS and gRPC over TLS; needs --tls-key");
+  sub->add_option("--tls-key", opts->server.tls_key, "PEM private key of --tls-cert (unencrypted)");
+  sub->add_option("--tls-client-ca", opts->server.tls_client_ca,
+                  "Require client certificates signed by this PEM CA (mutual TLS)");
   sub->footer(
       "Example:\n"
       "  mkdir -p models/vision_cnn/1\n"
@@ -90,7 +110,10 @@ void add_serve_verb(CLI::App& app) {
       "Works with Triton's clients (pip install tritonclient[all]) and any KServe v2 client. Without\n"
       "config.pbtxt, a model whose first dims are dynamic batches up to 8 requests. Copy a new version\n"
       "folder (e.g. models/vision_cnn/2/) into place and it replaces version 1 without failing a request.\n"
-      "See docs/serving.md.");
+      "With tokens: printf 'infer %s\\nadmin %s\\n' $(openssl rand -hex 32) $(openssl rand -hex 32) > tokens;\n"
+      "  chmod 600 tokens; edgeopt serve --model-repo models --auth-tokens tokens\n"
+      "  curl -H \"Authorization: Bearer $INFER_TOKEN\" localhost:8000/v2/models/vision_cnn\n"
+      "See docs/serving.md and docs/security.md.");
   sub->callback([opts] { run_serve(*opts); });
 }
 
