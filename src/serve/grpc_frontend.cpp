@@ -121,6 +121,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* q, inference::ModelInferResponse* r) override {
     return guarded([&] {
       InferRequest req;
+      req.id = q->id();
       const bool raw = q->raw_input_contents_size() > 0;
       if (raw && q->raw_input_contents_size() != q->inputs_size())
         bad("raw_input_contents has " + std::to_string(q->raw_input_contents_size()) + " entries for " +
@@ -166,7 +167,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
       InferResult out = server_.infer(q->model_name(), q->model_version(), std::move(req), &version);
       r->set_model_name(q->model_name());
       r->set_model_version(std::to_string(version));
-      r->set_id(q->id());
+      r->set_id(out.id);
       for (const auto& [name, t] : out.outputs) {
         auto* o = r->add_outputs();
         o->set_name(name);

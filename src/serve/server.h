@@ -28,6 +28,8 @@
 #include <string>
 #include <thread>
 
+#include "hw/energy.h"
+#include "monitor/feedback.h"
 #include "serve/model_repository.h"
 
 namespace edgeopt::serve {
@@ -48,6 +50,10 @@ struct ServerOptions {
   // connections than this wait for a free thread (see docs/serving.md).
   int http_threads = 128;
   int64_t default_timeout_us = 0;           // deadline for requests that set none; 0: none
+  monitor::FeedbackOptions feedback;        // ground-truth feedback: ids remembered, rolling window
+  // Energy per inference when no counter (RAPL/NVML) is readable: worker CPU seconds x this
+  // (labelled energy_source="estimate"; see docs/monitoring.md).
+  double watts_per_core = 10.0;
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
 
@@ -80,9 +86,43 @@ class Server {
                     int64_t* version_out = nullptr);
   std::vector<std::string> extensions() const;
 
+  // Ground truth: every answered request is recorded under its id (feedback.h).
+  monitor::FeedbackStore& feedback() { return feedback_; }
+  const monitor::FeedbackStore& feedback() const { return feedback_; }
+
+  // Energy per inference of a version: with a readable counter, the joules per process CPU second
+  // measured between calls (at most once a second) times the version's worker CPU seconds per
+  // inference ("measured"); otherwise watts_per_core x CPU seconds per inference ("estimate").
+  struct EnergyPerInference {
+    double joules = 0;
+    std::string source;   // "measured" | "estimate"
+    bool known = false;   // false before the version answered anything
+  };
+  EnergyPerInference energy_per_inference(const ModelVersion& v);
+
+  // A layer above serve (the controller) adds its state here: `metrics` returns Prometheus text
+  // appended to /metrics, `status` a JSON object put under "controller" in GET /v2/monitor. Set
+  // before start(); either may be empty.
+  struct MonitorExtension {
+    std::function<std::string()> metrics;
+    std::function<std::string()> status;
+  };
+  void set_monitor_extension(MonitorExtension e) { extension_ = std::move(e); }
+  const MonitorExtension& monitor_extension() const { return extension_; }
+
  private:
   void log(const std::string& line) const;
+  std::string next_request_id();
   ServerOptions options_;
+  monitor::FeedbackStore feedback_;
+  MonitorExtension extension_;
+  std::atomic<uint64_t> request_seq_{0};
+  std::string id_prefix_;
+  std::mutex energy_mu_;
+  std::unique_ptr<hw::EnergyMeter> meter_;
+  hw::EnergySnapshot energy_last_;
+  double energy_last_cpu_s_ = 0;
+  double joules_per_cpu_s_ = 0;   // latest measured ratio (0: none yet)
   std::unique_ptr<ModelRepository> repo_;
   std::unique_ptr<HttpFrontend> http_;
   std::unique_ptr<GrpcFrontend> grpc_;
