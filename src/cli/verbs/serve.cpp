@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "cli/verbs/verbs.h"
+#include "control/controller.h"
 #include "serve/server.h"
 
 namespace edgeopt::cli {
@@ -20,6 +21,7 @@ struct Options {
   serve::ServerOptions server;
   double max_request_mb = 64;
   double timeout_ms = 0;
+  std::string controller;  // policy file
 };
 
 void log_line(const std::string& line) {
@@ -45,11 +47,16 @@ void run_serve(Options o) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   serve::Server server(o.server);
+  std::unique_ptr<control::Controller> ctl;
+  if (!o.controller.empty()) ctl = std::make_unique<control::Controller>(server, control::load_policy(o.controller), log_line);
   server.start();
-  log_line("ready (Ctrl-C or SIGTERM to stop)");
+  if (ctl) ctl->start();
+  log_line(std::string("ready") + (ctl ? ", controller on (policy " + o.controller + ")" : "") +
+           "; dashboard at /dashboard (Ctrl-C or SIGTERM to stop)");
   int sig = 0;
   sigwait(&set, &sig);
   log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  if (ctl) ctl->stop();
   server.stop();
 }
 
@@ -79,6 +86,19 @@ void add_serve_verb(CLI::App& app) {
                   "Deadline for requests that carry none (0: none); past it they get 504")
       ->capture_default_str();
   sub->add_option("--http-threads", opts->server.http_threads, "HTTP connections served at once")->capture_default_str();
+  sub->add_option("--controller", opts->controller,
+                  "Policy file (YAML/JSON): keep one model within latency/accuracy/drift/energy budgets by switching "
+                  "variants, re-calibrating int8 and fine-tuning on fed-back labels (docs/monitoring.md)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--feedback-window", opts->server.feedback.window,
+                  "Ground-truth labels per model version in the rolling accuracy/F1 (or MAE/RMSE) window")
+      ->capture_default_str();
+  sub->add_option("--feedback-capacity", opts->server.feedback.capacity,
+                  "Request ids remembered for delayed labels (POST /v2/models/{m}/feedback)")
+      ->capture_default_str();
+  sub->add_option("--watts-per-core", opts->server.watts_per_core,
+                  "Energy estimate when RAPL/NVML is unreadable: worker CPU seconds x this (energy_source=\"estimate\")")
+      ->capture_default_str();
   sub->footer(
       "Example:\n"
       "  mkdir -p models/vision_cnn/1\n"
@@ -90,7 +110,10 @@ void add_serve_verb(CLI::App& app) {
       "Works with Triton's clients (pip install tritonclient[all]) and any KServe v2 client. Without\n"
       "config.pbtxt, a model whose first dims are dynamic batches up to 8 requests. Copy a new version\n"
       "folder (e.g. models/vision_cnn/2/) into place and it replaces version 1 without failing a request.\n"
-      "See docs/serving.md.");
+      "Monitoring: GET /metrics (Prometheus), GET /v2/monitor (JSON), GET /dashboard (live page);\n"
+      "answers carry an \"id\": POST /v2/models/vision_cnn/feedback {\"labels\":[{\"id\":\"...\",\"label\":3}]}\n"
+      "  edgeopt serve --model-repo models --controller policy.yaml   # self-healing, see docs/monitoring.md\n"
+      "See docs/serving.md and docs/monitoring.md.");
   sub->callback([opts] { run_serve(*opts); });
 }
 
