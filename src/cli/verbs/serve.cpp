@@ -51,8 +51,8 @@ void run_serve(Options o) {
   if (!o.controller.empty()) ctl = std::make_unique<control::Controller>(server, control::load_policy(o.controller), log_line);
   server.start();
   if (ctl) ctl->start();
-  log_line(std::string("ready") + (ctl ? ", controller on (policy " + o.controller + ")" : "") +
-           "; dashboard at /dashboard (Ctrl-C or SIGTERM to stop)");
+  if (ctl) log_line("controller on for model '" + ctl->policy().model + "' (policy " + o.controller + ")");
+  log_line("ready (Ctrl-C or SIGTERM to stop); dashboard at GET /dashboard");
   int sig = 0;
   sigwait(&set, &sig);
   log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
