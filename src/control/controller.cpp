@@ -388,14 +388,19 @@ void Controller::tick() {
                           roll->accuracy < policy_.accuracy_floor;
   const bool drift_breach = policy_.drift_psi_threshold > 0 && drift && drift->alarm && drift->max_psi >= policy_.drift_psi_threshold;
   accuracy_breach_ = acc_breach || drift_breach ? accuracy_breach_ + 1 : 0;
+  if (accuracy_breach_ == 1) breach_labelled_mark_ = server_.feedback().labelled_total(policy_.model);
   if (accuracy_breach_ >= policy_.breach_ticks && !cooling && (policy_.allow_recalibrate || policy_.allow_finetune)) {
     const std::string why = acc_breach ? "rolling accuracy " + fmt("%.4f", roll->accuracy) + " < floor " +
                                              fmt("%.4f", policy_.accuracy_floor) + " over " + std::to_string(roll->n) + " labels"
                                        : "drift alarm: " + drift->reason;
+    const uint64_t mark = breach_labelled_mark_;
     lock.unlock();
-    const size_t have = static_cast<size_t>(server_.feedback().labelled(policy_.model, policy_.max_samples).size());
+    size_t have = static_cast<size_t>(server_.feedback().labelled(policy_.model, policy_.max_samples).size());
+    if (policy_.since_breach)
+      have = std::min<size_t>(have, static_cast<size_t>(server_.feedback().labelled_total(policy_.model) - mark));
     if (have < policy_.min_samples) {
-      wait(why + "; " + std::to_string(have) + " labelled samples kept, need " + std::to_string(policy_.min_samples));
+      wait(why + "; " + std::to_string(have) + " labelled samples" + (policy_.since_breach ? " since the breach began" : " kept") +
+           ", need " + std::to_string(policy_.min_samples));
       return;
     }
     lock.lock();
@@ -405,7 +410,7 @@ void Controller::tick() {
     const double baseline = roll ? roll->accuracy : 0;
     lock.unlock();
     if (job_.joinable()) job_.join();
-    job_ = std::thread([this, why, serving, baseline] { reoptimize(why, serving, baseline); });
+    job_ = std::thread([this, why, serving, baseline, have] { reoptimize(why, serving, baseline, have); });
   }
 }
 
@@ -447,10 +452,10 @@ int64_t Controller::deploy(const Graph& g, const std::string& tag, const std::st
   return next;
 }
 
-void Controller::reoptimize(std::string reason, int64_t from, double baseline) {
+void Controller::reoptimize(std::string reason, int64_t from, double baseline, size_t samples) {
   const double t0 = steady_s();
   try {
-    monitor::LabelledSamples s = server_.feedback().labelled(policy_.model, policy_.max_samples);
+    monitor::LabelledSamples s = server_.feedback().labelled(policy_.model, samples);
     if (s.y.dtype() != DType::kI64) throw_error(ErrorCode::kUnimplemented, "re-optimization needs class labels (classifier)");
     // Three disjoint parts by id: holdout (validation gate), val (the trainer's epoch selection),
     // train.

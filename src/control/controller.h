@@ -119,7 +119,7 @@ class Controller {
   void record(LogEntry e);
   void check_watch(double now);
   void start_reoptimization(const std::string& reason);
-  void reoptimize(std::string reason, int64_t from, double baseline);
+  void reoptimize(std::string reason, int64_t from, double baseline, size_t samples);
   int64_t deploy(const Graph& g, const std::string& tag, const std::string& precision);
   int64_t float_base() ;
   double now_s() const;
@@ -136,6 +136,7 @@ class Controller {
   int latency_breach_ = 0, energy_breach_ = 0, accuracy_breach_ = 0, restore_ok_since_ = 0;
   double restore_clear_since_ = -1;
   int64_t latency_origin_ = 0;     // variant left for latency/energy (0: none)
+  uint64_t breach_labelled_mark_ = 0;  // feedback labelled_total when the accuracy breach began
   double last_action_s_ = -1e18;
   double last_wait_log_s_ = -1e18;
   double last_p99_ms_ = 0, last_accuracy_ = -1, last_energy_mj_ = 0;

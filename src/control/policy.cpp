@@ -109,6 +109,7 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
                        if (p.holdout_fraction > 0.5) fail(k, "must be <= 0.5");
                      }},
                     {"min_gain", [&](const json& v, const std::string& k) { p.min_gain = num(v, k, 0); }},
+                    {"since_breach", [&](const json& v, const std::string& k) { p.since_breach = boolean(v, k); }},
                     {"layers", [&](const json& v, const std::string& k) {
                        if (!v.is_string() || (v != "all" && v != "first")) fail(k, "must be 'all' or 'first'");
                        p.finetune_layers = v.get<std::string>();

@@ -12,7 +12,7 @@
 //   energy: {budget_mj: 0}             # per inference; 0: off
 //   actions: {switch: true, recalibrate: true, finetune: true}
 //   finetune: {epochs: 3, lr: 0.0005, batch: 32, max_samples: 2000, min_samples: 300,
-//              holdout_fraction: 0.25, min_gain: 0.005, layers: all}
+//              holdout_fraction: 0.25, min_gain: 0.005, layers: all, since_breach: false}
 //   recalibrate: {samples: 256}
 //   log: controller.jsonl              # JSON lines, one per action (also kept in memory)
 #pragma once
@@ -51,6 +51,9 @@ struct Policy {
   double holdout_fraction = 0.25;   // of them held out for validation (never trained or selected on)
   double min_gain = 0.005;          // a candidate must beat the serving version on the holdout by this
   std::string finetune_layers = "all";  // all | first (only the first Conv/Gemm/MatMul layer's weights)
+  // true: use only samples labelled after the accuracy breach began (the new distribution), and
+  // wait for min_samples of them; false: the most recent max_samples, whatever their age.
+  bool since_breach = false;
   size_t calib_samples = 256;
   std::string log_path;
   std::string origin;               // where it was read from

@@ -154,6 +154,7 @@ ApplyResult FeedbackStore::apply(const std::string& model, const std::vector<Lab
     if (!row.input.empty()) {
       auto& dq = labelled_[model];
       dq.push_back({row.input, rec.input_row_shape, l.label, l.value, l.id, rec.version});
+      ++labelled_total_[model];
       while (dq.size() > options_.labelled_capacity) dq.pop_front();
     }
   }
@@ -229,6 +230,12 @@ uint64_t FeedbackStore::unknown_total(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = unknown_.find(model);
   return it == unknown_.end() ? 0 : it->second;
+}
+
+uint64_t FeedbackStore::labelled_total(const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = labelled_total_.find(model);
+  return it == labelled_total_.end() ? 0 : it->second;
 }
 
 uint64_t FeedbackStore::recorded_total() const {

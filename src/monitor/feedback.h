@@ -92,6 +92,8 @@ class FeedbackStore {
   std::vector<RollingMetrics> rolling_all() const;
   uint64_t unknown_total(const std::string& model) const;
   uint64_t recorded_total() const;
+  // Labelled samples (with inputs) ever produced for `model`: a marker to count new ones against.
+  uint64_t labelled_total(const std::string& model) const;
 
   // The last `max` labelled samples of `model` (all versions), oldest first; empty when none.
   LabelledSamples labelled(const std::string& model, size_t max) const;
@@ -143,6 +145,7 @@ class FeedbackStore {
   std::map<std::pair<std::string, int64_t>, Window> windows_;
   std::map<std::string, std::deque<Sample>> labelled_;
   std::map<std::string, uint64_t> unknown_;
+  std::map<std::string, uint64_t> labelled_total_;
 };
 
 }  // namespace edgeopt::monitor

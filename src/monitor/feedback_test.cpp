@@ -112,6 +112,8 @@ TEST(Feedback, LabelledSamplesCarryTheKeptInputs) {
   ASSERT_TRUE(x.defined());
   EXPECT_EQ(x.shape()[0], 2);
   EXPECT_EQ(fb.rolling("m", 2)->labels_total, 3u);
+  EXPECT_EQ(fb.labelled_total("m"), 2u);
+  EXPECT_EQ(fb.labelled_total("other"), 0u);
 }
 
 }  // namespace
