@@ -277,6 +277,8 @@ TEST(Controller, ShiftDropsAccuracyFineTuneRestoresItUnderLoadWithNoFailedReques
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log.back().action, "finetune");
   EXPECT_EQ(log.back().result, "deployed");
+  EXPECT_EQ(log.back().from, 1);
+  EXPECT_EQ(log.back().to, 2);
   EXPECT_GT(log.back().details["candidates"].size(), 0u);
   EXPECT_GT(log.back().details["holdout_samples"].get<int>(), 20);
 

@@ -434,6 +434,9 @@ int64_t Controller::deploy(const Graph& g, const std::string& tag, const std::st
   }
   ++next;
   auto mv = server_.repository().get(policy_.model, "");
+  // Pin what serves now: the new, higher version must not take over by being the highest when the
+  // poll loads it, only through switch_to (logged, watched).
+  server_.repository().set_serving(policy_.model, mv->version());
   // Written beside the version folders under a name the repository ignores, then renamed in, so a
   // poll never sees half a model.
   const fs::path tmp = dir / (".controller-tmp-" + std::to_string(next));
