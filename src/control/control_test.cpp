@@ -15,6 +15,7 @@
 
 #include "control/controller.h"
 #include "onnx/export.h"
+#include "quantize/ptq.h"
 #include "serve/monitor_json.h"
 #include "train/loop/trainer.h"
 
@@ -356,6 +357,63 @@ TEST(Controller, SinceBreachTrainsOnlyOnSamplesLabelledAfterTheBreachBegan) {
   // 260 samples split by id into holdout / trainer's val / train, none from before the breach.
   EXPECT_LE(d["holdout_samples"].get<int>() + d["train_samples"].get<int>(), 260) << d.dump();
   EXPECT_GE(d["holdout_samples"].get<int>() + d["train_samples"].get<int>(), 200) << d.dump();
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(Controller, Int8ClippingIsFixedByRecalibratingOnRecentInputs) {
+  // Version 2 is the int8 variant, calibrated on inputs 0.2x the size of what the sensor now
+  // delivers: its activations clip and accuracy falls below the floor. Re-calibration on recent
+  // inputs (no fine-tuning allowed) is the remedy.
+  const Graph f = trained_classifier();
+  Tensor narrow = blobs(512, 61, 0).x;
+  for (int64_t i = 0; i < narrow.numel(); ++i) narrow.data<float>()[i] *= 0.2f;
+  quantize::QuantOptions qo;
+  qo.calib_samples = 512;
+  const Graph q = quantize::quantize_ptq(f, narrow, qo).graph;
+  Policy p = accuracy_policy();
+  p.allow_finetune = false;
+  p.allow_recalibrate = true;
+  p.min_samples = 200;
+  Node node("recal", {f, q}, p);
+  node.ctl->start();
+  ASSERT_EQ(node.server->repository().serving("m"), 2);
+  ASSERT_EQ(node.ctl->status()["variants"][1]["precision"], "int8");
+  int failures = 0;
+  node.feedback(node.send(blobs(300, 62, 0), "c-", &failures));
+  const double clipped = node.rolling(2);
+  ASSERT_LT(clipped, 0.85) << "the mis-calibrated int8 variant must breach the floor";
+  node.ctl->tick();
+  ASSERT_TRUE(node.ctl->wait_idle(60));
+  ASSERT_EQ(node.server->repository().serving("m"), 3) << node.ctl->status().dump(2);
+  const LogEntry e = node.ctl->log_entries().back();
+  EXPECT_EQ(e.action, "recalibrate");
+  EXPECT_EQ(e.from, 2);
+  EXPECT_EQ(node.ctl->status()["variants"][2]["precision"], "int8");
+  node.feedback(node.send(blobs(200, 63, 0), "r-", &failures));
+  EXPECT_GT(node.rolling(3), 0.9) << "clipped " << clipped;
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(Controller, EnergyOverBudgetMovesToTheCheaperVariant) {
+  const Graph fast = trained_classifier();
+  Policy p;
+  p.model = "m";
+  p.breach_ticks = 1;
+  p.cooldown_s = 0;
+  p.energy_budget_mj = 1e-9;  // nothing meets it: the cheapest variant is the answer
+  Node node("energy", {slow_copy(fast, 400), fast}, p);
+  node.server->repository().set_serving("m", 1);
+  node.ctl->start();
+  int failures = 0;
+  node.send(blobs(20, 71, 0), "e-", &failures);
+  node.ctl->tick();
+  EXPECT_EQ(node.server->repository().serving("m"), 2) << node.ctl->status().dump(2);
+  EXPECT_NE(node.ctl->log_entries().back().reason.find("mJ/inference > budget"), std::string::npos);
+  // Already on the cheapest: no further switch, one "waiting" entry.
+  node.send(blobs(20, 72, 0), "f-", &failures);
+  node.ctl->tick();
+  EXPECT_EQ(node.server->repository().serving("m"), 2);
+  EXPECT_EQ(node.ctl->log_entries().back().action, "wait");
   EXPECT_EQ(failures, 0);
 }
 
