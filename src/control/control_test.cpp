@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/controller.h"
+#include "monitor/drift.h"
 #include "onnx/export.h"
 #include "quantize/ptq.h"
 #include "serve/monitor_json.h"
@@ -414,6 +415,34 @@ TEST(Controller, EnergyOverBudgetMovesToTheCheaperVariant) {
   node.ctl->tick();
   EXPECT_EQ(node.server->repository().serving("m"), 2);
   EXPECT_EQ(node.ctl->log_entries().back().action, "wait");
+  EXPECT_EQ(failures, 0);
+}
+
+TEST(Controller, DriftOverThresholdTriggersReoptimizationWithoutAnAccuracyFloor) {
+  Policy p = accuracy_policy();
+  p.accuracy_floor = 0;          // accuracy alone would never trigger
+  p.drift_psi_threshold = 0.2;
+  Node node("drift", {trained_classifier()}, p);
+  // The reference: the unshifted inputs, as `edgeopt optimize` would have written it.
+  monitor::DriftConfig dc;
+  dc.window = 100;
+  dc.step = 50;
+  std::ofstream(node.repo / "m" / "drift_reference.json")
+      << monitor::DriftDetector::fit(blobs(1000, 81, 0).x, nullptr, dc).to_json().dump();
+  node.server->repository().load("m");
+  node.ctl->start();
+  int failures = 0;
+  node.feedback(node.send(blobs(200, 82, 0), "c-", &failures));
+  node.ctl->tick();
+  EXPECT_FALSE(node.ctl->busy());
+  ASSERT_FALSE(node.server->repository().get("m", "1")->drift_status()->alarm);
+  node.feedback(node.send(blobs(300, 83, 1.6f), "d-", &failures));
+  ASSERT_TRUE(node.server->repository().get("m", "1")->drift_status()->alarm);
+  node.ctl->tick();
+  ASSERT_TRUE(node.ctl->wait_idle(60));
+  EXPECT_EQ(node.server->repository().serving("m"), 2) << node.ctl->status().dump(2);
+  EXPECT_NE(node.ctl->log_entries().back().reason.find("drift alarm"), std::string::npos)
+      << node.ctl->log_entries().back().reason;
   EXPECT_EQ(failures, 0);
 }
 
