@@ -25,6 +25,7 @@
 #include "serve/model_version.h"
 #include "serve/oip_http.h"
 #include "serve/server.h"
+#include "hw/hw_test_util.h"
 
 namespace edgeopt::serve {
 namespace {
@@ -1006,6 +1007,41 @@ TEST(ModelRepository, SetServingRoutesUnnamedRequestsAndSwapsWithoutFailures) {
   auto c = ts.client();
   EXPECT_EQ(json::parse(c.Post("/v2/models/affine/infer", infer_json(random_rows(1, 1)).dump(), "application/json")->body)["model_version"], "1");
   EXPECT_THROW(ts.server->repository().set_serving("affine", 9), ServeError);
+}
+
+}  // namespace
+}  // namespace edgeopt::serve
+
+namespace edgeopt::serve {
+namespace {
+
+TEST(HttpServer, EnergyPerInferenceIsMeasuredWhenACounterIsReadable) {
+  // A fake powercap tree (the RAPL reader's documented layout): 2 J spent while the node runs.
+  hw::testing::TempTree t("serve_energy");
+  t.write("intel-rapl/enabled", "1\n");
+  auto zone = [&](uint64_t uj) {
+    t.write("intel-rapl:0/name", "package-0\n");
+    t.write("intel-rapl:0/energy_uj", std::to_string(uj) + "\n");
+    t.write("intel-rapl:0/max_energy_range_uj", "262143328850\n");
+  };
+  zone(1'000'000);
+  TestServer ts("energy", [&](ServerOptions& o) { o.energy.powercap_root = t.root(); });
+  const auto started = std::chrono::steady_clock::now();
+  auto c = ts.client();
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(c.Post("/v2/models/affine/infer", infer_json(random_rows(2, 3000 + i)).dump(), "application/json")->status, 200);
+  // Some CPU time in the process, and at least a second between the counter reads.
+  volatile double sink = 0;
+  while (std::chrono::steady_clock::now() - started < std::chrono::milliseconds(1100)) sink = sink + 1e-9;
+  zone(3'000'000);
+  const std::string text = c.Get("/metrics")->body;
+  const std::string key = "edgeopt_energy_per_inference_joules{model=\"affine\",version=\"1\",energy_source=\"measured\"}";
+  const double j = metric_value(text, key);
+  // 2 J attributed by CPU time: the model's share of the process CPU, per row (40 rows).
+  EXPECT_GT(j, 0) << text;
+  EXPECT_LE(j, 2.0 / 40) << text;
+  EXPECT_EQ(text.find("energy_source=\"estimate\""), std::string::npos);
+  expect_promtool_accepts(text);
 }
 
 }  // namespace

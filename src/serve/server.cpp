@@ -33,7 +33,7 @@ Server::Server(ServerOptions options) : options_(std::move(options)), feedback_(
   std::snprintf(prefix, sizeof prefix, "eo-%llx-",
                 static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffffULL));
   id_prefix_ = prefix;
-  meter_ = std::make_unique<hw::EnergyMeter>();
+  meter_ = std::make_unique<hw::EnergyMeter>(options_.energy);
   if (meter_->available()) {
     energy_last_ = meter_->sample();
     energy_last_cpu_s_ = process_cpu_seconds();

@@ -54,6 +54,7 @@ struct ServerOptions {
   // Energy per inference when no counter (RAPL/NVML) is readable: worker CPU seconds x this
   // (labelled energy_source="estimate"; see docs/monitoring.md).
   double watts_per_core = 10.0;
+  hw::EnergyMeterOptions energy;            // where the RAPL/NVML counters are read (tests: a fake sysfs)
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
 
