@@ -63,8 +63,9 @@ struct LogEntry {
 
 class Controller {
  public:
-  // Attaches to the server's monitor extension (metrics + dashboard status); call before
-  // server.start(). `log` receives one line per entry (may be empty).
+  // Attaches to the server's monitor extension (metrics + dashboard status). Destroy it after
+  // server.stop() (HTTP threads call into it while the server serves). `log` receives one line per
+  // entry (may be empty).
   Controller(serve::Server& server, Policy policy, std::function<void(const std::string&)> log = {});
   ~Controller();
   Controller(const Controller&) = delete;

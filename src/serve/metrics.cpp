@@ -189,7 +189,7 @@ std::string render_prometheus_metrics(Server& server) {
     } catch (const std::exception&) {
     }
   }
-  const auto& ext = server.monitor_extension();
+  const auto ext = server.monitor_extension();
   if (ext.metrics) o << ext.metrics();
   return o.str();
 }

@@ -73,7 +73,7 @@ nlohmann::json monitor_snapshot(Server& server, double window_s) {
               {"window_s", window_s},
               {"models", models},
               {"controller", nullptr}};
-  const auto& ext = server.monitor_extension();
+  const auto ext = server.monitor_extension();
   if (ext.status) {
     json c = json::parse(ext.status(), nullptr, false);
     if (!c.is_discarded()) out["controller"] = c;

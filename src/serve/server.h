@@ -102,20 +102,29 @@ class Server {
   EnergyPerInference energy_per_inference(const ModelVersion& v);
 
   // A layer above serve (the controller) adds its state here: `metrics` returns Prometheus text
-  // appended to /metrics, `status` a JSON object put under "controller" in GET /v2/monitor. Set
-  // before start(); either may be empty.
+  // appended to /metrics, `status` a JSON object put under "controller" in GET /v2/monitor. Either
+  // may be empty.
   struct MonitorExtension {
     std::function<std::string()> metrics;
     std::function<std::string()> status;
   };
-  void set_monitor_extension(MonitorExtension e) { extension_ = std::move(e); }
-  const MonitorExtension& monitor_extension() const { return extension_; }
+  // The functions are called from HTTP threads: whoever sets them must outlive the serving (e.g.
+  // destroy the controller after stop()). Setting and reading are thread-safe.
+  void set_monitor_extension(MonitorExtension e) {
+    std::lock_guard<std::mutex> lock(extension_mu_);
+    extension_ = std::move(e);
+  }
+  MonitorExtension monitor_extension() const {
+    std::lock_guard<std::mutex> lock(extension_mu_);
+    return extension_;
+  }
 
  private:
   void log(const std::string& line) const;
   std::string next_request_id();
   ServerOptions options_;
   monitor::FeedbackStore feedback_;
+  mutable std::mutex extension_mu_;
   MonitorExtension extension_;
   std::atomic<uint64_t> request_seq_{0};
   std::string id_prefix_;

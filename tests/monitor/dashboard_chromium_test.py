@@ -177,6 +177,19 @@ def main():
         finally:
             srv.stop()
         check(srv.proc.returncode == 0, "edgeopt serve stopped cleanly", "".join(srv.lines[-10:]))
+        # Bad policies are clear errors, not a node that silently runs without its controller.
+        bad = os.path.join(tmp, "bad.yaml")
+        open(bad, "w").write("model: m\nlatency: {p99_budget: 3}\n")
+        r = subprocess.run([a.edgeopt, "serve", "--model-repo", repo, "--http", "0", "--grpc", "-1", "--controller", bad],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "'latency.p99_budget' is not a policy key" in r.stderr,
+              "an unknown policy key stops `edgeopt serve` naming the key", r.stderr[-300:])
+        open(os.path.join(repo, "m", "config.pbtxt"), "w").write("")
+        open(bad, "w").write("model: m\n")
+        r = subprocess.run([a.edgeopt, "serve", "--model-repo", repo, "--http", "0", "--grpc", "-1", "--controller", bad],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "version_policy: { all {} }" in r.stderr,
+              "a model that does not keep all versions is refused, saying what to add", r.stderr[-300:])
     print("FAILED: " + ", ".join(FAILS) if FAILS else "all checks passed")
     sys.exit(1 if FAILS else 0)
 
