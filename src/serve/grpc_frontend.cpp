@@ -110,6 +110,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     return guarded([&] {
       int64_t timeout_us = 0;
       InferRequest req = decode_grpc_infer_request(*q, &timeout_us);
+      req.id = q->id();  // answers echo it; delayed labels refer to it (feedback)
       auto ctx_deadline = ctx->deadline();
       const auto now_sys = std::chrono::system_clock::now();
       if (ctx_deadline < now_sys + std::chrono::hours(24 * 365))
@@ -119,7 +120,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
       InferResult out = server_.infer(q->model_name(), q->model_version(), std::move(req), &version);
       r->set_model_name(q->model_name());
       r->set_model_version(std::to_string(version));
-      r->set_id(q->id());
+      r->set_id(out.id);
       for (const auto& [name, t] : out.outputs) {
         auto* o = r->add_outputs();
         o->set_name(name);

@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "serve/frontends.h"
+#include "serve/dashboard.h"
 #include "serve/metrics.h"
+#include "serve/monitor_json.h"
 #include "serve/oip_http.h"
 #include "serve/server.h"
 
@@ -81,6 +83,61 @@ struct HttpFrontend::Impl {
     }
   }
 
+  // {"labels": [{"id": "...", ["row": k,] "label": int | "value": number | [numbers]}]}: a malformed
+  // body is a 400; a malformed entry is rejected with its reason and the others still count.
+  json apply_feedback(const std::string& model, const std::string& body) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("labels") || !j["labels"].is_array())
+      throw ServeError(Status::kBadRequest, "feedback: the body must be {\"labels\": [{\"id\": ..., \"label\": int} or {\"id\": ..., \"value\": number}]}");
+    std::vector<monitor::Label> labels;
+    std::vector<std::string> bad;
+    for (size_t i = 0; i < j["labels"].size(); ++i) {
+      const json& e = j["labels"][i];
+      const std::string at = "labels[" + std::to_string(i) + "]";
+      if (!e.is_object() || !e.contains("id") || !e["id"].is_string()) {
+        bad.push_back(at + ": needs a string \"id\"");
+        continue;
+      }
+      monitor::Label l;
+      l.id = e["id"].get<std::string>();
+      if (e.contains("row")) {
+        if (!e["row"].is_number_integer()) {
+          bad.push_back(at + ": \"row\" must be an integer");
+          continue;
+        }
+        l.row = e["row"].get<int64_t>();
+      }
+      if (e.contains("label")) {
+        if (!e["label"].is_number_integer()) {
+          bad.push_back(at + ": \"label\" must be an integer class id");
+          continue;
+        }
+        l.label = e["label"].get<int64_t>();
+      }
+      if (e.contains("value")) {
+        const json& v = e["value"];
+        bool ok = v.is_number() || (v.is_array() && !v.empty());
+        if (v.is_number()) l.value.push_back(v.get<float>());
+        if (v.is_array())
+          for (const auto& x : v) {
+            if (!x.is_number()) ok = false;
+            else l.value.push_back(x.get<float>());
+          }
+        if (!ok) {
+          bad.push_back(at + ": \"value\" must be a number or a non-empty list of numbers");
+          continue;
+        }
+      }
+      labels.push_back(std::move(l));
+    }
+    monitor::ApplyResult r = server.feedback().apply(model, labels);
+    std::vector<std::string> errors = bad;
+    errors.insert(errors.end(), r.errors.begin(), r.errors.end());
+    if (errors.size() > 20) errors.resize(20);
+    return {{"matched", r.matched}, {"unknown", r.unknown}, {"duplicate", r.duplicate},
+            {"rejected", r.rejected + bad.size()}, {"unknown_ids", r.unknown_ids}, {"errors", errors}};
+  }
+
   void routes() {
     // Before routing and before the body is read, so a refused request costs no body buffering.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -102,7 +159,54 @@ struct HttpFrontend::Impl {
     const std::string model_re = R"(/v2/models/([^/]+)(?:/versions/([0-9]+))?)";
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       guarded(res, [&] {
-        res.set_content(render_prometheus_metrics(server.repository()), "text/plain; version=0.0.4; charset=utf-8");
+        res.set_content(render_prometheus_metrics(server), "text/plain; version=0.0.4; charset=utf-8");
+      });
+    });
+    http.Get("/v2/monitor", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        double window = 10;
+        if (req.has_param("window_s")) {
+          try {
+            window = std::stod(req.get_param_value("window_s"));
+          } catch (const std::exception&) {
+            window = 0;
+          }
+          if (!(window > 0 && window <= 3600)) throw ServeError(Status::kBadRequest, "window_s must be in (0, 3600]");
+        }
+        send_json(res, monitor_snapshot(server, window));
+      });
+    });
+    http.Get("/dashboard", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(dashboard_html(), "text/html; charset=utf-8");
+    });
+    http.Post(R"(/v2/models/([^/]+)/feedback)", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        const std::string model = req.matches[1];
+        server.repository().get(model, "");  // 404 for an unknown model
+        send_json(res, apply_feedback(model, req.body));
+      });
+    });
+    http.Get(R"(/v2/models/([^/]+)/feedback)", [this](const httplib::Request& req, httplib::Response& res) {
+      guarded(res, [&] {
+        const std::string model = req.matches[1];
+        server.repository().get(model, "");
+        json versions = json::array();
+        for (const auto& r : server.feedback().rolling_all()) {
+          if (r.model != model) continue;
+          json v = {{"version", r.version}, {"task", r.task}, {"n", r.n}, {"labels_total", r.labels_total}};
+          if (r.task == "regression") {
+            v["mae"] = r.mae;
+            v["rmse"] = r.rmse;
+          } else {
+            v["accuracy"] = r.accuracy;
+            v["precision"] = r.precision;
+            v["recall"] = r.recall;
+            v["f1"] = r.f1;
+          }
+          versions.push_back(v);
+        }
+        send_json(res, {{"model", model}, {"window", server.feedback().options().window},
+                        {"unknown_total", server.feedback().unknown_total(model)}, {"versions", versions}});
       });
     });
     http.Get("/v2/health/live", [this](const httplib::Request&, httplib::Response& res) {
@@ -159,7 +263,9 @@ struct HttpFrontend::Impl {
         HttpInferRequest r = parse_http_infer_request(req.body, json_length);
         if (r.timeout_us > 0) r.request.deadline = Clock::now() + std::chrono::microseconds(r.timeout_us);
         int64_t version = 0;
+        r.request.id = r.id;
         InferResult out = server.infer(req.matches[1], version_of(req), r.request, &version);
+        r.id = out.id;  // generated when the request had none: the key for POST .../feedback
         HttpInferBody b = encode_http_infer_response(req.matches[1], version, r, out);
         if (b.json_length) {
           res.set_header("Inference-Header-Content-Length", std::to_string(b.json_length));

@@ -3,12 +3,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "serve/model_repository.h"
 #include "serve/model_version.h"
+#include "serve/server.h"
 
 namespace edgeopt::serve {
 
@@ -123,6 +125,72 @@ std::string render_prometheus_metrics(const ModelRepository& repo) {
          "# TYPE process_resident_memory_bytes gauge\n"
       << "process_resident_memory_bytes " << resident * sysconf(_SC_PAGESIZE) << "\n";
   }
+  return o.str();
+}
+
+std::string render_prometheus_metrics(Server& server) {
+  std::ostringstream o;
+  o << render_prometheus_metrics(server.repository());
+  const auto rolling = server.feedback().rolling_all();
+  auto labels = [](const std::string& m, int64_t v) {
+    return "model=\"" + esc(m) + "\",version=\"" + std::to_string(v) + "\"";
+  };
+  auto gauge = [&](const char* name, const char* help, const char* task, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n";
+    for (const auto& r : rolling)
+      if (r.n > 0 && (!task[0] || r.task == task)) o << name << "{" << labels(r.model, r.version) << "} " << num(get(r)) << "\n";
+  };
+  using RM = monitor::RollingMetrics;
+  gauge("edgeopt_rolling_labels", "Ground-truth labels in the rolling window.", "", [](const RM& r) { return static_cast<double>(r.n); });
+  gauge("edgeopt_rolling_accuracy", "Accuracy over the rolling window of ground-truth labels.", "classification",
+        [](const RM& r) { return r.accuracy; });
+  gauge("edgeopt_rolling_precision", "Macro precision over the rolling window.", "classification", [](const RM& r) { return r.precision; });
+  gauge("edgeopt_rolling_recall", "Macro recall over the rolling window.", "classification", [](const RM& r) { return r.recall; });
+  gauge("edgeopt_rolling_f1", "Macro F1 over the rolling window.", "classification", [](const RM& r) { return r.f1; });
+  gauge("edgeopt_rolling_mae", "Mean absolute error over the rolling window (regressors).", "regression", [](const RM& r) { return r.mae; });
+  gauge("edgeopt_rolling_rmse", "Root mean squared error over the rolling window (regressors).", "regression",
+        [](const RM& r) { return r.rmse; });
+  o << "# HELP edgeopt_feedback_labels_total Ground-truth labels matched to a prediction.\n"
+       "# TYPE edgeopt_feedback_labels_total counter\n";
+  for (const auto& r : rolling) o << "edgeopt_feedback_labels_total{" << labels(r.model, r.version) << "} " << r.labels_total << "\n";
+  std::vector<std::string> models;
+  for (const auto& e : server.repository().index())
+    if (std::find(models.begin(), models.end(), e.name) == models.end()) models.push_back(e.name);
+  o << "# HELP edgeopt_feedback_unknown_total Labels for request ids the node does not (or no longer) remember.\n"
+       "# TYPE edgeopt_feedback_unknown_total counter\n";
+  for (const auto& m : models)
+    o << "edgeopt_feedback_unknown_total{model=\"" << esc(m) << "\"} " << server.feedback().unknown_total(m) << "\n";
+  o << "# HELP edgeopt_serving_version The version that answers requests naming none.\n"
+       "# TYPE edgeopt_serving_version gauge\n";
+  for (const auto& m : models) o << "edgeopt_serving_version{model=\"" << esc(m) << "\"} " << server.repository().serving(m) << "\n";
+  o << "# HELP edgeopt_energy_per_inference_joules Energy per inference: measured (RAPL/NVML, attributed by CPU time) "
+       "or estimate (CPU time x watts per core).\n# TYPE edgeopt_energy_per_inference_joules gauge\n";
+  for (const auto& e : server.repository().index()) {
+    if (e.version.empty()) continue;
+    std::shared_ptr<ModelVersion> v;
+    try {
+      v = server.repository().get(e.name, e.version);
+    } catch (const std::exception&) {
+      continue;
+    }
+    const auto en = server.energy_per_inference(*v);
+    if (en.known)
+      o << "edgeopt_energy_per_inference_joules{model=\"" << esc(e.name) << "\",version=\"" << esc(e.version)
+        << "\",energy_source=\"" << en.source << "\"} " << num(en.joules) << "\n";
+  }
+  o << "# HELP edgeopt_inference_cpu_seconds_total Worker CPU time inside model runs.\n"
+       "# TYPE edgeopt_inference_cpu_seconds_total counter\n";
+  for (const auto& e : server.repository().index()) {
+    if (e.version.empty()) continue;
+    try {
+      auto v = server.repository().get(e.name, e.version);
+      o << "edgeopt_inference_cpu_seconds_total{model=\"" << esc(e.name) << "\",version=\"" << esc(e.version) << "\"} "
+        << num(v->stats().run_cpu_seconds) << "\n";
+    } catch (const std::exception&) {
+    }
+  }
+  const auto ext = server.monitor_extension();
+  if (ext.metrics) o << ext.metrics();
   return o.str();
 }
 

@@ -367,6 +367,23 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
   return changes;
 }
 
+void ModelRepository::set_serving(const std::string& model, int64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(model);
+  if (it == models_.end()) throw ServeError(Status::kNotFound, "model '" + model + "' is not in the repository");
+  if (version != 0 && !it->second.versions.count(version))
+    throw ServeError(Status::kNotFound, "model '" + model + "' has no loaded version " + std::to_string(version) + " to serve");
+  it->second.pinned = version;
+}
+
+int64_t ModelRepository::serving(const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(model);
+  if (it == models_.end() || it->second.versions.empty()) return 0;
+  const auto& versions = it->second.versions;
+  return versions.count(it->second.pinned) ? it->second.pinned : versions.rbegin()->first;
+}
+
 std::shared_ptr<ModelVersion> ModelRepository::get(const std::string& model, const std::string& version) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = models_.find(model);
@@ -381,7 +398,10 @@ std::shared_ptr<ModelVersion> ModelRepository::get(const std::string& model, con
     throw ServeError(Status::kNotFound, "model '" + model + "' " + why + " (ready models: " + (known.empty() ? "none" : known) + ")");
   }
   const auto& versions = it->second.versions;
-  if (version.empty()) return versions.rbegin()->second.model;
+  if (version.empty()) {
+    auto pin = versions.find(it->second.pinned);
+    return pin != versions.end() ? pin->second.model : versions.rbegin()->second.model;
+  }
   int64_t v = 0;
   if (is_version_name(version)) v = std::stoll(version);
   auto vit = versions.find(v);

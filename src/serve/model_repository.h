@@ -73,6 +73,12 @@ class ModelRepository {
   // model/version and what is available.
   std::shared_ptr<ModelVersion> get(const std::string& model, const std::string& version) const;
   std::vector<int64_t> versions(const std::string& model) const;  // loaded, ascending
+  // Routing of requests that name no version: by default the highest loaded version; after
+  // set_serving, `version` while it stays loaded (a controller's variant switch). The swap is one
+  // pointer under the lock: requests already holding the old version finish on it. 0 clears the
+  // pin. Throws kNotFound when the version is not loaded.
+  void set_serving(const std::string& model, int64_t version);
+  int64_t serving(const std::string& model) const;  // the version "" resolves to now (0: none)
   std::vector<ModelIndexEntry> index() const;
   bool all_ready() const;  // every model folder seen has at least one loaded version
   // Stops accepting requests on every version (they finish what is queued) and drops them.
@@ -90,6 +96,7 @@ class ModelRepository {
     std::string error;          // last load error
     bool unloaded = false;      // by request
     bool present = true;        // folder exists
+    int64_t pinned = 0;         // set_serving (0: the highest)
   };
   int sync_model(const std::string& model, bool forced);
   void log(const std::string& line) const;

@@ -1,5 +1,7 @@
 #include "serve/model_version.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -66,6 +68,14 @@ std::optional<monitor::DriftStatus> ModelVersion::drift_status() const {
   std::lock_guard<std::mutex> dl(drift_mu_);
   if (!drift_) return std::nullopt;
   return drift_->status();
+}
+
+std::vector<double> ModelVersion::recent_latencies(double window_s) const {
+  const auto since = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_s));
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<double> out;
+  for (auto it = recent_.rbegin(); it != recent_.rend() && it->first >= since; ++it) out.push_back(it->second);
+  return out;
 }
 
 VersionStats ModelVersion::stats() const {
@@ -234,6 +244,8 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
       }
     }
     std::map<std::string, Tensor> outputs;
+    timespec cpu0{}, cpu1{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
     try {
       outputs = session.run(feeds);
     } catch (const std::exception&) {
@@ -247,6 +259,8 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
       }
       return;
     }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+    const double run_cpu = static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) + 1e-9 * static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec);
     int64_t begin = 0;
     for (auto& p : batch) {
       InferResult r;
@@ -266,9 +280,12 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
         r.outputs.emplace_back(n, slice_rows(it->second, begin, p.rows));
       }
       begin += p.rows;
-      const double secs = std::chrono::duration<double>(Clock::now() - p.enqueued).count();
+      const auto answered = Clock::now();
+      const double secs = std::chrono::duration<double>(answered - p.enqueued).count();
       p.promise.set_value(std::move(r));
       std::lock_guard<std::mutex> lock(mu_);
+      recent_.emplace_back(answered, secs);
+      if (recent_.size() > 4096) recent_.pop_front();
       size_t b = 0;
       while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
       ++stats_.latency_counts[b];
@@ -292,6 +309,7 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
       ++stats_.batch_counts[b];
     }
     stats_.requests += batch.size();
+    stats_.run_cpu_seconds += run_cpu;
     stats_.batches += 1;
     stats_.rows += static_cast<uint64_t>(begin);
     stats_.max_batch_rows_seen = std::max(stats_.max_batch_rows_seen, static_cast<size_t>(begin));

@@ -45,6 +45,7 @@ namespace edgeopt::serve {
 using Clock = std::chrono::steady_clock;
 
 struct InferRequest {
+  std::string id;                    // the OIP request id; Server::infer generates one when empty
   std::map<std::string, Tensor> inputs;
   std::vector<std::string> outputs;  // requested output names; empty = all, in model order
   Clock::time_point deadline = Clock::time_point::max();
@@ -52,6 +53,7 @@ struct InferRequest {
 
 struct InferResult {
   std::vector<std::pair<std::string, Tensor>> outputs;  // in the requested (or model) order
+  std::string id;                                       // the request id (Server::infer sets it)
 };
 
 struct ExecOptions {
@@ -73,6 +75,9 @@ struct VersionStats {
   std::array<uint64_t, 13> latency_counts{};
   double latency_sum_s = 0;
   std::array<uint64_t, 8> batch_counts{};
+  // CPU time of the worker threads inside Session::run (CLOCK_THREAD_CPUTIME_ID), for the energy
+  // estimate per inference.
+  double run_cpu_seconds = 0;
 };
 inline constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
@@ -104,6 +109,9 @@ class ModelVersion {
   void set_drift(std::unique_ptr<monitor::DriftDetector> d);
   // The detector's latest status; nullopt without a reference.
   std::optional<monitor::DriftStatus> drift_status() const;
+  // Latencies (seconds, queued to answered) of the requests answered in the last `window_s`
+  // seconds, at most the last 4096, unordered.
+  std::vector<double> recent_latencies(double window_s) const;
 
  private:
   struct Pending {
@@ -132,6 +140,7 @@ class ModelVersion {
   bool stopping_ = false;
   bool collecting_ = false;
   VersionStats stats_;
+  std::deque<std::pair<Clock::time_point, double>> recent_;  // (answered at, latency s), under mu_
   std::vector<std::thread> workers_;
 };
 

@@ -25,6 +25,7 @@
 #include "serve/model_version.h"
 #include "serve/oip_http.h"
 #include "serve/server.h"
+#include "hw/hw_test_util.h"
 
 namespace edgeopt::serve {
 namespace {
@@ -882,6 +883,165 @@ TEST(HttpServer, DriftReferenceInTheRepositoryTurnsOnDriftMetrics) {
   text = c.Get("/metrics")->body;
   EXPECT_EQ(metric_value(text, "edgeopt_drift_alarm" + labels), 1) << text;
   EXPECT_GT(metric_value(text, "edgeopt_drift_max_ks" + labels), 0.3);
+}
+
+}  // namespace
+}  // namespace edgeopt::serve
+
+namespace edgeopt::serve {
+namespace {
+
+void expect_promtool_accepts(const std::string& text) {
+  ASSERT_EQ(std::system("command -v promtool > /dev/null 2>&1"), 0)
+      << "promtool not found (scripts/install-deps.sh installs Debian's prometheus)";
+  const auto path = fs::temp_directory_path() / ("edgeopt_metrics_fb_" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(path) << text;
+  const std::string cmd = "promtool check metrics < " + path.string() + " > " + path.string() + ".out 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(path.string() + ".out");
+  std::string msg((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << "promtool check metrics: " << msg;
+  fs::remove(path);
+  fs::remove(path.string() + ".out");
+}
+
+TEST(HttpServer, FeedbackLabelsGiveRollingAccuracyInMetricsAndJson) {
+  TestServer ts("feedback");
+  auto c = ts.client();
+  const Graph g = affine_graph(0);
+  json labels = json::array();
+  int expected_correct = 0;
+  for (int i = 0; i < 20; ++i) {
+    Tensor x = random_rows(1, 500 + static_cast<uint32_t>(i));
+    json body = infer_json(x);
+    if (i % 2 == 0) body["id"] = "req-" + std::to_string(i);  // odd requests: the server makes the id
+    auto r = c.Post("/v2/models/affine/infer", body.dump(), "application/json");
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json out = json::parse(r->body);
+    ASSERT_TRUE(out.contains("id")) << r->body;
+    const std::string id = out["id"];
+    if (i % 2 == 0) EXPECT_EQ(id, "req-" + std::to_string(i));
+    const std::vector<float> y = reference(g, x);
+    const int64_t argmax = std::max_element(y.begin(), y.end()) - y.begin();
+    const bool right = i % 4 != 3;  // 15 of 20 labels agree with the model
+    expected_correct += right;
+    labels.push_back({{"id", id}, {"label", right ? argmax : (argmax + 1) % 3}});
+  }
+  labels.push_back({{"id", "never-sent"}, {"label", 0}});
+  labels.push_back({{"label", 1}});  // no id: rejected, the others still count
+  auto f = c.Post("/v2/models/affine/feedback", json{{"labels", labels}}.dump(), "application/json");
+  ASSERT_EQ(f->status, 200) << f->body;
+  const json fr = json::parse(f->body);
+  EXPECT_EQ(fr["matched"], 20) << f->body;
+  EXPECT_EQ(fr["unknown"], 1);
+  EXPECT_EQ(fr["unknown_ids"][0], "never-sent");
+  EXPECT_EQ(fr["rejected"], 1);
+  // The same labels again are duplicates, not double counts.
+  EXPECT_EQ(json::parse(c.Post("/v2/models/affine/feedback", json{{"labels", labels}}.dump(), "application/json")->body)["duplicate"], 20);
+  EXPECT_EQ(c.Post("/v2/models/affine/feedback", "{\"labels\": 3}", "application/json")->status, 400);
+  EXPECT_EQ(c.Post("/v2/models/nope/feedback", json{{"labels", labels}}.dump(), "application/json")->status, 404);
+
+  const double acc = expected_correct / 20.0;
+  const json fj = json::parse(c.Get("/v2/models/affine/feedback")->body);
+  ASSERT_EQ(fj["versions"].size(), 1u) << fj.dump();
+  EXPECT_DOUBLE_EQ(fj["versions"][0]["accuracy"].get<double>(), acc);
+  EXPECT_EQ(fj["versions"][0]["n"], 20);
+  EXPECT_EQ(fj["unknown_total"], 2);  // "never-sent" was posted twice
+
+  const std::string text = c.Get("/metrics")->body;
+  const std::string lab = "{model=\"affine\",version=\"1\"}";
+  EXPECT_DOUBLE_EQ(metric_value(text, "edgeopt_rolling_accuracy" + lab), acc) << text;
+  EXPECT_EQ(metric_value(text, "edgeopt_rolling_labels" + lab), 20);
+  EXPECT_EQ(metric_value(text, "edgeopt_feedback_labels_total" + lab), 20);
+  EXPECT_EQ(metric_value(text, "edgeopt_feedback_unknown_total{model=\"affine\"}"), 2);
+  EXPECT_EQ(metric_value(text, "edgeopt_serving_version{model=\"affine\"}"), 1);
+  const double f1 = metric_value(text, "edgeopt_rolling_f1" + lab);
+  EXPECT_GT(f1, 0);
+  EXPECT_LE(f1, 1);
+  // Energy per inference, labelled with where it comes from (this host: RAPL if readable).
+  const bool measured = text.find("edgeopt_energy_per_inference_joules{model=\"affine\",version=\"1\",energy_source=\"measured\"}") != std::string::npos;
+  const bool estimate = text.find("edgeopt_energy_per_inference_joules{model=\"affine\",version=\"1\",energy_source=\"estimate\"}") != std::string::npos;
+  EXPECT_TRUE(measured != estimate) << text;
+  expect_promtool_accepts(text);
+
+  const json mon = json::parse(c.Get("/v2/monitor")->body);
+  const json& v = mon["models"][0]["versions"][0];
+  EXPECT_EQ(v["requests"], 20);
+  EXPECT_DOUBLE_EQ(v["rolling"]["accuracy"].get<double>(), acc);
+  EXPECT_EQ(v["rolling"]["f1"].get<double>(), fj["versions"][0]["f1"].get<double>());
+  EXPECT_GT(v["p99_ms"].get<double>(), 0);
+  EXPECT_GE(v["p99_ms"].get<double>(), v["p50_ms"].get<double>());
+  EXPECT_GT(v["energy"]["mj_per_inference"].get<double>(), 0);
+  EXPECT_EQ(mon["models"][0]["serving_version"], 1);
+}
+
+TEST(ModelRepository, SetServingRoutesUnnamedRequestsAndSwapsWithoutFailures) {
+  TestServer ts("serving");
+  write_version(ts.repo, "affine", 2, affine_graph(1));
+  write_file(ts.repo / "affine" / "config.pbtxt", "version_policy: { all: {} }\n");
+  ts.server->repository().load("affine");
+  ASSERT_EQ(ts.server->repository().versions("affine"), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(ts.server->repository().serving("affine"), 2);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, answered{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 3; ++t)
+    clients.emplace_back([&, t] {
+      auto c = ts.client();
+      for (int i = 0; !stop; ++i) {
+        auto r = c.Post("/v2/models/affine/infer", infer_json(random_rows(1, static_cast<uint32_t>(t * 100000 + i))).dump(), "application/json");
+        if (!r || r->status != 200) ++failures;
+        else ++answered;
+      }
+    });
+  for (int k = 0; k < 20; ++k) {
+    ts.server->repository().set_serving("affine", k % 2 ? 2 : 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ts.server->repository().set_serving("affine", 1);
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(answered, 20);
+  EXPECT_EQ(ts.server->repository().serving("affine"), 1);
+  auto c = ts.client();
+  EXPECT_EQ(json::parse(c.Post("/v2/models/affine/infer", infer_json(random_rows(1, 1)).dump(), "application/json")->body)["model_version"], "1");
+  EXPECT_THROW(ts.server->repository().set_serving("affine", 9), ServeError);
+}
+
+}  // namespace
+}  // namespace edgeopt::serve
+
+namespace edgeopt::serve {
+namespace {
+
+TEST(HttpServer, EnergyPerInferenceIsMeasuredWhenACounterIsReadable) {
+  // A fake powercap tree (the RAPL reader's documented layout): 2 J spent while the node runs.
+  hw::testing::TempTree t("serve_energy");
+  t.write("intel-rapl/enabled", "1\n");
+  auto zone = [&](uint64_t uj) {
+    t.write("intel-rapl:0/name", "package-0\n");
+    t.write("intel-rapl:0/energy_uj", std::to_string(uj) + "\n");
+    t.write("intel-rapl:0/max_energy_range_uj", "262143328850\n");
+  };
+  zone(1'000'000);
+  TestServer ts("energy", [&](ServerOptions& o) { o.energy.powercap_root = t.root(); });
+  const auto started = std::chrono::steady_clock::now();
+  auto c = ts.client();
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(c.Post("/v2/models/affine/infer", infer_json(random_rows(2, 3000 + i)).dump(), "application/json")->status, 200);
+  // Some CPU time in the process, and at least a second between the counter reads.
+  volatile double sink = 0;
+  while (std::chrono::steady_clock::now() - started < std::chrono::milliseconds(1100)) sink = sink + 1e-9;
+  zone(3'000'000);
+  const std::string text = c.Get("/metrics")->body;
+  const std::string key = "edgeopt_energy_per_inference_joules{model=\"affine\",version=\"1\",energy_source=\"measured\"}";
+  const double j = metric_value(text, key);
+  // 2 J attributed by CPU time: the model's share of the process CPU, per row (40 rows).
+  EXPECT_GT(j, 0) << text;
+  EXPECT_LE(j, 2.0 / 40) << text;
+  EXPECT_EQ(text.find("energy_source=\"estimate\""), std::string::npos);
+  expect_promtool_accepts(text);
 }
 
 }  // namespace

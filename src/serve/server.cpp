@@ -1,10 +1,25 @@
 #include "serve/server.h"
 
+#include <sys/resource.h>
+
+#include <cstdio>
+
 #include "serve/frontends.h"
 
 namespace edgeopt::serve {
 
-Server::Server(ServerOptions options) : options_(std::move(options)) {
+namespace {
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options) : options_(std::move(options)), feedback_(options_.feedback) {
   if (options_.threads < 1) throw_error(ErrorCode::kInvalidArgument, "--threads must be >= 1, got " + std::to_string(options_.threads));
   if (options_.max_queue < 1) throw_error(ErrorCode::kInvalidArgument, "--max-queue must be >= 1");
   if (options_.poll_s < 0) throw_error(ErrorCode::kInvalidArgument, "--poll-s must be >= 0");
@@ -20,6 +35,54 @@ Server::Server(ServerOptions options) : options_(std::move(options)) {
   if (!options_.auth_tokens_file.empty())
     tokens_ = std::make_unique<TokenStore>(TokenStore::load_file(options_.auth_tokens_file));
   tls_ = load_tls_files(options_.tls_cert, options_.tls_key, options_.tls_client_ca);
+  // Generated ids: unique per server start (the start time) and per request (a counter).
+  char prefix[32];
+  std::snprintf(prefix, sizeof prefix, "eo-%llx-",
+                static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffffULL));
+  id_prefix_ = prefix;
+  meter_ = std::make_unique<hw::EnergyMeter>(options_.energy);
+  if (meter_->available()) {
+    energy_last_ = meter_->sample();
+    energy_last_cpu_s_ = process_cpu_seconds();
+  }
+}
+
+std::string Server::next_request_id() { return id_prefix_ + std::to_string(++request_seq_); }
+
+Server::EnergyPerInference Server::energy_per_inference(const ModelVersion& v) {
+  const VersionStats st = v.stats();
+  EnergyPerInference e;
+  if (st.rows == 0) {
+    e.source = meter_->available() ? "measured" : "estimate";
+    return e;
+  }
+  const double cpu_per_row = st.run_cpu_seconds / static_cast<double>(st.rows);
+  if (meter_->available()) {
+    std::lock_guard<std::mutex> lock(energy_mu_);
+    try {
+      const hw::EnergySnapshot now = meter_->sample();
+      const double dt = std::chrono::duration<double>(now.time - energy_last_.time).count();
+      const double cpu = process_cpu_seconds();
+      // Only over an interval long enough for the counters' resolution and with CPU work in it.
+      if (dt >= 1.0 && cpu - energy_last_cpu_s_ > 0.05) {
+        joules_per_cpu_s_ = meter_->joules_between(energy_last_, now) / (cpu - energy_last_cpu_s_);
+        energy_last_ = now;
+        energy_last_cpu_s_ = cpu;
+      }
+    } catch (const std::exception& ex) {
+      log(std::string("energy meter: ") + ex.what());
+    }
+    if (joules_per_cpu_s_ > 0) {
+      e.joules = joules_per_cpu_s_ * cpu_per_row;
+      e.source = "measured";
+      e.known = true;
+      return e;
+    }
+  }
+  e.joules = options_.watts_per_core * cpu_per_row;
+  e.source = "estimate";
+  e.known = true;
+  return e;
 }
 
 Server::~Server() { stop(); }
@@ -95,7 +158,25 @@ InferResult Server::infer(const std::string& model, const std::string& version, 
   }
   auto mv = repo_->get(model, version);
   if (version_out) *version_out = mv->version();
-  return mv->infer(std::move(request));
+  if (request.id.empty()) request.id = next_request_id();
+  std::string id = request.id;
+  // The first input is kept for feedback (labelled samples); a copy of the handle, not the data.
+  const std::string& in_name = mv->config().inputs.empty() ? std::string() : mv->config().inputs[0].name;
+  Tensor input;
+  if (auto it = request.inputs.find(in_name); it != request.inputs.end()) input = it->second;
+  InferResult out = mv->infer(std::move(request));
+  out.id = id;
+  const std::string& out_name = mv->config().outputs.empty() ? std::string() : mv->config().outputs[0].name;
+  for (const auto& [name, t] : out.outputs)
+    if (name == out_name) {
+      // Monitoring never fails an answered request.
+      try {
+        feedback_.record(id, model, mv->version(), input.defined() ? &input : nullptr, t);
+      } catch (const std::exception& e) {
+        log(std::string("feedback: ") + e.what());
+      }
+    }
+  return out;
 }
 
 AuthDecision Server::authorize(std::string_view authorization, Role needed) const {

@@ -29,6 +29,8 @@
 #include <thread>
 
 #include "serve/auth.h"
+#include "hw/energy.h"
+#include "monitor/feedback.h"
 #include "serve/model_repository.h"
 #include "serve/tls.h"
 
@@ -61,6 +63,11 @@ struct ServerOptions {
   int64_t max_batch = 0;
   uint64_t max_model_bytes = uint64_t{4} << 30;  // larger model files are refused before reading
   bool require_manifest = false;                 // every model folder needs SHA256SUMS (model_repository.h)
+  monitor::FeedbackOptions feedback;        // ground-truth feedback: ids remembered, rolling window
+  // Energy per inference when no counter (RAPL/NVML) is readable: worker CPU seconds x this
+  // (labelled energy_source="estimate"; see docs/monitoring.md).
+  double watts_per_core = 10.0;
+  hw::EnergyMeterOptions energy;            // where the RAPL/NVML counters are read (tests: a fake sysfs)
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
 
@@ -99,9 +106,52 @@ class Server {
   const TlsFiles& tls() const { return tls_; }
   bool tls_enabled() const { return !tls_.cert_pem.empty(); }
 
+  // Ground truth: every answered request is recorded under its id (feedback.h).
+  monitor::FeedbackStore& feedback() { return feedback_; }
+  const monitor::FeedbackStore& feedback() const { return feedback_; }
+
+  // Energy per inference of a version: with a readable counter, the joules per process CPU second
+  // measured between calls (at most once a second) times the version's worker CPU seconds per
+  // inference ("measured"); otherwise watts_per_core x CPU seconds per inference ("estimate").
+  struct EnergyPerInference {
+    double joules = 0;
+    std::string source;   // "measured" | "estimate"
+    bool known = false;   // false before the version answered anything
+  };
+  EnergyPerInference energy_per_inference(const ModelVersion& v);
+
+  // A layer above serve (the controller) adds its state here: `metrics` returns Prometheus text
+  // appended to /metrics, `status` a JSON object put under "controller" in GET /v2/monitor. Either
+  // may be empty.
+  struct MonitorExtension {
+    std::function<std::string()> metrics;
+    std::function<std::string()> status;
+  };
+  // The functions are called from HTTP threads: whoever sets them must outlive the serving (e.g.
+  // destroy the controller after stop()). Setting and reading are thread-safe.
+  void set_monitor_extension(MonitorExtension e) {
+    std::lock_guard<std::mutex> lock(extension_mu_);
+    extension_ = std::move(e);
+  }
+  MonitorExtension monitor_extension() const {
+    std::lock_guard<std::mutex> lock(extension_mu_);
+    return extension_;
+  }
+
  private:
   void log(const std::string& line) const;
+  std::string next_request_id();
   ServerOptions options_;
+  monitor::FeedbackStore feedback_;
+  mutable std::mutex extension_mu_;
+  MonitorExtension extension_;
+  std::atomic<uint64_t> request_seq_{0};
+  std::string id_prefix_;
+  std::mutex energy_mu_;
+  std::unique_ptr<hw::EnergyMeter> meter_;
+  hw::EnergySnapshot energy_last_;
+  double energy_last_cpu_s_ = 0;
+  double joules_per_cpu_s_ = 0;   // latest measured ratio (0: none yet)
   std::unique_ptr<ModelRepository> repo_;
   std::unique_ptr<TokenStore> tokens_;
   TlsFiles tls_;

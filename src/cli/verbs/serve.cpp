@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "cli/verbs/verbs.h"
+#include "control/controller.h"
 #include "serve/server.h"
 
 namespace edgeopt::cli {
@@ -21,6 +22,7 @@ struct Options {
   double max_request_mb = 64;
   double timeout_ms = 0;
   double max_model_mb = 4096;
+  std::string controller;  // policy file
 };
 
 void log_line(const std::string& line) {
@@ -48,11 +50,16 @@ void run_serve(Options o) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   serve::Server server(o.server);
+  std::unique_ptr<control::Controller> ctl;
+  if (!o.controller.empty()) ctl = std::make_unique<control::Controller>(server, control::load_policy(o.controller), log_line);
   server.start();
-  log_line("ready (Ctrl-C or SIGTERM to stop)");
+  if (ctl) ctl->start();
+  if (ctl) log_line("controller on for model '" + ctl->policy().model + "' (policy " + o.controller + ")");
+  log_line("ready (Ctrl-C or SIGTERM to stop); dashboard at GET /dashboard");
   int sig = 0;
   sigwait(&set, &sig);
   log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  if (ctl) ctl->stop();
   server.stop();
 }
 
@@ -99,6 +106,19 @@ void add_serve_verb(CLI::App& app) {
   sub->add_option("--tls-key", opts->server.tls_key, "PEM private key of --tls-cert (unencrypted)");
   sub->add_option("--tls-client-ca", opts->server.tls_client_ca,
                   "Require client certificates signed by this PEM CA (mutual TLS)");
+  sub->add_option("--controller", opts->controller,
+                  "Policy file (YAML/JSON): keep one model within latency/accuracy/drift/energy budgets by switching "
+                  "variants, re-calibrating int8 and fine-tuning on fed-back labels (docs/monitoring.md)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--feedback-window", opts->server.feedback.window,
+                  "Ground-truth labels per model version in the rolling accuracy/F1 (or MAE/RMSE) window")
+      ->capture_default_str();
+  sub->add_option("--feedback-capacity", opts->server.feedback.capacity,
+                  "Request ids remembered for delayed labels (POST /v2/models/{m}/feedback)")
+      ->capture_default_str();
+  sub->add_option("--watts-per-core", opts->server.watts_per_core,
+                  "Energy estimate when RAPL/NVML is unreadable: worker CPU seconds x this (energy_source=\"estimate\")")
+      ->capture_default_str();
   sub->footer(
       "Example:\n"
       "  mkdir -p models/vision_cnn/1\n"
@@ -113,7 +133,10 @@ void add_serve_verb(CLI::App& app) {
       "With tokens: printf 'infer %s\\nadmin %s\\n' $(openssl rand -hex 32) $(openssl rand -hex 32) > tokens;\n"
       "  chmod 600 tokens; edgeopt serve --model-repo models --auth-tokens tokens\n"
       "  curl -H \"Authorization: Bearer $INFER_TOKEN\" localhost:8000/v2/models/vision_cnn\n"
-      "See docs/serving.md and docs/security.md.");
+      "Monitoring: GET /metrics (Prometheus), GET /v2/monitor (JSON), GET /dashboard (live page);\n"
+      "answers carry an \"id\": POST /v2/models/vision_cnn/feedback {\"labels\":[{\"id\":\"...\",\"label\":3}]}\n"
+      "  edgeopt serve --model-repo models --controller policy.yaml   # self-healing, see docs/monitoring.md\n"
+      "See docs/serving.md, docs/security.md and docs/monitoring.md.");
   sub->callback([opts] { run_serve(*opts); });
 }
 
