@@ -23,8 +23,9 @@ struct LatencyStats {
 };
 // Every graph gets a Session; then `rounds` times, each graph runs `runs` times in turn (after
 // warm-up), so a load change on a shared machine hits all of them alike. Medians over all runs.
+// `after_round`, when set, runs after each round (the peer runtime's share of the same rounds).
 std::vector<LatencyStats> interleaved_latency(const std::vector<const Graph*>& graphs, const Tensor& sample,
-                                              int rounds, int runs);
+                                              int rounds, int runs, const std::function<void()>& after_round = {});
 
 struct MemoryStats {
   double peak_mb = 0;  // peak live activations of one batch-1 run + the session's weights, MiB
@@ -41,6 +42,37 @@ nlohmann::json layer_latency(const Graph& baseline, const Graph& best, const Ten
 // The product itself never needs Python: this only fills the report's peer column.
 std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor& sample, int threads, int runs,
                                      const std::filesystem::path& scratch_dir);
+
+// The same peer timing in rounds: one Python process keeps the ONNX Runtime session open and runs
+// `runs` inferences each time run() asks, so its rounds interleave with interleaved_latency's and a
+// load change on a shared machine hits both alike (a separate timing phase did not: on this VM the
+// ratio to ONNX Runtime moved by 2x between runs).
+//
+//   OrtTimer ort(path, sample, 1, out_dir);
+//   if (ort.ok()) interleaved_latency(graphs, sample, 5, 40, [&] { ort.run(40); });
+//   std::optional<double> p50 = ort.p50_ms();
+class OrtTimer {
+ public:
+  // Starts the first Python that loads onnxruntime and the model (see ort_latency_ms); ok() is false
+  // when none does.
+  OrtTimer(const std::string& model_path, const Tensor& sample, int threads, const std::filesystem::path& scratch_dir);
+  ~OrtTimer();  // ends the process and removes its files
+  OrtTimer(const OrtTimer&) = delete;
+  OrtTimer& operator=(const OrtTimer&) = delete;
+  bool ok() const { return pid_ > 0; }
+  // Times `runs` more inferences; false (and ok() false) when the process has failed.
+  bool run(int runs);
+  // Median of every timed run so far; nullopt when none.
+  std::optional<double> p50_ms() const;
+
+ private:
+  void stop();
+  int pid_ = -1;
+  int to_child_ = -1;
+  void* from_child_ = nullptr;  // FILE*
+  std::vector<double> ms_;
+  std::filesystem::path npy_, script_;
+};
 
 // The target the search measures or estimates for: `host` (this machine, detected; latency is
 // measured) or a named hardware profile (latency and energy are roofline estimates).

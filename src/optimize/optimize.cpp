@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <sstream>
 
 #include "compress/distill/distill.h"
@@ -256,7 +258,95 @@ Tensor first_sample(const train::Dataset& ds) {
   return t;
 }
 
+// Per sample of `ds`: 1/0 for a correct/wrong class (classifiers) or the squared error summed over
+// the outputs in the target's units (forecasters), through the runtime the model deploys on.
+std::vector<double> per_sample_outcomes(const Graph& g, const train::DataSplits& d, const train::Dataset& ds, bool cls) {
+  const Tensor pred = train::predict(g, ds);
+  const int64_t n = ds.size();
+  std::vector<double> out(static_cast<size_t>(n));
+  if (cls) {
+    const std::vector<int64_t> y = ds.y.to_i64_vector();
+    const int64_t k = pred.numel() / std::max<int64_t>(n, 1);
+    const float* p = pred.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = p + i * k;
+      out[i] = (std::max_element(row, row + k) - row) == y[i] ? 1.0 : 0.0;
+    }
+    return out;
+  }
+  const std::vector<float> pv = d.inverse_target(pred).to_f32_vector();
+  const std::vector<float> yv = d.inverse_target(ds.y).to_f32_vector();
+  EDGEOPT_CHECK_ARG(pv.size() == yv.size(), "the model's output " + pred.describe() + " does not match the targets " +
+                                               ds.y.describe());
+  const size_t k = pv.size() / static_cast<size_t>(std::max<int64_t>(n, 1));
+  for (size_t i = 0; i < static_cast<size_t>(n); ++i)
+    for (size_t j = 0; j < k; ++j) {
+      const double e = static_cast<double>(pv[i * k + j]) - yv[i * k + j];
+      out[i] += e * e;
+    }
+  return out;
+}
+
+// Training splits at least this large give up a holdout for training's epoch selection (below,
+// the validation split is halved instead).
+constexpr int64_t kHoldoutMinTrain = 20000;
+
+// The training split less a holdout that training and fine-tuning keep their best epoch by (it
+// becomes their "val"): the last training windows for forecasters (adjacent in time, as the
+// validation split is), a seeded random draw for classifiers (the tail of a sensor stream can be
+// all one class: on wsn-events it was 100% accurate from the first epoch, so every fine-tuning
+// kept its first epoch). A tenth of the training split, at most the validation split's size.
+train::DataSplits carve_holdout(const train::DataSplits& all, uint64_t seed) {
+  const int64_t n = all.train.size();
+  const int64_t h = std::max<int64_t>(2, std::min<int64_t>(n / 10, std::max<int64_t>(all.val.size(), 2)));
+  EDGEOPT_CHECK_ARG(n >= 2 * h, "--data: the training split has " + std::to_string(n) +
+                                    " samples; optimize needs at least " + std::to_string(2 * h) + " (a holdout is carved from it)");
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), int64_t{0});
+  if (all.task == "classification" || all.window <= 0) std::shuffle(idx.begin(), idx.end(), std::mt19937_64(seed ^ 0x5eed5e1ec7ull));
+  std::vector<int64_t> keep(idx.begin(), idx.end() - h), hold(idx.end() - h, idx.end());
+  std::sort(keep.begin(), keep.end());
+  std::sort(hold.begin(), hold.end());
+  train::DataSplits fit = all;
+  fit.train = all.train.subset(keep);
+  fit.val = all.train.subset(hold);
+  return fit;
+}
+
 }  // namespace
+
+DropEstimate paired_drop(const std::vector<double>& base, const std::vector<double>& cand, bool classification,
+                         double confidence, uint64_t seed, int resamples) {
+  EDGEOPT_CHECK_ARG(base.size() == cand.size() && !base.empty(),
+                    "paired_drop: " + std::to_string(base.size()) + " baseline and " + std::to_string(cand.size()) +
+                        " candidate outcomes (need the same, non-zero count)");
+  EDGEOPT_CHECK_ARG(confidence >= 0 && confidence < 1, "--selection-confidence must be in [0, 1), got " + std::to_string(confidence));
+  const size_t n = base.size();
+  auto drop_of = [&](double sb, double sc) {
+    if (classification) return 100.0 * (sb - sc) / static_cast<double>(n);
+    return sb > 0 ? 100.0 * (std::sqrt(sc / sb) - 1) : (sc > 0 ? 1e300 : 0.0);
+  };
+  DropEstimate e;
+  e.drop = drop_of(std::accumulate(base.begin(), base.end(), 0.0), std::accumulate(cand.begin(), cand.end(), 0.0));
+  e.upper = e.drop;
+  if (confidence <= 0 || resamples < 1) return e;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<double> stats(static_cast<size_t>(resamples));
+  for (auto& st : stats) {
+    double sb = 0, sc = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = pick(rng);
+      sb += base[i];
+      sc += cand[i];
+    }
+    st = drop_of(sb, sc);
+  }
+  std::sort(stats.begin(), stats.end());
+  const size_t q = std::min(stats.size() - 1, static_cast<size_t>(std::ceil(confidence * static_cast<double>(stats.size()))) - 1);
+  e.upper = std::max(e.drop, stats[q]);
+  return e;
+}
 
 std::vector<size_t> pareto_front(const std::vector<double>& quality, const std::vector<double>& latency,
                                  const std::vector<double>& size) {
@@ -281,6 +371,8 @@ json run_optimize(const OptimizeOptions& o) {
   EDGEOPT_CHECK_ARG(o.objective == "latency" || o.objective == "size" || o.objective == "energy",
                     "--objective must be latency, size or energy, got '" + o.objective + "'");
   EDGEOPT_CHECK_ARG(o.threads >= 1, "--threads must be >= 1");
+  EDGEOPT_CHECK_ARG(o.budgets.selection_confidence < 1, "--selection-confidence must be below 1 (0.9: a one-sided 90% bound; "
+                                                        "0: the point estimate), got " + fmt("%g", o.budgets.selection_confidence));
   EDGEOPT_CHECK_ARG(!o.recipe_file.empty() || o.auto_search, "give --recipe FILE or --auto");
   const Target target = resolve_target(o.target, o.threads, o.host_power_w);  // validates the name early
   const fs::path out(o.out_dir);
@@ -294,13 +386,20 @@ json run_optimize(const OptimizeOptions& o) {
   dopt.seed = o.seed;
   const train::DataSplits all_data = train::load_dataset(o.data, dopt);
   say(all_data.describe());
-  // Two disjoint halves of the validation split: training (the baseline, fine-tuning) keeps its
-  // best epoch by the first, budgets and selection read the second. Measured on vision_cnn, the
-  // half training selected on overstated accuracy after pruning by about 0.4 point.
+  // What training and fine-tuning keep their best epoch by (`d.val`) and what budgets and selection
+  // read (`sel.val`) are disjoint, so selection sees data no training decision has seen. (With one
+  // shared set, the chosen vision_cnn was about 0.4 point worse on the test split than on the set
+  // it was selected on.) Large training splits give up a holdout (a tenth) for training, and
+  // selection reads the whole validation split: on Fashion-MNIST 6,000 images instead of 3,000.
+  // Small ones keep their training data and split the validation split in halves: carving the
+  // last 87 windows (the most recent weather) out of seattle-weather's 870 cost its baseline 6.6% RMSE.
   EDGEOPT_CHECK_ARG(all_data.val.size() >= 4, "--data: the validation split has " + std::to_string(all_data.val.size()) +
                                              " samples; optimize needs at least 4 (two halves)");
+  const bool carve = all_data.train.size() >= kHoldoutMinTrain;
   train::DataSplits d = all_data, sel = all_data;
-  {
+  if (carve) {
+    d = carve_holdout(all_data, o.seed);
+  } else {
     std::vector<int64_t> a, b;
     for (int64_t i = 0; i < all_data.val.size(); ++i) (i < all_data.val.size() / 2 ? a : b).push_back(i);
     d.val = all_data.val.subset(a);
@@ -312,7 +411,7 @@ json run_optimize(const OptimizeOptions& o) {
   Graph baseline;
   std::string zoo_name;
   const bool from_onnx = ends_with(o.model, ".onnx");
-  const std::string base_key = "split=valhalves model=" + o.model + " data=" + o.data + " seed=" + std::to_string(o.seed) +
+  const std::string base_key = std::string(carve ? "split=holdout" : "split=valhalves") + " model=" + o.model + " data=" + o.data + " seed=" + std::to_string(o.seed) +
                                " epochs=" + std::to_string(from_onnx ? 0 : o.train_epochs) +
                                " steps=" + std::to_string(o.max_steps_per_epoch);
   const fs::path base_path = out / "baseline.onnx";
@@ -449,7 +548,12 @@ json run_optimize(const OptimizeOptions& o) {
   for (auto& c : cands) graphs.push_back(&c.graph);
   const int saved_threads = num_threads();
   set_num_threads(o.threads);
-  std::vector<LatencyStats> lat = interleaved_latency(graphs, sample, o.latency_rounds, o.latency_runs);
+  // ONNX Runtime on the baseline (when a Python with it is found) takes its share of every round.
+  std::unique_ptr<OrtTimer> ort;
+  if (o.ort) ort = std::make_unique<OrtTimer>(base_path.string(), sample, o.threads, out);
+  std::vector<LatencyStats> lat = interleaved_latency(graphs, sample, o.latency_rounds, o.latency_runs, [&] {
+    if (ort) ort->run(o.latency_runs);
+  });
   std::vector<MemoryStats> mem;
   for (auto& c : cands) mem.push_back(session_memory(c.graph, sample));
   set_num_threads(saved_threads);
@@ -473,22 +577,32 @@ json run_optimize(const OptimizeOptions& o) {
     else target_rejects[i] = apply_target_estimate(cands[i].card, cands[i].graph, target);
   }
 
-  // 7. Budgets and selection (validation quality), Pareto front (test quality).
+  // 7. Budgets and selection (validation quality), Pareto front (test quality). The accuracy budget
+  // reads the drop's upper confidence bound (paired bootstrap on the validation split), so a
+  // candidate is not chosen for having been lucky on the selection set.
   const json& base = cands[0].card;
+  const double conf = o.budgets.selection_confidence >= 0 ? o.budgets.selection_confidence : (cls ? 0.9 : 0.0);
+  const std::vector<double> base_outcomes = per_sample_outcomes(baseline, sel, sel.val, cls);
   std::vector<size_t> accepted;
   for (size_t i = 0; i < cands.size(); ++i) {
     json& c = cands[i].card;
     const double drop_val = cls ? 100 * (base["val_accuracy"].get<double>() - c["val_accuracy"].get<double>())
                                 : 100 * (c["val_rmse"].get<double>() / base["val_rmse"].get<double>() - 1);
+    const DropEstimate est = i == 0 ? DropEstimate{} : paired_drop(base_outcomes, per_sample_outcomes(cands[i].graph, sel, sel.val, cls), cls, conf, o.seed + i);
+    // The bootstrap's margin over its own point estimate, added to the reported one (the same
+    // predictions; this keeps the two consistent to the last digit).
+    const double drop_upper = std::max(drop_val, est.upper - est.drop + drop_val);
     const double drop_test = cls ? 100 * (base["accuracy"].get<double>() - c["accuracy"].get<double>())
                                  : 100 * (c["rmse"].get<double>() / base["rmse"].get<double>() - 1);
     c[cls ? "accuracy_drop_points" : "rmse_increase_pct"] = drop_test;
     c[cls ? "val_accuracy_drop_points" : "val_rmse_increase_pct"] = drop_val;
     json reasons = json::array();
     if (!target_rejects[i].empty()) reasons.push_back(target_rejects[i]);
-    if (drop_val > max_drop)
-      reasons.push_back(cls ? fmt("validation accuracy drop %.2f", drop_val) + fmt(" points > budget %.2f", max_drop)
-                            : fmt("validation RMSE +%.2f%%", drop_val) + fmt(" > budget %.2f%%", max_drop));
+    c[cls ? "val_accuracy_drop_upper" : "val_rmse_increase_upper_pct"] = drop_upper;
+    const std::string bound = conf > 0 ? fmt(" (upper %.0f%% bound ", 100 * conf) + fmt(cls ? "%.2f)" : "%+.2f%%)", drop_upper) : "";
+    if (drop_upper > max_drop)
+      reasons.push_back(cls ? fmt("validation accuracy drop %.2f", drop_val) + " points" + bound + fmt(" > budget %.2f", max_drop)
+                            : fmt("validation RMSE %+.2f%%", drop_val) + bound + fmt(" > budget %.2f%%", max_drop));
     if (o.budgets.max_latency_ms && !c["latency_ms"].is_null() && c["latency_ms"].get<double>() > *o.budgets.max_latency_ms)
       reasons.push_back(fmt("latency %.4f ms", c["latency_ms"].get<double>()) + fmt(" > budget %.4f ms", *o.budgets.max_latency_ms));
     if (o.budgets.max_size_mb && c["size_bytes"].get<double>() / 1e6 > *o.budgets.max_size_mb)
@@ -523,10 +637,11 @@ json run_optimize(const OptimizeOptions& o) {
   }
   if (best && *best != 0) cands[*best].card["status"] = "best";
 
-  // 8. ONNX Runtime on the baseline, same threads (when a Python with onnxruntime is found).
+  // 8. ONNX Runtime on the baseline, same threads, timed in the rounds above.
   std::optional<double> ort_ms;
   if (o.ort) {
-    ort_ms = ort_latency_ms(base_path.string(), sample, o.threads, o.latency_rounds * o.latency_runs, out);
+    ort_ms = ort->p50_ms();
+    ort.reset();
     if (ort_ms) {
       for (auto& c : cands) c.card["ort_fp32_latency_ms"] = *ort_ms;
       say(fmt("ONNX Runtime runs the baseline in %.4f ms (p50)", *ort_ms));
@@ -551,13 +666,16 @@ json run_optimize(const OptimizeOptions& o) {
                   {"family", family_name(fam)},
                   {"task", cls ? "classification" : "forecast"},
                   {"metric", cls ? "accuracy" : "rmse"}};
-  rep["data"] = {{"spec", o.data}, {"name", d.name}, {"eval_samples", d.test.size()}, {"val_samples", sel.val.size()}, {"train_val_samples", d.val.size()},
+  rep["data"] = {{"spec", o.data}, {"name", d.name}, {"eval_samples", d.test.size()}, {"val_samples", sel.val.size()}, {"train_val_samples", d.val.size()}, {"train_val_source", carve ? "holdout from the training split" : "first half of the validation split"},
                  {"provenance", d.provenance}};
   rep["target"] = target.info;
   rep["budgets"] = {{"max_latency_ms", o.budgets.max_latency_ms ? json(*o.budgets.max_latency_ms) : json(nullptr)},
                     {"max_size_mb", o.budgets.max_size_mb ? json(*o.budgets.max_size_mb) : json(nullptr)},
                     {"max_accuracy_drop", max_drop},
-                    {"accuracy_drop_unit", cls ? "points (validation split)" : "percent of baseline RMSE (validation split)"}};
+                    {"selection_confidence", conf},
+                    {"accuracy_drop_unit", cls ? "points (validation split)" : "percent of baseline RMSE (validation split)"},
+                    {"accuracy_budget_rule", conf > 0 ? fmt("upper one-sided %.0f%% paired-bootstrap bound of the validation drop <= budget", 100 * conf)
+                                                     : std::string("validation drop <= budget")}};
   rep["objective"] = o.objective;
   rep["baseline"] = cands[0].card;
   rep["best"] = best ? cands[*best].card : json(nullptr);
@@ -589,10 +707,10 @@ json run_optimize(const OptimizeOptions& o) {
   // Drift reference for the deployed model (monitor/drift.h): its inputs and outputs on the
   // validation split, which the edge node compares the live stream against.
   if (best) {
-    const Tensor outs = train::predict(cands[*best].graph, d.val);
+    const Tensor outs = train::predict(cands[*best].graph, sel.val);
     monitor::DriftConfig dc;
-    if (d.val.size() >= 2 * dc.window) {
-      json dj = monitor::DriftDetector::fit(d.val.x, &outs, dc).to_json();
+    if (sel.val.size() >= 2 * dc.window) {
+      json dj = monitor::DriftDetector::fit(sel.val.x, &outs, dc).to_json();
       dj["model"] = cands[*best].card["id"];
       write_json_atomic(out / "drift_reference.json", dj);
       rep["drift_reference"] = "drift_reference.json";

@@ -131,6 +131,42 @@ TEST(Pareto, KeepsOnlyNonDominated) {
   EXPECT_EQ(f, (std::vector<size_t>{1, 2, 3}));
 }
 
+TEST(PairedDrop, PointEstimateAndUpperBound) {
+  // 1000 samples; the candidate loses 12 the baseline gets right and gains 4: 0.8 points lost.
+  std::vector<double> base(1000, 1.0), cand(1000, 1.0);
+  for (int i = 0; i < 12; ++i) cand[static_cast<size_t>(i * 50)] = 0.0;
+  for (int i = 0; i < 4; ++i) base[static_cast<size_t>(7 + i * 100)] = 0.0;
+  const DropEstimate none = paired_drop(base, cand, true, 0.0, 1);
+  EXPECT_NEAR(none.drop, 0.8, 1e-12);
+  EXPECT_EQ(none.upper, none.drop);
+  const DropEstimate e90 = paired_drop(base, cand, true, 0.9, 1);
+  const DropEstimate e99 = paired_drop(base, cand, true, 0.99, 1);
+  EXPECT_NEAR(e90.drop, 0.8, 1e-12);
+  // Normal approximation: sd of the paired difference sqrt(16/1000 - 0.008^2) / sqrt(1000) = 0.4 pt,
+  // so the one-sided 90% bound is near 0.8 + 1.28 * 0.4 = 1.31 and the 99% one near 1.73.
+  EXPECT_NEAR(e90.upper, 1.31, 0.12);
+  EXPECT_NEAR(e99.upper, 1.73, 0.2);
+  EXPECT_GT(e99.upper, e90.upper);
+  // Same seed, same bound; identical models: zero drop, zero width.
+  EXPECT_EQ(paired_drop(base, cand, true, 0.9, 1).upper, e90.upper);
+  const DropEstimate same = paired_drop(base, base, true, 0.9, 3);
+  EXPECT_EQ(same.drop, 0.0);
+  EXPECT_EQ(same.upper, 0.0);
+}
+
+TEST(PairedDrop, ForecastersUseTheRmseRatio) {
+  std::vector<double> base(400), cand(400);
+  for (size_t i = 0; i < base.size(); ++i) {
+    base[i] = 1.0 + static_cast<double>(i % 7);  // squared errors
+    cand[i] = 1.21 * base[i];                     // every error 10% larger
+  }
+  const DropEstimate e = paired_drop(base, cand, false, 0.9, 5);
+  EXPECT_NEAR(e.drop, 10.0, 1e-9);
+  EXPECT_NEAR(e.upper, 10.0, 1e-9);  // a constant ratio has no spread
+  EXPECT_NE(error_of([&] { paired_drop(base, std::vector<double>(3), false, 0.9, 5); }).find("paired_drop"),
+            std::string::npos);
+}
+
 TEST(Optimize, BadOptionsAreClearErrors) {
   OptimizeOptions o;
   o.model = "vision_cnn";
@@ -139,6 +175,9 @@ TEST(Optimize, BadOptionsAreClearErrors) {
   o.out_dir = (fs::temp_directory_path() / "edgeopt_opt_bad").string();
   o.objective = "speed";
   EXPECT_NE(error_of([&] { run_optimize(o); }).find("--objective"), std::string::npos);
+  o.objective = "latency";
+  o.budgets.selection_confidence = 1.5;
+  EXPECT_NE(error_of([&] { run_optimize(o); }).find("--selection-confidence"), std::string::npos);
 }
 
 }  // namespace

@@ -312,6 +312,12 @@ std::vector<Recipe> auto_recipes(Family f, const std::string& zoo_name, const Au
   } else if (!zoo_name.empty()) {
     const Step st = step("fine_tune", {{"epochs", o.student_epochs}, {"distill", true}});
     for (int w : {32, 16}) add_structural("student-w" + std::to_string(w), {step("student", {{"zoo", zoo_name}, {"width", w}}), st});
+    // One-layer students: a stacked RNN's second layer doubles the sequential work per time step
+    // (on seattle-weather one layer of 32 forecasts as well as two, docs/optimize.md), and at batch
+    // 1 a small MLP's time is mostly per-node cost, so one hidden layer less is a third less time.
+    for (int w : f == Family::kRecurrent ? std::vector<int>{48, 32} : std::vector<int>{32, 16})
+      add_structural("student-w" + std::to_string(w) + "-d1",
+                     {step("student", {{"zoo", zoo_name}, {"width", w}, {"depth", 1}}), st});
   }
   for (auto& rec : r)
     for (size_t i = 0; i < rec.steps.size(); ++i) validate_step(rec.steps[i], "auto recipe " + rec.name);

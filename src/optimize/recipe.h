@@ -65,7 +65,8 @@ struct AutoOptions {
 // The candidates the automatic search measures for a model family: precisions alone (int8 PTQ with
 // two calibrations, fp16), structured pruning at several FLOP ratios and low-rank factorization,
 // each fine-tuned with the unoptimized model as teacher, in fp32 and then in int8, and for
-// recurrent/MLP models smaller zoo students trained by distillation. Deterministic.
+// recurrent/MLP models smaller zoo students trained by distillation (also with one layer).
+// Deterministic.
 std::vector<Recipe> auto_recipes(Family f, const std::string& zoo_name, const AutoOptions& o);
 
 }  // namespace edgeopt::optimize

@@ -79,6 +79,10 @@ void add_optimize_verb(CLI::App& app) {
   cmd->add_option("--max-accuracy-drop", a->o.budgets.max_accuracy_drop,
                   "Budget: accuracy points lost (classifiers) or percent RMSE increase (forecasters), on the "
                   "validation split (default 0.5 points / 2%)");
+  cmd->add_option("--selection-confidence", a->o.budgets.selection_confidence,
+                  "The accuracy budget must hold for the upper bound of this one-sided confidence level (paired "
+                  "bootstrap against the baseline on the validation split); 0: the point estimate; default 0.9 "
+                  "for classifiers, 0 for forecasters");
   cmd->add_option("--objective", a->o.objective, "What the best candidate minimizes within the budgets: latency, size or energy")
       ->default_val("latency");
   cmd->add_option("--seed", a->o.seed, "Seed of data splits, training, calibration (same seed, same result)")->default_val(1);

@@ -229,9 +229,10 @@ int64_t lstm_macs(const Node&, std::span<const Shape> in, std::span<const Shape>
 }  // namespace
 
 void lstm_f32_fast(ForwardCtx& ctx);  // lstm_fast.cpp
+std::shared_ptr<const OpState> lstm_f32_prepare(const PrepareCtx& ctx);
 
 extern const OpDef kOpDef{.name = "LSTM", .min_opset = 7, .max_opset = 18, .forward = lstm_f32_ref,
                           .backward = lstm_f32_grad, .macs = lstm_macs,
-                          .forward_fast = lstm_f32_fast};
+                          .forward_fast = lstm_f32_fast, .prepare = lstm_f32_prepare};
 
 }  // namespace edgeopt::kernels::ops::lstm

@@ -1,0 +1,85 @@
+// OrtTimer's protocol and process handling, with stand-in interpreters (shell scripts) instead of a
+// Python with onnxruntime: one that answers every request, one that never starts, one that dies
+// after starting. The real ONNX Runtime path is exercised by bench/optimize_families.py.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "optimize/measure.h"
+
+namespace edgeopt::optimize {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Points EDGEOPT_ORT_PYTHON at `script` and HOME at an empty directory (so no real venv is tried).
+class FakePython {
+ public:
+  explicit FakePython(const std::string& body) {
+    dir_ = fs::temp_directory_path() / ("edgeopt_ort_fake_" + std::to_string(::getpid()) + "_" + std::to_string(n_++));
+    fs::create_directories(dir_ / "home");
+    const fs::path py = dir_ / "python";
+    std::ofstream(py) << "#!/bin/sh\n" << body;
+    fs::permissions(py, fs::perms::owner_all);
+    if (const char* h = std::getenv("HOME")) old_home_ = h;
+    if (const char* e = std::getenv("EDGEOPT_ORT_PYTHON")) old_py_ = e;
+    setenv("HOME", (dir_ / "home").c_str(), 1);
+    setenv("EDGEOPT_ORT_PYTHON", py.c_str(), 1);
+  }
+  ~FakePython() {
+    if (old_home_) setenv("HOME", old_home_->c_str(), 1);
+    if (old_py_) setenv("EDGEOPT_ORT_PYTHON", old_py_->c_str(), 1);
+    else unsetenv("EDGEOPT_ORT_PYTHON");
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path dir() const { return dir_; }
+
+ private:
+  static inline int n_ = 0;
+  fs::path dir_;
+  std::optional<std::string> old_home_, old_py_;
+};
+
+Tensor sample() { return Tensor::from_vector<float>({1, 2}, {0.5f, -0.5f}); }
+
+TEST(OrtTimer, CollectsEveryRoundAndReportsTheMedian) {
+  // Answers "n" with n times: 0.25 ms for the first two requests, 2.0 ms from the third on.
+  FakePython py(
+      "echo READY\nk=0\nwhile read n; do\n  [ \"$n\" -le 0 ] && exit 0\n  k=$((k+1)); t=0.25\n"
+      "  [ $k -ge 3 ] && t=2.0\n  out=\"\"; i=0\n  while [ $i -lt $n ]; do out=\"$out $t\"; i=$((i+1)); done\n"
+      "  echo $out\ndone\n");
+  OrtTimer t("model.onnx", sample(), 1, py.dir());
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t.p50_ms().has_value());
+  for (int r = 0; r < 3; ++r) ASSERT_TRUE(t.run(4));
+  ASSERT_TRUE(t.p50_ms().has_value());
+  EXPECT_DOUBLE_EQ(*t.p50_ms(), 0.25);  // 8 of 12 runs at 0.25 ms
+  ASSERT_TRUE(t.run(20));              // 2.0 ms each
+  EXPECT_DOUBLE_EQ(*t.p50_ms(), 2.0);   // now 24 of 32
+}
+
+TEST(OrtTimer, AnInterpreterThatCannotLoadIsNotUsed) {
+  FakePython py("echo 'ModuleNotFoundError: onnxruntime' >&2\nexit 1\n");
+  OrtTimer t("model.onnx", sample(), 1, py.dir());
+  EXPECT_FALSE(t.ok());
+  EXPECT_FALSE(t.run(5));
+  EXPECT_FALSE(t.p50_ms().has_value());
+}
+
+TEST(OrtTimer, AProcessThatDiesMidwayEndsTheTimingWithoutHanging) {
+  FakePython py("echo READY\nread n\necho 0.5\nexit 0\n");
+  OrtTimer t("model.onnx", sample(), 1, py.dir());
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t.run(1));
+  EXPECT_FALSE(t.run(1));  // gone: no answer, no SIGPIPE
+  EXPECT_FALSE(t.ok());
+  EXPECT_DOUBLE_EQ(*t.p50_ms(), 0.5);  // what it timed before is kept
+}
+
+}  // namespace
+}  // namespace edgeopt::optimize
