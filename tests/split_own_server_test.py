@@ -75,7 +75,19 @@ def main():
             proc = subprocess.Popen([exe, "offload", model, "--plan", plans["int8"], "--cloud", url, "--cut", "3",
                                      "--requests", "100", "--interval-ms", "20", "--deadline-ms", "500", "--json", *data],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.0)
+            # Kill the server once it has answered some of this run's requests (its /metrics count),
+            # not after a fixed sleep: on a loaded machine the edge may take seconds to start.
+            def answered_total():
+                try:
+                    text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+                except OSError:
+                    return 0
+                return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                           if line.startswith("edgeopt_requests_total{"))
+            before = answered_total()
+            deadline = time.time() + 120
+            while answered_total() < before + 10 and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.1)
             server.send_signal(signal.SIGKILL)
             server.wait()
             server = None
