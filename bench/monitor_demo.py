@@ -14,7 +14,7 @@ the p99 budget is 2.5x the quiet p99 of v2. Processes burning every core start: 
 to v1 within a minute, and back to v2 once the burners stop. Reported: the times, p99s, failures.
 
   /usr/bin/python3 bench/monitor_demo.py --edgeopt build/src/cli/edgeopt --work /tmp/monitor_demo
-Writes WORK/results.json. Trains the two models first (about 3 minutes each on 2 cores) unless
+Writes WORK/results.json. Trains the two models first (about 3 minutes and 25 s on 2 cores) unless
 WORK already holds them.
 """
 import argparse

@@ -402,6 +402,8 @@ TEST(Controller, EnergyOverBudgetMovesToTheCheaperVariant) {
   p.breach_ticks = 1;
   p.cooldown_s = 0;
   p.energy_budget_mj = 1e-9;  // nothing meets it: the cheapest variant is the answer
+  p.latency_window_s = 0.2;    // the switch is judged after 2 windows
+  p.latency_min_samples = 10;
   Node node("energy", {slow_copy(fast, 400), fast}, p);
   node.server->repository().set_serving("m", 1);
   node.ctl->start();
@@ -410,11 +412,17 @@ TEST(Controller, EnergyOverBudgetMovesToTheCheaperVariant) {
   node.ctl->tick();
   EXPECT_EQ(node.server->repository().serving("m"), 2) << node.ctl->status().dump(2);
   EXPECT_NE(node.ctl->log_entries().back().reason.find("mJ/inference > budget"), std::string::npos);
-  // Already on the cheapest: no further switch, one "waiting" entry.
+  // Already on the cheapest: no further switch, one "waiting" entry; the switch itself is verified
+  // once version 2 has answered enough: it costs less per inference than version 1 did.
   node.send(blobs(20, 72, 0), "f-", &failures);
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
   node.ctl->tick();
   EXPECT_EQ(node.server->repository().serving("m"), 2);
-  EXPECT_EQ(node.ctl->log_entries().back().action, "wait");
+  const auto log = node.ctl->log_entries();
+  ASSERT_GE(log.size(), 2u);
+  EXPECT_EQ(log[log.size() - 2].action, "verify") << node.ctl->status().dump(2);
+  EXPECT_NE(log[log.size() - 2].reason.find("mJ/inference (baseline"), std::string::npos) << log[log.size() - 2].reason;
+  EXPECT_EQ(log.back().action, "wait");
   EXPECT_EQ(failures, 0);
 }
 

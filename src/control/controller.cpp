@@ -251,6 +251,21 @@ void Controller::check_watch(double now) {
       record({now_s(), "verify", w->from, w->to, "kept", "rolling accuracy " + fmt("%.4f", r->accuracy) + " after " +
                                                              std::to_string(r->n) + " labels (baseline " + fmt("%.4f", w->baseline) + ")", d});
     }
+  } else if (w->kind == "energy") {
+    if (now - w->since_s < 2 * policy_.latency_window_s) return;
+    auto mv = server_.repository().get(policy_.model, std::to_string(w->to));
+    if (mv->stats().rows < policy_.latency_min_samples) return;
+    const auto e = server_.energy_per_inference(*mv);
+    json d = {{"energy_mj", 1e3 * e.joules}, {"baseline_mj", w->baseline}, {"energy_source", e.source}};
+    if (1e3 * e.joules >= w->baseline) {
+      switch_to(w->from, "rollback", "energy " + fmt("%.4f", 1e3 * e.joules) + " mJ/inference is not below the " +
+                                         fmt("%.4f", w->baseline) + " mJ that prompted the change", d);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (latency_origin_ == w->from) latency_origin_ = 0;
+    } else {
+      record({now_s(), "verify", w->from, w->to, "kept",
+              "energy " + fmt("%.4f", 1e3 * e.joules) + " mJ/inference (baseline " + fmt("%.4f", w->baseline) + " mJ)", d});
+    }
   } else {
     if (now - w->since_s < 2 * policy_.latency_window_s) return;
     auto mv = server_.repository().get(policy_.model, std::to_string(w->to));
@@ -340,12 +355,13 @@ void Controller::tick() {
       json d = {{"bench_ms_from", cur_ms}, {"bench_ms_to", cand_ms}, {"p99_ms", p99.value_or(0)},
                 {"holdout_accuracy", acc ? json(*acc) : json(nullptr)}, {"rejected", rejected}};
       const int64_t origin = latency_origin_ ? latency_origin_ : serving;
-      const double baseline = p99.value_or(budget);
+      const bool for_latency = latency_breach_ >= policy_.breach_ticks;
+      const double baseline = for_latency ? *p99 : 1e3 * energy.joules;
       lock.unlock();
       switch_to(cv, "switch", why + "; to a variant " + fmt("%.1fx", cur_ms / cand_ms) + " faster in the benchmark", d);
       lock.lock();
       latency_origin_ = origin;
-      watch_ = Watch{"latency", serving, cv, baseline, now};
+      watch_ = Watch{for_latency ? "latency" : "energy", serving, cv, baseline, now};
       return;
     }
     wait(why + "; no faster variant passes validation");

@@ -26,8 +26,9 @@
 //   selected on, and the best goes live only if it beats the serving version there by min_gain.
 // Going live = a new version folder written atomically, loaded by the repository's poll, and
 // ModelRepository::set_serving (the hot-swap path: no request fails). Each deployment is then
-// watched: rolled back if its rolling accuracy ends below the old one's by rollback_margin (or its
-// p99 is worse than before, for a latency switch), else marked verified.
+// watched: rolled back if its rolling accuracy ends below the old one's by rollback_margin (its p99
+// is worse than before, for a latency switch; its energy per inference is not lower, for an energy
+// switch), else marked verified.
 // Every action and decision is logged with its reason: a JSON line (policy.log), the server's log,
 // status() (the dashboard) and the edgeopt_controller_actions_total counter.
 // Requires the model's config.pbtxt to keep all versions loaded (version_policy: { all {} }).
@@ -97,7 +98,7 @@ class Controller {
     std::string file;
   };
   struct Watch {             // a deployment being verified
-    std::string kind;        // accuracy | latency
+    std::string kind;        // accuracy | latency | energy
     int64_t from = 0, to = 0;
     double baseline = 0;
     double since_s = 0;

@@ -70,11 +70,19 @@ std::optional<monitor::DriftStatus> ModelVersion::drift_status() const {
   return drift_->status();
 }
 
-std::vector<double> ModelVersion::recent_latencies(double window_s) const {
-  const auto since = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_s));
+std::vector<double> ModelVersion::recent_latencies(double window_s, double* covered_s) const {
+  const auto now = Clock::now();
+  const auto since = now - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_s));
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<double> out;
-  for (auto it = recent_.rbegin(); it != recent_.rend() && it->first >= since; ++it) out.push_back(it->second);
+  auto it = recent_.rbegin();
+  for (; it != recent_.rend() && it->first >= since; ++it) out.push_back(it->second);
+  if (covered_s) {
+    // The ring holds the last 4096 answers: when all of them are inside the window and the ring is
+    // full, older answers in the window were dropped and the covered span is shorter.
+    const bool cut = it == recent_.rend() && recent_.size() >= 4096;
+    *covered_s = cut ? std::max(1e-3, std::chrono::duration<double>(now - recent_.front().first).count()) : window_s;
+  }
   return out;
 }
 

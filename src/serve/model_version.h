@@ -110,8 +110,9 @@ class ModelVersion {
   // The detector's latest status; nullopt without a reference.
   std::optional<monitor::DriftStatus> drift_status() const;
   // Latencies (seconds, queued to answered) of the requests answered in the last `window_s`
-  // seconds, at most the last 4096, unordered.
-  std::vector<double> recent_latencies(double window_s) const;
+  // seconds, at most the last 4096, newest first. *covered_s (when given): the seconds those answers
+  // span, window_s unless the 4096 cap cut the window short (throughput = size / covered).
+  std::vector<double> recent_latencies(double window_s, double* covered_s = nullptr) const;
 
  private:
   struct Pending {

@@ -37,11 +37,12 @@ nlohmann::json monitor_snapshot(Server& server, double window_s) {
       continue;  // dropped since index()
     }
     const VersionStats st = mv->stats();
-    std::vector<double> lat = mv->recent_latencies(window_s);
+    double covered = window_s;
+    std::vector<double> lat = mv->recent_latencies(window_s, &covered);
     const double n = static_cast<double>(lat.size());
     json v = {{"version", mv->version()}, {"requests", st.requests}, {"failed", st.failed},
               {"rejected", st.rejected}, {"expired", st.expired}, {"queue", mv->queue_size()},
-              {"throughput_rps", n / window_s}};
+              {"throughput_rps", n / covered}};
     v["p50_ms"] = 1e3 * percentile(lat, 50);
     v["p99_ms"] = 1e3 * percentile(lat, 99);
     if (auto r = server.feedback().rolling(e.name, mv->version())) {

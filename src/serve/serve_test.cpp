@@ -1046,3 +1046,43 @@ TEST(HttpServer, EnergyPerInferenceIsMeasuredWhenACounterIsReadable) {
 
 }  // namespace
 }  // namespace edgeopt::serve
+
+namespace edgeopt::serve {
+namespace {
+
+TEST(ModelVersion, RecentLatenciesCoverTheWindowAndTheRingCap) {
+  Graph g = affine_graph(0);
+  ModelConfig c = batch_config(8, 0);
+  complete_model_config(c, g, "affine");
+  ModelVersion mv("affine", 1, c, g, ExecOptions{});
+  for (int i = 0; i < 5; ++i) {
+    InferRequest r;
+    r.inputs["x"] = random_rows(1, 4000 + static_cast<uint32_t>(i));
+    mv.infer(std::move(r));
+  }
+  double covered = 0;
+  // The answer is delivered before its latency is recorded (monitoring never delays an answer).
+  auto lat = mv.recent_latencies(30, &covered);
+  for (int k = 0; k < 100 && (lat.size() < 5 || mv.stats().requests < 5); ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    lat = mv.recent_latencies(30, &covered);
+  }
+  ASSERT_EQ(lat.size(), 5u);
+  EXPECT_DOUBLE_EQ(covered, 30);
+  for (double l : lat) EXPECT_GT(l, 0);
+  EXPECT_EQ(mv.stats().requests, 5u);
+  EXPECT_GT(mv.stats().run_cpu_seconds, 0);
+  // Past the 4096-answer ring, the window is cut and says how much it covers.
+  for (int i = 0; i < 4200; ++i) {
+    InferRequest r;
+    r.inputs["x"] = random_rows(1, 9);
+    mv.infer(std::move(r));
+  }
+  lat = mv.recent_latencies(30, &covered);
+  EXPECT_EQ(lat.size(), 4096u);
+  EXPECT_LT(covered, 30);
+  EXPECT_GT(covered, 0);
+}
+
+}  // namespace
+}  // namespace edgeopt::serve
