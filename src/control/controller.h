@@ -121,7 +121,9 @@ class Controller {
   void record(LogEntry e);
   void check_watch(double now);
   void start_reoptimization(const std::string& reason);
-  void reoptimize(std::string reason, int64_t from, double baseline, size_t samples);
+  // mark: labelled_total when the breach began (samples labelled before it are the reference for
+  // input re-normalization).
+  void reoptimize(std::string reason, int64_t from, double baseline, size_t samples, uint64_t mark);
   int64_t deploy(const Graph& g, const std::string& tag, const std::string& precision);
   int64_t float_base() ;
   double now_s() const;
