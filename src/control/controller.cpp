@@ -634,6 +634,9 @@ void Controller::reoptimize(std::string reason, int64_t from, double baseline, s
       }
     }
     auto finetune = [&](Graph g, const std::string& what) {
+      // Own weights: a Graph copy shares tensor storage, and training updates it in place (it
+      // would move the weights of `base` and of every candidate already scored).
+      for (auto& [name, t] : g.initializers) t = t.clone();
       train::TrainOptions o;
       o.epochs = policy_.finetune_epochs;
       o.batch = policy_.finetune_batch;
@@ -679,6 +682,12 @@ void Controller::reoptimize(std::string reason, int64_t from, double baseline, s
                   fmt("%.4f", cur) + " for the serving version (needs +" + fmt("%.3f", policy_.min_gain) + ")",
               details});
     } else {
+      // What goes live must be what was validated (guards against weights shared between
+      // candidates being changed after scoring).
+      const double again = accuracy_on(best->graph, holdout);
+      if (again != best->score)
+        throw_error(ErrorCode::kInternal, "candidate '" + best->name + "' scored " + fmt("%.4f", again) +
+                                              " on the holdout at deployment, " + fmt("%.4f", best->score) + " when selected");
       const int64_t v = deploy(best->graph, best->kind, best->precision);
       details["seconds"] = steady_s() - t0;
       switch_to(v, best->kind, reason + "; '" + best->name + "' scored " + fmt("%.4f", best->score) + " on " +
