@@ -672,7 +672,13 @@ void Controller::reoptimize(std::string reason, int64_t from, double baseline, s
       if (renorm) finetune(*renorm, "re-normalized + fine-tuned fp32");
     }
     if (cands.empty()) throw_error(ErrorCode::kFailedPrecondition, "no candidate (actions disabled or no recent inputs)");
-    auto best = std::max_element(cands.begin(), cands.end(), [](const Scored& a, const Scored& b) { return a.score < b.score; });
+    // Candidates come cheapest-first (int8 re-calibration, input re-normalization: statistics
+    // only; then fine-tuning: weights fitted to a few hundred labels). A later one must beat the
+    // one chosen so far by min_gain, as any candidate must beat the serving version: on a holdout
+    // of a few hundred samples a smaller lead is noise, and the cheaper fix generalizes better.
+    auto best = cands.begin();
+    for (auto c = cands.begin() + 1; c != cands.end(); ++c)
+      if (c->score >= best->score + policy_.min_gain) best = c;
     json details = {{"holdout_samples", holdout.size()}, {"train_samples", d.train.size()}, {"holdout_accuracy_current", cur},
                     {"candidates", scores}, {"renormalization_reference", reference_info},
                     {"seconds", steady_s() - t0}};
