@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <limits>
+#include <optional>
 
 #include "core/error.h"
 #include "onnx/export.h"
@@ -53,6 +56,78 @@ double accuracy_on(const Graph& g, const train::Dataset& ds) {
     correct += pred == ds.y.data<int64_t>()[i];
   }
   return n ? static_cast<double>(correct) / static_cast<double>(n) : 0;
+}
+
+// Per-channel location and scale of inputs x: images [N, C, ...]: the mean over all pixels of a
+// channel and the mean over samples of the per-sample standard deviation (both move exactly with
+// an affine brightness/contrast change x' = a x + b); vectors [N, F]: each feature's mean and
+// standard deviation over the samples.
+struct InputStats {
+  std::vector<double> mean, scale;
+};
+
+InputStats input_stats(const Tensor& x) {
+  InputStats st;
+  const auto& sh = x.shape().dims();
+  const int64_t n = sh.at(0), c = sh.size() >= 2 ? sh[1] : 1;
+  const int64_t per = n > 0 && c > 0 ? x.numel() / (n * c) : 0;
+  const float* p = x.data<float>();
+  st.mean.assign(static_cast<size_t>(c), 0);
+  st.scale.assign(static_cast<size_t>(c), 0);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0, sum2 = 0, sample_sd = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* q = p + (i * c + ch) * per;
+      double s1 = 0, s2 = 0;
+      for (int64_t j = 0; j < per; ++j) s1 += q[j], s2 += static_cast<double>(q[j]) * q[j];
+      sum += s1, sum2 += s2;
+      if (per > 1) sample_sd += std::sqrt(std::max(0.0, s2 / per - (s1 / per) * (s1 / per)));
+    }
+    const double cnt = static_cast<double>(n * per);
+    st.mean[static_cast<size_t>(ch)] = sum / cnt;
+    st.scale[static_cast<size_t>(ch)] =
+        per > 1 ? sample_sd / static_cast<double>(n) : std::sqrt(std::max(0.0, sum2 / cnt - (sum / cnt) * (sum / cnt)));
+  }
+  return st;
+}
+
+// The model with x -> a x + b per channel in front of it, (a, b) mapping `now`'s statistics onto
+// `ref`'s: an affine input shift (lighting, gain, sensor offset) is undone before the first layer,
+// so the unchanged weights see inputs like the ones they were trained on. Empty when the input is
+// not float or a channel is constant now.
+std::optional<Graph> renormalize_input(const Graph& base, const InputStats& ref, const InputStats& now, json* fitted) {
+  if (base.inputs.empty() || base.inputs[0].dtype != DType::kF32 || ref.mean.size() != now.mean.size()) return std::nullopt;
+  const size_t c = ref.mean.size();
+  std::vector<float> a(c), b(c);
+  for (size_t i = 0; i < c; ++i) {
+    if (now.scale[i] < 1e-6 || ref.scale[i] < 1e-6) return std::nullopt;
+    // Clamped: a tenfold change of contrast is no longer a lighting shift worth undoing this way.
+    const double ai = std::clamp(ref.scale[i] / now.scale[i], 0.1, 10.0);
+    a[i] = static_cast<float>(ai);
+    b[i] = static_cast<float>(ref.mean[i] - ai * now.mean[i]);
+  }
+  (*fitted)["scale"] = a;
+  (*fitted)["shift"] = b;
+  Graph g = base;
+  const std::string x = g.inputs[0].name;
+  const std::string mid = g.unique_name("renorm_scaled"), out = g.unique_name("renorm_input");
+  for (auto& n : g.nodes)
+    for (auto& in : n.inputs)
+      if (in == x) in = out;
+  for (auto& o : g.outputs)
+    if (o.name == x) return std::nullopt;
+  const size_t rank = std::max<size_t>(2, g.inputs[0].shape.dims().size());
+  std::vector<int64_t> cs(rank, 1);
+  cs[1] = static_cast<int64_t>(c);
+  const std::string an = g.unique_name("renorm_a");
+  g.initializers[an] = Tensor::from_vector<float>(Shape(cs), a);
+  const std::string bn = g.unique_name("renorm_b");
+  g.initializers[bn] = Tensor::from_vector<float>(Shape(cs), b);
+  Node mul, add;
+  mul.name = g.unique_name("renorm_mul"), mul.op_type = "Mul", mul.inputs = {x, an}, mul.outputs = {mid};
+  add.name = g.unique_name("renorm_add"), add.op_type = "Add", add.inputs = {mid, bn}, add.outputs = {out};
+  g.nodes.insert(g.nodes.begin(), {mul, add});
+  return g;
 }
 
 std::string fmt(const char* f, double v) {
@@ -426,7 +501,7 @@ void Controller::tick() {
     const double baseline = roll ? roll->accuracy : 0;
     lock.unlock();
     if (job_.joinable()) job_.join();
-    job_ = std::thread([this, why, serving, baseline, have] { reoptimize(why, serving, baseline, have); });
+    job_ = std::thread([this, why, serving, baseline, have, mark] { reoptimize(why, serving, baseline, have, mark); });
   }
 }
 
@@ -471,7 +546,7 @@ int64_t Controller::deploy(const Graph& g, const std::string& tag, const std::st
   return next;
 }
 
-void Controller::reoptimize(std::string reason, int64_t from, double baseline, size_t samples) {
+void Controller::reoptimize(std::string reason, int64_t from, double baseline, size_t samples, uint64_t mark) {
   const double t0 = steady_s();
   try {
     monitor::LabelledSamples s = server_.feedback().labelled(policy_.model, samples);
@@ -493,7 +568,23 @@ void Controller::reoptimize(std::string reason, int64_t from, double baseline, s
     d.task = "classification";
     d.train = all.subset(tr);
     d.val = all.subset(val);
-
+    // Reference for input re-normalization: samples labelled before the breach began, minus the
+    // last feedback window of them (an abrupt shift breaches the floor within one window, so the
+    // window that showed the breach may hold shifted samples; older ones do not).
+    train::Dataset reference;
+    json reference_info = json::object();
+    if (mark > 0) {
+      monitor::LabelledSamples kept = server_.feedback().labelled(policy_.model, std::numeric_limits<size_t>::max());
+      const uint64_t total = server_.feedback().labelled_total(policy_.model);  // read after: errs towards fewer
+      const int64_t after = static_cast<int64_t>(total - std::min(total, mark));
+      const int64_t pre = kept.size() - after - static_cast<int64_t>(server_.feedback().options().window);
+      reference_info["samples"] = std::max<int64_t>(0, pre);
+      if (pre >= 50 && kept.y.dtype() == DType::kI64) {
+        std::vector<int64_t> idx(static_cast<size_t>(pre));
+        for (int64_t i = 0; i < pre; ++i) idx[static_cast<size_t>(i)] = i;
+        reference = train::Dataset{kept.x, kept.y, {}, {}}.subset(idx);
+      }
+    }
     std::string from_file;
     bool serving_int8 = false;
     {
@@ -526,8 +617,26 @@ void Controller::reoptimize(std::string reason, int64_t from, double baseline, s
     if (policy_.allow_recalibrate && calib.defined() && (serving_int8 || !policy_.allow_finetune))
       add("recalibrate", "int8 re-calibrated on " + std::to_string(qo.calib_samples) + " recent inputs",
           quantize::quantize_ptq(base, calib, qo).graph, "int8");
-    if (policy_.allow_finetune) {
-      Graph g = base;
+    // Input re-normalization: the inputs' per-channel statistics now (the training part) mapped
+    // onto those of the last labelled window before the breach, when one is kept (reference).
+    std::optional<Graph> renorm;
+    if (reference.size() > 0 && policy_.accuracy_floor > 0) {
+      // Only a reference the serving model did well on (it describes conditions it was fit for).
+      reference_info["serving_accuracy"] = accuracy_on(onnx::load_model(from_file), reference);
+      if (reference_info["serving_accuracy"].get<double>() < policy_.accuracy_floor) reference = {};
+    }
+    if (policy_.allow_finetune && reference.size() > 0) {
+      json fitted;
+      renorm = renormalize_input(base, input_stats(reference.x), input_stats(d.train.x), &fitted);
+      if (renorm) {
+        reference_info["fitted"] = fitted;
+        add("renormalize", "input re-normalized to " + std::to_string(reference.size()) + " pre-breach samples", *renorm, "fp32");
+      }
+    }
+    auto finetune = [&](Graph g, const std::string& what) {
+      // Own weights: a Graph copy shares tensor storage, and training updates it in place (it
+      // would move the weights of `base` and of every candidate already scored).
+      for (auto& [name, t] : g.initializers) t = t.clone();
       train::TrainOptions o;
       o.epochs = policy_.finetune_epochs;
       o.batch = policy_.finetune_batch;
@@ -548,23 +657,43 @@ void Controller::reoptimize(std::string reason, int64_t from, double baseline, s
         for (const auto& [name, t] : g.initializers)
           if (!keep.count(name)) o.frozen.insert(name);
       }
+      // The re-normalization stays as fitted (from statistics, not from a few hundred labels).
+      for (const auto& [name, t] : g.initializers)
+        if (name.rfind("renorm_", 0) == 0) o.frozen.insert(name);
       const train::TrainReport rep = train::train_model(g, d, o);
-      scores["train_seconds"] = rep.seconds;
+      scores["train_seconds " + what] = rep.seconds;
       if (serving_int8 && policy_.allow_recalibrate && calib.defined())
-        add("finetune", "fine-tuned + int8 re-calibrated", quantize::quantize_ptq(g, calib, qo).graph, "int8");
-      add("finetune", "fine-tuned fp32 (" + std::to_string(d.train.size()) + " samples, " + std::to_string(o.epochs) + " epochs)",
+        add("finetune", what + " + int8 re-calibrated", quantize::quantize_ptq(g, calib, qo).graph, "int8");
+      add("finetune", what + " (" + std::to_string(d.train.size()) + " samples, " + std::to_string(o.epochs) + " epochs)",
           std::move(g), "fp32");
+    };
+    if (policy_.allow_finetune) {
+      finetune(base, "fine-tuned fp32");
+      if (renorm) finetune(*renorm, "re-normalized + fine-tuned fp32");
     }
     if (cands.empty()) throw_error(ErrorCode::kFailedPrecondition, "no candidate (actions disabled or no recent inputs)");
-    auto best = std::max_element(cands.begin(), cands.end(), [](const Scored& a, const Scored& b) { return a.score < b.score; });
+    // Candidates come cheapest-first (int8 re-calibration, input re-normalization: statistics
+    // only; then fine-tuning: weights fitted to a few hundred labels). A later one must beat the
+    // one chosen so far by min_gain, as any candidate must beat the serving version: on a holdout
+    // of a few hundred samples a smaller lead is noise, and the cheaper fix generalizes better.
+    auto best = cands.begin();
+    for (auto c = cands.begin() + 1; c != cands.end(); ++c)
+      if (c->score >= best->score + policy_.min_gain) best = c;
     json details = {{"holdout_samples", holdout.size()}, {"train_samples", d.train.size()}, {"holdout_accuracy_current", cur},
-                    {"candidates", scores}, {"seconds", steady_s() - t0}};
+                    {"candidates", scores}, {"renormalization_reference", reference_info},
+                    {"seconds", steady_s() - t0}};
     if (best->score < cur + policy_.min_gain) {
       record({now_s(), best->kind, from, 0, "rejected",
               reason + "; best candidate '" + best->name + "' scored " + fmt("%.4f", best->score) + " on the holdout vs " +
                   fmt("%.4f", cur) + " for the serving version (needs +" + fmt("%.3f", policy_.min_gain) + ")",
               details});
     } else {
+      // What goes live must be what was validated (guards against weights shared between
+      // candidates being changed after scoring).
+      const double again = accuracy_on(best->graph, holdout);
+      if (again != best->score)
+        throw_error(ErrorCode::kInternal, "candidate '" + best->name + "' scored " + fmt("%.4f", again) +
+                                              " on the holdout at deployment, " + fmt("%.4f", best->score) + " when selected");
       const int64_t v = deploy(best->graph, best->kind, best->precision);
       details["seconds"] = steady_s() - t0;
       switch_to(v, best->kind, reason + "; '" + best->name + "' scored " + fmt("%.4f", best->score) + " on " +

@@ -20,10 +20,14 @@
 //   - current variant's + origin's batch-1 time, both benchmarked again at that tick, so a CPU hog
 //   still running shows) stays under restore_fraction x budget for restore_after_s.
 // - accuracy below the floor (or drift over its PSI threshold) with enough labelled samples ->
-//   in the background: candidates = int8 re-calibrated on recent inputs, the float model fine-tuned
-//   on recent labelled samples (and its int8 re-calibration when an int8 variant is serving);
-//   each is scored on a holdout of the recent labelled samples that no candidate trained or
-//   selected on, and the best goes live only if it beats the serving version there by min_gain.
+//   in the background: candidates = int8 re-calibrated on recent inputs, the float model with its
+//   inputs re-normalized (per-channel x -> a x + b mapping recent input statistics onto those of
+//   the labelled window before the breach: undoes affine lighting/contrast/gain shifts), the float
+//   model fine-tuned on recent labelled samples, with and without that re-normalization (and
+//   int8 re-calibrations when an int8 variant is serving); each is scored on a holdout of the
+//   recent labelled samples that no candidate trained or selected on. Cheapest first, a later
+//   candidate replaces the chosen one only when it beats it by min_gain, and the choice goes live
+//   only if it beats the serving version there by min_gain.
 // Going live = a new version folder written atomically, loaded by the repository's poll, and
 // ModelRepository::set_serving (the hot-swap path: no request fails). Each deployment is then
 // watched: rolled back if its rolling accuracy ends below the old one's by rollback_margin (its p99
@@ -121,7 +125,9 @@ class Controller {
   void record(LogEntry e);
   void check_watch(double now);
   void start_reoptimization(const std::string& reason);
-  void reoptimize(std::string reason, int64_t from, double baseline, size_t samples);
+  // mark: labelled_total when the breach began (samples labelled before it are the reference for
+  // input re-normalization).
+  void reoptimize(std::string reason, int64_t from, double baseline, size_t samples, uint64_t mark);
   int64_t deploy(const Graph& g, const std::string& tag, const std::string& precision);
   int64_t float_base() ;
   double now_s() const;
