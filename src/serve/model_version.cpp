@@ -269,9 +269,14 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
     }
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
     const double run_cpu = static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) + 1e-9 * static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec);
+    // Every answer is built, and the batch counted and shown to the drift detector, before the
+    // first promise is fulfilled: a caller that reads the stats or /metrics right after its
+    // answer then sees its own request counted (no throw can leave some requests answered).
+    std::vector<InferResult> results(batch.size());
     int64_t begin = 0;
-    for (auto& p : batch) {
-      InferResult r;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& p = batch[i];
+      InferResult& r = results[i];
       const auto& names = p.request.outputs.empty() ? model_outputs_ : p.request.outputs;
       for (const auto& n : names) {
         auto it = outputs.find(n);
@@ -288,16 +293,6 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
         r.outputs.emplace_back(n, slice_rows(it->second, begin, p.rows));
       }
       begin += p.rows;
-      const auto answered = Clock::now();
-      const double secs = std::chrono::duration<double>(answered - p.enqueued).count();
-      p.promise.set_value(std::move(r));
-      std::lock_guard<std::mutex> lock(mu_);
-      recent_.emplace_back(answered, secs);
-      if (recent_.size() > 4096) recent_.pop_front();
-      size_t b = 0;
-      while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
-      ++stats_.latency_counts[b];
-      stats_.latency_sum_s += secs;
     }
     if (drift_) {
       // Monitoring must never fail a request: a batch the detector cannot read is counted, not thrown.
@@ -310,17 +305,31 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
         ++drift_errors_;
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
     {
+      std::lock_guard<std::mutex> lock(mu_);
       size_t b = 0;
       while (b < kBatchBuckets.size() && static_cast<double>(begin) > kBatchBuckets[b]) ++b;
       ++stats_.batch_counts[b];
+      stats_.requests += batch.size();
+      stats_.run_cpu_seconds += run_cpu;
+      stats_.batches += 1;
+      stats_.rows += static_cast<uint64_t>(begin);
+      stats_.max_batch_rows_seen = std::max(stats_.max_batch_rows_seen, static_cast<size_t>(begin));
     }
-    stats_.requests += batch.size();
-    stats_.run_cpu_seconds += run_cpu;
-    stats_.batches += 1;
-    stats_.rows += static_cast<uint64_t>(begin);
-    stats_.max_batch_rows_seen = std::max(stats_.max_batch_rows_seen, static_cast<size_t>(begin));
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto answered = Clock::now();
+      const double secs = std::chrono::duration<double>(answered - batch[i].enqueued).count();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        recent_.emplace_back(answered, secs);
+        if (recent_.size() > 4096) recent_.pop_front();
+        size_t b = 0;
+        while (b < kLatencyBuckets.size() && secs > kLatencyBuckets[b]) ++b;
+        ++stats_.latency_counts[b];
+        stats_.latency_sum_s += secs;
+      }
+      batch[i].promise.set_value(std::move(results[i]));
+    }
   } catch (...) {
     std::exception_ptr err = std::current_exception();
     try {
