@@ -134,7 +134,19 @@ train::TrainOptions fine_tune_options(const Context& c, const json& a, const Gra
   return t;
 }
 
-Graph apply_step(const Graph& in, const Step& s, const Context& c, json& log) {
+// A copy of `g` that owns its weights. Copying a Graph shares its tensors' storage, and pruning
+// (magnitude) and fine-tuning write weights in place: without this, fine-tuning a pruned model
+// also changed the tensors it still shared with the baseline (the distillation teacher) and with
+// earlier candidates, so a fresh run's in-memory models drifted from the files it had measured
+// (a resumed run, which loads the files, selected differently).
+Graph owned_copy(const Graph& g) {
+  Graph out = g;
+  for (auto& [name, t] : out.initializers) t = t.clone();
+  return out;
+}
+
+Graph apply_step(const Graph& in_shared, const Step& s, const Context& c, json& log) {
+  const Graph in = owned_copy(in_shared);
   const json& a = s.args;
   if (s.op == "prune") {
     Graph g = in;
