@@ -117,52 +117,6 @@ json layer_latency(const Graph& baseline, const Graph& best, const Tensor& sampl
   return json(v);
 }
 
-std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor& sample, int threads, int runs,
-                                     const fs::path& scratch_dir) {
-  std::vector<std::string> pythons;
-  if (const char* p = std::getenv("EDGEOPT_ORT_PYTHON"); p && *p) pythons.push_back(p);
-  if (const char* h = std::getenv("HOME"); h && *h) {
-    pythons.push_back(std::string(h) + "/.cache/edgeopt-bench-venv/bin/python");
-    pythons.push_back(std::string(h) + "/.cache/edgeopt-venv/bin/python");
-  }
-  const fs::path npy = scratch_dir / "ort_sample.npy";
-  const fs::path script = scratch_dir / "ort_time.py";
-  write_npy(npy.string(), sample);
-  {
-    std::ofstream f(script);
-    f << "import sys, time, numpy as np, onnxruntime as ort\n"
-         "model, x, threads, runs = sys.argv[1], np.load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])\n"
-         "so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1\n"
-         "s = ort.InferenceSession(model, so, providers=['CPUExecutionProvider'])\n"
-         "feed = {s.get_inputs()[0].name: x}\n"
-         "for _ in range(20): s.run(None, feed)\n"
-         "t = []\n"
-         "for _ in range(runs):\n"
-         "    t0 = time.perf_counter(); s.run(None, feed); t.append((time.perf_counter() - t0) * 1e3)\n"
-         "t.sort(); print('ORT_P50_MS', t[len(t) // 2])\n";
-  }
-  for (const auto& py : pythons) {
-    if (!fs::exists(py)) continue;
-    const std::string cmd = "'" + py + "' '" + script.string() + "' '" + model_path + "' '" + npy.string() + "' " +
-                            std::to_string(threads) + " " + std::to_string(std::max(runs, 20)) + " 2>/dev/null";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) continue;
-    std::array<char, 256> buf{};
-    std::string outp;
-    while (fgets(buf.data(), buf.size(), p)) outp += buf.data();
-    const int rc = pclose(p);
-    const auto at = outp.find("ORT_P50_MS ");
-    if (rc == 0 && at != std::string::npos) {
-      fs::remove(npy);
-      fs::remove(script);
-      return std::strtod(outp.c_str() + at + 11, nullptr);
-    }
-  }
-  fs::remove(npy);
-  fs::remove(script);
-  return std::nullopt;
-}
-
 namespace {
 
 std::vector<std::string> ort_pythons() {

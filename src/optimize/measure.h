@@ -36,13 +36,6 @@ MemoryStats session_memory(const Graph& g, const Tensor& sample);
 // name (after the runtime's passes; unmatched rows have a null on the other side), largest first.
 nlohmann::json layer_latency(const Graph& baseline, const Graph& best, const Tensor& sample, int threads);
 
-// Median batch-1 latency of the model in ONNX Runtime with `threads` intra-op threads, timed by a
-// Python that has onnxruntime: $EDGEOPT_ORT_PYTHON, else the venvs the benchmarks and tests create
-// (~/.cache/edgeopt-bench-venv, ~/.cache/edgeopt-venv). nullopt when none is found or it fails.
-// The product itself never needs Python: this only fills the report's peer column.
-std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor& sample, int threads, int runs,
-                                     const std::filesystem::path& scratch_dir);
-
 // The same peer timing in rounds: one Python process keeps the ONNX Runtime session open and runs
 // `runs` inferences each time run() asks, so its rounds interleave with interleaved_latency's and a
 // load change on a shared machine hits both alike (a separate timing phase did not: on this VM the
@@ -53,8 +46,9 @@ std::optional<double> ort_latency_ms(const std::string& model_path, const Tensor
 //   std::optional<double> p50 = ort.p50_ms();
 class OrtTimer {
  public:
-  // Starts the first Python that loads onnxruntime and the model (see ort_latency_ms); ok() is false
-  // when none does.
+  // Starts the first Python that loads onnxruntime and the model: $EDGEOPT_ORT_PYTHON, else the
+  // venvs the benchmarks and tests create (~/.cache/edgeopt-bench-venv, ~/.cache/edgeopt-venv); ok()
+  // is false when none does. The product itself never needs Python: this only fills the peer column.
   OrtTimer(const std::string& model_path, const Tensor& sample, int threads, const std::filesystem::path& scratch_dir);
   ~OrtTimer();  // ends the process and removes its files
   OrtTimer(const OrtTimer&) = delete;
