@@ -33,7 +33,7 @@ run_binaries() {
   local build="$1"; shift
   local t bin
   for t in "$@"; do
-    bin=$(find "$build" -name "$t" -type f -perm -u+x | head -1)
+    bin=$(find "$(cd "$build" && pwd)" -name "$t" -type f -perm -u+x | head -1)
     if [ -z "$bin" ]; then echo "no test binary $t in $build" >&2; status=1; continue; fi
     echo "== $bin"
     (cd "$(dirname "$bin")" && "$bin" --gtest_brief=1) || { echo "FAILED: $t" >&2; status=1; }

@@ -220,8 +220,11 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
     if (forced) throw ServeError(Status::kBadRequest, e.what());
     return 0;
   }
+  // Stamps are mixed in unsigned arithmetic: nanosecond mtimes times a constant overflow int64
+  // (signed overflow is UB; UBSan in scripts/sanitize.sh caught it). C++20 converts back modulo 2^64.
+  const auto mix = [](int64_t a, uint64_t k) { return static_cast<int64_t>(static_cast<uint64_t>(a) * k); };
   const int64_t config_mtime = (fs::exists(config_path, ec) ? mtime_of(config_path) : 0) ^
-                               (have_manifest ? mtime_of(manifest_path) * 17 : 0);
+                               (have_manifest ? mix(mtime_of(manifest_path), 17) : 0);
 
   std::vector<int64_t> found;
   for (const auto& e : fs::directory_iterator(folder, ec)) {
@@ -265,7 +268,7 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
   for (int64_t v : wanted) {
     const fs::path file = folder / std::to_string(v) / base.default_model_filename;
     // A changed model file or config.pbtxt reloads the version.
-    const int64_t mt = mtime_of(file) ^ (config_mtime * 31);
+    const int64_t mt = mtime_of(file) ^ mix(config_mtime, 31);
     auto it = current.find(v);
     if (!forced && it != current.end() && it->second.mtime == mt) continue;
     // A version that failed to load is retried when its files change (or on an explicit load),
