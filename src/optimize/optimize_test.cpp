@@ -71,6 +71,21 @@ TEST(Recipe, InvalidUtf8IsAnErrorNamingTheByte) {
   EXPECT_NE(e.find("r.yaml: 'name' must be a string, got a object"), std::string::npos) << e;
 }
 
+// regress_alias_cycle.yaml (found by the recipe_parse fuzzer in CI): an alias inside the node it
+// names made yaml_to_json recurse until the stack overflowed; exponential alias expansion likewise.
+TEST(Recipe, SelfReferencingAndExplodingAliasesAreErrorsNotCrashes) {
+  std::string e = error_of([] { parse_recipes("n: &b\n  steps: {d: [*b]}\n", "r.yaml"); });
+  EXPECT_NE(e.find("r.yaml: nested deeper than 64 levels (or an alias refers to its own ancestor)"), std::string::npos) << e;
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'h'; ++c) {
+    const char prev = static_cast<char>(c - 1);
+    bomb += std::string(1, c) + ": &" + c + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev +
+            ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n";
+  }
+  e = error_of([&] { parse_recipes(bomb, "bomb.yaml"); });
+  EXPECT_NE(e.find("bomb.yaml: more than 100000 values once aliases are expanded"), std::string::npos) << e;
+}
+
 TEST(Recipe, ErrorsNameFileCandidateStepAndField) {
   auto p = write_tmp("bad_field.yaml", "steps:\n  - prune: {flops_ratio: 0.5, ratio: 2}\n");
   std::string e = error_of([&] { load_recipes(p.string()); });

@@ -16,19 +16,35 @@ namespace edgeopt::optimize {
 
 namespace {
 
+// A recipe is a few levels deep and a few hundred nodes; YAML aliases can make a node its own
+// descendant (`a: &x [*x]`, endless recursion) or expand exponentially ("billion laughs"), so the
+// conversion stops at these bounds (found by the recipe_parse fuzzer).
+constexpr int kMaxYamlDepth = 64;
+constexpr int64_t kMaxYamlNodes = 100000;
+
+struct YamlBudget {
+  int64_t nodes_left = kMaxYamlNodes;
+};
+
 // YAML -> JSON. Plain scalars get their natural type (int, float, bool, null); quoted ones stay strings.
-nlohmann::json yaml_to_json(const YAML::Node& n) {
+nlohmann::json yaml_to_json(const YAML::Node& n, int depth, YamlBudget& budget) {
+  if (depth > kMaxYamlDepth)
+    throw_error(ErrorCode::kInvalidArgument, "nested deeper than " + std::to_string(kMaxYamlDepth) +
+                                                 " levels (or an alias refers to its own ancestor)");
+  if (--budget.nodes_left < 0)
+    throw_error(ErrorCode::kInvalidArgument, "more than " + std::to_string(kMaxYamlNodes) +
+                                                 " values once aliases are expanded");
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       nlohmann::json a = nlohmann::json::array();
-      for (const auto& e : n) a.push_back(yaml_to_json(e));
+      for (const auto& e : n) a.push_back(yaml_to_json(e, depth + 1, budget));
       return a;
     }
     case YAML::NodeType::Map: {
       nlohmann::json o = nlohmann::json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second, depth + 1, budget);
       return o;
     }
     case YAML::NodeType::Scalar: break;
@@ -243,10 +259,13 @@ std::vector<Recipe> parse_recipes(const std::string& text, const std::string& so
   std::vector<Recipe> out;
   try {
     // yaml_to_json converts too (a map key that is not a scalar throws YAML's conversion error).
-    j = yaml_to_json(YAML::Load(text));
+    YamlBudget budget;
+    j = yaml_to_json(YAML::Load(text), 0, budget);
   } catch (const YAML::Exception& e) {
     throw_error(ErrorCode::kInvalidArgument, source + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                  std::to_string(e.mark.column + 1) + ": " + e.msg);
+  } catch (const Error& e) {
+    throw_error(ErrorCode::kInvalidArgument, source + ": " + e.message());
   }
   try {
     out = recipes_from_json(j, source);
