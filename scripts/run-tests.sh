@@ -13,8 +13,12 @@ fi
 # The libFuzzer targets (clang, ASan+UBSan) for a bounded time each; a crash fails CI: the ONNX
 # loader for 120 s, the CSV/IDX/NPY/MQTT-reading parsers and the server's parsers (OIP JSON and
 # binary requests, gRPC ModelInferRequest, config.pbtxt, recipes) for 30 s each.
-# The sanitizer builds of the test suite (scripts/sanitize.sh) are not run here: a second,
-# instrumented build of every library costs far more than CI's budget (docs/security.md).
+# ASan+UBSan on every change for the device-side code: every op's reference and fast kernels,
+# the graph passes, memory plan and thread pool (kernels_test, core_runtime_test; ~10 min, most of
+# it the instrumented build). The whole suite under ASan+UBSan and the runtime/server tests under
+# TSan: scripts/sanitize.sh, run by hand (an instrumented build of every library exceeds CI's
+# budget; docs/security.md).
+EDGEOPT_SANITIZE_TESTS="core_runtime_test kernels_test" bash scripts/sanitize.sh asan
 if command -v clang++ >/dev/null 2>&1; then
   # A fixed seed and run count keep the CI run reproducible; longer exploratory runs: run_fuzz.sh 600.
   EDGEOPT_FUZZ_PARSER_SECONDS="${EDGEOPT_FUZZ_PARSER_SECONDS:-30}" \

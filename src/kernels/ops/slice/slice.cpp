@@ -95,10 +95,14 @@ void for_each_slice_element(const Shape& in_shape, const SliceParams& p, F f) {
   std::vector<int64_t> idx(r, 0);
   for (int64_t k = 0; k < n; ++k) {
     f(k, off);
+    // Steps only between elements: past the last one step * stride may not fit in int64 (a
+    // reversed axis with step INT64_MIN, found by UBSan), and it is never needed.
     for (size_t d = r; d-- > 0;) {
-      off += p.step[d] * strides[d];
-      if (++idx[d] < p.count[d]) break;
-      off -= p.step[d] * strides[d] * p.count[d];
+      if (++idx[d] < p.count[d]) {
+        off += p.step[d] * strides[d];
+        break;
+      }
+      if (p.count[d] > 1) off -= p.step[d] * strides[d] * (p.count[d] - 1);
       idx[d] = 0;
     }
   }
