@@ -67,7 +67,9 @@ TEST(Policy, ErrorsNameTheFileAndTheKey) {
   expect_policy_error("model: m\naccuracy: {floor: high}\n", "'accuracy.floor' must be a number");
   expect_policy_error("model: m\nfinetune: {layers: some}\n", "'finetune.layers' must be 'all' or 'first'");
   expect_policy_error("model: m\nactions: {switch: 3}\n", "'actions.switch' must be true or false");
-  expect_policy_error("model: [\n", "not YAML");
+  expect_policy_error("model: [\n", "policy 'bad.yaml':2:1: ");  // YAML syntax: file, line, column
+  // A YAML alias inside its own anchor (endless recursion before the shared bounded reader).
+  expect_policy_error("model: m\nx: &a {y: [*a]}\n", "nested deeper than 64 levels");
   try {
     load_policy("/nonexistent/policy.yaml");
     FAIL();

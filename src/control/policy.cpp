@@ -1,7 +1,5 @@
 #include "control/policy.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "optimize/recipe.h"
 
 namespace edgeopt::control {
 
@@ -18,46 +17,13 @@ namespace {
 
 using json = nlohmann::json;
 
-json yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
-    case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const auto& e : n) a.push_back(yaml_to_json(e));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json o = json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Scalar: break;
-  }
-  const std::string s = n.Scalar();
-  if (n.Tag() == "!") return s;
-  if (s == "true" || s == "True" || s == "yes") return true;
-  if (s == "false" || s == "False" || s == "no") return false;
-  int64_t i = 0;
-  auto [pi, ei] = std::from_chars(s.data(), s.data() + s.size(), i);
-  if (ei == std::errc() && pi == s.data() + s.size()) return i;
-  double d = 0;
-  auto [pd, ed] = std::from_chars(s.data(), s.data() + s.size(), d);
-  if (ed == std::errc() && pd == s.data() + s.size()) return d;
-  return s;
-}
-
 }  // namespace
 
 Policy parse_policy(const std::string& text, const std::string& origin) {
   Policy p;
   p.origin = origin;
-  json j;
-  try {
-    j = yaml_to_json(YAML::Load(text));
-  } catch (const YAML::Exception& e) {
-    throw_error(ErrorCode::kInvalidArgument, "policy '" + origin + "': not YAML/JSON: " + e.what());
-  }
+  // The recipes' bounded YAML reader: a policy is a user file too (alias cycles, alias bombs).
+  const json j = optimize::yaml_text_to_json(text, "policy '" + origin + "'");
   if (!j.is_object()) throw_error(ErrorCode::kInvalidArgument, "policy '" + origin + "': the top level must be a mapping");
   auto fail = [&](const std::string& key, const std::string& why) {
     throw_error(ErrorCode::kInvalidArgument, "policy '" + origin + "': '" + key + "' " + why);

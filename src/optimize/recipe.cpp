@@ -252,21 +252,24 @@ static size_t invalid_utf8_at(const std::string& s) {
   return std::string::npos;
 }
 
-std::vector<Recipe> parse_recipes(const std::string& text, const std::string& source) {
-  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos)
-    throw_error(ErrorCode::kInvalidArgument, source + ": byte " + std::to_string(bad) + " is not valid UTF-8");
-  nlohmann::json j;
-  std::vector<Recipe> out;
+nlohmann::json yaml_text_to_json(const std::string& text, const std::string& source) {
   try {
     // yaml_to_json converts too (a map key that is not a scalar throws YAML's conversion error).
     YamlBudget budget;
-    j = yaml_to_json(YAML::Load(text), 0, budget);
+    return yaml_to_json(YAML::Load(text), 0, budget);
   } catch (const YAML::Exception& e) {
     throw_error(ErrorCode::kInvalidArgument, source + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                  std::to_string(e.mark.column + 1) + ": " + e.msg);
   } catch (const Error& e) {
     throw_error(ErrorCode::kInvalidArgument, source + ": " + e.message());
   }
+}
+
+std::vector<Recipe> parse_recipes(const std::string& text, const std::string& source) {
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos)
+    throw_error(ErrorCode::kInvalidArgument, source + ": byte " + std::to_string(bad) + " is not valid UTF-8");
+  const nlohmann::json j = yaml_text_to_json(text, source);
+  std::vector<Recipe> out;
   try {
     out = recipes_from_json(j, source);
   } catch (const nlohmann::json::exception& e) {

@@ -50,6 +50,11 @@ void validate_step(const Step& s, const std::string& where);
 std::vector<Recipe> recipes_from_json(const nlohmann::json& j, const std::string& source);
 // YAML or JSON text (`source` names it in errors). Throws InvalidArgument for bad content.
 std::vector<Recipe> parse_recipes(const std::string& text, const std::string& source);
+// YAML (or JSON, a subset) text -> JSON, plain scalars typed (int, float, bool, null), quoted ones
+// strings; bounded against alias cycles and alias bombs (64 levels, 100,000 values). Throws
+// InvalidArgument naming `source` (and line:column for YAML syntax errors). Recipes and the
+// controller's policy files share it.
+nlohmann::json yaml_text_to_json(const std::string& text, const std::string& source);
 // Reads YAML or JSON. Throws NotFound for a missing file, InvalidArgument for bad content.
 std::vector<Recipe> load_recipes(const std::string& path);
 
