@@ -70,9 +70,10 @@ def free_port():
     return port
 
 
-def start_server(py, repo, port, log):
-    p = subprocess.Popen([py, SERVER, repo, "--port", str(port), "--threads", "1"], stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True)
+def start_server(py, repo, port, log, count_file=""):
+    extra = ["--count-file", count_file] if count_file else []
+    p = subprocess.Popen([py, SERVER, repo, "--port", str(port), "--threads", "1", *extra], stdout=log,
+                         stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 180
     while time.time() < deadline:
         if p.poll() is not None:
@@ -130,7 +131,8 @@ def main():
 
             port = free_port()
             log = open(os.path.join(tmp, "kserve.log"), "w")
-            server, up = start_server(py, repo, port, log)
+            count_file = os.path.join(tmp, "answered.txt")
+            server, up = start_server(py, repo, port, log, count_file)
             check(up, f"kserve serves the repository on port {port}")
             if not up:
                 print(open(os.path.join(tmp, "kserve.log")).read()[-3000:])
@@ -155,7 +157,18 @@ def main():
             proc = subprocess.Popen([exe, "offload", model, "--plan", plans["int8"], "--cloud", url, "--cut", "3",
                                      "--requests", "150", "--interval-ms", "20", "--deadline-ms", "500", "--json", *data],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.5)
+            # Kill KServe once it has answered 10 of this run's requests (its count file), not after a
+            # fixed sleep: on a loaded machine the edge may take seconds to send its first request.
+            def answered():
+                try:
+                    with open(count_file) as f:
+                        return sum(1 for _ in f)
+                except OSError:
+                    return 0
+            before = answered()
+            deadline = time.time() + 120
+            while answered() < before + 10 and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.05)
             kill(server)
             server = None
             stdout, stderr = proc.communicate(timeout=300)
