@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,9 @@ import urllib.error
 import urllib.request
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from edgeopt_serve import ServeProcess  # noqa: E402  (one serve harness for tests and bench)
 
 DATA = "/usr/share/datasets/fashion-mnist"
 MODEL = "vision_cnn"
@@ -69,34 +71,9 @@ def normalization(log_path):
     return float(m.group(1)), float(m.group(2))
 
 
-class Serve:
+class Serve(ServeProcess):
     def __init__(self, edgeopt, repo, policy, extra):
-        self.lines = []
-        self.proc = subprocess.Popen([edgeopt, "serve", "--model-repo", repo, "--host", "127.0.0.1", "--http", "0",
-                                      "--grpc", "-1", "--controller", policy] + extra,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(60):
-            self.stop()
-            raise RuntimeError("edgeopt serve did not start:\n" + "".join(self.lines[-30:]))
-        self.port = int(re.search(r"HTTP/REST \(KServe v2\) on [0-9.]+:(\d+)", "".join(self.lines)).group(1))
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "ready (Ctrl-C" in line or "edgeopt: error" in line:
-                self.ready.set()
-        self.ready.set()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(edgeopt, repo, ["--controller", policy] + extra)
 
 
 def post(port, path, body, timeout=30):

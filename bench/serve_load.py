@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from edgeopt_serve import ServeProcess  # noqa: E402  (one serve harness for tests and bench)
 
 LUA = r"""
 -- POST one KServe v2 JSON inference request; count responses per HTTP status (per wrk thread,
@@ -68,39 +70,15 @@ def run(cmd):
     return r
 
 
-class Server:
+class Server(ServeProcess):
+    """The server under load, its RSS sampled every 0.2 s for the peak."""
+
     def __init__(self, edgeopt, repo, extra):
-        self.lines = []
-        self.proc = subprocess.Popen([edgeopt, "serve", "--model-repo", repo, "--host", "127.0.0.1", "--http", "0",
-                                      "--grpc", "-1", "--poll-s", "0"] + extra,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(60):
-            self.stop()
-            sys.exit("server did not start:\n" + "".join(self.lines))
-        self.port = int(re.search(r"HTTP/REST \(KServe v2\) on [0-9.]+:(\d+)", "".join(self.lines)).group(1))
+        super().__init__(edgeopt, repo, ["--poll-s", "0"] + extra)
         self.rss_peak = 0
         self.rss_samples = []
         self._stop_sampling = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "ready (Ctrl-C" in line or "edgeopt: error" in line:
-                self.ready.set()
-        self.ready.set()
-
-    def rss_kb(self):
-        try:
-            with open("/proc/%d/status" % self.proc.pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
 
     def _sample(self):
         while not self._stop_sampling.is_set():
@@ -111,14 +89,7 @@ class Server:
 
     def stop(self):
         self._stop_sampling.set()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return super().stop()
 
 
 def parse_wrk(out):

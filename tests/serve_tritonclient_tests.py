@@ -21,9 +21,7 @@ reached; 1 on any failed check.
 """
 import argparse
 import concurrent.futures
-import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +31,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from edgeopt_serve import ServeProcess  # noqa: E402  (one serve harness for tests and bench)
 
 SKIP = 77
 CACHE = os.path.expanduser("~/.cache")
@@ -111,41 +112,6 @@ def run(cmd, **kw):
     return r
 
 
-class ServeProcess:
-    """`edgeopt serve` on free ports; stderr is collected by a thread, the ports parsed from it."""
-
-    def __init__(self, edgeopt, repo, extra):
-        self.lines = []
-        self.proc = subprocess.Popen([edgeopt, "serve", "--model-repo", repo, "--host", "127.0.0.1", "--http", "0",
-                                      "--grpc", "0"] + extra, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(60):
-            self.stop()
-            raise RuntimeError("edgeopt serve did not become ready:\n" + "".join(self.lines[-40:]))
-        text = "".join(self.lines)
-        self.http_port = int(re.search(r"HTTP/REST \(KServe v2\) on [0-9.]+:(\d+)", text).group(1))
-        self.grpc_port = int(re.search(r"gRPC \(inference.GRPCInferenceService\) on [0-9.]+:(\d+)", text).group(1))
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "ready (Ctrl-C" in line or "edgeopt: error" in line:
-                self.ready.set()
-        self.ready.set()
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("edgeopt")
@@ -191,7 +157,7 @@ def main():
         want_run = np.load(os.path.join(out_dir, "output.npy"))
         c.check(np.allclose(want_run, want, atol=ATOL, rtol=0), "edgeopt run == onnxruntime (the reference)")
 
-        server = ServeProcess(a.edgeopt, repo, ["--threads", "2", "--max-request-mb", "1", "--poll-s", "0.5"])
+        server = ServeProcess(a.edgeopt, repo, grpc=True, extra=["--threads", "2", "--max-request-mb", "1", "--poll-s", "0.5"])
         log("edgeopt serve: HTTP %d, gRPC %d" % (server.http_port, server.grpc_port))
         http_url = "127.0.0.1:%d" % server.http_port
         hc = httpclient.InferenceServerClient(http_url, concurrency=8)

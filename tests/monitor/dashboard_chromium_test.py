@@ -13,12 +13,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from edgeopt_serve import ServeProcess  # noqa: E402  (one serve harness for tests and bench)
 
 FAILS = []
 
@@ -47,38 +48,9 @@ def write_model(path, shift):
     return w, b
 
 
-class Serve:
+class Serve(ServeProcess):
     def __init__(self, edgeopt, repo, policy):
-        self.lines = []
-        self.proc = subprocess.Popen([edgeopt, "serve", "--model-repo", repo, "--host", "127.0.0.1", "--http", "0",
-                                      "--grpc", "-1", "--controller", policy], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(30):
-            self.stop()
-            raise RuntimeError("edgeopt serve did not become ready:\n" + "".join(self.lines[-30:]))
-        m = re.search(r"HTTP/REST \(KServe v2\) on [0-9.]+:(\d+)", "".join(self.lines))
-        if not m:
-            self.stop()
-            raise RuntimeError("no HTTP port in the log:\n" + "".join(self.lines[-30:]))
-        self.port = int(m.group(1))
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "ready (Ctrl-C" in line or "edgeopt: error" in line:
-                self.ready.set()
-        self.ready.set()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(edgeopt, repo, ["--controller", policy], ready_s=30)
 
 
 def http(port, path, body=None):
