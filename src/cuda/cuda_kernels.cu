@@ -29,16 +29,6 @@ __device__ __forceinline__ float clampf(float v, float lo, float hi) { return fm
 #define EDGEOPT_GRID_LOOP(i, n) \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
-// Launches f<float> or f<__half> by storage type.
-#define EDGEOPT_DISPATCH(t, kernel, grid, block, smem, stream, ...)                      \
-  do {                                                                                   \
-    if ((t) == ElemType::kF32)                                                           \
-      kernel<float><<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__);                \
-    else                                                                                 \
-      kernel<__half><<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__);               \
-  } while (0)
-
-template <typename T> using P = T*;
 
 __global__ void convert_f32_f16_kernel(const float* x, __half* y, int64_t n) {
   EDGEOPT_GRID_LOOP(i, n) y[i] = __float2half_rn(x[i]);

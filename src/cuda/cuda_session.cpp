@@ -160,11 +160,17 @@ struct ConvOp final : DevOp {
       // y = relu(conv(x) + alpha2 * z + bias); z = the fused residual, or y itself with alpha2 = 0.
       const float alpha2 = residual >= 0 ? 1.f : 0.f;
       const void* zp = residual >= 0 ? ex.value_ptr[residual] : yp;
-      EDGEOPT_CUDNN_CALL(cudnnConvolutionBiasActivationForward(ex.cudnn, &one, x_desc, xp, w_desc, w, conv_desc, algo,
-                                                               ex.workspace, workspace, &alpha2, y_desc, zp, b_desc,
-                                                               bias, act_desc, y_desc, yp),
-                         what);
-      return;
+      const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(ex.cudnn, &one, x_desc, xp, w_desc, w, conv_desc,
+                                                                     algo, ex.workspace, workspace, &alpha2, y_desc, zp,
+                                                                     b_desc, bias, act_desc, y_desc, yp);
+      // Some cuDNN versions refuse the fused call for some algorithms; the first (eager warm-up) run
+      // then switches this node to convolution + own epilogue for good, before any capture.
+      if (st != CUDNN_STATUS_NOT_SUPPORTED) {
+        EDGEOPT_CUDNN_CALL(st, what);
+        return;
+      }
+      fused = false;
+      kernel += " (fused call refused: bias_act epilogue)";
     }
     EDGEOPT_CUDNN_CALL(cudnnConvolutionForward(ex.cudnn, &one, x_desc, xp, w_desc, w, conv_desc, algo, ex.workspace,
                                                workspace, &zero, y_desc, yp),
@@ -380,6 +386,7 @@ struct CudaSession::Impl {
   // Staging per slot: inputs then outputs, each host-dtype sized, at these offsets.
   std::vector<size_t> stage_offset;  // per graph input, then per graph output (within one slot)
   size_t stage_slot_bytes = 0;
+  size_t stage_in_bytes = 0;  // the inputs' part of a slot (outputs follow)
   cudaEvent_t uploaded[2] = {}, computed[2] = {}, downloaded[2] = {};
   cudaGraphExec_t graph_exec[2] = {};
   ExecCtx ex;
@@ -389,7 +396,7 @@ struct CudaSession::Impl {
   void build(const Graph& g);
   int64_t add_value(const std::string& name, const Tensor& probe);
   int64_t add_temp(size_t bytes, int64_t step);
-  void make_op(const Node& n, int64_t step, std::vector<std::string>& unsupported);
+  void make_op(const Node& n, int64_t step);
   void allocate();
   void enqueue_compute(int slot);
   void capture_graphs();
@@ -408,6 +415,9 @@ struct CudaSession::Impl {
 };
 
 CudaSession::Impl::~Impl() {
+  // Nothing may still read or write the buffers freed below.
+  for (cudaStream_t s : {compute, h2d, d2h})
+    if (s) cudaStreamSynchronize(s);
   for (auto& e : graph_exec)
     if (e) cudaGraphExecDestroy(e);
   for (int s = 0; s < 2; ++s) {
@@ -495,8 +505,7 @@ BroadcastShape broadcast_shape(const Shape& a, const Shape& b, const Shape& y, c
 
 }  // namespace
 
-void CudaSession::Impl::make_op(const Node& n, int64_t step, std::vector<std::string>& unsupported) {
-  (void)unsupported;
+void CudaSession::Impl::make_op(const Node& n, int64_t step) {
   const std::string what = n.describe();
   const std::string& op = n.op_type;
   auto vid = [&](size_t i) -> int64_t {
@@ -1121,8 +1130,7 @@ void CudaSession::Impl::build(const Graph& g) {
       continue;
     }
     try {
-      make_op(n, static_cast<int64_t>(pos) + 1, unsupported);
-      stats.node_kernels.push_back(n.name + ": " + n.op_type + " " + ops.back()->kernel);
+      make_op(n, static_cast<int64_t>(pos) + 1);
     } catch (Error& e) {
       if (e.code() != ErrorCode::kUnimplemented) throw;
       unsupported.push_back(e.message());
@@ -1170,6 +1178,7 @@ void CudaSession::Impl::allocate() {
     stage_offset.push_back(s);
     s += align_up(static_cast<size_t>(values[v].shape.numel()) * dtype_size(values[v].host_dtype));
   }
+  stage_in_bytes = s;
   for (int64_t v : graph_outputs) {
     stage_offset.push_back(s);
     s += align_up(static_cast<size_t>(values[v].shape.numel()) * dtype_size(values[v].host_dtype));
@@ -1195,6 +1204,7 @@ void CudaSession::Impl::allocate() {
   // kernel is reported here with its node), then the capture.
   enqueue_compute(0);
   EDGEOPT_CUDA_CALL(cudaStreamSynchronize(compute), device_what + ": warm-up run");
+  for (const auto& op : ops) stats.node_kernels.push_back(op->what + ": " + op->kernel);
   if (opts.cuda_graphs) capture_graphs();
 }
 
@@ -1278,7 +1288,7 @@ void CudaSession::Impl::validate_feeds(const std::map<std::string, Tensor>& feed
 void CudaSession::Impl::stage_and_launch(int slot, const std::map<std::string, Tensor>& feeds) {
   char* host = static_cast<char*>(staging_host.p) + static_cast<size_t>(slot) * stage_slot_bytes;
   char* dev = static_cast<char*>(staging_dev.p) + static_cast<size_t>(slot) * stage_slot_bytes;
-  const size_t in_bytes = graph_inputs.empty() ? 0 : stage_offset[graph_inputs.size()];
+  const size_t in_bytes = stage_in_bytes;
   const size_t out_off = in_bytes, out_bytes = stage_slot_bytes - in_bytes;
   // The previous upload from this slot's pinned buffer must be done before it is overwritten.
   EDGEOPT_CUDA_CALL(cudaEventSynchronize(uploaded[slot]), device_what);

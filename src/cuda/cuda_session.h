@@ -60,7 +60,7 @@ struct CudaSessionStats {
   int64_t device_nodes = 0;     // nodes that launch work
   int64_t view_nodes = 0;       // Flatten/Reshape/...: no work
   int64_t host_folded_nodes = 0;
-  std::vector<std::string> node_kernels;  // per device node: "conv1: Conv cudnn algo=1 fused-bias-relu"
+  std::vector<std::string> node_kernels;  // per device node: "node 'conv1' (Conv): cudnn algo 1 + fused bias/relu"
 };
 
 // Number of usable CUDA devices; 0 when there is no driver or no GPU (never throws).
