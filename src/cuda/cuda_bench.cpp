@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include "hw/energy.h"
+
 namespace edgeopt::cuda {
 namespace {
 
@@ -61,23 +63,30 @@ CudaBenchResult bench_cuda(const Graph& g, const CudaBenchOptions& o) {
 
   Nvml nvml(0);
   r.nvml_note = nvml.why_unavailable();
+  hw::EnergyMeterOptions eo;
+  eo.use_rapl = false;  // the GPU's energy, not the host CPU package's
+  hw::EnergyMeter meter(eo);
   const std::vector<std::map<std::string, Tensor>> requests(static_cast<size_t>(o.iters), feeds);
-  const std::optional<double> e0 = nvml.energy_mj();
+  if (meter.available()) meter.start();
   const auto t0 = std::chrono::steady_clock::now();
   s.run_many(requests);
   const double total_ms = ms_since(t0);
-  const std::optional<double> e1 = nvml.energy_mj();
   r.pipelined_ms = total_ms / o.iters;
   r.throughput_per_s = static_cast<double>(o.batch) * 1000.0 / r.pipelined_ms;
   r.power_w = nvml.power_w();
   r.memory = nvml.memory();
-  // The counter has mJ resolution but updates every few ms: it is only meaningful over a long loop.
-  if (e0 && e1 && *e1 > *e0 && total_ms >= 100) {
-    r.energy_mj_per_inference = (*e1 - *e0) / o.iters;
-    r.energy_method = "NVML energy counter over " + std::to_string(o.iters) + " pipelined requests";
-  } else if (r.power_w) {
+  // NVML's energy counter updates every few ms: only a loop of >= 100 ms gives a meaningful delta.
+  if (meter.available()) {
+    const hw::EnergyReading e = meter.stop();
+    if (total_ms >= 100 && e.joules > 0) {
+      r.energy_mj_per_inference = 1e3 * e.joules / o.iters;
+      r.energy_method = "NVML energy counter (" + meter.domains().front() + (meter.domains().size() > 1 ? " + others" : "") +
+                        ") over " + std::to_string(o.iters) + " pipelined requests";
+    }
+  }
+  if (!r.energy_mj_per_inference && r.power_w) {
     r.energy_mj_per_inference = *r.power_w * r.pipelined_ms;  // W x ms = mJ
-    r.energy_method = "NVML power x pipelined time per request";
+    r.energy_method = "NVML power x pipelined time per request (loop too short for the energy counter)";
   }
   return r;
 }

@@ -27,7 +27,6 @@ Nvml::Nvml(int cuda_device) {
   auto by_pci = sym<int (*)(const char*, void**)>(lib_, "nvmlDeviceGetHandleByPciBusId_v2");
   shutdown_ = sym<int (*)()>(lib_, "nvmlShutdown");
   power_ = sym<int (*)(void*, unsigned int*)>(lib_, "nvmlDeviceGetPowerUsage");
-  energy_ = sym<int (*)(void*, unsigned long long*)>(lib_, "nvmlDeviceGetTotalEnergyConsumption");
   memory_ = sym<int (*)(void*, void*)>(lib_, "nvmlDeviceGetMemoryInfo");
   if (!init || !by_pci || !shutdown_) {
     why_ = "NVML not available (libnvidia-ml.so.1 lacks nvmlInit_v2/nvmlDeviceGetHandleByPciBusId_v2)";
@@ -62,12 +61,6 @@ std::optional<double> Nvml::power_w() const {
   unsigned int mw = 0;
   if (!device_ || !power_ || power_(device_, &mw) != 0) return std::nullopt;
   return mw / 1000.0;
-}
-
-std::optional<double> Nvml::energy_mj() const {
-  unsigned long long mj = 0;
-  if (!device_ || !energy_ || energy_(device_, &mj) != 0) return std::nullopt;
-  return static_cast<double>(mj);
 }
 
 std::optional<GpuMemory> Nvml::memory() const {

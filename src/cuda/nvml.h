@@ -1,10 +1,13 @@
-// GPU power, energy and memory from NVML, loaded at run time (dlopen of libnvidia-ml.so.1, which
-// ships with the driver), so edgeopt has no link-time dependency on it: without the library or a
-// device every reading is simply absent and `why_unavailable()` says why.
+// GPU power and memory of one CUDA device from NVML, loaded at run time (dlopen of
+// libnvidia-ml.so.1, which ships with the driver), so edgeopt has no link-time dependency on it:
+// without the library or a device every reading is absent and `why_unavailable()` says why.
+// Energy is hw::EnergyMeter's (src/hw/energy.h, NVML's energy counter); this adds what it does not
+// read: instantaneous board power and device memory, for the device CUDA numbers (matched by PCI
+// bus id, since CUDA and NVML order devices differently).
 //
 //   cuda::Nvml nvml(/*cuda_device=*/0);
 //   if (auto w = nvml.power_w()) ...          // board power now
-//   if (auto mj = nvml.energy_mj()) ...       // energy counter since driver load (Volta+)
+//   if (auto m = nvml.memory()) ...           // used/total MB
 #pragma once
 #include <optional>
 #include <string>
@@ -25,7 +28,6 @@ class Nvml {
   bool available() const { return device_ != nullptr; }
   const std::string& why_unavailable() const { return why_; }
   std::optional<double> power_w() const;
-  std::optional<double> energy_mj() const;
   std::optional<GpuMemory> memory() const;
 
  private:
@@ -35,7 +37,6 @@ class Nvml {
   // Entry points (NVML's C ABI: status 0 = success).
   int (*shutdown_)() = nullptr;
   int (*power_)(void*, unsigned int*) = nullptr;
-  int (*energy_)(void*, unsigned long long*) = nullptr;
   int (*memory_)(void*, void*) = nullptr;
 };
 
