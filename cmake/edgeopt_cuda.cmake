@@ -6,6 +6,12 @@ set(EDGEOPT_CUDA AUTO CACHE STRING "Build the CUDA backend: AUTO, ON or OFF")
 set_property(CACHE EDGEOPT_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(EDGEOPT_CUDA_ENABLED OFF)
 set(_edgeopt_cuda_why "EDGEOPT_CUDA=OFF")
+if(EDGEOPT_CUDA STREQUAL "AUTO" AND (EDGEOPT_SANITIZE OR EDGEOPT_FUZZ))
+  # The sanitizer/fuzzer flags are g++/clang flags that nvcc rejects, and ASan needs special
+  # settings to coexist with the CUDA driver: those builds check the CPU code.
+  set(EDGEOPT_CUDA OFF)
+  set(_edgeopt_cuda_why "AUTO is off in sanitizer/fuzzer builds")
+endif()
 if(NOT EDGEOPT_CUDA STREQUAL "OFF" AND NOT EDGEOPT_RUNTIME_ONLY)
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_HOST_COMPILER AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
