@@ -1151,6 +1151,9 @@ void CudaSession::Impl::allocate() {
   stats.arena_bytes = plan.arena_bytes;
   stats.live_peak_bytes = runtime::live_peak_bytes(buffers, kAlign);
   arena.alloc(plan.arena_bytes, device_what + ": activation arena of " + std::to_string(plan.arena_bytes) + " bytes");
+  // Zeroed once, so the first run never hands cuDNN uninitialized memory as an operand (the fused
+  // conv without a residual passes y as its z with alpha2 = 0, the usual idiom).
+  if (plan.arena_bytes) EDGEOPT_CUDA_CALL(cudaMemset(arena.p, 0, plan.arena_bytes), device_what);
   // Constants: one allocation, one synchronous upload each, once.
   size_t wbytes = 0;
   for (auto& [t, where] : pending_consts) wbytes += align_up(t.nbytes());
