@@ -1132,8 +1132,12 @@ void CudaSession::Impl::build(const Graph& g) {
     try {
       make_op(n, static_cast<int64_t>(pos) + 1);
     } catch (Error& e) {
-      if (e.code() != ErrorCode::kUnimplemented) throw;
-      unsupported.push_back(e.message());
+      if (e.code() != ErrorCode::kUnimplemented) {
+        if (e.message().find(n.describe()) == std::string::npos) e.add_context(n.describe() + " (CUDA)");
+        throw;
+      }
+      const bool named = e.message().find(n.describe()) != std::string::npos;
+      unsupported.push_back(named ? e.message() : n.describe() + ": " + e.message());
     }
   }
   if (!unsupported.empty()) {
