@@ -333,7 +333,8 @@ TEST(CudaSessionTest, GraphsCapturedAndEagerAgree) {
   EXPECT_TRUE(graphs.stats().cuda_graphs) << graphs.stats().cuda_graphs_note;
   const auto f = random_feeds(graphs, 3);
   const Tensor a = graphs.run(f).at("output"), b = eager.run(f).at("output");
-  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.at(i), b.at(i)) << i;
+  // Same algorithms, same launches; only a split-K reduction order could differ, hence not ==.
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.at(i), b.at(i), 1e-6 + 1e-6 * std::fabs(b.at(i))) << i;
 }
 
 // ---------------------------------------------------------------------------------------------
