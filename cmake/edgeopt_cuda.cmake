@@ -1,7 +1,8 @@
 # EDGEOPT_CUDA = AUTO (default) | ON | OFF: the CUDA backend (src/cuda, docs/cuda.md).
 # AUTO turns it on when CMake finds nvcc (the CUDA language), the CUDA toolkit's cuBLAS/cuBLASLt and
 # cuDNN's header and library; ON fails configuration when one is missing; OFF never looks.
-# The CPU libraries never link CUDA: only edgeopt_cuda, cuda_test and the CLI do.
+# The CPU libraries and the edgeopt CLI never link CUDA: only edgeopt_cuda, cuda_test and
+# edgeopt-cuda-bench (which `edgeopt bench --device cuda` execs) do.
 set(EDGEOPT_CUDA AUTO CACHE STRING "Build the CUDA backend: AUTO, ON or OFF")
 set_property(CACHE EDGEOPT_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(EDGEOPT_CUDA_ENABLED OFF)
