@@ -1,4 +1,4 @@
-// edgeopt bench MODEL.onnx [--threads N] [--iters K] [--warmup W] [--batch B] [--json] [--profile]:
+// edgeopt bench MODEL.onnx [--threads N] [--iters K] [--warmup W] [--batch B] [--json] [--profile] [--device cuda]:
 // latency percentiles, throughput, peak RSS and the memory plan of the optimized runtime on random
 // inputs shaped like the model's (dynamic dims 1, the batch dim B).
 #include <sys/resource.h>
@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/verbs/bench_cuda.h"
 #include "cli/verbs/verbs.h"
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm/gemm.h"
@@ -36,6 +37,8 @@ struct Options {
   bool no_optimize = false;
   int top = 10;
   uint32_t seed = 0;
+  std::string device = "cpu";
+  std::string dtype = "fp32";
 };
 
 // The feed shape of a graph input: unknown dims are 1, the leading (batch) dim is `batch` when it is
@@ -86,6 +89,14 @@ void run_bench(const Options& o) {
   EDGEOPT_CHECK_ARG(o.batch >= 1, "--batch must be >= 1, got " + std::to_string(o.batch));
   EDGEOPT_CHECK_ARG(o.threads >= 0, "--threads must be >= 0 (0: the default), got " + std::to_string(o.threads));
   if (o.threads > 0) set_num_threads(o.threads);
+  EDGEOPT_CHECK_ARG(o.device == "cpu" || o.device == "cuda", "--device must be cpu or cuda, got '" + o.device + "'");
+  if (o.device == "cuda") {
+    EDGEOPT_CHECK_ARG(!o.profile, "--profile is not available with --device cuda (use Nsight Systems)");
+    run_bench_cuda({o.model, o.dtype, o.batch, o.iters, o.warmup, o.json, !o.no_optimize, o.seed});
+    return;
+  }
+  EDGEOPT_CHECK_ARG(o.dtype == "fp32", "--dtype " + o.dtype + " needs --device cuda (the CPU runs the model's own "
+                                       "dtypes; int8: quantize the model with `edgeopt quantize`)");
 
   Graph g = onnx::load_model(o.model);
   std::mt19937 rng(o.seed);
@@ -232,10 +243,15 @@ void add_bench_verb(CLI::App& app) {
                 "time every node; show the slowest (--top) and the time per op type (per-node medians over the runs)");
   sub->add_option("--top", opts->top, "how many of the slowest nodes --profile lists (default 10)")->check(CLI::PositiveNumber);
   sub->add_flag("--no-optimize", opts->no_optimize, "skip the graph passes (fusion, folding)");
+  sub->add_option("--device", opts->device, "cpu (default) or cuda (needs a build with the CUDA backend and a GPU)");
+  sub->add_option("--dtype", opts->dtype,
+                  "with --device cuda: fp32 (default) or fp16 float storage (f32 accumulation); int8 layers of a "
+                  "quantized (QDQ) model run in int8 either way");
   sub->footer(
       "Example:\n"
       "  edgeopt bench mobilenet_v2.onnx --threads 1 --iters 100 --profile\n"
       "  edgeopt bench model.onnx --batch 8 --json\n"
+      "  edgeopt bench model.onnx --device cuda --dtype fp16 --batch 32   (GPU: latency, power W, energy/inference)\n"
       "Latency is wall-clock per Session::run (inputs ready, outputs returned); throughput is\n"
       "batch * 1000 / mean latency; CPU time is the process's user+system time per run (summed over\n"
       "threads): on a busy machine it is the steadier measure of the work done. Peak RSS is the process high-water mark (getrusage).");

@@ -13,12 +13,20 @@
 #include <cstdint>
 #include <limits>
 
+// The CUDA backend compiles these very functions for the device (src/cuda), so GPU int8 results
+// are bit-exact with the CPU ones; for the host compiler the macro is empty.
+#ifdef __CUDACC__
+#define EDGEOPT_QUANT_HD __host__ __device__
+#else
+#define EDGEOPT_QUANT_HD
+#endif
+
 namespace edgeopt::kernels::quant {
 
 // Round half to even (banker's rounding), independent of the FP environment's rounding mode
 // (std::nearbyint follows fesetround, which another library may have changed). ONNX
 // QuantizeLinear specifies half-to-even, as numpy.round does: 2.5 -> 2, 3.5 -> 4, -2.5 -> -2.
-inline float round_half_even(float v) {
+EDGEOPT_QUANT_HD inline float round_half_even(float v) {
   float f = std::floor(v);
   float diff = v - f;  // exact for |v| < 2^24; above that v is already an integer and diff == 0
   if (diff > 0.5f) return f + 1.f;
@@ -30,7 +38,7 @@ inline float round_half_even(float v) {
 // The division is in f32 (as ONNX Runtime does; x * (1/scale) differs in the last bit for some x).
 // +-inf saturate to qmax/qmin; NaN maps to zero_point (ONNX leaves it undefined; this keeps the
 // value finite and equal to what dequantizes to 0).
-inline int32_t quantize_f32(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+EDGEOPT_QUANT_HD inline int32_t quantize_f32(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
   float v = x / scale;
   if (std::isnan(v)) return zero_point < qmin ? qmin : (zero_point > qmax ? qmax : zero_point);
   // Clamp in double before converting: the float -> int conversion of an out-of-range value is UB.
@@ -42,7 +50,7 @@ inline int32_t quantize_f32(float x, float scale, int32_t zero_point, int32_t qm
 
 // x = (q - zero_point) * scale, the ONNX DequantizeLinear formula (the subtraction is exact in
 // int32 for 8-bit codes; for i32 codes it is done in int64 so it cannot overflow).
-inline float dequantize_f32(int32_t q, float scale, int32_t zero_point) {
+EDGEOPT_QUANT_HD inline float dequantize_f32(int32_t q, float scale, int32_t zero_point) {
   return static_cast<float>(static_cast<int64_t>(q) - zero_point) * scale;
 }
 
@@ -79,7 +87,7 @@ inline QuantMultiplier quantize_multiplier(double real_multiplier) {
 // round(a * b / 2^31) with ties toward +infinity (the gemmlowp nudge: +2^30 for a*b >= 0, 1 - 2^30
 // below, then a truncating division), saturating the one overflow case a == b == INT32_MIN
 // (gemmlowp SaturatingRoundingDoublingHighMul).
-inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
+EDGEOPT_QUANT_HD inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == b && a == std::numeric_limits<int32_t>::min()) return std::numeric_limits<int32_t>::max();
   int64_t ab = static_cast<int64_t>(a) * b;
   int64_t nudge = ab >= 0 ? (int64_t{1} << 30) : (1 - (int64_t{1} << 30));
@@ -87,7 +95,7 @@ inline int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
 }
 
 // round(x / 2^exponent) with ties away from zero (gemmlowp RoundingDivideByPOT), exponent >= 0.
-inline int64_t rounding_divide_by_pot(int64_t x, int exponent) {
+EDGEOPT_QUANT_HD inline int64_t rounding_divide_by_pot(int64_t x, int exponent) {
   if (exponent <= 0) return x;
   const int64_t mask = (int64_t{1} << exponent) - 1;
   const int64_t remainder = x & mask;
@@ -102,7 +110,7 @@ inline int64_t rounding_divide_by_pot(int64_t x, int exponent) {
 // computed exactly: 5 * 0.25 gives 2 (1.25 -> high mul 2.5 -> 3 -> 3/2 = 1.5 -> 2); the tests bound
 // the difference by 1. Where TFLite overflows (acc << shift outside int32, only for M >= 1 and
 // huge acc) this computes the product exactly in 128 bits instead, then saturates.
-inline int32_t requantize(int32_t acc, QuantMultiplier m, int32_t zero_point, int32_t qmin, int32_t qmax) {
+EDGEOPT_QUANT_HD inline int32_t requantize(int32_t acc, QuantMultiplier m, int32_t zero_point, int32_t qmin, int32_t qmax) {
   const int left_shift = m.shift > 0 ? m.shift : 0;
   const int right_shift = m.shift > 0 ? 0 : -m.shift;
   const int64_t shifted = static_cast<int64_t>(acc) * (int64_t{1} << left_shift);

@@ -1,0 +1,390 @@
+// CUDA backend vs the CPU runtime (the reference), per op and per model family, batch 1 and 32.
+// Tolerances: fp32 |gpu - cpu| <= 1e-4 |cpu| + 1e-5 max(1, max|cpu|) (the absolute part scales
+// with the output: cancellation in long sums makes single elements small); fp16 |gpu - cpu| <=
+// 1e-2 (|cpu| + max|cpu|) (f16 storage has 11 significant bits; accumulation is f32); integer
+// outputs bit-exact (the int8 GEMM epilogue runs quant::requantize, the CPU's own routine).
+// Without a CUDA device every GPU test skips with the reason, and the no-device error paths are
+// tested instead.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "cuda/cuda_session.h"
+#include "cuda/nvml.h"
+#include "quantize/ptq.h"
+#include "runtime/session.h"
+#include "train/zoo/zoo.h"
+
+namespace edgeopt::cuda {
+namespace {
+
+#define EDGEOPT_REQUIRE_CUDA_DEVICE()                                                                  \
+  do {                                                                                                 \
+    if (cuda_device_count() == 0)                                                                      \
+      GTEST_SKIP() << "no CUDA device on this machine (the backend is compiled and linked; run "       \
+                      "cuda_test where a GPU is present)";                                             \
+  } while (0)
+
+Tensor random_tensor(DType dt, const Shape& s, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
+  Tensor t = Tensor::zeros(dt, s);
+  std::uniform_real_distribution<float> u(lo, hi);
+  if (dt == DType::kF32)
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+std::map<std::string, Tensor> random_feeds(const CudaSession& s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::map<std::string, Tensor> f;
+  for (const auto& vi : s.input_infos()) f[vi.name] = random_tensor(vi.dtype, vi.shape, rng);
+  return f;
+}
+
+// Runs g on the CPU runtime and on CUDA and compares every output; `what` names the case.
+void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what) {
+  CudaSessionOptions o;
+  o.precision = p;
+  o.batch = batch;
+  CudaSession gpu(g, o);
+  runtime::Session cpu(g);
+  for (uint32_t seed : {1u, 2u}) {
+    const auto feeds = random_feeds(gpu, seed);
+    const auto want = cpu.run(feeds);
+    // Two runs through run_many exercise both staging slots (and their CUDA graphs).
+    const auto got_all = gpu.run_many({feeds, feeds});
+    for (const auto& got : got_all) {
+      ASSERT_EQ(got.size(), want.size()) << what;
+      for (const auto& [name, ref] : want) {
+        const Tensor& t = got.at(name);
+        ASSERT_EQ(t.shape(), ref.shape()) << what << " output " << name;
+        ASSERT_EQ(t.dtype(), ref.dtype()) << what << " output " << name;
+        if (ref.dtype() != DType::kF32) {
+          for (int64_t i = 0; i < ref.numel(); ++i)
+            ASSERT_EQ(t.at(i), ref.at(i)) << what << " output " << name << " at " << i << " (integer: bit-exact)";
+          continue;
+        }
+        double max_ref = 0;
+        for (int64_t i = 0; i < ref.numel(); ++i) max_ref = std::max(max_ref, std::fabs(ref.at(i)));
+        for (int64_t i = 0; i < ref.numel(); ++i) {
+          const double r = ref.at(i), v = t.at(i);
+          const double tol = p == Precision::kF32 ? 1e-4 * std::fabs(r) + 1e-5 * std::max(1.0, max_ref)
+                                                  : 1e-2 * (std::fabs(r) + max_ref);
+          ASSERT_LE(std::fabs(v - r), tol) << what << " " << precision_name(p) << " batch " << batch << " output "
+                                           << name << " at " << i << ": cpu=" << r << " cuda=" << v;
+        }
+      }
+    }
+  }
+}
+
+void expect_all(const Graph& g, const std::string& what, std::initializer_list<int64_t> batches = {1, 32}) {
+  for (int64_t b : batches)
+    for (Precision p : {Precision::kF32, Precision::kF16}) {
+      SCOPED_TRACE(what + " " + precision_name(p) + " batch " + std::to_string(b));
+      expect_matches_cpu(g, p, b, what);
+    }
+}
+
+// One-node graphs: input x [N, ...] (N dynamic), weights as initializers.
+Graph one_node(const std::string& op, const Shape& x_no_batch, std::vector<std::pair<std::string, Tensor>> inits,
+               const std::map<std::string, Attribute::Value>& attrs = {}) {
+  Graph g;
+  std::vector<int64_t> dims{-1};
+  for (int64_t d : x_no_batch.dims()) dims.push_back(d);
+  g.inputs.push_back({"x", DType::kF32, Shape(dims), {"N"}});
+  std::vector<std::string> ins{"x"};
+  for (auto& [name, t] : inits) {
+    g.initializers[name] = t;
+    ins.push_back(name);
+  }
+  Node& n = g.add_node(op, ins, {"y"}, "op");
+  for (const auto& [k, v] : attrs) n.set_attr(k, v);
+  g.outputs.push_back({"y", DType::kF32, Shape{}, {}});
+  return g;
+}
+
+Tensor weights(const Shape& s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  return random_tensor(DType::kF32, s, rng, -0.5f, 0.5f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without a device: the errors are clear (these run on every machine).
+
+TEST(CudaNoDevice, SessionSaysNoCudaDevice) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present; this checks the no-device error";
+  Graph g = one_node("Relu", Shape{4}, {});
+  try {
+    CudaSession s(g);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(std::string(e.what()).find("no CUDA device"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CudaNoDevice, NvmlIsAbsentWithAReason) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present";
+  Nvml nvml(0);
+  EXPECT_FALSE(nvml.available());
+  EXPECT_NE(nvml.why_unavailable().find("NVML not available"), std::string::npos) << nvml.why_unavailable();
+  EXPECT_FALSE(nvml.power_w().has_value());
+  EXPECT_FALSE(nvml.memory().has_value());
+}
+
+TEST(CudaPrecision, ParsesNames) {
+  EXPECT_EQ(precision_from_name("fp16"), Precision::kF16);
+  EXPECT_EQ(precision_from_name("f32"), Precision::kF32);
+  EXPECT_THROW(precision_from_name("int4"), Error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per op (each at batch 1 and 32, fp32 and fp16).
+
+TEST(CudaOps, ConvDenseStridesPadsDilation) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  using V = std::vector<int64_t>;
+  expect_all(one_node("Conv", Shape{3, 13, 11}, {{"w", weights({8, 3, 3, 3}, 1)}, {"b", weights({8}, 2)}},
+                      {{"pads", V{1, 1, 1, 1}}}),
+             "conv 3x3 p1");
+  expect_all(one_node("Conv", Shape{5, 12, 9}, {{"w", weights({7, 5, 3, 3}, 3)}},
+                      {{"strides", V{2, 2}}, {"pads", V{1, 0, 1, 0}}, {"dilations", V{1, 2}}}),
+             "conv s2 d(1,2) no bias");
+  expect_all(one_node("Conv", Shape{16, 7, 7}, {{"w", weights({24, 16, 1, 1}, 4)}, {"b", weights({24}, 5)}}), "conv 1x1");
+  expect_all(one_node("Conv", Shape{4, 20}, {{"w", weights({6, 4, 5}, 6)}}, {{"pads", V{2, 2}}}), "conv 1-D");
+}
+
+TEST(CudaOps, ConvGroupedAndDepthwise) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  using V = std::vector<int64_t>;
+  expect_all(one_node("Conv", Shape{8, 10, 10}, {{"w", weights({8, 1, 3, 3}, 7)}, {"b", weights({8}, 8)}},
+                      {{"group", int64_t{8}}, {"pads", V{1, 1, 1, 1}}}),
+             "depthwise 3x3");
+  expect_all(one_node("Conv", Shape{8, 9, 9}, {{"w", weights({8, 1, 3, 3}, 9)}},
+                      {{"group", int64_t{8}}, {"pads", V{1, 1, 1, 1}}, {"strides", V{2, 2}}}),
+             "depthwise 3x3 s2");
+  expect_all(one_node("Conv", Shape{6, 8, 8}, {{"w", weights({4, 3, 3, 3}, 10)}}, {{"group", int64_t{2}}}), "conv group 2");
+}
+
+// Conv + Relu / Clip / residual Add: the runtime passes fuse them; CUDA runs the fused node
+// (cuDNN's fused bias+ReLU in fp32, the own epilogue otherwise).
+TEST(CudaOps, ConvFusedEpilogues) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  using V = std::vector<int64_t>;
+  for (const std::string act : {"Relu", "Clip"}) {
+    Graph g = one_node("Conv", Shape{4, 9, 9}, {{"w", weights({4, 4, 3, 3}, 11)}, {"b", weights({4}, 12)}},
+                       {{"pads", V{1, 1, 1, 1}}});
+    g.nodes[0].outputs = {"c"};
+    g.add_node("Add", {"c", "x"}, {"s"}, "res");
+    if (act == "Relu") {
+      g.add_node("Relu", {"s"}, {"y"}, "act");
+    } else {
+      g.initializers["lo"] = Tensor::scalar_f32(0.f);
+      g.initializers["hi"] = Tensor::scalar_f32(0.25f);
+      g.add_node("Clip", {"s", "lo", "hi"}, {"y"}, "act");
+    }
+    runtime::Session check(g);
+    EXPECT_EQ(check.graph().nodes.size(), 1u) << "the passes should fuse Conv+Add+" << act;
+    expect_all(g, "conv+residual+" + act);
+  }
+}
+
+TEST(CudaOps, GemmAndMatMul) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(one_node("Gemm", Shape{37}, {{"w", weights({19, 37}, 13)}, {"c", weights({19}, 14)}}, {{"transB", int64_t{1}}}),
+             "gemm transB bias");
+  expect_all(one_node("Gemm", Shape{16}, {{"w", weights({16, 24}, 15)}, {"c", weights({1, 24}, 16)}},
+                      {{"alpha", 0.5f}, {"beta", 2.f}}),
+             "gemm alpha beta");
+  expect_all(one_node("Gemm", Shape{8}, {{"w", weights({8, 5}, 17)}, {"c", weights({1, 1}, 18)}}), "gemm scalar C");
+  expect_all(one_node("MatMul", Shape{6, 33}, {{"w", weights({33, 17}, 19)}}), "matmul 3-D x 2-D");
+  Graph relu = one_node("Gemm", Shape{32}, {{"w", weights({32, 64}, 20)}, {"c", weights({64}, 21)}});
+  relu.nodes[0].outputs = {"h"};
+  relu.add_node("Relu", {"h"}, {"y"}, "relu");
+  expect_all(relu, "gemm+relu (cuBLASLt RELU_BIAS)");
+}
+
+TEST(CudaOps, BatchedMatMulOfTwoInputs) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g;
+  g.inputs.push_back({"a", DType::kF32, Shape{-1, 5, 7}, {"N", "", ""}});
+  g.inputs.push_back({"b", DType::kF32, Shape{-1, 7, 3}, {"N", "", ""}});
+  g.add_node("MatMul", {"a", "b"}, {"y"}, "bmm");
+  g.outputs.push_back({"y", DType::kF32, Shape{}, {}});
+  expect_all(g, "batched matmul");
+}
+
+TEST(CudaOps, Pools) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  using V = std::vector<int64_t>;
+  expect_all(one_node("MaxPool", Shape{3, 12, 10}, {}, {{"kernel_shape", V{2, 2}}, {"strides", V{2, 2}}}), "maxpool 2x2");
+  expect_all(one_node("MaxPool", Shape{3, 11, 11}, {},
+                      {{"kernel_shape", V{3, 3}}, {"strides", V{2, 2}}, {"pads", V{1, 1, 1, 1}}, {"ceil_mode", int64_t{1}}}),
+             "maxpool 3x3 s2 p1 ceil");
+  expect_all(one_node("AveragePool", Shape{2, 9, 9}, {},
+                      {{"kernel_shape", V{3, 3}}, {"strides", V{2, 2}}, {"pads", V{1, 1, 1, 1}}}),
+             "avgpool exclude pad");
+  expect_all(one_node("AveragePool", Shape{2, 9, 9}, {},
+                      {{"kernel_shape", V{3, 3}}, {"pads", V{1, 1, 1, 1}}, {"count_include_pad", int64_t{1}}}),
+             "avgpool include pad");
+  expect_all(one_node("GlobalAveragePool", Shape{5, 7, 9}, {}), "global average pool");
+  expect_all(one_node("GlobalMaxPool", Shape{5, 3, 3}, {}), "global max pool");
+}
+
+TEST(CudaOps, ElementwiseAndSoftmax) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  for (const std::string op : {"Relu", "Sigmoid", "Tanh", "HardSwish", "Exp", "Abs"})
+    expect_all(one_node(op, Shape{3, 5, 7}, {}), op);
+  expect_all(one_node("Clip", Shape{40}, {{"lo", Tensor::scalar_f32(-0.3f)}, {"hi", Tensor::scalar_f32(0.6f)}}), "clip");
+  expect_all(one_node("Add", Shape{4, 3, 3}, {{"b", weights({4, 1, 1}, 22)}}), "add channel broadcast");
+  expect_all(one_node("Mul", Shape{4, 6}, {{"b", weights({6}, 23)}}), "mul row broadcast");
+  expect_all(one_node("Sub", Shape{5}, {{"b", weights({1}, 24)}}), "sub scalar");
+  expect_all(one_node("Softmax", Shape{10}, {}), "softmax last axis");
+  expect_all(one_node("Softmax", Shape{100}, {}), "softmax 100 (lanes stride)");
+  expect_all(one_node("Softmax", Shape{6, 4, 5}, {}, {{"axis", int64_t{1}}}), "softmax inner axis");
+  expect_all(one_node("LogSoftmax", Shape{33}, {}), "log softmax");
+}
+
+TEST(CudaOps, ViewsCostNothing) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g = one_node("Flatten", Shape{2, 3, 4}, {});
+  g.nodes[0].outputs = {"f"};
+  g.initializers["w"] = weights({24, 5}, 25);
+  g.add_node("MatMul", {"f", "w"}, {"y"}, "fc");
+  expect_all(g, "flatten + matmul");
+  CudaSession s(g);
+  EXPECT_EQ(s.stats().view_nodes, 1);
+  EXPECT_EQ(s.stats().device_nodes, 1);
+}
+
+// QuantizeLinear -> QLinearMatMul -> (u8 graph output): integer outputs bit-exact with the CPU int8
+// kernels. K = 64 takes cuBLASLt's s8 GEMM, K = 30 the own kernel; u8 and i8 activations.
+TEST(CudaOps, QLinearMatMulInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  for (int64_t k : {64, 30})
+    for (DType a_dt : {DType::kU8, DType::kI8}) {
+      const int64_t n = 24;
+      Graph g;
+      g.inputs.push_back({"x", DType::kF32, Shape{-1, k}, {"N", ""}});
+      std::mt19937 rng(static_cast<uint32_t>(k));
+      std::uniform_int_distribution<int> wv(-127, 127);
+      Tensor b(DType::kI8, Shape{k, n});
+      for (int64_t i = 0; i < b.numel(); ++i) b.data<int8_t>()[i] = static_cast<int8_t>(wv(rng));
+      Tensor bias(DType::kI32, Shape{n});
+      for (int64_t i = 0; i < n; ++i) bias.data<int32_t>()[i] = static_cast<int32_t>(i * 37 - 400);
+      auto zp = [&](int32_t v) {
+        Tensor t(a_dt, Shape{});
+        if (a_dt == DType::kU8) t.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+        else t.data<int8_t>()[0] = static_cast<int8_t>(v - 128);
+        return t;
+      };
+      g.initializers["xs"] = Tensor::scalar_f32(1.f / 100.f);
+      g.initializers["xz"] = zp(131);
+      g.initializers["b"] = b;
+      std::vector<float> bs(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) bs[static_cast<size_t>(j)] = 0.004f + 0.0003f * static_cast<float>(j);
+      g.initializers["bs"] = Tensor::from_vector<float>(Shape{n}, bs);
+      Tensor bz(DType::kI8, Shape{});
+      bz.data<int8_t>()[0] = 0;
+      g.initializers["bz"] = bz;
+      g.initializers["ys"] = Tensor::scalar_f32(0.05f);
+      g.initializers["yz"] = zp(120);
+      g.initializers["bias"] = bias;
+      g.add_node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}, "q");
+      g.add_node("QLinearMatMul", {"xq", "xs", "xz", "b", "bs", "bz", "ys", "yz", "bias"}, {"y"}, "qmm");
+      g.outputs.push_back({"y", a_dt, Shape{}, {}});
+      for (int64_t batch : {1, 32}) expect_matches_cpu(g, Precision::kF32, batch, "qlinear_matmul k=" + std::to_string(k));
+    }
+}
+
+TEST(CudaOps, UnsupportedNodesAreListedByName) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g = one_node("Relu", Shape{4, 4}, {});
+  g.nodes[0].outputs = {"r"};
+  g.initializers["perm"] = Tensor::from_vector<int64_t>(Shape{1}, {0});
+  g.add_node("Transpose", {"r"}, {"y"}, "my_transpose").set_attr("perm", std::vector<int64_t>{0, 2, 1});
+  try {
+    CudaSession s(g);
+    FAIL() << "expected Unimplemented";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_NE(std::string(e.what()).find("'my_transpose' (Transpose)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CudaSessionTest, WrongBatchIsAClearError) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  CudaSession s(one_node("Relu", Shape{4}, {}), {.batch = 2});
+  std::map<std::string, Tensor> feeds{{"x", Tensor::zeros(DType::kF32, Shape{3, 4})}};
+  try {
+    s.run(feeds);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("built for [2,4]"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CudaSessionTest, GraphsCapturedAndEagerAgree) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g = train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10});
+  CudaSession graphs(g, {});
+  CudaSession eager(g, {.cuda_graphs = false});
+  EXPECT_TRUE(graphs.stats().cuda_graphs) << graphs.stats().cuda_graphs_note;
+  const auto f = random_feeds(graphs, 3);
+  const Tensor a = graphs.run(f).at("output"), b = eager.run(f).at("output");
+  // Same algorithms, same launches; only a split-K reduction order could differ, hence not ==.
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.at(i), b.at(i), 1e-6 + 1e-6 * std::fabs(b.at(i))) << i;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model families.
+
+TEST(CudaModels, VisionCnn) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10}), "vision_cnn");
+}
+
+TEST(CudaModels, MobileNetV2) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f}),
+             "mobilenet_v2");
+}
+
+TEST(CudaModels, SafetyMlp) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("safety_mlp", {.input_shape = {24}, .num_outputs = 2}), "safety_mlp");
+}
+
+// int8 (QDQ from edgeopt's PTQ, fused to QuantizeLinear/QLinearMatMul/DequantizeLinear by the
+// runtime passes): the integer layers are bit-exact, so only the f32 logits layer carries f32
+// rounding differences.
+TEST(CudaModels, SafetyMlpInt8) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph f = train::build_zoo_model("safety_mlp", {.input_shape = {24}, .num_outputs = 2});
+  std::mt19937 rng(5);
+  const Tensor calib = random_tensor(DType::kF32, Shape{64, 24}, rng);
+  quantize::QuantOptions qo;
+  qo.calib_samples = 64;
+  Graph q = quantize::quantize_ptq(f, calib, qo).graph;
+  CudaSession s(q, {});
+  bool int8 = false;
+  for (const auto& k : s.stats().node_kernels) int8 |= k.find("QLinearMatMul") != std::string::npos;
+  EXPECT_TRUE(int8) << "expected the passes to produce QLinearMatMul nodes";
+  for (int64_t b : {1, 32}) expect_matches_cpu(q, Precision::kF32, b, "safety_mlp int8");
+}
+
+TEST(CudaModels, EnvLstmIsNotSupportedAndSaysSo) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g = train::build_zoo_model("env_lstm", {.input_shape = {24, 4}, .num_outputs = 1});
+  try {
+    CudaSession s(g);
+    FAIL() << "LSTM has no CUDA kernel yet; expected Unimplemented";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_NE(std::string(e.what()).find("(LSTM)"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace edgeopt::cuda
