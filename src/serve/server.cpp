@@ -29,6 +29,7 @@ Server::Server(ServerOptions options) : options_(std::move(options)), feedback_(
   ro.log = options_.log;
   ro.max_model_bytes = options_.max_model_bytes;
   ro.require_manifest = options_.require_manifest;
+  ro.split = options_.split;
   if (options_.max_tensor_elements < 0 || options_.max_batch < 0)
     throw_error(ErrorCode::kInvalidArgument, "--max-elements and --max-batch must be >= 0");
   repo_ = std::make_unique<ModelRepository>(options_.model_repo, ro);
