@@ -557,7 +557,7 @@ bool Controller::split_tick(serve::ModelVersion& mv, double now, std::optional<d
     std::snprintf(pred, sizeof pred, "; cut %zu predicted %.2f ms vs %.2f ms for cut %zu (all-edge %.2f ms)", p.cut,
                   p.predicted_ms, p.predicted_current_ms, act.cut, p.predicted_all_edge_ms);
     record({now_s(), "resplit", static_cast<int64_t>(act.cut), static_cast<int64_t>(p.cut), "deployed",
-            why + "; re-solved from " + p.basis + pred, d});
+            why + "; re-plan: " + p.basis + pred, d});
     std::lock_guard<std::mutex> lock(mu_);
     last_action_s_ = steady_s();
     split_breach_ = latency_breach_ = 0;

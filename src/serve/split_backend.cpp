@@ -195,9 +195,10 @@ split::NetworkEstimate SplitBackend::network() const {
 
 SplitProposal SplitBackend::solve(const split::NetworkEstimate& net, const SplitWindow& w, const std::string& basis) const {
   SplitProposal p;
-  // Clamped: a ratio far outside this is a measurement artefact (a page fault, a first run), not
-  // a box that became 20x faster or slower.
-  p.edge_slowdown = std::clamp(w.edge_slowdown, 0.25, 20.0);
+  // Only a slowdown moves the prediction: the profile is the box's quiet speed (measured with
+  // per-node timing on, which itself costs time, so a quiet box measures a little under it). Above
+  // 20x is a measurement artefact (a page fault, a first run), not a slower box.
+  p.edge_slowdown = std::clamp(w.edge_slowdown, 1.0, 20.0);
   const split::LayerProfile edge =
       p.edge_slowdown == 1 ? partition_.edge : split::scale_profile(partition_.edge, 1.0 / p.edge_slowdown, "edge now");
   const split::Plan plan = split::solve_split(partition_.cuts, edge, partition_.cloud, net, options_.solver());
@@ -221,7 +222,7 @@ SplitProposal SplitBackend::propose(const SplitWindow& w, bool cloud_unreachable
     p.cut = all_edge_cut();
     p.transport = split::Transport::kF32;
     p.predicted_ms = p.predicted_all_edge_ms;
-    p.basis = "cloud unreachable; " + p.basis;
+    p.basis = "all-edge while the cloud is unreachable (offloading as " + p.basis + ")";
   }
   return p;
 }
