@@ -562,8 +562,8 @@ bool Controller::split_tick(serve::ModelVersion& mv, double now, std::optional<d
     last_action_s_ = steady_s();
     split_breach_ = latency_breach_ = 0;
     split_restore_since_ = -1;
-    if (code == "cloud_recovered") {
-      split_origin_ = -1;
+    if (code == "cloud_recovered" || (!offloading && p.cut != all_edge)) {
+      split_origin_ = -1;  // offloading again: nothing left to restore
     } else if (split_origin_ < 0 && offloading) {
       split_origin_ = static_cast<int64_t>(act.cut);
     }
@@ -579,6 +579,13 @@ bool Controller::split_tick(serve::ModelVersion& mv, double now, std::optional<d
                     : "p99 " + fmt("%.2f", *p99) + " ms > budget " + fmt("%.2f", budget) + " ms for " +
                           std::to_string(breach) + " ticks";
     const serve::SplitProposal p = sb.propose(w, unreachable);
+    // Off an unreachable cloud, the learned estimate predates the failure: offload again only to a
+    // cloud that answers a probe now (else the move would only fall back).
+    if (p.cut != all_edge && act.reason == "cloud_unreachable" && !sb.probe()) {
+      wait_log(version, now, why + "; the re-solved split would offload (cut " + std::to_string(p.cut) +
+                                 ") but the cloud does not answer probes");
+      return false;
+    }
     if (p.cut != act.cut) {
       go(p, code, why, p99.value_or(w.p99_ms), json::object());
       return true;
