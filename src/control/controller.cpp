@@ -600,7 +600,9 @@ bool Controller::split_tick(serve::ModelVersion& mv, double now, std::optional<d
     std::lock_guard<std::mutex> lock(mu_);
     origin = split_origin_;
   }
-  if (origin < 0 || static_cast<size_t>(origin) == act.cut || lat_breach || unreachable) {
+  // Not blocked by a latency breach: off the cloud, the breach may be the slow edge's own (all-edge
+  // on a loaded board), which going back to a healthy cloud is what fixes.
+  if (origin < 0 || static_cast<size_t>(origin) == act.cut || unreachable) {
     std::lock_guard<std::mutex> lock(mu_);
     split_restore_since_ = -1;
     return false;
