@@ -194,7 +194,7 @@ def main():
                     help="a vision_cnn trained on Fashion-MNIST (trained here if missing: width 128, depth 2, one epoch "
                          "on 6,000 images; compute a slow edge board notices)")
     ap.add_argument("--work", default="/tmp/edgeopt_split_demo")
-    ap.add_argument("--edge-cpu", type=float, default=0.2, help="the edge's CPU quota, in cores")
+    ap.add_argument("--edge-cpu", type=float, default=0.1, help="the edge's CPU quota, in cores")
     ap.add_argument("--slow-ms", type=float, default=200, help="one-way delay the slow phase adds (RTT + 2x)")
     ap.add_argument("--hold-s", type=float, default=10, help="seconds each phase runs after the controller acted")
     ap.add_argument("--json")
