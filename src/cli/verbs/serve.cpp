@@ -171,7 +171,7 @@ void add_serve_verb(CLI::App& app) {
       "answers carry an \"id\": POST /v2/models/vision_cnn/feedback {\"labels\":[{\"id\":\"...\",\"label\":3}]}\n"
       "  edgeopt serve --model-repo models --controller policy.yaml   # self-healing, see docs/monitoring.md\n"
       "Edge-cloud split (cloud: any OIP server with the halves; see docs/edge-cloud.md):\n"
-      "  edgeopt partition models/cnn/1/model.onnx --name cnn --cloud speedup:8 --out split/ --repo cloud/\n"
+      "  edgeopt partition models/cnn/1/model.onnx --name cnn --cloud speedup:8 --bandwidth 100 --out split/ --repo cloud/\n"
       "  edgeopt serve --model-repo cloud --http 9000            # on the cloud box\n"
       "  edgeopt serve --model-repo models --split cnn=http://cloud:9000,split/plan.json --controller policy.yaml\n"
       "See docs/serving.md, docs/security.md and docs/monitoring.md.");
