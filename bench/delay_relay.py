@@ -10,8 +10,14 @@ delay is added without limiting throughput (the link's rate comes from tc tbf). 
 """
 import argparse
 import asyncio
+import os
 import sys
 import time
+
+
+def current_delay(delay):
+    """The delay in seconds: a number, or a callable re-read per chunk (--delay-file)."""
+    return delay() if callable(delay) else delay
 
 
 async def pump(reader, writer, delay):
@@ -35,7 +41,7 @@ async def pump(reader, writer, delay):
             data = await reader.read(65536)
             if not data:
                 break
-            q.put_nowait((time.monotonic() + delay, data))
+            q.put_nowait((time.monotonic() + current_delay(delay), data))
     except (ConnectionError, OSError):
         pass
     q.put_nowait((0, None))
@@ -50,10 +56,23 @@ async def main():
     ap.add_argument("--listen", required=True)
     ap.add_argument("--to", required=True)
     ap.add_argument("--delay-ms", type=float, required=True, help="one-way delay added in each direction")
+    ap.add_argument("--delay-file", help="re-read the delay (ms, a number) from this file for every chunk when it exists: "
+                                         "the link can be made slow and fast again without dropping connections")
     a = ap.parse_args()
     lhost, lport = a.listen.rsplit(":", 1)
     thost, tport = a.to.rsplit(":", 1)
     delay = a.delay_ms / 1000.0
+    if a.delay_file:
+        fixed, cache = delay, {"mtime": None, "value": delay}
+
+        def delay():
+            try:
+                m = os.stat(a.delay_file).st_mtime_ns
+                if m != cache["mtime"]:
+                    cache["mtime"], cache["value"] = m, float(open(a.delay_file).read().strip()) / 1000.0
+            except (OSError, ValueError):
+                cache["mtime"], cache["value"] = None, fixed
+            return cache["value"]
 
     async def handle(cr, cw):
         try:

@@ -385,6 +385,10 @@ void Controller::tick() {
   }
   check_watch(now);
   if (busy_) return;
+  if (mv->split() && policy_.allow_resplit) {
+    check_split_watch(*mv, now);
+    if (split_tick(*mv, now, p99, budget)) return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
   const bool cooling = now - last_action_s_ < policy_.cooldown_s;
   const bool lat_breach = budget > 0 && p99 && *p99 > budget;
@@ -503,6 +507,180 @@ void Controller::tick() {
     if (job_.joinable()) job_.join();
     job_ = std::thread([this, why, serving, baseline, have, mark] { reoptimize(why, serving, baseline, have, mark); });
   }
+}
+
+void Controller::wait_log(int64_t serving, double now, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (now - last_wait_log_s_ < 30) return;  // at most one "waiting" line per 30 s
+    last_wait_log_s_ = now;
+  }
+  record({now_s(), "wait", serving, 0, "waiting", why, {}});
+}
+
+namespace {
+json proposal_json(const serve::SplitProposal& p) {
+  return {{"cut", p.cut}, {"transport", split::transport_name(p.transport)}, {"predicted_ms", p.predicted_ms},
+          {"predicted_current_ms", p.predicted_current_ms}, {"predicted_all_edge_ms", p.predicted_all_edge_ms},
+          {"bandwidth_mbps", p.network.bandwidth_mbps}, {"rtt_ms", p.network.rtt_ms}, {"edge_slowdown", p.edge_slowdown},
+          {"basis", p.basis}};
+}
+json window_json(const serve::SplitWindow& w) {
+  return {{"answers", w.answers}, {"split", w.split}, {"edge_only", w.edge_only}, {"fallback", w.fallback},
+          {"cloud_errors", w.cloud_errors}, {"fallback_fraction", w.fallback_fraction}};
+}
+}  // namespace
+
+bool Controller::split_tick(serve::ModelVersion& mv, double now, std::optional<double> p99, double budget) {
+  serve::SplitBackend& sb = *mv.split();
+  const serve::SplitWindow w = sb.window(policy_.latency_window_s);
+  const auto act = sb.active();
+  const size_t all_edge = sb.all_edge_cut();
+  const bool offloading = act.cut != all_edge;
+  const bool unreachable = offloading && w.split + w.fallback > 0 && w.fallback_fraction >= policy_.split_fallback_fraction;
+  const bool lat_breach = budget > 0 && p99 && *p99 > budget;
+  bool cooling = false;
+  int breach = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    split_breach_ = unreachable || lat_breach ? split_breach_ + 1 : 0;
+    breach = split_breach_;
+    cooling = now - last_action_s_ < policy_.cooldown_s;
+  }
+  const int64_t version = mv.version();
+  auto go = [&](const serve::SplitProposal& p, const std::string& code, const std::string& why, double baseline, json d) {
+    sb.set_cut(p.cut, p.transport, code);
+    d["proposal"] = proposal_json(p);
+    d["window"] = window_json(w);
+    d["version"] = version;
+    char pred[160];
+    std::snprintf(pred, sizeof pred, "; cut %zu predicted %.2f ms vs %.2f ms for cut %zu (all-edge %.2f ms)", p.cut,
+                  p.predicted_ms, p.predicted_current_ms, act.cut, p.predicted_all_edge_ms);
+    record({now_s(), "resplit", static_cast<int64_t>(act.cut), static_cast<int64_t>(p.cut), "deployed",
+            why + "; re-plan: " + p.basis + pred, d});
+    std::lock_guard<std::mutex> lock(mu_);
+    last_action_s_ = steady_s();
+    split_breach_ = latency_breach_ = 0;
+    split_restore_since_ = -1;
+    if (code == "cloud_recovered" || (!offloading && p.cut != all_edge)) {
+      split_origin_ = -1;  // offloading again: nothing left to restore
+    } else if (split_origin_ < 0 && offloading) {
+      split_origin_ = static_cast<int64_t>(act.cut);
+    }
+    split_watch_ = SplitWatch{code, act.cut, p.cut, baseline, steady_s()};
+  };
+
+  if (breach >= policy_.breach_ticks && !cooling) {
+    const std::string code = unreachable ? "cloud_unreachable" : "latency";
+    const std::string why =
+        unreachable ? "cloud unreachable: " + std::to_string(w.fallback) + " of " + std::to_string(w.split + w.fallback) +
+                          " offloads in the last " + fmt("%.0f", policy_.latency_window_s) + " s answered locally (" +
+                          std::to_string(w.cloud_errors) + " cloud errors) for " + std::to_string(breach) + " ticks"
+                    : "p99 " + fmt("%.2f", *p99) + " ms > budget " + fmt("%.2f", budget) + " ms for " +
+                          std::to_string(breach) + " ticks";
+    const serve::SplitProposal p = sb.propose(w, unreachable);
+    // Off an unreachable cloud, the learned estimate predates the failure: offload again only to a
+    // cloud that answers a probe now (else the move would only fall back).
+    if (p.cut != all_edge && act.reason == "cloud_unreachable" && !sb.probe()) {
+      wait_log(version, now, why + "; the re-solved split would offload (cut " + std::to_string(p.cut) +
+                                 ") but the cloud does not answer probes");
+      return false;
+    }
+    if (p.cut != act.cut) {
+      go(p, code, why, p99.value_or(w.p99_ms), json::object());
+      return true;
+    }
+    wait_log(version, now, why + "; the re-solved split keeps cut " + std::to_string(act.cut) + " (" + p.basis + ")");
+    return false;
+  }
+
+  // Back to offloading once the cloud answers probes and the solver prefers it again.
+  int64_t origin = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    origin = split_origin_;
+  }
+  // Not blocked by a latency breach: off the cloud, the breach may be the slow edge's own (all-edge
+  // on a loaded board), which going back to a healthy cloud is what fixes.
+  if (origin < 0 || static_cast<size_t>(origin) == act.cut || unreachable) {
+    std::lock_guard<std::mutex> lock(mu_);
+    split_restore_since_ = -1;
+    return false;
+  }
+  if (!sb.probe()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    split_restore_since_ = -1;
+    return false;
+  }
+  const serve::SplitProposal p = sb.propose_from_probes(w);
+  double since = -1;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (p.cut == all_edge || p.cut == act.cut) {
+      split_restore_since_ = -1;
+      return false;
+    }
+    if (split_restore_since_ < 0) split_restore_since_ = now;
+    since = split_restore_since_;
+  }
+  if (now - since < policy_.split_restore_after_s || cooling) return false;
+  go(p, "cloud_recovered",
+     "cloud healthy again: probes answered and the solver preferred offloading for " + fmt("%.0f", now - since) + " s",
+     p99.value_or(w.p99_ms), {{"left_cut", origin}});
+  return true;
+}
+
+void Controller::check_split_watch(serve::ModelVersion& mv, double now) {
+  std::optional<SplitWatch> sw;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sw = split_watch_;
+  }
+  if (!sw) return;
+  serve::SplitBackend& sb = *mv.split();
+  if (sb.active().cut != sw->to) {  // another action moved it
+    std::lock_guard<std::mutex> lock(mu_);
+    split_watch_.reset();
+    return;
+  }
+  if (now - sw->since_s < 2 * policy_.latency_window_s) return;
+  std::vector<double> lat = mv.recent_latencies(policy_.latency_window_s);
+  if (lat.size() < policy_.latency_min_samples) return;
+  const double p99 = 1e3 * serve::percentile(lat, 99);
+  const serve::SplitWindow w = sb.window(policy_.latency_window_s);
+  double budget = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    budget = policy_.p99_budget_ms;
+  }
+  const bool falling_back = w.split + w.fallback > 0 && w.fallback_fraction >= policy_.split_fallback_fraction;
+  // A latency re-plan must beat the p99 that prompted it; a move away from an unreachable cloud or
+  // back to a recovered one must stop the fallbacks and not leave the node over its budget worse off
+  // than before.
+  std::string bad;
+  if (falling_back) bad = fmt("%.0f%%", 100 * w.fallback_fraction) + " of the offloads still answered locally";
+  else if (sw->reason == "latency" && p99 > sw->baseline_p99_ms)
+    bad = "p99 " + fmt("%.2f", p99) + " ms is worse than the " + fmt("%.2f", sw->baseline_p99_ms) + " ms that prompted the re-plan";
+  else if (sw->reason != "latency" && budget > 0 && p99 > budget && p99 > sw->baseline_p99_ms)
+    bad = "p99 " + fmt("%.2f", p99) + " ms is over the " + fmt("%.2f", budget) + " ms budget and worse than the " +
+          fmt("%.2f", sw->baseline_p99_ms) + " ms before";
+  json d = {{"p99_ms", p99}, {"baseline_ms", sw->baseline_p99_ms}, {"window", window_json(w)}, {"reason", sw->reason}};
+  if (!bad.empty()) {
+    sb.set_cut(sw->from, sb.partition().plan.cuts.at(sw->from).transport, "rollback");
+    record({now_s(), "rollback", static_cast<int64_t>(sw->to), static_cast<int64_t>(sw->from), "deployed",
+            "split cut " + std::to_string(sw->to) + ": " + bad + "; back to cut " + std::to_string(sw->from), d});
+    std::lock_guard<std::mutex> lock(mu_);
+    last_action_s_ = steady_s();
+    if (sw->reason == "cloud_recovered") split_origin_ = static_cast<int64_t>(sw->to);  // try again later
+    else if (static_cast<int64_t>(sw->from) == split_origin_) split_origin_ = -1;
+  } else {
+    record({now_s(), "verify", static_cast<int64_t>(sw->from), static_cast<int64_t>(sw->to), "kept",
+            "split cut " + std::to_string(sw->to) + ": p99 " + fmt("%.2f", p99) + " ms (before " + fmt("%.2f", sw->baseline_p99_ms) +
+                " ms), " + std::to_string(w.fallback) + " fallbacks in the window",
+            d});
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  split_watch_.reset();
 }
 
 int64_t Controller::float_base() {
@@ -732,8 +910,22 @@ json Controller::status() const {
                    {"reason", e.reason}});
   }
   auto it = variants_.find(serving);
+  json split = nullptr;
+  try {
+    if (auto mv = server_.repository().get(policy_.model, ""); mv->split()) {
+      const auto a = mv->split()->active();
+      split = {{"cut", a.cut}, {"placement", a.placement}, {"reason", a.reason},
+               {"left_cut", split_origin_ < 0 ? json(nullptr) : json(split_origin_)}};
+    }
+  } catch (const std::exception&) {
+  }
   return {{"model", policy_.model},
-          {"state", busy_ ? "re-optimizing" : latency_origin_ ? "on a faster variant (left v" + std::to_string(latency_origin_) + ")" : "steady"},
+          {"split", split},
+          {"split_cut", split.is_null() ? json(nullptr) : split["cut"]},
+          {"state", busy_             ? "re-optimizing"
+                    : latency_origin_   ? "on a faster variant (left v" + std::to_string(latency_origin_) + ")"
+                    : split_origin_ >= 0 ? "re-split (left cut " + std::to_string(split_origin_) + ")"
+                                         : "steady"},
           {"serving_version", serving},
           {"variant_name", it == variants_.end() ? "" : it->second.name},
           {"p99_ms", last_p99_ms_},

@@ -33,6 +33,16 @@
 // watched: rolled back if its rolling accuracy ends below the old one's by rollback_margin (its p99
 // is worse than before, for a latency switch; its energy per inference is not lower, for an energy
 // switch), else marked verified.
+// - a model served through an edge-cloud split (`serve --split`, serve/split_backend.h): the p99
+//   budget breached, or at least split.fallback_fraction of the window's planned offloads answered
+//   locally (cloud down or late), for breach_ticks ticks -> "resplit": the split re-solved from what
+//   the node measured (SplitBackend::propose: learned bandwidth/RTT, the edge's current speed; all-
+//   edge when the cloud is unreachable) and hot-swapped (SplitBackend::set_cut: requests in flight
+//   finish on their cut). Watched like a switch: rolled back if its p99 is worse than the one that
+//   prompted it (a latency re-plan) or offloads keep falling back. While off the original cut, a
+//   health probe every tick; once the probes succeed and the solver (probed RTT) prefers an
+//   offloading cut for split.restore_after_s -> back to it ("cloud_recovered"), rolled back if it
+//   then falls back or breaches the budget. Log entries of resplit carry cuts in from/to.
 // Every action and decision is logged with its reason: a JSON line (policy.log), the server's log,
 // status() (the dashboard) and the edgeopt_controller_actions_total counter.
 // Requires the model's config.pbtxt to keep all versions loaded (version_policy: { all {} }).
@@ -107,6 +117,12 @@ class Controller {
     double baseline = 0;
     double since_s = 0;
   };
+  struct SplitWatch {        // a re-plan being verified
+    std::string reason;      // latency | cloud_unreachable | cloud_recovered
+    size_t from = 0, to = 0; // cuts
+    double baseline_p99_ms = 0;
+    double since_s = 0;
+  };
   struct Scored {
     std::string kind;        // recalibrate | finetune
     std::string name;
@@ -125,6 +141,10 @@ class Controller {
   void record(LogEntry e);
   void check_watch(double now);
   void start_reoptimization(const std::string& reason);
+  // The split part of a tick; true when it acted (the tick ends there).
+  bool split_tick(serve::ModelVersion& mv, double now, std::optional<double> p99, double budget);
+  void check_split_watch(serve::ModelVersion& mv, double now);
+  void wait_log(int64_t serving, double now, const std::string& why);
   // mark: labelled_total when the breach began (samples labelled before it are the reference for
   // input re-normalization).
   void reoptimize(std::string reason, int64_t from, double baseline, size_t samples, uint64_t mark);
@@ -144,6 +164,10 @@ class Controller {
   int latency_breach_ = 0, energy_breach_ = 0, accuracy_breach_ = 0, restore_ok_since_ = 0;
   double restore_clear_since_ = -1;
   int64_t latency_origin_ = 0;     // variant left for latency/energy (0: none)
+  int split_breach_ = 0;
+  int64_t split_origin_ = -1;      // the offloading cut left for latency or an unreachable cloud (-1: none)
+  double split_restore_since_ = -1;
+  std::optional<SplitWatch> split_watch_;
   uint64_t breach_labelled_mark_ = 0;  // feedback labelled_total when the accuracy breach began
   double last_action_s_ = -1e18;
   double last_wait_log_s_ = -1e18;

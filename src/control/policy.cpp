@@ -64,7 +64,13 @@ Policy parse_policy(const std::string& text, const std::string& origin) {
       {"energy", {{"budget_mj", [&](const json& v, const std::string& k) { p.energy_budget_mj = num(v, k, 0); }}}},
       {"actions", {{"switch", [&](const json& v, const std::string& k) { p.allow_switch = boolean(v, k); }},
                    {"recalibrate", [&](const json& v, const std::string& k) { p.allow_recalibrate = boolean(v, k); }},
-                   {"finetune", [&](const json& v, const std::string& k) { p.allow_finetune = boolean(v, k); }}}},
+                   {"finetune", [&](const json& v, const std::string& k) { p.allow_finetune = boolean(v, k); }},
+                   {"resplit", [&](const json& v, const std::string& k) { p.allow_resplit = boolean(v, k); }}}},
+      {"split", {{"fallback_fraction", [&](const json& v, const std::string& k) {
+                    p.split_fallback_fraction = num(v, k, 0.01);
+                    if (p.split_fallback_fraction > 1) fail(k, "must be <= 1");
+                  }},
+                 {"restore_after_s", [&](const json& v, const std::string& k) { p.split_restore_after_s = num(v, k, 0); }}}},
       {"finetune", {{"epochs", [&](const json& v, const std::string& k) { p.finetune_epochs = static_cast<int>(num(v, k, 1)); }},
                     {"lr", [&](const json& v, const std::string& k) { p.finetune_lr = num(v, k, 1e-9); }},
                     {"batch", [&](const json& v, const std::string& k) { p.finetune_batch = static_cast<int64_t>(num(v, k, 1)); }},

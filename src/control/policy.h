@@ -10,7 +10,8 @@
 //   accuracy: {floor: 0.80, min_labels: 100, rollback_margin: 0.02, rollback_min_labels: 100}
 //   drift: {psi_threshold: 0.25}       # 0: drift alone never triggers re-optimization
 //   energy: {budget_mj: 0}             # per inference; 0: off
-//   actions: {switch: true, recalibrate: true, finetune: true}
+//   actions: {switch: true, recalibrate: true, finetune: true, resplit: true}
+//   split: {fallback_fraction: 0.5, restore_after_s: 10}   # models served with --split
 //   finetune: {epochs: 3, lr: 0.0005, batch: 32, max_samples: 2000, min_samples: 300,
 //              holdout_fraction: 0.25, min_gain: 0.005, layers: all, since_breach: false}
 //   recalibrate: {samples: 256}
@@ -43,6 +44,13 @@ struct Policy {
   double drift_psi_threshold = 0;   // a drift alarm with max PSI >= this also triggers (0: off)
   double energy_budget_mj = 0;      // per inference (0: off)
   bool allow_switch = true, allow_recalibrate = true, allow_finetune = true;
+  // Edge-cloud split (a model served with `serve --split`): re-plan the cut when the p99 budget is
+  // breached or when at least split_fallback_fraction of the planned offloads in the latency window
+  // were answered locally (the cloud is down or late); back to an offloading cut once health probes
+  // have succeeded and the solver has preferred offloading for split_restore_after_s.
+  bool allow_resplit = true;
+  double split_fallback_fraction = 0.5;
+  double split_restore_after_s = 10.0;
   int finetune_epochs = 3;
   double finetune_lr = 5e-4;
   int64_t finetune_batch = 32;

@@ -48,6 +48,32 @@ function chart(title, series, unit) {
   const legend = series.map((s, i) => '<span style="color:' + COLORS[i % COLORS.length] + '">&#9632; ' + esc(s.name) + "</span>").join(" ");
   return '<div class="chart"><b>' + esc(title) + "</b>" + svg + "<div>" + legend + "</div></div>";
 }
+// Versions served through an edge-cloud split: the cut, where answers came from, bytes, network.
+function splitTable(m) {
+  const vs = m.versions.filter(v => v.split);
+  if (!vs.length) return "";
+  let html = '<h2>' + esc(m.name) + ' &mdash; edge-cloud split</h2><table><tr><th>version</th><th class="l">cut</th>' +
+    '<th class="l">placement</th><th class="l">after node</th><th>wire</th><th class="l">reason</th><th>split</th><th>edge only</th>' +
+    "<th>fallback</th><th>cloud errors</th><th>KB sent</th><th>KB received</th><th>RTT ms</th><th>Mbit/s</th></tr>";
+  const cuts = [], paths = [];
+  for (const v of vs) {
+    const s = v.split, a = s.answers || {}, key = m.name + "/" + v.version;
+    const errs = Object.values(s.cloud_errors || {}).reduce((x, y) => x + y, 0);
+    push(key + "/cut", s.cut); push(key + "/w_split", s.window.split); push(key + "/w_edge", s.window.edge_only);
+    push(key + "/w_fallback", s.window.fallback);
+    html += "<tr><td>" + v.version + "</td>" + cell(m.name, v.version, "split_cut", s.cut + " / " + s.all_edge_cut) +
+      cell(m.name, v.version, "split_placement", s.placement) + cell(m.name, v.version, "split_after_node", s.after_node || "-") +
+      cell(m.name, v.version, "split_transport", s.transport) + cell(m.name, v.version, "split_reason", s.reason) +
+      cell(m.name, v.version, "split_answers_split", a.split || 0, 0) + cell(m.name, v.version, "split_answers_edge_only", a.edge_only || 0, 0) +
+      cell(m.name, v.version, "split_answers_fallback", a.fallback || 0, 0) + cell(m.name, v.version, "split_cloud_errors", errs, 0) +
+      cell(m.name, v.version, "split_kb_sent", s.bytes_sent / 1024, 1) + cell(m.name, v.version, "split_kb_received", s.bytes_received / 1024, 1) +
+      cell(m.name, v.version, "split_rtt_ms", s.rtt_ms, 3) + cell(m.name, v.version, "split_bandwidth_mbps", s.bandwidth_mbps, 1) + "</tr>";
+    cuts.push({name: "v" + v.version + " cut", values: hist[key + "/cut"]});
+    paths.push({name: "v" + v.version + " split", values: hist[key + "/w_split"]}, {name: "v" + v.version + " edge only", values: hist[key + "/w_edge"]},
+      {name: "v" + v.version + " fallback", values: hist[key + "/w_fallback"]});
+  }
+  return html + '</table><div class="charts">' + chart("serving cut", cuts, "") + chart("answers in the window, by path", paths, "") + "</div>";
+}
 function render(d) {
   let html = "";
   for (const m of d.models) {
@@ -81,12 +107,13 @@ function render(d) {
     }
     html += "</table><div class=\"charts\">" + chart("latency (ms)", lat, "ms") + chart("throughput (req/s)", thr, "req/s") +
       chart("rolling accuracy (RMSE for regressors)", acc, "") + chart("drift (max KS / PSI)", drift, "") + "</div>";
+    html += splitTable(m);
   }
   document.getElementById("models").innerHTML = html;
   const c = d.controller;
   if (c) {
     let s = "<table>";
-    for (const k of ["model", "state", "variant_name", "serving_version", "p99_ms", "accuracy", "accuracy_floor", "p99_budget_ms", "energy_mj", "drift_alarm", "busy"])
+    for (const k of ["model", "state", "variant_name", "serving_version", "split_cut", "p99_ms", "accuracy", "accuracy_floor", "p99_budget_ms", "energy_mj", "drift_alarm", "busy"])
       if (c[k] !== undefined) s += '<tr><th class="l">' + k + '</th><td class="l" data-metric="controller_' + k + '">' + esc(fmt(c[k], 4)) + "</td></tr>";
     document.getElementById("controller").innerHTML = s + "</table>";
     const body = (c.log || []).slice().reverse().map(e => "<tr><td class=\"l\">" + new Date(e.time_s * 1000).toISOString().substr(11, 8) +

@@ -44,6 +44,7 @@ std::string render_prometheus_metrics(const ModelRepository& repo) {
     VersionStats st;
     size_t queue = 0;
     std::optional<monitor::DriftStatus> drift;
+    std::shared_ptr<SplitBackend> split;
   };
   std::vector<Row> rows;
   for (const auto& e : repo.index()) {
@@ -51,7 +52,7 @@ std::string render_prometheus_metrics(const ModelRepository& repo) {
     auto v = repo.get(e.name, e.version);
     if (!v) continue;
     rows.push_back({"model=\"" + esc(e.name) + "\",version=\"" + esc(e.version) + "\"", v->stats(), v->queue_size(),
-                    v->drift_status()});
+                    v->drift_status(), v->split()});
   }
   std::ostringstream o;
   auto counter = [&](const char* name, const char* help, uint64_t VersionStats::*field) {
@@ -111,6 +112,59 @@ std::string render_prometheus_metrics(const ModelRepository& repo) {
               [](const monitor::DriftStatus& d) { return d.max_ks; });
   drift_gauge("edgeopt_drift_max_psi", "Largest per-feature PSI in the latest test.", "gauge",
               [](const monitor::DriftStatus& d) { return d.max_psi; });
+  // Edge-cloud split (versions served through one, split_backend.h).
+  struct SplitRow {
+    const Row* row;
+    SplitBackend::Active active;
+    SplitCounters c;
+    split::NetworkEstimate net;
+  };
+  std::vector<SplitRow> splits;
+  for (const auto& r : rows)
+    if (r.split) splits.push_back({&r, r.split->active(), r.split->counters(), r.split->network()});
+  if (!splits.empty()) {
+    o << "# HELP edgeopt_split_cut The cut serving now: nodes [0, cut) run on the edge (cut = all_edge_cut: all-edge, 0: "
+         "all-cloud); labels name the last edge node, the wire and the placement.\n# TYPE edgeopt_split_cut gauge\n";
+    for (const auto& s : splits)
+      o << "edgeopt_split_cut{" << s.row->labels << ",after_node=\"" << esc(s.active.after_node) << "\",transport=\""
+        << split::transport_name(s.active.transport) << "\",placement=\"" << s.active.placement << "\"} " << s.active.cut << "\n";
+    o << "# HELP edgeopt_split_all_edge_cut The all-edge cut's index (the prepared graph's node count).\n"
+         "# TYPE edgeopt_split_all_edge_cut gauge\n";
+    for (const auto& s : splits) o << "edgeopt_split_all_edge_cut{" << s.row->labels << "} " << s.row->split->all_edge_cut() << "\n";
+    auto by_key = [&](const char* name, const char* help, const char* label,
+                      std::map<std::string, int64_t> SplitCounters::*field) {
+      o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+      for (const auto& s : splits)
+        for (const auto& [k, n] : s.c.*field) o << name << "{" << s.row->labels << "," << label << "=\"" << esc(k) << "\"} " << n << "\n";
+    };
+    by_key("edgeopt_split_requests_total",
+           "Requests (or batches) answered, by path: edge_only (all-edge cut), split (the cloud answered), fallback "
+           "(an offload was planned but the edge answered).", "path", &SplitCounters::answers);
+    by_key("edgeopt_split_fallbacks_total", "Offloads answered locally instead, by reason.", "reason", &SplitCounters::fallbacks);
+    by_key("edgeopt_split_cloud_errors_total", "Offloads that failed: unavailable, deadline (timeout), http_error, protocol.",
+           "status", &SplitCounters::cloud_errors);
+    by_key("edgeopt_split_replans_total",
+           "Split decisions that set the serving cut, by reason (plan: at load; the controller's resplit reasons).", "reason",
+           &SplitCounters::decisions);
+    auto scalar = [&](const char* name, const char* help, const char* type, auto get) {
+      o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+      for (const auto& s : splits) o << name << "{" << s.row->labels << "} " << num(get(s)) << "\n";
+    };
+    scalar("edgeopt_split_offload_sent_bytes_total", "Offload request bodies sent to the cloud.", "counter",
+           [](const SplitRow& s) { return static_cast<double>(s.c.bytes_sent); });
+    scalar("edgeopt_split_offload_received_bytes_total", "Offload response bodies received from the cloud.", "counter",
+           [](const SplitRow& s) { return static_cast<double>(s.c.bytes_received); });
+    scalar("edgeopt_split_deadline_misses_total", "Split answers later than the split deadline.", "counter",
+           [](const SplitRow& s) { return static_cast<double>(s.c.deadline_misses); });
+    scalar("edgeopt_split_probes_total", "Cloud health probes sent.", "counter",
+           [](const SplitRow& s) { return static_cast<double>(s.c.probes); });
+    scalar("edgeopt_split_probe_failures_total", "Cloud health probes that failed.", "counter",
+           [](const SplitRow& s) { return static_cast<double>(s.c.probe_failures); });
+    scalar("edgeopt_split_bandwidth_bytes_per_second", "Bandwidth to the cloud estimated from real offloads (EWMA).", "gauge",
+           [](const SplitRow& s) { return s.net.bandwidth_mbps * 1e6 / 8; });
+    scalar("edgeopt_split_rtt_seconds", "Round trip time to the cloud estimated from real offloads (EWMA).", "gauge",
+           [](const SplitRow& s) { return s.net.rtt_ms / 1e3; });
+  }
   // Process: CPU seconds and resident memory (what a city's dashboard alerts on for a hot box).
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

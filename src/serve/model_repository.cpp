@@ -300,7 +300,14 @@ int ModelRepository::sync_model(const std::string& model, bool forced) {
       Graph g = onnx::load_model_from_bytes(bytes, file.string(), fs::path(real).parent_path().string());
       ModelConfig c = base;
       complete_model_config(c, g, file.string());
-      auto mv = std::make_shared<ModelVersion>(model, v, c, g, options_.exec);
+      auto sp = options_.split.find(model);
+      auto mv = std::make_shared<ModelVersion>(model, v, c, g, options_.exec, sp == options_.split.end() ? nullptr : &sp->second);
+      if (mv->split()) {
+        const auto a = mv->split()->active();
+        log("model '" + model + "' version " + std::to_string(v) + ": split at cut " + std::to_string(a.cut) + " (" +
+            a.placement + (a.after_node.empty() ? "" : ", after '" + a.after_node + "'") + ", " + split::transport_name(a.transport) +
+            " wire), cloud " + sp->second.cloud_url + ", plan " + sp->second.plan_path);
+      }
       // A drift reference (written by `edgeopt optimize`) beside the model file or in the model's
       // folder turns on drift detection for this version; a bad one fails the load, naming it.
       for (const fs::path& ref : {folder / std::to_string(v) / "drift_reference.json", folder / "drift_reference.json"}) {

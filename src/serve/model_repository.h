@@ -46,6 +46,8 @@ struct RepositoryOptions {
   // Refuse models whose folder has no SHA256SUMS manifest (with one, every loaded model file must
   // be listed in it and match, whether or not this is set).
   bool require_manifest = false;
+  // Models served through an edge-cloud split (every version of them; split_backend.h).
+  std::map<std::string, SplitSpec> split;
   std::function<void(const std::string&)> log;  // one line per load/unload/error; may be empty
 };
 

@@ -32,11 +32,14 @@ Tensor slice_rows(const Tensor& t, int64_t begin, int64_t rows) {
 }  // namespace
 
 ModelVersion::ModelVersion(std::string name, int64_t version, ModelConfig config, const Graph& graph,
-                           ExecOptions options)
+                           ExecOptions options, const SplitSpec* split)
     : name_(std::move(name)), version_(version), config_(std::move(config)), options_(options) {
   const int workers = std::max(1, config_.instance_count > 0 ? config_.instance_count : options_.threads);
   config_.instance_count = workers;  // what runs, for the /config endpoint
-  for (int i = 0; i < workers; ++i) sessions_.push_back(std::make_unique<runtime::Session>(graph));
+  if (split)
+    split_ = std::make_shared<SplitBackend>(graph, *split, name_, workers);
+  else
+    for (int i = 0; i < workers; ++i) sessions_.push_back(std::make_unique<runtime::Session>(graph));
   for (const auto& o : config_.outputs) model_outputs_.push_back(o.name);
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { worker_loop(static_cast<size_t>(i)); });
 }
@@ -230,7 +233,6 @@ void ModelVersion::worker_loop(size_t index) {
 }
 
 void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
-  runtime::Session& session = *sessions_[index];
   try {
     std::map<std::string, Tensor> feeds;
     int64_t total = 0;
@@ -255,7 +257,7 @@ void ModelVersion::run_batch(size_t index, std::vector<Pending>& batch) {
     timespec cpu0{}, cpu1{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
     try {
-      outputs = session.run(feeds);
+      outputs = split_ ? split_->infer(index, feeds) : sessions_[index]->run(feeds);
     } catch (const std::exception&) {
       if (batch.size() == 1) throw;
       // One bad request (e.g. a variable dim the model rejects) must not fail the others batched

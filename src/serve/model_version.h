@@ -38,6 +38,7 @@
 #include "core/tensor.h"
 #include "runtime/session.h"
 #include "serve/model_config.h"
+#include "serve/split_backend.h"
 #include "serve/status.h"
 
 namespace edgeopt::serve {
@@ -85,8 +86,10 @@ inline constexpr std::array<double, 7> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64};
 
 class ModelVersion {
  public:
-  // Builds `workers` Sessions from `graph` (construction errors propagate as edgeopt::Error).
-  ModelVersion(std::string name, int64_t version, ModelConfig config, const Graph& graph, ExecOptions options);
+  // Builds `workers` Sessions from `graph` (construction errors propagate as edgeopt::Error). With
+  // `split`, the workers run the model through an edge-cloud split instead (split_backend.h).
+  ModelVersion(std::string name, int64_t version, ModelConfig config, const Graph& graph, ExecOptions options,
+               const SplitSpec* split = nullptr);
   ~ModelVersion();
   ModelVersion(const ModelVersion&) = delete;
   ModelVersion& operator=(const ModelVersion&) = delete;
@@ -113,6 +116,8 @@ class ModelVersion {
   // seconds, at most the last 4096, newest first. *covered_s (when given): the seconds those answers
   // span, window_s unless the 4096 cap cut the window short (throughput = size / covered).
   std::vector<double> recent_latencies(double window_s, double* covered_s = nullptr) const;
+  // The edge-cloud split this version runs through; null for a whole model.
+  const std::shared_ptr<SplitBackend>& split() const { return split_; }
 
  private:
   struct Pending {
@@ -130,7 +135,8 @@ class ModelVersion {
   int64_t version_;
   ModelConfig config_;
   ExecOptions options_;
-  std::vector<std::unique_ptr<runtime::Session>> sessions_;  // one per worker
+  std::vector<std::unique_ptr<runtime::Session>> sessions_;  // one per worker (none when split)
+  std::shared_ptr<SplitBackend> split_;
   std::vector<std::string> model_outputs_;
   std::unique_ptr<monitor::DriftDetector> drift_;
   mutable std::mutex drift_mu_;

@@ -65,6 +65,22 @@ nlohmann::json monitor_snapshot(Server& server, double window_s) {
                     {"reason", d->reason}};
     else
       v["drift"] = nullptr;
+    if (const auto& sb = mv->split()) {
+      const auto a = sb->active();
+      const auto c = sb->counters();
+      const auto w = sb->window(window_s);
+      const auto net = sb->network();
+      v["split"] = {{"cut", a.cut}, {"all_edge_cut", sb->all_edge_cut()}, {"after_node", a.after_node},
+                    {"transport", split::transport_name(a.transport)}, {"placement", a.placement}, {"reason", a.reason},
+                    {"cloud_url", sb->spec().cloud_url}, {"answers", c.answers}, {"fallbacks", c.fallbacks},
+                    {"cloud_errors", c.cloud_errors}, {"decisions", c.decisions}, {"bytes_sent", c.bytes_sent},
+                    {"bytes_received", c.bytes_received}, {"bandwidth_mbps", net.bandwidth_mbps}, {"rtt_ms", net.rtt_ms},
+                    {"window", {{"answers", w.answers}, {"edge_only", w.edge_only}, {"split", w.split},
+                                {"fallback", w.fallback}, {"fallback_fraction", w.fallback_fraction},
+                                {"edge_slowdown", w.edge_slowdown}}}};
+    } else {
+      v["split"] = nullptr;
+    }
     const auto en = server.energy_per_inference(*mv);
     v["energy"] = en.known ? json{{"mj_per_inference", 1e3 * en.joules}, {"source", en.source}} : json(nullptr);
     by_model[e.name]["versions"].push_back(v);

@@ -10,7 +10,12 @@
 //     "rolling": {"task": "classification", "n": 500, "labels_total": 500, "accuracy": 0.89,
 //                 "precision": 0.89, "recall": 0.89, "f1": 0.89} | null,
 //     "drift": {"alarm": false, "max_ks": 0.07, "max_psi": 0.03, "samples": 800} | null,
-//     "energy": {"mj_per_inference": 0.41, "source": "estimate"} | null}]}],
+//     "energy": {"mj_per_inference": 0.41, "source": "estimate"} | null,
+//     "split": {"cut": 3, "all_edge_cut": 9, "after_node": "pool0", "transport": "fp16", "placement": "split",
+//               "reason": "plan", "cloud_url": "...", "answers": {"split": 800, "fallback": 12},
+//               "fallbacks": {"circuit_open": 10, "unavailable": 2}, "cloud_errors": {...}, "decisions": {...},
+//               "bytes_sent": 1.2e6, "bytes_received": 3.2e4, "bandwidth_mbps": 95, "rtt_ms": 0.8,
+//               "window": {"answers", "edge_only", "split", "fallback", "fallback_fraction", "edge_slowdown"}} | null}]}],
 //    "controller": {...} | null}
 #pragma once
 #include <nlohmann/json.hpp>

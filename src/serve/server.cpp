@@ -29,6 +29,7 @@ Server::Server(ServerOptions options) : options_(std::move(options)), feedback_(
   ro.log = options_.log;
   ro.max_model_bytes = options_.max_model_bytes;
   ro.require_manifest = options_.require_manifest;
+  ro.split = options_.split;
   if (options_.max_tensor_elements < 0 || options_.max_batch < 0)
     throw_error(ErrorCode::kInvalidArgument, "--max-elements and --max-batch must be >= 0");
   repo_ = std::make_unique<ModelRepository>(options_.model_repo, ro);
@@ -94,6 +95,11 @@ void Server::log(const std::string& line) const {
 void Server::start() {
   repo_->poll();
   if (repo_->index().empty()) log("warning: the repository '" + options_.model_repo + "' has no model folders yet");
+  for (const auto& [model, spec] : options_.split) {
+    bool found = false;
+    for (const auto& e : repo_->index()) found = found || e.name == model;
+    if (!found) log("warning: --split names model '" + model + "', which the repository '" + options_.model_repo + "' does not have (yet)");
+  }
   if (options_.http_port >= 0) {
     http_ = std::make_unique<HttpFrontend>(*this);
     http_port_ = http_->start(options_.host, options_.http_port);

@@ -68,6 +68,8 @@ struct ServerOptions {
   // (labelled energy_source="estimate"; see docs/monitoring.md).
   double watts_per_core = 10.0;
   hw::EnergyMeterOptions energy;            // where the RAPL/NVML counters are read (tests: a fake sysfs)
+  // Models that run through an edge-cloud split: model name -> cloud URL, plan, TLS (split_backend.h).
+  std::map<std::string, SplitSpec> split;
   std::function<void(const std::string&)> log;  // load/unload/error lines; may be empty
 };
 

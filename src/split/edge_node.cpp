@@ -93,6 +93,8 @@ EdgeAnswer EdgeNode::infer_at(const std::map<std::string, Tensor>& feeds, size_t
   if (budget > 0) {
     OipResult res = client_->infer(cloud_model_name(opts_.model_prefix, cut, t), wire, r.halves().cloud_outputs, budget);
     a.cloud_call_ms = res.ms;
+    a.bytes_sent = res.bytes_sent;
+    a.bytes_received = res.bytes_received;
     status = res.status;
     a.error = res.error;
     if (res.ok()) {

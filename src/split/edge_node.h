@@ -52,6 +52,7 @@ struct EdgeAnswer {
   std::string error;           // the offload's error message when it failed
   double edge_ms = 0, cloud_call_ms = 0, local_ms = 0, total_ms = 0;
   bool met_deadline = true;
+  int64_t bytes_sent = 0, bytes_received = 0;  // the offload's request and response bodies (0: none)
 };
 
 struct EdgeNodeStats {

@@ -3,8 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -23,6 +25,9 @@ struct Options {
   double timeout_ms = 0;
   double max_model_mb = 4096;
   std::string controller;  // policy file
+  std::vector<std::string> split;  // MODEL=URL,PLAN
+  std::string cloud_ca, cloud_cert, cloud_key, cloud_token_file;
+  double split_deadline_ms = 1000;
 };
 
 void log_line(const std::string& line) {
@@ -42,6 +47,24 @@ void run_serve(Options o) {
   o.server.max_model_bytes = static_cast<uint64_t>(o.max_model_mb * 1024 * 1024);
   o.server.default_timeout_us = static_cast<int64_t>(o.timeout_ms * 1000);
   o.server.log = log_line;
+  for (const auto& text : o.split) {
+    auto [model, spec] = serve::parse_split_flag(text);
+    spec.client.ca_file = o.cloud_ca;
+    spec.client.cert_file = o.cloud_cert;
+    spec.client.key_file = o.cloud_key;
+    if (!o.cloud_token_file.empty()) {
+      // From a file, not the command line, so the token does not show in `ps`.
+      std::ifstream tf(o.cloud_token_file);
+      EDGEOPT_CHECK(tf.good(), ErrorCode::kNotFound, "cannot open --cloud-token-file '" + o.cloud_token_file + "'");
+      std::getline(tf, spec.client.bearer_token);
+      while (!spec.client.bearer_token.empty() && std::isspace(static_cast<unsigned char>(spec.client.bearer_token.back())))
+        spec.client.bearer_token.pop_back();
+      EDGEOPT_CHECK_ARG(!spec.client.bearer_token.empty(), "--cloud-token-file '" + o.cloud_token_file + "': the first line is empty");
+    }
+    spec.deadline_ms = o.split_deadline_ms;
+    EDGEOPT_CHECK_ARG(!o.server.split.count(model), "--split names model '" + model + "' twice");
+    o.server.split[model] = spec;
+  }
   // Block the signals before any server thread exists (threads inherit the mask); this thread then
   // waits for them with sigwait, so shutdown runs in ordinary code, not in a signal handler.
   sigset_t set;
@@ -110,6 +133,17 @@ void add_serve_verb(CLI::App& app) {
                   "Policy file (YAML/JSON): keep one model within latency/accuracy/drift/energy budgets by switching "
                   "variants, re-calibrating int8 and fine-tuning on fed-back labels (docs/monitoring.md)")
       ->check(CLI::ExistingFile);
+  sub->add_option("--split", opts->split,
+                  "MODEL=CLOUD_URL,PLAN: serve MODEL through an edge-cloud split: the edge half here, the cut tensors to "
+                  "the OIP server at CLOUD_URL (the cloud halves from `edgeopt partition --repo`), the local model when the "
+                  "cloud is slow or down; PLAN = plan.json from `partition --out` (docs/edge-cloud.md). Repeatable");
+  sub->add_option("--cloud-ca", opts->cloud_ca, "--split: PEM CA the https:// cloud's certificate must chain to (else the system store)");
+  sub->add_option("--cloud-cert", opts->cloud_cert, "--split: PEM client certificate for a cloud that requires mTLS (with --cloud-key)");
+  sub->add_option("--cloud-key", opts->cloud_key, "--split: PEM private key of --cloud-cert");
+  sub->add_option("--cloud-token-file", opts->cloud_token_file, "--split: file whose first line is the cloud's bearer token");
+  sub->add_option("--split-deadline-ms", opts->split_deadline_ms,
+                  "--split: per-request deadline of the offload; past it the edge answers alone")
+      ->capture_default_str();
   sub->add_option("--feedback-window", opts->server.feedback.window,
                   "Ground-truth labels per model version in the rolling accuracy/F1 (or MAE/RMSE) window")
       ->capture_default_str();
@@ -136,6 +170,10 @@ void add_serve_verb(CLI::App& app) {
       "Monitoring: GET /metrics (Prometheus), GET /v2/monitor (JSON), GET /dashboard (live page);\n"
       "answers carry an \"id\": POST /v2/models/vision_cnn/feedback {\"labels\":[{\"id\":\"...\",\"label\":3}]}\n"
       "  edgeopt serve --model-repo models --controller policy.yaml   # self-healing, see docs/monitoring.md\n"
+      "Edge-cloud split (cloud: any OIP server with the halves; see docs/edge-cloud.md):\n"
+      "  edgeopt partition models/cnn/1/model.onnx --name cnn --cloud speedup:8 --bandwidth 100 --out split/ --repo cloud/\n"
+      "  edgeopt serve --model-repo cloud --http 9000            # on the cloud box\n"
+      "  edgeopt serve --model-repo models --split cnn=http://cloud:9000,split/plan.json --controller policy.yaml\n"
       "See docs/serving.md, docs/security.md and docs/monitoring.md.");
   sub->callback([opts] { run_serve(*opts); });
 }
