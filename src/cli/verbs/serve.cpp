@@ -2,6 +2,9 @@
 // (src/serve/server.h). Runs until SIGINT/SIGTERM, then shuts down gracefully.
 #include <pthread.h>
 #include <signal.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -42,6 +45,13 @@ void run_serve(Options o) {
   o.server.max_model_bytes = static_cast<uint64_t>(o.max_model_mb * 1024 * 1024);
   o.server.default_timeout_us = static_cast<int64_t>(o.timeout_ms * 1000);
   o.server.log = log_line;
+#if defined(__GLIBC__)
+  // A fixed mmap threshold (glibc's default, 128 KiB): glibc otherwise raises it to the largest block
+  // freed so far (a model file's bytes while loading, up to 32 MiB), after which such blocks come from
+  // its heaps and stay resident after a model swap frees them. Tensors of 64 KiB and more are reused
+  // by the tensor block cache anyway. bench/soak.py: serve's RSS grew ~1 MB per swap without this.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
   // Block the signals before any server thread exists (threads inherit the mask); this thread then
   // waits for them with sigwait, so shutdown runs in ordinary code, not in a signal handler.
   sigset_t set;
