@@ -25,6 +25,7 @@ What runs (every process on 127.0.0.1 and free ports, all stopped at the end, al
 - RSS of every edgeopt process sampled every --rss-every-s. Warm-up = the first 10% of the run;
   growth = median of the last 10% vs median of the 10% right after warm-up, must be < 5% for the
   long-lived processes (edge serve, offload, ingest; the cloud restarts, so it is reported only).
+  The table also shows the second half's growth (median of 50-60% of the run vs the last 10%).
   Bounded state fills during warm-up: the soak sets the server's --feedback-capacity and ingest's
   --dedupe-window so their rings are full by then, and sizes the server's HTTP pool for its
   clients (--http-threads 32): each pool thread keeps its stack pages and malloc caches after its
@@ -372,10 +373,12 @@ class Publisher:
 
 
 # ------------------------------------------------------------------------------------------------ main
-def growth(samples, t0, duration, warm_frac=0.1):
-    """(median RSS just after warm-up, median of the last window, growth %), samples (t, kB)."""
+def growth(samples, t0, duration, warm_frac=0.1, start_frac=None):
+    """(median RSS just after warm-up, median of the last window, growth %), samples (t, kB). With
+    start_frac, the first window starts there instead (the second half's growth, for the report)."""
     w = duration * warm_frac
-    post = [kb for t, kb in samples if t0 + w <= t < t0 + 2 * w and kb > 0]
+    s = duration * (start_frac if start_frac is not None else warm_frac)
+    post = [kb for t, kb in samples if t0 + s <= t < t0 + s + w and kb > 0]
     last = [kb for t, kb in samples if t >= t0 + duration - w and kb > 0]
     if not post or not last:
         return None, None, None
@@ -617,7 +620,9 @@ def main():
         for name, samples in rss.items():
             post, last, g = growth(samples, t0, duration)
             warm = [kb for t, kb in samples if t0 + duration * 0.1 - rss_every <= t <= t0 + duration * 0.1 + rss_every]
+            g_late = growth(samples, t0, duration, start_frac=0.5)[2]
             res["rss"][name] = {"samples": len(samples), "at_warmup_mb": (warm[0] if warm else 0) / 1024,
+                                "growth_second_half_pct": g_late,
                                 "end_mb": (samples[-1][1] if samples else 0) / 1024,
                                 "post_warmup_median_mb": (post or 0) / 1024, "last_median_mb": (last or 0) / 1024,
                                 "growth_pct": g, "max_mb": max((kb for _, kb in samples), default=0) / 1024}
@@ -728,14 +733,14 @@ def report(res):
                  m["answered_twice"], m["error_replies"], res["broker_restarts"]))
     if res.get("rss"):
         print()
-        print("| process | RSS at warm-up MB | end MB | median after warm-up MB | median last 10%% MB | growth |%s"
-              % ("" if res.get("rss_checked") else " (not checked: short run)"))
-        print("|---|---|---|---|---|---|")
+        print("| process | RSS at warm-up MB | end MB | median after warm-up MB | median last 10%% MB | growth | "
+              "second half |%s" % ("" if res.get("rss_checked") else " (not checked: short run)"))
+        print("|---|---|---|---|---|---|---|")
         for name, r in res["rss"].items():
-            g = r["growth_pct"]
-            print("| %s | %.1f | %.1f | %.1f | %.1f | %s |" % (name, r["at_warmup_mb"], r["end_mb"],
-                                                             r["post_warmup_median_mb"], r["last_median_mb"],
-                                                             "-" if g is None else "%+.2f%%" % g))
+            g, g2 = r["growth_pct"], r["growth_second_half_pct"]
+            print("| %s | %.1f | %.1f | %.1f | %.1f | %s | %s |" % (
+                name, r["at_warmup_mb"], r["end_mb"], r["post_warmup_median_mb"], r["last_median_mb"],
+                "-" if g is None else "%+.2f%%" % g, "-" if g2 is None else "%+.2f%%" % g2))
     print()
     print("FAILED:\n  " + "\n  ".join(res["failures"]) if res["failures"] else "all checks passed")
 
