@@ -19,12 +19,13 @@ _GRPC_RE = re.compile(r"gRPC \(inference.GRPCInferenceService\) on [0-9.]+:(\d+)
 class ServeProcess:
     """`edgeopt serve --model-repo REPO` on 127.0.0.1 and free ports; `extra` are further flags.
 
-    grpc=False passes `--grpc -1` (no gRPC listener). Raises RuntimeError with the log's tail when
+    grpc=False passes `--grpc -1` (no gRPC listener); `http` is the HTTP port (0: a free one; a fixed
+    one to restart a server where its clients expect it). Raises RuntimeError with the log's tail when
     the server exits or is not ready within `ready_s`."""
 
-    def __init__(self, edgeopt, repo, extra=(), grpc=False, ready_s=60):
+    def __init__(self, edgeopt, repo, extra=(), grpc=False, ready_s=60, http=0):
         self.lines = []
-        cmd = [edgeopt, "serve", "--model-repo", repo, "--host", "127.0.0.1", "--http", "0",
+        cmd = [edgeopt, "serve", "--model-repo", repo, "--host", "127.0.0.1", "--http", str(http),
                "--grpc", "0" if grpc else "-1"] + list(extra)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.ready = threading.Event()

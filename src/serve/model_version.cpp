@@ -1,6 +1,9 @@
 #include "serve/model_version.h"
 
 #include <time.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -47,6 +50,18 @@ ModelVersion::ModelVersion(std::string name, int64_t version, ModelConfig config
 ModelVersion::~ModelVersion() {
   shutdown();
   for (auto& t : workers_) t.join();
+  // The sessions hold the weights and activation arenas: free them now, not after this body, so
+  // that the trim below sees their pages free.
+  sessions_.clear();
+  {
+    std::lock_guard<std::mutex> dl(drift_mu_);
+    drift_.reset();
+  }
+#if defined(__GLIBC__)
+  // glibc keeps freed pages in its heaps when live blocks sit above them (the top is not trimmed):
+  // measured by bench/soak.py, RSS grew ~1 MB per model swap without this. Hand them back.
+  malloc_trim(0);
+#endif
 }
 
 void ModelVersion::shutdown() {

@@ -25,7 +25,7 @@ struct OffloadArgs {
   std::string model, plan, cloud, data, cut = "auto";
   std::string cloud_ca, cloud_cert, cloud_key, cloud_token_file;
   int requests = 50, warmup = 3;
-  double deadline_ms = 1000, interval_ms = 0, bandwidth = 0, rtt = -1;
+  double deadline_ms = 1000, interval_ms = 0, bandwidth = 0, rtt = -1, duration_s = 0;
   bool json = false, no_progress = false;
   uint64_t seed = 1;
   train::DatasetOptions data_opts;
@@ -97,9 +97,15 @@ void run_offload(OffloadArgs& a) {
   auto input = [&](int i) { return d.have_data ? split::slice_rows(d.splits.test.x, i % pool, 1) : d.sample; };
   const bool bar = !a.no_progress && !a.json;
 
+  // --duration-s bounds a run by time (a soak): it stops after the request under way when the time is up.
+  const auto started = std::chrono::steady_clock::now();
+  auto time_up = [&] {
+    return a.duration_s > 0 &&
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= a.duration_s;
+  };
   auto run_series = [&](const std::string& label, int n, auto&& call) {
     Series s;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n && !time_up(); ++i) {
       const Tensor x = input(i);
       if (i % 10 == 0) node.probe();
       split::EdgeAnswer r = call(x);
@@ -137,7 +143,7 @@ void run_offload(OffloadArgs& a) {
       if (p.cuts[k].allowed) ks.push_back(k);
     std::map<size_t, Series> per;
     const int rounds = a.warmup + a.requests;
-    for (int r = 0; r < rounds; ++r) {
+    for (int r = 0; r < rounds && !time_up(); ++r) {
       for (size_t k : ks) {
         const Tensor x = input(r);
         if (r % 10 == 0 && k == ks.front()) node.probe();
@@ -209,15 +215,15 @@ void run_offload(OffloadArgs& a) {
       EDGEOPT_CHECK_ARG(p.cuts[k].allowed, "cut " + a.cut + " is forbidden: " + p.cuts[k].reason);
     }
     const split::Transport t = node.plan().cuts[k].transport;
-    std::vector<size_t> used;
+    std::map<size_t, int64_t> used;  // cut -> requests (a count, not a list: a soak sends millions)
     auto call = [&](const Tensor& x) {
       split::EdgeAnswer r = fixed ? node.infer_at({{in, x}}, k, t) : node.infer({{in, x}});
-      used.push_back(r.cut);
+      ++used[r.cut];
       return r;
     };
     Series s = run_series(fixed ? "cut " + a.cut : "adaptive", a.requests, call);
     rep["run"] = s.json();
-    rep["cuts_used"] = used;
+    for (const auto& [cut, count] : used) rep["cuts_used"][std::to_string(cut)] = count;
   }
   const auto& st = node.stats();
   rep["fallbacks"] = st.fallbacks;
@@ -259,6 +265,8 @@ void add_offload_verb(CLI::App& app) {
   cmd->add_option("--warmup", a->warmup, "Unmeasured requests per cut first (--cut all)")->default_val(3);
   cmd->add_option("--deadline-ms", a->deadline_ms, "Per-request deadline; past it the edge answers alone")->default_val(1000);
   cmd->add_option("--interval-ms", a->interval_ms, "Pause between requests")->default_val(0);
+  cmd->add_option("--duration-s", a->duration_s, "Stop after this many seconds even before --requests (0: no limit)")
+      ->default_val(0);
   cmd->add_option("--cut", a->cut, "auto (the adaptive plan), all (measure every allowed cut) or a cut index")->default_val("auto");
   cmd->add_option("--bandwidth", a->bandwidth, "Override the plan's bandwidth prior, Mbit/s");
   cmd->add_option("--rtt-ms", a->rtt, "Override the plan's RTT prior, ms");

@@ -2,6 +2,9 @@
 // (src/serve/server.h). Runs until SIGINT/SIGTERM, then shuts down gracefully.
 #include <pthread.h>
 #include <signal.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cctype>
 #include <chrono>
@@ -65,6 +68,13 @@ void run_serve(Options o) {
     EDGEOPT_CHECK_ARG(!o.server.split.count(model), "--split names model '" + model + "' twice");
     o.server.split[model] = spec;
   }
+#if defined(__GLIBC__)
+  // A fixed mmap threshold (glibc's default, 128 KiB): glibc otherwise raises it to the largest block
+  // freed so far (a model file's bytes while loading, up to 32 MiB), after which such blocks come from
+  // its heaps and stay resident after a model swap frees them. Tensors of 64 KiB and more are reused
+  // by the tensor block cache anyway. bench/soak.py: serve's RSS grew ~1 MB per swap without this.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
   // Block the signals before any server thread exists (threads inherit the mask); this thread then
   // waits for them with sigwait, so shutdown runs in ordinary code, not in a signal handler.
   sigset_t set;
