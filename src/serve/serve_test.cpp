@@ -920,7 +920,9 @@ TEST(HttpServer, FeedbackLabelsGiveRollingAccuracyInMetricsAndJson) {
     const json out = json::parse(r->body);
     ASSERT_TRUE(out.contains("id")) << r->body;
     const std::string id = out["id"];
-    if (i % 2 == 0) EXPECT_EQ(id, "req-" + std::to_string(i));
+    if (i % 2 == 0) {
+      EXPECT_EQ(id, "req-" + std::to_string(i));
+    }
     const std::vector<float> y = reference(g, x);
     const int64_t argmax = std::max_element(y.begin(), y.end()) - y.begin();
     const bool right = i % 4 != 3;  // 15 of 20 labels agree with the model
