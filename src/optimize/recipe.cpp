@@ -311,9 +311,9 @@ std::vector<Recipe> auto_recipes(Family f, const std::string& zoo_name, const Au
   // Conv nets' pruned models get half as many epochs again: vision_cnn's prune50 (24/40/80) still
   // improved in its 4th epoch and its validation drop (0.33 point, 90% bound 0.57) missed the
   // budget while its test drop was 0.00.
-  const Step ft_prune = f == Family::kConvNet
-                            ? step("fine_tune", {{"epochs", o.fine_tune_epochs + (o.fine_tune_epochs + 1) / 2}, {"distill", true}})
-                            : ft;
+  const int prune_epochs = o.fine_tune_epochs + (o.fine_tune_epochs + 1) / 2;
+  const Step ft_prune =
+      f == Family::kConvNet ? step("fine_tune", {{"epochs", prune_epochs}, {"distill", true}}) : ft;
   std::vector<Recipe> r;
   r.push_back({"int8-minmax", {step("quantize", {{"dtype", "int8"}, {"method", "ptq"}, {"calib", "minmax"}, {"per_channel", true}})}});
   r.push_back({"int8-percentile", {int8}});

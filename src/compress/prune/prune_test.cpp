@@ -158,7 +158,8 @@ TEST(Structured, ChannelMultipleRoundsKeptCountsWithinTheBudget) {
   bool differs = false;
   for (const PrunedLayer& l : r.layers) {
     EXPECT_EQ(l.after % 8, 0) << l.node << " keeps " << l.after;
-    std::printf("%s: %lld -> %lld\n", l.node.c_str(), static_cast<long long>(l.before), static_cast<long long>(l.after));
+    std::printf("%s: %lld -> %lld\n", l.node.c_str(), static_cast<long long>(l.before),
+                static_cast<long long>(l.after));
     EXPECT_LE(l.after, l.before);
   }
   for (size_t i = 0; i < r.layers.size(); ++i) differs = differs || r.layers[i].after != p.layers[i].after;

@@ -572,6 +572,8 @@ nlohmann::json StructuredReport::to_json() const {
 }
 
 StructuredReport prune_structured(Graph& g, const StructuredOptions& o) {
+  EDGEOPT_CHECK_ARG(o.channel_multiple >= 1 && o.channel_multiple <= 1024,
+                    "channel_multiple must be in [1, 1024], got " + std::to_string(o.channel_multiple));
   Analysis a(g, o.criterion);
   a.finalize_locks();
   StructuredReport rep;
@@ -587,14 +589,13 @@ StructuredReport prune_structured(Graph& g, const StructuredOptions& o) {
     double lo = 0.0, hi = 1.0;
     for (int it = 0; it < 16; ++it) {
       const double mid = 0.5 * (lo + hi);
-      if (static_cast<double>(graph_flops(apply_plan(a, choose(a, mid, o.min_channels, o.channel_multiple, nullptr)))) <= target) lo = mid;
+      const Graph trial = apply_plan(a, choose(a, mid, o.min_channels, o.channel_multiple, nullptr));
+      if (static_cast<double>(graph_flops(trial)) <= target) lo = mid;
       else hi = mid;
     }
     r = lo;
   }
   EDGEOPT_CHECK_ARG(r > 0 && r <= 1, "keep ratio must be in (0, 1], got " + std::to_string(r));
-  EDGEOPT_CHECK_ARG(o.channel_multiple >= 1 && o.channel_multiple <= 1024,
-                    "channel_multiple must be in [1, 1024], got " + std::to_string(o.channel_multiple));
   rep.keep_ratio = r;
   g = apply_plan(a, choose(a, r, o.min_channels, o.channel_multiple, &rep.layers));
   rep.flops_after = graph_flops(g);

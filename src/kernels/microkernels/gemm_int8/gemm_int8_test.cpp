@@ -221,7 +221,8 @@ TEST(GemmInt8, Pool2x2RowPairsEqualsTheReferencePooledOnEveryIsa) {
               for (int64_t pc = 0; pc < sh.pw; ++pc) {
                 const int64_t p = pr * cb + pc / 8, t = pc % 8;
                 int32_t mx = std::numeric_limits<int32_t>::min();
-                for (int64_t j : {2 * t, 2 * t + 1, 16 + 2 * t, 17 + 2 * t}) mx = std::max(mx, acc[i * n + p * kNr + j]);
+                for (int64_t j : {2 * t, 2 * t + 1, 16 + 2 * t, 17 + 2 * t})
+                  mx = std::max(mx, acc[i * n + p * kNr + j]);
                 const int32_t want = quant::requantize(mx, qm[i], ep.zero_point, ep.qmin, ep.qmax);
                 const uint8_t b = y[i * plane + pr * sh.pw + pc];
                 const int32_t got = out == OutType::kU8 ? int32_t{b} : int32_t{static_cast<int8_t>(b)};

@@ -320,7 +320,8 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_pool2x2_avx512(const int32_t* tile, int6
     const __m512i both = _mm512_permutex2var_epi32(pool_row_pairs(tile, i, ep.bias, i0), evens,
                                                    pool_row_pairs(tile, i1, ep.bias, i0));
     const int64_t c0 = i0 + i, c1 = i0 + i1;
-    const __m512i mult = _mm512_inserti64x4(_mm512_set1_epi32(ep.multiplier[c0]), _mm256_set1_epi32(ep.multiplier[c1]), 1);
+    const __m512i mult =
+        _mm512_inserti64x4(_mm512_set1_epi32(ep.multiplier[c0]), _mm256_set1_epi32(ep.multiplier[c1]), 1);
     const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi32(ep.shift[c0]), _mm256_set1_epi32(ep.shift[c1]), 1);
     const __m128i q = _mm512_cvtepi32_epi8(requantize16(both, requant_consts(mult, shift), zp, lo, hi));
     auto* out = static_cast<uint8_t*>(y) + at;
