@@ -156,7 +156,9 @@ Graph apply_step(const Graph& in_shared, const Step& s, const Context& c, json& 
       log = r.to_json();
     } else {
       compress::StructuredReport r = compress::prune_structured(
-          g, {.flops_ratio = a.value("flops_ratio", 0.5), .criterion = a.value("criterion", std::string("l1"))});
+          g, {.flops_ratio = a.value("flops_ratio", 0.5),
+              .criterion = a.value("criterion", std::string("l1")),
+              .channel_multiple = static_cast<int64_t>(a.value("channel_multiple", 1.0))});
       log = r.to_json();
     }
     return g;

@@ -106,6 +106,16 @@ TEST(Recipe, ErrorsNameFileCandidateStepAndField) {
   e = error_of([&] { load_recipes(p.string()); });
   EXPECT_NE(e.find("flops_ratio must be in"), std::string::npos) << e;
 
+  p = write_tmp("bad_multiple.yaml", "steps:\n  - prune: {flops_ratio: 0.5, channel_multiple: 0}\n");
+  e = error_of([&] { load_recipes(p.string()); });
+  EXPECT_NE(e.find("channel_multiple must be in [1, 1024]"), std::string::npos) << e;
+  p = write_tmp("frac_multiple.yaml", "steps:\n  - prune: {flops_ratio: 0.5, channel_multiple: 7.5}\n");
+  e = error_of([&] { load_recipes(p.string()); });
+  EXPECT_NE(e.find("channel_multiple must be a whole number"), std::string::npos) << e;
+  p = write_tmp("sparse_multiple.yaml", "steps:\n  - prune: {sparsity: 0.5, channel_multiple: 8}\n");
+  e = error_of([&] { load_recipes(p.string()); });
+  EXPECT_NE(e.find("channel_multiple needs flops_ratio"), std::string::npos) << e;
+
   p = write_tmp("unknown_op.yaml", "steps:\n  - shrink: {}\n");
   e = error_of([&] { load_recipes(p.string()); });
   EXPECT_NE(e.find("unknown step 'shrink'"), std::string::npos) << e;

@@ -20,6 +20,7 @@ struct PruneArgs {
   bool structured = false, global = false;
   double flops_ratio = 0.5, sparsity = 0.9;
   std::string criterion = "l1";
+  int64_t channel_multiple = 1;
   int gradual_rounds = 1, final_epochs = 0;
   int64_t min_weights = 1024;
   bool sparse_storage = false;
@@ -35,7 +36,8 @@ void run_prune(PruneArgs& a) {
   if (a.structured) {
     EDGEOPT_CHECK_ARG(a.flops_ratio > 0 && a.flops_ratio < 1, "--flops-ratio must be in (0, 1), got " +
                                                                    std::to_string(a.flops_ratio));
-    compress::StructuredReport r = compress::prune_structured(g, {.flops_ratio = a.flops_ratio, .criterion = a.criterion});
+    compress::StructuredReport r = compress::prune_structured(
+        g, {.flops_ratio = a.flops_ratio, .criterion = a.criterion, .channel_multiple = a.channel_multiple});
     std::printf("structured pruning (%s): kept %.1f%% of the channels per layer, FLOPs %lld -> %lld\n",
                 a.criterion.c_str(), 100 * r.keep_ratio, static_cast<long long>(r.flops_before),
                 static_cast<long long>(r.flops_after));
@@ -94,6 +96,9 @@ void add_prune_verb(CLI::App& app) {
   cmd->add_flag("--structured", a->structured, "Remove whole filters/neurons/hidden units (the graph shrinks)");
   cmd->add_option("--flops-ratio", a->flops_ratio, "Structured: fraction of FLOPs kept")->default_val(0.5);
   cmd->add_option("--criterion", a->criterion, "Structured: l1, l2 or bn_scale")->default_val("l1");
+  cmd->add_option("--channel-multiple", a->channel_multiple,
+                  "Structured: round each layer's kept channels up to a multiple (8 suits the int8 conv kernels)")
+      ->default_val(1);
   cmd->add_option("--sparsity", a->sparsity, "Unstructured: fraction of prunable weights set to zero")->default_val(0.9);
   cmd->add_flag("--global", a->global, "Unstructured: one magnitude threshold over all layers (default: per layer)");
   cmd->add_option("--gradual-rounds", a->gradual_rounds,

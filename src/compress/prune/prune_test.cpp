@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "compress/compress_test_util.h"
 #include "compress/model_stats.h"
 #include "compress/prune/magnitude.h"
@@ -142,6 +144,30 @@ TEST(Structured, VisionCnnMeetsTheFlopBudgetAndStillRuns) {
   EXPECT_EQ(graph_flops(g), r.flops_after);
   auto out = testing::run_graph(g, testing::random_feeds(g, 2));
   EXPECT_EQ(out.at("output").shape(), (Shape{3, 4}));
+}
+
+// channel_multiple rounds every layer's kept count up to a multiple (the full vision_cnn at 50% of
+// the FLOPs: 24/40/80 instead of 22/44/88), still within the budget, and the graph still runs.
+TEST(Structured, ChannelMultipleRoundsKeptCountsWithinTheBudget) {
+  Graph g = train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10, .seed = 3});
+  Graph plain = g;
+  const StructuredReport p = prune_structured(plain, {.flops_ratio = 0.5});
+  StructuredReport r = prune_structured(g, {.flops_ratio = 0.5, .channel_multiple = 8});
+  EXPECT_LE(r.flops_after, r.flops_before / 2);
+  ASSERT_EQ(r.layers.size(), p.layers.size());
+  bool differs = false;
+  for (const PrunedLayer& l : r.layers) {
+    EXPECT_EQ(l.after % 8, 0) << l.node << " keeps " << l.after;
+    std::printf("%s: %lld -> %lld\n", l.node.c_str(), static_cast<long long>(l.before),
+                static_cast<long long>(l.after));
+    EXPECT_LE(l.after, l.before);
+  }
+  for (size_t i = 0; i < r.layers.size(); ++i) differs = differs || r.layers[i].after != p.layers[i].after;
+  EXPECT_TRUE(differs) << "the unrounded plan already had multiples of 8: the test shows nothing";
+  auto out = testing::run_graph(g, testing::random_feeds(g, 2));
+  EXPECT_EQ(out.at("output").shape()[1], 10);
+  Graph bad = small_cnn();
+  EXPECT_THROW(prune_structured(bad, {.flops_ratio = 0.5, .channel_multiple = 0}), Error);
 }
 
 TEST(Structured, LstmHiddenUnitsShrinkThroughSqueezeAndFlatten) {

@@ -426,7 +426,8 @@ class Analysis {
 
 // Which classes survive at keep ratio r: per group (the lowest producer node owning a member), the
 // top ceil(r * n) classes by summed normalized score; locked classes always stay.
-std::vector<uint8_t> choose(Analysis& a, double r, int64_t min_channels, std::vector<PrunedLayer>* layers) {
+std::vector<uint8_t> choose(Analysis& a, double r, int64_t min_channels, int64_t multiple,
+                            std::vector<PrunedLayer>* layers) {
   const size_t n = a.num_items();
   std::unordered_map<int, double> class_score;
   std::unordered_map<int, int> class_group;
@@ -445,7 +446,9 @@ std::vector<uint8_t> choose(Analysis& a, double r, int64_t min_channels, std::ve
       return class_score[x] > class_score[y] || (class_score[x] == class_score[y] && x < y);
     });
     const int64_t total = static_cast<int64_t>(roots.size());
-    const int64_t keep = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(r * total - 1e-9)), std::min(min_channels, total), total);
+    int64_t keep = static_cast<int64_t>(std::ceil(r * total - 1e-9));
+    if (multiple > 1) keep = (keep + multiple - 1) / multiple * multiple;
+    keep = std::clamp<int64_t>(keep, std::min(min_channels, total), total);
     for (int64_t i = keep; i < total; ++i) kept[roots[i]] = 0;
     if (layers) layers->push_back({a.graph().nodes[grp].name, total, keep});
   }
@@ -569,6 +572,8 @@ nlohmann::json StructuredReport::to_json() const {
 }
 
 StructuredReport prune_structured(Graph& g, const StructuredOptions& o) {
+  EDGEOPT_CHECK_ARG(o.channel_multiple >= 1 && o.channel_multiple <= 1024,
+                    "channel_multiple must be in [1, 1024], got " + std::to_string(o.channel_multiple));
   Analysis a(g, o.criterion);
   a.finalize_locks();
   StructuredReport rep;
@@ -584,14 +589,15 @@ StructuredReport prune_structured(Graph& g, const StructuredOptions& o) {
     double lo = 0.0, hi = 1.0;
     for (int it = 0; it < 16; ++it) {
       const double mid = 0.5 * (lo + hi);
-      if (static_cast<double>(graph_flops(apply_plan(a, choose(a, mid, o.min_channels, nullptr)))) <= target) lo = mid;
+      const Graph trial = apply_plan(a, choose(a, mid, o.min_channels, o.channel_multiple, nullptr));
+      if (static_cast<double>(graph_flops(trial)) <= target) lo = mid;
       else hi = mid;
     }
     r = lo;
   }
   EDGEOPT_CHECK_ARG(r > 0 && r <= 1, "keep ratio must be in (0, 1], got " + std::to_string(r));
   rep.keep_ratio = r;
-  g = apply_plan(a, choose(a, r, o.min_channels, &rep.layers));
+  g = apply_plan(a, choose(a, r, o.min_channels, o.channel_multiple, &rep.layers));
   rep.flops_after = graph_flops(g);
   rep.params_after = g.parameter_count();
   return rep;

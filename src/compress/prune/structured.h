@@ -18,7 +18,11 @@
 // |gamma| of the BatchNormalization right after the producer (L2 where there is none).
 // Every prunable layer keeps the same fraction of its channels (at least min_channels); with
 // flops_ratio in (0, 1) that fraction is the largest whose pruned graph has <= flops_ratio of the
-// original FLOPs (bisection), otherwise keep_ratio is used as given.
+// original FLOPs (bisection), otherwise keep_ratio is used as given. With channel_multiple > 1 each
+// layer's kept count is rounded up to a multiple of it (capped at the layer's size): int8 kernels
+// work on channel quads and 8-row tiles, so a 44-channel layer costs as much as a 48-channel one
+// and 22 input channels as much as 24 (the FLOPs bisection then picks the ratio for the rounded
+// counts, e.g. vision_cnn at 50%: 24/40/80 channels instead of 22/44/88).
 #pragma once
 #include <string>
 #include <vector>
@@ -34,6 +38,7 @@ struct StructuredOptions {
   double keep_ratio = 0.5;        // fraction of channels kept per layer when flops_ratio is not used
   std::string criterion = "l1";   // l1 | l2 | bn_scale
   int64_t min_channels = 1;
+  int64_t channel_multiple = 1;   // kept channels per layer rounded up to a multiple of this
 };
 
 struct PrunedLayer {

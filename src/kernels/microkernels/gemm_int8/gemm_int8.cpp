@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -216,6 +217,26 @@ void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, in
     }
 }
 
+void epilogue_pool2x2_scalar(const int32_t* tile, int64_t i0, int64_t mr, const Epilogue& ep, void* y, int64_t plane,
+                             int64_t at, int64_t n) {
+  for (int64_t i = 0; i < mr; ++i) {
+    const int64_t ch = i0 + i;
+    const uint32_t bias = ep.bias ? static_cast<uint32_t>(ep.bias[ch]) : 0;
+    const int32_t* row = tile + i * kNr;
+    for (int64_t t = 0; t < n; ++t) {
+      int32_t m = std::numeric_limits<int32_t>::min();
+      for (int64_t j : {2 * t, 2 * t + 1, 16 + 2 * t, 17 + 2 * t})  // wrapping bias add, then the max
+        m = std::max(m, static_cast<int32_t>(static_cast<uint32_t>(row[j]) + bias));
+      const int32_t q = quant::requantize(m, quant::QuantMultiplier{ep.multiplier[ch], ep.shift[ch]}, ep.zero_point,
+                                          ep.qmin, ep.qmax);
+      if (ep.out == OutType::kU8)
+        static_cast<uint8_t*>(y)[ch * plane + at + t] = static_cast<uint8_t>(q);
+      else
+        static_cast<int8_t*>(y)[ch * plane + at + t] = static_cast<int8_t>(q);
+    }
+  }
+}
+
 }  // namespace detail
 
 namespace {
@@ -235,6 +256,36 @@ void epilogue(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t n
   if (vec) return detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
 #endif
   detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
+}
+
+// The s32 tile of L block mb times one R panel, on the microkernel that fits the block's real rows.
+void run_ukernel(const Operands& op, Isa isa, int64_t kq, int64_t mb, const uint8_t* l, const uint8_t* r,
+                 int32_t* tile) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::kAvx512Vnni:
+      if (op.lhs_row)
+        detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, 4);
+      else if (op.m - mb * kMr == 1)
+        detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, kMr * 4);
+      else if (op.m - mb * kMr <= 4)
+        detail::ukernel_avx512vnni_4row(kq, l, r, tile, op.lhs_unsigned);
+      else
+        detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
+      return;
+    case Isa::kAvx2:
+      detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned);
+      return;
+#endif
+#if defined(__aarch64__)
+    case Isa::kNeonDot:
+      detail::ukernel_neondot(kq, l, r, tile, op.lhs_unsigned);
+      return;
+#endif
+    default:
+      detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned);
+      return;
+  }
 }
 
 }  // namespace
@@ -268,34 +319,43 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
       const int64_t p = item / mblocks, mb = item % mblocks;
       const uint8_t* l = op.lhs + mb * kMr * kp;
       const uint8_t* r = op.rhs + p * kNr * kp;
-      switch (isa) {
-#if defined(__x86_64__)
-        case Isa::kAvx512Vnni:
-          if (op.lhs_row)
-            detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, 4);
-          else if (op.m - mb * kMr == 1)
-            detail::ukernel_avx512vnni_1row(kq, l, r, tile, op.lhs_unsigned, kMr * 4);
-          else if (op.m - mb * kMr <= 4)
-            detail::ukernel_avx512vnni_4row(kq, l, r, tile, op.lhs_unsigned);
-          else
-            detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
-          break;
-        case Isa::kAvx2:
-          detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned);
-          break;
-#endif
-#if defined(__aarch64__)
-        case Isa::kNeonDot:
-          detail::ukernel_neondot(kq, l, r, tile, op.lhs_unsigned);
-          break;
-#endif
-        default:
-          detail::ukernel_scalar(kq, l, r, tile, op.lhs_unsigned);
-          break;
-      }
+      run_ukernel(op, isa, kq, mb, l, r, tile);
       const int64_t i0 = mb * kMr, j0 = p * kNr;
       const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);
       epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec_epilogue);
+    }
+  };
+  const int64_t items = mblocks * panels;
+  if (pool && pool->num_threads() > 1 && items > 1)
+    pool->parallel_for(items, run);
+  else
+    run(0, items);
+}
+
+void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t ph, int64_t pw, void* y,
+                                ThreadPool* pool, Isa isa) {
+  if (op.m <= 0 || ph <= 0 || pw <= 0) return;
+  if (op.lhs_row || ep.out == OutType::kS32 || !ep.per_row) {  // a contract violation, not a user error
+    std::fprintf(stderr, "gemm_int8_pool2x2_rowpairs: needs packed L, u8/s8 out, per-row channels\n");
+    std::abort();
+  }
+  const int64_t kp = padded_k(op.k), kq = kp / 4, col_blocks = (pw + 7) / 8;
+  const int64_t mblocks = (op.m + kMr - 1) / kMr, panels = ph * col_blocks;
+  const bool vec_epilogue = vector_epilogue_ok(isa, ep, op.m);
+  auto run = [&](int64_t b, int64_t e) {
+    alignas(64) int32_t tile[kMr * kNr];
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t p = item / mblocks, mb = item % mblocks;
+      run_ukernel(op, isa, kq, mb, op.lhs + mb * kMr * kp, op.rhs + p * kNr * kp, tile);
+      const int64_t i0 = mb * kMr, mr = std::min(kMr, op.m - i0);
+      const int64_t pr = p / col_blocks, c0 = p % col_blocks * 8, n = std::min<int64_t>(8, pw - c0);
+#if defined(__x86_64__)
+      if (vec_epilogue) {
+        detail::epilogue_pool2x2_avx512(tile, i0, mr, ep, y, ph * pw, pr * pw + c0, n);
+        continue;
+      }
+#endif
+      detail::epilogue_pool2x2_scalar(tile, i0, mr, ep, y, ph * pw, pr * pw + c0, n);
     }
   };
   const int64_t items = mblocks * panels;

@@ -96,6 +96,16 @@ struct Epilogue {
 void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, ThreadPool* pool = nullptr,
                Isa isa = default_isa());
 
+// A conv followed by a 2x2/2 max pool, pooled in the register tile: R's panels hold "row pairs"
+// (columns 0-15 of panel p: 16 consecutive conv outputs of an even output row, columns 16-31: the
+// same 16 columns of the next row); panel p = (pooled row p / col_blocks, column block p %
+// col_blocks). Writes y[i, pr, 8 * cb + t] (ph x pw planes, u8/s8 per ep, per_row channels) for
+// t < 8 and 8 * cb + t < pw: requantize(max over the window of ((L R)[i, ...] + bias[i])), the same
+// bits as the s32 sums pooled, then requantized (requantization is monotonic per channel), with no
+// s32 round trip through memory. op.n = panels * kNr.
+void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t ph, int64_t pw, void* y,
+                                ThreadPool* pool = nullptr, Isa isa = default_isa());
+
 // The epilogue alone on an s32 matrix acc [m, n] (lda >= n), e.g. a depthwise conv's accumulators.
 void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
                     Isa isa = default_isa());

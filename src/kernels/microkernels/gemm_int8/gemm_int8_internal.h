@@ -28,4 +28,12 @@ void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, in
 void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
                      int64_t ldc);
 
+// Rows [i0, i0+mr) of a row-pair tile (gemm_int8_pool2x2_rowpairs) pooled, requantized and
+// written to y[i, pr, c0 + t] for t < n (n <= 8; planes of ph * pw elements).
+void epilogue_pool2x2_scalar(const int32_t* tile, int64_t i0, int64_t mr, const Epilogue& ep, void* y, int64_t plane,
+                             int64_t at, int64_t n);
+// Same results; needs AVX-512 (F+BW), u8/s8 out and every shift in [-31, 0].
+void epilogue_pool2x2_avx512(const int32_t* tile, int64_t i0, int64_t mr, const Epilogue& ep, void* y, int64_t plane,
+                             int64_t at, int64_t n);
+
 }  // namespace edgeopt::kernels::gemm_int8::detail

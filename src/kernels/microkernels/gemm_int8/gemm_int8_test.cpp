@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -166,6 +168,68 @@ TEST(GemmInt8, TinyAndLargeMultipliersMatchTheReference) {
         run_case(cs, isa, rng);
         if (HasFatalFailure()) return;
       }
+}
+
+// gemm_int8_pool2x2_rowpairs against the oracle: R [K, 2 ph x 2 pw] conv outputs arranged as row-pair
+// panels (columns 0-15: 16 columns of conv row 2 pr, 16-31: the same of row 2 pr + 1; columns past
+// 2 pw are junk that must not show), then max of the 2x2 window of (L R + bias), requantized.
+TEST(GemmInt8, Pool2x2RowPairsEqualsTheReferencePooledOnEveryIsa) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> byte(0, 255);
+  struct Shape {
+    int64_t m, k, ph, pw;
+  };
+  for (Isa isa : supported_isas())
+    for (const Shape& sh : {Shape{22, 12, 14, 14}, Shape{44, 216, 7, 7}, Shape{1, 5, 2, 3}, Shape{9, 40, 3, 17},
+                            Shape{13, 9, 1, 8}})
+      for (OutType out : {OutType::kU8, OutType::kS8})
+        for (double scale : {1e-9, 0.003, 0.7}) {
+          const int64_t cb = (sh.pw + 7) / 8, panels = sh.ph * cb, n = panels * kNr;
+          const Case cs{sh.m, n, sh.k, (byte(rng) & 1) != 0, true, false, out, scale};
+          std::vector<uint8_t> l(cs.m * cs.k), r(cs.k * n);
+          for (auto& v : l) v = static_cast<uint8_t>(byte(rng));
+          for (auto& v : r) v = static_cast<uint8_t>(byte(rng));
+          std::vector<int32_t> bias(cs.m), mult(cs.m), shift(cs.m);
+          std::vector<quant::QuantMultiplier> qm(cs.m);
+          for (int64_t c = 0; c < cs.m; ++c) {
+            bias[c] = std::uniform_int_distribution<int32_t>(-100000, 100000)(rng);
+            qm[c] = quant::quantize_multiplier(scale * std::uniform_real_distribution<double>(0.5, 2.0)(rng));
+            mult[c] = qm[c].multiplier;
+            shift[c] = qm[c].shift;
+          }
+          Case cs32 = cs;
+          cs32.out = OutType::kS32;
+          Epilogue ep;
+          ep.bias = bias.data();
+          const std::vector<int32_t> acc = reference(cs32, l, r, bias, qm, ep);  // L R + bias, s32
+          ep.out = out;
+          ep.multiplier = mult.data();
+          ep.shift = shift.data();
+          ep.zero_point = out == OutType::kU8 ? 7 : -3;
+          ep.qmin = out == OutType::kU8 ? 0 : -128;
+          ep.qmax = out == OutType::kU8 ? 250 : 127;
+          std::vector<uint8_t> lp(packed_lhs_bytes(cs.m, cs.k)), rp(packed_rhs_bytes(cs.k, n));
+          pack_lhs(l.data(), cs.m, cs.k, cs.k, 0, lp.data());
+          pack_rhs(r.data(), cs.k, n, n, false, 0, rp.data());
+          const int64_t plane = sh.ph * sh.pw;
+          std::vector<uint8_t> y(cs.m * plane + 16, 0xAB);  // 16 bytes of slack must stay untouched
+          ThreadPool pool(2);
+          gemm_int8_pool2x2_rowpairs(Operands{lp.data(), rp.data(), cs.m, n, cs.k, cs.lhs_unsigned}, ep, sh.ph, sh.pw,
+                                     y.data(), &pool, isa);
+          for (int64_t i = 0; i < cs.m; ++i)
+            for (int64_t pr = 0; pr < sh.ph; ++pr)
+              for (int64_t pc = 0; pc < sh.pw; ++pc) {
+                const int64_t p = pr * cb + pc / 8, t = pc % 8;
+                int32_t mx = std::numeric_limits<int32_t>::min();
+                for (int64_t j : {2 * t, 2 * t + 1, 16 + 2 * t, 17 + 2 * t})
+                  mx = std::max(mx, acc[i * n + p * kNr + j]);
+                const int32_t want = quant::requantize(mx, qm[i], ep.zero_point, ep.qmin, ep.qmax);
+                const uint8_t b = y[i * plane + pr * sh.pw + pc];
+                const int32_t got = out == OutType::kU8 ? int32_t{b} : int32_t{static_cast<int8_t>(b)};
+                ASSERT_EQ(got, want) << "y[" << i << "," << pr << "," << pc << "], " << cs.describe(isa);
+              }
+          for (size_t j = cs.m * plane; j < y.size(); ++j) ASSERT_EQ(y[j], 0xAB) << "wrote past the planes";
+        }
 }
 
 TEST(GemmInt8, PackXorMaskTurnsS8IntoU8) {

@@ -298,5 +298,42 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
   }
 }
 
+// Row i of a row-pair tile + its bias: the vertical max (columns 0-15 vs 16-31 are the two conv
+// rows), then the max of each column pair in the even lanes (odd lanes: don't care).
+EDGEOPT_TARGET_AVX512VNNI inline __m512i pool_row_pairs(const int32_t* tile, int64_t i, const int32_t* bias_or_null,
+                                                        int64_t i0) {
+  const __m512i bias = bias_or_null ? _mm512_set1_epi32(bias_or_null[i0 + i]) : _mm512_setzero_si512();
+  const __m512i v = _mm512_max_epi32(_mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias),
+                                     _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias));
+  return _mm512_max_epi32(v, _mm512_srli_epi64(v, 32));  // odd lane onto even (zeros shifted in)
+}
+
+// Two tile rows at a time: the even lanes of both pooled rows are gathered into one vector (8
+// pooled outputs per channel), requantized with per-half constants.
+EDGEOPT_TARGET_AVX512VNNI void epilogue_pool2x2_avx512(const int32_t* tile, int64_t i0, int64_t mr, const Epilogue& ep,
+                                                       void* y, int64_t plane, int64_t at, int64_t n) {
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const auto store_mask = static_cast<__mmask16>((1u << n) - 1);
+  for (int64_t i = 0; i < mr; i += 2) {
+    const int64_t i1 = i + 1 < mr ? i + 1 : i;  // an odd last row pairs with itself
+    const __m512i both = _mm512_permutex2var_epi32(pool_row_pairs(tile, i, ep.bias, i0), evens,
+                                                   pool_row_pairs(tile, i1, ep.bias, i0));
+    const int64_t c0 = i0 + i, c1 = i0 + i1;
+    const __m512i mult =
+        _mm512_inserti64x4(_mm512_set1_epi32(ep.multiplier[c0]), _mm256_set1_epi32(ep.multiplier[c1]), 1);
+    const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi32(ep.shift[c0]), _mm256_set1_epi32(ep.shift[c1]), 1);
+    const __m128i q = _mm512_cvtepi32_epi8(requantize16(both, requant_consts(mult, shift), zp, lo, hi));
+    auto* out = static_cast<uint8_t*>(y) + at;
+    if (n == 8) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + c0 * plane), q);
+      if (i1 != i) _mm_storel_epi64(reinterpret_cast<__m128i*>(out + c1 * plane), _mm_unpackhi_epi64(q, q));
+    } else {
+      _mm_mask_storeu_epi8(out + c0 * plane, store_mask, q);
+      if (i1 != i) _mm_mask_storeu_epi8(out + c1 * plane, store_mask, _mm_unpackhi_epi64(q, q));
+    }
+  }
+}
+
 }  // namespace edgeopt::kernels::gemm_int8::detail
 #endif  // __x86_64__

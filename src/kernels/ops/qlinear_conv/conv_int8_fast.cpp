@@ -340,8 +340,11 @@ Nhwc4Geometry nhwc4_geometry(const conv::Window& w) {
   g.nv = g.oh * g.wp;
   const int64_t hp = g.oh + (w.kernel[1] - 1) * w.dilation[1];
   const int64_t nvp = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
-  // Every pixel a (padded) panel column reads lies inside the plane.
-  g.plane_px = std::max(hp * g.wp, nvp + (w.kernel[1] - 1) * w.dilation[1] * g.wp + (w.kernel[2] - 1) * w.dilation[2]);
+  const int64_t taps_px = (w.kernel[1] - 1) * w.dilation[1] * g.wp + (w.kernel[2] - 1) * w.dilation[2];
+  // Every pixel a (padded) panel column reads lies inside the plane, for the virtual-grid panels and
+  // for the row-pair panels of a fused 2x2 pool (rowpair_panel_px).
+  const int64_t pooled_end = g.oh / 2 > 0 ? (g.oh / 2 * 2 - 1) * g.wp + (g.ow / 2 + 7) / 8 * 16 : 0;
+  g.plane_px = std::max({hp * g.wp, nvp + taps_px, pooled_end + taps_px});
   return g;
 }
 
@@ -474,12 +477,30 @@ void gemm_pool2x2_q8(const gemm_int8::Operands& op, const Epilogue& ep, int64_t 
     run_chunks(0, chunks);
 }
 
-// The GEMM over a virtual output grid (rows of g.wp columns, the first g.ow real) into y [M, oh, ow]
-// (or, with pool2x2, its 2x2/2 max pool): straight into y when the grid is the output, else
-// through a buffer whose real columns are copied out.
+// Row-pair panels for a 2x2/2 pool fused into the GEMM tile (gemm_int8_pool2x2_rowpairs): panel p
+// covers pooled row p / col_blocks and 16 conv columns from 16 * (p % col_blocks), columns 0-15 of
+// it on conv row 2 * pr, 16-31 on the next; its two runs start at these virtual pixels.
+struct RowPairPanels {
+  int64_t col_blocks, panels;
+  int64_t first_px(int64_t p, int64_t wp) const { return 2 * (p / col_blocks) * wp + 16 * (p % col_blocks); }
+};
+RowPairPanels rowpair_panels(const Nhwc4Geometry& g) {
+  const int64_t cb = (g.ow / 2 + 7) / 8;
+  return {cb, g.oh / 2 * cb};
+}
+
+// One (tap, channel quad) of a panel: 32 virtual outputs x 4 bytes, one run on the virtual grid or
+// two 64-byte runs (row pair) when pooling.
+inline void copy_panel_run(uint8_t* out, const uint8_t* src, int64_t row_bytes, bool rowpair) {
+  if (!rowpair) return static_cast<void>(std::memcpy(out, src, gemm_int8::kNr * 4));
+  std::memcpy(out, src, gemm_int8::kNr * 2);
+  std::memcpy(out + gemm_int8::kNr * 2, src + row_bytes, gemm_int8::kNr * 2);
+}
+
+// The GEMM over a virtual output grid (rows of g.wp columns, the first g.ow real) into y [M, oh, ow]:
+// straight into y when the grid is the output, else through a buffer whose real columns are copied out.
 void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep,
-                      uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
-  if (pool2x2) return gemm_pool2x2_q8(op, ep, g.oh, g.ow, g.wp, y, pool);  // pools on the virtual grid directly
+                      uint8_t* y, size_t esz, ThreadPool* pool) {
   const bool direct = g.wp == g.ow;
   uint8_t* dst = direct ? y : thread_bytes(3, static_cast<size_t>(m_out * g.nv) * esz);
   gemm_int8::gemm_int8(op, ep, dst, g.nv, pool);
@@ -487,6 +508,14 @@ void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int
   for (int64_t m = 0; m < m_out; ++m)
     for (int64_t r = 0; r < g.oh; ++r)
       copy_short(y + (m * g.oh + r) * g.ow * esz, dst + (m * g.nv + r * g.wp) * esz, g.ow * static_cast<int64_t>(esz));
+}
+
+// The GEMM of a conv image whose R panels the caller built (virtual grid, or row pairs when
+// pool2x2) into y: the pooled planes [M, oh/2, ow/2] straight from the tiles, or run_virtual_grid.
+void run_panels(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep, uint8_t* y,
+                size_t esz, ThreadPool* pool, bool pool2x2) {
+  if (pool2x2) return gemm_int8::gemm_int8_pool2x2_rowpairs(op, ep, g.oh / 2, g.ow / 2, y, pool);
+  run_virtual_grid(op, g, m_out, ep, y, esz, pool);
 }
 
 // One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
@@ -500,19 +529,23 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
   // + 64: the last plane's 16-pixel steps may write up to 60 bytes past it.
   uint8_t* planes = thread_bytes(2, static_cast<size_t>(cq * g.plane_px * 4 + 64));
   pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
-  const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
-  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kd4, g.nv));
+  const RowPairPanels rpp = rowpair_panels(g);
+  const int64_t panels = pool2x2 ? rpp.panels : (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  const int64_t ncols = panels * gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kd4, ncols));
   constexpr int64_t kRun = gemm_int8::kNr * 4;
   for (int64_t p = 0; p < panels; ++p) {
     uint8_t* out = rp + p * kRun * kq;
+    const int64_t base = pool2x2 ? rpp.first_px(p, g.wp) : p * gemm_int8::kNr;
     for (int64_t a = 0; a < w.kernel[1]; ++a)
       for (int64_t b = 0; b < w.kernel[2]; ++b) {
-        const int64_t px = p * gemm_int8::kNr + a * w.dilation[1] * g.wp + b * w.dilation[2];
-        for (int64_t q = 0; q < cq; ++q, out += kRun) std::memcpy(out, planes + (q * g.plane_px + px) * 4, kRun);
+        const int64_t px = base + a * w.dilation[1] * g.wp + b * w.dilation[2];
+        for (int64_t q = 0; q < cq; ++q, out += kRun)
+          copy_panel_run(out, planes + (q * g.plane_px + px) * 4, g.wp * 4, pool2x2);
       }
   }
-  run_virtual_grid(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, g.nv, kd4, false}, g, d.m, ep, y, esz, pool,
-                   pool2x2);
+  run_panels(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, pool2x2 ? ncols : g.nv, kd4, false}, g, d.m, ep, y,
+             esz, pool, pool2x2);
 }
 
 // One image of a stride-1 2-D conv with few channels through "row-tap" planes: per channel, pixel
@@ -549,17 +582,20 @@ void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const u
                                        out + p * 4);
     }
   }
-  const int64_t panels = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
-  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdr, g.nv));
+  const RowPairPanels rpp = rowpair_panels(g);
+  const int64_t panels = pool2x2 ? rpp.panels : (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  const int64_t ncols = panels * gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdr, ncols));
   constexpr int64_t kRun = gemm_int8::kNr * 4;
   for (int64_t p = 0; p < panels; ++p) {
     uint8_t* out = rp + p * kRun * kq;
+    const int64_t base = pool2x2 ? rpp.first_px(p, g.wp) : p * gemm_int8::kNr;
     for (int64_t c = 0; c < d.c; ++c)
       for (int64_t a = 0; a < kh; ++a, out += kRun)
-        std::memcpy(out, x4 + (c * x4_px + p * gemm_int8::kNr + a * w.dilation[1] * g.wp) * 4, kRun);
+        copy_panel_run(out, x4 + (c * x4_px + base + a * w.dilation[1] * g.wp) * 4, g.wp * 4, pool2x2);
   }
-  run_virtual_grid(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, g.nv, kdr, false}, g, d.m, ep, y, esz, pool,
-                   pool2x2);
+  run_panels(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, pool2x2 ? ncols : g.nv, kdr, false}, g, d.m, ep, y,
+             esz, pool, pool2x2);
 }
 
 }  // namespace
