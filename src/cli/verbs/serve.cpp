@@ -8,13 +8,11 @@
 
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <ctime>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "cli/verbs/verbs.h"
 #include "control/controller.h"
@@ -91,30 +89,9 @@ void run_serve(Options o) {
   if (ctl) ctl->start();
   if (ctl) log_line("controller on for model '" + ctl->policy().model + "' (policy " + o.controller + ")");
   log_line("ready (Ctrl-C or SIGTERM to stop); dashboard at GET /dashboard");
-#if defined(__GLIBC__)
-  // Hand freed pages back every 30 s. Each HTTP and worker thread allocates in its own glibc arena,
-  // and freed chunks in the middle of an arena stay resident: the 30-minute soak saw RSS creep +10%
-  // over 12 minutes with a flat live heap (heaptrack). malloc_trim releases them in every arena; it
-  // takes a few ms on a ~50 MB heap, so 30 s costs requests nothing measurable.
-  std::mutex trim_mu;
-  std::condition_variable trim_cv;
-  bool trim_stop = false;
-  std::thread trimmer([&] {
-    std::unique_lock<std::mutex> lk(trim_mu);
-    while (!trim_cv.wait_for(lk, std::chrono::seconds(30), [&] { return trim_stop; })) malloc_trim(0);
-  });
-#endif
   int sig = 0;
   sigwait(&set, &sig);
   log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-#if defined(__GLIBC__)
-  {
-    std::lock_guard<std::mutex> lk(trim_mu);
-    trim_stop = true;
-  }
-  trim_cv.notify_all();
-  trimmer.join();
-#endif
   if (ctl) ctl->stop();
   server.stop();
 }
