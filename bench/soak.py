@@ -54,7 +54,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from edgeopt_serve import ServeProcess  # noqa: E402  (one serve harness for tests and bench)
+from edgeopt_serve import ServeProcess, rss_kb  # noqa: E402  (one serve harness for tests and bench)
 
 try:
     import paho.mqtt.client as paho
@@ -79,17 +79,6 @@ def run(cmd, timeout=600):
     if r.returncode != 0:
         raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), (r.stderr or r.stdout)[-3000:]))
     return r
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Counter:

@@ -23,7 +23,6 @@ Usage (root for the cgroup; without it the edge runs unlimited and the plan may 
   sudo /usr/bin/python3 bench/split_control_demo.py --edgeopt build/src/cli/edgeopt --json /tmp/split_demo.json
 """
 import argparse
-import gzip
 import json
 import os
 import re
@@ -37,21 +36,12 @@ import urllib.request
 
 import numpy as np
 
+from monitor_demo import load_idx  # the Fashion-MNIST IDX reader (bench/ is on sys.path)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = "/usr/share/datasets/fashion-mnist"
 MODEL_CACHE = "/tmp/edgeopt_split_demo_model/vision_cnn_w128d2.onnx"
 CGROUP = f"/sys/fs/cgroup/cpu/eo-splitdemo-{os.getpid()}"
 PROCS = []
-
-
-def load_idx(name):
-    with gzip.open(os.path.join(DATA, name), "rb") as f:
-        raw = f.read()
-    if raw[2] == 8 and raw[3] == 3:
-        n, h, w = (int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(3))
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(n, 1, h, w).astype(np.float32) / 255.0
-    n = int.from_bytes(raw[4:8], "big")
-    return np.frombuffer(raw, np.uint8, offset=8)[:n].astype(np.int64)
 
 
 def free_port():

@@ -16,6 +16,18 @@ _HTTP_RE = re.compile(r"HTTP/REST \(KServe v2\) on [0-9.]+:(\d+)")
 _GRPC_RE = re.compile(r"gRPC \(inference.GRPCInferenceService\) on [0-9.]+:(\d+)")
 
 
+def rss_kb(pid):
+    """Resident set size of process `pid` in KiB from /proc (0 once it has exited)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class ServeProcess:
     """`edgeopt serve --model-repo REPO` on 127.0.0.1 and free ports; `extra` are further flags.
 
@@ -58,14 +70,7 @@ class ServeProcess:
 
     def rss_kb(self):
         """Resident set size of the server now, in KiB (0 once it has exited)."""
-        try:
-            with open("/proc/%d/status" % self.proc.pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return rss_kb(self.proc.pid)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Signal the server, wait up to `timeout` s, then kill it; returns its exit code."""

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -252,6 +254,30 @@ TEST(Offload, ServerKilledMidRunThenBackLosesNothing) {
   EXPECT_GE(cloud, 9);  // the breaker closed again on the first retry
   EXPECT_EQ(node->stats().requests, 15);
   EXPECT_GE(node->stats().fallbacks, 5);
+}
+
+TEST(Offload, BearerTokenFileGivesItsFirstLineOrAClearError) {
+  const std::string dir = ::testing::TempDir();
+  const std::string good = dir + "/edgeopt_token_good", empty = dir + "/edgeopt_token_empty";
+  { std::ofstream(good) << "s3cret-token \t\nsecond line ignored\n"; }
+  { std::ofstream(empty) << "\nnext\n"; }
+  EXPECT_EQ(read_bearer_token_file(good), "s3cret-token");
+  try {
+    read_bearer_token_file(empty, "--cloud-token-file");
+    ADD_FAILURE() << "an empty first line must be an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("first line is empty"), std::string::npos) << e.what();
+  }
+  try {
+    read_bearer_token_file(dir + "/edgeopt_no_such_token");
+    ADD_FAILURE() << "a missing file must be an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+    EXPECT_NE(std::string(e.what()).find("--cloud-token-file"), std::string::npos) << e.what();
+  }
+  std::remove(good.c_str());
+  std::remove(empty.c_str());
 }
 
 }  // namespace

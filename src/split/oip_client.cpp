@@ -2,10 +2,12 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace edgeopt::split {
@@ -282,6 +284,16 @@ bool OipClient::ready(double budget_ms, double* ms) {
   if (ms) *ms = since_ms(t0);
   if (!res) impl_->cli->stop();
   return res && res->status == 200;
+}
+
+std::string read_bearer_token_file(const std::string& path, const std::string& flag) {
+  std::ifstream f(path);
+  EDGEOPT_CHECK(f.good(), ErrorCode::kNotFound, "cannot open " + flag + " '" + path + "'");
+  std::string token;
+  std::getline(f, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  EDGEOPT_CHECK_ARG(!token.empty(), flag + " '" + path + "': the first line is empty");
+  return token;
 }
 
 }  // namespace edgeopt::split

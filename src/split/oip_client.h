@@ -75,6 +75,11 @@ struct OipClientOptions {
   std::string bearer_token;   // sent as "Authorization: Bearer <token>" when not empty
 };
 
+// The bearer token in the first line of `path` (trailing whitespace dropped), for the CLI's
+// --cloud-token-file: a file, not a flag, so the token does not show in `ps`. `flag` names the
+// option in errors (missing file: NotFound; empty first line: InvalidArgument).
+std::string read_bearer_token_file(const std::string& path, const std::string& flag = "--cloud-token-file");
+
 class OipClient {
  public:
   // url: http[s]://host[:port][/prefix]. Throws InvalidArgument for another scheme, a bad port,

@@ -2,7 +2,6 @@
 // cloud halves written by `partition --repo`), with the deadline fallback, and reports measured
 // end-to-end latency: for the adaptive plan (--cut auto), one cut, or every allowed cut (--cut all).
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -79,15 +78,7 @@ void run_offload(OffloadArgs& a) {
   eo.cloud_client.ca_file = a.cloud_ca;
   eo.cloud_client.cert_file = a.cloud_cert;
   eo.cloud_client.key_file = a.cloud_key;
-  if (!a.cloud_token_file.empty()) {
-    // From a file, not the command line, so the token does not show in `ps`.
-    std::ifstream tf(a.cloud_token_file);
-    EDGEOPT_CHECK(tf.good(), ErrorCode::kNotFound, "cannot open --cloud-token-file '" + a.cloud_token_file + "'");
-    std::getline(tf, eo.cloud_client.bearer_token);
-    while (!eo.cloud_client.bearer_token.empty() && std::isspace(static_cast<unsigned char>(eo.cloud_client.bearer_token.back())))
-      eo.cloud_client.bearer_token.pop_back();
-    EDGEOPT_CHECK_ARG(!eo.cloud_client.bearer_token.empty(), "--cloud-token-file '" + a.cloud_token_file + "': the first line is empty");
-  }
+  if (!a.cloud_token_file.empty()) eo.cloud_client.bearer_token = split::read_bearer_token_file(a.cloud_token_file);
   eo.model_prefix = o.model_prefix;
   eo.deadline_ms = a.deadline_ms;
   split::EdgeNode node(p.graph, p.cuts, p.edge, p.cloud, p.wire, o.solver(), prior, eo);

@@ -6,10 +6,8 @@
 #include <malloc.h>
 #endif
 
-#include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -17,6 +15,7 @@
 #include "cli/verbs/verbs.h"
 #include "control/controller.h"
 #include "serve/server.h"
+#include "split/oip_client.h"
 
 namespace edgeopt::cli {
 
@@ -55,15 +54,7 @@ void run_serve(Options o) {
     spec.client.ca_file = o.cloud_ca;
     spec.client.cert_file = o.cloud_cert;
     spec.client.key_file = o.cloud_key;
-    if (!o.cloud_token_file.empty()) {
-      // From a file, not the command line, so the token does not show in `ps`.
-      std::ifstream tf(o.cloud_token_file);
-      EDGEOPT_CHECK(tf.good(), ErrorCode::kNotFound, "cannot open --cloud-token-file '" + o.cloud_token_file + "'");
-      std::getline(tf, spec.client.bearer_token);
-      while (!spec.client.bearer_token.empty() && std::isspace(static_cast<unsigned char>(spec.client.bearer_token.back())))
-        spec.client.bearer_token.pop_back();
-      EDGEOPT_CHECK_ARG(!spec.client.bearer_token.empty(), "--cloud-token-file '" + o.cloud_token_file + "': the first line is empty");
-    }
+    if (!o.cloud_token_file.empty()) spec.client.bearer_token = split::read_bearer_token_file(o.cloud_token_file);
     spec.deadline_ms = o.split_deadline_ms;
     EDGEOPT_CHECK_ARG(!o.server.split.count(model), "--split names model '" + model + "' twice");
     o.server.split[model] = spec;
