@@ -390,7 +390,8 @@ TEST(SplitServe, CloudStoppedNoRequestFailsControllerMovesToAllEdgeAndBack) {
 }
 
 TEST(SplitServe, DashboardShowsTheSplitLiveInChromium) {
-  if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "needs Debian's chromium";
+  ASSERT_EQ(std::system("command -v chromium > /dev/null 2>&1"), 0)
+      << "needs Debian's chromium (scripts/install-deps.sh installs it)";
   SplitNode node("dashboard");
   auto c = node.client();
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(node.infer(c, image(static_cast<uint64_t>(i))).empty());

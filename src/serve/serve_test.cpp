@@ -1066,8 +1066,12 @@ size_t resident_bytes() {
 // swap). The allocator's share (glibc keeping freed pages, fixed by malloc_trim and a fixed mmap
 // threshold) shows only in a long-running server with many threads: bench/soak.py measures that.
 TEST(ModelRepository, SwappingVersionsDoesNotGrowResidentMemory) {
+  // Under ASan/TSan freed memory sits in quarantine or shadow maps, so RSS says nothing there: the
+  // swaps and answers still run (and the sanitizers check them), only the RSS bound is left out.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "sanitizers keep freed memory (ASan's quarantine) or shadow it: RSS says nothing here";
+  constexpr bool kRssMeaningful = false;
+#else
+  constexpr bool kRssMeaningful = true;
 #endif
   fs::path repo = temp_repo("swap_rss");
   Graph g;
@@ -1095,7 +1099,10 @@ TEST(ModelRepository, SwappingVersionsDoesNotGrowResidentMemory) {
     if (v == 6) after_warmup = resident_bytes();
   }
   const double grown_mb = (static_cast<double>(resident_bytes()) - static_cast<double>(after_warmup)) / (1 << 20);
-  EXPECT_LT(grown_mb, 5.0) << "RSS grew " << grown_mb << " MB over 25 swaps of a 5.6 MB model";
+  if (kRssMeaningful) {
+    EXPECT_LT(grown_mb, 5.0) << "RSS grew " << grown_mb << " MB over 25 swaps of a 5.6 MB model";
+  }
+  EXPECT_EQ(r.get("big", "")->version(), 31) << "the last swap serves";
   fs::remove_all(repo);
 }
 
