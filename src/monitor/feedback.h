@@ -134,6 +134,9 @@ class FeedbackStore {
     int64_t version = 0;
   };
   RollingMetrics compute(const std::string& model, int64_t version, const Window& w) const;
+  void release_input(Row& row);  // under mu_
+
+  static constexpr size_t kSpareInputs = 64;  // recycled input buffers kept at most
 
   FeedbackOptions options_;
   mutable std::mutex mu_;
@@ -142,6 +145,7 @@ class FeedbackStore {
   uint64_t recorded_ = 0;
   std::unordered_map<std::string, size_t> by_id_;
   std::deque<std::pair<size_t, uint64_t>> with_input_;  // (slot, seq) whose inputs are kept, oldest first
+  std::vector<std::vector<float>> spare_inputs_;         // evicted input buffers, reused by record()
   std::map<std::pair<std::string, int64_t>, Window> windows_;
   std::map<std::string, std::deque<Sample>> labelled_;
   std::map<std::string, uint64_t> unknown_;

@@ -116,5 +116,45 @@ TEST(Feedback, LabelledSamplesCarryTheKeptInputs) {
   EXPECT_EQ(fb.labelled_total("other"), 0u);
 }
 
+// Slots are overwritten in place and evicted inputs' buffers recycled (feedback.cpp): after the ring
+// has gone round many times with batches of 1 and 2 rows, requests without inputs and evictions, every
+// remembered request still carries exactly its own outputs and inputs, and no evicted input survives.
+TEST(Feedback, ReusedSlotsKeepOnlyEachRequestsOwnRows) {
+  FeedbackStore fb({.capacity = 4, .window = 100, .input_capacity = 3});
+  auto batch = [](int i, int64_t rows) {
+    Tensor t(DType::kF32, Shape({rows, 1, 2, 2}));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int k = 0; k < 4; ++k) t.data<float>()[r * 4 + k] = static_cast<float>(100 * i + 10 * r + k);
+    return t;
+  };
+  auto out = [](int i, int64_t rows) {
+    Tensor t(DType::kF32, Shape({rows, 3}));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int k = 0; k < 3; ++k) t.data<float>()[r * 3 + k] = k == (i + r) % 3 ? 2.f : 0.f;
+    return t;
+  };
+  for (int i = 0; i < 50; ++i) {
+    const int64_t rows = 1 + i % 2;
+    Tensor x = batch(i, rows);
+    fb.record("q" + std::to_string(i), "m", 1, i % 5 == 0 ? nullptr : &x, out(i, rows));
+  }
+  // Ring: q46..q49; q46 (1 row), q47 (2 rows), q48 (1 row), q49 (2 rows) all had inputs, but only
+  // the last 3 requests' inputs are kept, so q46 has none. Labels are each row's predicted class.
+  fb.apply("m", {{.id = "q46", .label = 1}, {.id = "q47", .row = 1, .label = 0}, {.id = "q48", .label = 0},
+                 {.id = "q49", .row = 1, .label = 2}, {.id = "q45", .label = 0}});
+  LabelledSamples s = fb.labelled("m", 10);
+  ASSERT_EQ(s.size(), 3);
+  EXPECT_EQ(s.ids, (std::vector<std::string>{"q47", "q48", "q49"}));
+  const float expect_first[3] = {4710.f, 4800.f, 4910.f};
+  for (int n = 0; n < 3; ++n)
+    for (int k = 0; k < 4; ++k) EXPECT_FLOAT_EQ(s.x.data<float>()[n * 4 + k], expect_first[n] + k) << n << "," << k;
+  const RollingMetrics m = *fb.rolling("m", 1);
+  EXPECT_EQ(m.labels_total, 4u);                // q45 is no longer remembered
+  EXPECT_DOUBLE_EQ(m.accuracy, 1.0);            // each label is its own row's predicted class
+  Tensor recent = fb.recent_inputs("m", 10);
+  ASSERT_TRUE(recent.defined());
+  EXPECT_EQ(recent.shape()[0], 5);              // q47 (2 rows) + q48 (1) + q49 (2)
+}
+
 }  // namespace
 }  // namespace edgeopt::monitor
