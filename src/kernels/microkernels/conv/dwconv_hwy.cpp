@@ -60,21 +60,36 @@ void dw_rows(const DwConv2dGeometry& g, const float* phases, int64_t wq, const i
     const float* base = phases + r * g.sh * wq;
     float* yr = yo + r * g.ow;
     int64_t c = 0;
-    // Two vectors per step give the FMA pipes independent chains.
+    // Two vectors per step, each as two chains (even and odd taps): four independent FMA chains
+    // cover the FMA latency (two chains of 9 taps ran at half the FMA throughput).
     for (; c + 2 * kL <= g.ow; c += 2 * kL) {
-      V acc0 = vb, acc1 = vb;
-      for (int64_t t = 0; t < taps; ++t) {
+      V acc0 = vb, acc1 = vb, odd0 = hn::Zero(d), odd1 = hn::Zero(d);
+      int64_t t = 0;
+      for (; t + 1 < taps; t += 2) {
+        const float* src = base + tap_off[t] + c;
+        const float* src2 = base + tap_off[t + 1] + c;
+        acc0 = hn::MulAdd(wt(t), hn::LoadU(d, src), acc0);
+        acc1 = hn::MulAdd(wt(t), hn::LoadU(d, src + kL), acc1);
+        odd0 = hn::MulAdd(wt(t + 1), hn::LoadU(d, src2), odd0);
+        odd1 = hn::MulAdd(wt(t + 1), hn::LoadU(d, src2 + kL), odd1);
+      }
+      if (t < taps) {
         const float* src = base + tap_off[t] + c;
         acc0 = hn::MulAdd(wt(t), hn::LoadU(d, src), acc0);
         acc1 = hn::MulAdd(wt(t), hn::LoadU(d, src + kL), acc1);
       }
-      hn::StoreU(hn::Min(hn::Max(acc0, vlo), vhi), d, yr + c);
-      hn::StoreU(hn::Min(hn::Max(acc1, vlo), vhi), d, yr + c + kL);
+      hn::StoreU(hn::Min(hn::Max(hn::Add(acc0, odd0), vlo), vhi), d, yr + c);
+      hn::StoreU(hn::Min(hn::Max(hn::Add(acc1, odd1), vlo), vhi), d, yr + c + kL);
     }
     for (; c < g.ow; c += kL) {
-      V acc = vb;
-      for (int64_t t = 0; t < taps; ++t) acc = hn::MulAdd(wt(t), hn::LoadU(d, base + tap_off[t] + c), acc);
-      acc = hn::Min(hn::Max(acc, vlo), vhi);
+      V acc = vb, odd = hn::Zero(d);
+      int64_t t = 0;
+      for (; t + 1 < taps; t += 2) {
+        acc = hn::MulAdd(wt(t), hn::LoadU(d, base + tap_off[t] + c), acc);
+        odd = hn::MulAdd(wt(t + 1), hn::LoadU(d, base + tap_off[t + 1] + c), odd);
+      }
+      if (t < taps) acc = hn::MulAdd(wt(t), hn::LoadU(d, base + tap_off[t] + c), acc);
+      acc = hn::Min(hn::Max(hn::Add(acc, odd), vlo), vhi);
       if (c + kL <= g.ow)
         hn::StoreU(acc, d, yr + c);
       else
@@ -83,8 +98,82 @@ void dw_rows(const DwConv2dGeometry& g, const float* phases, int64_t wq, const i
   }
 }
 
+// 3x3, stride 1, dilation 1, one pixel of padding on every side (out = in): the plane is one flat
+// vector of H*W outputs, so a vector may span rows and no lane is wasted at row ends (7x7 and
+// 14x14 planes fill 77% and 98% of the lanes instead of 44% and 88%). Tap (a, b) of flat output o
+// reads flat input o + (a-1)*W + (b-1); a left/right tap that wraps into the neighbouring row is
+// zeroed by a column mask, rows above/below the plane come from a zero-padded copy of the first
+// and last few rows, and every other vector loads straight from x (no plane copy).
+// Left, centre and right taps are three independent FMA chains.
+void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
+                    float* y, float lo, float hi) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  using VI = hn::Vec<decltype(di)>;
+  const int64_t wd = g.iw, n = g.ih * g.iw, pad = wd + 1;
+  // Vectors starting at o in [safe_lo, safe_hi] read only [0, n); the rest read the padded copy
+  // ext[f + pad] = x[f] (0 outside [0, n)), filled for the flat ranges they touch.
+  const int64_t safe_lo = (pad + kL - 1) / kL * kL;
+  const int64_t safe_hi = n - kL - pad;  // last safe start (may be < safe_lo: then none is safe)
+  thread_local std::vector<float> ext_buf;
+  const size_t ext_floats = static_cast<size_t>(n + 2 * pad + 2 * kL);
+  if (ext_buf.size() < ext_floats) ext_buf.resize(ext_floats);
+  float* ext = ext_buf.data();
+  auto fill = [&](int64_t f0, int64_t f1) {
+    f0 = std::max(f0, -pad);
+    f1 = std::min(f1, n + pad + 2 * kL);
+    for (int64_t f = f0; f < f1; ++f) ext[f + pad] = f >= 0 && f < n ? x[f] : 0.f;
+  };
+  const int64_t last = (n - 1) / kL * kL;  // start of the last (maybe partial) vector
+  const int64_t tail0 = safe_hi >= safe_lo ? std::max(safe_lo, (safe_hi / kL + 1) * kL) : safe_lo;
+  fill(-pad, std::min(safe_lo, last + kL) + pad);
+  if (tail0 <= last) fill(tail0 - pad, last + kL + pad);
+  const VI vw = hn::Set(di, static_cast<int32_t>(wd)), vzero = hn::Zero(di), vlast = hn::Set(di, static_cast<int32_t>(wd - 1));
+  const VI vstep = hn::Set(di, static_cast<int32_t>(kL % wd));
+  // Column of each lane of the first vector (lanes may wrap several rows when W < L).
+  HWY_ALIGN int32_t col0[kL];
+  for (int64_t l = 0; l < kL; ++l) col0[l] = static_cast<int32_t>(l % wd);
+  const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  for (int64_t oc = 0; oc < outs; ++oc) {
+    const float* wo = w + oc * 9;
+    float* yo = y + oc * n;
+    const V w00 = hn::Set(d, wo[0]), w01 = hn::Set(d, wo[1]), w02 = hn::Set(d, wo[2]);
+    const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
+    const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
+    const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+    VI col = hn::Load(di, col0);
+    for (int64_t o = 0; o <= last; o += kL) {
+      const float* s = (o >= safe_lo && o <= safe_hi) ? x + o : ext + pad + o;
+      V l = hn::Mul(w00, hn::LoadU(d, s - wd - 1));
+      V c = hn::MulAdd(w01, hn::LoadU(d, s - wd), vb);
+      V r = hn::Mul(w02, hn::LoadU(d, s - wd + 1));
+      l = hn::MulAdd(w10, hn::LoadU(d, s - 1), l);
+      c = hn::MulAdd(w11, hn::LoadU(d, s), c);
+      r = hn::MulAdd(w12, hn::LoadU(d, s + 1), r);
+      l = hn::MulAdd(w20, hn::LoadU(d, s + wd - 1), l);
+      c = hn::MulAdd(w21, hn::LoadU(d, s + wd), c);
+      r = hn::MulAdd(w22, hn::LoadU(d, s + wd + 1), r);
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(col, vlast)), r));
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
+      // Next vector's columns: + (L mod W), wrapping once (both terms are < W).
+      col = hn::Add(col, vstep);
+      col = hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
+    }
+  }
+}
+
 void DwConv2dPlane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
                    float* y, float lo, float hi) {
+  if (g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 &&
+      g.oh == g.ih && g.ow == g.iw) {
+    Dw3x3S1P1Plane(g, x, outs, w, bias, y, lo, hi);
+    return;
+  }
   // Padded rows/cols actually read, and the phase-plane width with room for whole-vector reads.
   const int64_t hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
   const int64_t ow_pad = (g.ow + kL - 1) / kL * kL;
