@@ -6,6 +6,7 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -102,8 +103,8 @@ void dw_rows(const DwConv2dGeometry& g, const float* phases, int64_t wq, const i
 // vector of H*W outputs, so a vector may span rows and no lane is wasted at row ends (7x7 and
 // 14x14 planes fill 77% and 98% of the lanes instead of 44% and 88%). Tap (a, b) of flat output o
 // reads flat input o + (a-1)*W + (b-1); a left/right tap that wraps into the neighbouring row is
-// zeroed by a column mask, rows above/below the plane come from a zero-padded copy of the first
-// and last few rows, and every other vector loads straight from x (no plane copy).
+// zeroed by a column mask, rows above/below the plane read as zeros (masked loads), and every
+// other vector loads straight from x (no plane copy).
 // Left, centre and right taps are three independent FMA chains.
 void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
                     float* y, float lo, float hi) {
@@ -111,23 +112,28 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
   const hn::RebindToSigned<D> di;
   using VI = hn::Vec<decltype(di)>;
   const int64_t wd = g.iw, n = g.ih * g.iw, pad = wd + 1;
-  // Vectors starting at o in [safe_lo, safe_hi] read only [0, n); the rest read the padded copy
-  // ext[f + pad] = x[f] (0 outside [0, n)), filled for the flat ranges they touch.
+  // Vectors starting at o in [safe_lo, safe_hi] read only [0, n) and load straight from x.
   const int64_t safe_lo = (pad + kL - 1) / kL * kL;
   const int64_t safe_hi = n - kL - pad;  // last safe start (may be < safe_lo: then none is safe)
-  thread_local std::vector<float> ext_buf;
-  const size_t ext_floats = static_cast<size_t>(n + 2 * pad + 2 * kL);
-  if (ext_buf.size() < ext_floats) ext_buf.resize(ext_floats);
-  float* ext = ext_buf.data();
-  auto fill = [&](int64_t f0, int64_t f1) {
-    f0 = std::max(f0, -pad);
-    f1 = std::min(f1, n + pad + 2 * kL);
-    for (int64_t f = f0; f < f1; ++f) ext[f + pad] = f >= 0 && f < n ? x[f] : 0.f;
-  };
   const int64_t last = (n - 1) / kL * kL;  // start of the last (maybe partial) vector
-  const int64_t tail0 = safe_hi >= safe_lo ? std::max(safe_lo, (safe_hi / kL + 1) * kL) : safe_lo;
-  fill(-pad, std::min(safe_lo, last + kL) + pad);
-  if (tail0 <= last) fill(tail0 - pad, last + kL + pad);
+  // On AVX2/AVX-512 the edge vectors use masked loads (masked-off lanes are neither read nor
+  // faulted); elsewhere they read ext[f + pad] = x[f] (0 outside [0, n)), a scalar-filled copy of
+  // the flat ranges they touch.
+  [[maybe_unused]] float* ext = nullptr;
+  if constexpr (!kHwMask) {
+    thread_local std::vector<float> ext_buf;
+    const size_t ext_floats = static_cast<size_t>(n + 2 * pad + 2 * kL);
+    if (ext_buf.size() < ext_floats) ext_buf.resize(ext_floats);
+    ext = ext_buf.data();
+    auto fill = [&](int64_t f0, int64_t f1) {
+      f0 = std::max(f0, -pad);
+      f1 = std::min(f1, n + pad + 2 * kL);
+      for (int64_t f = f0; f < f1; ++f) ext[f + pad] = f >= 0 && f < n ? x[f] : 0.f;
+    };
+    const int64_t tail0 = safe_hi >= safe_lo ? std::max(safe_lo, (safe_hi / kL + 1) * kL) : safe_lo;
+    fill(-pad, std::min(safe_lo, last + kL) + pad);
+    if (tail0 <= last) fill(tail0 - pad, last + kL + pad);
+  }
   const VI vw = hn::Set(di, static_cast<int32_t>(wd)), vzero = hn::Zero(di), vlast = hn::Set(di, static_cast<int32_t>(wd - 1));
   const VI vstep = hn::Set(di, static_cast<int32_t>(kL % wd));
   // Column of each lane of the first vector (lanes may wrap several rows when W < L).
@@ -141,9 +147,48 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
     const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
     const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
     const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+    // One vector of outputs at o; ld(k) loads flat inputs [o + k, o + k + L).
+    auto vec = [&](int64_t o, VI col, auto&& ld) {
+      V l = hn::Mul(w00, ld(-wd - 1));
+      V c = hn::MulAdd(w01, ld(-wd), vb);
+      V r = hn::Mul(w02, ld(-wd + 1));
+      l = hn::MulAdd(w10, ld(-1), l);
+      c = hn::MulAdd(w11, ld(0), c);
+      r = hn::MulAdd(w12, ld(1), r);
+      l = hn::MulAdd(w20, ld(wd - 1), l);
+      c = hn::MulAdd(w21, ld(wd), c);
+      r = hn::MulAdd(w22, ld(wd + 1), r);
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(col, vlast)), r));
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
+    };
+    auto next_col = [&](VI col) {  // + (L mod W), wrapping once (both terms are < W)
+      col = hn::Add(col, vstep);
+      return hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
+    };
+    auto edge = [&](int64_t o, VI col) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+      vec(o, col, [&](int64_t k) {
+        const int64_t f = o + k;  // lanes i with 0 <= f + i < n
+        const auto m = hn::AndNot(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(-f, 0, kL))),
+                                  hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(n - f, 0, kL))));
+        return hn::MaskedLoad(m, d, x + f);
+      });
+#else
+      const float* s = ext + pad + o;
+      vec(o, col, [&](int64_t k) { return hn::LoadU(d, s + k); });
+#endif
+    };
     VI col = hn::Load(di, col0);
-    for (int64_t o = 0; o <= last; o += kL) {
-      const float* s = (o >= safe_lo && o <= safe_hi) ? x + o : ext + pad + o;
+    int64_t o = 0;
+    for (; o <= last && o < safe_lo; o += kL, col = next_col(col)) edge(o, col);
+    // The bulk: plain loads from x.
+    for (; o <= safe_hi; o += kL) {
+      const float* s = x + o;
       V l = hn::Mul(w00, hn::LoadU(d, s - wd - 1));
       V c = hn::MulAdd(w01, hn::LoadU(d, s - wd), vb);
       V r = hn::Mul(w02, hn::LoadU(d, s - wd + 1));
@@ -155,14 +200,125 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
       r = hn::MulAdd(w22, hn::LoadU(d, s + wd + 1), r);
       c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
       c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(col, vlast)), r));
-      c = hn::Min(hn::Max(c, vlo), vhi);
-      if (o + kL <= n)
-        hn::StoreU(c, d, yo + o);
-      else
-        store_partial(c, yo + o, n - o);
-      // Next vector's columns: + (L mod W), wrapping once (both terms are < W).
-      col = hn::Add(col, vstep);
-      col = hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
+      hn::StoreU(hn::Min(hn::Max(c, vlo), vhi), d, yo + o);
+      col = next_col(col);
+    }
+    for (; o <= last; o += kL, col = next_col(col)) edge(o, col);
+  }
+}
+
+// ev[i] = p[2i], od[i] = p[2i + 1] for i < L.
+void deinterleave2(const float* p, float* ev, float* od) {
+#if HWY_TARGET == HWY_SCALAR
+  ev[0] = p[0];
+  od[0] = p[1];
+#else
+  const D d;
+  const V lo = hn::LoadU(d, p), hi = hn::LoadU(d, p + kL);
+  hn::StoreU(hn::ConcatEven(d, hi, lo), d, ev);
+  hn::StoreU(hn::ConcatOdd(d, hi, lo), d, od);
+#endif
+}
+
+// deinterleave2 of the first `rem` (< 2L) floats at p, zeros past them: masked loads on
+// AVX2/AVX-512 (a scalar-filled buffer read back as vectors stalls on store forwarding), else
+// through a zeroed buffer.
+void deinterleave2_partial(const float* p, int64_t rem, float* ev, float* od) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  const D d;
+  const V lo = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::min(rem, kL))), d, p);
+  const V hi = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::max<int64_t>(rem - kL, 0))), d, p + kL);
+  hn::StoreU(hn::ConcatEven(d, hi, lo), d, ev);
+  hn::StoreU(hn::ConcatOdd(d, hi, lo), d, od);
+#else
+  HWY_ALIGN float tail[2 * kL] = {};
+  std::memcpy(tail, p, sizeof(float) * static_cast<size_t>(rem));
+  deinterleave2(tail, ev, od);
+#endif
+}
+
+// 3x3, stride 2, dilation 1, left padding 0 or 1 (any top/bottom padding): output rows are made
+// from three input rows, each split once into its even and odd padded columns (a 5-row ring of
+// L1-sized buffers, so every input row is deinterleaved once and no plane copy is written).
+// Padded column 2c + b is E[c] (b = 0), O[c] (b = 1), E[c + 1] (b = 2): three contiguous loads
+// per kernel row. Kernel rows are three independent FMA chains.
+void Dw3x3S2Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias, float* y,
+                  float lo, float hi) {
+  const D d;
+  const int64_t ow_pad = (g.ow + kL - 1) / kL * kL;
+  const int64_t pl = ow_pad + kL;  // E[c .. c+L] for every vector start c < ow
+  thread_local std::vector<float> ring_buf;
+  const int64_t buf = pl + 2 * kL;  // one E or O buffer, with slack for whole-vector stores
+  constexpr int64_t kSlots = 5;
+  if (ring_buf.size() < static_cast<size_t>(2 * kSlots * buf)) ring_buf.resize(static_cast<size_t>(2 * kSlots * buf));
+  float* ring = ring_buf.data();
+  int64_t tag[kSlots];
+  std::fill(tag, tag + kSlots, INT64_MIN);
+  // E/O of input row ri in slot ri mod 5: E[j] = x[ri][2j - pw], O[j] = x[ri][2j + 1 - pw], 0 outside.
+  auto row_phases = [&](int64_t ri) -> const float* {
+    const int64_t slot = ((ri % kSlots) + kSlots) % kSlots;
+    float* e = ring + slot * 2 * buf;
+    if (tag[slot] == ri) return e;
+    tag[slot] = ri;
+    float* od = e + buf;
+    if (ri < 0 || ri >= g.ih) {
+      std::memset(e, 0, sizeof(float) * 2 * buf);
+      return e;
+    }
+    const float* src = x + ri * g.iw;
+    // x[2j'], x[2j'+1] go to (pw == 0) E[j'], O[j'] or (pw == 1) O[j'], E[j'+1].
+    float* ev = g.pw == 0 ? e : od;
+    float* odd = g.pw == 0 ? od : e + 1;
+    if (g.pw == 1) e[0] = 0.f;
+    int64_t j = 0;
+    for (; 2 * (j + kL) <= g.iw; j += kL) deinterleave2(src + 2 * j, ev + j, odd + j);
+    // The row's last (< 2L) columns, then zeros to the buffer ends (each buffer has 2L floats of
+    // slack past pl for whole-vector stores).
+    deinterleave2_partial(src + 2 * j, g.iw - 2 * j, ev + j, odd + j);
+    for (j += kL; j < pl; j += kL) {
+      hn::StoreU(hn::Zero(d), d, ev + j);
+      hn::StoreU(hn::Zero(d), d, odd + j);
+    }
+    return e;
+  };
+  const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  // The rows of output row r + 1 are split before row r is computed: loads right after the
+  // (unaligned, overlapping) stores that wrote them would stall on store forwarding.
+  row_phases(-g.ph);
+  row_phases(-g.ph + 1);
+  row_phases(-g.ph + 2);
+  for (int64_t r = 0; r < g.oh; ++r) {
+    const int64_t r0 = 2 * r - g.ph;
+    if (r + 1 < g.oh) {
+      row_phases(r0 + 3);
+      row_phases(r0 + 4);
+    }
+    const float* p0 = row_phases(r0);
+    const float* p1 = row_phases(r0 + 1);
+    const float* p2 = row_phases(r0 + 2);
+    for (int64_t oc = 0; oc < outs; ++oc) {
+      const float* wo = w + oc * 9;
+      float* yr = y + (oc * g.oh + r) * g.ow;
+      const V w00 = hn::Set(d, wo[0]), w01 = hn::Set(d, wo[1]), w02 = hn::Set(d, wo[2]);
+      const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
+      const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
+      const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+      for (int64_t c = 0; c < g.ow; c += kL) {
+        V a0 = hn::MulAdd(w00, hn::LoadU(d, p0 + c), vb);
+        V a1 = hn::Mul(w10, hn::LoadU(d, p1 + c));
+        V a2 = hn::Mul(w20, hn::LoadU(d, p2 + c));
+        a0 = hn::MulAdd(w01, hn::LoadU(d, p0 + buf + c), a0);
+        a1 = hn::MulAdd(w11, hn::LoadU(d, p1 + buf + c), a1);
+        a2 = hn::MulAdd(w21, hn::LoadU(d, p2 + buf + c), a2);
+        a0 = hn::MulAdd(w02, hn::LoadU(d, p0 + c + 1), a0);
+        a1 = hn::MulAdd(w12, hn::LoadU(d, p1 + c + 1), a1);
+        a2 = hn::MulAdd(w22, hn::LoadU(d, p2 + c + 1), a2);
+        const V acc = hn::Min(hn::Max(hn::Add(a0, hn::Add(a1, a2)), vlo), vhi);
+        if (c + kL <= g.ow)
+          hn::StoreU(acc, d, yr + c);
+        else
+          store_partial(acc, yr + c, g.ow - c);
+      }
     }
   }
 }
@@ -172,6 +328,10 @@ void DwConv2dPlane(const DwConv2dGeometry& g, const float* x, int64_t outs, cons
   if (g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 &&
       g.oh == g.ih && g.ow == g.iw) {
     Dw3x3S1P1Plane(g, x, outs, w, bias, y, lo, hi);
+    return;
+  }
+  if (g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && (g.pw == 0 || g.pw == 1)) {
+    Dw3x3S2Plane(g, x, outs, w, bias, y, lo, hi);
     return;
   }
   // Padded rows/cols actually read, and the phase-plane width with room for whole-vector reads.
