@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <sstream>
 
 #include "core/thread_pool.h"
@@ -162,6 +163,49 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       ops::conv::conv_f32_nchw_fast(fctx);
       // Winograd sums 16 transformed products per tile: a few ulps more than direct conv.
       expect_match(ref[0], fast[0], std::string("prepared conv_f32_nchw_fast ") + act, cs.describe(), 1e-4, 1e-4);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Dense 2-D convs with K = C*kh*kw <= 64 run the direct small-K kernel (conv_small_k.h): random
+// channels, kernel shapes (incl. 1xk and kx1), strides 1-4, dilations, asymmetric pads, widths on
+// both sides of the register block, channel counts off the panel height, batch 1-2, with and
+// without the prepared (packed) weights and a fused clamp.
+TEST(ConvFast, SmallKDirectMatchesReference) {
+  const OpDef* op = find_op("Conv");
+  std::mt19937 rng(2026);
+  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (int iter = 0; iter < 60; ++iter) {
+    const int64_t c = uni(1, 7), kh = uni(1, 5), kw = uni(iter % 7 == 0 ? 1 : 2, 7);
+    if (c * kh * kw > 64 || kh * kw == 1) continue;
+    const int64_t sh = uni(1, 4), sw = uni(1, 4), dh = uni(1, 2), dw = uni(1, 2);
+    const std::vector<int64_t> pads{uni(0, 2), uni(0, 3), uni(0, 2), uni(0, 3)};
+    const int64_t h = std::max<int64_t>((kh - 1) * dh + 1, uni(1, 40)), w = std::max<int64_t>((kw - 1) * dw + 1, uni(1, 130));
+    const ConvCase cs{{uni(1, 2), c, h, w}, {uni(1, 21), c, kh, kw}, 1, {sh, sw}, {dh, dw}, pads, iter % 3 != 0};
+    for (bool prepared : {false, true}) {
+      Node n = conv_node(cs);
+      if (iter % 2) {
+        n.set_attr("activation", std::string("Clip"));
+        n.set_attr("activation_min", -0.5f);
+        n.set_attr("activation_max", 0.75f);
+      }
+      auto in = conv_inputs(cs, 9000 + iter);
+      std::shared_ptr<const OpState> state;
+      if (prepared) {
+        std::vector<Tensor> consts = in;
+        consts[0] = Tensor();
+        PrepareCtx pctx{n, consts};
+        state = op->prepare(pctx);
+      }
+      std::vector<Tensor> ref(1), fast(1);
+      ForwardCtx rctx{n, in, ref};
+      op->forward(rctx);
+      ForwardCtx fctx{n, in, fast};
+      fctx.state = state.get();
+      ops::conv::conv_f32_nchw_fast(fctx);
+      // Up to 64 products of values in [-1, 1]: the reference sums in another order.
+      expect_match(ref[0], fast[0], prepared ? "prepared small-K conv" : "small-K conv", cs.describe(), 3e-5, 1e-5);
       if (HasFatalFailure()) return;
     }
   }
