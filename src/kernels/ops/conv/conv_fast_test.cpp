@@ -95,6 +95,10 @@ std::vector<ConvCase> awkward_cases() {
       {{2, 5, 11}, {7, 5, 3}, 1, {2}, {}, {1, 1}},                                // 1-D
       {{1, 4, 5, 6, 7}, {3, 4, 3, 3, 3}, 1, {1, 2, 1}, {}, {1, 1, 1, 1, 1, 1}},   // 3-D
       {{1, 6, 1, 9}, {6, 1, 1, 3}, 6, {1, 1}, {}, {0, 1, 0, 1}},                  // depthwise, H = 1
+      {{2, 20, 7, 7}, {24, 20, 1, 1}},                                            // pointwise 49 = 48 + GEMV column
+      {{1, 8, 14, 14}, {17, 8, 1, 1}, 1, {}, {}, {}, false},                      // 196 = 192 + 4 GEMV columns
+      {{1, 33, 3, 6}, {40, 33, 1, 1}},                                            // 18 = 16 + 2
+      {{1, 32, 7, 7}, {34, 16, 1, 1}, 2},                                         // grouped, GEMV tail per group
       {{0, 3, 5, 5}, {4, 3, 3, 3}},                                               // empty batch
   };
   // Channel sweep over the GEMM remainders.
@@ -209,6 +213,51 @@ TEST(ConvFast, SmallKDirectMatchesReference) {
       if (HasFatalFailure()) return;
     }
   }
+}
+
+// A residual fused by the runtime (4th input R): act(conv + B + R), on the GEMM, GEMV-tail,
+// small-K, Winograd and depthwise paths.
+TEST(ConvFast, FusedResidualMatchesReference) {
+  const OpDef* op = find_op("Conv");
+  const ConvCase cases[] = {{{1, 20, 7, 7}, {24, 20, 1, 1}},   {{2, 16, 9, 9}, {16, 16, 1, 1}},
+                            {{1, 3, 9, 8}, {5, 3, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
+  uint64_t seed = 4000;
+  for (const ConvCase& cs : cases)
+    for (bool prepared : {false, true}) {
+      ConvCase plain = cs;
+      std::vector<Tensor> in = conv_inputs(cs, seed += 5);
+      Node n0 = conv_node(plain);
+      std::vector<Tensor> y0(1);
+      ForwardCtx c0{n0, in, y0};
+      op->forward(c0);  // conv + B, no residual, no activation
+      Node n = make_node("Conv", 4, 1);
+      for (const auto& [k, v] : n0.attrs) n.attrs[k] = v;
+      n.set_attr("activation", std::string("Clip"));
+      n.set_attr("activation_min", -0.25f);
+      n.set_attr("activation_max", 0.5f);
+      Tensor r = random_f32(y0[0].shape(), seed + 3);
+      std::vector<Tensor> in4 = in;
+      in4.push_back(r);
+      std::shared_ptr<const OpState> state;
+      if (prepared) {
+        std::vector<Tensor> consts = in4;
+        consts[0] = Tensor();
+        consts[3] = Tensor();
+        PrepareCtx pctx{n, consts};
+        state = op->prepare(pctx);
+      }
+      Tensor want = y0[0].clone();
+      for (int64_t i = 0; i < want.numel(); ++i)
+        want.data<float>()[i] = std::min(std::max(want.data<float>()[i] + r.data<float>()[i], -0.25f), 0.5f);
+      std::vector<Tensor> fast(1);
+      ForwardCtx fctx{n, in4, fast};
+      fctx.state = state.get();
+      ops::conv::conv_f32_nchw_fast(fctx);
+      expect_match(want, fast[0], prepared ? "prepared conv + residual" : "conv + residual", cs.describe(), 1e-4, 1e-4);
+      if (HasFatalFailure()) return;
+    }
 }
 
 TEST(ConvFast, ForwardDoesNotDependOnThreadCount) {
