@@ -166,36 +166,6 @@ void conv_winograd_f23(const FastConvDims& d, const std::vector<gemm::PackedMatr
   }
 }
 
-// Pointwise convs over small planes: 7x7 = 49 columns is 48 + 1, and the GEMM's 1-column edge
-// tile does 1 vector load and 8 broadcasts per 8 FMAs, so it cost a third of the layer (the 7x7
-// layers of MobileNetV2 ran at ~70% of peak). Up to 4 trailing columns past a multiple of 16 go
-// through a GEMV instead: Y[:, tail]^T = X[:, tail]^T W^T, which streams W once with full vectors.
-int64_t pointwise_tail_columns(const FastConvDims& d) {
-  const int64_t t = d.out_sz % 16;
-  return t <= 4 && d.out_sz > 16 && d.mg >= 16 ? t : 0;
-}
-
-// Columns [body, out_sz) of Y_g [mg, out_sz] = W_g [mg, cg] X_g [cg, out_sz] (+ bias, clamp; plus
-// the residual already in Y when `residual`).
-void pointwise_tail(const FastConvDims& d, const float* wg, const float* xg, int64_t body, const gemm::GemmEpilogue& ep,
-                    bool residual, float* yg, ThreadPool* pool) {
-  const int64_t tail = d.out_sz - body;
-  // X_tail^T [tail, cg] contiguous, then C [tail, mg] = X_tail^T W_g^T (W_g is [mg, cg] row-major).
-  float* xt = thread_buffer(0, static_cast<size_t>(tail * d.cg + tail * d.mg));
-  float* ct = xt + tail * d.cg;
-  for (int64_t j = 0; j < tail; ++j)
-    for (int64_t k = 0; k < d.cg; ++k) xt[j * d.cg + k] = xg[k * d.out_sz + body + j];
-  gemm::GemmEpilogue tep;
-  tep.col_bias = ep.row_bias;
-  if (!residual) tep = tep.with_clamp(ep.clamp_min, ep.clamp_max);
-  gemm::gemm_f32(false, true, tail, d.mg, d.cg, 1.f, xt, d.cg, wg, d.cg, 0.f, ct, d.mg, tep, pool);
-  for (int64_t i = 0; i < d.mg; ++i)
-    for (int64_t j = 0; j < tail; ++j) {
-      float& y = yg[i * d.out_sz + body + j];
-      y = residual ? std::min(std::max(ct[j * d.mg + i] + y, ep.clamp_min), ep.clamp_max) : ct[j * d.mg + i];
-    }
-}
-
 }  // namespace
 
 std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
@@ -308,11 +278,7 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     ep.clamp_max = act.hi;
     float* yg = py + (n * d.m + g * d.mg) * d.out_sz;
     if (d.pointwise) {
-      const int64_t tail = pointwise_tail_columns(d);
-      const int64_t body = d.out_sz - tail;
-      gemm::gemm_f32_packed_a(packed_w[g], false, body, 1.f, xg, d.out_sz, beta, yg, d.out_sz, ep, pool);
-      if (tail > 0)
-        pointwise_tail(d, pw + g * d.mg * kdim, xg, body, ep, pr != nullptr, yg, pool);
+      gemm::gemm_f32_packed_a(packed_w[g], false, d.out_sz, 1.f, xg, d.out_sz, beta, yg, d.out_sz, ep, pool);
     } else {
       // B = im2col(X_ng), packed panel by panel from the image by the GEMM's own threads.
       const Im2colPack pack{&d.geo, xg};

@@ -95,10 +95,9 @@ std::vector<ConvCase> awkward_cases() {
       {{2, 5, 11}, {7, 5, 3}, 1, {2}, {}, {1, 1}},                                // 1-D
       {{1, 4, 5, 6, 7}, {3, 4, 3, 3, 3}, 1, {1, 2, 1}, {}, {1, 1, 1, 1, 1, 1}},   // 3-D
       {{1, 6, 1, 9}, {6, 1, 1, 3}, 6, {1, 1}, {}, {0, 1, 0, 1}},                  // depthwise, H = 1
-      {{2, 20, 7, 7}, {24, 20, 1, 1}},                                            // pointwise 49 = 48 + GEMV column
-      {{1, 8, 14, 14}, {17, 8, 1, 1}, 1, {}, {}, {}, false},                      // 196 = 192 + 4 GEMV columns
-      {{1, 33, 3, 6}, {40, 33, 1, 1}},                                            // 18 = 16 + 2
-      {{1, 32, 7, 7}, {34, 16, 1, 1}, 2},                                         // grouped, GEMV tail per group
+      {{2, 20, 7, 7}, {24, 20, 1, 1}},                                            // pointwise, 49 = 48 + 1 columns
+      {{1, 8, 14, 14}, {17, 8, 1, 1}, 1, {}, {}, {}, false},                      // 196 = 192 + 4
+      {{1, 32, 7, 7}, {34, 16, 1, 1}, 2},                                         // grouped pointwise, 7x7
       {{0, 3, 5, 5}, {4, 3, 3, 3}},                                               // empty batch
   };
   // Channel sweep over the GEMM remainders.
@@ -215,8 +214,8 @@ TEST(ConvFast, SmallKDirectMatchesReference) {
   }
 }
 
-// A residual fused by the runtime (4th input R): act(conv + B + R), on the GEMM, GEMV-tail,
-// small-K, Winograd and depthwise paths.
+// A residual fused by the runtime (4th input R): act(conv + B + R), on the pointwise GEMM (7x7
+// and 9x9 planes), the im2col GEMM (a small-K conv falls back to it), Winograd and depthwise paths.
 TEST(ConvFast, FusedResidualMatchesReference) {
   const OpDef* op = find_op("Conv");
   const ConvCase cases[] = {{{1, 20, 7, 7}, {24, 20, 1, 1}},   {{2, 16, 9, 9}, {16, 16, 1, 1}},
