@@ -134,6 +134,28 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
     fill(-pad, std::min(safe_lo, last + kL) + pad);
     if (tail0 <= last) fill(tail0 - pad, last + kL + pad);
   }
+  // The bulk loop reads src + o for vectors o in [bulk_lo, bulk_hi]. Small planes (<= 1024
+  // outputs: every vector of a 7x7 plane is an edge vector) are first copied, with whole vectors,
+  // between zero margins, so all their vectors take the bulk loop (7x7 planes: 72 -> 58 ns).
+  const float* src = x;
+  int64_t bulk_lo = safe_lo, bulk_hi = safe_hi;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  if (n <= 1024) {
+    const int64_t front = (pad + kL - 1) / kL * kL, body = (n + kL - 1) / kL * kL;
+    const int64_t back = front + kL;
+    thread_local std::vector<float> small_buf;
+    if (small_buf.size() < static_cast<size_t>(front + body + back))
+      small_buf.resize(static_cast<size_t>(front + body + back));
+    float* sp = small_buf.data() + front;
+    for (int64_t i = -front; i < 0; i += kL) hn::StoreU(hn::Zero(d), d, sp + i);
+    for (int64_t i = body; i < body + back; i += kL) hn::StoreU(hn::Zero(d), d, sp + i);
+    for (int64_t f = 0; f < n; f += kL)  // the last vector's lanes past n load as zeros
+      hn::StoreU(hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::min(kL, n - f))), d, x + f), d, sp + f);
+    src = sp;
+    bulk_lo = 0;
+    bulk_hi = last;
+  }
+#endif
   const VI vw = hn::Set(di, static_cast<int32_t>(wd)), vzero = hn::Zero(di), vlast = hn::Set(di, static_cast<int32_t>(wd - 1));
   const VI vstep = hn::Set(di, static_cast<int32_t>(kL % wd));
   // Column of each lane of the first vector (lanes may wrap several rows when W < L).
@@ -185,10 +207,10 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
     };
     VI col = hn::Load(di, col0);
     int64_t o = 0;
-    for (; o <= last && o < safe_lo; o += kL, col = next_col(col)) edge(o, col);
-    // The bulk: plain loads from x.
-    for (; o <= safe_hi; o += kL) {
-      const float* s = x + o;
+    for (; o <= last && o < bulk_lo; o += kL, col = next_col(col)) edge(o, col);
+    // The bulk: plain loads.
+    for (; o <= bulk_hi; o += kL) {
+      const float* s = src + o;
       V l = hn::Mul(w00, hn::LoadU(d, s - wd - 1));
       V c = hn::MulAdd(w01, hn::LoadU(d, s - wd), vb);
       V r = hn::Mul(w02, hn::LoadU(d, s - wd + 1));
@@ -200,7 +222,11 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
       r = hn::MulAdd(w22, hn::LoadU(d, s + wd + 1), r);
       c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
       c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(col, vlast)), r));
-      hn::StoreU(hn::Min(hn::Max(c, vlo), vhi), d, yo + o);
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
       col = next_col(col);
     }
     for (; o <= last; o += kL, col = next_col(col)) edge(o, col);
@@ -323,6 +349,98 @@ void Dw3x3S2Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const
   }
 }
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+// 3x3, stride 2, dilation 1, top/left padding 1 (AVX2/AVX-512: masked loads and stores). The input
+// is split once into its four (row parity, column parity) planes, each oh x ow with row stride ow,
+// so tap (a, b) of flat output o = r*ow + c is one contiguous load at o + dr*ow + dc (dr = -1 for
+// a = 0, dc = -1 for b = 0) and a whole plane is one flat vector loop as in Dw3x3S1P1Plane: no
+// per-row overhead and no lanes wasted at row ends (7x7 outputs of a 14x14 plane took 190 ns per
+// plane through the row kernel). Only the left taps need a column mask; the plane rows/columns
+// past the input and the region before each plane read as zeros.
+void Dw3x3S2P1Flat(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
+                   float* y, float lo, float hi) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  using VI = hn::Vec<decltype(di)>;
+  const int64_t ow = g.ow, n = g.oh * g.ow;
+  const int64_t pad = (ow + 1 + kL - 1) / kL * kL;       // zeros before each plane
+  const int64_t body = (n + kL - 1) / kL * kL;             // whole vectors over the plane
+  const int64_t ps = pad + body + kL;                      // plane stride
+  thread_local std::vector<float> buf;
+  if (buf.size() < static_cast<size_t>(4 * ps)) buf.resize(static_cast<size_t>(4 * ps));
+  float* planes[2][2];  // [row parity][column parity]
+  for (int64_t rp = 0; rp < 2; ++rp)
+    for (int64_t cp = 0; cp < 2; ++cp) {
+      float* base = buf.data() + (rp * 2 + cp) * ps;
+      for (int64_t i = 0; i < pad; i += kL) hn::StoreU(hn::Zero(d), d, base + i);
+      planes[rp][cp] = base + pad;
+      // Zeros from the last whole vector on (the fill below writes exactly n floats).
+      for (int64_t i = body - kL; i < body + kL; i += kL) hn::StoreU(hn::Zero(d), d, base + pad + i);
+    }
+  // Plane (rp, cp) row i, column j holds input row 2i + rp, column 2j + cp (zero outside the input):
+  // padded row/column 2i + rp + 1 is what kernel row/column rp + 1 of output (i, j) reads.
+  for (int64_t i = 0; i < g.oh; ++i)
+    for (int64_t rp = 0; rp < 2; ++rp) {
+      const int64_t u = 2 * i + rp;
+      float* ev = planes[rp][0] + i * ow;
+      float* od = planes[rp][1] + i * ow;
+      for (int64_t j = 0; j < ow; j += kL) {
+        const auto m = hn::FirstN(d, static_cast<size_t>(std::min(kL, ow - j)));
+        V e = hn::Zero(d), o = hn::Zero(d);
+        if (u < g.ih) {
+          const float* src = x + u * g.iw + 2 * j;
+          const int64_t valid = g.iw - 2 * j;  // columns left in the row (<= 0 past it with end padding)
+          const V lo2 = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(valid, 0, kL))), d, src);
+          const V hi2 =
+              hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(valid - kL, 0, kL))), d, src + kL);
+          e = hn::ConcatEven(d, hi2, lo2);
+          o = hn::ConcatOdd(d, hi2, lo2);
+        }
+        hn::BlendedStore(e, m, d, ev + j);
+        hn::BlendedStore(o, m, d, od + j);
+      }
+    }
+  const VI vw = hn::Set(di, static_cast<int32_t>(ow)), vzero = hn::Zero(di);
+  const VI vstep = hn::Set(di, static_cast<int32_t>(kL % ow));
+  HWY_ALIGN int32_t col0[kL];
+  for (int64_t l = 0; l < kL; ++l) col0[l] = static_cast<int32_t>(l % ow);
+  const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  const float* ee = planes[0][0];
+  const float* eo = planes[0][1];
+  const float* oe = planes[1][0];
+  const float* oo = planes[1][1];
+  for (int64_t oc = 0; oc < outs; ++oc) {
+    const float* wo = w + oc * 9;
+    float* yo = y + oc * n;
+    const V w00 = hn::Set(d, wo[0]), w01 = hn::Set(d, wo[1]), w02 = hn::Set(d, wo[2]);
+    const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
+    const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
+    const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+    VI col = hn::Load(di, col0);
+    for (int64_t o = 0; o < n; o += kL) {
+      // Kernel row 0 reads odd input rows one plane row up, rows 1 and 2 even/odd rows in place.
+      V l = hn::Mul(w00, hn::LoadU(d, oo + o - ow - 1));
+      V c = hn::MulAdd(w01, hn::LoadU(d, oe + o - ow), vb);
+      V r = hn::Mul(w02, hn::LoadU(d, oo + o - ow));
+      l = hn::MulAdd(w10, hn::LoadU(d, eo + o - 1), l);
+      c = hn::MulAdd(w11, hn::LoadU(d, ee + o), c);
+      r = hn::MulAdd(w12, hn::LoadU(d, eo + o), r);
+      l = hn::MulAdd(w20, hn::LoadU(d, oo + o - 1), l);
+      c = hn::MulAdd(w21, hn::LoadU(d, oe + o), c);
+      r = hn::MulAdd(w22, hn::LoadU(d, oo + o), r);
+      c = hn::Add(hn::Add(c, r), hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
+      col = hn::Add(col, vstep);
+      col = hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
+    }
+  }
+}
+#endif
+
 void DwConv2dPlane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
                    float* y, float lo, float hi) {
   if (g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 &&
@@ -330,6 +448,12 @@ void DwConv2dPlane(const DwConv2dGeometry& g, const float* x, int64_t outs, cons
     Dw3x3S1P1Plane(g, x, outs, w, bias, y, lo, hi);
     return;
   }
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  if (g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1) {
+    Dw3x3S2P1Flat(g, x, outs, w, bias, y, lo, hi);
+    return;
+  }
+#endif
   if (g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && (g.pw == 0 || g.pw == 1)) {
     Dw3x3S2Plane(g, x, outs, w, bias, y, lo, hi);
     return;
