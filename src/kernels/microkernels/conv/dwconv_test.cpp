@@ -116,7 +116,9 @@ TEST(DwConv2dPlane, Stride2MatchesReference) {
           if (HasFatalFailure()) return;
           ++n;
         }
-  check(geometry(112, 112, 3, 2, 1, 1, 1, 1, 1), 1, true, 0.f, 6.f, rng);
+  check(geometry(112, 112, 3, 2, 1, 1, 1, 1, 1), 1, true, 0.f, 6.f, rng);  // row kernel (large plane)
+  check(geometry(56, 57, 3, 2, 1, 1, 1, 1, 1), 2, true, 0.f, 6.f, rng);    // 28x29 outputs: the flat kernel
+  check(geometry(63, 64, 3, 2, 1, 1, 1, 0, 1), 1, false, -INFINITY, INFINITY, rng);
 }
 
 TEST(DwConv2dPlane, GenericKernelMatchesReference) {
