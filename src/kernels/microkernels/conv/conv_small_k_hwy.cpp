@@ -207,7 +207,8 @@ SmallKWeights conv_small_k_pack_f32(const float* w, int64_t m, int64_t k) {
   const int64_t panels = (m + p.mr - 1) / p.mr;
   p.panels.assign(static_cast<size_t>(panels * p.mr * k), 0.f);
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t q = 0; q < k; ++q) p.panels[static_cast<size_t>(((i / p.mr) * k + q) * p.mr + i % p.mr)] = w[i * k + q];
+    for (int64_t q = 0; q < k; ++q)
+      p.panels[static_cast<size_t>(((i / p.mr) * k + q) * p.mr + i % p.mr)] = w[i * k + q];
   return p;
 }
 
@@ -217,7 +218,8 @@ void conv_small_k_f32(const ConvSmallKGeometry& g, const float* x, const SmallKW
                     "conv_small_k_f32: weights were packed for " + std::to_string(w.mr) +
                         "-row panels, but the dispatched target uses " + std::to_string(conv_small_k_panel_rows()));
   EDGEOPT_CHECK_ARG(w.k == g.c * g.kh * g.kw, "conv_small_k_f32: weights have K=" + std::to_string(w.k) +
-                                                  " but the geometry needs C*kh*kw=" + std::to_string(g.c * g.kh * g.kw));
+                                                  " but the geometry needs C*kh*kw=" +
+                                                  std::to_string(g.c * g.kh * g.kw));
   EDGEOPT_CHECK_ARG(conv_small_k_f32_supports(g), "conv_small_k_f32: geometry outside the kernel's range (K <= " +
                                                       std::to_string(kConvSmallKMaxK) + ", stride <= 4, kw <= 16)");
   if (w.m == 0 || r1 <= r0) return;

@@ -156,7 +156,8 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
     bulk_hi = last;
   }
 #endif
-  const VI vw = hn::Set(di, static_cast<int32_t>(wd)), vzero = hn::Zero(di), vlast = hn::Set(di, static_cast<int32_t>(wd - 1));
+  const VI vw = hn::Set(di, static_cast<int32_t>(wd)), vzero = hn::Zero(di);
+  const VI vlast = hn::Set(di, static_cast<int32_t>(wd - 1));
   const VI vstep = hn::Set(di, static_cast<int32_t>(kL % wd));
   // Column of each lane of the first vector (lanes may wrap several rows when W < L).
   HWY_ALIGN int32_t col0[kL];

@@ -114,15 +114,21 @@ std::optional<microkernels::ConvSmallKGeometry> small_k_geometry(const FastConvD
   return g;
 }
 
-// Y_n = the direct small-K conv of X_n, output rows split over the pool.
+// Y_n = the direct small-K conv of X_n, output rows split over the pool. A fused residual R is
+// added (then clamped) per row range, while the rows are still in cache.
 void conv_small_k(const FastConvDims& d, const microkernels::ConvSmallKGeometry& g,
-                  const microkernels::SmallKWeights& w, const float* px, const float* pb, const FusedActivation& act,
-                  float* py) {
+                  const microkernels::SmallKWeights& w, const float* px, const float* pb, const float* pr,
+                  const FusedActivation& act, float* py) {
   for (int64_t n = 0; n < d.n; ++n) {
     const float* x = px + n * d.c * d.in_sz;
     float* y = py + n * d.m * d.out_sz;
+    const float* r = pr ? pr + n * d.m * d.out_sz : nullptr;
     parallel_for(g.oh, [&](int64_t r0, int64_t r1) {
-      microkernels::conv_small_k_f32(g, x, w, pb, y, act.lo, act.hi, r0, r1);
+      microkernels::conv_small_k_f32(g, x, w, pb, y, r ? -INFINITY : act.lo, r ? INFINITY : act.hi, r0, r1);
+      if (!r) return;
+      for (int64_t m = 0; m < d.m; ++m)
+        for (int64_t i = m * d.out_sz + r0 * g.ow; i < m * d.out_sz + r1 * g.ow; ++i)
+          y[i] = std::min(std::max(y[i] + r[i], act.lo), act.hi);
     });
   }
 }
@@ -249,15 +255,14 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     conv_winograd_f23(d, st->winograd_u, px, pb, pr, act, py);
     return;
   }
-  if (!pr) {
-    if (const auto g = small_k_geometry(d)) {
-      // The state's panels, unless packed for another dispatch target (tests force targets).
-      microkernels::SmallKWeights here;
-      const bool use_state = st && !st->small_k.panels.empty() && st->small_k.mr == microkernels::conv_small_k_panel_rows();
-      if (!use_state) here = microkernels::conv_small_k_pack_f32(pw, d.m, kdim);
-      conv_small_k(d, *g, use_state ? st->small_k : here, px, pb, act, py);
-      return;
-    }
+  if (const auto g = small_k_geometry(d)) {
+    // The state's panels, unless packed for another dispatch target (tests force targets).
+    microkernels::SmallKWeights here;
+    const bool use_state =
+        st && !st->small_k.panels.empty() && st->small_k.mr == microkernels::conv_small_k_panel_rows();
+    if (!use_state) here = microkernels::conv_small_k_pack_f32(pw, d.m, kdim);
+    conv_small_k(d, *g, use_state ? st->small_k : here, px, pb, pr, act, py);
+    return;
   }
   if (st && st->packed_w.size() != static_cast<size_t>(d.group)) st = nullptr;  // packed for another path
   std::vector<gemm::PackedMatrix> packed_here;
