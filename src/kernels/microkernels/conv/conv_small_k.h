@@ -1,5 +1,6 @@
-// Direct NCHW 2-D convolution for dense convs with a short reduction (K = C_in*kh*kw <= 64: the
-// first layer of an image network, 3 channels x 3x3), Highway dynamic dispatch.
+// Direct NCHW 2-D convolution for dense convs with a short reduction (K = C_in*kh*kw <= 64, or up to
+// 160 with <= 4 input channels: the first layer of an image network, 3 channels x 3x3 or 7x7),
+// Highway dynamic dispatch.
 //
 //   SmallKWeights pw = conv_small_k_pack_f32(w, m, c * kh * kw);          // once: W [M, C, kh, kw]
 //   conv_small_k_f32(g, x, pw, bias, y, 0.f, 6.f, 0, g.oh);                // one image, rows [0, oh)
@@ -31,8 +32,12 @@ struct SmallKWeights {
   int mr = 0;
 };
 
-inline constexpr int64_t kConvSmallKMaxK = 64;
-// Whether the direct kernel applies: K <= kConvSmallKMaxK, stride <= 4, kernel width <= 16.
+// Whether a dense conv with C input channels and K = C*kh*kw goes to this kernel: K <= 64, or
+// K <= 160 with C <= 4 (an image-input layer: ResNet-18's 7x7 stride-2 conv1, K = 147, takes
+// 2.53 ms here vs 3.16 ms through im2col + GEMM, 1 thread, in cache; vision_cnn's 16-channel
+// K = 144 layer is level either way, so it stays on the GEMM).
+inline bool conv_small_k_f32_suits(int64_t c, int64_t k) { return k <= 64 || (c <= 4 && k <= 160); }
+// Whether the direct kernel applies: conv_small_k_f32_suits, stride <= 4, kernel width <= 16.
 bool conv_small_k_f32_supports(const ConvSmallKGeometry& g);
 SmallKWeights conv_small_k_pack_f32(const float* w, int64_t m, int64_t k);
 // The panel height of the dispatched target (weights packed with another must be repacked).

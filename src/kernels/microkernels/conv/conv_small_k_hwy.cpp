@@ -194,7 +194,8 @@ HWY_EXPORT(ConvSmallKRows);
 HWY_EXPORT(ConvSmallKMr);
 
 bool conv_small_k_f32_supports(const ConvSmallKGeometry& g) {
-  return g.c * g.kh * g.kw <= kConvSmallKMaxK && g.sw >= 1 && g.sw <= 4 && g.kw <= 16 && g.ow >= 1 && g.oh >= 1;
+  return conv_small_k_f32_suits(g.c, g.c * g.kh * g.kw) && g.sw >= 1 && g.sw <= 4 && g.kw <= 16 && g.ow >= 1 &&
+         g.oh >= 1;
 }
 
 int conv_small_k_panel_rows() { return HWY_DYNAMIC_DISPATCH(ConvSmallKMr)(); }
@@ -220,8 +221,8 @@ void conv_small_k_f32(const ConvSmallKGeometry& g, const float* x, const SmallKW
   EDGEOPT_CHECK_ARG(w.k == g.c * g.kh * g.kw, "conv_small_k_f32: weights have K=" + std::to_string(w.k) +
                                                   " but the geometry needs C*kh*kw=" +
                                                   std::to_string(g.c * g.kh * g.kw));
-  EDGEOPT_CHECK_ARG(conv_small_k_f32_supports(g), "conv_small_k_f32: geometry outside the kernel's range (K <= " +
-                                                      std::to_string(kConvSmallKMaxK) + ", stride <= 4, kw <= 16)");
+  EDGEOPT_CHECK_ARG(conv_small_k_f32_supports(g), "conv_small_k_f32: geometry outside the kernel's range (K <= 64, "
+                                                    "or <= 160 with <= 4 channels; stride <= 4, kw <= 16)");
   if (w.m == 0 || r1 <= r0) return;
   HWY_DYNAMIC_DISPATCH(ConvSmallKRows)(g, x, w.panels.data(), w.m, bias, y, lo, hi, r0, r1);
 }

@@ -99,7 +99,7 @@ struct ConvPackedState final : OpState {
   // Winograd F(2x2,3x3) path (3x3, stride 1, dilation 1, group 1): the 16 transformed weight
   // matrices U[e] [M, C], packed; empty when the conv does not qualify.
   std::vector<gemm::PackedMatrix> winograd_u;
-  // Dense 2-D convs with K = C*kh*kw <= 64 (small_k_geometry): the direct kernel's weight panels.
+  // Dense 2-D convs with a short K = C*kh*kw (small_k_geometry): the direct kernel's weight panels.
   microkernels::SmallKWeights small_k;
 };
 
@@ -188,8 +188,8 @@ std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
   auto st = std::make_shared<ConvPackedState>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
-  // Dense 2-D, K <= 64, not 1x1: the direct small-K kernel (its geometry limits are checked per run).
-  if (group == 1 && w.rank() == 4 && cg * k_sz <= microkernels::kConvSmallKMaxK && k_sz > 1) {
+  // Dense 2-D with a short K, not 1x1: the direct small-K kernel (geometry limits checked per run).
+  if (group == 1 && w.rank() == 4 && microkernels::conv_small_k_f32_suits(cg, cg * k_sz) && k_sz > 1) {
     st->small_k = microkernels::conv_small_k_pack_f32(w.data<float>(), m, cg * k_sz);
     return st;
   }
