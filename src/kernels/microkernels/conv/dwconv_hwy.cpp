@@ -6,6 +6,7 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -60,21 +61,36 @@ void dw_rows(const DwConv2dGeometry& g, const float* phases, int64_t wq, const i
     const float* base = phases + r * g.sh * wq;
     float* yr = yo + r * g.ow;
     int64_t c = 0;
-    // Two vectors per step give the FMA pipes independent chains.
+    // Two vectors per step, each as two chains (even and odd taps): four independent FMA chains
+    // cover the FMA latency (two chains of 9 taps ran at half the FMA throughput).
     for (; c + 2 * kL <= g.ow; c += 2 * kL) {
-      V acc0 = vb, acc1 = vb;
-      for (int64_t t = 0; t < taps; ++t) {
+      V acc0 = vb, acc1 = vb, odd0 = hn::Zero(d), odd1 = hn::Zero(d);
+      int64_t t = 0;
+      for (; t + 1 < taps; t += 2) {
+        const float* src = base + tap_off[t] + c;
+        const float* src2 = base + tap_off[t + 1] + c;
+        acc0 = hn::MulAdd(wt(t), hn::LoadU(d, src), acc0);
+        acc1 = hn::MulAdd(wt(t), hn::LoadU(d, src + kL), acc1);
+        odd0 = hn::MulAdd(wt(t + 1), hn::LoadU(d, src2), odd0);
+        odd1 = hn::MulAdd(wt(t + 1), hn::LoadU(d, src2 + kL), odd1);
+      }
+      if (t < taps) {
         const float* src = base + tap_off[t] + c;
         acc0 = hn::MulAdd(wt(t), hn::LoadU(d, src), acc0);
         acc1 = hn::MulAdd(wt(t), hn::LoadU(d, src + kL), acc1);
       }
-      hn::StoreU(hn::Min(hn::Max(acc0, vlo), vhi), d, yr + c);
-      hn::StoreU(hn::Min(hn::Max(acc1, vlo), vhi), d, yr + c + kL);
+      hn::StoreU(hn::Min(hn::Max(hn::Add(acc0, odd0), vlo), vhi), d, yr + c);
+      hn::StoreU(hn::Min(hn::Max(hn::Add(acc1, odd1), vlo), vhi), d, yr + c + kL);
     }
     for (; c < g.ow; c += kL) {
-      V acc = vb;
-      for (int64_t t = 0; t < taps; ++t) acc = hn::MulAdd(wt(t), hn::LoadU(d, base + tap_off[t] + c), acc);
-      acc = hn::Min(hn::Max(acc, vlo), vhi);
+      V acc = vb, odd = hn::Zero(d);
+      int64_t t = 0;
+      for (; t + 1 < taps; t += 2) {
+        acc = hn::MulAdd(wt(t), hn::LoadU(d, base + tap_off[t] + c), acc);
+        odd = hn::MulAdd(wt(t + 1), hn::LoadU(d, base + tap_off[t + 1] + c), odd);
+      }
+      if (t < taps) acc = hn::MulAdd(wt(t), hn::LoadU(d, base + tap_off[t] + c), acc);
+      acc = hn::Min(hn::Max(hn::Add(acc, odd), vlo), vhi);
       if (c + kL <= g.ow)
         hn::StoreU(acc, d, yr + c);
       else
@@ -83,8 +99,375 @@ void dw_rows(const DwConv2dGeometry& g, const float* phases, int64_t wq, const i
   }
 }
 
+// 3x3, stride 1, dilation 1, one pixel of padding on every side (out = in): the plane is one flat
+// vector of H*W outputs, so a vector may span rows and no lane is wasted at row ends (7x7 and
+// 14x14 planes fill 77% and 98% of the lanes instead of 44% and 88%). Tap (a, b) of flat output o
+// reads flat input o + (a-1)*W + (b-1); a left/right tap that wraps into the neighbouring row is
+// zeroed by a column mask, rows above/below the plane read as zeros (masked loads), and every
+// other vector loads straight from x (no plane copy).
+// Left, centre and right taps are three independent FMA chains.
+void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
+                    float* y, float lo, float hi) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  using VI = hn::Vec<decltype(di)>;
+  const int64_t wd = g.iw, n = g.ih * g.iw, pad = wd + 1;
+  // Vectors starting at o in [safe_lo, safe_hi] read only [0, n) and load straight from x.
+  const int64_t safe_lo = (pad + kL - 1) / kL * kL;
+  const int64_t safe_hi = n - kL - pad;  // last safe start (may be < safe_lo: then none is safe)
+  const int64_t last = (n - 1) / kL * kL;  // start of the last (maybe partial) vector
+  // On AVX2/AVX-512 the edge vectors use masked loads (masked-off lanes are neither read nor
+  // faulted); elsewhere they read ext[f + pad] = x[f] (0 outside [0, n)), a scalar-filled copy of
+  // the flat ranges they touch.
+  [[maybe_unused]] float* ext = nullptr;
+  if constexpr (!kHwMask) {
+    thread_local std::vector<float> ext_buf;
+    const size_t ext_floats = static_cast<size_t>(n + 2 * pad + 2 * kL);
+    if (ext_buf.size() < ext_floats) ext_buf.resize(ext_floats);
+    ext = ext_buf.data();
+    auto fill = [&](int64_t f0, int64_t f1) {
+      f0 = std::max(f0, -pad);
+      f1 = std::min(f1, n + pad + 2 * kL);
+      for (int64_t f = f0; f < f1; ++f) ext[f + pad] = f >= 0 && f < n ? x[f] : 0.f;
+    };
+    const int64_t tail0 = safe_hi >= safe_lo ? std::max(safe_lo, (safe_hi / kL + 1) * kL) : safe_lo;
+    fill(-pad, std::min(safe_lo, last + kL) + pad);
+    if (tail0 <= last) fill(tail0 - pad, last + kL + pad);
+  }
+  // The bulk loop reads src + o for vectors o in [bulk_lo, bulk_hi]. Small planes (<= 1024
+  // outputs: every vector of a 7x7 plane is an edge vector) are first copied, with whole vectors,
+  // between zero margins, so all their vectors take the bulk loop (7x7 planes: 72 -> 58 ns).
+  const float* src = x;
+  int64_t bulk_lo = safe_lo, bulk_hi = safe_hi;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  if (n <= 1024) {
+    const int64_t front = (pad + kL - 1) / kL * kL, body = (n + kL - 1) / kL * kL;
+    const int64_t back = front + kL;
+    thread_local std::vector<float> small_buf;
+    if (small_buf.size() < static_cast<size_t>(front + body + back))
+      small_buf.resize(static_cast<size_t>(front + body + back));
+    float* sp = small_buf.data() + front;
+    for (int64_t i = -front; i < 0; i += kL) hn::StoreU(hn::Zero(d), d, sp + i);
+    for (int64_t i = body; i < body + back; i += kL) hn::StoreU(hn::Zero(d), d, sp + i);
+    for (int64_t f = 0; f < n; f += kL)  // the last vector's lanes past n load as zeros
+      hn::StoreU(hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::min(kL, n - f))), d, x + f), d, sp + f);
+    src = sp;
+    bulk_lo = 0;
+    bulk_hi = last;
+  }
+#endif
+  const VI vw = hn::Set(di, static_cast<int32_t>(wd)), vzero = hn::Zero(di);
+  const VI vlast = hn::Set(di, static_cast<int32_t>(wd - 1));
+  const VI vstep = hn::Set(di, static_cast<int32_t>(kL % wd));
+  // Column of each lane of the first vector (lanes may wrap several rows when W < L).
+  HWY_ALIGN int32_t col0[kL];
+  for (int64_t l = 0; l < kL; ++l) col0[l] = static_cast<int32_t>(l % wd);
+  const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  for (int64_t oc = 0; oc < outs; ++oc) {
+    const float* wo = w + oc * 9;
+    float* yo = y + oc * n;
+    const V w00 = hn::Set(d, wo[0]), w01 = hn::Set(d, wo[1]), w02 = hn::Set(d, wo[2]);
+    const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
+    const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
+    const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+    // One vector of outputs at o; ld(k) loads flat inputs [o + k, o + k + L).
+    auto vec = [&](int64_t o, VI col, auto&& ld) {
+      V l = hn::Mul(w00, ld(-wd - 1));
+      V c = hn::MulAdd(w01, ld(-wd), vb);
+      V r = hn::Mul(w02, ld(-wd + 1));
+      l = hn::MulAdd(w10, ld(-1), l);
+      c = hn::MulAdd(w11, ld(0), c);
+      r = hn::MulAdd(w12, ld(1), r);
+      l = hn::MulAdd(w20, ld(wd - 1), l);
+      c = hn::MulAdd(w21, ld(wd), c);
+      r = hn::MulAdd(w22, ld(wd + 1), r);
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(col, vlast)), r));
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
+    };
+    auto next_col = [&](VI col) {  // + (L mod W), wrapping once (both terms are < W)
+      col = hn::Add(col, vstep);
+      return hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
+    };
+    auto edge = [&](int64_t o, VI col) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+      vec(o, col, [&](int64_t k) {
+        const int64_t f = o + k;  // lanes i with 0 <= f + i < n
+        const auto m = hn::AndNot(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(-f, 0, kL))),
+                                  hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(n - f, 0, kL))));
+        return hn::MaskedLoad(m, d, x + f);
+      });
+#else
+      const float* s = ext + pad + o;
+      vec(o, col, [&](int64_t k) { return hn::LoadU(d, s + k); });
+#endif
+    };
+    VI col = hn::Load(di, col0);
+    int64_t o = 0;
+    for (; o <= last && o < bulk_lo; o += kL, col = next_col(col)) edge(o, col);
+    // The bulk: plain loads.
+    for (; o <= bulk_hi; o += kL) {
+      const float* s = src + o;
+      V l = hn::Mul(w00, hn::LoadU(d, s - wd - 1));
+      V c = hn::MulAdd(w01, hn::LoadU(d, s - wd), vb);
+      V r = hn::Mul(w02, hn::LoadU(d, s - wd + 1));
+      l = hn::MulAdd(w10, hn::LoadU(d, s - 1), l);
+      c = hn::MulAdd(w11, hn::LoadU(d, s), c);
+      r = hn::MulAdd(w12, hn::LoadU(d, s + 1), r);
+      l = hn::MulAdd(w20, hn::LoadU(d, s + wd - 1), l);
+      c = hn::MulAdd(w21, hn::LoadU(d, s + wd), c);
+      r = hn::MulAdd(w22, hn::LoadU(d, s + wd + 1), r);
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
+      c = hn::Add(c, hn::IfThenElseZero(hn::RebindMask(d, hn::Lt(col, vlast)), r));
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
+      col = next_col(col);
+    }
+    for (; o <= last; o += kL, col = next_col(col)) edge(o, col);
+  }
+}
+
+// ev[i] = p[2i], od[i] = p[2i + 1] for i < L.
+void deinterleave2(const float* p, float* ev, float* od) {
+#if HWY_TARGET == HWY_SCALAR
+  ev[0] = p[0];
+  od[0] = p[1];
+#else
+  const D d;
+  const V lo = hn::LoadU(d, p), hi = hn::LoadU(d, p + kL);
+  hn::StoreU(hn::ConcatEven(d, hi, lo), d, ev);
+  hn::StoreU(hn::ConcatOdd(d, hi, lo), d, od);
+#endif
+}
+
+// deinterleave2 of the first `rem` (< 2L) floats at p, zeros past them: masked loads on
+// AVX2/AVX-512 (a scalar-filled buffer read back as vectors stalls on store forwarding), else
+// through a zeroed buffer.
+void deinterleave2_partial(const float* p, int64_t rem, float* ev, float* od) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  const D d;
+  const V lo = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::min(rem, kL))), d, p);
+  const V hi = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::max<int64_t>(rem - kL, 0))), d, p + kL);
+  hn::StoreU(hn::ConcatEven(d, hi, lo), d, ev);
+  hn::StoreU(hn::ConcatOdd(d, hi, lo), d, od);
+#else
+  HWY_ALIGN float tail[2 * kL] = {};
+  std::memcpy(tail, p, sizeof(float) * static_cast<size_t>(rem));
+  deinterleave2(tail, ev, od);
+#endif
+}
+
+// 3x3, stride 2, dilation 1, left padding 0 or 1 (any top/bottom padding): output rows are made
+// from three input rows, each split once into its even and odd padded columns (a 5-row ring of
+// L1-sized buffers, so every input row is deinterleaved once and no plane copy is written).
+// Padded column 2c + b is E[c] (b = 0), O[c] (b = 1), E[c + 1] (b = 2): three contiguous loads
+// per kernel row. Kernel rows are three independent FMA chains.
+void Dw3x3S2Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias, float* y,
+                  float lo, float hi) {
+  const D d;
+  const int64_t ow_pad = (g.ow + kL - 1) / kL * kL;
+  const int64_t pl = ow_pad + kL;  // E[c .. c+L] for every vector start c < ow
+  thread_local std::vector<float> ring_buf;
+  const int64_t buf = pl + 2 * kL;  // one E or O buffer, with slack for whole-vector stores
+  constexpr int64_t kSlots = 5;
+  if (ring_buf.size() < static_cast<size_t>(2 * kSlots * buf)) ring_buf.resize(static_cast<size_t>(2 * kSlots * buf));
+  float* ring = ring_buf.data();
+  int64_t tag[kSlots];
+  std::fill(tag, tag + kSlots, INT64_MIN);
+  // E/O of input row ri in slot ri mod 5: E[j] = x[ri][2j - pw], O[j] = x[ri][2j + 1 - pw], 0 outside.
+  auto row_phases = [&](int64_t ri) -> const float* {
+    const int64_t slot = ((ri % kSlots) + kSlots) % kSlots;
+    float* e = ring + slot * 2 * buf;
+    if (tag[slot] == ri) return e;
+    tag[slot] = ri;
+    float* od = e + buf;
+    if (ri < 0 || ri >= g.ih) {
+      std::memset(e, 0, sizeof(float) * 2 * buf);
+      return e;
+    }
+    const float* src = x + ri * g.iw;
+    // x[2j'], x[2j'+1] go to (pw == 0) E[j'], O[j'] or (pw == 1) O[j'], E[j'+1].
+    float* ev = g.pw == 0 ? e : od;
+    float* odd = g.pw == 0 ? od : e + 1;
+    if (g.pw == 1) e[0] = 0.f;
+    int64_t j = 0;
+    for (; 2 * (j + kL) <= g.iw; j += kL) deinterleave2(src + 2 * j, ev + j, odd + j);
+    // The row's last (< 2L) columns, then zeros to the buffer ends (each buffer has 2L floats of
+    // slack past pl for whole-vector stores).
+    deinterleave2_partial(src + 2 * j, g.iw - 2 * j, ev + j, odd + j);
+    for (j += kL; j < pl; j += kL) {
+      hn::StoreU(hn::Zero(d), d, ev + j);
+      hn::StoreU(hn::Zero(d), d, odd + j);
+    }
+    return e;
+  };
+  const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  // The rows of output row r + 1 are split before row r is computed: loads right after the
+  // (unaligned, overlapping) stores that wrote them would stall on store forwarding.
+  row_phases(-g.ph);
+  row_phases(-g.ph + 1);
+  row_phases(-g.ph + 2);
+  for (int64_t r = 0; r < g.oh; ++r) {
+    const int64_t r0 = 2 * r - g.ph;
+    if (r + 1 < g.oh) {
+      row_phases(r0 + 3);
+      row_phases(r0 + 4);
+    }
+    const float* p0 = row_phases(r0);
+    const float* p1 = row_phases(r0 + 1);
+    const float* p2 = row_phases(r0 + 2);
+    for (int64_t oc = 0; oc < outs; ++oc) {
+      const float* wo = w + oc * 9;
+      float* yr = y + (oc * g.oh + r) * g.ow;
+      const V w00 = hn::Set(d, wo[0]), w01 = hn::Set(d, wo[1]), w02 = hn::Set(d, wo[2]);
+      const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
+      const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
+      const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+      for (int64_t c = 0; c < g.ow; c += kL) {
+        V a0 = hn::MulAdd(w00, hn::LoadU(d, p0 + c), vb);
+        V a1 = hn::Mul(w10, hn::LoadU(d, p1 + c));
+        V a2 = hn::Mul(w20, hn::LoadU(d, p2 + c));
+        a0 = hn::MulAdd(w01, hn::LoadU(d, p0 + buf + c), a0);
+        a1 = hn::MulAdd(w11, hn::LoadU(d, p1 + buf + c), a1);
+        a2 = hn::MulAdd(w21, hn::LoadU(d, p2 + buf + c), a2);
+        a0 = hn::MulAdd(w02, hn::LoadU(d, p0 + c + 1), a0);
+        a1 = hn::MulAdd(w12, hn::LoadU(d, p1 + c + 1), a1);
+        a2 = hn::MulAdd(w22, hn::LoadU(d, p2 + c + 1), a2);
+        const V acc = hn::Min(hn::Max(hn::Add(a0, hn::Add(a1, a2)), vlo), vhi);
+        if (c + kL <= g.ow)
+          hn::StoreU(acc, d, yr + c);
+        else
+          store_partial(acc, yr + c, g.ow - c);
+      }
+    }
+  }
+}
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+// 3x3, stride 2, dilation 1, top/left padding 1 (AVX2/AVX-512: masked loads and stores). The input
+// is split once into its four (row parity, column parity) planes, each oh x ow with row stride ow,
+// so tap (a, b) of flat output o = r*ow + c is one contiguous load at o + dr*ow + dc (dr = -1 for
+// a = 0, dc = -1 for b = 0) and a whole plane is one flat vector loop as in Dw3x3S1P1Plane: no
+// per-row overhead and no lanes wasted at row ends (7x7 outputs of a 14x14 plane took 190 ns per
+// plane through the row kernel). Only the left taps need a column mask; the plane rows/columns
+// past the input and the region before each plane read as zeros.
+void Dw3x3S2P1Flat(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
+                   float* y, float lo, float hi) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  using VI = hn::Vec<decltype(di)>;
+  const int64_t ow = g.ow, n = g.oh * g.ow;
+  const int64_t pad = (ow + 1 + kL - 1) / kL * kL;       // zeros before each plane
+  const int64_t body = (n + kL - 1) / kL * kL;             // whole vectors over the plane
+  const int64_t ps = pad + body + kL;                      // plane stride
+  thread_local std::vector<float> buf;
+  if (buf.size() < static_cast<size_t>(4 * ps)) buf.resize(static_cast<size_t>(4 * ps));
+  float* planes[2][2];  // [row parity][column parity]
+  for (int64_t rp = 0; rp < 2; ++rp)
+    for (int64_t cp = 0; cp < 2; ++cp) {
+      float* base = buf.data() + (rp * 2 + cp) * ps;
+      for (int64_t i = 0; i < pad; i += kL) hn::StoreU(hn::Zero(d), d, base + i);
+      planes[rp][cp] = base + pad;
+      // Zeros from the last whole vector on (the fill below writes exactly n floats).
+      for (int64_t i = body - kL; i < body + kL; i += kL) hn::StoreU(hn::Zero(d), d, base + pad + i);
+    }
+  // Plane (rp, cp) row i, column j holds input row 2i + rp, column 2j + cp (zero outside the input):
+  // padded row/column 2i + rp + 1 is what kernel row/column rp + 1 of output (i, j) reads.
+  for (int64_t i = 0; i < g.oh; ++i)
+    for (int64_t rp = 0; rp < 2; ++rp) {
+      const int64_t u = 2 * i + rp;
+      float* ev = planes[rp][0] + i * ow;
+      float* od = planes[rp][1] + i * ow;
+      for (int64_t j = 0; j < ow; j += kL) {
+        const auto m = hn::FirstN(d, static_cast<size_t>(std::min(kL, ow - j)));
+        V e = hn::Zero(d), o = hn::Zero(d);
+        if (u < g.ih) {
+          const float* src = x + u * g.iw + 2 * j;
+          const int64_t valid = g.iw - 2 * j;  // columns left in the row (<= 0 past it with end padding)
+          V lo2, hi2;
+          if (valid >= 2 * kL) {  // plain loads where they fit (the row's bulk)
+            lo2 = hn::LoadU(d, src);
+            hi2 = hn::LoadU(d, src + kL);
+          } else {
+            lo2 = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(valid, 0, kL))), d, src);
+            hi2 = hn::MaskedLoad(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(valid - kL, 0, kL))), d,
+                                 src + kL);
+          }
+          e = hn::ConcatEven(d, hi2, lo2);
+          o = hn::ConcatOdd(d, hi2, lo2);
+        }
+        hn::BlendedStore(e, m, d, ev + j);
+        hn::BlendedStore(o, m, d, od + j);
+      }
+    }
+  const VI vw = hn::Set(di, static_cast<int32_t>(ow)), vzero = hn::Zero(di);
+  const VI vstep = hn::Set(di, static_cast<int32_t>(kL % ow));
+  HWY_ALIGN int32_t col0[kL];
+  for (int64_t l = 0; l < kL; ++l) col0[l] = static_cast<int32_t>(l % ow);
+  const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  const float* ee = planes[0][0];
+  const float* eo = planes[0][1];
+  const float* oe = planes[1][0];
+  const float* oo = planes[1][1];
+  for (int64_t oc = 0; oc < outs; ++oc) {
+    const float* wo = w + oc * 9;
+    float* yo = y + oc * n;
+    const V w00 = hn::Set(d, wo[0]), w01 = hn::Set(d, wo[1]), w02 = hn::Set(d, wo[2]);
+    const V w10 = hn::Set(d, wo[3]), w11 = hn::Set(d, wo[4]), w12 = hn::Set(d, wo[5]);
+    const V w20 = hn::Set(d, wo[6]), w21 = hn::Set(d, wo[7]), w22 = hn::Set(d, wo[8]);
+    const V vb = hn::Set(d, bias ? bias[oc] : 0.f);
+    VI col = hn::Load(di, col0);
+    for (int64_t o = 0; o < n; o += kL) {
+      // Kernel row 0 reads odd input rows one plane row up, rows 1 and 2 even/odd rows in place.
+      V l = hn::Mul(w00, hn::LoadU(d, oo + o - ow - 1));
+      V c = hn::MulAdd(w01, hn::LoadU(d, oe + o - ow), vb);
+      V r = hn::Mul(w02, hn::LoadU(d, oo + o - ow));
+      l = hn::MulAdd(w10, hn::LoadU(d, eo + o - 1), l);
+      c = hn::MulAdd(w11, hn::LoadU(d, ee + o), c);
+      r = hn::MulAdd(w12, hn::LoadU(d, eo + o), r);
+      l = hn::MulAdd(w20, hn::LoadU(d, oo + o - 1), l);
+      c = hn::MulAdd(w21, hn::LoadU(d, oe + o), c);
+      r = hn::MulAdd(w22, hn::LoadU(d, oo + o), r);
+      c = hn::Add(hn::Add(c, r), hn::IfThenElseZero(hn::RebindMask(d, hn::Gt(col, vzero)), l));
+      c = hn::Min(hn::Max(c, vlo), vhi);
+      if (o + kL <= n)
+        hn::StoreU(c, d, yo + o);
+      else
+        store_partial(c, yo + o, n - o);
+      col = hn::Add(col, vstep);
+      col = hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
+    }
+  }
+}
+#endif
+
 void DwConv2dPlane(const DwConv2dGeometry& g, const float* x, int64_t outs, const float* w, const float* bias,
                    float* y, float lo, float hi) {
+  if (g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 &&
+      g.oh == g.ih && g.ow == g.iw) {
+    Dw3x3S1P1Plane(g, x, outs, w, bias, y, lo, hi);
+    return;
+  }
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+  // Flat only for small planes: at 112x112 -> 56x56 the four 12 KB parity planes, written before
+  // any compute, ran slower in MobileNetV2 (0.27 -> 0.36 ms) than the row kernel's L1-sized ring.
+  if (g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.ph == 1 && g.pw == 1 &&
+      g.oh * g.ow <= 1024) {
+    Dw3x3S2P1Flat(g, x, outs, w, bias, y, lo, hi);
+    return;
+  }
+#endif
+  if (g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && (g.pw == 0 || g.pw == 1)) {
+    Dw3x3S2Plane(g, x, outs, w, bias, y, lo, hi);
+    return;
+  }
   // Padded rows/cols actually read, and the phase-plane width with room for whole-vector reads.
   const int64_t hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
   const int64_t ow_pad = (g.ow + kL - 1) / kL * kL;

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "kernels/common.h"
+#include "kernels/microkernels/conv/conv_small_k.h"
 #include "kernels/microkernels/conv/dwconv.h"
 #include "kernels/microkernels/conv/im2col.h"
 #include "kernels/microkernels/conv/winograd.h"
@@ -97,7 +99,39 @@ struct ConvPackedState final : OpState {
   // Winograd F(2x2,3x3) path (3x3, stride 1, dilation 1, group 1): the 16 transformed weight
   // matrices U[e] [M, C], packed; empty when the conv does not qualify.
   std::vector<gemm::PackedMatrix> winograd_u;
+  // Dense 2-D convs with a short K = C*kh*kw (small_k_geometry): the direct kernel's weight panels.
+  microkernels::SmallKWeights small_k;
 };
+
+// The direct small-K kernel's geometry for a dense (group 1) 2-D conv it handles, else nullopt.
+std::optional<microkernels::ConvSmallKGeometry> small_k_geometry(const FastConvDims& d) {
+  if (d.group != 1 || d.win.nd != 2 || d.k_sz == 1) return std::nullopt;
+  microkernels::ConvSmallKGeometry g;
+  g.c = d.c, g.ih = d.win.big[1], g.iw = d.win.big[2], g.oh = d.win.small[1], g.ow = d.win.small[2];
+  g.kh = d.win.kernel[1], g.kw = d.win.kernel[2], g.sh = d.win.stride[1], g.sw = d.win.stride[2];
+  g.ph = d.win.pad_begin[1], g.pw = d.win.pad_begin[2], g.dh = d.win.dilation[1], g.dw = d.win.dilation[2];
+  if (!microkernels::conv_small_k_f32_supports(g)) return std::nullopt;
+  return g;
+}
+
+// Y_n = the direct small-K conv of X_n, output rows split over the pool. A fused residual R is
+// added (then clamped) per row range, while the rows are still in cache.
+void conv_small_k(const FastConvDims& d, const microkernels::ConvSmallKGeometry& g,
+                  const microkernels::SmallKWeights& w, const float* px, const float* pb, const float* pr,
+                  const FusedActivation& act, float* py) {
+  for (int64_t n = 0; n < d.n; ++n) {
+    const float* x = px + n * d.c * d.in_sz;
+    float* y = py + n * d.m * d.out_sz;
+    const float* r = pr ? pr + n * d.m * d.out_sz : nullptr;
+    parallel_for(g.oh, [&](int64_t r0, int64_t r1) {
+      microkernels::conv_small_k_f32(g, x, w, pb, y, r ? -INFINITY : act.lo, r ? INFINITY : act.hi, r0, r1);
+      if (!r) return;
+      for (int64_t m = 0; m < d.m; ++m)
+        for (int64_t i = m * d.out_sz + r0 * g.ow; i < m * d.out_sz + r1 * g.ow; ++i)
+          y[i] = std::min(std::max(y[i] + r[i], act.lo), act.hi);
+    });
+  }
+}
 
 // 3x3 stride-1 dilation-1 dense 2-D convs with enough channels for the 16 GEMMs to pay.
 bool winograd_eligible(const Node& node, const Shape& w, int64_t group) {
@@ -154,6 +188,11 @@ std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
   auto st = std::make_shared<ConvPackedState>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
+  // Dense 2-D with a short K, not 1x1: the direct small-K kernel (geometry limits checked per run).
+  if (group == 1 && w.rank() == 4 && microkernels::conv_small_k_f32_suits(cg, cg * k_sz) && k_sz > 1) {
+    st->small_k = microkernels::conv_small_k_pack_f32(w.data<float>(), m, cg * k_sz);
+    return st;
+  }
   const int64_t mg = m / group, kdim = cg * k_sz;
   const float* pw = w.data<float>();
   if (winograd_eligible(ctx.node, w.shape(), group)) {
@@ -216,6 +255,16 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     conv_winograd_f23(d, st->winograd_u, px, pb, pr, act, py);
     return;
   }
+  if (const auto g = small_k_geometry(d)) {
+    // The state's panels, unless packed for another dispatch target (tests force targets).
+    microkernels::SmallKWeights here;
+    const bool use_state =
+        st && !st->small_k.panels.empty() && st->small_k.mr == microkernels::conv_small_k_panel_rows();
+    if (!use_state) here = microkernels::conv_small_k_pack_f32(pw, d.m, kdim);
+    conv_small_k(d, *g, use_state ? st->small_k : here, px, pb, pr, act, py);
+    return;
+  }
+  if (st && st->packed_w.size() != static_cast<size_t>(d.group)) st = nullptr;  // packed for another path
   std::vector<gemm::PackedMatrix> packed_here;
   if (!st) {
     packed_here.resize(static_cast<size_t>(d.group));

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <sstream>
 
 #include "core/thread_pool.h"
+#include "kernels/microkernels/conv/conv_small_k.h"
 #include "kernels/ops/conv/conv_fast.h"
 #include "kernels/testing/op_tester.h"
 
@@ -21,7 +23,11 @@ struct ConvCase {
     std::ostringstream os;
     auto ints = [&](const std::vector<int64_t>& v) {
       std::string s = "[";
-      for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+      // Appended piecewise: `const char* + std::string` trips GCC 12's -Wrestrict false positive.
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) s += ",";
+        s += std::to_string(v[i]);
+      }
       return s + "]";
     };
     os << "x=" << x.str() << " w=" << w.str() << " g=" << group << " s=" << ints(strides) << " d=" << ints(dilations)
@@ -53,7 +59,10 @@ std::string index_str(const Shape& s, int64_t flat) {
     flat /= s[d];
   }
   std::string out = "[";
-  for (size_t d = 0; d < idx.size(); ++d) out += (d ? "," : "") + std::to_string(idx[d]);
+  for (size_t d = 0; d < idx.size(); ++d) {
+    if (d) out += ",";
+    out += std::to_string(idx[d]);
+  }
   return out + "]";
 }
 
@@ -94,6 +103,10 @@ std::vector<ConvCase> awkward_cases() {
       {{2, 5, 11}, {7, 5, 3}, 1, {2}, {}, {1, 1}},                                // 1-D
       {{1, 4, 5, 6, 7}, {3, 4, 3, 3, 3}, 1, {1, 2, 1}, {}, {1, 1, 1, 1, 1, 1}},   // 3-D
       {{1, 6, 1, 9}, {6, 1, 1, 3}, 6, {1, 1}, {}, {0, 1, 0, 1}},                  // depthwise, H = 1
+      {{2, 20, 7, 7}, {24, 20, 1, 1}},                                            // pointwise, 49 = 48 + 1 columns
+      {{1, 8, 14, 14}, {17, 8, 1, 1}, 1, {}, {}, {}, false},                      // 196 = 192 + 4
+      {{1, 32, 7, 7}, {34, 16, 1, 1}, 2},                                         // grouped pointwise, 7x7
+      {{2, 3, 29, 37}, {10, 3, 7, 7}, 1, {2, 2}, {}, {3, 3, 3, 3}},               // 7x7 s2 stem: small-K, K = 147
       {{0, 3, 5, 5}, {4, 3, 3, 3}},                                               // empty batch
   };
   // Channel sweep over the GEMM remainders.
@@ -165,6 +178,96 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       if (HasFatalFailure()) return;
     }
   }
+}
+
+// Dense 2-D convs with a short K = C*kh*kw run the direct small-K kernel (conv_small_k.h: K <= 64,
+// or <= 160 with <= 4 channels, e.g. 3 x 7x7): random channels, kernel shapes (incl. 1xk and kx1),
+// strides 1-4, dilations, asymmetric pads, widths on both sides of the register block, channel
+// counts off the panel height, batch 1-2, with and without the prepared (packed) weights and a
+// fused clamp.
+TEST(ConvFast, SmallKDirectMatchesReference) {
+  const OpDef* op = find_op("Conv");
+  std::mt19937 rng(2026);
+  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (int iter = 0; iter < 80; ++iter) {
+    const int64_t c = uni(1, 7), kh = uni(1, iter % 4 == 0 ? 7 : 5), kw = uni(iter % 7 == 0 ? 1 : 2, 7);
+    if (!microkernels::conv_small_k_f32_suits(c, c * kh * kw) || kh * kw == 1) continue;
+    const int64_t sh = uni(1, 4), sw = uni(1, 4), dh = uni(1, 2), dw = uni(1, 2);
+    const std::vector<int64_t> pads{uni(0, 2), uni(0, 3), uni(0, 2), uni(0, 3)};
+    const int64_t h = std::max<int64_t>((kh - 1) * dh + 1, uni(1, 40));
+    const int64_t w = std::max<int64_t>((kw - 1) * dw + 1, uni(1, 130));
+    const ConvCase cs{{uni(1, 2), c, h, w}, {uni(1, 21), c, kh, kw}, 1, {sh, sw}, {dh, dw}, pads, iter % 3 != 0};
+    for (bool prepared : {false, true}) {
+      Node n = conv_node(cs);
+      if (iter % 2) {
+        n.set_attr("activation", std::string("Clip"));
+        n.set_attr("activation_min", -0.5f);
+        n.set_attr("activation_max", 0.75f);
+      }
+      auto in = conv_inputs(cs, 9000 + iter);
+      std::shared_ptr<const OpState> state;
+      if (prepared) {
+        std::vector<Tensor> consts = in;
+        consts[0] = Tensor();
+        PrepareCtx pctx{n, consts};
+        state = op->prepare(pctx);
+      }
+      std::vector<Tensor> ref(1), fast(1);
+      ForwardCtx rctx{n, in, ref};
+      op->forward(rctx);
+      ForwardCtx fctx{n, in, fast};
+      fctx.state = state.get();
+      ops::conv::conv_f32_nchw_fast(fctx);
+      // Up to 160 products of values in [-1, 1]: the reference sums in another order.
+      expect_match(ref[0], fast[0], prepared ? "prepared small-K conv" : "small-K conv", cs.describe(), 5e-5, 1e-5);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// A residual fused by the runtime (4th input R): act(conv + B + R), on the pointwise GEMM (7x7
+// and 9x9 planes), the small-K direct kernel, Winograd and depthwise paths.
+TEST(ConvFast, FusedResidualMatchesReference) {
+  const OpDef* op = find_op("Conv");
+  const ConvCase cases[] = {{{1, 20, 7, 7}, {24, 20, 1, 1}},   {{2, 16, 9, 9}, {16, 16, 1, 1}},
+                            {{1, 3, 9, 8}, {5, 3, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
+  uint64_t seed = 4000;
+  for (const ConvCase& cs : cases)
+    for (bool prepared : {false, true}) {
+      ConvCase plain = cs;
+      std::vector<Tensor> in = conv_inputs(cs, seed += 5);
+      Node n0 = conv_node(plain);
+      std::vector<Tensor> y0(1);
+      ForwardCtx c0{n0, in, y0};
+      op->forward(c0);  // conv + B, no residual, no activation
+      Node n = make_node("Conv", 4, 1);
+      for (const auto& [k, v] : n0.attrs) n.attrs[k] = v;
+      n.set_attr("activation", std::string("Clip"));
+      n.set_attr("activation_min", -0.25f);
+      n.set_attr("activation_max", 0.5f);
+      Tensor r = random_f32(y0[0].shape(), seed + 3);
+      std::vector<Tensor> in4 = in;
+      in4.push_back(r);
+      std::shared_ptr<const OpState> state;
+      if (prepared) {
+        std::vector<Tensor> consts = in4;
+        consts[0] = Tensor();
+        consts[3] = Tensor();
+        PrepareCtx pctx{n, consts};
+        state = op->prepare(pctx);
+      }
+      Tensor want = y0[0].clone();
+      for (int64_t i = 0; i < want.numel(); ++i)
+        want.data<float>()[i] = std::min(std::max(want.data<float>()[i] + r.data<float>()[i], -0.25f), 0.5f);
+      std::vector<Tensor> fast(1);
+      ForwardCtx fctx{n, in4, fast};
+      fctx.state = state.get();
+      ops::conv::conv_f32_nchw_fast(fctx);
+      expect_match(want, fast[0], prepared ? "prepared conv + residual" : "conv + residual", cs.describe(), 1e-4, 1e-4);
+      if (HasFatalFailure()) return;
+    }
 }
 
 TEST(ConvFast, ForwardDoesNotDependOnThreadCount) {

@@ -1,0 +1,231 @@
+// Per-target direct small-K conv: per output row, phase-split copies of the input rows it reads,
+// then MR x NV-vector register tiles over (row panel, column block) with K pointer-addressed rows.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/microkernels/conv/conv_small_k_hwy.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/microkernels/conv/conv_small_k.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgeopt::kernels::microkernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(D()));
+
+// The GEMM's register tiles (gemm_hwy.cpp): 24 of 32 zmm accumulators, 12 of 16 ymm/xmm.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t kMR = 8, kNV = 3;
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+constexpr size_t kMR = 6, kNV = 2;
+#else
+constexpr size_t kMR = 4, kNV = 2;
+#endif
+
+// Only AVX2/AVX-512 masked stores leave masked-off lanes untouched (see gemm_hwy.cpp).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+constexpr bool kHwMask = true;
+#else
+constexpr bool kHwMask = false;
+#endif
+
+namespace {  // internal linkage: dwconv_hwy.cpp has helpers of the same names per target
+
+void store_partial(V x, float* p, int64_t n) {
+  const D d;
+  if constexpr (kHwMask) {
+    hn::BlendedStore(x, hn::FirstN(d, static_cast<size_t>(n)), d, p);
+  } else {
+    HWY_ALIGN float buf[kL];
+    hn::Store(x, d, buf);
+    for (int64_t i = 0; i < n; ++i) p[i] = buf[i];
+  }
+}
+
+struct Tile {
+  const float* panel;        // the row panel's packed weights [K][kMR]
+  const float* const* rows;  // K row pointers, each readable for whole vectors past the row end
+  int64_t k;
+  const float* bias;         // the panel's first row, or null
+  float* y;                  // the panel's first output row, at the block's first column
+  int64_t ldy;
+  float lo, hi;
+};
+
+// MR output channels x NV vectors of columns starting at column j; the last vector keeps `last`
+// lanes (1..L).
+template <size_t MR, size_t NV>
+void tile(const Tile& t, int64_t j, int64_t last) {
+  const D d;
+  V acc[MR][NV];
+  for (size_t r = 0; r < MR; ++r) {
+    const V b = hn::Set(d, t.bias ? t.bias[r] : 0.f);
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = b;
+  }
+  for (int64_t q = 0; q < t.k; ++q) {
+    const float* src = t.rows[q] + j;
+    V bv[NV];
+    for (size_t v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, src + static_cast<int64_t>(v) * kL);
+    const float* ap = t.panel + q * static_cast<int64_t>(kMR);
+    for (size_t r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, ap[r]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+  }
+  const V vlo = hn::Set(d, t.lo), vhi = hn::Set(d, t.hi);
+  for (size_t r = 0; r < MR; ++r) {
+    float* yr = t.y + static_cast<int64_t>(r) * t.ldy + j;
+    for (size_t v = 0; v < NV; ++v) {
+      const V x = hn::Min(hn::Max(acc[r][v], vlo), vhi);
+      if (v + 1 < NV || last == kL)
+        hn::StoreU(x, d, yr + static_cast<int64_t>(v) * kL);
+      else
+        store_partial(x, yr + static_cast<int64_t>(v) * kL, last);
+    }
+  }
+}
+
+using TileFn = void (*)(const Tile&, int64_t, int64_t);
+template <size_t NV, size_t... MRs>
+constexpr std::array<TileFn, kMR> tiles_for(std::index_sequence<MRs...>) {
+  return {&tile<MRs + 1, NV>...};
+}
+
+// One row panel (`rows` <= MR output channels) over the output row's columns [0, ow).
+template <size_t... NVs>
+void panel_row(const Tile& t, size_t rows, int64_t ow, std::index_sequence<NVs...>) {
+  static constexpr std::array<std::array<TileFn, kMR>, kNV> kTiles = {
+      tiles_for<NVs + 1>(std::make_index_sequence<kMR>())...};
+  constexpr int64_t kBlock = static_cast<int64_t>(kNV) * kL;
+  int64_t j = 0;
+  for (; j + kBlock <= ow; j += kBlock) kTiles[kNV - 1][rows - 1](t, j, kL);
+  if (j < ow) {
+    const int64_t vecs = (ow - j + kL - 1) / kL;
+    kTiles[vecs - 1][rows - 1](t, j, ow - j - (vecs - 1) * kL);
+  }
+}
+
+}  // namespace
+
+void ConvSmallKRows(const ConvSmallKGeometry& g, const float* x, const float* panels, int64_t m, const float* bias,
+                    float* y, float lo, float hi, int64_t r0, int64_t r1) {
+  const int64_t k = g.c * g.kh * g.kw;
+  const int64_t ow_pad = (g.ow + kL - 1) / kL * kL;
+  // Phase length: whole-vector reads from every column block plus the largest tap offset.
+  const int64_t pl = (ow_pad + ((g.kw - 1) * g.dw) / g.sw + 1 + kL - 1) / kL * kL;
+  const int64_t tl = pl * g.sw;  // the zero-padded input row the phases are cut from
+  const int64_t slot = g.sw == 1 ? tl : tl + pl * g.sw;  // per (channel, kernel row): [row | phases]
+  thread_local std::vector<float> buf;
+  thread_local std::vector<const float*> rows;
+  const size_t need = static_cast<size_t>(g.c * g.kh * slot + pl);
+  if (buf.size() < need) buf.resize(need);
+  rows.resize(static_cast<size_t>(k));
+  float* zeros = buf.data() + g.c * g.kh * slot;
+  std::fill(zeros, zeros + pl, 0.f);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t ci = 0; ci < g.c; ++ci)
+      for (int64_t a = 0; a < g.kh; ++a) {
+        const int64_t xr = r * g.sh - g.ph + a * g.dh;
+        float* row = buf.data() + (ci * g.kh + a) * slot;
+        const float* phase0 = zeros;  // phase p at phase0 + p * pl
+        int64_t phase_stride = 0;
+        if (xr >= 0 && xr < g.ih) {
+          // row[t] = x[ci, xr, t - pw], zero outside the image.
+          const int64_t lead = std::min(g.pw, tl), n = std::max<int64_t>(0, std::min(g.iw, tl - g.pw));
+          std::fill(row, row + lead, 0.f);
+          std::memcpy(row + lead, x + (ci * g.ih + xr) * g.iw, sizeof(float) * static_cast<size_t>(n));
+          std::fill(row + lead + n, row + tl, 0.f);
+          if (g.sw == 1) {
+            phase0 = row;
+          } else {
+            float* ph = row + tl;
+            int64_t jj = 0;
+#if HWY_TARGET != HWY_SCALAR
+            if (g.sw == 2) {  // even/odd columns, a vector pair at a time (pl is a multiple of L)
+              const D d;
+              for (; jj < pl; jj += kL) {
+                const V lo2 = hn::LoadU(d, row + 2 * jj), hi2 = hn::LoadU(d, row + 2 * jj + kL);
+                hn::StoreU(hn::ConcatEven(d, hi2, lo2), d, ph + jj);
+                hn::StoreU(hn::ConcatOdd(d, hi2, lo2), d, ph + pl + jj);
+              }
+            }
+#endif
+            for (int64_t p = 0; p < g.sw; ++p)
+              for (int64_t q = jj; q < pl; ++q) ph[p * pl + q] = row[q * g.sw + p];
+            phase0 = ph;
+          }
+          phase_stride = pl;
+        }
+        for (int64_t b = 0; b < g.kw; ++b) {
+          const int64_t col = b * g.dw;
+          rows[static_cast<size_t>((ci * g.kh + a) * g.kw + b)] = phase0 + (col % g.sw) * phase_stride + col / g.sw;
+        }
+      }
+    for (int64_t i0 = 0; i0 < m; i0 += kMR) {
+      const size_t n_rows = static_cast<size_t>(std::min<int64_t>(kMR, m - i0));
+      const Tile t{panels + i0 * k, rows.data(), k, bias ? bias + i0 : nullptr,
+                   y + (i0 * g.oh + r) * g.ow, g.oh * g.ow, lo, hi};
+      panel_row(t, n_rows, g.ow, std::make_index_sequence<kNV>());
+    }
+  }
+}
+
+int ConvSmallKMr() { return static_cast<int>(kMR); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgeopt::kernels::microkernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgeopt::kernels::microkernels {
+
+HWY_EXPORT(ConvSmallKRows);
+HWY_EXPORT(ConvSmallKMr);
+
+bool conv_small_k_f32_supports(const ConvSmallKGeometry& g) {
+  return conv_small_k_f32_suits(g.c, g.c * g.kh * g.kw) && g.sw >= 1 && g.sw <= 4 && g.kw <= 16 && g.ow >= 1 &&
+         g.oh >= 1;
+}
+
+int conv_small_k_panel_rows() { return HWY_DYNAMIC_DISPATCH(ConvSmallKMr)(); }
+
+SmallKWeights conv_small_k_pack_f32(const float* w, int64_t m, int64_t k) {
+  SmallKWeights p;
+  p.m = m;
+  p.k = k;
+  p.mr = conv_small_k_panel_rows();
+  const int64_t panels = (m + p.mr - 1) / p.mr;
+  p.panels.assign(static_cast<size_t>(panels * p.mr * k), 0.f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t q = 0; q < k; ++q)
+      p.panels[static_cast<size_t>(((i / p.mr) * k + q) * p.mr + i % p.mr)] = w[i * k + q];
+  return p;
+}
+
+void conv_small_k_f32(const ConvSmallKGeometry& g, const float* x, const SmallKWeights& w, const float* bias, float* y,
+                      float lo, float hi, int64_t r0, int64_t r1) {
+  EDGEOPT_CHECK_ARG(w.mr == conv_small_k_panel_rows(),
+                    "conv_small_k_f32: weights were packed for " + std::to_string(w.mr) +
+                        "-row panels, but the dispatched target uses " + std::to_string(conv_small_k_panel_rows()));
+  EDGEOPT_CHECK_ARG(w.k == g.c * g.kh * g.kw, "conv_small_k_f32: weights have K=" + std::to_string(w.k) +
+                                                  " but the geometry needs C*kh*kw=" +
+                                                  std::to_string(g.c * g.kh * g.kw));
+  EDGEOPT_CHECK_ARG(conv_small_k_f32_supports(g), "conv_small_k_f32: geometry outside the kernel's range (K <= 64, "
+                                                    "or <= 160 with <= 4 channels; stride <= 4, kw <= 16)");
+  if (w.m == 0 || r1 <= r0) return;
+  HWY_DYNAMIC_DISPATCH(ConvSmallKRows)(g, x, w.panels.data(), w.m, bias, y, lo, hi, r0, r1);
+}
+
+}  // namespace edgeopt::kernels::microkernels
+#endif  // HWY_ONCE
