@@ -73,6 +73,7 @@ std::vector<ConvPoolCase> cases() {
       {{1, 40, 20, 18}, {64, 40, 3, 3}, {}, true, "Relu", {}, {}, 1, "SAME_UPPER"},
       {{1, 9, 31, 4}, {20, 9, 3, 3}, {1, 0, 1, 0}, false, "Relu"},
       {{1, 3, 2, 2}, {5, 3, 1, 1}, {}, true, ""},                      // one pooled output
+      {{1, 64, 11, 128}, {20, 64, 3, 3}, {1, 1, 1, 1}, true, "Relu"},  // Winograd in 3 bands of tile rows
   };
   // What the fused kernels do not cover runs Conv then MaxPool (fast kernels): strides,
   // dilations, groups, 1-D.

@@ -195,103 +195,111 @@ void ConvPoolWinograd(const ConvPoolGeometry& g, const float* packed_u, const fl
                       float hi, float* y, ThreadPool* pool) {
   const D d;
   constexpr int kE = microkernels::kWinogradF23Elems;
-  const int64_t tiles = g.ph * g.pw, wp = 2 * g.pw + 2;
+  const int64_t plane = g.ph * g.pw, wp = 2 * g.pw + 2;
   const int64_t cp = (g.c + static_cast<int64_t>(kL) - 1) / static_cast<int64_t>(kL) * static_cast<int64_t>(kL);
   const int64_t blocks = (g.m + kConvPoolOcBlock - 1) / kConvPoolOcBlock;
   const int64_t chunks = (blocks + static_cast<int64_t>(kChunkBlocks) - 1) / static_cast<int64_t>(kChunkBlocks);
-  const int64_t tb = winograd_tb(kVpb * kChunkBlocks, tiles);
-  const int64_t tpad = (tiles + tb - 1) / tb * tb;
-  // V[e][tile][channel] for all tiles (padded tiles zero), shared by the threads.
-  float* vbuf = scratch(0, static_cast<size_t>(kE * tpad * cp));
-  for (int e = 0; e < kE; ++e)
-    std::fill(vbuf + (e * tpad + tiles) * cp, vbuf + (e + 1) * tpad * cp, 0.f);
   float* bp = scratch(1, static_cast<size_t>(chunks * static_cast<int64_t>(kChunk)));
   for (int64_t o = 0; o < chunks * static_cast<int64_t>(kChunk); ++o) bp[o] = bias && o < g.m ? bias[o] : 0.f;
-
-  // Input transform, one tile row at a time: the 4 input rows it reads, zero-padded and
-  // channels-last ([4][wp][cp]), then V = B^T d B with channels in lanes.
-  run_items(pool, g.ph, [&](int64_t b, int64_t e) {
-    float* rows = scratch(2, static_cast<size_t>(4 * wp * cp));
-    for (int64_t ty = b; ty < e; ++ty) {
-      for (int64_t i = 0; i < 4; ++i) {
-        float* r = rows + i * wp * cp;
-        std::fill(r, r + wp * cp, 0.f);
-        const int64_t yi = 2 * ty + i - g.pad_t;
-        if (yi < 0 || yi >= g.ih) continue;
-        const int64_t j0 = std::max<int64_t>(0, g.pad_l), j1 = std::min<int64_t>(wp, g.iw + g.pad_l);
-        for (int64_t ci = 0; ci < g.c; ++ci) {
-          const float* src = x + (ci * g.ih + yi) * g.iw - g.pad_l;
-          for (int64_t j = j0; j < j1; ++j) r[j * cp + ci] = src[j];
-        }
-      }
-      for (int64_t tx = 0; tx < g.pw; ++tx) {
-        const int64_t t = ty * g.pw + tx;
-        for (int64_t cv = 0; cv < cp; cv += static_cast<int64_t>(kL)) {
-          V tr[4][4];
-          for (int64_t j = 0; j < 4; ++j) {
-            const float* col = rows + (2 * tx + j) * cp + cv;
-            const V d0 = hn::LoadU(d, col), d1 = hn::LoadU(d, col + wp * cp);
-            const V d2 = hn::LoadU(d, col + 2 * wp * cp), d3 = hn::LoadU(d, col + 3 * wp * cp);
-            tr[0][j] = hn::Sub(d0, d2);
-            tr[1][j] = hn::Add(d1, d2);
-            tr[2][j] = hn::Sub(d2, d1);
-            tr[3][j] = hn::Sub(d1, d3);
-          }
-          for (int i = 0; i < 4; ++i) {
-            float* v0 = vbuf + ((i * 4) * tpad + t) * cp + cv;
-            const int64_t es = tpad * cp;  // stride between consecutive elements e
-            hn::StoreU(hn::Sub(tr[i][0], tr[i][2]), d, v0);
-            hn::StoreU(hn::Add(tr[i][1], tr[i][2]), d, v0 + es);
-            hn::StoreU(hn::Sub(tr[i][2], tr[i][1]), d, v0 + 2 * es);
-            hn::StoreU(hn::Sub(tr[i][1], tr[i][3]), d, v0 + 3 * es);
-          }
-        }
-      }
-    }
-  });
-
+  // Bands of tile rows whose transformed input V stays within ~512 KB (L2), so a large image
+  // neither needs a huge scratch nor evicts V before the GEMMs read it.
+  const int64_t band_rows = std::max<int64_t>(1, (int64_t{512} << 10) / (kE * g.pw * cp * 4));
   static constexpr auto kTiles1 = winograd_tiles<kVpb>(std::make_index_sequence<kMaxTb>());
   static constexpr auto kTiles2 = winograd_tiles<kVpb * kChunkBlocks>(std::make_index_sequence<kMaxTb>());
-  const int64_t tblocks = tpad / tb;
-  // Per (output-channel chunk, tile block): the 16 GEMM tiles, then the output transform, which
-  // pools each 2x2 tile, adds the bias and clamps.
-  run_items(pool, chunks * tblocks, [&](int64_t b, int64_t e) {
-    float* mbuf = scratch(2, static_cast<size_t>(kE * tb * static_cast<int64_t>(kChunk)));
-    float* res = scratch(3, static_cast<size_t>(tb * static_cast<int64_t>(kChunk)));
-    for (int64_t item = b; item < e; ++item) {
-      const int64_t ch = item / tblocks, t0 = (item % tblocks) * tb;
-      const int64_t ob0 = ch * static_cast<int64_t>(kChunkBlocks);
-      const int64_t nb = std::min<int64_t>(static_cast<int64_t>(kChunkBlocks), blocks - ob0);
-      const WinogradTileFn tile = (nb > 1 ? kTiles2 : kTiles1)[static_cast<size_t>(tb - 1)];
-      for (int el = 0; el < kE; ++el) {
-        const float* u0 = packed_u + ((el * blocks + ob0) * g.c) * kConvPoolOcBlock;
-        const float* u1 = nb > 1 ? u0 + g.c * kConvPoolOcBlock : u0;
-        tile(vbuf + (el * tpad + t0) * cp, cp, g.c, u0, u1, mbuf + el * tb * static_cast<int64_t>(kChunk));
-      }
-      const int64_t nt = std::min(tb, tiles - t0);
-      const size_t nv = kVpb * static_cast<size_t>(nb);
-      for (int64_t t = 0; t < nt; ++t)
-        for (size_t v = 0; v < nv; ++v) {
-          const float* mt = mbuf + t * static_cast<int64_t>(kChunk) + v * kL;
-          const int64_t es = tb * static_cast<int64_t>(kChunk);
-          V s0[4], s1[4];
-          for (int nu = 0; nu < 4; ++nu) {
-            const V a0 = hn::LoadU(d, mt + nu * es), a1 = hn::LoadU(d, mt + (4 + nu) * es);
-            const V a2 = hn::LoadU(d, mt + (8 + nu) * es), a3 = hn::LoadU(d, mt + (12 + nu) * es);
-            s0[nu] = hn::Add(hn::Add(a0, a1), a2);
-            s1[nu] = hn::Sub(hn::Sub(a1, a2), a3);
+  for (int64_t ty0 = 0; ty0 < g.ph; ty0 += band_rows) {
+    const int64_t rows_here = std::min(band_rows, g.ph - ty0);
+    const int64_t tiles = rows_here * g.pw;
+    const int64_t tb = winograd_tb(kVpb * kChunkBlocks, tiles);
+    const int64_t tpad = (tiles + tb - 1) / tb * tb;
+    // V[e][tile][channel] for the band's tiles (padded tiles zero), shared by the threads.
+    float* vbuf = scratch(0, static_cast<size_t>(kE * tpad * cp));
+    for (int e = 0; e < kE; ++e)
+      std::fill(vbuf + (e * tpad + tiles) * cp, vbuf + (e + 1) * tpad * cp, 0.f);
+
+    // Input transform, one tile row at a time: the 4 input rows it reads, zero-padded and
+    // channels-last ([4][wp][cp]), then V = B^T d B with channels in lanes.
+    run_items(pool, rows_here, [&](int64_t b, int64_t e) {
+      float* rows = scratch(2, static_cast<size_t>(4 * wp * cp));
+      for (int64_t ty = ty0 + b; ty < ty0 + e; ++ty) {
+        for (int64_t i = 0; i < 4; ++i) {
+          float* r = rows + i * wp * cp;
+          std::fill(r, r + wp * cp, 0.f);
+          const int64_t yi = 2 * ty + i - g.pad_t;
+          if (yi < 0 || yi >= g.ih) continue;
+          const int64_t j0 = std::max<int64_t>(0, g.pad_l), j1 = std::min<int64_t>(wp, g.iw + g.pad_l);
+          for (int64_t ci = 0; ci < g.c; ++ci) {
+            const float* src = x + (ci * g.ih + yi) * g.iw - g.pad_l;
+            for (int64_t j = j0; j < j1; ++j) r[j * cp + ci] = src[j];
           }
-          const V y00 = hn::Add(hn::Add(s0[0], s0[1]), s0[2]);
-          const V y01 = hn::Sub(hn::Sub(s0[1], s0[2]), s0[3]);
-          const V y10 = hn::Add(hn::Add(s1[0], s1[1]), s1[2]);
-          const V y11 = hn::Sub(hn::Sub(s1[1], s1[2]), s1[3]);
-          const V mx = hn::Max(hn::Max(y00, y01), hn::Max(y10, y11));
-          hn::StoreU(bias_clamp(mx, bp + ob0 * kConvPoolOcBlock + v * kL, lo, hi), d, res + t * kChunk + v * kL);
         }
-      const int64_t oc0 = ob0 * kConvPoolOcBlock;
-      store_pooled_nchw(res, nt, oc0, std::min<int64_t>(nb * kConvPoolOcBlock, g.m - oc0), tiles, y + t0);
-    }
-  });
+        for (int64_t tx = 0; tx < g.pw; ++tx) {
+          const int64_t t = (ty - ty0) * g.pw + tx;
+          for (int64_t cv = 0; cv < cp; cv += static_cast<int64_t>(kL)) {
+            V tr[4][4];
+            for (int64_t j = 0; j < 4; ++j) {
+              const float* col = rows + (2 * tx + j) * cp + cv;
+              const V d0 = hn::LoadU(d, col), d1 = hn::LoadU(d, col + wp * cp);
+              const V d2 = hn::LoadU(d, col + 2 * wp * cp), d3 = hn::LoadU(d, col + 3 * wp * cp);
+              tr[0][j] = hn::Sub(d0, d2);
+              tr[1][j] = hn::Add(d1, d2);
+              tr[2][j] = hn::Sub(d2, d1);
+              tr[3][j] = hn::Sub(d1, d3);
+            }
+            for (int i = 0; i < 4; ++i) {
+              float* v0 = vbuf + ((i * 4) * tpad + t) * cp + cv;
+              const int64_t es = tpad * cp;  // stride between consecutive elements e
+              hn::StoreU(hn::Sub(tr[i][0], tr[i][2]), d, v0);
+              hn::StoreU(hn::Add(tr[i][1], tr[i][2]), d, v0 + es);
+              hn::StoreU(hn::Sub(tr[i][2], tr[i][1]), d, v0 + 2 * es);
+              hn::StoreU(hn::Sub(tr[i][1], tr[i][3]), d, v0 + 3 * es);
+            }
+          }
+        }
+      }
+    });
+
+    const int64_t tblocks = tpad / tb;
+    // Per (output-channel chunk, tile block): the 16 GEMM tiles, then the output transform, which
+    // pools each 2x2 tile, adds the bias and clamps.
+    run_items(pool, chunks * tblocks, [&](int64_t b, int64_t e) {
+      float* mbuf = scratch(2, static_cast<size_t>(kE * tb * static_cast<int64_t>(kChunk)));
+      float* res = scratch(3, static_cast<size_t>(tb * static_cast<int64_t>(kChunk)));
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t ch = item / tblocks, t0 = (item % tblocks) * tb;
+        const int64_t ob0 = ch * static_cast<int64_t>(kChunkBlocks);
+        const int64_t nb = std::min<int64_t>(static_cast<int64_t>(kChunkBlocks), blocks - ob0);
+        const WinogradTileFn tile = (nb > 1 ? kTiles2 : kTiles1)[static_cast<size_t>(tb - 1)];
+        for (int el = 0; el < kE; ++el) {
+          const float* u0 = packed_u + ((el * blocks + ob0) * g.c) * kConvPoolOcBlock;
+          const float* u1 = nb > 1 ? u0 + g.c * kConvPoolOcBlock : u0;
+          tile(vbuf + (el * tpad + t0) * cp, cp, g.c, u0, u1, mbuf + el * tb * static_cast<int64_t>(kChunk));
+        }
+        const int64_t nt = std::min(tb, tiles - t0);
+        const size_t nv = kVpb * static_cast<size_t>(nb);
+        for (int64_t t = 0; t < nt; ++t)
+          for (size_t v = 0; v < nv; ++v) {
+            const float* mt = mbuf + t * static_cast<int64_t>(kChunk) + v * kL;
+            const int64_t es = tb * static_cast<int64_t>(kChunk);
+            V s0[4], s1[4];
+            for (int nu = 0; nu < 4; ++nu) {
+              const V a0 = hn::LoadU(d, mt + nu * es), a1 = hn::LoadU(d, mt + (4 + nu) * es);
+              const V a2 = hn::LoadU(d, mt + (8 + nu) * es), a3 = hn::LoadU(d, mt + (12 + nu) * es);
+              s0[nu] = hn::Add(hn::Add(a0, a1), a2);
+              s1[nu] = hn::Sub(hn::Sub(a1, a2), a3);
+            }
+            const V y00 = hn::Add(hn::Add(s0[0], s0[1]), s0[2]);
+            const V y01 = hn::Sub(hn::Sub(s0[1], s0[2]), s0[3]);
+            const V y10 = hn::Add(hn::Add(s1[0], s1[1]), s1[2]);
+            const V y11 = hn::Sub(hn::Sub(s1[1], s1[2]), s1[3]);
+            const V mx = hn::Max(hn::Max(y00, y01), hn::Max(y10, y11));
+            hn::StoreU(bias_clamp(mx, bp + ob0 * kConvPoolOcBlock + v * kL, lo, hi), d, res + t * kChunk + v * kL);
+          }
+        const int64_t oc0 = ob0 * kConvPoolOcBlock;
+        store_pooled_nchw(res, nt, oc0, std::min<int64_t>(nb * kConvPoolOcBlock, g.m - oc0), plane,
+                          y + ty0 * g.pw + t0);
+      }
+    });
+  }
 }
 
 }  // namespace HWY_NAMESPACE

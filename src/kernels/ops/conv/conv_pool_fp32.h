@@ -18,7 +18,8 @@
 //   windows against a vector of weights. For small channel counts (a Cin = 1 first layer).
 // - Winograd F(2x2, 3x3) (see microkernels/conv/winograd.h for the algebra): 3x3 only. A 2x2
 //   output tile is exactly one pool window, so the output transform pools the tile as it forms
-//   it. The input is transposed to channels-last so the input transform vectorizes over channels.
+//   it. The input is transposed to channels-last so the input transform vectorizes over channels;
+//   large images go in bands of tile rows so the transformed input stays within ~512 KB.
 //
 // x: [c, ih, iw]; y: [m, ph, pw] with ph <= (ih + pad_t + pad_b - kh + 1) / 2 (likewise pw); rows and
 // columns past ih/iw (the bottom/right padding) read as zero. bias: [m] or null. The pool (null:
