@@ -50,4 +50,34 @@ PassReport fuse_conv_maxpool(Graph& g) {
   return r;
 }
 
+PassReport split_conv_maxpool(Graph& g) {
+  PassReport r{"split_conv_maxpool", 0};
+  const auto produced = detail::producers(g);
+  auto taken = [&](const std::string& v) { return produced.count(v) || g.is_initializer(v) || g.find_input(v); };
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    if (n.op_type != "ConvMaxPool" || !n.domain.empty() || n.outputs.size() != 1) {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    std::string mid = n.outputs[0] + "/conv";
+    while (taken(mid)) mid += "_";
+    Node pool;
+    pool.name = n.name + "/maxpool";
+    pool.op_type = "MaxPool";
+    pool.inputs = {mid};
+    pool.outputs = {n.outputs[0]};
+    pool.set_attr("kernel_shape", std::vector<int64_t>{2, 2});
+    pool.set_attr("strides", std::vector<int64_t>{2, 2});
+    n.op_type = "Conv";
+    n.outputs[0] = mid;
+    nodes.push_back(std::move(n));
+    nodes.push_back(std::move(pool));
+    ++r.nodes_changed;
+  }
+  g.nodes = std::move(nodes);
+  return r;
+}
+
 }  // namespace edgeopt::runtime::passes

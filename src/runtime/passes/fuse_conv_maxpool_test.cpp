@@ -67,6 +67,24 @@ TEST(FuseConvMaxPool, FusesBothBlocksOfASmallCnn) {
   EXPECT_EQ(g.nodes[1].outputs[0], "y");
 }
 
+// split_conv_maxpool (for the CUDA session) undoes the fusion: Conv + MaxPool again, same outputs.
+TEST(FuseConvMaxPool, SplitRestoresConvAndMaxPool) {
+  const Graph original = cnn_graph(3, 17, 9, 23, 18);
+  Graph g = original;
+  fuse_conv_gemm_activation(g);
+  ASSERT_EQ(fuse_conv_maxpool(g).nodes_changed, 2);
+  const Graph fused = g;
+  const PassReport r = split_conv_maxpool(g);
+  EXPECT_EQ(r.name, "split_conv_maxpool");
+  EXPECT_EQ(r.nodes_changed, 2);
+  EXPECT_EQ(count_ops(g, "ConvMaxPool"), 0);
+  EXPECT_EQ(count_ops(g, "Conv"), 2);
+  EXPECT_EQ(count_ops(g, "MaxPool"), 2);
+  EXPECT_EQ(g.nodes.back().outputs[0], "y");
+  testing::expect_same_outputs(fused, g, 3, /*reference_only=*/true);
+  testing::expect_same_outputs(original, g, 4, /*reference_only=*/true);
+}
+
 TEST(FuseConvMaxPool, LeavesOtherPatternsAlone) {
   {  // the conv output read twice (also a graph output)
     Graph g = cnn_graph(1, 8, 8, 12, 12);
