@@ -1005,6 +1005,7 @@ void CudaSession::Impl::build(const Graph& g) {
   so.optimize = opts.optimize;
   runtime::Session cpu(g, so);
   graph = cpu.graph();
+  runtime::passes::split_conv_maxpool(graph);  // no ConvMaxPool kernel here: Conv + MaxPool
   const std::vector<size_t> order = graph.topo_order();
 
   // Static shapes: one run of the CPU kernels on zero inputs. The op library has no separate shape

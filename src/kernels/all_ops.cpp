@@ -71,6 +71,7 @@ namespace cast { extern const OpDef kOpDef; }
 namespace fake_quantize { extern const OpDef kOpDef; }
 namespace sparse_conv { extern const OpDef kOpDef; }
 namespace sparse_gemm { extern const OpDef kOpDef; }
+namespace conv_maxpool { extern const OpDef kOpDef; }
 // -- group: int8 ops (declarations)
 namespace qlinear_conv { extern const OpDef kOpDef; }
 namespace conv_integer { extern const OpDef kOpDef; }
@@ -146,6 +147,7 @@ constexpr const OpDef* kAllOps[] = {
     &ops::fake_quantize::kOpDef,
     &ops::sparse_conv::kOpDef,
     &ops::sparse_gemm::kOpDef,
+    &ops::conv_maxpool::kOpDef,
     // -- group: int8 ops (entries)
     &ops::qlinear_conv::kOpDef,
     &ops::conv_integer::kOpDef,

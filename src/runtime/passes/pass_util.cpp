@@ -1,5 +1,6 @@
 #include "runtime/passes/pass_util.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace edgeopt::runtime::passes::detail {
@@ -84,6 +85,19 @@ const ValueInfo* value_info(const Graph& g, const std::string& v) {
   if (const ValueInfo* in = g.find_input(v)) return in;
   auto it = g.value_info.find(v);
   return it == g.value_info.end() ? nullptr : &it->second;
+}
+
+bool is_plain_maxpool_2x2s2(const Node& n) {
+  if (n.op_type != "MaxPool" || !n.domain.empty() || n.inputs.size() != 1) return false;
+  if (n.outputs.size() > 1 && !n.outputs[1].empty()) return false;  // Indices
+  auto all_equal = [](const std::vector<int64_t>& v, int64_t x) {
+    return std::all_of(v.begin(), v.end(), [x](int64_t e) { return e == x; });
+  };
+  const std::string pad = n.attr_string("auto_pad", "NOTSET");
+  return n.attr_ints("kernel_shape") == std::vector<int64_t>{2, 2} &&
+         n.attr_ints("strides") == std::vector<int64_t>{2, 2} && all_equal(n.attr_ints("pads"), 0) &&
+         all_equal(n.attr_ints("dilations"), 1) && n.attr_int("ceil_mode", 0) == 0 &&
+         (pad == "NOTSET" || pad == "VALID");
 }
 
 }  // namespace edgeopt::runtime::passes::detail

@@ -29,4 +29,8 @@ const Tensor* constant_f32_vector(const Graph& g, const std::string& v, int64_t 
 // other node (shared by fuse_conv_gemm_activation and fuse_qdq).
 bool activation_bounds(const Graph& g, const Node& n, std::string* kind, float* lo, float* hi);
 
+// MaxPool 2-D, kernel 2x2, stride 2, no padding or dilation, floor mode, values only (the pool
+// fuse_qconv_maxpool and fuse_conv_maxpool fold into the conv before it).
+bool is_plain_maxpool_2x2s2(const Node& n);
+
 }  // namespace edgeopt::runtime::passes::detail

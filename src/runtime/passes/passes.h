@@ -82,9 +82,18 @@ struct SparseWeightOptions {
 };
 PassReport use_sparse_weights(Graph& g, const SparseWeightOptions& o = {});
 
+// Conv (2-D, group 1, stride 1, dilation 1, constant f32 weights, no fused residual) -> MaxPool
+// 2x2/2 (unpadded, floor, values only) whose input only it reads becomes one ConvMaxPool
+// (kernels/ops/conv/conv_maxpool.cpp), which pools the conv outputs in registers. Same results as
+// the pair: max commutes with the monotonic bias add and clamp.
+PassReport fuse_conv_maxpool(Graph& g);
+// The inverse, for backends without a ConvMaxPool kernel (the CUDA session runs the CPU passes
+// first): each ConvMaxPool becomes its Conv (output "<y>/conv") and a MaxPool 2x2/2 writing y.
+PassReport split_conv_maxpool(Graph& g);
+
 // The pipeline, in order: remove_identity_ops, fuse_qdq (+ remove_dead_nodes when it fused),
 // fuse_qconv_maxpool, fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
-// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights.
+// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights, fuse_conv_maxpool.
 std::vector<PassReport> optimize_graph(Graph& g);
 
 }  // namespace edgeopt::runtime::passes

@@ -4,7 +4,8 @@
 // constants before BN folding (BN parameters may come from folded nodes), BN folding before
 // activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before activations
 // (Conv -> Add -> Relu becomes one Conv), dead code, then sparse weights (after BN folding, which
-// would otherwise rescale the CSR values).
+// would otherwise rescale the CSR values), and Conv + MaxPool last: its Conv carries the fused
+// activation by then, and a Conv that became SparseConv keeps its sparse kernel.
 #include "runtime/passes/passes.h"
 
 namespace edgeopt::runtime::passes {
@@ -23,6 +24,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   reports.push_back(fuse_conv_gemm_activation(g));
   reports.push_back(remove_dead_nodes(g));
   reports.push_back(use_sparse_weights(g));
+  reports.push_back(fuse_conv_maxpool(g));
   return reports;
 }
 

@@ -6,8 +6,10 @@
 // and a small batch, each step is one fused pass per batch row: R is stored as
 // [H/16 blocks][k][gate][16], so the four gates' 16 hidden units are accumulated in registers over
 // k and activated before anything is stored (no per-step GEMM call, no [B, 4H] round trip; at
-// batch 1 the GEMM's packing and tile setup cost more than the math). Larger batches run one
-// packed GEMM per step instead.
+// batch 1 the GEMM's packing and tile setup cost more than the math). When X's rows are (t, b) in
+// order (layout 0, or batch 1) the input part x W^T + bias of every step is computed first, out of
+// the recurrence, in the same blocked layout, and each step only accumulates h R^T, two blocks'
+// FMA chains interleaved. Larger batches run one packed GEMM per step instead.
 // Everything else (and training mode, which saves what the backward needs) goes to the reference
 // forward, so behaviour is identical. Results match the reference within f32 rounding (the sums are
 // reordered and the activations use Highway's Exp/Tanh).
@@ -115,6 +117,109 @@ void LstmStepFusedF32(const float* x, int64_t I, const float* h_prev, int64_t H,
   }
 }
 
+// Q rows of the input projection at once: xw[r][jb][g][16] = bias[jb][g] + sum_{k < I} x[r][k] *
+// W[jb][k][g] (the W rows of the blocked [W | R]); Q x 4 independent accumulators share each
+// weight load.
+template <size_t Q, class D>
+HWY_INLINE void InputProjRows(D d, const float* HWY_RESTRICT x, int64_t I, int64_t K, const float* wr,
+                              const float* bias, int64_t nb, float* HWY_RESTRICT xw) {
+  using V = hn::Vec<D>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t jb = 0; jb < nb; ++jb) {
+    const float* m = wr + jb * K * 64;
+    for (int64_t v = 0; v < 16; v += L) {
+      V acc[Q][4];
+      for (size_t q = 0; q < Q; ++q)
+        for (int g = 0; g < 4; ++g) acc[q][g] = hn::LoadU(d, bias + jb * 64 + g * 16 + v);
+      for (int64_t k = 0; k < I; ++k) {
+        V w[4];
+        for (int g = 0; g < 4; ++g) w[g] = hn::LoadU(d, m + k * 64 + g * 16 + v);
+        for (size_t q = 0; q < Q; ++q) {
+          const V xq = hn::Set(d, x[static_cast<int64_t>(q) * I + k]);
+          for (int g = 0; g < 4; ++g) acc[q][g] = hn::MulAdd(xq, w[g], acc[q][g]);
+        }
+      }
+      for (size_t q = 0; q < Q; ++q)
+        for (int g = 0; g < 4; ++g) hn::StoreU(acc[q][g], d, xw + static_cast<int64_t>(q) * nb * 64 + jb * 64 + g * 16 + v);
+    }
+  }
+}
+
+// The input projection of all `rows` rows of x ([rows, I], contiguous) at once, out of the
+// recurrence: xw [rows][nb][gate][16], bias included.
+void LstmInputProjBlockedF32(const float* x, int64_t rows, int64_t I, int64_t H, const float* wr, const float* bias,
+                             int64_t nb, float* xw) {
+  const hn::CappedTag<float, 16> d;
+  const int64_t K = I + H;
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) InputProjRows<4>(d, x + r * I, I, K, wr, bias, nb, xw + r * nb * 64);
+  for (; r < rows; ++r) InputProjRows<1>(d, x + r * I, I, K, wr, bias, nb, xw + r * nb * 64);
+}
+
+// NB blocks of 16 hidden units (lane offset `lane`) of one step: gates = xw + h_prev R^T, with the
+// blocks' chains interleaved (and even/odd k split) so 8 * NB FMA chains are in flight; then the
+// activations and the state update.
+template <size_t NB, class D>
+HWY_INLINE void RecurrentBlocks(D d, const float* xw, const float* HWY_RESTRICT h_prev, int64_t H,
+                                const float* const (&m)[NB], int64_t lane, const int64_t (&j)[NB], float* c,
+                                float* h_new) {
+  using V = hn::Vec<D>;
+  V a[NB][4], b[NB][4];
+  for (size_t n = 0; n < NB; ++n)
+    for (int g = 0; g < 4; ++g) {
+      a[n][g] = hn::LoadU(d, xw + static_cast<int64_t>(n) * 64 + g * 16 + lane);
+      b[n][g] = hn::Zero(d);
+    }
+  int64_t k = 0;
+  for (; k + 1 < H; k += 2) {
+    const V h0 = hn::Set(d, h_prev[k]), h1 = hn::Set(d, h_prev[k + 1]);
+    for (size_t n = 0; n < NB; ++n) {
+      const float* r0 = m[n] + k * 64 + lane;
+      for (int g = 0; g < 4; ++g) {
+        a[n][g] = hn::MulAdd(h0, hn::LoadU(d, r0 + g * 16), a[n][g]);
+        b[n][g] = hn::MulAdd(h1, hn::LoadU(d, r0 + 64 + g * 16), b[n][g]);
+      }
+    }
+  }
+  if (k < H) {
+    const V h0 = hn::Set(d, h_prev[k]);
+    for (size_t n = 0; n < NB; ++n)
+      for (int g = 0; g < 4; ++g) a[n][g] = hn::MulAdd(h0, hn::LoadU(d, m[n] + k * 64 + lane + g * 16), a[n][g]);
+  }
+  for (size_t n = 0; n < NB; ++n) {
+    const V gi = Sigmoid(d, hn::Add(a[n][0], b[n][0])), go = Sigmoid(d, hn::Add(a[n][1], b[n][1]));
+    const V gf = Sigmoid(d, hn::Add(a[n][2], b[n][2])), gc = hn::Tanh(d, hn::Add(a[n][3], b[n][3]));
+    const V cn = hn::MulAdd(gf, hn::LoadU(d, c + j[n]), hn::Mul(gi, gc));
+    hn::StoreU(cn, d, c + j[n]);
+    hn::StoreU(hn::Mul(go, hn::Tanh(d, cn)), d, h_new + j[n]);
+  }
+}
+
+// One step for one batch row with the input projection precomputed (xw_t: [nb][gate][16] of this
+// row and time step): only h_prev R^T is left in the recurrence. wr is the blocked [W | R]; its R
+// rows of block jb start at wr + (jb * (I + H) + I) * 64.
+void LstmStepRecurrentF32(const float* xw_t, const float* h_prev, int64_t I, int64_t H, const float* wr, float* c,
+                          float* h_new, int64_t nb) {
+  const hn::CappedTag<float, 16> d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t K = I + H;
+  int64_t jb = 0;
+  for (; jb + 2 <= nb; jb += 2) {
+    const float* const m[2] = {wr + (jb * K + I) * 64, wr + ((jb + 1) * K + I) * 64};
+    for (int64_t v = 0; v < 16; v += L) {
+      const int64_t j[2] = {jb * 16 + v, jb * 16 + 16 + v};
+      RecurrentBlocks<2>(d, xw_t + jb * 64, h_prev, H, m, v, j, c, h_new);
+    }
+  }
+  if (jb < nb) {
+    const float* const m[1] = {wr + (jb * K + I) * 64};
+    for (int64_t v = 0; v < 16; v += L) {
+      const int64_t j[1] = {jb * 16 + v};
+      RecurrentBlocks<1>(d, xw_t + jb * 64, h_prev, H, m, v, j, c, h_new);
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace edgeopt::kernels::ops::lstm
 HWY_AFTER_NAMESPACE();
@@ -136,6 +241,8 @@ std::shared_ptr<const OpState> lstm_f32_prepare(const PrepareCtx& ctx);
 
 HWY_EXPORT(LstmStepF32);
 HWY_EXPORT(LstmStepFusedF32);
+HWY_EXPORT(LstmInputProjBlockedF32);
+HWY_EXPORT(LstmStepRecurrentF32);
 
 namespace {
 
@@ -293,16 +400,33 @@ void lstm_f32_fast(ForwardCtx& ctx) {
   // per-step GEMM's output and the summed bias.
   const int64_t n_state = B * hs;
   const int64_t n_xw = fused ? 0 : S * B * G + kSlack, n_acc = fused ? 0 : B * G + kSlack;
-  std::vector<float> scratch(static_cast<size_t>(3 * n_state + n_xw + n_acc + (fused ? 0 : G)));
+  // The fused step with the input projection hoisted out of the recurrence when X's rows (t, b)
+  // are contiguous in that order (layout 0, or batch 1): xw_blocked [S * B][nb][gate][16].
+  const bool hoist = fused && (cfg.layout == 0 || B == 1);
+  const int64_t n_xwb = hoist ? S * B * nb * 64 + kSlack : 0;
+  std::vector<float> scratch(static_cast<size_t>(3 * n_state + n_xw + n_acc + (fused ? 0 : G) + n_xwb));
   float* h = scratch.data();
   float* h_next = h + n_state;
   float* c = h_next + n_state;
   float* xw = c + n_state;
   float* acc = xw + n_xw;
   float* bias = acc + n_acc;
+  float* xw_blocked = hoist ? bias + (fused ? 0 : G) : nullptr;
   for (int64_t d = 0; d < cfg.dirs; ++d) {
     init_state(cfg, h0_in, c0_in, d, hs, h, c);
-    if (fused) {
+    if (fused && xw_blocked) {
+      const float* wr = st->wr_blocked[d].data();
+      HWY_DYNAMIC_DISPATCH(LstmInputProjBlockedF32)(x, S * B, I, H, wr, st->bias_blocked[d].data(), nb, xw_blocked);
+      const auto step_rec = HWY_DYNAMIC_DISPATCH(LstmStepRecurrentF32);
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t t = cfg.is_reverse(d) ? S - 1 - s : s;
+        for (int64_t b = 0; b < B; ++b) {
+          step_rec(xw_blocked + (t * B + b) * nb * 64, h + b * hs, I, H, wr, c + b * hs, h_next + b * hs, nb);
+          if (want_y) std::copy_n(h_next + b * hs, H, y.data<float>() + cfg.y_off(t, d, b));
+        }
+        std::swap(h, h_next);
+      }
+    } else if (fused) {
       const auto step_fused = HWY_DYNAMIC_DISPATCH(LstmStepFusedF32);
       const float* wr = st->wr_blocked[d].data();
       const float* bb = st->bias_blocked[d].data();

@@ -58,6 +58,25 @@ void transpose_ref(ForwardCtx& ctx) {
   ctx.out[0] = transpose_any_ref(x, read_perm(ctx.node, x.rank()));
 }
 
+// When the permutation only moves size-1 axes (an LSTM's [T, 1, H] <-> [1, T, H] at batch 1), the
+// elements keep their order: one copy instead of the per-element index walk.
+void transpose_fast(ForwardCtx& ctx) {
+  const Tensor& x = required_input(ctx, 0);
+  const std::vector<int64_t> perm = read_perm(ctx.node, x.rank());
+  int64_t last = -1;
+  std::vector<int64_t> out_dims(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) {
+    out_dims[i] = x.shape()[perm[i]];
+    if (out_dims[i] == 1) continue;
+    if (perm[i] < last) {
+      ctx.out[0] = transpose_any_ref(x, perm);
+      return;
+    }
+    last = perm[i];
+  }
+  ctx.out[0] = x.clone().reshaped(Shape(out_dims));
+}
+
 void transpose_grad(BackwardCtx& ctx) {
   if (ctx.grad_out.empty() || !ctx.grad_out[0].defined() || ctx.in[0].dtype() != DType::kF32) return;
   std::vector<int64_t> perm = read_perm(ctx.node, ctx.in[0].rank()), inv(perm.size());
@@ -68,6 +87,7 @@ void transpose_grad(BackwardCtx& ctx) {
 }  // namespace
 
 extern const OpDef kOpDef{
-    .name = "Transpose", .min_opset = 1, .max_opset = 18, .forward = transpose_ref, .backward = transpose_grad};
+    .name = "Transpose", .min_opset = 1, .max_opset = 18, .forward = transpose_ref, .backward = transpose_grad,
+    .forward_fast = transpose_fast};
 
 }  // namespace edgeopt::kernels::ops::transpose

@@ -37,6 +37,28 @@ TEST(Transpose, DefaultReversesAndAnyDtype) {
   EXPECT_EQ(run_op(make_node("Transpose", 1, 1), {Tensor::scalar_f32(2.f)})[0].at(0), 2.0);
 }
 
+// The fast forward (one copy when only size-1 axes move, else the index walk) against the reference.
+TEST(Transpose, FastMatchesReference) {
+  const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+      {{24, 1, 32}, {1, 0, 2}}, {{1, 24, 6}, {1, 0, 2}}, {{3, 1, 1, 5}, {1, 0, 3, 2}},   // order kept / not
+      {{1, 7, 1, 9}, {2, 1, 0, 3}}, {{2, 3, 4}, {2, 0, 1}}, {{1, 1, 1}, {2, 1, 0}}, {{5, 1}, {1, 0}},
+      {{4, 1, 6}, {2, 1, 0}}};
+  uint64_t seed = 60;
+  for (const auto& [shape, perm] : cases) {
+    Node n = make_node("Transpose", 1, 1);
+    n.set_attr("perm", perm);
+    const Tensor x = random_f32(shape, seed++);
+    std::vector<Tensor> ref(1), fast(1);
+    ForwardCtx rctx{n, {&x, 1}, ref};
+    find_op("Transpose")->forward(rctx);
+    ForwardCtx fctx{n, {&x, 1}, fast};
+    find_op("Transpose")->forward_fast(fctx);
+    ASSERT_EQ(ref[0].shape(), fast[0].shape()) << shape.str();
+    expect_close(ref[0], fast[0], 0, 0, "Transpose fast vs ref x=" + shape.str());
+    EXPECT_NE(fast[0].raw(), x.raw()) << "the output must not alias the input";
+  }
+}
+
 TEST(Transpose, Errors) {
   Node n = make_node("Transpose", 1, 1);
   Tensor x = random_f32({2, 3, 4}, 1);
