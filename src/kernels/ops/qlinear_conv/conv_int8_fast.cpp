@@ -14,6 +14,7 @@
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm_int8/interleave_u8.h"
 #include "kernels/ops/qlinear_conv/conv_int8.h"
+#include "kernels/ops/qlinear_conv/dwconv_int8.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -630,6 +631,10 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
 
   if (pool2x2 && (d.group != 1 || d.win.nd != 2 || ep.out == gemm_int8::OutType::kS32 || is_depthwise2d(d)))
     return false;
+  if (is_depthwise2d(d) && dwconv_q8_rowquad_applies(in, ep)) {
+    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) { dwconv_q8_rowquad(in, ep, y, b, e); });
+    return true;
+  }
   if (is_depthwise2d(d)) {
     const auto* pw = static_cast<const uint8_t*>(in.w->raw());
     const bool w_signed = in.w->dtype() == DType::kI8;
