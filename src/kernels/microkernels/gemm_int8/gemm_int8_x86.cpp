@@ -222,8 +222,15 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
       const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
       const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
       const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
-      const __m128i y0 = _mm512_cvtepi32_epi8(requantize16(a0, row_consts, zp, lo, hi));
-      const __m128i y1 = _mm512_cvtepi32_epi8(requantize16(a1, row_consts, zp, lo, hi));
+      __m128i y0, y1;
+      if (x86::requant_channel_ok(ep.shift[i0 + i])) {
+        const x86::RequantChannel rc = x86::requant_channel(ep.multiplier[i0 + i], ep.shift[i0 + i]);
+        y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
+        y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));
+      } else {
+        y0 = _mm512_cvtepi32_epi8(requantize16(a0, row_consts, zp, lo, hi));
+        y1 = _mm512_cvtepi32_epi8(requantize16(a1, row_consts, zp, lo, hi));
+      }
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
                           _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
       continue;

@@ -70,5 +70,42 @@ EDGEOPT_TARGET_REQUANT_AVX512 inline __m512i requantize16(__m512i acc, const Req
   return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
 }
 
+// The same for one channel whose right shift rs is 1..31 (shift in [-31, -1]: real scales below
+// 1/2, i.e. every conv/matmul requantization in practice), in fewer steps: with p = acc * M signed
+// and q = floor((p + 2^30) / 2^31) (the high multiply), the rounding shift is
+// y = floor((q + 2^(rs-1) - [q < 0]) / 2^rs) = floor((p + 2^30 + (2^(rs-1) - [p < -2^30]) 2^31) / 2^(31+rs)),
+// i.e. the high dword of that 64-bit sum shifted right (arithmetic) by rs - 1. No magnitudes, no
+// pext: two vpmuldq, a compare and a masked subtract per half, one dword merge, one vpsrad.
+struct RequantChannel {
+  __m512i mult, add, neg_below, two31;
+  __m128i sra;  // rs - 1
+};
+
+inline bool requant_channel_ok(int32_t shift) { return shift <= -1 && shift >= -31; }
+
+EDGEOPT_TARGET_REQUANT_AVX512 inline RequantChannel requant_channel(int32_t multiplier, int32_t shift) {
+  const int64_t rs = -static_cast<int64_t>(shift);
+  const int64_t half = int64_t{1} << (rs - 1);
+  RequantChannel c;
+  c.mult = _mm512_set1_epi32(multiplier);
+  c.add = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
+  c.neg_below = _mm512_set1_epi64(half << 31);  // p + add < this  <=>  p < -2^30
+  c.two31 = _mm512_set1_epi64(int64_t{1} << 31);
+  c.sra = _mm_cvtsi32_si128(static_cast<int>(rs - 1));
+  return c;
+}
+
+EDGEOPT_TARGET_REQUANT_AVX512 inline __m512i requantize16_channel(__m512i acc, const RequantChannel& c, __m512i zp,
+                                                                  __m512i lo, __m512i hi) {
+  __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, c.mult), c.add);
+  __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), c.mult), c.add);
+  pe = _mm512_mask_sub_epi64(pe, _mm512_cmplt_epi64_mask(pe, c.neg_below), pe, c.two31);
+  po = _mm512_mask_sub_epi64(po, _mm512_cmplt_epi64_mask(po, c.neg_below), po, c.two31);
+  // High dwords: po's stay in the odd lanes, pe's move down into the even ones.
+  __m512i y = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
+  y = _mm512_add_epi32(_mm512_sra_epi32(y, c.sra), zp);
+  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+}
+
 }  // namespace edgeopt::kernels::gemm_int8::x86
 #endif  // __x86_64__

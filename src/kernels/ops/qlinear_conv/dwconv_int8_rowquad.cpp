@@ -157,8 +157,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2"))) void rowqua
     const uint8_t* x4, const int64_t* tap_off, const int32_t* wq, int64_t kh, int32_t bias, int64_t nv,
     const Epilogue& ep, int64_t ch, void* y) {
   const bool q8 = ep.out != OutType::kS32;
+  const bool channel_form = q8 && gemm_int8::x86::requant_channel_ok(ep.shift[ch]);
   const gemm_int8::x86::RequantConsts k =
       q8 ? gemm_int8::x86::requant_consts_channel(ep.multiplier[ch], ep.shift[ch]) : gemm_int8::x86::RequantConsts{};
+  const gemm_int8::x86::RequantChannel kc = channel_form
+                                                ? gemm_int8::x86::requant_channel(ep.multiplier[ch], ep.shift[ch])
+                                                : gemm_int8::x86::RequantChannel{};
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
   const __m512i vbias = _mm512_set1_epi32(bias);
   for (int64_t v = 0; v < nv; v += 64) {
@@ -176,7 +180,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2"))) void rowqua
         _mm512_mask_storeu_epi32(static_cast<int32_t*>(y) + at, m, acc[u]);
         continue;
       }
-      const __m128i q = _mm512_cvtepi32_epi8(gemm_int8::x86::requantize16(acc[u], k, zp, lo, hi));
+      const __m128i q = _mm512_cvtepi32_epi8(channel_form ? gemm_int8::x86::requantize16_channel(acc[u], kc, zp, lo, hi)
+                                                          : gemm_int8::x86::requantize16(acc[u], k, zp, lo, hi));
       if (m == 0xffff)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(y) + at), q);
       else
