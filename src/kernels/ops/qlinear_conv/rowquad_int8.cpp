@@ -1,6 +1,6 @@
-// The row-quad depthwise conv (dwconv_int8.h). Building the quad planes is portable byte shuffling
-// (interleave_u8.h); the MACs and the epilogue are AVX512-VNNI, so the whole path is x86-64 only.
-#include "kernels/ops/qlinear_conv/dwconv_int8.h"
+// The row-quad planes (rowquad_int8.h) and the depthwise conv on them. The planes have a portable
+// builder and an AVX-512 one; the depthwise MACs and epilogue are AVX512-VNNI (x86-64 only).
+#include "kernels/ops/qlinear_conv/rowquad_int8.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,46 +19,28 @@
 #endif
 
 namespace edgeopt::kernels::ops::qlinear_conv {
-
-#if defined(__x86_64__)
 namespace {
 
-using gemm_int8::Epilogue;
-using gemm_int8::OutType;
-
-// Quads read past a plane's last output by the 64-output steps (and written by the 16-quad row builds).
+// Quads read past a phase's last output by 64-output steps (and written by 16-quad row builds).
 constexpr int64_t kSlackQuads = 64;
 
-struct RowQuadGeometry {
-  int64_t oh, ow, rows, plane_quads, row_bytes, stream_len;
-};
-
-RowQuadGeometry rowquad_geometry(const conv::Window& w) {
-  RowQuadGeometry g;
-  g.oh = w.small[1];
-  g.ow = w.small[2];
-  g.rows = g.oh + (w.kernel[1] - 1) * w.dilation[1] / w.stride[1];
-  g.plane_quads = g.rows * g.ow + kSlackQuads;
-  // A stream (one tap's bytes for every output column) is read in 16-byte steps up to ceil16(ow).
-  g.stream_len = (g.ow + 15) / 16 * 16 + 16;
-  // The padded row: every stream reads P[j * sw + k * dw] for j < stream_len, k < 4 (+ 32 for the
-  // deinterleave's 32-byte steps).
-  g.row_bytes = (g.stream_len + 3 * w.dilation[2]) * w.stride[2] + 3 * w.dilation[2] + 64;
-  return g;
+uint8_t* scratch(int slot, size_t n) {
+  thread_local std::vector<uint8_t> bufs[2];
+  if (bufs[slot].size() < n) bufs[slot].resize(n);
+  return bufs[slot].data();
 }
 
-uint8_t* scratch(size_t n) {
-  thread_local std::vector<uint8_t> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+// Padded column offset of tap k of quad e (taps past kw read tap 0: zero weight).
+inline int64_t tap_column(const conv::Window& w, int64_t e, int64_t k) {
+  const int64_t t = 4 * e + k;
+  return t < w.kernel[2] ? t * w.dilation[2] : 0;
 }
 
-// One quad row from padded input row pr of plane x (u8 domain after mask; `pad` outside): ow quads
-// (P[j sw], P[j sw + dw], P[j sw + 2dw], P[j sw + 3dw]), taps past kw reading tap 0 (zero weight).
+// One quad row from padded input row pr: ow quads of quad e; portable (16-quad interleaves of
+// four byte streams, the streams being a padded copy of the row split by stride phase).
 void build_quad_row(const conv::Window& w, const RowQuadGeometry& g, const uint8_t* x, int64_t pr, uint8_t mask,
-                    uint8_t pad, uint8_t* prow, uint8_t* streams, uint8_t* out) {
-  const int64_t ih = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
-  const int64_t sw = w.stride[2], dw = w.dilation[2], kw = w.kernel[2];
+                    uint8_t pad, int64_t e, uint8_t* prow, uint8_t* streams, uint8_t* out) {
+  const int64_t ih = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2], sw = w.stride[2];
   const int64_t iy = pr - pt;
   if (iy < 0 || iy >= ih) {
     std::memset(out, pad, static_cast<size_t>(g.ow * 4));
@@ -70,20 +52,20 @@ void build_quad_row(const conv::Window& w, const RowQuadGeometry& g, const uint8
   if (mask) gemm_int8::xor_u8(prow + pl, cols, mask);
   const uint8_t* s[4];
   if (sw == 1) {
-    for (int64_t k = 0; k < 4; ++k) s[k] = prow + (k < kw ? k * dw : 0);
+    for (int64_t k = 0; k < 4; ++k) s[k] = prow + tap_column(w, e, k);
   } else if (sw == 2) {
     const int64_t half = g.row_bytes / 2 / 16 * 16;
     uint8_t* even = streams;
     uint8_t* odd = streams + half;
     for (int64_t j = 0; j < half; j += 16) gemm_int8::deinterleave2x16_u8(prow + 2 * j, even + j, odd + j);
     for (int64_t k = 0; k < 4; ++k) {
-      const int64_t off = k < kw ? k * dw : 0;
+      const int64_t off = tap_column(w, e, k);
       s[k] = (off % 2 ? odd : even) + off / 2;
     }
   } else {
     for (int64_t k = 0; k < 4; ++k) {
       uint8_t* sk = streams + k * g.stream_len;
-      const int64_t off = k < kw ? k * dw : 0;
+      const int64_t off = tap_column(w, e, k);
       for (int64_t j = 0; j < g.stream_len; ++j) sk[j] = prow[j * sw + off];
       s[k] = sk;
     }
@@ -91,43 +73,37 @@ void build_quad_row(const conv::Window& w, const RowQuadGeometry& g, const uint8
   for (int64_t j = 0; j < g.ow; j += 16) gemm_int8::interleave4x16_xor_u8(s[0] + j, s[1] + j, s[2] + j, s[3] + j, 0, out + j * 4);
 }
 
-// Whether build_quad_row_avx512 covers the row: the 4 taps of 4 consecutive quads lie in one
-// 16-byte lane (bytes sw * t + k * dw <= 15 for t, k < 4).
-bool quad_row_avx512_ok(const conv::Window& w) { return w.stride[2] + w.dilation[2] <= 5; }
-
-// The shuffles of build_quad_planes_avx512, made once per conv: vpermd puts dwords
-// [sw*L, sw*L + 4) into lane L, vpshufb picks the bytes sw * t + k * dw of quad 4L + t.
-struct QuadShuffles {
-  alignas(64) int32_t dwords[16];
-  alignas(64) uint8_t bytes[64];
-};
-
-QuadShuffles quad_shuffles(const conv::Window& w) {
-  const int64_t sw = w.stride[2], dw = w.dilation[2], kw = w.kernel[2];
-  QuadShuffles q;
-  for (int l = 0; l < 4; ++l)
-    for (int t = 0; t < 4; ++t) {
-      q.dwords[l * 4 + t] = static_cast<int32_t>(sw * l + t);
-      for (int k = 0; k < 4; ++k) q.bytes[l * 16 + t * 4 + k] = static_cast<uint8_t>(sw * t + (k < kw ? k * dw : 0));
-    }
-  return q;
+#if defined(__x86_64__)
+// Whether build_quad_planes_avx512 covers the conv: the taps of 4 consecutive quads lie in one
+// 16-byte lane (bytes sw * t + tap_column <= 15 for t < 4).
+bool quad_planes_avx512_ok(const conv::Window& w, const RowQuadGeometry& g) {
+  return gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni &&
+         3 * w.stride[2] + (4 * g.nq - 1) * w.dilation[2] <= 15;
 }
 
-// Every quad row of a plane (build_quad_row's result) with AVX-512 (F+BW), 16 quads per step
-// straight from the input row: a masked 64-byte load of padded columns [sw * j, sw * j + 64) (pad
-// outside the input; a padded copy of the row would miss store forwarding on its reload), xor, then
-// the two shuffles.
+// The quad planes with AVX-512 (F+BW), 16 quads per step straight from the input row: a masked
+// 64-byte load of padded columns [sw * j, sw * j + 64) (pad outside the input; a padded copy of
+// the row would miss store forwarding on its reload), xor, then vpermd puts dwords
+// [sw*L, sw*L + 4) into lane L and vpshufb picks the bytes sw * t + tap_column of quad 4L + t.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void build_quad_planes_avx512(const conv::Window& w,
                                                                                   const RowQuadGeometry& g,
                                                                                   const uint8_t* x, uint8_t mask,
-                                                                                  uint8_t pad, const QuadShuffles& sh,
+                                                                                  uint8_t pad, int64_t e,
                                                                                   uint8_t* x4) {
   const int64_t ih = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2], sw = w.stride[2];
+  alignas(64) int32_t didx[16];
+  alignas(64) uint8_t bidx[64];
+  for (int l = 0; l < 4; ++l)
+    for (int t = 0; t < 4; ++t) {
+      didx[l * 4 + t] = static_cast<int32_t>(sw * l + t);
+      for (int k = 0; k < 4; ++k) bidx[l * 16 + t * 4 + k] = static_cast<uint8_t>(sw * t + tap_column(w, e, k));
+    }
+  // Read back as vectors once per plane (per row they would wait on the byte stores above).
+  const __m512i dperm = _mm512_load_si512(didx), bshuf = _mm512_load_si512(bidx);
   const __m512i vpad = _mm512_set1_epi8(static_cast<char>(pad)), vmask = _mm512_set1_epi8(static_cast<char>(mask));
-  const __m512i dperm = _mm512_load_si512(sh.dwords), bshuf = _mm512_load_si512(sh.bytes);
   for (int64_t ph = 0; ph < w.stride[1]; ++ph)
     for (int64_t i = 0; i < g.rows; ++i) {
-      uint8_t* out = x4 + (ph * g.plane_quads + i * g.ow) * 4;
+      uint8_t* out = x4 + (ph * g.phase_quads + i * g.ow) * 4;
       const int64_t iy = i * w.stride[1] + ph - pt;
       if (iy < 0 || iy >= ih) {
         for (int64_t j = 0; j < g.ow; j += 16) _mm512_storeu_si512(out + j * 4, vpad);
@@ -146,6 +122,43 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void build_quad_planes_avx5
       }
     }
 }
+#endif
+
+}  // namespace
+
+RowQuadGeometry rowquad_geometry(const conv::Window& w) {
+  RowQuadGeometry g;
+  g.oh = w.small[1];
+  g.ow = w.small[2];
+  g.nq = (w.kernel[2] + 3) / 4;
+  g.rows = g.oh + (w.kernel[1] - 1) * w.dilation[1] / w.stride[1];
+  g.phase_quads = g.rows * g.ow + kSlackQuads;
+  g.plane_quads = w.stride[1] * g.phase_quads;
+  // A stream (one tap's bytes for every output column) is read in 16-byte steps up to ceil16(ow);
+  // the padded row covers P[j * sw + tap_column] for j < stream_len (+ 32 for the deinterleave).
+  g.stream_len = (g.ow + 15) / 16 * 16 + 16;
+  const int64_t taps_span = 4 * g.nq * w.dilation[2];
+  g.row_bytes = (g.stream_len + taps_span) * w.stride[2] + taps_span + 64;
+  return g;
+}
+
+void rowquad_build_u8(const conv::Window& w, const RowQuadGeometry& g, const uint8_t* x, uint8_t mask, uint8_t pad,
+                      int64_t e, uint8_t* x4) {
+#if defined(__x86_64__)
+  if (quad_planes_avx512_ok(w, g)) return build_quad_planes_avx512(w, g, x, mask, pad, e, x4);
+#endif
+  uint8_t* prow = scratch(0, static_cast<size_t>(g.row_bytes + std::max(4 * g.stream_len, g.row_bytes + 32)));
+  uint8_t* streams = prow + g.row_bytes;
+  for (int64_t ph = 0; ph < w.stride[1]; ++ph)
+    for (int64_t i = 0; i < g.rows; ++i)
+      build_quad_row(w, g, x, i * w.stride[1] + ph, mask, pad, e, prow, streams, x4 + (ph * g.phase_quads + i * g.ow) * 4);
+}
+
+#if defined(__x86_64__)
+namespace {
+
+using gemm_int8::Epilogue;
+using gemm_int8::OutType;
 
 inline __mmask16 lanes_mask(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
@@ -210,7 +223,7 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
   const conv::ConvDims& d = in.d;
   const conv::Window& w = d.win;
   const RowQuadGeometry g = rowquad_geometry(w);
-  const int64_t kh = w.kernel[1], kw = w.kernel[2], sh = w.stride[1], dh = w.dilation[1];
+  const int64_t kh = w.kernel[1], kw = w.kernel[2];
   const int64_t in_sz = w.big_numel(), nv = g.oh * g.ow, k_sz = kh * kw;
   const size_t esz = ep.out == OutType::kS32 ? 4 : 1;
   const bool x_signed = in.x->dtype() == DType::kI8;
@@ -221,16 +234,10 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
   const auto* pw = static_cast<const uint8_t*>(in.w->raw());
   const int32_t* pb = in.bias ? in.bias->data<int32_t>() : nullptr;
 
-  const size_t x4_bytes = static_cast<size_t>(sh * g.plane_quads * 4);
-  const size_t stream_bytes = static_cast<size_t>(std::max(4 * g.stream_len, g.row_bytes + 32));
-  uint8_t* x4 = scratch(x4_bytes + static_cast<size_t>(g.row_bytes) + stream_bytes);
-  uint8_t* prow = x4 + x4_bytes;
-  uint8_t* streams = prow + g.row_bytes;
+  uint8_t* x4 = scratch(1, static_cast<size_t>(g.plane_quads * 4));
   std::vector<int64_t> tap_off(static_cast<size_t>(kh));
-  for (int64_t a = 0; a < kh; ++a) tap_off[a] = (a * dh) % sh * g.plane_quads + (a * dh) / sh * g.ow;
+  for (int64_t a = 0; a < kh; ++a) tap_off[a] = rowquad_tap_offset(w, g, a);
   std::vector<int32_t> wq(static_cast<size_t>(kh));
-  const bool fast_rows = quad_row_avx512_ok(w);
-  const QuadShuffles shuffles = quad_shuffles(w);
 
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % d.c;
@@ -247,15 +254,7 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
     // Padded taps read x == zx: their products cancel against zx * sum(w) (wrapping, as the reference).
     const int32_t bias =
         static_cast<int32_t>(static_cast<uint32_t>(pb ? pb[c] : 0) - static_cast<uint32_t>(zx) * wsum);
-    const uint8_t* xp = px + p * in_sz;
-    if (fast_rows) {
-      build_quad_planes_avx512(w, g, xp, mask, static_cast<uint8_t>(zx), shuffles, x4);
-    } else {
-      for (int64_t ph = 0; ph < sh; ++ph)
-        for (int64_t i = 0; i < g.rows; ++i)
-          build_quad_row(w, g, xp, i * sh + ph, mask, static_cast<uint8_t>(zx), prow, streams,
-                         x4 + (ph * g.plane_quads + i * g.ow) * 4);
-    }
+    rowquad_build_u8(w, g, px + p * in_sz, mask, static_cast<uint8_t>(zx), 0, x4);
     rowquad_plane_avx512vnni(x4, tap_off.data(), wq.data(), kh, bias, nv, ep, c,
                              static_cast<uint8_t*>(y) + p * nv * static_cast<int64_t>(esz));
   }
