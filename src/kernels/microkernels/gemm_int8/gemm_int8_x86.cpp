@@ -207,8 +207,27 @@ __attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_s32_row
   }
 }
 
+// A per-row u8/s8 epilogue of full rows with the per-channel requantization constants precomputed.
+__attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_q8_rows_avx512(
+    const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, const Epilogue& ep, void* c, int64_t ldc,
+    const x86::RequantChannelScalars* rows) {
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  for (int64_t i = 0; i < mr; ++i) {
+    const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+    const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
+    const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
+    const x86::RequantChannel rc = x86::requant_channel(rows[i0 + i]);
+    const __m128i y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
+    const __m128i y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
+                        _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
+  }
+}
+
 EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
-                                               const Epilogue& ep, void* c, int64_t ldc) {
+                                               const Epilogue& ep, void* c, int64_t ldc,
+                                               const x86::RequantChannelScalars* rows) {
+  if (rows && nr == kNr) return epilogue_q8_rows_avx512(tile, i0, mr, j0, ep, c, ldc, rows);
   if (ep.out == OutType::kS32 && ep.per_row && nr == kNr)
     return epilogue_s32_rows_avx512(tile, i0, mr, j0, ep, static_cast<int32_t*>(c), ldc);
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);

@@ -7,10 +7,35 @@
 //
 // Callers must check the CPU (gemm_int8::default_isa() == kAvx512Vnni implies F+BW) and the shifts.
 #pragma once
+#include <cstdint>
+
+namespace edgeopt::kernels::gemm_int8::x86 {
+
+// requant_channel's per-channel inputs, precomputed once per GEMM: loop bodies then broadcast them
+// from memory instead of moving scalars into vector registers channel by channel (slow on Zen 4).
+struct RequantChannelScalars {
+  int64_t add = 0, neg_below = 0;
+  int32_t mult = 0, sra = 0;
+};
+
+inline bool requant_channel_ok(int32_t shift) { return shift <= -1 && shift >= -31; }
+
+// For shift in [-31, -1] (requant_channel_ok).
+inline RequantChannelScalars requant_channel_scalars(int32_t multiplier, int32_t shift) {
+  const int64_t rs = -static_cast<int64_t>(shift);
+  const int64_t half = int64_t{1} << (rs - 1);
+  RequantChannelScalars s;
+  s.add = (int64_t{1} << 30) + (half << 31);
+  s.neg_below = half << 31;
+  s.mult = multiplier;
+  s.sra = static_cast<int32_t>(rs - 1);
+  return s;
+}
+
+}  // namespace edgeopt::kernels::gemm_int8::x86
+
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-#include <cstdint>
 
 namespace edgeopt::kernels::gemm_int8::x86 {
 
@@ -81,18 +106,19 @@ struct RequantChannel {
   __m128i sra;  // rs - 1
 };
 
-inline bool requant_channel_ok(int32_t shift) { return shift <= -1 && shift >= -31; }
+
+EDGEOPT_TARGET_REQUANT_AVX512 inline RequantChannel requant_channel(const RequantChannelScalars& s) {
+  RequantChannel c;
+  c.mult = _mm512_set1_epi32(s.mult);
+  c.add = _mm512_set1_epi64(s.add);
+  c.neg_below = _mm512_set1_epi64(s.neg_below);  // p + add < this  <=>  p < -2^30
+  c.two31 = _mm512_set1_epi64(int64_t{1} << 31);
+  c.sra = _mm_cvtsi32_si128(s.sra);
+  return c;
+}
 
 EDGEOPT_TARGET_REQUANT_AVX512 inline RequantChannel requant_channel(int32_t multiplier, int32_t shift) {
-  const int64_t rs = -static_cast<int64_t>(shift);
-  const int64_t half = int64_t{1} << (rs - 1);
-  RequantChannel c;
-  c.mult = _mm512_set1_epi32(multiplier);
-  c.add = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
-  c.neg_below = _mm512_set1_epi64(half << 31);  // p + add < this  <=>  p < -2^30
-  c.two31 = _mm512_set1_epi64(int64_t{1} << 31);
-  c.sra = _mm_cvtsi32_si128(static_cast<int>(rs - 1));
-  return c;
+  return requant_channel(requant_channel_scalars(multiplier, shift));
 }
 
 EDGEOPT_TARGET_REQUANT_AVX512 inline __m512i requantize16_channel(__m512i acc, const RequantChannel& c, __m512i zp,
