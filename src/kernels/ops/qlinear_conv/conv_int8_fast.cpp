@@ -627,13 +627,14 @@ void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const u
 void conv_rowquad_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
                         const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool) {
   const conv::Window& w = d.win;
-  const RowQuadGeometry g = rowquad_geometry(w);
+  const RowQuadBuilder builder(w, mask, pad);
+  const RowQuadGeometry& g = builder.geometry();
   const int64_t kh = w.kernel[1], nv = g.oh * g.ow, in_sz = w.big_numel();
   const int64_t kq = d.c * kh * g.nq;
   uint8_t* x4 = thread_bytes(2, static_cast<size_t>(d.c * g.nq * g.plane_quads * 4));
   for (int64_t c = 0; c < d.c; ++c)
     for (int64_t e = 0; e < g.nq; ++e)
-      rowquad_build_u8(w, g, x + c * in_sz, mask, pad, e, x4 + (c * g.nq + e) * g.plane_quads * 4);
+      builder.build(x + c * in_sz, e, x4 + (c * g.nq + e) * g.plane_quads * 4);
   std::vector<int64_t> src(static_cast<size_t>(kq));  // quad offset of each K quad at output 0
   for (int64_t c = 0; c < d.c; ++c)
     for (int64_t a = 0; a < kh; ++a)

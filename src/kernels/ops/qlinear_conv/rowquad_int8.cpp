@@ -74,51 +74,32 @@ void build_quad_row(const conv::Window& w, const RowQuadGeometry& g, const uint8
 }
 
 #if defined(__x86_64__)
-// Whether build_quad_planes_avx512 covers the conv: the taps of 4 consecutive quads lie in one
-// 16-byte lane (bytes sw * t + tap_column <= 15 for t < 4).
-bool quad_planes_avx512_ok(const conv::Window& w, const RowQuadGeometry& g) {
-  return gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni &&
-         3 * w.stride[2] + (4 * g.nq - 1) * w.dilation[2] <= 15;
-}
-
 // The quad planes with AVX-512 (F+BW), 16 quads per step straight from the input row: a masked
 // 64-byte load of padded columns [sw * j, sw * j + 64) (pad outside the input; a padded copy of
 // the row would miss store forwarding on its reload), xor, then vpermd puts dwords
 // [sw*L, sw*L + 4) into lane L and vpshufb picks the bytes sw * t + tap_column of quad 4L + t.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void build_quad_planes_avx512(const conv::Window& w,
-                                                                                  const RowQuadGeometry& g,
-                                                                                  const uint8_t* x, uint8_t mask,
-                                                                                  uint8_t pad, int64_t e,
-                                                                                  uint8_t* x4) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void build_quad_planes_avx512(
+    const conv::Window& w, const RowQuadGeometry& g, const uint8_t* x, uint8_t mask, uint8_t pad,
+    const RowQuadBuilder::Shuffle& sh, const uint64_t* load_masks, uint8_t* x4) {
   const int64_t ih = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2], sw = w.stride[2];
-  alignas(64) int32_t didx[16];
-  alignas(64) uint8_t bidx[64];
-  for (int l = 0; l < 4; ++l)
-    for (int t = 0; t < 4; ++t) {
-      didx[l * 4 + t] = static_cast<int32_t>(sw * l + t);
-      for (int k = 0; k < 4; ++k) bidx[l * 16 + t * 4 + k] = static_cast<uint8_t>(sw * t + tap_column(w, e, k));
-    }
-  // Read back as vectors once per plane (per row they would wait on the byte stores above).
-  const __m512i dperm = _mm512_load_si512(didx), bshuf = _mm512_load_si512(bidx);
+  const __m512i dperm = _mm512_load_si512(sh.dwords), bshuf = _mm512_load_si512(sh.bytes);
   const __m512i vpad = _mm512_set1_epi8(static_cast<char>(pad)), vmask = _mm512_set1_epi8(static_cast<char>(mask));
+  const int64_t steps = (g.ow + 15) / 16;
   for (int64_t ph = 0; ph < w.stride[1]; ++ph)
     for (int64_t i = 0; i < g.rows; ++i) {
       uint8_t* out = x4 + (ph * g.phase_quads + i * g.ow) * 4;
       const int64_t iy = i * w.stride[1] + ph - pt;
       if (iy < 0 || iy >= ih) {
-        for (int64_t j = 0; j < g.ow; j += 16) _mm512_storeu_si512(out + j * 4, vpad);
+        for (int64_t s = 0; s < steps; ++s) _mm512_storeu_si512(out + s * 64, vpad);
         continue;
       }
-      const uint8_t* xr = x + iy * iw;
-      for (int64_t j = 0; j < g.ow; j += 16) {
-        const int64_t c = sw * j;  // first padded column of the step
-        const int64_t lo = std::clamp<int64_t>(pl - c, 0, 64), hi = std::clamp<int64_t>(pl + iw - c, lo, 64);
-        const __mmask64 m =
-            hi - lo == 64 ? ~__mmask64{0} : (hi == lo ? __mmask64{0} : ((uint64_t{1} << (hi - lo)) - 1) << lo);
-        __m512i v = _mm512_mask_loadu_epi8(vpad, m, xr + (c - pl));  // masked-off bytes are not read
-        v = _mm512_xor_si512(v, _mm512_maskz_mov_epi8(m, vmask));
+      const uint8_t* xr = x + iy * iw - pl;
+      for (int64_t s = 0; s < steps; ++s) {
+        const __mmask64 m = load_masks[s];
+        __m512i v = _mm512_mask_loadu_epi8(vpad, m, xr + sw * 16 * s);  // masked-off bytes are not read
+        if (mask) v = _mm512_xor_si512(v, _mm512_maskz_mov_epi8(m, vmask));
         v = _mm512_permutexvar_epi32(dperm, v);
-        _mm512_storeu_si512(out + j * 4, _mm512_shuffle_epi8(v, bshuf));
+        _mm512_storeu_si512(out + s * 64, _mm512_shuffle_epi8(v, bshuf));
       }
     }
 }
@@ -142,16 +123,39 @@ RowQuadGeometry rowquad_geometry(const conv::Window& w) {
   return g;
 }
 
-void rowquad_build_u8(const conv::Window& w, const RowQuadGeometry& g, const uint8_t* x, uint8_t mask, uint8_t pad,
-                      int64_t e, uint8_t* x4) {
+RowQuadBuilder::RowQuadBuilder(const conv::Window& w, uint8_t mask, uint8_t pad)
+    : w_(w), g_(rowquad_geometry(w)), mask_(mask), pad_(pad) {
 #if defined(__x86_64__)
-  if (quad_planes_avx512_ok(w, g)) return build_quad_planes_avx512(w, g, x, mask, pad, e, x4);
+  const int64_t sw = w.stride[2];
+  avx512_ = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni && 3 * sw + (4 * g_.nq - 1) * w.dilation[2] <= 15;
+  if (!avx512_) return;
+  shuffles_.resize(static_cast<size_t>(g_.nq));
+  for (int64_t e = 0; e < g_.nq; ++e)
+    for (int l = 0; l < 4; ++l)
+      for (int t = 0; t < 4; ++t) {
+        shuffles_[e].dwords[l * 4 + t] = static_cast<int32_t>(sw * l + t);
+        for (int k = 0; k < 4; ++k)
+          shuffles_[e].bytes[l * 16 + t * 4 + k] = static_cast<uint8_t>(sw * t + tap_column(w, e, k));
+      }
+  const int64_t pl = w.pad_begin[2], iw = w.big[2];
+  for (int64_t s = 0; s < (g_.ow + 15) / 16; ++s) {
+    const int64_t c = sw * 16 * s;  // first padded column of the step
+    const int64_t lo = std::clamp<int64_t>(pl - c, 0, 64), hi = std::clamp<int64_t>(pl + iw - c, lo, 64);
+    load_masks_.push_back(hi - lo == 64 ? ~uint64_t{0} : (hi == lo ? 0 : ((uint64_t{1} << (hi - lo)) - 1) << lo));
+  }
 #endif
-  uint8_t* prow = scratch(0, static_cast<size_t>(g.row_bytes + std::max(4 * g.stream_len, g.row_bytes + 32)));
-  uint8_t* streams = prow + g.row_bytes;
-  for (int64_t ph = 0; ph < w.stride[1]; ++ph)
-    for (int64_t i = 0; i < g.rows; ++i)
-      build_quad_row(w, g, x, i * w.stride[1] + ph, mask, pad, e, prow, streams, x4 + (ph * g.phase_quads + i * g.ow) * 4);
+}
+
+void RowQuadBuilder::build(const uint8_t* x, int64_t e, uint8_t* x4) const {
+#if defined(__x86_64__)
+  if (avx512_) return build_quad_planes_avx512(w_, g_, x, mask_, pad_, shuffles_[e], load_masks_.data(), x4);
+#endif
+  uint8_t* prow = scratch(0, static_cast<size_t>(g_.row_bytes + std::max(4 * g_.stream_len, g_.row_bytes + 32)));
+  uint8_t* streams = prow + g_.row_bytes;
+  for (int64_t ph = 0; ph < w_.stride[1]; ++ph)
+    for (int64_t i = 0; i < g_.rows; ++i)
+      build_quad_row(w_, g_, x, i * w_.stride[1] + ph, mask_, pad_, e, prow, streams,
+                     x4 + (ph * g_.phase_quads + i * g_.ow) * 4);
 }
 
 #if defined(__x86_64__)
@@ -222,9 +226,8 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
                        int64_t p_end) {
   const conv::ConvDims& d = in.d;
   const conv::Window& w = d.win;
-  const RowQuadGeometry g = rowquad_geometry(w);
   const int64_t kh = w.kernel[1], kw = w.kernel[2];
-  const int64_t in_sz = w.big_numel(), nv = g.oh * g.ow, k_sz = kh * kw;
+  const int64_t in_sz = w.big_numel(), nv = w.small[1] * w.small[2], k_sz = kh * kw;
   const size_t esz = ep.out == OutType::kS32 ? 4 : 1;
   const bool x_signed = in.x->dtype() == DType::kI8;
   const uint8_t mask = x_signed ? 0x80 : 0;
@@ -233,6 +236,8 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
   const auto* px = static_cast<const uint8_t*>(in.x->raw());
   const auto* pw = static_cast<const uint8_t*>(in.w->raw());
   const int32_t* pb = in.bias ? in.bias->data<int32_t>() : nullptr;
+  const RowQuadBuilder builder(w, mask, static_cast<uint8_t>(zx));
+  const RowQuadGeometry& g = builder.geometry();
 
   uint8_t* x4 = scratch(1, static_cast<size_t>(g.plane_quads * 4));
   std::vector<int64_t> tap_off(static_cast<size_t>(kh));
@@ -254,7 +259,7 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
     // Padded taps read x == zx: their products cancel against zx * sum(w) (wrapping, as the reference).
     const int32_t bias =
         static_cast<int32_t>(static_cast<uint32_t>(pb ? pb[c] : 0) - static_cast<uint32_t>(zx) * wsum);
-    rowquad_build_u8(w, g, px + p * in_sz, mask, static_cast<uint8_t>(zx), 0, x4);
+    builder.build(px + p * in_sz, 0, x4);
     rowquad_plane_avx512vnni(x4, tap_off.data(), wq.data(), kh, bias, nv, ep, c,
                              static_cast<uint8_t*>(y) + p * nv * static_cast<int64_t>(esz));
   }

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/ops/qlinear_conv/conv_int8.h"
 
@@ -39,12 +40,31 @@ inline int64_t rowquad_tap_offset(const conv::Window& w, const RowQuadGeometry& 
   return v % w.stride[1] * g.phase_quads + v / w.stride[1] * g.ow;
 }
 
-// x4 (g.plane_quads quads, 16-quad aligned writes may spill into the slack) = the quads e of input
-// plane x [ih, iw] (u8 domain: bytes xor mask; `pad` outside). AVX-512 (F+BW) when the int8 ISA is
-// avx512vnni and the taps of 4 quads fit one 16-byte lane (3 sw + (4 nq - 1) dw <= 15), else
-// portable byte shuffles. Thread-safe (per-thread scratch).
-void rowquad_build_u8(const conv::Window& w, const RowQuadGeometry& g, const uint8_t* x, uint8_t mask, uint8_t pad,
-                      int64_t e, uint8_t* x4);
+// Builds the quad planes of input planes of one conv: x4 (g.plane_quads quads; 16-quad writes may
+// spill into the slack) = the quads e of input plane x [ih, iw] (u8 domain: bytes xor mask; `pad`
+// outside). AVX-512 (F+BW) when the int8 ISA is avx512vnni and the taps of 4 quads fit one 16-byte
+// lane (3 sw + (4 nq - 1) dw <= 15), else portable byte shuffles. Construct once per conv call
+// (the shuffles and row masks are made here); build() is thread-safe (per-thread scratch).
+class RowQuadBuilder {
+ public:
+  RowQuadBuilder(const conv::Window& w, uint8_t mask, uint8_t pad);
+  const RowQuadGeometry& geometry() const { return g_; }
+  void build(const uint8_t* x, int64_t e, uint8_t* x4) const;
+
+  // Per quad e: vpermd's dword indices and vpshufb's byte indices (AVX-512 builder).
+  struct alignas(64) Shuffle {
+    int32_t dwords[16];
+    uint8_t bytes[64];
+  };
+
+ private:
+  conv::Window w_;
+  RowQuadGeometry g_;
+  uint8_t mask_, pad_;
+  bool avx512_ = false;
+  std::vector<Shuffle> shuffles_;
+  std::vector<uint64_t> load_masks_;  // per 16-quad step of a row: input bytes inside [0, iw)
+};
 
 // True on x86 when the int8 ISA is avx512vnni, the conv is depthwise 2-D (or 1-D) with kernel
 // width <= 4, its weights are s8 with zero point 0 or u8 with zero point 128 (every channel), and
