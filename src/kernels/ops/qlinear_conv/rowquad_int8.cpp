@@ -48,8 +48,10 @@ void build_quad_row(const conv::Window& w, const RowQuadGeometry& g, const uint8
   }
   std::memset(prow, pad, static_cast<size_t>(g.row_bytes));
   const int64_t cols = std::clamp<int64_t>(g.row_bytes - pl, 0, iw);
-  std::memcpy(prow + pl, x + iy * iw, static_cast<size_t>(cols));
-  if (mask) gemm_int8::xor_u8(prow + pl, cols, mask);
+  if (cols > 0) {
+    std::memcpy(prow + pl, x + iy * iw, static_cast<size_t>(cols));
+    if (mask) gemm_int8::xor_u8(prow + pl, cols, mask);
+  }
   const uint8_t* s[4];
   if (sw == 1) {
     for (int64_t k = 0; k < 4; ++k) s[k] = prow + tap_column(w, e, k);
