@@ -10,7 +10,8 @@
 // Taps past kw read tap 0 (their weights are zero). Used by
 //  - the depthwise conv (AVX512-VNNI, requantization fused): whole planes as one flat run of
 //    oh * ow outputs, so 7x7 planes fill the vectors as well as 112x112 ones;
-//  - group-1 convs with few input channels and any stride (the 3-channel first layers): the
+//  - group-1 strided convs whose kernel rows padded to whole quads cost at most a third more K
+//    than im2col (the 3-channel 3x3/2 and 7x7/2 first layers, 3x3/2 downsampling convs): the
 //    GEMM's packed R panels are 128-byte copies out of these planes (conv_int8_fast.cpp).
 // Both are bit-exact with conv_int8_acc_ref (+ quant::requantize).
 //
