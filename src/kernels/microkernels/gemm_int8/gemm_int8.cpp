@@ -250,10 +250,24 @@ bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
   return true;
 }
 
+// The per-channel scalars of the fast per-row requantization (x86::requant_channel_scalars) for
+// every channel, or null when it does not apply (s32 out, per-column channels, a shift outside
+// [-31, -1], not the vector epilogue). Per-thread storage, valid until the next call.
+const x86::RequantChannelScalars* row_requant_table(const Epilogue& ep, int64_t m, bool vec) {
+  if (!vec || ep.out == OutType::kS32 || !ep.per_row) return nullptr;
+  thread_local std::vector<x86::RequantChannelScalars> table;
+  table.resize(static_cast<size_t>(m));
+  for (int64_t ch = 0; ch < m; ++ch) {
+    if (!x86::requant_channel_ok(ep.shift[ch])) return nullptr;
+    table[ch] = x86::requant_channel_scalars(ep.multiplier[ch], ep.shift[ch]);
+  }
+  return table.data();
+}
+
 void epilogue(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
-              int64_t ldc, [[maybe_unused]] bool vec) {
+              int64_t ldc, [[maybe_unused]] bool vec, [[maybe_unused]] const x86::RequantChannelScalars* rows = nullptr) {
 #if defined(__x86_64__)
-  if (vec) return detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc);
+  if (vec) return detail::epilogue_avx512(tile, i0, mr, j0, nr, ep, c, ldc, rows);
 #endif
   detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
 }
@@ -313,6 +327,7 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
   const int64_t kp = padded_k(op.k), kq = kp / 4;
   const int64_t mblocks = (op.m + kMr - 1) / kMr, panels = (op.n + kNr - 1) / kNr;
   const bool vec_epilogue = vector_epilogue_ok(isa, ep, ep.per_row ? op.m : op.n);
+  const x86::RequantChannelScalars* rows = row_requant_table(ep, op.m, vec_epilogue);
   auto run = [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMr * kNr];
     for (int64_t item = b; item < e; ++item) {
@@ -322,7 +337,7 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
       run_ukernel(op, isa, kq, mb, l, r, tile);
       const int64_t i0 = mb * kMr, j0 = p * kNr;
       const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);
-      epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec_epilogue);
+      epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec_epilogue, rows);
     }
   };
   const int64_t items = mblocks * panels;

@@ -108,6 +108,9 @@ BENCHMARK(BM_Int8Gemm)
     ->Args({1024, 1024, 1024})
     ->Args({256, 256, 256})
     ->Args({64, 3136, 576})
+    ->Args({64, 12544, 168})  // ResNet-18 conv1 (7x7 s2, 3 channels) as row quads
+    ->Args({32, 12544, 36})   // MobileNetV2 first conv (3x3 s2, 3 channels) as row quads
+    ->Args({96, 12544, 16})   // MobileNetV2 block 2 expand (1x1, 16 -> 96 at 112x112)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Int8GemmWithPacking)->Args({1024, 1024, 1024})->Unit(benchmark::kMillisecond);
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/microkernels/gemm_int8/gemm_int8.h"
+#include "kernels/microkernels/gemm_int8/requantize_avx512.h"
 
 namespace edgeopt::kernels::gemm_int8::detail {
 
@@ -24,9 +25,11 @@ void ukernel_neondot(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* ti
 // Writes rows [i0, i0+mr) x cols [j0, j0+nr) of C from the tile.
 void epilogue_scalar(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
                      int64_t ldc);
-// Same results; needs AVX-512 (F+BW) and, for u8/s8 out, every shift in [-31, 0].
+// Same results; needs AVX-512 (F+BW) and, for u8/s8 out, every shift in [-31, 0]. rows: null, or
+// for a per-row u8/s8 epilogue whose shifts are all in [-31, -1], x86::requant_channel_scalars of
+// every channel (the faster per-channel form).
 void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
-                     int64_t ldc);
+                     int64_t ldc, const x86::RequantChannelScalars* rows = nullptr);
 
 // Rows [i0, i0+mr) of a row-pair tile (gemm_int8_pool2x2_rowpairs) pooled, requantized and
 // written to y[i, pr, c0 + t] for t < n (n <= 8; planes of ph * pw elements).

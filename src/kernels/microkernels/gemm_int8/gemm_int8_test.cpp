@@ -12,6 +12,7 @@
 #include "hwy/targets.h"
 
 #include "core/thread_pool.h"
+#include "kernels/microkernels/gemm_int8/requantize_avx512.h"
 #include "kernels/quant/requantize.h"
 
 namespace edgeopt::kernels::gemm_int8 {
@@ -242,6 +243,61 @@ TEST(GemmInt8, PackXorMaskTurnsS8IntoU8) {
   EXPECT_EQ(p[2], 128);
   EXPECT_EQ(p[3], 255);
 }
+
+#if defined(__x86_64__)
+// 16 accumulators through both AVX-512 forms (requantize16 for any shift in [-31, 0],
+// requantize16_channel for [-31, -1]); the results of the forms that apply go to out[form][lane].
+__attribute__((target("avx512f,avx512bw,avx512vl,bmi2"))) void vector_requantize(const int32_t* acc, int32_t mult,
+                                                                                 int32_t shift, int32_t zp, int32_t lo,
+                                                                                 int32_t hi, int32_t out[2][16]) {
+  const __m512i a = _mm512_loadu_si512(acc);
+  const __m512i vz = _mm512_set1_epi32(zp), vl = _mm512_set1_epi32(lo), vh = _mm512_set1_epi32(hi);
+  _mm512_storeu_si512(out[0], x86::requantize16(a, x86::requant_consts_channel(mult, shift), vz, vl, vh));
+  if (x86::requant_channel_ok(shift))
+    _mm512_storeu_si512(out[1], x86::requantize16_channel(a, x86::requant_channel(mult, shift), vz, vl, vh));
+}
+
+// The vector requantizations against quant::requantize on the edges of their arithmetic: the
+// multiplier's extremes (2^30 makes p = -2^30 at acc = -1, the boundary of the sign correction),
+// every right shift, int32 extremes, exact ties of both roundings, random values; int32 output
+// range so no clamp hides a difference.
+TEST(GemmInt8, VectorRequantizeEqualsQuantRequantizeBitExactly) {
+  if (default_isa() != Isa::kAvx512Vnni) GTEST_SKIP() << "needs avx512 (the int8 ISA is " << isa_name(default_isa()) << ")";
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> any(std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
+  std::uniform_int_distribution<int32_t> small(-70000, 70000);
+  const int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+  int64_t checked = 0;
+  for (int32_t mult : {int32_t{1} << 30, (int32_t{1} << 30) + 1, 1518500250, std::numeric_limits<int32_t>::max()})
+    for (int32_t shift = 0; shift >= -31; --shift) {
+      const int32_t zp = shift % 3 == 0 ? 0 : 37;
+      std::vector<int32_t> accs = {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::min() + 1,
+                                   std::numeric_limits<int32_t>::max(), 0, 1, -1, 2, -2, 3, -3};
+      // Ties of the final rounding for M = 2^30: acc / 2^(rs + 1) = k + 1/2.
+      const int64_t rs = -shift;
+      for (int64_t k = -3; k <= 3; ++k) {
+        const int64_t t = (2 * k + 1) * (int64_t{1} << std::min<int64_t>(rs, 30));
+        if (t >= std::numeric_limits<int32_t>::min() && t <= std::numeric_limits<int32_t>::max())
+          accs.push_back(static_cast<int32_t>(t));
+      }
+      for (int i = 0; i < 200; ++i) accs.push_back(i % 2 ? any(rng) : small(rng));
+      while (accs.size() % 16) accs.push_back(small(rng));
+      for (size_t b = 0; b < accs.size(); b += 16) {
+        int32_t out[2][16];
+        vector_requantize(accs.data() + b, mult, shift, zp, lo, hi, out);
+        for (int form = 0; form < (shift <= -1 ? 2 : 1); ++form)
+          for (int l = 0; l < 16; ++l) {
+            const int32_t acc = accs[b + l];
+            const int32_t want = quant::requantize(acc, quant::QuantMultiplier{mult, shift}, zp, lo, hi);
+            ASSERT_EQ(out[form][l], want) << (form ? "requantize16_channel" : "requantize16") << " acc=" << acc
+                                          << " multiplier=" << mult << " shift=" << shift << " zp=" << zp;
+            ++checked;
+          }
+      }
+    }
+  EXPECT_GT(checked, 50000);
+}
+#endif
 
 }  // namespace
 }  // namespace edgeopt::kernels::gemm_int8

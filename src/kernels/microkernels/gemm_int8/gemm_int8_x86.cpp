@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
+#include "kernels/microkernels/gemm_int8/requantize_avx512.h"
 #include "kernels/quant/requantize.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
@@ -17,6 +18,10 @@
 
 namespace edgeopt::kernels::gemm_int8::detail {
 namespace {
+
+using x86::RequantConsts;
+using x86::requant_consts;
+using x86::requantize16;
 
 inline int32_t load_quad(const uint8_t* p) {
   int32_t v;
@@ -157,48 +162,6 @@ EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const u
   }
 }
 
-// quant::requantize for 16 lanes whose shifts are all in [-31, 0] (right shifts rs = -shift), on
-// magnitudes. With M > 0 and p = acc * M, the high multiply rounds half toward +inf:
-// |q| = (|p| + 2^30 - [p < 0]) >> 31 with the sign of p; the rounding right shift rounds half away
-// from zero: |y| = (|q| + 2^(rs-1)) >> rs. Since 2^(rs-1) is an integer, both fold into one shift:
-// |y| = (|p| + 2^30 - [p < 0] + 2^(rs-1) * 2^31) >> (31 + rs), exact in unsigned 64-bit lanes.
-// The per-channel parts (M's odd lanes, the addend, the shift) are built once per row or column.
-struct RequantConsts {
-  __m512i mult, mult_odd, add_even, add_odd, shift_even, shift_odd;
-};
-
-EDGEOPT_TARGET_AVX512VNNI inline RequantConsts requant_consts(__m512i mult, __m512i shift) {
-  const __m512i low32 = _mm512_set1_epi64(0xffffffffLL);
-  const __m512i rs = _mm512_sub_epi32(_mm512_setzero_si512(), shift);
-  const __m512i half = _mm512_srli_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), rs), 1);  // 2^(rs-1) or 0
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30), k31 = _mm512_set1_epi64(31);
-  RequantConsts c;
-  c.mult = mult;
-  c.mult_odd = _mm512_srli_epi64(mult, 32);
-  c.add_even = _mm512_add_epi64(_mm512_slli_epi64(_mm512_and_si512(half, low32), 31), nudge);
-  c.add_odd = _mm512_add_epi64(_mm512_slli_epi64(_mm512_srli_epi64(half, 32), 31), nudge);
-  c.shift_even = _mm512_add_epi64(_mm512_and_si512(rs, low32), k31);
-  c.shift_odd = _mm512_add_epi64(_mm512_srli_epi64(rs, 32), k31);
-  return c;
-}
-
-EDGEOPT_TARGET_AVX512VNNI inline __m512i requantize16(__m512i acc, const RequantConsts& c, __m512i zp, __m512i lo,
-                                                      __m512i hi) {
-  const __mmask16 neg = _mm512_cmplt_epi32_mask(acc, _mm512_setzero_si512());
-  const __m512i mag = _mm512_abs_epi32(acc);  // INT32_MIN -> 2^31, right as an unsigned lane
-  const __m512i one = _mm512_set1_epi64(1);
-  __m512i pe = _mm512_add_epi64(_mm512_mul_epu32(mag, c.mult), c.add_even);
-  __m512i po = _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(mag, 32), c.mult_odd), c.add_odd);
-  pe = _mm512_mask_sub_epi64(pe, static_cast<__mmask8>(_pext_u32(neg, 0x5555)), pe, one);
-  po = _mm512_mask_sub_epi64(po, static_cast<__mmask8>(_pext_u32(neg, 0xAAAA)), po, one);
-  pe = _mm512_srlv_epi64(pe, c.shift_even);
-  po = _mm512_srlv_epi64(po, c.shift_odd);
-  __m512i y = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
-  y = _mm512_mask_sub_epi32(y, neg, _mm512_setzero_si512(), y);
-  y = _mm512_add_epi32(y, zp);
-  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
-}
-
 }  // namespace
 
 void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
@@ -244,8 +207,27 @@ __attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_s32_row
   }
 }
 
+// A per-row u8/s8 epilogue of full rows with the per-channel requantization constants precomputed.
+__attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_q8_rows_avx512(
+    const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, const Epilogue& ep, void* c, int64_t ldc,
+    const x86::RequantChannelScalars* rows) {
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  for (int64_t i = 0; i < mr; ++i) {
+    const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
+    const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
+    const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
+    const x86::RequantChannel rc = x86::requant_channel(rows[i0 + i]);
+    const __m128i y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
+    const __m128i y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
+                        _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
+  }
+}
+
 EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr,
-                                               const Epilogue& ep, void* c, int64_t ldc) {
+                                               const Epilogue& ep, void* c, int64_t ldc,
+                                               const x86::RequantChannelScalars* rows) {
+  if (rows && nr == kNr) return epilogue_q8_rows_avx512(tile, i0, mr, j0, ep, c, ldc, rows);
   if (ep.out == OutType::kS32 && ep.per_row && nr == kNr)
     return epilogue_s32_rows_avx512(tile, i0, mr, j0, ep, static_cast<int32_t*>(c), ldc);
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
@@ -253,19 +235,21 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
   RequantConsts row_consts{};
   for (int64_t i = 0; i < mr; ++i) {
     if (q8 && ep.per_row) {  // one channel for the row: even and odd lanes share scalar constants
-      const int64_t rs = -ep.shift[i0 + i];
-      const int64_t half = rs > 0 ? int64_t{1} << (rs - 1) : 0;
-      row_consts.mult = _mm512_set1_epi32(ep.multiplier[i0 + i]);
-      row_consts.mult_odd = row_consts.mult;
-      row_consts.add_even = row_consts.add_odd = _mm512_set1_epi64((int64_t{1} << 30) + (half << 31));
-      row_consts.shift_even = row_consts.shift_odd = _mm512_set1_epi64(31 + rs);
+      row_consts = x86::requant_consts_channel(ep.multiplier[i0 + i], ep.shift[i0 + i]);
     }
     if (q8 && ep.per_row && nr == kNr) {  // a full row: two independent chains, one 32-byte store
       const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
       const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
       const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
-      const __m128i y0 = _mm512_cvtepi32_epi8(requantize16(a0, row_consts, zp, lo, hi));
-      const __m128i y1 = _mm512_cvtepi32_epi8(requantize16(a1, row_consts, zp, lo, hi));
+      __m128i y0, y1;
+      if (x86::requant_channel_ok(ep.shift[i0 + i])) {
+        const x86::RequantChannel rc = x86::requant_channel(ep.multiplier[i0 + i], ep.shift[i0 + i]);
+        y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
+        y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));
+      } else {
+        y0 = _mm512_cvtepi32_epi8(requantize16(a0, row_consts, zp, lo, hi));
+        y1 = _mm512_cvtepi32_epi8(requantize16(a1, row_consts, zp, lo, hi));
+      }
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
                           _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
       continue;

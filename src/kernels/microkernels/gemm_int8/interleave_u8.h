@@ -42,6 +42,26 @@ inline void interleave4x16_xor_u8(const uint8_t* s0, const uint8_t* s1, const ui
 #endif
 }
 
+// even[i] = src[2i], odd[i] = src[2i + 1] for i < 16: 32 bytes split by parity (stride-2 convs).
+inline void deinterleave2x16_u8(const uint8_t* src, uint8_t* even, uint8_t* odd) {
+#if defined(__SSE2__)
+  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16));
+  const __m128i low = _mm_set1_epi16(0x00ff);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(even), _mm_packus_epi16(_mm_and_si128(a, low), _mm_and_si128(b, low)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(odd), _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
+#elif defined(__ARM_NEON)
+  const uint8x16x2_t v = vld2q_u8(src);
+  vst1q_u8(even, v.val[0]);
+  vst1q_u8(odd, v.val[1]);
+#else
+  for (int i = 0; i < 16; ++i) {
+    even[i] = src[2 * i];
+    odd[i] = src[2 * i + 1];
+  }
+#endif
+}
+
 // p[i] ^= mask for i < n (the compiler vectorizes this loop for any ISA).
 inline void xor_u8(uint8_t* p, int64_t n, uint8_t mask) {
   for (int64_t i = 0; i < n; ++i) p[i] ^= mask;

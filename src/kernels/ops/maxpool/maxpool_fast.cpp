@@ -347,6 +347,33 @@ void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
           _mm_storel_epi64(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), _mm_xor_si128(_mm_packus_epi16(m, m), flip));
         }
       }
+      if (g.kw == 3 && g.sw == 2) {  // ResNet's 3x3/2: max(c[2o-p], c[2o-p+1], c[2o-p+2]), 16 outputs per step
+        const __m128i flip = _mm_set1_epi8(std::is_signed_v<T> ? static_cast<char>(0x80) : 0);
+        const __m128i low = _mm_set1_epi16(0x00ff);
+        auto evens_odds = [&](const T* at, __m128i& even, __m128i& odd) {  // at[2i], at[2i+1], i < 16 (flipped)
+          const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at + 16));
+          even = _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(a, low), _mm_and_si128(b, low)), flip);
+          odd = _mm_xor_si128(_mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)), flip);
+        };
+        // Whole windows inside the row only (2o - p >= 0, loads up to 2o - p + 33 < iw); edges below.
+        for (ox = (g.pw + 1) / 2; ox < g.ow; ox += 16) {
+          const int64_t base = 2 * ox - g.pw;
+          if (ox + 16 > g.ow || base + 34 > g.iw) break;
+          __m128i e0, o0, e2, o2;
+          evens_odds(colmax.data() + base, e0, o0);
+          evens_odds(colmax.data() + base + 2, e2, o2);
+          const __m128i m = _mm_max_epu8(_mm_max_epu8(e0, o0), e2);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), _mm_xor_si128(m, flip));
+        }
+        for (int64_t o = 0; o < std::min<int64_t>((g.pw + 1) / 2, g.ow); ++o) {  // the left edge
+          const T* c = colmax.data() + o * g.sw - g.pw;
+          T best = std::numeric_limits<T>::lowest();
+          for (int64_t kx = g.kx0[o]; kx < g.kx1[o]; ++kx) best = std::max(best, c[kx]);
+          y[oy * g.ow + o] = best;
+        }
+        ox = std::max<int64_t>(ox, (g.pw + 1) / 2);
+      }
 #endif
       for (; ox < g.ow; ++ox) {
         const T* c = colmax.data() + ox * g.sw - g.pw;

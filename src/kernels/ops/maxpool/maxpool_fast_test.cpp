@@ -118,6 +118,36 @@ TEST(MaxPoolFast, QuantizedCodesMatchReference) {
     }
 }
 
+// The vector 3-wide stride-2 row max for codes (ResNet's 3x3/2 pad 1 MaxPool): rows wide enough for
+// several 16-output steps, odd widths, pads 0/1/2 (left edges done apart), extreme codes.
+TEST(MaxPoolFast, QuantizedCodes3x3Stride2MatchesReference) {
+  uint64_t seed = 907;
+  struct Row {
+    Shape x;
+    std::vector<int64_t> pads;
+  };
+  const std::vector<Row> rows = {{{1, 3, 11, 112}, {1, 1, 1, 1}}, {{2, 2, 9, 67}, {0, 0, 0, 0}},
+                                 {{1, 2, 7, 75}, {2, 2, 2, 2}},   {{1, 1, 5, 35}, {1, 1, 1, 1}},
+                                 {{1, 2, 6, 40}, {0, 1, 1, 0}}};
+  for (const Row& r : rows)
+    for (DType dt : {DType::kU8, DType::kI8})
+      for (bool extremes : {false, true}) {
+        const Tensor f = random_f32(r.x, seed++, -128.f, 127.f);
+        Tensor x(dt, r.x);
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          int v = static_cast<int>(std::floor(f.data<float>()[i]));
+          if (extremes) v = v < -40 ? -128 : (v > 40 ? 127 : 0);
+          if (dt == DType::kU8)
+            x.data<uint8_t>()[i] = static_cast<uint8_t>(v + 128);
+          else
+            x.data<int8_t>()[i] = static_cast<int8_t>(v);
+        }
+        expect_fast_matches_ref(pool_node("MaxPool", {r.x, {3, 3}, {2, 2}, r.pads, {}}), {x}, {.backward = false},
+                                "x=" + r.x.str() + " pads=" + Shape(r.pads).str() + " " + dtype_name(dt) +
+                                    (extremes ? " extremes" : ""));
+      }
+}
+
 // The flat 2x2/2 path for codes (all planes in one pass): even sizes of every width class (below
 // 8 bytes per output row, the 8-byte row copies, vector tails), odd sizes that must not take it,
 // and extreme codes (ties, the type's min/max).

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "kernels/microkernels/gemm_int8/gemm_int8.h"
 #include "kernels/testing/int8_testing.h"
 #include "kernels/testing/op_tester.h"
 
@@ -47,6 +48,7 @@ const Case kCases[] = {
     {Shape({1, 16, 7, 9}), Shape({1, 16, 7, 9}), DType::kI8, DType::kI8, DType::kI8, "Relu"},
     {Shape({4, 70000}), Shape({4, 70000}), DType::kU8, DType::kI8, DType::kU8, "Clip"},
     {Shape({2, 3, 4}), Shape({3, 1}), DType::kU8, DType::kU8, DType::kI8, "Relu"},
+    {Shape({1, 3, 37}), Shape({1, 3, 37}), DType::kI8, DType::kU8, DType::kU8, ""},
 };
 
 // Exactly DequantizeLinear(A) + DequantizeLinear(B) -> clamp -> QuantizeLinear, run through those ops.
@@ -69,10 +71,14 @@ TEST(QLinearAdd, EqualsTheQdqGraphBitExactly) {
     const Tensor want = testing::run_op(testing::make_node("QuantizeLinear", 3, 1), {sum, in[6], in[7]})[0];
     testing::expect_bit_exact(want, got, "QLinearAdd a=" + cs.a.str() + " b=" + cs.b.str() + " act=" + cs.activation);
     if (HasFatalFailure()) return;
-    std::vector<Tensor> fast(1);
-    ForwardCtx ctx{n, in, fast};
-    find_op("QLinearAdd")->forward_fast(ctx);
-    testing::expect_bit_exact(got, fast[0], "QLinearAdd fast, a=" + cs.a.str());
+    for (gemm_int8::Isa isa : gemm_int8::supported_isas()) {  // avx512vnni: the AVX-512 dequantize-add
+      gemm_int8::ScopedForcedIsa forced(isa);
+      std::vector<Tensor> fast(1);
+      ForwardCtx ctx{n, in, fast};
+      find_op("QLinearAdd")->forward_fast(ctx);
+      testing::expect_bit_exact(got, fast[0],
+                                std::string("QLinearAdd fast, isa=") + gemm_int8::isa_name(isa) + " a=" + cs.a.str());
+    }
   }
 }
 

@@ -14,6 +14,7 @@
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm_int8/interleave_u8.h"
 #include "kernels/ops/qlinear_conv/conv_int8.h"
+#include "kernels/ops/qlinear_conv/rowquad_int8.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -36,6 +37,9 @@ struct ConvInt8State final : OpState {
   // layer; used when the strides are 1): W as [M, C, kh, 4] with the kernel rows zero-padded to
   // 4 taps, packed; empty otherwise.
   std::vector<uint8_t> packed_rowtap;
+  // For the row-quad path (2-D, group 1, few channels, strides > 1, e.g. the 3-channel first
+  // layers): W as [M, C, kh, nq * 4] (kernel rows zero-padded to whole quads), packed; else empty.
+  std::vector<uint8_t> packed_rowquad;
 };
 
 bool is_depthwise2d(const conv::ConvDims& d) {
@@ -58,7 +62,13 @@ bool rowtap_kernel_ok(int64_t c, int64_t kh, int64_t kw) {
   return kw <= 4 && c * kh * 4 <= gemm_int8::padded_k(c * kh * kw);
 }
 
-std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false) {
+// Kernel rows padded to whole quads cost at most a third more K than im2col's padding.
+bool rowquad_kernel_ok(int64_t c, int64_t kh, int64_t kw) {
+  const int64_t row_taps = (kw + 3) / 4 * 4;
+  return c * kh * row_taps * 3 <= gemm_int8::padded_k(c * kh * kw) * 4;
+}
+
+std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false, bool rowquad = false) {
   auto st = std::make_shared<ConvInt8State>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
@@ -92,6 +102,14 @@ std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool
         for (int64_t b = 0; b < kw; ++b) wr[i * kdr + r * 4 + b] = pw[(i * c * kh + r) * kw + b] ^ mask;
     st->packed_rowtap.resize(gemm_int8::packed_lhs_bytes(m, kdr));
     gemm_int8::pack_lhs(wr.data(), m, kdr, kdr, 0, st->packed_rowtap.data());
+  } else if (rowquad && group == 1 && c > 0 && rowquad_kernel_ok(c, w.shape()[2], w.shape()[3])) {
+    const int64_t kh = w.shape()[2], kw = w.shape()[3], rq = (kw + 3) / 4 * 4, kdr = c * kh * rq;
+    std::vector<uint8_t> wr(static_cast<size_t>(m * kdr), 0);  // s8 domain, taps past kw 0
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < c * kh; ++r)
+        for (int64_t b = 0; b < kw; ++b) wr[i * kdr + r * rq + b] = pw[(i * c * kh + r) * kw + b] ^ mask;
+    st->packed_rowquad.resize(gemm_int8::packed_lhs_bytes(m, kdr));
+    gemm_int8::pack_lhs(wr.data(), m, kdr, kdr, 0, st->packed_rowquad.data());
   }
   return st;
 }
@@ -357,6 +375,10 @@ bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
   return wp * 3 <= d.win.small[2] * 4;
 }
 
+bool rowquad_applies(const conv::ConvDims& d, const ConvInt8State* st) {
+  return st && !st->packed_rowquad.empty() && d.group == 1 && d.win.nd == 2;
+}
+
 bool rowtap_applies(const conv::ConvDims& d, const ConvInt8State* st) {
   if (!st || st->packed_rowtap.empty() || d.group != 1 || d.win.nd != 2 || d.win.stride[1] != 1 ||
       d.win.stride[2] != 1)
@@ -598,6 +620,44 @@ void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const u
              esz, pool, pool2x2);
 }
 
+// One image of a group-1 conv with few channels (any stride) through the row-quad planes
+// (rowquad_int8.h): K runs over (channel, kernel row, quad of taps), and the packed R panel of 32
+// outputs is one 128-byte copy per K quad, since the planes are indexed by the output position.
+// Panels are made a chunk at a time (the GEMM reads them while they are in L2).
+void conv_rowquad_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
+                        const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool) {
+  const conv::Window& w = d.win;
+  const RowQuadBuilder builder(w, mask, pad);
+  const RowQuadGeometry& g = builder.geometry();
+  const int64_t kh = w.kernel[1], nv = g.oh * g.ow, in_sz = w.big_numel();
+  const int64_t kq = d.c * kh * g.nq;
+  uint8_t* x4 = thread_bytes(2, static_cast<size_t>(d.c * g.nq * g.plane_quads * 4));
+  for (int64_t c = 0; c < d.c; ++c)
+    for (int64_t e = 0; e < g.nq; ++e)
+      builder.build(x + c * in_sz, e, x4 + (c * g.nq + e) * g.plane_quads * 4);
+  std::vector<int64_t> src(static_cast<size_t>(kq));  // quad offset of each K quad at output 0
+  for (int64_t c = 0; c < d.c; ++c)
+    for (int64_t a = 0; a < kh; ++a)
+      for (int64_t e = 0; e < g.nq; ++e)
+        src[(c * kh + a) * g.nq + e] = (c * g.nq + e) * g.plane_quads + rowquad_tap_offset(w, g, a);
+  constexpr int64_t kRun = gemm_int8::kNr * 4;
+  const int64_t panels = (nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{96} << 10) / (kq * kRun));
+  uint8_t* rp = thread_bytes(0, static_cast<size_t>(std::min(chunk, panels) * kq * kRun));
+  for (int64_t p0 = 0; p0 < panels; p0 += chunk) {
+    const int64_t np = std::min(chunk, panels - p0);
+    for (int64_t p = 0; p < np; ++p) {
+      uint8_t* out = rp + p * kq * kRun;
+      const int64_t v0 = (p0 + p) * gemm_int8::kNr;
+      for (int64_t q = 0; q < kq; ++q) std::memcpy(out + q * kRun, x4 + (src[q] + v0) * 4, kRun);
+    }
+    const int64_t c0 = p0 * gemm_int8::kNr;
+    gemm_int8::gemm_int8(gemm_int8::Operands{st.packed_rowquad.data(), rp, d.m, std::min(np * gemm_int8::kNr, nv - c0),
+                                             kq * 4, false},
+                         ep, y + c0 * static_cast<int64_t>(esz), nv, pool);
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor& w, const Tensor& w_zp) {
@@ -614,7 +674,7 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
       if (z != want) return nullptr;
   bool stride1 = true;
   for (int64_t v : node.attr_ints("strides")) stride1 = stride1 && v == 1;
-  return pack_weights(w, group, /*nhwc4=*/stride1 && w.rank() == 4);
+  return pack_weights(w, group, /*nhwc4=*/stride1 && w.rank() == 4, /*rowquad=*/!stride1 && w.rank() == 4);
 }
 
 bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y, bool pool2x2) {
@@ -630,6 +690,10 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
 
   if (pool2x2 && (d.group != 1 || d.win.nd != 2 || ep.out == gemm_int8::OutType::kS32 || is_depthwise2d(d)))
     return false;
+  if (is_depthwise2d(d) && dwconv_q8_rowquad_applies(in, ep)) {
+    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) { dwconv_q8_rowquad(in, ep, y, b, e); });
+    return true;
+  }
   if (is_depthwise2d(d)) {
     const auto* pw = static_cast<const uint8_t*>(in.w->raw());
     const bool w_signed = in.w->dtype() == DType::kI8;
@@ -674,6 +738,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
   const bool nhwc4 = !pointwise && nhwc4_applies(d, st);
   const bool rowtap = !pointwise && !nhwc4 && rowtap_applies(d, st);
+  const bool rowquad = !pointwise && !nhwc4 && !rowtap && !pool2x2 && rowquad_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {
     const int64_t n = item / d.group, g = item % d.group;
     if (nhwc4 || rowtap) {
@@ -683,6 +748,14 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       auto* image = nhwc4 ? conv_nhwc4_image : conv_rowtap_image;
       image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
             py + n * d.m * (pool2x2 ? pooled_sz : out_sz) * esz, esz, pool, pool2x2);
+      return;
+    }
+    if (rowquad) {
+      Epilogue eg = ep;
+      eg.per_row = true;
+      eg.bias = bias.data();
+      conv_rowquad_image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
+                         py + n * d.m * out_sz * esz, esz, pool);
       return;
     }
     const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;

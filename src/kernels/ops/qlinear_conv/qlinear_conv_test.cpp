@@ -104,6 +104,31 @@ std::vector<Case> cases() {
   v.push_back({{1, 4, 9, 70}, 4, 4, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
   v.push_back({{2, 3, 5, 67}, 3, 3, {3, 3}, {1, 2}, {0, 2, 1, 2}, {}, DType::kI8, DType::kI8, DType::kI8});
   v.push_back({{1, 2, 6, 45}, 2, 2, {2, 4}, {1, 1}, {1, 1, 0, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 1});
+  // The row-quad depthwise kernel (AVX512-VNNI: s8 weights with zero point 0 / u8 with 128, kernel
+  // width <= 4): MobileNetV2-like 3x3 s1/s2 planes (7x7 and 14x14 under one 64-output step, 112-wide
+  // rows over several), odd sizes, asymmetric pads, dilation, stride 3, a 4-wide and a 1-tall kernel,
+  // batch 2, s8 input, 1-D, and u8 weights; the 5-wide kernel above takes the s16 kernel.
+  v.push_back({{1, 16, 14, 14}, 16, 16, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  v.push_back({{2, 8, 13, 11}, 8, 8, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 5, 7, 7}, 5, 5, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kU8, DType::kU8, DType::kU8});
+  v.push_back({{1, 3, 9, 112}, 3, 3, {3, 3}, {2, 2}, {0, 1, 1, 0}, {}});
+  v.push_back({{1, 6, 16, 21}, 6, 6, {3, 3}, {2, 1}, {2, 0, 1, 2}, {2, 2}, DType::kI8, DType::kU8, DType::kU8});
+  v.push_back({{1, 4, 12, 17}, 4, 4, {3, 3}, {3, 3}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kI8});
+  v.push_back({{2, 3, 10, 9}, 3, 3, {2, 4}, {1, 2}, {1, 2, 0, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 7, 6, 33}, 7, 7, {1, 3}, {1, 1}, {0, 1, 0, 1}, {}, DType::kU8, DType::kI8, DType::kU8, 0, true,
+               false});
+  v.push_back({{1, 4, 19}, 4, 4, {3}, {1}, {1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
+  v.push_back({{1, 2, 4, 3}, 2, 2, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
+  // Group-1 strided convs with few channels take the row-quad planes when prepared (im2col when
+  // not): the MobileNetV2 and ResNet-18 first layers (3x3 and 7x7 s2, two quads per kernel row),
+  // a ResNet layer2.0-like 3x3 s2 with 16 channels, mixed strides with dilation, stride 3 with a
+  // 6-wide kernel, and a 7-wide dilated kernel past the AVX-512 builder's reach (portable builder).
+  v.push_back({{1, 3, 23, 25}, 8, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}});
+  v.push_back({{2, 3, 30, 29}, 10, 1, {7, 7}, {2, 2}, {3, 3, 3, 3}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 16, 11, 13}, 12, 1, {3, 3}, {2, 2}, {1, 0, 0, 1}, {}, DType::kU8, DType::kU8, DType::kI8});
+  v.push_back({{1, 2, 9, 17}, 5, 1, {3, 4}, {1, 2}, {1, 1, 1, 1}, {2, 1}});
+  v.push_back({{1, 2, 16, 19}, 6, 1, {3, 6}, {3, 3}, {2, 2, 2, 2}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 1, 12, 40}, 3, 1, {2, 7}, {2, 2}, {0, 3, 1, 3}, {1, 2}});
   // "Same" stride-1 convs take the shifted-plane im2col: dilation, even kernel, s8 x (xor path).
   v.push_back({{2, 5, 8, 11}, 7, 1, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, DType::kI8, DType::kI8, DType::kU8});
   v.push_back({{1, 3, 6, 5}, 4, 1, {2, 4}, {}, {1, 1, 0, 2}, {}, DType::kU8, DType::kI8, DType::kI8});
