@@ -113,28 +113,39 @@ void WinogradF23OutputBlock(const WinogradF23Shape& s, const float* m, int64_t p
       e11[t] = s1[1] - s1[2] - s1[3] + b;
     }
     // Interleave into the output rows (a ragged last row/column drops what lies outside), then add
-    // the residual and clamp over the pixels just written.
+    // the residual and clamp over the pixels just written: whole rows in one contiguous pass (short
+    // per-row loops cost as much as the transform on 14x14 maps), partial tile rows per segment.
     float* yo = y + o * oh * ow;
     const float* ro = residual ? residual + o * oh * ow : nullptr;
+    auto finish = [&](int64_t i0, int64_t i1) {
+      if (ro) {
+        for (int64_t i = i0; i < i1; ++i) yo[i] = std::min(std::max(yo[i] + ro[i], lo), hi);
+      } else {
+        for (int64_t i = i0; i < i1; ++i) yo[i] = std::min(std::max(yo[i], lo), hi);
+      }
+    };
+    int64_t run0 = -1;  // first pixel of a pending run of whole rows
     for (int64_t ty = ty0; ty < ty1; ++ty) {
       const int64_t a = std::max<int64_t>(t0 - ty * tw, 0), bnd = std::min<int64_t>(t1 - ty * tw, tw);
       const int64_t base = ty * tw - t0;  // + tx: the tile's index in the e arrays
       const int64_t full = std::min(bnd, ow / 2);  // tiles [a, full) have both columns inside
       const int64_t x0 = 2 * a, x1 = std::min(2 * bnd, ow);
-      for (int r = 0; r < 2 && 2 * ty + r < oh; ++r) {
-        const float* ea = r == 0 ? e00 + base : e10 + base;
-        const float* eb = r == 0 ? e01 + base : e11 + base;
-        float* yr = yo + (2 * ty + r) * ow;
+      const int64_t r_end = std::min<int64_t>(2 * ty + 2, oh);
+      for (int64_t r = 2 * ty; r < r_end; ++r) {
+        const float* ea = (r == 2 * ty ? e00 : e10) + base;
+        const float* eb = (r == 2 * ty ? e01 : e11) + base;
+        float* yr = yo + r * ow;
         for (int64_t tx = a; tx < full; ++tx) yr[2 * tx] = ea[tx], yr[2 * tx + 1] = eb[tx];
         if (full < bnd) yr[2 * full] = ea[full];
-        if (ro) {
-          const float* rr = ro + (2 * ty + r) * ow;
-          for (int64_t i = x0; i < x1; ++i) yr[i] = std::min(std::max(yr[i] + rr[i], lo), hi);
-        } else {
-          for (int64_t i = x0; i < x1; ++i) yr[i] = std::min(std::max(yr[i], lo), hi);
-        }
       }
+      if (x0 == 0 && x1 == ow) {
+        if (run0 < 0) run0 = 2 * ty * ow;
+        continue;
+      }
+      if (run0 >= 0) finish(run0, 2 * ty * ow), run0 = -1;
+      for (int64_t r = 2 * ty; r < r_end; ++r) finish(r * ow + x0, r * ow + x1);
     }
+    if (run0 >= 0) finish(run0, std::min<int64_t>(2 * ty1, oh) * ow);
   }
 }
 
@@ -187,12 +198,13 @@ constexpr int64_t kE = kWinogradF23Elems;
 // kTiles: a thread's V and M blocks together, about a third of a 1-2 MB L2 (room for U and Y).
 constexpr int64_t kTileBlockBytes = 384 * 1024;
 // kOutChannels: the M rows of one GEMM block. Smaller blocks re-read all of V once more each, so
-// this is larger: ResNet-18's layer3/4 run a thread's rows in one block.
-constexpr int64_t kRowBlockBytes = 1024 * 1024;
-// Up to this size U (all 16 matrices) is read once per tile block. Measured on Zen 4 (1 thread,
-// ResNet-18 shapes, ms): layer1 (U 256 KB) 1.87 tiles vs 2.44 out-channels, layer2 (1 MB) 1.81 vs
-// 1.74 but 0.84 vs 1.43 at 2 threads; layer3 (4 MB) would read U four times.
-constexpr int64_t kTileSplitMaxUBytes = 1024 * 1024;
+// this is larger: ResNet-18's layer2-4 run a thread's rows in one block.
+constexpr int64_t kRowBlockBytes = 2048 * 1024;
+// Up to this size U (all 16 matrices) is read once per tile block, and stays in L2 beside the
+// blocks. ResNet-18 at 1 thread in the whole model (ms per conv, Zen 4, 1 MB L2): layer1 (U 256 KB)
+// 2.24-2.35 by tiles vs 2.27-2.56 before; layer2 (U 1 MB, re-read from L3 by each of 12 blocks)
+// 2.44-2.57 by tiles vs 1.56-1.75 by output channels.
+constexpr int64_t kTileSplitMaxUBytes = 512 * 1024;
 
 // Per-thread scratch (slot 0: V, 1: M), grown on first use and kept.
 float* scratch(int slot, int64_t floats) {
@@ -209,11 +221,12 @@ void winograd_f23_conv_f32(const gemm::PackedMatrix* u, const WinogradF23Shape& 
   const int64_t tiles = s.tiles(), ic = s.ic, oc = s.oc;
   if (tiles == 0 || oc == 0) return;
   const int64_t threads = pool.num_threads();
-  // Blocks of up to `width` tiles (a multiple of 16) whose V and M fit kTileBlockBytes, as many per
-  // thread (the last may be shorter).
+  // Blocks of about `width` tiles (a multiple of 16) whose V and M fit kTileBlockBytes, rounded
+  // down to whole blocks (a block may grow up to 2x rather than leave a sliver: vision_cnn's 49
+  // tiles run as one block, not 48 + 1), as many per thread (the last may be shorter).
   int64_t width =
       std::max<int64_t>(16, kTileBlockBytes / (kE * static_cast<int64_t>(sizeof(float)) * (ic + oc)) / 16 * 16);
-  int64_t blocks = (tiles + width - 1) / width;
+  int64_t blocks = std::max<int64_t>(1, tiles / width);
   if (threads > 1 && blocks > 1) blocks = (blocks + threads - 1) / threads * threads;
   width = (tiles + blocks - 1) / blocks;
   blocks = (tiles + width - 1) / width;
