@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 
@@ -19,7 +20,26 @@ namespace {
 // Spinning a little before sleeping hides the condition-variable wake-up (tens of microseconds),
 // which matters for the many small kernels of an inference pass; kept short because the cores may
 // be shared.
-constexpr int kSpinIterations = 4000;
+constexpr auto kSpinTime = std::chrono::microseconds(200);
+// While spinning, yield the CPU every this many pauses (~3 us on Zen 4, where a pause takes
+// ~45 ns): when the other thread of a fork-join was put on the same CPU (a shared machine whose
+// other CPU is busy), a pure spin would take half of its time from it; sched_yield lets it run,
+// and on an otherwise idle CPU it returns at once.
+constexpr int kPausesPerYield = 64;
+
+// Spins until done() or kSpinTime has passed; returns done().
+template <typename Done>
+bool spin_until(Done&& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (;;) {
+    for (int i = 0; i < kPausesPerYield; ++i) {
+      if (done()) return true;
+      EDGEOPT_CPU_RELAX();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::yield();
+  }
+}
 
 thread_local bool tls_in_parallel = false;
 
@@ -87,27 +107,31 @@ void ThreadPool::run_chunk(int64_t c) {
   tls_in_parallel = was;
 }
 
-void ThreadPool::claim_and_run(uint64_t w) {
+int64_t ThreadPool::claim_and_run(uint64_t w) {
+  int64_t ran = 0;
   while (job_has_work(w)) {
     if (!job_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
     run_chunk(static_cast<int64_t>(job_next(w)));
+    ++ran;
     if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<int64_t>(job_chunks(w))) {
       std::lock_guard<std::mutex> lk(mu_);  // the caller may be asleep on done_cv_
       done_cv_.notify_one();
     }
     w = job_.load(std::memory_order_acquire);
   }
+  return ran;
 }
 
 void ThreadPool::worker_loop() {
   uint64_t seen_gen = 0;
   for (;;) {
-    uint64_t w = job_.load(std::memory_order_acquire);
-    for (int i = 0; job_gen(w) == seen_gen && i < kSpinIterations; ++i) {
-      EDGEOPT_CPU_RELAX();
+    uint64_t w = 0;
+    spin_until([&] {
       w = job_.load(std::memory_order_acquire);
-    }
+      return job_gen(w) != seen_gen;
+    });
     if (job_gen(w) == seen_gen) {
+      stat_worker_sleeps_.fetch_add(1, std::memory_order_relaxed);
       std::unique_lock<std::mutex> lk(mu_);
       wake_.wait(lk, [&] { return stop_ || job_gen(job_.load(std::memory_order_acquire)) != seen_gen; });
       if (stop_) return;
@@ -153,10 +177,13 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
     job_.store(word, std::memory_order_release);
   }
   wake_.notify_all();
-  claim_and_run(word);
+  const int64_t ran = claim_and_run(word);
+  stat_jobs_.fetch_add(1, std::memory_order_relaxed);
+  stat_chunks_.fetch_add(chunks, std::memory_order_relaxed);
+  stat_caller_chunks_.fetch_add(ran, std::memory_order_relaxed);
   // Every chunk is claimed; wait only for those still running on a worker.
-  for (int i = 0; done_.load(std::memory_order_acquire) != chunks && i < kSpinIterations; ++i) EDGEOPT_CPU_RELAX();
-  if (done_.load(std::memory_order_acquire) != chunks) {
+  if (!spin_until([&] { return done_.load(std::memory_order_acquire) == chunks; })) {
+    stat_caller_sleeps_.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == chunks; });
   }
@@ -165,6 +192,21 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
   error_ = nullptr;
   owner.unlock();
   if (err) std::rethrow_exception(err);
+}
+
+ThreadPool::Stats ThreadPool::stats() const {
+  Stats st;
+  st.jobs = stat_jobs_.load(std::memory_order_relaxed);
+  st.chunks = stat_chunks_.load(std::memory_order_relaxed);
+  st.caller_chunks = stat_caller_chunks_.load(std::memory_order_relaxed);
+  st.caller_sleeps = stat_caller_sleeps_.load(std::memory_order_relaxed);
+  st.worker_sleeps = stat_worker_sleeps_.load(std::memory_order_relaxed);
+  return st;
+}
+
+void ThreadPool::reset_stats() {
+  for (auto* c : {&stat_jobs_, &stat_chunks_, &stat_caller_chunks_, &stat_caller_sleeps_, &stat_worker_sleeps_})
+    c->store(0, std::memory_order_relaxed);
 }
 
 ThreadPool& default_pool() {

@@ -10,7 +10,10 @@
 // write disjoint outputs gives bit-identical results run after run. Which thread runs a chunk is
 // dynamic: the caller and the workers claim chunks from one atomic counter, so when a worker is
 // slow to wake (a busy or shared core) the caller runs its chunks instead of waiting for it; the
-// caller only ever waits for chunks already being run. It returns when every chunk is done. A call made from inside a chunk (nested parallelism), or
+// caller only ever waits for chunks already being run. It returns when every chunk is done.
+// Waiting threads (a worker between jobs, the caller for a worker's last chunk) spin ~200 us,
+// yielding the CPU every few microseconds so that a fork-join partner placed on the same CPU can
+// run, then sleep on a condition variable. A call made from inside a chunk (nested parallelism), or
 // while another thread is using the same pool, runs its chunks inline on the calling thread, with
 // the same chunk bounds. The first exception thrown by a chunk is rethrown to the caller after all
 // chunks finished.
@@ -47,11 +50,23 @@ class ThreadPool {
   int64_t num_chunks(int64_t n, int64_t grain = 1) const;
   static void chunk_bounds(int64_t n, int64_t grain, int64_t chunks, int64_t c, int64_t* begin, int64_t* end);
 
+  // Counters since construction or reset_stats(), for benchmarks and diagnosis (how often the
+  // threads met, who ran the chunks, how often someone had to sleep and be woken).
+  struct Stats {
+    int64_t jobs = 0;              // parallel_for calls handed to the workers (2+ chunks)
+    int64_t chunks = 0;            // the chunks of those calls
+    int64_t caller_chunks = 0;     // ... run by the calling thread (its own, and those of late workers)
+    int64_t caller_sleeps = 0;     // the caller waited past its spin for a worker's chunk to finish
+    int64_t worker_sleeps = 0;     // a worker found no job within its spin and slept (a wake-up later)
+  };
+  Stats stats() const;
+  void reset_stats();
+
  private:
   void worker_loop();
   void run_chunk(int64_t c);
-  // Claims and runs chunks of the job published as `word` until none is left.
-  void claim_and_run(uint64_t word);
+  // Claims and runs chunks of the job published as `word` until none is left; returns how many.
+  int64_t claim_and_run(uint64_t word);
 
   int num_threads_;
   std::vector<std::thread> workers_;
@@ -69,6 +84,8 @@ class ThreadPool {
   int64_t n_ = 0, grain_ = 1, chunks_ = 0;
   std::exception_ptr error_;
   std::mutex error_mu_;
+  std::atomic<int64_t> stat_jobs_{0}, stat_chunks_{0}, stat_caller_chunks_{0}, stat_caller_sleeps_{0},
+      stat_worker_sleeps_{0};
 };
 
 // The process-wide pool used by the kernels.

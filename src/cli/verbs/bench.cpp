@@ -114,6 +114,7 @@ void run_bench(const Options& o) {
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
 
   for (int i = 0; i < o.warmup; ++i) session.run(feeds);
+  default_pool().reset_stats();
   // Per node, each timed run's time: the profile reports medians, so a run that the OS preempted
   // (a busy machine) does not inflate a tiny op's share the way a mean would.
   std::vector<runtime::NodeTiming> prev = session.timings();
@@ -145,6 +146,10 @@ void run_bench(const Options& o) {
   const double p50 = percentile(sorted, 50), p90 = percentile(sorted, 90), p99 = percentile(sorted, 99);
   const double throughput = mean > 0 ? static_cast<double>(o.batch) * 1000.0 / mean : 0.0;
   const auto& st = session.stats();
+  // The intra-op pool per timed run: fork-joins, chunks the calling thread ran, sleeps (each a
+  // wake-up of tens of microseconds later).
+  const ThreadPool::Stats pool = default_pool().stats();
+  const double per_run = 1.0 / std::max(1, o.iters);
 
   // total_ms becomes the median per run times the runs, so ms/run below is the per-node median.
   auto timings = session.timings();
@@ -184,6 +189,11 @@ void run_bench(const Options& o) {
     j["initializer_bytes"] = st.initializer_bytes;
     j["load_ms"] = load_ms;
     j["gemm_kernel"] = kernels::gemm::gemm_f32_kernel_name();
+    j["pool_per_run"] = {{"jobs", pool.jobs * per_run},
+                         {"chunks", pool.chunks * per_run},
+                         {"caller_chunks", pool.caller_chunks * per_run},
+                         {"caller_sleeps", pool.caller_sleeps * per_run},
+                         {"worker_sleeps", pool.worker_sleeps * per_run}};
     if (o.profile) {
       j["top_nodes"] = nlohmann::json::array();
       for (const auto& t : timings)
@@ -208,6 +218,11 @@ void run_bench(const Options& o) {
   std::printf("\nlatency ms  p50 %.3f   p90 %.3f   p99 %.3f   mean %.3f   min %.3f\n", p50, p90, p99, mean,
               sorted.front());
   std::printf("throughput  %.1f inferences/s   CPU time p50 %.3f ms/run (all threads)\n", throughput, cpu_p50);
+  if (num_threads() > 1)
+    std::printf("pool        per run: %.1f fork-joins, %.1f chunks (%.1f run by the caller), %.2f caller sleeps, "
+                "%.2f worker sleeps\n",
+                pool.jobs * per_run, pool.chunks * per_run, pool.caller_chunks * per_run, pool.caller_sleeps * per_run,
+                pool.worker_sleeps * per_run);
   std::printf("memory      peak RSS %.1f MB   planned arena %.2f MB   measured peak activations %.2f MB   "
               "weights %.2f MB\n",
               peak_rss_mb(), st.planned_arena_bytes / 1048576.0, st.peak_bytes / 1048576.0,

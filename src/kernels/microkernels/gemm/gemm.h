@@ -84,6 +84,13 @@ void gemm_f32_packed_b(bool trans_a, int64_t m, float alpha, const float* a, int
 void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alpha, const float* b, int64_t ldb,
                        float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
 
+// Rows [m0, m1) of C = alpha A op(B) + beta C (+ epilogue, row_bias indexed by the absolute row), on
+// the calling thread only: for callers that split the rows over their own threads. m0 must be a
+// multiple of a.tile() (the panel height); `c` points at C's row m0. Each element is reduced
+// exactly as gemm_f32_packed_a reduces it, so results do not depend on how the rows are split.
+void gemm_f32_packed_a_rows(const PackedMatrix& a, int64_t m0, int64_t m1, bool trans_b, int64_t n, float alpha,
+                            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {});
+
 // B supplied by a packing callback instead of a stored matrix, so a B that is only a view of other
 // data (an image's im2col) is never materialized: fn(ctx, p0, kc, j0, nc, nr, dst) writes
 // op(B)[p0:p0+kc, j0:j0+nc] as NR-column panels, dst[q*nr*kc + k*nr + j] = op(B)[p0+k, j0+q*nr+j],

@@ -253,6 +253,7 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
   float* abuf = p.packed_a ? nullptr : thread_scratch(0, kKC * std::min<int64_t>(kMC, round_up(m1 - m0, kMR)));
   const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
                      p.ep.clamp_max < std::numeric_limits<float>::infinity();
+  const int64_t c_row0 = p.rows_end >= 0 ? p.rows_begin : 0;  // the row `p.c` points at
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t nc = std::min(kNC, n1 - jc);
     for (int64_t pc = 0; pc < p.k; pc += kKC) {
@@ -284,7 +285,7 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
             const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, mc - ir));
             const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
             kMicro[mr - 1][(nr + kL - 1) / kL - 1](static_cast<size_t>(kc), ablk + ir * kc, bblk + jr * kc,
-                                                   p.c + (ic + ir) * p.ldc + jc + jr, p.ldc, nr, e, rb, cb);
+                                                   p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, nr, e, rb, cb);
           }
         }
       }
@@ -383,18 +384,42 @@ void small_m(const GemmProblem& p, ThreadPool& pool) {
     run(0, p.n);
 }
 
+// The critical path of splitting M (rows) or N (columns) over the pool, in multiply-add units: the
+// largest chunk's products plus the operand elements it packs (weighted: a packed element costs
+// about as much as several vector multiply-adds).
+int64_t split_cost(const GemmProblem& p, const ThreadPool& pool, int64_t tiles, int64_t tile, bool rows) {
+  constexpr int64_t kPackWeight = 8;
+  const int64_t chunks = pool.num_chunks(tiles);
+  const int64_t extent = rows ? p.m : p.n;
+  int64_t widest = 0;
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t b, e;
+    ThreadPool::chunk_bounds(tiles, 1, chunks, c, &b, &e);
+    widest = std::max(widest, std::min(e * tile, extent) - b * tile);
+  }
+  const int64_t other = rows ? p.n : p.m;
+  const bool own_packed = rows ? p.packed_a : p.packed_b;      // packs only its own slice
+  const bool shared_packed = rows ? p.packed_b : p.packed_a;   // packs the whole other operand
+  return widest * other * p.k + kPackWeight * p.k * ((own_packed ? 0 : widest) + (shared_packed ? 0 : other));
+}
+
 void GemmRun(const GemmProblem& p) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0) {
     const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
                        p.ep.clamp_max < std::numeric_limits<float>::infinity();
     const TileEpi e{p.alpha, p.beta, true, clamp, p.ep.clamp_min, p.ep.clamp_max};
-    for (int64_t i = 0; i < p.m; ++i)
+    const int64_t i0 = p.rows_end >= 0 ? p.rows_begin : 0, i1 = p.rows_end >= 0 ? p.rows_end : p.m;
+    for (int64_t i = i0; i < i1; ++i)
       for (int64_t j = 0; j < p.n; ++j) {
-        float* c = p.c + i * p.ldc + j;
+        float* c = p.c + (i - i0) * p.ldc + j;
         *c = apply_scalar(0.f, c, e, p.ep.row_bias ? p.ep.row_bias + i : nullptr,
                           p.ep.col_bias ? p.ep.col_bias + j : nullptr);
       }
+    return;
+  }
+  if (p.rows_end >= 0) {
+    run_range(p, p.rows_begin, p.rows_end, 0, p.n);
     return;
   }
   ThreadPool& pool = p.pool ? *p.pool : default_pool();
@@ -409,11 +434,11 @@ void GemmRun(const GemmProblem& p) {
     run_range(p, 0, p.m, 0, p.n);
     return;
   }
-  // Splitting M repeats the B packing in every thread, splitting N repeats the A packing.
-  const int64_t dup_if_split_m = p.packed_b ? 0 : p.k * p.n;
-  const int64_t dup_if_split_n = p.packed_a ? 0 : p.m * p.k;
-  bool split_m = tiles_m >= threads && (tiles_n < threads || dup_if_split_m <= dup_if_split_n);
-  if (!split_m && tiles_n < 2) split_m = true;
+  // Pick the split with the shorter critical path: the largest chunk's multiply-adds plus what it
+  // packs (splitting M repeats the B packing in every thread, splitting N the A packing). Counting
+  // whole chunks matters when one side has few tiles: N = 49 split over N gives one thread 48
+  // columns and the other 1 (ResNet-18's layer4 stride-2 conv), split over M it halves.
+  const bool split_m = split_cost(p, pool, tiles_m, kMR, true) <= split_cost(p, pool, tiles_n, kNR, false);
   if (split_m) {
     pool.parallel_for(tiles_m, [&](int64_t b, int64_t e) {
       run_range(p, b * kMR, std::min(e * static_cast<int64_t>(kMR), p.m), 0, p.n);
@@ -584,6 +609,25 @@ void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alp
   detail::check_ld("gemm_f32_packed_a", "ldb", ldb, trans_b ? k : n, trans_b ? n : k);
   detail::check_ld("gemm_f32_packed_a", "ldc", ldc, n, m);
   detail::GemmProblem p{false, trans_b, m, n, k, alpha, beta, nullptr, 0, b, ldb, c, ldc, ep, a.data(), nullptr, pool};
+  HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+void gemm_f32_packed_a_rows(const PackedMatrix& a, int64_t m0, int64_t m1, bool trans_b, int64_t n, float alpha,
+                            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep) {
+  EDGEOPT_CHECK_ARG(!a.empty() && a.is_a() && a.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(true),
+                    "gemm_f32_packed_a_rows: the packed operand was not made by pack_a_f32 in this process");
+  const int64_t m = a.rows(), k = a.cols();
+  EDGEOPT_CHECK_ARG(m0 >= 0 && m0 <= m1 && m1 <= m && m0 % a.tile() == 0,
+                    "gemm_f32_packed_a_rows: rows [" + std::to_string(m0) + ", " + std::to_string(m1) +
+                        ") must lie in [0, " + std::to_string(m) + ") and start at a multiple of the panel height " +
+                        std::to_string(a.tile()));
+  detail::check_dims("gemm_f32_packed_a_rows", m, n, k);
+  detail::check_ld("gemm_f32_packed_a_rows", "ldb", ldb, trans_b ? k : n, trans_b ? n : k);
+  detail::check_ld("gemm_f32_packed_a_rows", "ldc", ldc, n, m1 - m0);
+  if (m0 == m1 || n == 0) return;
+  detail::GemmProblem p{false, trans_b, m, n, k, alpha, beta, nullptr, 0, b, ldb, c, ldc, ep, a.data(), nullptr, nullptr};
+  p.rows_begin = m0;
+  p.rows_end = m1;
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
 }
 

@@ -228,6 +228,61 @@ TEST(GemmF32, ThreadCountDoesNotChangeBits) {
       ASSERT_EQ(results[0][i], results[r][i]) << "result " << r << " differs at flat index " << i;
 }
 
+// Few column tiles (N = 49: one full NR panel and one column) with a packed A: the split goes over
+// M (rows) instead of giving one thread 48 columns and the other 1; the bits must not change.
+TEST(GemmF32, PackedAFewColumnsThreadCountDoesNotChangeBits) {
+  const int64_t m = 200, n = 49, k = 700;
+  std::mt19937 rng(4);
+  auto a = random_vec(m * k, rng), b = random_vec(k * n, rng), rb = random_vec(m, rng);
+  const PackedMatrix pa = pack_a_f32(false, m, k, a.data(), k);
+  GemmEpilogue ep;
+  ep.row_bias = rb.data();
+  ep.clamp_min = 0.f;
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> c(m * n);
+    gemm_f32_packed_a(pa, false, n, 1.f, b.data(), n, 0.f, c.data(), n, ep, &pool);
+    results.push_back(c);
+  }
+  for (size_t r = 1; r < results.size(); ++r)
+    for (int64_t i = 0; i < m * n; ++i)
+      ASSERT_EQ(results[0][i], results[r][i]) << "threads " << r + 1 << " differ at flat index " << i;
+  ThreadPool two(2);
+  check_case({false, false, m, n, k, 0, 0, 0, 1.f, 0.f, true, false, 0.f, INFINITY, Case::kPackedA}, 11, &two);
+}
+
+// gemm_f32_packed_a_rows over row blocks (panel-aligned starts, a ragged end, several K blocks,
+// beta 0 and 1, epilogue) gives the bits of the whole product, written relative to row m0.
+TEST(GemmF32, PackedARowsEqualTheWholeProduct) {
+  for (const int64_t n : {5, 49, 130})
+    for (const float beta : {0.f, 1.f}) {
+      const int64_t m = 45, k = 600;
+      std::mt19937 rng(static_cast<uint32_t>(n));
+      auto a = random_vec(m * k, rng), b = random_vec(k * n, rng), rb = random_vec(m, rng), c0 = random_vec(m * n, rng);
+      const PackedMatrix pa = pack_a_f32(false, m, k, a.data(), k);
+      GemmEpilogue ep;
+      ep.row_bias = rb.data();
+      ep.clamp_min = -0.5f;
+      std::vector<float> whole = c0;
+      ThreadPool one(1);
+      gemm_f32_packed_a(pa, false, n, 1.f, b.data(), n, beta, whole.data(), n, ep, &one);
+      const int64_t step = 2 * pa.tile();
+      for (int64_t m0 = 0; m0 < m; m0 += step) {
+        const int64_t m1 = std::min(m, m0 + step);
+        std::vector<float> part(c0.begin() + m0 * n, c0.begin() + m1 * n);
+        gemm_f32_packed_a_rows(pa, m0, m1, false, n, 1.f, b.data(), n, beta, part.data(), n, ep);
+        for (int64_t i = 0; i < (m1 - m0) * n; ++i)
+          ASSERT_EQ(part[i], whole[m0 * n + i]) << "rows [" << m0 << "," << m1 << ") N=" << n << " beta=" << beta
+                                                << " differ at row " << m0 + i / n << " col " << i % n;
+      }
+    }
+  std::vector<float> a(64 * 16), b(16 * 4), c(64 * 4);
+  const PackedMatrix pa = pack_a_f32(false, 64, 16, a.data(), 16);
+  EXPECT_THROW(gemm_f32_packed_a_rows(pa, 1, 9, false, 4, 1.f, b.data(), 4, 0.f, c.data(), 4), Error);
+  EXPECT_THROW(gemm_f32_packed_a_rows(pa, 0, 65, false, 4, 1.f, b.data(), 4, 0.f, c.data(), 4), Error);
+}
+
 TEST(GemmF32, KZeroScalesCAndAppliesEpilogue) {
   Case cs;
   cs.m = 5;

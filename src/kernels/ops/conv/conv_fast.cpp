@@ -143,33 +143,14 @@ bool winograd_eligible(const Node& node, const Shape& w, int64_t group) {
   return true;
 }
 
-// Y = Winograd F(2x2,3x3) conv (see microkernels/conv/winograd.h), image by image: input
-// transform split over channels, the 16 GEMMs over the pool, output transform over channels.
+// Y = Winograd F(2x2,3x3) conv (see microkernels/conv/winograd.h), image by image.
 void conv_winograd_f23(const FastConvDims& d, const std::vector<gemm::PackedMatrix>& u, const float* px,
                        const float* pb, const float* pr, const FusedActivation& act, float* py) {
-  const int64_t ih = d.win.big[1], iw = d.win.big[2], oh = d.win.small[1], ow = d.win.small[2];
-  const int64_t th = microkernels::winograd_f23_tiles(oh), tw = microkernels::winograd_f23_tiles(ow);
-  const int64_t tiles = th * tw;
-  constexpr int kE = microkernels::kWinogradF23Elems;
-  float* v = thread_buffer(0, static_cast<size_t>(kE * d.c * tiles));
-  float* mm = thread_buffer(1, static_cast<size_t>(kE * d.m * tiles));
-  ThreadPool& pool = default_pool();
-  for (int64_t n = 0; n < d.n; ++n) {
-    const float* x = px + n * d.c * d.in_sz;
-    pool.parallel_for(d.c, [&](int64_t c0, int64_t c1) {
-      microkernels::winograd_f23_input(x, d.c, ih, iw, d.win.pad_begin[1], d.win.pad_begin[2], th, tw, c0, c1, v);
-    });
-    pool.parallel_for(kE, [&](int64_t e0, int64_t e1) {
-      for (int64_t e = e0; e < e1; ++e)
-        gemm::gemm_f32_packed_a(u[e], false, tiles, 1.f, v + e * d.c * tiles, tiles, 0.f, mm + e * d.m * tiles, tiles,
-                                {}, nullptr);
-    });
-    float* y = py + n * d.m * d.out_sz;
-    pool.parallel_for(d.m, [&](int64_t o0, int64_t o1) {
-      microkernels::winograd_f23_output(mm, d.m, th, tw, oh, ow, pb, pr ? pr + n * d.m * d.out_sz : nullptr, act.lo,
-                                        act.hi, o0, o1, y);
-    });
-  }
+  const microkernels::WinogradF23Shape s{d.c, d.win.big[1], d.win.big[2], d.win.pad_begin[1], d.win.pad_begin[2],
+                                         d.m, d.win.small[1], d.win.small[2]};
+  for (int64_t n = 0; n < d.n; ++n)
+    microkernels::winograd_f23_conv_f32(u.data(), s, px + n * d.c * d.in_sz, pb, pr ? pr + n * d.m * d.out_sz : nullptr,
+                                        act.lo, act.hi, py + n * d.m * d.out_sz, default_pool());
 }
 
 }  // namespace
