@@ -28,26 +28,12 @@ bool is_fusable_conv(const Graph& g, const Node& conv) {
 }  // namespace
 
 PassReport fuse_conv_maxpool(Graph& g) {
-  PassReport r{"fuse_conv_maxpool", 0};
-  auto uses = detail::use_counts(g);
-  auto producer = detail::producers(g);
-  std::vector<bool> erase(g.nodes.size(), false);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const Node& pool = g.nodes[i];
-    if (!detail::is_plain_maxpool_2x2s2(pool)) continue;
-    const std::string& x = pool.inputs[0];
-    auto p = producer.find(x);
-    if (p == producer.end() || uses[x] != 1 || erase[p->second] || detail::is_graph_output(g, x)) continue;
-    Node& conv = g.nodes[p->second];
-    if (!is_fusable_conv(g, conv)) continue;
+  const int n = detail::fold_maxpool_2x2s2_into_producer(g, [&](Node& conv) {
+    if (!is_fusable_conv(g, conv)) return false;
     conv.op_type = "ConvMaxPool";
-    conv.outputs[0] = pool.outputs[0];
-    g.value_info.erase(x);
-    erase[i] = true;
-    ++r.nodes_changed;
-  }
-  detail::erase_nodes(g, erase);
-  return r;
+    return true;
+  });
+  return {"fuse_conv_maxpool", n};
 }
 
 PassReport split_conv_maxpool(Graph& g) {

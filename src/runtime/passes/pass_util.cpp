@@ -100,4 +100,26 @@ bool is_plain_maxpool_2x2s2(const Node& n) {
          (pad == "NOTSET" || pad == "VALID");
 }
 
+int fold_maxpool_2x2s2_into_producer(Graph& g, const std::function<bool(Node&)>& fuse) {
+  auto uses = use_counts(g);
+  auto producer = producers(g);
+  std::vector<bool> erase(g.nodes.size(), false);
+  int folded = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& pool = g.nodes[i];
+    if (!is_plain_maxpool_2x2s2(pool)) continue;
+    const std::string x = pool.inputs[0];
+    auto p = producer.find(x);
+    if (p == producer.end() || uses[x] != 1 || erase[p->second] || is_graph_output(g, x)) continue;
+    Node& prod = g.nodes[p->second];
+    if (prod.outputs.size() != 1 || !fuse(prod)) continue;
+    prod.outputs[0] = pool.outputs[0];
+    g.value_info.erase(x);
+    erase[i] = true;
+    ++folded;
+  }
+  erase_nodes(g, erase);
+  return folded;
+}
+
 }  // namespace edgeopt::runtime::passes::detail

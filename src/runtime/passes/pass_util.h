@@ -1,5 +1,6 @@
 // Small graph queries shared by the passes (internal to runtime/passes).
 #pragma once
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,5 +33,9 @@ bool activation_bounds(const Graph& g, const Node& n, std::string* kind, float* 
 // MaxPool 2-D, kernel 2x2, stride 2, no padding or dilation, floor mode, values only (the pool
 // fuse_qconv_maxpool and fuse_conv_maxpool fold into the conv before it).
 bool is_plain_maxpool_2x2s2(const Node& n);
+// Folds every plain MaxPool 2x2/2 into the node producing its input when the pool is that value's
+// only reader (and it is no graph output) and `fuse(producer)` accepts and rewrites the producer;
+// the producer then writes the pool's output and the pool is erased. Returns the pools folded.
+int fold_maxpool_2x2s2_into_producer(Graph& g, const std::function<bool(Node&)>& fuse);
 
 }  // namespace edgeopt::runtime::passes::detail
