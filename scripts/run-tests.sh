@@ -15,10 +15,12 @@ fi
 # binary requests, gRPC ModelInferRequest, config.pbtxt, recipes) for 30 s each.
 # ASan+UBSan on every change for the device-side code: every op's reference and fast kernels,
 # the graph passes, memory plan and thread pool (kernels_test, core_runtime_test; ~10 min, most of
-# it the instrumented build). The whole suite under ASan+UBSan and the runtime/server tests under
-# TSan: scripts/sanitize.sh, run by hand (an instrumented build of every library exceeds CI's
-# budget; docs/security.md).
+# it the instrumented build). TSan on every change for the threaded runtime: the intra-op pool,
+# parallel kernels at 1-4 threads and concurrent sessions (core_runtime_test). The whole suite
+# under ASan+UBSan and the server tests under TSan: scripts/sanitize.sh, run by hand (an
+# instrumented build of every library exceeds CI's budget; docs/security.md).
 EDGEOPT_SANITIZE_TESTS="core_runtime_test kernels_test" bash scripts/sanitize.sh asan
+EDGEOPT_TSAN_TESTS="core_runtime_test" bash scripts/sanitize.sh tsan
 if command -v clang++ >/dev/null 2>&1; then
   # A fixed seed and run count keep the CI run reproducible; longer exploratory runs: run_fuzz.sh 600.
   EDGEOPT_FUZZ_PARSER_SECONDS="${EDGEOPT_FUZZ_PARSER_SECONDS:-30}" \
