@@ -2,12 +2,14 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace edgeopt::split {
@@ -67,7 +69,21 @@ std::string encode_infer_request(const std::map<std::string, Tensor>& inputs, co
 
 namespace {
 
-// The tensors listed under `key` ("inputs" or "outputs") of a v2 body, binary or JSON.
+// The element count of `dims`, or -1 when a dim is negative or the product passes `limit`
+// (checked before anything is allocated: a hostile header must not size a buffer).
+int64_t checked_numel(const std::vector<int64_t>& dims, int64_t limit) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) return -1;
+    if (d != 0 && n > limit / d) return -1;
+    n *= d;
+  }
+  return n <= limit ? n : -1;
+}
+
+// The tensors listed under `key` ("inputs" or "outputs") of a v2 body, binary or JSON. Every
+// field is type-checked here, so a malformed message is an InvalidArgument naming the tensor and
+// field, never a JSON library exception; sizes are checked against the body before allocating.
 std::map<std::string, Tensor> decode_tensors(const std::string& body, size_t json_len, const std::string& key,
                                              nlohmann::json* header) {
   EDGEOPT_CHECK_ARG(json_len <= body.size(), "Inference-Header-Content-Length " + std::to_string(json_len) +
@@ -80,39 +96,75 @@ std::map<std::string, Tensor> decode_tensors(const std::string& body, size_t jso
   size_t offset = hlen;
   for (const auto& o : j[key]) {
     EDGEOPT_CHECK_ARG(o.is_object() && o.contains("name") && o.contains("shape") && o.contains("datatype"),
-                      "v2 tensor without name/shape/datatype: " + o.dump());
+                      "v2 tensor without name/shape/datatype: " + o.dump().substr(0, 200));
+    EDGEOPT_CHECK_ARG(o["name"].is_string(), "v2 tensor 'name' is not a string: " + o["name"].dump().substr(0, 200));
     const std::string name = o["name"].get<std::string>();
+    const std::string where = key + " tensor '" + name + "'";
+    EDGEOPT_CHECK_ARG(o["datatype"].is_string(), where + ": 'datatype' is not a string");
     const DType dt = dtype_from_oip(o["datatype"].get<std::string>());
-    std::vector<int64_t> dims = o["shape"].get<std::vector<int64_t>>();
-    for (int64_t d : dims) EDGEOPT_CHECK_ARG(d >= 0 && d < (int64_t{1} << 32), "response output '" + name + "' has a bad shape");
-    Tensor t(dt, Shape(dims));
-    const auto params = o.value("parameters", nlohmann::json::object());
+    const auto& shape = o["shape"];
+    EDGEOPT_CHECK_ARG(shape.is_array(), where + ": 'shape' is not an array: " + shape.dump().substr(0, 200));
+    std::vector<int64_t> dims;
+    for (const auto& d : shape) {
+      EDGEOPT_CHECK_ARG(d.is_number_integer(), where + ": 'shape' holds a non-integer " + d.dump().substr(0, 40));
+      dims.push_back(d.get<int64_t>());
+    }
+    // No tensor can hold more elements than the body has bytes (binary) or JSON values (data).
+    const int64_t numel = checked_numel(dims, static_cast<int64_t>(body.size()));
+    EDGEOPT_CHECK_ARG(numel >= 0, where + " has a bad shape " + shape.dump().substr(0, 200) +
+                                      " (negative, or more elements than the " + std::to_string(body.size()) +
+                                      "-byte body can carry)");
+    const size_t nbytes = static_cast<size_t>(numel) * dtype_size(dt);
+    nlohmann::json params = nlohmann::json::object();
+    if (o.contains("parameters")) {
+      EDGEOPT_CHECK_ARG(o["parameters"].is_object(), where + ": 'parameters' is not an object");
+      params = o["parameters"];
+    }
     if (params.contains("binary_data_size")) {
+      EDGEOPT_CHECK_ARG(params["binary_data_size"].is_number_unsigned(),
+                        where + ": binary_data_size is not a non-negative integer");
       const size_t n = params["binary_data_size"].get<size_t>();
-      EDGEOPT_CHECK_ARG(n == t.nbytes(), "response output '" + name + "': binary_data_size " + std::to_string(n) +
-                                             " but shape and datatype need " + std::to_string(t.nbytes()) + " bytes");
-      EDGEOPT_CHECK_ARG(offset + n <= body.size(), "response output '" + name + "' runs past the end of the body");
+      EDGEOPT_CHECK_ARG(n == nbytes, where + ": binary_data_size " + std::to_string(n) +
+                                         " but shape and datatype need " + std::to_string(nbytes) + " bytes");
+      EDGEOPT_CHECK_ARG(n <= body.size() - offset, where + " runs past the end of the body");
+      Tensor t(dt, Shape(dims));
       std::memcpy(t.raw(), body.data() + offset, n);
       offset += n;
+      out[name] = std::move(t);
     } else {
-      EDGEOPT_CHECK_ARG(o.contains("data") && o["data"].is_array(), "response output '" + name + "' has no data");
+      EDGEOPT_CHECK_ARG(o.contains("data") && o["data"].is_array(), where + " has no data");
       const auto& d = o["data"];
-      EDGEOPT_CHECK_ARG(static_cast<int64_t>(d.size()) == t.numel(),
-                        "response output '" + name + "': " + std::to_string(d.size()) + " values for shape " + t.shape().str());
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        const double v = d[static_cast<size_t>(i)].get<double>();
+      EDGEOPT_CHECK_ARG(static_cast<int64_t>(d.size()) == numel,
+                        where + ": " + std::to_string(d.size()) + " values for shape " + shape.dump().substr(0, 200));
+      Tensor t(dt, Shape(dims));
+      for (int64_t i = 0; i < numel; ++i) {
+        const auto& e = d[static_cast<size_t>(i)];
+        EDGEOPT_CHECK_ARG(e.is_number() || e.is_boolean(),
+                          where + ": data[" + std::to_string(i) + "] is not a number: " + e.dump().substr(0, 40));
+        const double v = e.is_boolean() ? (e.get<bool>() ? 1.0 : 0.0) : e.get<double>();
+        // Out-of-range float -> integer conversion is undefined behaviour: refuse it by name.
+        const bool integral = dt == DType::kU8 || dt == DType::kI8 || dt == DType::kI32 || dt == DType::kI64;
+        if (integral)
+          EDGEOPT_CHECK_ARG(std::isfinite(v) && std::fabs(v) <= 9.2e18,
+                            where + ": data[" + std::to_string(i) + "] = " + e.dump() + " does not fit " + dtype_name(dt));
+        const int64_t iv = integral ? static_cast<int64_t>(v) : 0;  // then wraps like a C cast
+        constexpr double kFMax = std::numeric_limits<float>::max();
+        const float vf = std::isnan(v) ? std::numeric_limits<float>::quiet_NaN()
+                         : v > kFMax   ? std::numeric_limits<float>::infinity()
+                         : v < -kFMax  ? -std::numeric_limits<float>::infinity()
+                                       : static_cast<float>(v);
         switch (dt) {
-          case DType::kF32: t.data<float>()[i] = static_cast<float>(v); break;
-          case DType::kF16: t.data_u16()[i] = f32_to_f16(static_cast<float>(v)); break;
-          case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-          case DType::kI8: t.data<int8_t>()[i] = static_cast<int8_t>(v); break;
-          case DType::kI32: t.data<int32_t>()[i] = static_cast<int32_t>(v); break;
-          case DType::kI64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
+          case DType::kF32: t.data<float>()[i] = vf; break;
+          case DType::kF16: t.data_u16()[i] = f32_to_f16(vf); break;
+          case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(iv); break;
+          case DType::kI8: t.data<int8_t>()[i] = static_cast<int8_t>(iv); break;
+          case DType::kI32: t.data<int32_t>()[i] = static_cast<int32_t>(iv); break;
+          case DType::kI64: t.data<int64_t>()[i] = iv; break;
           default: t.data<bool>()[i] = v != 0; break;
         }
       }
+      out[name] = std::move(t);
     }
-    out[name] = std::move(t);
   }
   if (header) *header = std::move(j);
   return out;
@@ -126,7 +178,7 @@ InferRequest decode_infer_request(const std::string& body, size_t json_len) {
   r.inputs = decode_tensors(body, json_len, "inputs", &j);
   if (j.contains("outputs") && j["outputs"].is_array())
     for (const auto& o : j["outputs"])
-      if (o.is_object() && o.contains("name")) r.outputs.push_back(o["name"].get<std::string>());
+      if (o.is_object() && o.contains("name") && o["name"].is_string()) r.outputs.push_back(o["name"].get<std::string>());
   return r;
 }
 

@@ -326,5 +326,41 @@ TEST(OipCodec, BinaryRequestRoundTripsAndJsonResponsesDecode) {
   EXPECT_THROW(OipClient("http://x:99999"), Error);
 }
 
+// A hostile cloud (or a fuzzer: tests/fuzz/corpus/oip_binary_parse/shape_is_object) sends fields
+// of the wrong JSON type or shapes larger than the body: each is an edgeopt::Error naming the
+// tensor and field, never a JSON library exception and never a huge allocation.
+TEST(OipCodec, MalformedMessagesAreErrorsNamingTheField) {
+  auto what = [](const std::string& body, size_t jl = 0) -> std::string {
+    try {
+      (void)decode_infer_response(body, jl, {});
+    } catch (const Error& e) {
+      return e.what();
+    } catch (const std::exception& e) {
+      return std::string("WRONG EXCEPTION TYPE: ") + e.what();
+    }
+    return "no error";
+  };
+  auto has = [](const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos && msg.find("WRONG") == std::string::npos;
+  };
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":{"binary_data_size":8}}]})"), "'shape' is not an array");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":7,"datatype":"FP32","shape":[1]}]})"), "'name' is not a string");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":1,"shape":[1]}]})"), "'datatype' is not a string");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1.5]}]})"), "non-integer");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[4294967295,4294967295,4294967295],"data":[]}]})"),
+               "bad shape");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":[1]}]})"), "'parameters' is not an object");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":"4"}}]})"),
+               "binary_data_size is not");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1],"data":["x"]}]})"), "data[0] is not a number");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"UINT8","shape":[1],"data":[1e300]}]})"), "does not fit");
+  // Values beyond float's range become infinities, as a C cast on IEEE hardware would give.
+  auto big = decode_infer_response(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[2],"data":[1e300,-1e300]}]})", 0, {});
+  EXPECT_TRUE(std::isinf(big.at("a").data<float>()[0]) && big.at("a").data<float>()[1] < 0);
+  // The request decoder: an output name that is not a string is skipped, not thrown as a type error.
+  const InferRequest r = decode_infer_request(R"({"inputs":[],"outputs":[{"name":3},{"name":"y"}]})", 0);
+  EXPECT_EQ(r.outputs, std::vector<std::string>{"y"});
+}
+
 }  // namespace
 }  // namespace edgeopt::split
