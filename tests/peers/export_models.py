@@ -17,6 +17,7 @@ Usage:
 writes OUT_DIR/NAME.onnx and OUT_DIR/manifest.json: {NAME: {"path", "inputs": {name: shape}, "source"}}.
 """
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -110,8 +111,11 @@ def export_torch(out_dir, only=None, seed=0):
         axes = {k: {axis: "N"} for k, (_, axis) in inputs.items()}
         axes["output"] = {0: "N"}
         path = os.path.join(out_dir, name + ".onnx")
+        # Newer torch (2.9+) defaults to the dynamo exporter; keep the TorchScript one everywhere so
+        # every machine exports the same graph (opset 13, dynamic batch).
+        extra = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
         torch.onnx.export(model, args, path, opset_version=OPSET, input_names=list(inputs), output_names=["output"],
-                          dynamic_axes=axes, do_constant_folding=True)
+                          dynamic_axes=axes, do_constant_folding=True, **extra)
         made[name] = {"path": path, "inputs": {k: shape for k, (shape, _) in inputs.items()},
                       "source": "torch %s, torch.onnx.export opset %d" % (torch.__version__, OPSET)}
     return made

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Runs on a lent GPU machine, in the repo root, after scripts/gpu-pack.sh here (docs/cuda.md):
+#   1. cuda_test: every op and model family on CUDA against the CPU reference (fp32, fp16, int8);
+#   2. the torchvision models exported there (tests/peers/export_models.py, as on this machine);
+#   3. bench/cuda_vs_ort.py: edgeopt's CUDA backend vs ONNX Runtime's CUDA EP, batch 1 and 32,
+#      with NVML power/memory; then edgeopt fp16.
+# Results go to $OUT (the device tool's folder) or /tmp/gpu-out.
+set -uo pipefail
+OUT="${OUT:-/tmp/gpu-out}"; mkdir -p "$OUT"
+D=.devrun
+STAGE="${EDGEOPT_GPU_STAGES:-test,bench}"
+nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv | tee "$OUT/gpu.txt"
+# CUDA 13 libraries: the image's toolkit and the nvidia-* wheels beside its PyTorch.
+libdirs=""
+for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libcudnn.so.9 libcufft.so.12 libcurand.so.10 libnvrtc.so.13; do
+  f=$(find /usr/local/cuda/ /usr/local/cuda/lib64/ /opt /usr/lib/x86_64-linux-gnu -name "$lib" 2>/dev/null | head -1)
+  if [ -n "$f" ]; then libdirs="$libdirs:$(dirname "$f")"; else echo "not found: $lib"; fi
+done
+export LD_LIBRARY_PATH="$PWD/$D/lib$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+if [[ "$STAGE" == *test* ]]; then
+  timeout "${EDGEOPT_GPU_TEST_TIMEOUT:-240}" "$D/bin/cuda_test" --gtest_output="json:$OUT/cuda_test.json" \
+    ${EDGEOPT_GPU_TEST_FILTER:+--gtest_filter=$EDGEOPT_GPU_TEST_FILTER} > "$OUT/cuda_test.log" 2>&1
+  echo "cuda_test exit $?"
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[       OK|^\[  FAILED|Failure|error|Expected|Which is|cpu=" "$OUT/cuda_test.log" | head -80
+fi
+if [[ "$STAGE" == *bench* ]]; then
+  PY=python3
+  if [ -f /tmp/xfer/libonnxruntime_providers_cuda.so.xz ] && [ -f "$D/ort/onnxruntime_rest.tar.xz" ]; then
+    mkdir -p /tmp/site
+    "$PY" - <<'PYEOF'
+import lzma, os, shutil, tarfile
+D = ".devrun/ort"
+with tarfile.open(os.path.join(D, "onnxruntime_rest.tar.xz")) as t:
+    t.extractall("/tmp/site")
+capi = "/tmp/site/onnxruntime/capi"
+for src in [os.path.join(D, f) for f in os.listdir(D) if f.endswith(".xz") and not f.endswith(".tar.xz")] + \
+        ["/tmp/xfer/libonnxruntime_providers_cuda.so.xz"]:
+    dst = os.path.join(capi, os.path.basename(src)[:-3])
+    with lzma.open(src) as f, open(dst, "wb") as g:
+        shutil.copyfileobj(f, g, 1 << 24)
+    os.chmod(dst, 0o755)
+print("onnxruntime-gpu unpacked:", sorted(os.listdir(capi))[:40])
+PYEOF
+    export PYTHONPATH=/tmp/site
+  else
+    echo "no onnxruntime-gpu carried: ORT columns will say so"
+  fi
+  "$PY" -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.__file__, o.get_available_providers())"
+  mkdir -p /tmp/models
+  cp "$D"/models/*.onnx /tmp/models/
+  timeout 120 "$PY" tests/peers/export_models.py /tmp/models --only torch_mobilenet_v2,torch_resnet18 > "$OUT/export.log" 2>&1 ||
+    { echo "export failed"; tail -20 "$OUT/export.log"; }
+  M=(/tmp/models/vision_cnn.onnx /tmp/models/torch_mlp.onnx /tmp/models/torch_mobilenet_v2.onnx /tmp/models/torch_resnet18.onnx)
+  PYTHONUNBUFFERED=1 "$PY" bench/cuda_vs_ort.py "$D/bin/edgeopt-cuda-bench" "${M[@]}" --python "$PY" --batches 1,32 \
+    --rounds "${EDGEOPT_GPU_ROUNDS:-2}" --iters 200 --warmup 20 --json "$OUT/cuda_vs_ort_fp32.json" 2>&1 | tee "$OUT/cuda_vs_ort_fp32.txt"
+  for m in "${M[@]}"; do for b in 1 32; do
+    "$D/bin/edgeopt-cuda-bench" "$m" --dtype fp16 --batch $b --iters 200 --warmup 20 --json >> "$OUT/edgeopt_fp16.jsonl" 2>> "$OUT/edgeopt_fp16.err"
+  done; done
+  "$PY" - "$OUT/edgeopt_fp16.jsonl" <<'PYEOF'
+import json, sys
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    print(f"fp16 {j['model'].split('/')[-1]:26s} batch {j['batch']:3d} p50 {j['latency_ms']['p50']:.3f} ms  "
+          f"power {j.get('power_w')} W  energy {j.get('energy_mj_per_inference')} mJ  graphs {j.get('cuda_graphs')}")
+PYEOF
+  tail -5 "$OUT/edgeopt_fp16.err" 2>/dev/null
+fi
