@@ -511,7 +511,9 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
   auto vid = [&](size_t i) -> int64_t {
     if (!n.has_input(i)) return -1;
     auto it = value_id.find(n.inputs[i]);
-    return it == value_id.end() ? -1 : values[it->second].root;
+    // The value itself, not its root: a view (Flatten, Reshape) has its own shape; value_ptr
+    // already resolves every value to its root's buffer.
+    return it == value_id.end() ? -1 : it->second;
   };
   auto out_id = [&](size_t i) { return value_id.at(n.outputs[i]); };
   auto const_in = [&](size_t i) -> const Tensor* {
@@ -943,7 +945,7 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     return;
   }
 
-  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {  // no GlobalMaxPool on the CPU runtime
     auto p = std::make_unique<PoolOp>();
     p->x = need_value(0);
     need_float(p->x);
