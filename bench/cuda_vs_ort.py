@@ -11,7 +11,7 @@ bench venv (~/.cache/edgeopt-bench-venv/bin/pip install onnxruntime-gpu). Withou
 Both runtimes get the same model file (the batch dim made symbolic where it was fixed at 1), the
 same random f32 input, warm-up and timed runs; latency is host numpy/tensor in -> host out per run
 (edgeopt: `edgeopt bench --device cuda --json`, p50 of CudaSession::run with its CUDA graph; ORT:
-p50 of InferenceSession.run with CUDAExecutionProvider, default options). Per round edgeopt and ORT
+p50 of InferenceSession.run with CUDAExecutionProvider, use_tf32 matched to --dtype). Per round edgeopt and ORT
 run one after the other in their own processes; the table shows the median over rounds of each
 p50 and the ratio edgeopt/ORT (< 1: edgeopt is faster).
 Default models: the reference set of bench/runtime_vs_peers.py (vision_cnn, torch_mlp,
@@ -34,11 +34,11 @@ ORT_SCRIPT = r"""
 import json, sys, time
 import numpy as np
 import onnxruntime as ort
-model, batch, iters, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+model, batch, iters, warmup, tf32 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 if "CUDAExecutionProvider" not in ort.get_available_providers():
     print(json.dumps({"error": "onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu in the bench venv)"}))
     sys.exit(0)
-sess = ort.InferenceSession(model, providers=["CUDAExecutionProvider"])
+sess = ort.InferenceSession(model, providers=[("CUDAExecutionProvider", {"use_tf32": tf32})])
 if sess.get_providers()[0] != "CUDAExecutionProvider":
     print(json.dumps({"error": "ORT fell back to " + sess.get_providers()[0]}))
     sys.exit(0)
@@ -101,9 +101,9 @@ def run_edgeopt(binary, model, batch, dtype, iters, warmup):
             "cuda_graphs": j.get("cuda_graphs")}
 
 
-def run_ort(python, model, batch, iters, warmup):
-    r = subprocess.run([python, "-c", ORT_SCRIPT, model, str(batch), str(iters), str(warmup)], capture_output=True,
-                       text=True)
+def run_ort(python, model, batch, iters, warmup, tf32):
+    r = subprocess.run([python, "-c", ORT_SCRIPT, model, str(batch), str(iters), str(warmup), "1" if tf32 else "0"],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         return {"error": r.stderr.strip()[-300:]}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -117,8 +117,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16"],
-                    help="edgeopt's float storage (ORT always runs the fp32 model)")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "tf32", "fp16"],
+                    help="edgeopt's float math: fp32 runs against ORT with use_tf32=0 (both exact f32), tf32 "
+                         "against ORT's default (use_tf32=1), fp16 against ORT's default on the f32 model")
     ap.add_argument("--python", default=VENV_PY,
                     help="the Python that imports onnxruntime-gpu (default: the bench venv's)")
     ap.add_argument("--json")
@@ -141,7 +142,7 @@ def main():
                 e_runs, o_runs, err = [], [], None
                 for _ in range(a.rounds):
                     e = run_edgeopt(a.edgeopt, model, b, a.dtype, a.iters, a.warmup)
-                    o = run_ort(a.python, model, b, a.iters, a.warmup)
+                    o = run_ort(a.python, model, b, a.iters, a.warmup, a.dtype != "fp32")
                     err = e.get("error") or o.get("error")
                     if err:
                         break
@@ -159,8 +160,9 @@ def main():
                 if err:
                     print(f"{row['model']:28s} batch {b:3d}  error: {err}")
                 else:
-                    print(f"{row['model']:28s} batch {b:3d}  edgeopt {row['edgeopt_ms']:8.3f} ms   "
-                          f"ORT CUDA EP {row['ort_ms']:8.3f} ms   ratio {row['ratio']:.2f}")
+                    ort_mode = "use_tf32=0" if a.dtype == "fp32" else "default, tf32"
+                    print(f"{row['model']:28s} batch {b:3d}  edgeopt {a.dtype} {row['edgeopt_ms']:8.3f} ms   "
+                          f"ORT CUDA EP ({ort_mode}) {row['ort_ms']:8.3f} ms   ratio {row['ratio']:.2f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

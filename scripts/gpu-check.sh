@@ -2,14 +2,14 @@
 # Runs on a lent GPU machine, in the repo root, after scripts/gpu-pack.sh here (docs/cuda.md):
 #   1. cuda_test: every op and model family on CUDA against the CPU reference (fp32, fp16, int8);
 #   2. the torchvision models exported there (tests/peers/export_models.py, as on this machine);
-#   3. bench/cuda_vs_ort.py: edgeopt's CUDA backend vs ONNX Runtime's CUDA EP, batch 1 and 32,
-#      with NVML power/memory; then edgeopt fp16.
+#   3. bench/cuda_vs_ort.py: edgeopt's CUDA backend vs ONNX Runtime's CUDA EP, batch 1 and 32, in
+#      fp32 (both exact), tf32 (both TF32 tensor cores) and edgeopt fp16, with NVML power/memory.
 # Results go to $OUT (the device tool's folder) or /tmp/gpu-out.
 set -uo pipefail
 OUT="${OUT:-/tmp/gpu-out}"; mkdir -p "$OUT"
 D=.devrun
 STAGE="${EDGEOPT_GPU_STAGES:-test,bench}"
-nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv
 # CUDA 13 libraries: the image's toolkit and the nvidia-* wheels beside its PyTorch.
 libdirs=""
 for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libcudnn.so.9 libcufft.so.12 libcurand.so.10 libnvrtc.so.13; do
@@ -49,20 +49,16 @@ PYEOF
   "$PY" -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.__file__, o.get_available_providers())"
   mkdir -p /tmp/models
   cp "$D"/models/*.onnx /tmp/models/
-  timeout 120 "$PY" tests/peers/export_models.py /tmp/models --only torch_mobilenet_v2,torch_resnet18 > "$OUT/export.log" 2>&1 ||
-    { echo "export failed"; tail -20 "$OUT/export.log"; }
+  timeout 120 "$PY" tests/peers/export_models.py /tmp/models --only torch_mobilenet_v2,torch_resnet18 > /tmp/export.log 2>&1 ||
+    { echo "export failed"; tail -20 /tmp/export.log; }
   M=(/tmp/models/vision_cnn.onnx /tmp/models/torch_mlp.onnx /tmp/models/torch_mobilenet_v2.onnx /tmp/models/torch_resnet18.onnx)
-  PYTHONUNBUFFERED=1 "$PY" bench/cuda_vs_ort.py "$D/bin/edgeopt-cuda-bench" "${M[@]}" --python "$PY" --batches 1,32 \
-    --rounds "${EDGEOPT_GPU_ROUNDS:-2}" --iters 200 --warmup 20 --json "$OUT/cuda_vs_ort_fp32.json" 2>&1 | tee "$OUT/cuda_vs_ort_fp32.txt"
-  for m in "${M[@]}"; do for b in 1 32; do
-    "$D/bin/edgeopt-cuda-bench" "$m" --dtype fp16 --batch $b --iters 200 --warmup 20 --json >> "$OUT/edgeopt_fp16.jsonl" 2>> "$OUT/edgeopt_fp16.err"
-  done; done
-  "$PY" - "$OUT/edgeopt_fp16.jsonl" <<'PYEOF'
-import json, sys
-for line in open(sys.argv[1]):
-    j = json.loads(line)
-    print(f"fp16 {j['model'].split('/')[-1]:26s} batch {j['batch']:3d} p50 {j['latency_ms']['p50']:.3f} ms  "
-          f"power {j.get('power_w')} W  energy {j.get('energy_mj_per_inference')} mJ  graphs {j.get('cuda_graphs')}")
-PYEOF
-  tail -5 "$OUT/edgeopt_fp16.err" 2>/dev/null
+  for dt in ${EDGEOPT_GPU_DTYPES:-fp32 tf32 fp16}; do
+    PYTHONUNBUFFERED=1 "$PY" bench/cuda_vs_ort.py "$D/bin/edgeopt-cuda-bench" "${M[@]}" --python "$PY" --batches 1,32 \
+      --dtype "$dt" --rounds "${EDGEOPT_GPU_ROUNDS:-2}" --iters 200 --warmup 20 --json "$OUT/vs_ort_$dt.json" 2>&1 |
+      tee -a "$OUT/vs_ort.txt"
+  done
+  # One run per model with the per-node kernel notes (which cuDNN algorithm, fused or not).
+  for m in "${M[@]}"; do
+    "$D/bin/edgeopt-cuda-bench" "$m" --batch 1 --iters 50 --json >> "$OUT/kernels_b1_fp32.jsonl" 2>&1
+  done
 fi

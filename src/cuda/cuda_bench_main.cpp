@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   bool no_optimize = false;
   CLI::App app{"CUDA backend numbers for `edgeopt bench --device cuda` (run through edgeopt bench)"};
   app.add_option("model", a.model, "ONNX model file")->required();
-  app.add_option("--dtype", a.dtype, "fp32 (default) or fp16");
+  app.add_option("--dtype", a.dtype, "fp32 (default), tf32 or fp16");
   app.add_option("--batch", a.batch, "batch size (default 1)");
   app.add_option("--iters", a.iters, "timed runs (default 50)");
   app.add_option("--warmup", a.warmup, "untimed runs first (default 5)");

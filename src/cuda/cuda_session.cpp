@@ -18,12 +18,15 @@
 
 namespace edgeopt::cuda {
 
-const char* precision_name(Precision p) { return p == Precision::kF16 ? "fp16" : "fp32"; }
+const char* precision_name(Precision p) {
+  return p == Precision::kF16 ? "fp16" : p == Precision::kTF32 ? "tf32" : "fp32";
+}
 
 Precision precision_from_name(const std::string& name) {
   if (name == "fp32" || name == "f32") return Precision::kF32;
+  if (name == "tf32") return Precision::kTF32;
   if (name == "fp16" || name == "f16") return Precision::kF16;
-  throw_error(ErrorCode::kInvalidArgument, "precision '" + name + "' is not one of fp32, fp16 (int8: give a quantized "
+  throw_error(ErrorCode::kInvalidArgument, "precision '" + name + "' is not one of fp32, tf32, fp16 (int8: give a quantized "
                                                                   "(QDQ) model; its integer ops run in int8)");
 }
 
@@ -144,6 +147,7 @@ struct ConvOp final : DevOp {
   cudnnConvolutionDescriptor_t conv_desc = nullptr;
   cudnnActivationDescriptor_t act_desc = nullptr;
   cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  float algo_ms = -1;  // cuDNN's measured time of the chosen algorithm (ConvAlgoSearch::kMeasure)
   ~ConvOp() override {
     if (x_desc) cudnnDestroyTensorDescriptor(x_desc);
     if (y_desc) cudnnDestroyTensorDescriptor(y_desc);
@@ -584,8 +588,10 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
                            CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                        what);
     EDGEOPT_CUDNN_CALL(cudnnSetConvolutionGroupCount(c->conv_desc, static_cast<int>(group)), what);
-    // f32 must stay f32: FMA math forbids TF32 tensor cores (which would break the 1e-4 tolerance).
-    const cudnnMathType_t want_math = c->dt == DType::kF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    // fp32 must stay f32: FMA math forbids TF32 tensor cores (which would break the 1e-4 tolerance);
+    // tf32 and fp16 allow tensor cores.
+    const bool strict_f32 = opts.precision == Precision::kF32;
+    const cudnnMathType_t want_math = strict_f32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
     EDGEOPT_CUDNN_CALL(cudnnSetConvolutionMathType(c->conv_desc, want_math), what);
     int on = 0, oc = 0, oh = 0, ow = 0;
     EDGEOPT_CUDNN_CALL(cudnnGetConvolution2dForwardOutputDim(c->conv_desc, c->x_desc, c->w_desc, &on, &oc, &oh, &ow),
@@ -598,13 +604,21 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     EDGEOPT_CUDNN_CALL(cudnnSetTensor4dDescriptor(c->y_desc, CUDNN_TENSOR_NCHW, ty, on, oc, oh, ow), what);
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
-    EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardAlgorithm_v7(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
+    // Measured: cuDNN runs each algorithm on scratch buffers it allocates itself (the arena does not
+    // exist yet) and returns them fastest first. Heuristic: its model's ranking, nothing run.
+    const bool measure = opts.conv_algo_search == ConvAlgoSearch::kMeasure;
+    if (measure)
+      EDGEOPT_CUDNN_CALL(cudnnFindConvolutionForwardAlgorithm(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
-                       what);
+                         what);
+    else
+      EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardAlgorithm_v7(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
+                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
+                         what);
     int pick = -1;
     for (int i = 0; i < returned && pick < 0; ++i) {
       if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > opts.max_workspace_bytes) continue;
-      if (c->dt == DType::kF32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
+      if (strict_f32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
       pick = i;
     }
     EDGEOPT_CHECK(pick >= 0, ErrorCode::kUnimplemented,
@@ -612,8 +626,8 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
                       precision_name(opts.precision) + " within " + std::to_string(opts.max_workspace_bytes >> 20) +
                       " MB of workspace");
     c->algo = perf[pick].algo;
-    if (c->dt == DType::kF16)
-      EDGEOPT_CUDNN_CALL(cudnnSetConvolutionMathType(c->conv_desc, perf[pick].mathType), what);
+    if (!strict_f32) EDGEOPT_CUDNN_CALL(cudnnSetConvolutionMathType(c->conv_desc, perf[pick].mathType), what);
+    if (measure) c->algo_ms = perf[pick].time;
     EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardWorkspaceSize(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
                                                                c->algo, &c->workspace),
                        what);
@@ -636,6 +650,7 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
                          what);
     }
     c->kernel = "cudnn algo " + std::to_string(static_cast<int>(c->algo)) +
+                (c->algo_ms >= 0 ? " (measured " + std::to_string(c->algo_ms).substr(0, 6) + " ms)" : "") +
                 (c->fused ? " + fused bias/relu" : (n.has_input(2) || c->residual >= 0 || act.lo != -INFINITY || act.hi != INFINITY
                                                         ? " + bias_act epilogue" : "")) +
                 (group > 1 ? " group " + std::to_string(group) : "");
@@ -684,7 +699,10 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     g->m = m * batch;
     g->n = nn;
     const cudaDataType_t ty = cuda_type(g->dt);
-    EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescCreate(&g->mm.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), what);
+    // tf32: TF32 tensor cores for f32 operands (f16 operands use tensor cores under COMPUTE_32F anyway).
+    const cublasComputeType_t compute_type =
+        opts.precision == Precision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescCreate(&g->mm.desc, compute_type, CUDA_R_32F), what);
     const cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(g->mm.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)), what);
     EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(g->mm.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)), what);

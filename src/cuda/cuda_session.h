@@ -35,9 +35,17 @@
 
 namespace edgeopt::cuda {
 
-enum class Precision { kF32, kF16 };
-const char* precision_name(Precision p);  // "fp32", "fp16"
-Precision precision_from_name(const std::string& name);  // fp32|f32|fp16|f16; throws InvalidArgument
+// kF32: f32 storage and FMA math (results within 1e-4 of the CPU). kTF32: f32 storage, TF32 tensor
+// cores in Conv/Gemm (10-bit mantissa products, f32 accumulate: what ONNX Runtime's CUDA EP does
+// for f32 by default, use_tf32=1). kF16: f16 storage, f32 accumulation.
+enum class Precision { kF32, kTF32, kF16 };
+const char* precision_name(Precision p);  // "fp32", "tf32", "fp16"
+Precision precision_from_name(const std::string& name);  // fp32|f32|tf32|fp16|f16; throws InvalidArgument
+
+// How a Conv's cuDNN algorithm is chosen: kMeasure times every algorithm cuDNN offers once at
+// construction (cudnnFindConvolutionForwardAlgorithm, as ORT's EXHAUSTIVE search) and keeps the
+// fastest; kHeuristic takes cuDNN's first heuristic choice (faster start-up, slower runs).
+enum class ConvAlgoSearch { kMeasure, kHeuristic };
 
 struct CudaSessionOptions {
   Precision precision = Precision::kF32;  // float activations/weights on the device (f16: f32 accumulation)
@@ -46,6 +54,7 @@ struct CudaSessionOptions {
   bool optimize = true;                   // run the CPU runtime's graph passes first
   int device = 0;
   size_t max_workspace_bytes = size_t{256} << 20;  // per cuDNN/cuBLASLt call
+  ConvAlgoSearch conv_algo_search = ConvAlgoSearch::kMeasure;
 };
 
 struct CudaSessionStats {

@@ -1,7 +1,7 @@
 // CUDA backend vs the CPU runtime (the reference), per op and per model family, batch 1 and 32.
 // Tolerances: fp32 |gpu - cpu| <= 1e-4 |cpu| + 1e-5 max(1, max|cpu|) (the absolute part scales
-// with the output: cancellation in long sums makes single elements small); fp16 |gpu - cpu| <=
-// 1e-2 (|cpu| + max|cpu|) (f16 storage has 11 significant bits; accumulation is f32); integer
+// with the output: cancellation in long sums makes single elements small); fp16 and tf32 |gpu - cpu| <=
+// 1e-2 (|cpu| + max|cpu|) (f16 storage and TF32 products keep 11 significant bits; accumulation is f32); integer
 // outputs bit-exact (the int8 GEMM epilogue runs quant::requantize, the CPU's own routine).
 // Without a CUDA device every GPU test skips with the reason, and the no-device error paths are
 // tested instead.
@@ -42,8 +42,8 @@ std::map<std::string, Tensor> random_feeds(const CudaSession& s, uint32_t seed) 
 }
 
 // Runs g on the CPU runtime and on CUDA and compares every output; `what` names the case.
-void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what) {
-  CudaSessionOptions o;
+void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what,
+                        CudaSessionOptions o = {}) {
   o.precision = p;
   o.batch = batch;
   CudaSession gpu(g, o);
@@ -80,7 +80,7 @@ void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::s
 
 void expect_all(const Graph& g, const std::string& what, std::initializer_list<int64_t> batches = {1, 32}) {
   for (int64_t b : batches)
-    for (Precision p : {Precision::kF32, Precision::kF16}) {
+    for (Precision p : {Precision::kF32, Precision::kTF32, Precision::kF16}) {
       SCOPED_TRACE(what + " " + precision_name(p) + " batch " + std::to_string(b));
       expect_matches_cpu(g, p, b, what);
     }
@@ -144,11 +144,13 @@ TEST(CudaDevice, NvmlReadsTheDeviceOrIsAbsentWithAReason) {
 TEST(CudaPrecision, ParsesNames) {
   EXPECT_EQ(precision_from_name("fp16"), Precision::kF16);
   EXPECT_EQ(precision_from_name("f32"), Precision::kF32);
+  EXPECT_EQ(precision_from_name("tf32"), Precision::kTF32);
+  EXPECT_STREQ(precision_name(Precision::kTF32), "tf32");
   EXPECT_THROW(precision_from_name("int4"), Error);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Per op (each at batch 1 and 32, fp32 and fp16).
+// Per op (each at batch 1 and 32, fp32, tf32 and fp16).
 
 TEST(CudaOps, ConvDenseStridesPadsDilation) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
@@ -348,13 +350,29 @@ TEST(CudaSessionTest, WrongBatchIsAClearError) {
 TEST(CudaSessionTest, GraphsCapturedAndEagerAgree) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
   Graph g = train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10});
-  CudaSession graphs(g, {});
-  CudaSession eager(g, {.cuda_graphs = false});
+  // Heuristic algorithm choice: deterministic, so both sessions run the same cuDNN algorithms
+  // (measured choices can differ between two sessions when two algorithms time alike).
+  CudaSession graphs(g, {.conv_algo_search = ConvAlgoSearch::kHeuristic});
+  CudaSession eager(g, {.cuda_graphs = false, .conv_algo_search = ConvAlgoSearch::kHeuristic});
   EXPECT_TRUE(graphs.stats().cuda_graphs) << graphs.stats().cuda_graphs_note;
   const auto f = random_feeds(graphs, 3);
   const Tensor a = graphs.run(f).at("output"), b = eager.run(f).at("output");
   // Same algorithms, same launches; only a split-K reduction order could differ, hence not ==.
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.at(i), b.at(i), 1e-6 + 1e-6 * std::fabs(b.at(i))) << i;
+}
+
+TEST(CudaSessionTest, MeasuredAndHeuristicAlgorithmsBothMatchTheCpu) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g = train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f});
+  for (ConvAlgoSearch search : {ConvAlgoSearch::kMeasure, ConvAlgoSearch::kHeuristic}) {
+    CudaSessionOptions o;
+    o.conv_algo_search = search;
+    CudaSession s(g, o);
+    bool measured = false;
+    for (const auto& k : s.stats().node_kernels) measured |= k.find("measured") != std::string::npos;
+    EXPECT_EQ(measured, search == ConvAlgoSearch::kMeasure) << "the kernel notes say how each algorithm was chosen";
+    for (int64_t b : {1, 8}) expect_matches_cpu(g, Precision::kF32, b, "mobilenet_v2 search", o);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

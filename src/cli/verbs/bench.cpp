@@ -260,7 +260,8 @@ void add_bench_verb(CLI::App& app) {
   sub->add_flag("--no-optimize", opts->no_optimize, "skip the graph passes (fusion, folding)");
   sub->add_option("--device", opts->device, "cpu (default) or cuda (needs a build with the CUDA backend and a GPU)");
   sub->add_option("--dtype", opts->dtype,
-                  "with --device cuda: fp32 (default) or fp16 float storage (f32 accumulation); int8 layers of a "
+                  "with --device cuda: fp32 (default, exact f32 math), tf32 (f32 storage, TF32 tensor cores in Conv/Gemm, "
+                  "as ONNX Runtime's CUDA EP by default) or fp16 storage (f32 accumulation); int8 layers of a "
                   "quantized (QDQ) model run in int8 either way");
   sub->footer(
       "Example:\n"

@@ -1,4 +1,4 @@
-// `edgeopt bench MODEL --device cuda [--dtype fp32|fp16]`: runs edgeopt-cuda-bench, the CUDA
+// `edgeopt bench MODEL --device cuda [--dtype fp32|tf32|fp16]`: runs edgeopt-cuda-bench, the CUDA
 // backend's own program (src/cuda/cuda_bench_main.cpp, docs/cuda.md), installed beside edgeopt.
 // exec, not linking: the CLI stays free of the CUDA libraries. Without the backend built (no nvcc or
 // cuDNN at configure time, or EDGEOPT_CUDA=OFF) the program is absent: a clear error.
