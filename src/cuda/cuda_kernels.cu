@@ -37,15 +37,65 @@ __global__ void convert_f16_f32_kernel(const __half* x, float* y, int64_t n) {
   EDGEOPT_GRID_LOOP(i, n) y[i] = __half2float(x[i]);
 }
 
+// One block row per (image, channel) plane: the bias is one load per thread and no element index
+// is divided (64-bit division per element made this pass compute-bound at batch 32).
 template <typename T>
-__global__ void bias_act_nchw_kernel(T* y, const T* bias, const T* res, int64_t channels, int64_t spatial, int64_t n,
+__global__ void bias_act_nchw_kernel(T* y, const T* bias, const T* res, int64_t planes, int channels, int spatial,
                                      float lo, float hi) {
-  EDGEOPT_GRID_LOOP(i, n) {
-    float v = load(y, i);
-    if (bias) v += load(bias, (i / spatial) % channels);
-    if (res) v += load(res, i);
-    store(y, i, clampf(v, lo, hi));
+  const int64_t plane = blockIdx.y + static_cast<int64_t>(gridDim.y) * blockIdx.z;
+  if (plane >= planes) return;  // the y * z grid rounds planes up
+  const float b = bias ? load(bias, plane % channels) : 0.f;
+  T* yp = y + plane * spatial;
+  const T* rp = res ? res + plane * spatial : nullptr;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < spatial; i += blockDim.x * gridDim.x) {
+    float v = load(yp, i) + b;
+    if (rp) v += load(rp, i);
+    store(yp, i, clampf(v, lo, hi));
   }
+}
+
+// Depthwise 3x3 (one filter per channel), NCHW, stride s, symmetric pads, bias and activation
+// fused: each thread reads its 3x3 window once and writes its output once. cuDNN runs these as
+// grouped GEMMs plus our separate epilogue pass; depthwise layers are memory-bound, so one pass wins.
+template <typename T, int S>
+__global__ void dwconv3x3_nchw_kernel(const T* x, const T* w, const T* bias, const T* res, T* y, int64_t planes,
+                                      int channels, int h, int wd, int oh, int ow, int pad_h, int pad_w, float lo,
+                                      float hi) {
+  const int64_t plane = blockIdx.y + static_cast<int64_t>(gridDim.y) * blockIdx.z;
+  if (plane >= planes) return;  // the y * z grid rounds planes up
+  const int c = static_cast<int>(plane % channels);
+  float k[9];
+#pragma unroll
+  for (int j = 0; j < 9; ++j) k[j] = load(w, c * 9 + j);
+  const float b = bias ? load(bias, c) : 0.f;
+  const T* xp = x + plane * h * wd;
+  T* yp = y + plane * oh * ow;
+  const T* rp = res ? res + plane * oh * ow : nullptr;
+  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < oh * ow; p += blockDim.x * gridDim.x) {
+    const int oy = p / ow, ox = p - oy * ow;
+    const int iy0 = oy * S - pad_h, ix0 = ox * S - pad_w;
+    float acc = b;
+#pragma unroll
+    for (int ky = 0; ky < 3; ++ky) {
+      const int iy = iy0 + ky;
+      if (iy < 0 || iy >= h) continue;
+#pragma unroll
+      for (int kx = 0; kx < 3; ++kx) {
+        const int ix = ix0 + kx;
+        if (ix >= 0 && ix < wd) acc = fmaf(load(xp, iy * wd + ix), k[ky * 3 + kx], acc);
+      }
+    }
+    if (rp) acc += load(rp, p);
+    store(yp, p, clampf(acc, lo, hi));
+  }
+}
+
+// Planes go on grid y (and z past 65535; kernels skip the y * z - planes extra blocks); x covers one plane.
+dim3 plane_grid(int64_t planes, int64_t per_plane) {
+  const int64_t bx = (per_plane + kThreads - 1) / kThreads;
+  const int64_t by = planes < 65535 ? planes : 65535;
+  return dim3(static_cast<unsigned>(bx < 1 ? 1 : (bx > 1024 ? 1024 : bx)), static_cast<unsigned>(by),
+              static_cast<unsigned>((planes + by - 1) / by));
 }
 
 template <typename T>
@@ -266,15 +316,36 @@ int launch_convert_f16_to_f32(const void* x, float* y, int64_t n, cudaStream_t s
 
 int launch_bias_act_nchw(ElemType t, void* y, const void* bias, const void* residual, int64_t batch, int64_t channels,
                          int64_t spatial, float lo, float hi, cudaStream_t stream) {
-  const int64_t n = batch * channels * spatial;
+  const int64_t planes = batch * channels;
+  if (planes == 0 || spatial == 0) return 0;
+  const dim3 g = plane_grid(planes, spatial);
+  const int c = static_cast<int>(channels), s = static_cast<int>(spatial);
   if (t == ElemType::kF32)
-    bias_act_nchw_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(
-        static_cast<float*>(y), static_cast<const float*>(bias), static_cast<const float*>(residual), channels,
-        spatial, n, lo, hi);
+    bias_act_nchw_kernel<float><<<g, kThreads, 0, stream>>>(static_cast<float*>(y), static_cast<const float*>(bias),
+                                                             static_cast<const float*>(residual), planes, c, s, lo, hi);
   else
-    bias_act_nchw_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(
-        static_cast<__half*>(y), static_cast<const __half*>(bias), static_cast<const __half*>(residual), channels,
-        spatial, n, lo, hi);
+    bias_act_nchw_kernel<__half><<<g, kThreads, 0, stream>>>(static_cast<__half*>(y), static_cast<const __half*>(bias),
+                                                              static_cast<const __half*>(residual), planes, c, s, lo, hi);
+  return status();
+}
+
+int launch_dwconv3x3_nchw(ElemType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
+                          const DwConv3x3& d, cudaStream_t stream) {
+  const int64_t planes = d.batch * d.channels;
+  if (planes == 0) return 0;
+  const dim3 g = plane_grid(planes, static_cast<int64_t>(d.out_h) * d.out_w);
+#define EDGEOPT_DW_LAUNCH(T, S)                                                                                     \
+  dwconv3x3_nchw_kernel<T, S><<<g, kThreads, 0, stream>>>(                                                          \
+      static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias), static_cast<const T*>(residual), \
+      static_cast<T*>(y), planes, d.channels, d.in_h, d.in_w, d.out_h, d.out_w, d.pad_h, d.pad_w, d.lo, d.hi)
+  if (t == ElemType::kF32) {
+    if (d.stride == 1) EDGEOPT_DW_LAUNCH(float, 1);
+    else EDGEOPT_DW_LAUNCH(float, 2);
+  } else {
+    if (d.stride == 1) EDGEOPT_DW_LAUNCH(__half, 1);
+    else EDGEOPT_DW_LAUNCH(__half, 2);
+  }
+#undef EDGEOPT_DW_LAUNCH
   return status();
 }
 

@@ -34,6 +34,15 @@ int launch_convert_f16_to_f32(const void* x, float* y, int64_t n, cudaStream_t s
 // y[n, c, s] = clamp(y + bias[c] + residual[n, c, s], lo, hi); bias/residual may be null.
 int launch_bias_act_nchw(ElemType t, void* y, const void* bias, const void* residual, int64_t batch, int64_t channels,
                          int64_t spatial, float lo, float hi, cudaStream_t stream);
+// Depthwise 3x3 convolution (group = channels, one filter each), NCHW, stride 1 or 2, symmetric
+// pads, dilation 1: y = clamp(conv(x, w) + bias[c] + residual, lo, hi); bias/residual may be null.
+struct DwConv3x3 {
+  int64_t batch = 0;
+  int channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, stride = 1, pad_h = 0, pad_w = 0;
+  float lo = -3.4e38f, hi = 3.4e38f;
+};
+int launch_dwconv3x3_nchw(ElemType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
+                          const DwConv3x3& d, cudaStream_t stream);
 // y[m, n] = clamp(y + beta * c[m * c_stride_m + n * c_stride_n], lo, hi); c may be null.
 int launch_gemm_epilogue(ElemType t, void* y, const void* c, int64_t c_stride_m, int64_t c_stride_n, float beta,
                          int64_t m, int64_t n, float lo, float hi, cudaStream_t stream);

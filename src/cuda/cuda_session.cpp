@@ -186,6 +186,20 @@ struct ConvOp final : DevOp {
   }
 };
 
+// Depthwise 3x3 (own kernel, bias and activation fused; see launch_dwconv3x3_nchw).
+struct DwConvOp final : DevOp {
+  int64_t x = -1, y = -1, residual = -1;
+  const void* w = nullptr;
+  const void* bias = nullptr;
+  DType dt = DType::kF32;
+  DwConv3x3 d;
+  void enqueue(ExecCtx& ex) override {
+    EDGEOPT_LAUNCH(launch_dwconv3x3_nchw(elem_of(dt), ex.value_ptr[x], w, bias,
+                                         residual >= 0 ? ex.value_ptr[residual] : nullptr, ex.value_ptr[y], d, ex.stream),
+                   what);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Gemm / MatMul (cuBLASLt). Row-major Y[M, N] = A[M, K] B[K, N] is column-major
 // Y^T[N, M] = B^T A^T, so cuBLASLt's first operand is B and its second A, with no copies.
@@ -568,6 +582,30 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     c->hi = act.hi;
     const int H = static_cast<int>(win.big[1]), W = static_cast<int>(win.big[2]);
     const int kh = static_cast<int>(win.kernel[1]), kw = static_cast<int>(win.kernel[2]);
+    if (opts.own_depthwise && xs.rank() == 4 && group > 1 && group == xs[1] && w.shape()[0] == group &&
+        w.shape()[1] == 1 && kh == 3 && kw == 3 && win.dilation[1] == 1 && win.dilation[2] == 1 &&
+        win.stride[1] == win.stride[2] && (win.stride[1] == 1 || win.stride[1] == 2)) {
+      auto d = std::make_unique<DwConvOp>();
+      d->x = c->x;
+      d->y = c->y;
+      d->dt = c->dt;
+      d->d = {.batch = xs[0], .channels = static_cast<int>(group), .in_h = H, .in_w = W,
+              .out_h = static_cast<int>(ys[2]), .out_w = static_cast<int>(ys[3]),
+              .stride = static_cast<int>(win.stride[1]), .pad_h = static_cast<int>(win.pad_begin[1]),
+              .pad_w = static_cast<int>(win.pad_begin[2]), .lo = act.lo, .hi = act.hi};
+      defer_const(w, d->dt, &d->w);
+      if (const Tensor* b = const_in(2)) defer_const(*b, d->dt, &d->bias);
+      else EDGEOPT_CHECK(!n.has_input(2), ErrorCode::kUnimplemented, what + ": bias B must be a constant on CUDA");
+      if (n.has_input(3)) {
+        d->residual = need_value(3);
+        EDGEOPT_CHECK(values[d->residual].shape == ys, ErrorCode::kInvalidArgument,
+                      what + ": fused residual has shape " + values[d->residual].shape.str() + ", output " + ys.str());
+      }
+      d->kernel = "own depthwise 3x3 s" + std::to_string(d->d.stride) + " (bias/activation fused)";
+      d->what = what;
+      ops.push_back(std::move(d));
+      return;
+    }
     const cudnnDataType_t ty = cudnn_type(c->dt);
     EDGEOPT_CUDNN_CALL(cudnnCreateTensorDescriptor(&c->x_desc), what);
     EDGEOPT_CUDNN_CALL(cudnnCreateTensorDescriptor(&c->y_desc), what);
@@ -602,32 +640,52 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
                       std::to_string(win.pad_end[1]) + "," + std::to_string(win.pad_end[2]) +
                       ") are not supported by the cuDNN path");
     EDGEOPT_CUDNN_CALL(cudnnSetTensor4dDescriptor(c->y_desc, CUDNN_TENSOR_NCHW, ty, on, oc, oh, ow), what);
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int returned = 0;
-    // Measured: cuDNN runs each algorithm on scratch buffers it allocates itself (the arena does not
-    // exist yet) and returns them fastest first. Heuristic: its model's ranking, nothing run.
-    const bool measure = opts.conv_algo_search == ConvAlgoSearch::kMeasure;
-    if (measure)
-      EDGEOPT_CUDNN_CALL(cudnnFindConvolutionForwardAlgorithm(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
-                                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
-                         what);
-    else
-      EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardAlgorithm_v7(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
-                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
-                         what);
+    // Heuristic: cuDNN's model ranks the algorithms, nothing runs. Measured: cuDNN also runs each
+    // algorithm once on scratch buffers it allocates itself (the arena does not exist yet); a measured
+    // winner replaces the heuristic's choice only when it is >10% faster than the heuristic's choice
+    // measured in the same call (single timings of ~20 us kernels are noisy, and at batch 1 noise
+    // otherwise picks slower algorithms than the heuristic).
+    auto usable = [&](const cudnnConvolutionFwdAlgoPerf_t& pf) {
+      return pf.status == CUDNN_STATUS_SUCCESS && pf.memory <= opts.max_workspace_bytes &&
+             (!strict_f32 || pf.mathType == CUDNN_FMA_MATH || pf.mathType == CUDNN_DEFAULT_MATH);
+    };
+    cudnnConvolutionFwdAlgoPerf_t heur[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int heur_n = 0;
+    EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardAlgorithm_v7(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
+                                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &heur_n, heur),
+                       what);
+    cudnnConvolutionFwdAlgoPerf_t perf[1]{};  // the choice
     int pick = -1;
-    for (int i = 0; i < returned && pick < 0; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > opts.max_workspace_bytes) continue;
-      if (strict_f32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
-      pick = i;
+    for (int i = 0; i < heur_n && pick < 0; ++i)
+      if (usable(heur[i])) perf[0] = heur[i], pick = 0;
+    const bool measure = opts.conv_algo_search == ConvAlgoSearch::kMeasure;
+    if (measure) {
+      cudnnConvolutionFwdAlgoPerf_t found[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int found_n = 0;
+      EDGEOPT_CUDNN_CALL(cudnnFindConvolutionForwardAlgorithm(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
+                                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found_n, found),
+                         what);
+      int best = -1;
+      float heur_ms = -1;
+      for (int i = 0; i < found_n; ++i) {
+        if (!usable(found[i])) continue;
+        if (best < 0) best = i;  // fastest first
+        if (pick >= 0 && found[i].algo == perf[0].algo && heur_ms < 0) heur_ms = found[i].time;
+      }
+      if (best >= 0 && (pick < 0 || heur_ms < 0 || found[best].time < 0.9f * heur_ms)) {
+        perf[0] = found[best], pick = 0;
+      } else if (pick >= 0 && heur_ms >= 0) {
+        perf[0].time = heur_ms;
+      }
     }
+    if (!measure && pick >= 0) perf[0].time = -1;
     EDGEOPT_CHECK(pick >= 0, ErrorCode::kUnimplemented,
                   what + ": cuDNN offers no forward algorithm for x " + xs.str() + " w " + w.shape().str() + " in " +
                       precision_name(opts.precision) + " within " + std::to_string(opts.max_workspace_bytes >> 20) +
                       " MB of workspace");
     c->algo = perf[pick].algo;
     if (!strict_f32) EDGEOPT_CUDNN_CALL(cudnnSetConvolutionMathType(c->conv_desc, perf[pick].mathType), what);
-    if (measure) c->algo_ms = perf[pick].time;
+    if (measure) c->algo_ms = perf[pick].time;  // -1 when cuDNN's measurement did not cover it
     EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardWorkspaceSize(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
                                                                c->algo, &c->workspace),
                        what);

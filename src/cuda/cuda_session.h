@@ -55,6 +55,7 @@ struct CudaSessionOptions {
   int device = 0;
   size_t max_workspace_bytes = size_t{256} << 20;  // per cuDNN/cuBLASLt call
   ConvAlgoSearch conv_algo_search = ConvAlgoSearch::kMeasure;
+  bool own_depthwise = true;  // depthwise 3x3 s1/s2 on the own fused kernel instead of cuDNN
 };
 
 struct CudaSessionStats {

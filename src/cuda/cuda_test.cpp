@@ -174,6 +174,11 @@ TEST(CudaOps, ConvGroupedAndDepthwise) {
   expect_all(one_node("Conv", Shape{8, 9, 9}, {{"w", weights({8, 1, 3, 3}, 9)}},
                       {{"group", int64_t{8}}, {"pads", V{1, 1, 1, 1}}, {"strides", V{2, 2}}}),
              "depthwise 3x3 s2");
+  // TF-style SAME padding (end only) changes the output size: the own kernel pads by pad_begin and
+  // bounds-checks, so it runs what cuDNN's symmetric pads cannot.
+  expect_all(one_node("Conv", Shape{8, 10, 10}, {{"w", weights({8, 1, 3, 3}, 13)}, {"b", weights({8}, 14)}},
+                      {{"group", int64_t{8}}, {"pads", V{0, 0, 1, 1}}, {"strides", V{2, 2}}}),
+             "depthwise 3x3 s2 end pads");
   expect_all(one_node("Conv", Shape{6, 8, 8}, {{"w", weights({4, 3, 3, 3}, 10)}}, {{"group", int64_t{2}}}), "conv group 2");
 }
 
@@ -361,17 +366,28 @@ TEST(CudaSessionTest, GraphsCapturedAndEagerAgree) {
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.at(i), b.at(i), 1e-6 + 1e-6 * std::fabs(b.at(i))) << i;
 }
 
-TEST(CudaSessionTest, MeasuredAndHeuristicAlgorithmsBothMatchTheCpu) {
+TEST(CudaSessionTest, AlgorithmChoicesAndDepthwiseKernelsAllMatchTheCpu) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
   Graph g = train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f});
-  for (ConvAlgoSearch search : {ConvAlgoSearch::kMeasure, ConvAlgoSearch::kHeuristic}) {
+  struct Case {
+    ConvAlgoSearch search;
+    bool own_dw;
+  };
+  for (const Case cs : {Case{ConvAlgoSearch::kMeasure, true}, Case{ConvAlgoSearch::kHeuristic, true},
+                        Case{ConvAlgoSearch::kMeasure, false}}) {
     CudaSessionOptions o;
-    o.conv_algo_search = search;
+    o.conv_algo_search = cs.search;
+    o.own_depthwise = cs.own_dw;
     CudaSession s(g, o);
-    bool measured = false;
-    for (const auto& k : s.stats().node_kernels) measured |= k.find("measured") != std::string::npos;
-    EXPECT_EQ(measured, search == ConvAlgoSearch::kMeasure) << "the kernel notes say how each algorithm was chosen";
-    for (int64_t b : {1, 8}) expect_matches_cpu(g, Precision::kF32, b, "mobilenet_v2 search", o);
+    bool measured = false, own_dw = false;
+    for (const auto& k : s.stats().node_kernels) {
+      measured |= k.find("measured") != std::string::npos;
+      own_dw |= k.find("own depthwise") != std::string::npos;
+    }
+    EXPECT_EQ(measured, cs.search == ConvAlgoSearch::kMeasure) << "the kernel notes say how each algorithm was chosen";
+    EXPECT_EQ(own_dw, cs.own_dw) << "mobilenet_v2's depthwise 3x3 convs (s1 and s2) take the own kernel";
+    for (Precision p : {Precision::kF32, Precision::kF16})
+      for (int64_t b : {1, 8}) expect_matches_cpu(g, p, b, "mobilenet_v2 search/depthwise", o);
   }
 }
 
