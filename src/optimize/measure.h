@@ -97,6 +97,16 @@ std::string apply_target_estimate(nlohmann::json& card, const Graph& g, const Ta
 // hardware profile (estimates, labelled).
 nlohmann::json platform_table(const nlohmann::json& base_card, const Graph& base, const nlohmann::json& best_card,
                               const Graph& best, const Target& host);
+// Measured GPU rows for the platform table: runs the CUDA backend's bench program (`bench_program`,
+// normally edgeopt-cuda-bench beside edgeopt; docs/cuda.md) on each (variant, model path) at batch 1
+// and returns one row per model with latency, throughput, NVML power, energy per inference and GPU
+// memory, source "measured (CUDA, NVML)". A missing program, no GPU or a model the backend cannot
+// run gives no row for it and a reason in *note (the CPU rows and the estimates stay).
+nlohmann::json cuda_platform_rows(const std::string& bench_program,
+                                  const std::vector<std::pair<std::string, std::string>>& variant_paths,
+                                  std::string* note);
+// edgeopt-cuda-bench beside this program (/proc/self/exe), or "" when this build has none.
+std::string cuda_bench_program();
 // report.json, report.md and report.html in dir (each written atomically).
 void write_report_files(const std::filesystem::path& dir, const nlohmann::json& report);
 

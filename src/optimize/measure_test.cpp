@@ -81,5 +81,49 @@ TEST(OrtTimer, AProcessThatDiesMidwayEndsTheTimingWithoutHanging) {
   EXPECT_DOUBLE_EQ(*t.p50_ms(), 0.5);  // what it timed before is kept
 }
 
+// The GPU rows of the platform table come from the CUDA bench program's JSON; here fake programs
+// stand in for it (the real one runs on a lent GPU: scripts/gpu-check.sh).
+TEST(CudaPlatformRows, ParseTheBenchProgramsJsonOrSayWhyNot) {
+  const fs::path dir = fs::temp_directory_path() / ("edgeopt_cuda_rows_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto program = [&](const std::string& name, const std::string& body) {
+    const fs::path p = dir / name;
+    std::ofstream(p) << "#!/bin/sh\n" << body;
+    fs::permissions(p, fs::perms::owner_all);
+    return p.string();
+  };
+  const std::string good = program(
+      "good", "echo 'loading...'\n"
+              "echo '{\"gpu\":\"NVIDIA H100\",\"dtype\":\"fp32\",\"model\":\"'$1'\",\"latency_ms\":{\"p50\":0.5},"
+              "\"throughput_per_s\":2500,\"power_w\":120.5,\"energy_mj_per_inference\":0.06,\"energy_method\":\"nvml energy "
+              "counter\",\"arena_bytes\":1048576,\"weight_bytes\":2097152,\"gpu_memory_used_mb\":900}'\n");
+  std::string note;
+  const auto rows = cuda_platform_rows(good, {{"baseline", "/m/base.onnx"}, {"best", "/m/best.onnx"}}, &note);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(note.empty()) << note;
+  EXPECT_EQ(rows[0]["platform"], "cuda (NVIDIA H100)");
+  EXPECT_EQ(rows[1]["variant"], "best");
+  EXPECT_DOUBLE_EQ(rows[0]["latency_ms"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(rows[0]["power_w"].get<double>(), 120.5);
+  EXPECT_DOUBLE_EQ(rows[0]["memory_mb"].get<double>(), 3.0);
+  EXPECT_EQ(rows[0]["source"], "measured (CUDA, NVML)");
+
+  const std::string no_gpu = program("nogpu", "echo 'edgeopt: error: FailedPrecondition: --device cuda: no CUDA device' >&2\nexit 1\n");
+  note.clear();
+  EXPECT_TRUE(cuda_platform_rows(no_gpu, {{"baseline", "/m/base.onnx"}}, &note).empty());
+  EXPECT_NE(note.find("no CUDA device"), std::string::npos) << note;
+
+  const std::string garbage = program("garbage", "echo 'not json'\n");
+  note.clear();
+  EXPECT_TRUE(cuda_platform_rows(garbage, {{"best", "/m/best.onnx"}}, &note).empty());
+  EXPECT_NE(note.find("best: not json"), std::string::npos) << note;
+
+  note.clear();
+  EXPECT_TRUE(cuda_platform_rows("", {{"best", "/m/best.onnx"}}, &note).empty());
+  EXPECT_NE(note.find("without the CUDA backend"), std::string::npos) << note;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace edgeopt::optimize

@@ -702,6 +702,13 @@ json run_optimize(const OptimizeOptions& o) {
     rep["layers"] = layer_latency(baseline, cands[*best].graph, sample, o.threads);
     rep["platforms"] = platform_table(cands[0].card, cands[0].graph, cands[*best].card, cands[*best].graph,
                                       target.host ? target : resolve_target("host", o.threads, o.host_power_w));
+    // A GPU, when this build has the CUDA backend and the machine has one: measured, with NVML power.
+    std::string gpu_note;
+    for (auto& r : cuda_platform_rows(cuda_bench_program(), {{"baseline", cands[0].path.string()},
+                                                             {"best", cands[*best].path.string()}},
+                                      &gpu_note))
+      rep["platforms"].push_back(r);
+    if (!gpu_note.empty()) rep["platforms_note"] = gpu_note;
   }
   rep["search"] = {{"mode", o.recipe_file.empty() ? "auto" : "recipe"},
                    {"recipe_file", o.recipe_file},

@@ -1,5 +1,12 @@
 // The optimize report's hardware side: the target, model costs for the roofline, energy, the
-// per-platform table, and the report files (rendered by src/report).
+// per-platform table (measured GPU rows when the CUDA backend and a GPU are present), and the
+// report files (rendered by src/report).
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -233,5 +240,109 @@ json platform_table(const json& base_card, const Graph& base, const json& best_c
 }
 
 void write_report_files(const std::filesystem::path& dir, const json& r) { report::write_report(dir, r); }
+
+namespace {
+
+// Runs argv with stdout captured (stderr too, for the reason on failure); false when it could not
+// start or exited non-zero. A hung child is killed after timeout_s.
+bool run_capture(const std::vector<std::string>& args, std::string* out, int timeout_s) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  char buf[4096];
+  bool killed = false;
+  for (;;) {
+    pollfd pfd{fds[0], POLLIN, 0};
+    const int r = poll(&pfd, 1, 200);
+    if (r > 0) {
+      const ssize_t n = read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;
+      out->append(buf, static_cast<size_t>(n));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      killed = true;
+      break;
+    }
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (killed) *out += "\n(killed after " + std::to_string(timeout_s) + " s)";
+  return !killed && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+std::string cuda_bench_program() {
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "";
+  std::string exe(self, static_cast<size_t>(n));
+  exe = exe.substr(0, exe.rfind('/') + 1) + "edgeopt-cuda-bench";
+  return access(exe.c_str(), X_OK) == 0 ? exe : "";
+}
+
+json cuda_platform_rows(const std::string& bench_program,
+                        const std::vector<std::pair<std::string, std::string>>& variant_paths, std::string* note) {
+  json rows = json::array();
+  if (bench_program.empty() || access(bench_program.c_str(), X_OK) != 0) {
+    *note = "cuda: not measured (this edgeopt was built without the CUDA backend)";
+    return rows;
+  }
+  std::vector<std::string> reasons;
+  for (const auto& [variant, path] : variant_paths) {
+    std::string out;
+    const bool ok = run_capture({bench_program, path, "--batch", "1", "--iters", "200", "--warmup", "20", "--json"},
+                                &out, 300);
+    // The JSON is the last line; anything before it is the program's own logging.
+    const size_t end = out.find_last_not_of("\n");
+    const size_t start = end == std::string::npos ? 0 : out.rfind('\n', end);
+    const std::string last = end == std::string::npos ? "" : out.substr(start == std::string::npos ? 0 : start + 1);
+    json j = ok ? json::parse(last, nullptr, false) : json();
+    if (!ok || j.is_discarded() || !j.is_object() || !j.contains("latency_ms")) {
+      reasons.push_back(variant + ": " + (last.empty() ? std::string("no output") : last.substr(0, 300)));
+      continue;
+    }
+    const double ms = j["latency_ms"].value("p50", 0.0);
+    json r = {{"platform", "cuda (" + j.value("gpu", std::string("GPU")) + ")"},
+              {"variant", variant},
+              {"dtype", j.value("dtype", std::string("fp32"))},
+              {"latency_ms", ms},
+              {"throughput_per_s", j.value("throughput_per_s", ms > 0 ? 1000.0 / ms : 0.0)},
+              {"power_w", j.value("power_w", json(nullptr))},
+              {"energy_mj_per_inference", j.value("energy_mj_per_inference", json(nullptr))},
+              {"memory_mb", j.contains("arena_bytes") && j.contains("weight_bytes")
+                                ? json((j["arena_bytes"].get<double>() + j["weight_bytes"].get<double>()) / 1048576.0)
+                                : json(nullptr)},
+              {"gpu_memory_used_mb", j.value("gpu_memory_used_mb", json(nullptr))},
+              {"energy_source", j.value("energy_method", std::string("unknown"))},
+              {"source", "measured (CUDA, NVML)"}};
+    rows.push_back(r);
+  }
+  if (!reasons.empty()) {
+    std::string msg = "cuda: not measured for ";
+    for (size_t i = 0; i < reasons.size(); ++i) msg += (i ? "; " : "") + reasons[i];
+    *note = msg;
+  }
+  return rows;
+}
 
 }  // namespace edgeopt::optimize
