@@ -22,7 +22,7 @@ for b in .devrun/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -
   while read -r lib; do cp -L "$lib" .devrun/lib/; done
 M="$HOME/.cache/edgeopt-bench-models/reference"
 [ -f "$M/vision_cnn.onnx" ] || { echo "no $M/vision_cnn.onnx: run bench/runtime_vs_peers.py once (it exports the reference models)"; exit 1; }
-cp "$M/vision_cnn.onnx" "$M/torch_mlp.onnx" .devrun/models/
+cp "$M/vision_cnn.onnx" "$M/torch_mlp.onnx" "$M/torch_lstm.onnx" .devrun/models/
 if [ -n "$WHEEL" ]; then
   T=$(mktemp -d)
   (cd "$T" && unzip -q "$WHEEL")
