@@ -10,9 +10,9 @@
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_kernels.h"
 #include "cuda/cuda_rnn_kernels.h"
+#include "cuda/cuda_rnn_math.h"
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_geometry.h"
-#include "kernels/ops/rnn/rnn_common.h"
 #include "kernels/ops/softmax/softmax.h"
 #include "kernels/quant/qop_inputs.h"
 #include "runtime/memory_plan.h"
@@ -599,6 +599,31 @@ BroadcastShape broadcast_shape(const Shape& a, const Shape& b, const Shape& y, c
 
 }  // namespace
 
+RnnStep rnn_step_params(const Node& n, const kernels::recurrent::RnnConfig& cfg, ElemType t) {
+  namespace rc = kernels::recurrent;
+  RnnStep p;
+  const bool lstm = n.op_type == "LSTM";
+  p.cell = lstm ? RnnCell::kLstm
+           : n.attr_int("linear_before_reset", 0) != 0 ? RnnCell::kGruLinearBeforeReset
+                                                         : RnnCell::kGruResetFirst;
+  p.t = t;
+  p.seq = cfg.seq;
+  p.batch = cfg.batch;
+  p.hidden = cfg.hidden;
+  p.dirs = cfg.dirs;
+  p.layout = cfg.layout;
+  p.reverse_only = cfg.reverse_only;
+  p.input_forget = lstm && n.attr_int("input_forget", 0) != 0;
+  p.clip = cfg.clip;
+  static_assert(static_cast<int>(rc::Activation::Kind::kSoftplus) == static_cast<int>(RnnActKind::kSoftplus));
+  for (int64_t d = 0; d < cfg.dirs; ++d)
+    for (size_t k = 0; k < cfg.per_dir && k < 3; ++k) {
+      const rc::Activation& a = cfg.act(d, k);
+      p.act[d][k] = {static_cast<RnnActKind>(static_cast<int>(a.kind)), a.alpha, a.beta};
+    }
+  return p;
+}
+
 void CudaSession::Impl::make_op(const Node& n, int64_t step) {
   const std::string what = n.describe();
   const std::string& op = n.op_type;
@@ -1123,25 +1148,9 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     if (pp) in[7] = *pp;
     const rc::RnnConfig cfg = rc::read_rnn_config(n, in, gates, lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
                                                                      : std::vector<std::string>{"Sigmoid", "Tanh"});
-    const bool lbr = !lstm && n.attr_int("linear_before_reset", 0) != 0;
     const int64_t H = cfg.hidden, I = cfg.input, GH = gates * H, B = cfg.batch, T = cfg.seq, D = cfg.dirs;
-    RnnStep& p = o->p;
-    p.cell = lstm ? RnnCell::kLstm : lbr ? RnnCell::kGruLinearBeforeReset : RnnCell::kGruResetFirst;
-    p.t = elem_of(dt);
-    p.seq = T;
-    p.batch = B;
-    p.hidden = H;
-    p.dirs = D;
-    p.layout = cfg.layout;
-    p.reverse_only = cfg.reverse_only;
-    p.input_forget = lstm && n.attr_int("input_forget", 0) != 0;
-    p.clip = cfg.clip;
-    static_assert(static_cast<int>(rc::Activation::Kind::kSoftplus) == static_cast<int>(RnnActKind::kSoftplus));
-    for (int64_t d = 0; d < D; ++d)
-      for (size_t k = 0; k < cfg.per_dir; ++k) {
-        const rc::Activation& a = cfg.act(d, k);
-        p.act[d][k] = {static_cast<RnnActKind>(static_cast<int>(a.kind)), a.alpha, a.beta};
-      }
+    o->p = rnn_step_params(n, cfg, elem_of(dt));
+    const RnnStep& p = o->p;
     auto opt_out = [&](size_t i) -> int64_t {
       return i < n.outputs.size() && !n.outputs[i].empty() ? out_id(i) : -1;
     };

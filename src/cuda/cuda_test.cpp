@@ -10,6 +10,7 @@
 #include <cmath>
 #include <random>
 
+#include "cuda/cuda_rnn_math.h"
 #include "cuda/cuda_session.h"
 #include "cuda/nvml.h"
 #include "quantize/ptq.h"
@@ -461,70 +462,235 @@ Graph rnn_graph(const RnnCase& c, int64_t batch) {
   return g;
 }
 
-void expect_rnn(const RnnCase& c, const std::string& what) {
-  for (int64_t b : {1, 32})
-    for (Precision p : {Precision::kF32, Precision::kF16}) {
-      SCOPED_TRACE(what + " " + precision_name(p) + " batch " + std::to_string(b));
-      expect_matches_cpu(rnn_graph(c, b), p, b, what);
+// Every LSTM/GRU case the GPU tests run (by name).
+const std::map<std::string, RnnCase>& rnn_cases() {
+  static const std::map<std::string, RnnCase> cases = [] {
+    std::map<std::string, RnnCase> m;
+    m["lstm forward layout 0"] = {};
+    m["lstm forward layout 1 no bias"] = {.layout = 1, .bias = false};
+    m["lstm bidirectional layout 1 runtime states + P"] = {.direction = "bidirectional", .layout = 1,
+                                                           .runtime_states = true, .peepholes = true};
+    m["lstm bidirectional layout 0 runtime states"] = {.direction = "bidirectional", .runtime_states = true};
+    m["lstm reverse layout 0 constant states + lens"] = {.direction = "reverse", .const_states = true,
+                                                         .sequence_lens = true};
+    m["lstm bidirectional layout 1 constant states + lens"] = {.direction = "bidirectional", .layout = 1,
+                                                               .const_states = true, .sequence_lens = true};
+    RnnCase acts{.direction = "bidirectional", .layout = 1, .peepholes = true};
+    acts.attrs["activations"] = std::vector<std::string>{"HardSigmoid", "Tanh", "Softsign", "Sigmoid", "LeakyRelu", "Tanh"};
+    acts.attrs["activation_alpha"] = std::vector<float>{0.3f, 0.2f};
+    acts.attrs["activation_beta"] = std::vector<float>{0.4f};
+    acts.attrs["clip"] = 0.9f;
+    acts.attrs["input_forget"] = int64_t{1};
+    m["lstm activations + clip + input_forget"] = acts;
+    RnnCase lbr{.op = "GRU"};
+    lbr.attrs["linear_before_reset"] = int64_t{1};
+    m["gru lbr=1 forward layout 0"] = lbr;
+    lbr.direction = "bidirectional";
+    lbr.layout = 1;
+    lbr.runtime_states = true;
+    m["gru lbr=1 bidirectional layout 1 runtime h0"] = lbr;
+    m["gru lbr=0 forward layout 1"] = {.op = "GRU", .layout = 1};
+    m["gru lbr=0 bidirectional layout 0 runtime h0"] = {.op = "GRU", .direction = "bidirectional",
+                                                        .runtime_states = true};
+    m["gru lbr=0 reverse no bias constant h0 + lens"] = {.op = "GRU", .direction = "reverse", .bias = false,
+                                                         .const_states = true, .sequence_lens = true};
+    RnnCase gacts{.op = "GRU", .direction = "bidirectional", .layout = 1};
+    gacts.attrs["activations"] = std::vector<std::string>{"Sigmoid", "Softsign", "HardSigmoid", "Tanh"};
+    gacts.attrs["clip"] = 0.7f;
+    m["gru lbr=0 activations + clip"] = gacts;
+    return m;
+  }();
+  return cases;
+}
+
+// Runs the named cases (all whose name starts with `prefix`) on CUDA vs the CPU runtime.
+void expect_rnn(const std::string& prefix) {
+  int ran = 0;
+  for (const auto& [name, c] : rnn_cases()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    ++ran;
+    for (int64_t b : {1, 32})
+      for (Precision p : {Precision::kF32, Precision::kF16}) {
+        SCOPED_TRACE(name + " " + precision_name(p) + " batch " + std::to_string(b));
+        expect_matches_cpu(rnn_graph(c, b), p, b, name);
+      }
+  }
+  EXPECT_GT(ran, 0) << "no case named " << prefix;
+}
+
+Tensor seq_first(const Tensor& t) {  // [A, B, C] -> [B, A, C]
+  const int64_t A = t.shape()[0], B = t.shape()[1], C = t.shape()[2];
+  Tensor y(DType::kF32, Shape{B, A, C});
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < C; ++c) y.data<float>()[(b * A + a) * C + c] = t.data<float>()[(a * B + b) * C + c];
+  return y;
+}
+
+// RnnOp::enqueue on the host in fp32: the cuBLASLt products as loops, the gate math through the
+// element functions the kernels run (cuda_rnn_math.h), the same buffers and step order.
+std::map<std::string, Tensor> emulate_rnn_f32(const RnnCase& c, const Graph& g,
+                                              const std::map<std::string, Tensor>& feeds) {
+  const Node& n = g.nodes.back();
+  const bool lstm = c.op == "LSTM";
+  auto rnn_layout = [&](const Tensor& t) { return c.layout == 0 ? seq_first(t) : t; };
+  std::vector<Tensor> in(8);
+  in[0] = rnn_layout(feeds.at("x"));
+  in[1] = g.initializers.at("W");
+  in[2] = g.initializers.at("R");
+  if (c.bias) in[3] = g.initializers.at("B");
+  if (c.sequence_lens) in[4] = g.initializers.at("lens");
+  const std::vector<std::string> states = lstm ? std::vector<std::string>{"h0", "c0"} : std::vector<std::string>{"h0"};
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (c.runtime_states) in[5 + i] = rnn_layout(feeds.at(states[i]));
+    if (c.const_states) in[5 + i] = g.initializers.at(states[i]);
+  }
+  if (c.peepholes) in[7] = g.initializers.at("P");
+  if (!lstm) in.resize(6);
+  const auto cfg = kernels::recurrent::read_rnn_config(n, in, lstm ? 4 : 3,
+                                                       lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                                            : std::vector<std::string>{"Sigmoid", "Tanh"});
+  RnnStep p = rnn_step_params(n, cfg, ElemType::kF32);
+  const int64_t H = cfg.hidden, I = cfg.input, B = cfg.batch, T = cfg.seq, D = cfg.dirs;
+  const int64_t GH = (lstm ? 4 : 3) * H, rows = T * B;
+  const bool reset_first = p.cell == RnnCell::kGruResetFirst;
+  const int64_t n_first = reset_first ? 2 * H : GH;
+  const float* x = in[0].data<float>();
+  const float* w = in[1].data<float>();
+  const float* r = in[2].data<float>();
+  std::vector<float> xp(static_cast<size_t>(rows * D * GH));
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t col = 0; col < D * GH; ++col) {
+      float acc = 0.f;
+      for (int64_t i = 0; i < I; ++i) acc += x[row * I + i] * w[col * I + i];
+      xp[static_cast<size_t>(row * D * GH + col)] = acc;
+    }
+  std::vector<int32_t> lens;
+  if (c.sequence_lens) lens.assign(in[4].data<int32_t>(), in[4].data<int32_t>() + B);
+  std::vector<std::vector<float>> h(2), cc(2), z(2), rh(2), hp(2), hp2(2);
+  p.lens = lens.empty() ? nullptr : lens.data();
+  p.xp = xp.data();
+  for (int64_t d = 0; d < D; ++d) {
+    h[d].assign(static_cast<size_t>(B * H), NAN);
+    cc[d].assign(static_cast<size_t>(B * H), NAN);
+    z[d].assign(static_cast<size_t>(B * H), NAN);
+    rh[d].assign(static_cast<size_t>(B * H), NAN);
+    hp[d].assign(static_cast<size_t>(B * n_first), NAN);
+    hp2[d].assign(static_cast<size_t>(B * H), NAN);
+    p.bias[d] = c.bias ? in[3].data<float>() + d * 2 * GH : nullptr;
+    p.peep[d] = c.peepholes ? in[7].data<float>() + d * 3 * H : nullptr;
+    p.hp[d] = hp[d].data();
+    p.hp2[d] = hp2[d].data();
+    p.h[d] = h[d].data();
+    p.c[d] = lstm ? cc[d].data() : nullptr;
+    p.z[d] = z[d].data();
+    p.hq[d] = h[d].data();  // fp32: the GEMM operand is the state itself
+    p.rh[d] = rh[d].data();
+  }
+  int64_t steps = T;
+  bool short_seq = false;
+  if (!lens.empty()) {
+    steps = 0;
+    for (int32_t l : lens) {
+      steps = std::max<int64_t>(steps, l);
+      short_seq |= l < T;
+    }
+  }
+  // The device zeroes Y only when a sequence ends early; NaN elsewhere shows a missed write.
+  Tensor y = Tensor::zeros(DType::kF32, cfg.y_shape());
+  if (!short_seq) std::fill(y.data<float>(), y.data<float>() + y.numel(), NAN);
+  p.y = y.data<float>();
+  Tensor y_h(DType::kF32, cfg.state_shape()), y_c(DType::kF32, cfg.state_shape());
+  const int64_t elems = D * B * H;
+  auto times_rt = [&](const float* a, const float* rt, int64_t nn, float* out) {  // out[B, nn] = a[B, H] rt[nn, H]^T
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t k = 0; k < nn; ++k) {
+        float acc = 0.f;
+        for (int64_t j = 0; j < H; ++j) acc += a[b * H + j] * rt[k * H + j];
+        out[b * nn + k] = acc;
+      }
+  };
+  const float* h0 = in.size() > 5 && in[5].defined() ? in[5].data<float>() : nullptr;
+  const float* c0 = in.size() > 6 && in[6].defined() ? in[6].data<float>() : nullptr;
+  for (int64_t i = 0; i < elems; ++i) rnn_math::init_elem<float>(p, i, h0, c0);
+  for (int64_t s = 0; s < steps; ++s) {
+    for (int64_t d = 0; d < D; ++d) times_rt(h[d].data(), r + d * GH * H, n_first, hp[d].data());
+    for (int64_t i = 0; i < elems; ++i) rnn_math::step_elem<float>(p, i, s, 0);
+    if (!reset_first) continue;
+    for (int64_t d = 0; d < D; ++d) times_rt(rh[d].data(), r + d * GH * H + 2 * H * H, H, hp2[d].data());
+    for (int64_t i = 0; i < elems; ++i) rnn_math::step_elem<float>(p, i, s, 1);
+  }
+  for (int64_t i = 0; i < elems; ++i) rnn_math::final_elem<float>(p, i, y_h.data<float>(), y_c.data<float>());
+  std::map<std::string, Tensor> out{{"Y", y}, {"Y_h", y_h}};
+  if (lstm) out["Y_c"] = y_c;
+  return out;
+}
+
+// Runs everywhere (no GPU needed): the kernels' element math, driven as RnnOp drives it, matches
+// the CPU runtime for every case the GPU tests run, and those cases really differ (short
+// sequences reach Y's zero padding; batch 1 and 3).
+TEST(CudaRnnHost, KernelMathMatchesTheCpuRuntimeForEveryCase) {
+  for (const auto& [name, c] : rnn_cases())
+    for (int64_t batch : {1, 3}) {
+      SCOPED_TRACE(name + " batch " + std::to_string(batch));
+      const Graph g = rnn_graph(c, batch);
+      runtime::Session cpu(g);
+      std::mt19937 rng(7);
+      std::map<std::string, Tensor> feeds;
+      for (const auto& vi : g.inputs) {
+        std::vector<int64_t> dims(vi.shape.dims().begin(), vi.shape.dims().end());
+        dims[0] = batch;
+        feeds[vi.name] = random_tensor(DType::kF32, Shape(dims), rng);
+      }
+      const auto want = cpu.run(feeds);
+      const auto got = emulate_rnn_f32(c, g, feeds);
+      ASSERT_EQ(got.size(), want.size());
+      for (const auto& [out, ref] : want) {
+        const Tensor& t = got.at(out);
+        ASSERT_EQ(t.shape(), ref.shape()) << out;
+        for (int64_t i = 0; i < ref.numel(); ++i)
+          ASSERT_NEAR(t.at(i), ref.at(i), 1e-5 + 1e-5 * std::fabs(ref.at(i))) << out << " at " << i;
+      }
     }
 }
 
 TEST(CudaRnn, LstmForward) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_rnn({}, "lstm forward layout 0");
-  expect_rnn({.layout = 1, .bias = false}, "lstm forward layout 1 no bias");
+  expect_rnn("lstm forward");
 }
 
 TEST(CudaRnn, LstmBidirectionalWithInitialStatesAndPeepholes) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_rnn({.direction = "bidirectional", .layout = 1, .runtime_states = true, .peepholes = true},
-             "lstm bidirectional layout 1 runtime states + P");
-  expect_rnn({.direction = "bidirectional", .runtime_states = true}, "lstm bidirectional layout 0 runtime states");
+  expect_rnn("lstm bidirectional layout 1 runtime");
+  expect_rnn("lstm bidirectional layout 0 runtime");
 }
 
-TEST(CudaRnn, LstmReverseConstantStatesSequenceLens) {
+TEST(CudaRnn, LstmConstantStatesSequenceLens) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_rnn({.direction = "reverse", .const_states = true, .sequence_lens = true}, "lstm reverse layout 0 lens");
-  expect_rnn({.direction = "bidirectional", .layout = 1, .const_states = true, .sequence_lens = true},
-             "lstm bidirectional layout 1 lens");
+  expect_rnn("lstm reverse");
+  expect_rnn("lstm bidirectional layout 1 constant");
 }
 
 TEST(CudaRnn, LstmActivationsClipInputForget) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  RnnCase c{.direction = "bidirectional", .layout = 1, .peepholes = true};
-  c.attrs["activations"] = std::vector<std::string>{"HardSigmoid", "Tanh", "Softsign", "Sigmoid", "LeakyRelu", "Tanh"};
-  c.attrs["activation_alpha"] = std::vector<float>{0.3f, 0.2f};
-  c.attrs["activation_beta"] = std::vector<float>{0.4f};
-  c.attrs["clip"] = 0.9f;
-  c.attrs["input_forget"] = int64_t{1};
-  expect_rnn(c, "lstm activations/clip/input_forget");
+  expect_rnn("lstm activations");
 }
 
 TEST(CudaRnn, GruLinearBeforeReset) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  RnnCase c{.op = "GRU"};
-  c.attrs["linear_before_reset"] = int64_t{1};
-  expect_rnn(c, "gru lbr=1 forward layout 0");
-  c.direction = "bidirectional";
-  c.layout = 1;
-  c.runtime_states = true;
-  expect_rnn(c, "gru lbr=1 bidirectional layout 1 runtime h0");
+  expect_rnn("gru lbr=1");
 }
 
 TEST(CudaRnn, GruResetBeforeLinear) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_rnn({.op = "GRU", .layout = 1}, "gru lbr=0 forward layout 1");
-  expect_rnn({.op = "GRU", .direction = "bidirectional", .runtime_states = true}, "gru lbr=0 bidirectional layout 0 h0");
-  expect_rnn({.op = "GRU", .direction = "reverse", .bias = false, .const_states = true, .sequence_lens = true},
-             "gru lbr=0 reverse no bias constant h0 lens");
+  expect_rnn("gru lbr=0 forward");
+  expect_rnn("gru lbr=0 bidirectional");
+  expect_rnn("gru lbr=0 reverse");
 }
 
 TEST(CudaRnn, GruActivationsAndClip) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  RnnCase c{.op = "GRU", .direction = "bidirectional", .layout = 1};
-  c.attrs["activations"] = std::vector<std::string>{"Sigmoid", "Softsign", "HardSigmoid", "Tanh"};
-  c.attrs["clip"] = 0.7f;
-  expect_rnn(c, "gru activations/clip");
+  expect_rnn("gru lbr=0 activations");
 }
 
 TEST(CudaOps, Transpose) {
