@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "cuda/cuda_rnn_math.h"
 #include "cuda/cuda_session.h"
@@ -713,6 +714,18 @@ TEST(CudaRnn, RuntimeWeightsAreUnimplementedNamingTheNode) {
     EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
     EXPECT_NE(std::string(e.what()).find("'my_LSTM' (LSTM)"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("(W)"), std::string::npos) << e.what();
+  }
+}
+
+// Runs everywhere: after the CPU passes the env_* models hold only ops the CUDA backend runs
+// (Transpose, the cell, views, Gemm), so CudaModels.EnvLstm/EnvGru test the new kernels.
+TEST(CudaFixtures, EnvRnnModelsNeedOnlyCudaOps) {
+  for (const std::string name : {"env_lstm", "env_gru"}) {
+    runtime::Session cpu(train::build_zoo_model(name, {.input_shape = {24, 4}, .num_outputs = 1}));
+    std::set<std::string> ops;
+    for (const auto& n : cpu.graph().nodes) ops.insert(n.op_type);
+    const std::set<std::string> want{"Transpose", name == "env_lstm" ? "LSTM" : "GRU", "Squeeze", "Flatten", "Gemm"};
+    EXPECT_EQ(ops, want) << name;
   }
 }
 
