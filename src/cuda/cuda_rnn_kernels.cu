@@ -48,6 +48,15 @@ __global__ void transpose_kernel(const E* x, E* y, TransposeShape s, int64_t n) 
   }
 }
 
+template <typename E>
+__global__ void gather_kernel(const E* x, E* y, int64_t dim, int64_t inner, const int64_t* idx, int64_t n_idx,
+                              int64_t n) {
+  EDGEOPT_GRID_LOOP(i, n) {
+    const int64_t in = i % inner, k = (i / inner) % n_idx, o = i / (inner * n_idx);
+    y[i] = x[(o * dim + idx[k]) * inner + in];
+  }
+}
+
 }  // namespace
 
 int launch_rnn_init(const RnnStep& p, const void* h0, const void* c0, cudaStream_t stream) {
@@ -101,6 +110,32 @@ int launch_transpose(const void* x, void* y, int elem_bytes, const TransposeShap
     case 8:
       transpose_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint64_t*>(x),
                                                                static_cast<uint64_t*>(y), s, n);
+      break;
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+  return static_cast<int>(cudaGetLastError());
+}
+
+int launch_gather(const void* x, void* y, int elem_bytes, int64_t outer, int64_t dim, int64_t inner,
+                  const int64_t* idx, int64_t n_idx, cudaStream_t stream) {
+  const int64_t n = outer * n_idx * inner;
+  if (n == 0) return 0;
+  switch (elem_bytes) {
+    case 1:
+      gather_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y),
+                                                            dim, inner, idx, n_idx, n);
+      break;
+    case 2:
+      gather_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y),
+                                                            dim, inner, idx, n_idx, n);
+      break;
+    case 4:
+      gather_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint32_t*>(x), static_cast<uint32_t*>(y),
+                                                            dim, inner, idx, n_idx, n);
+      break;
+    case 8:
+      gather_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint64_t*>(x), static_cast<uint64_t*>(y),
+                                                            dim, inner, idx, n_idx, n);
       break;
     default: return static_cast<int>(cudaErrorInvalidValue);
   }

@@ -1,5 +1,6 @@
-// Device kernels of the LSTM/GRU ops (cuda_rnn_kernels.cu) and the Transpose the env_* models put
-// before their first layer. The matrix products run on cuBLASLt (cuda_session.cpp, "LSTM / GRU");
+// Device kernels of the LSTM/GRU ops (cuda_rnn_kernels.cu) and of the data movement RNN models
+// put around them: Transpose (env_* and PyTorch exports, before the first layer) and Gather with
+// constant indices (PyTorch's last-step pick Y[:, -1]). The matrix products run on cuBLASLt (cuda_session.cpp, "LSTM / GRU");
 // these kernels do the per-step gate math in f32, exactly as the CPU reference
 // (src/kernels/ops/lstm/lstm.cpp, src/kernels/ops/gru/gru.cpp): same gate order, same order of the
 // additions, same activations (kernels/ops/rnn/rnn_common.cpp), clip on pre-activations only.
@@ -66,5 +67,10 @@ struct TransposeShape {
   int64_t in_stride[kMaxRank] = {};
 };
 int launch_transpose(const void* x, void* y, int elem_bytes, const TransposeShape& s, cudaStream_t stream);
+
+// Gather viewed as x [outer, dim, inner] -> y [outer, n_idx, inner], y[o, k, i] = x[o, idx[k], i];
+// idx already normalized to [0, dim) (gather.cpp's plan, at construction).
+int launch_gather(const void* x, void* y, int elem_bytes, int64_t outer, int64_t dim, int64_t inner,
+                  const int64_t* idx, int64_t n_idx, cudaStream_t stream);
 
 }  // namespace edgeopt::cuda

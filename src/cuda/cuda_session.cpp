@@ -357,8 +357,9 @@ struct QuantizeOp final : DevOp {
 // ---------------------------------------------------------------------------------------------
 // LSTM / GRU: X W^T for all timesteps as one cuBLASLt GEMM, then per step and direction one GEMM
 // h R^T (GRU with linear_before_reset = 0: h R_zr^T, then (r*h) R_h^T after the z/r kernel) and
-// one gate kernel (cuda_rnn_kernels.h) that keeps h and c in f32. Plus Transpose, which the env_*
-// models put before their first layer ([N, T, F] -> [T, N, F]).
+// one gate kernel (cuda_rnn_kernels.h) that keeps h and c in f32. Plus the data movement RNN
+// models put around them: Transpose ([N, T, F] -> [T, N, F] before the first layer) and Gather
+// with constant indices (PyTorch's last-step pick).
 
 // D[m, n] (row-major, f32) = A[m, k] Bt[n, k]^T with A and Bt row-major in `in`: column-major
 // D^T = Bt^T(op T) A^T, as the Gemm section's transB case. f16 operands accumulate and land in f32.
@@ -433,6 +434,18 @@ struct RnnOp final : DevOp {
     }
     EDGEOPT_LAUNCH(launch_rnn_final(q, y_h >= 0 ? ex.value_ptr[y_h] : nullptr, y_c >= 0 ? ex.value_ptr[y_c] : nullptr,
                                     ex.stream),
+                   what);
+  }
+};
+
+struct GatherOp final : DevOp {
+  int64_t x = -1, y = -1;
+  int elem_bytes = 4;
+  int64_t outer = 1, dim = 1, inner = 1, n_idx = 0;
+  const void* idx = nullptr;  // int64 [n_idx], normalized
+  void enqueue(ExecCtx& ex) override {
+    EDGEOPT_LAUNCH(launch_gather(ex.value_ptr[x], ex.value_ptr[y], elem_bytes, outer, dim, inner,
+                                 static_cast<const int64_t*>(idx), n_idx, ex.stream),
                    what);
   }
 };
@@ -1207,6 +1220,35 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     o->kernel = std::string("cublasLt ") + precision_name(opts.precision) + " X W^T, then per step " +
                 (p.cell == RnnCell::kGruResetFirst ? "h R_zr^T + gates + (r*h) R_h^T + candidate" : "h R^T + gates") +
                 " (" + std::to_string(o->steps) + " steps, " + std::to_string(D) + " direction(s), f32 state)";
+    o->what = what;
+    ops.push_back(std::move(o));
+    return;
+  }
+
+  if (op == "Gather") {
+    auto o = std::make_unique<GatherOp>();
+    o->x = need_value(0);
+    o->y = out_id(0);
+    const Tensor& idx = need_const(1, "indices");
+    const Shape& xs = values[o->x].shape;
+    EDGEOPT_CHECK_ARG(xs.rank() > 0, what + ": data must have rank >= 1");
+    EDGEOPT_CHECK_ARG(idx.dtype() == DType::kI64 || idx.dtype() == DType::kI32,
+                      what + ": indices must be int32 or int64, got " + idx.describe());
+    const size_t axis = xs.normalize_axis(n.attr_int("axis", 0));
+    o->dim = xs[axis];
+    for (size_t i = 0; i < xs.rank(); ++i)
+      if (i < axis) o->outer *= xs[i];
+      else if (i > axis) o->inner *= xs[i];
+    std::vector<int64_t> v = idx.to_i64_vector();
+    for (int64_t& k : v) {  // gather.cpp's rule: [-dim, dim), negative from the end
+      EDGEOPT_CHECK_ARG(k >= -o->dim && k < o->dim, what + ": index " + std::to_string(k) + " is out of range for axis " +
+                                                        std::to_string(axis) + " of size " + std::to_string(o->dim));
+      if (k < 0) k += o->dim;
+    }
+    o->n_idx = static_cast<int64_t>(v.size());
+    defer_raw(v.data(), v.size() * sizeof(int64_t), &o->idx);
+    o->elem_bytes = static_cast<int>(dtype_size(values[o->x].dev_dtype));
+    o->kernel = "gather (constant indices, thread per output)";
     o->what = what;
     ops.push_back(std::move(o));
     return;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "cuda/cuda_rnn_math.h"
 #include "cuda/cuda_session.h"
@@ -694,10 +695,37 @@ TEST(CudaRnn, GruActivationsAndClip) {
   expect_rnn("gru lbr=0 activations");
 }
 
-TEST(CudaOps, Transpose) {
+// Gather (constant indices) and Transpose cases: name -> (graph, output shape at batch 3).
+std::vector<std::tuple<std::string, Graph, Shape>> movement_cases() {
+  using V = std::vector<int64_t>;
+  return {
+      {"gather axis 1, 2-D indices with a negative one",
+       one_node("Gather", Shape{5, 6}, {{"idx", Tensor::from_vector<int64_t>(Shape{2, 2}, {-1, 2, 0, 4})}},
+                {{"axis", int64_t{1}}}),
+       Shape{3, 2, 2, 6}},
+      {"gather last axis, scalar index",
+       one_node("Gather", Shape{5, 6}, {{"idx", Tensor::from_vector<int64_t>(Shape{}, {-1})}}, {{"axis", int64_t{-1}}}),
+       Shape{3, 5}},
+      {"transpose 4-D", one_node("Transpose", Shape{3, 4, 5}, {}, {{"perm", V{2, 0, 3, 1}}}), Shape{4, 3, 5, 3}},
+      {"transpose default perm", one_node("Transpose", Shape{6}, {}), Shape{6, 3}},
+  };
+}
+
+// Runs everywhere: the fixtures are valid graphs of the shapes meant.
+TEST(CudaFixtures, GatherAndTransposeGraphsRunOnTheCpu) {
+  for (const auto& [name, g, want] : movement_cases()) {
+    runtime::Session cpu(g);
+    std::mt19937 rng(1);
+    std::vector<int64_t> dims(g.inputs[0].shape.dims().begin(), g.inputs[0].shape.dims().end());
+    dims[0] = 3;
+    const auto out = cpu.run({{"x", random_tensor(DType::kF32, Shape(dims), rng)}});
+    EXPECT_EQ(out.at("y").shape(), want) << name;
+  }
+}
+
+TEST(CudaOps, GatherConstantIndicesAndTranspose) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_all(one_node("Transpose", Shape{3, 4, 5}, {}, {{"perm", std::vector<int64_t>{2, 0, 3, 1}}}), "transpose 4-D");
-  expect_all(one_node("Transpose", Shape{6}, {}), "transpose default perm");
+  for (const auto& [name, g, shape] : movement_cases()) expect_all(g, name);
 }
 
 // Recurrent weights computed at run time would need their layout rebuilt per run: refused at
@@ -718,15 +746,19 @@ TEST(CudaRnn, RuntimeWeightsAreUnimplementedNamingTheNode) {
 }
 
 // Runs everywhere: after the CPU passes the env_* models hold only ops the CUDA backend runs
-// (Transpose, the cell, views, Gemm), so CudaModels.EnvLstm/EnvGru test the new kernels.
+// (Transpose, the cell, views, Gemm; Gather and Add with the residual head), so CudaModels.Env*
+// test the new kernels.
 TEST(CudaFixtures, EnvRnnModelsNeedOnlyCudaOps) {
-  for (const std::string name : {"env_lstm", "env_gru"}) {
-    runtime::Session cpu(train::build_zoo_model(name, {.input_shape = {24, 4}, .num_outputs = 1}));
-    std::set<std::string> ops;
-    for (const auto& n : cpu.graph().nodes) ops.insert(n.op_type);
-    const std::set<std::string> want{"Transpose", name == "env_lstm" ? "LSTM" : "GRU", "Squeeze", "Flatten", "Gemm"};
-    EXPECT_EQ(ops, want) << name;
-  }
+  for (const std::string name : {"env_lstm", "env_gru"})
+    for (int64_t residual : {-1, 2}) {
+      runtime::Session cpu(
+          train::build_zoo_model(name, {.input_shape = {24, 4}, .num_outputs = 1, .residual_feature = residual}));
+      std::set<std::string> ops;
+      for (const auto& n : cpu.graph().nodes) ops.insert(n.op_type);
+      std::set<std::string> want{"Transpose", name == "env_lstm" ? "LSTM" : "GRU", "Squeeze", "Flatten", "Gemm"};
+      if (residual >= 0) want.insert({"Gather", "Add"});  // the persistence head
+      EXPECT_EQ(ops, want) << name << " residual " << residual;
+    }
 }
 
 TEST(CudaModels, EnvLstm) {
@@ -737,6 +769,14 @@ TEST(CudaModels, EnvLstm) {
 TEST(CudaModels, EnvGru) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
   expect_all(train::build_zoo_model("env_gru", {.input_shape = {24, 4}, .num_outputs = 1}), "env_gru");
+}
+
+// The forecasting head the CLI builds for a data set's own feature: last observed value (Gather)
+// plus the network's output.
+TEST(CudaModels, EnvLstmResidualHead) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("env_lstm", {.input_shape = {24, 4}, .num_outputs = 1, .residual_feature = 2}),
+             "env_lstm residual");
 }
 
 }  // namespace
