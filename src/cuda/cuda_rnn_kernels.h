@@ -1,9 +1,10 @@
 // Device kernels of the LSTM/GRU ops (cuda_rnn_kernels.cu) and of the data movement RNN models
 // put around them: Transpose (env_* and PyTorch exports, before the first layer) and Gather with
-// constant indices (PyTorch's last-step pick Y[:, -1]). The matrix products run on cuBLASLt (cuda_session.cpp, "LSTM / GRU");
-// these kernels do the per-step gate math in f32, exactly as the CPU reference
-// (src/kernels/ops/lstm/lstm.cpp, src/kernels/ops/gru/gru.cpp): same gate order, same order of the
-// additions, same activations (kernels/ops/rnn/rnn_common.cpp), clip on pre-activations only.
+// constant indices (PyTorch's last-step pick Y[:, -1]). The matrix products run on cuBLASLt
+// (cuda_session.cpp, "LSTM / GRU"); these kernels do the per-step gate math in f32 through
+// cuda_rnn_math.h, exactly as the CPU reference (src/kernels/ops/lstm/lstm.cpp, gru/gru.cpp): same
+// gate order, same order of the additions, same activations (kernels/ops/rnn/rnn_common.cpp), clip
+// on pre-activations only.
 //
 // Buffers per direction d (all row-major, batch entry b, hidden unit j):
 //   xp   f32 [rows, dirs*G*H]  X W^T for every timestep, rows in X's layout (t*B+b or b*T+t)

@@ -1159,8 +1159,9 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
       }
     }
     if (pp) in[7] = *pp;
-    const rc::RnnConfig cfg = rc::read_rnn_config(n, in, gates, lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
-                                                                     : std::vector<std::string>{"Sigmoid", "Tanh"});
+    const std::vector<std::string> default_acts =
+        lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"} : std::vector<std::string>{"Sigmoid", "Tanh"};
+    const rc::RnnConfig cfg = rc::read_rnn_config(n, in, gates, default_acts);
     const int64_t H = cfg.hidden, I = cfg.input, GH = gates * H, B = cfg.batch, T = cfg.seq, D = cfg.dirs;
     o->p = rnn_step_params(n, cfg, elem_of(dt));
     const RnnStep& p = o->p;
@@ -1241,8 +1242,9 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
       else if (i > axis) o->inner *= xs[i];
     std::vector<int64_t> v = idx.to_i64_vector();
     for (int64_t& k : v) {  // gather.cpp's rule: [-dim, dim), negative from the end
-      EDGEOPT_CHECK_ARG(k >= -o->dim && k < o->dim, what + ": index " + std::to_string(k) + " is out of range for axis " +
-                                                        std::to_string(axis) + " of size " + std::to_string(o->dim));
+      EDGEOPT_CHECK_ARG(k >= -o->dim && k < o->dim, what + ": index " + std::to_string(k) +
+                                                        " is out of range for axis " + std::to_string(axis) +
+                                                        " of size " + std::to_string(o->dim));
       if (k < 0) k += o->dim;
     }
     o->n_idx = static_cast<int64_t>(v.size());

@@ -434,7 +434,9 @@ Graph rnn_graph(const RnnCase& c, int64_t batch) {
   }
   if (c.sequence_lens) {
     std::vector<int32_t> lens;
-    for (int64_t b = 0; b < batch; ++b) lens.push_back(static_cast<int32_t>((b * 3 + (batch == 1 ? 4 : 0)) % (c.seq + 1)));
+    // 0 and full-length entries at batch 32, a short one at batch 1.
+    for (int64_t b = 0; b < batch; ++b)
+      lens.push_back(static_cast<int32_t>((b * 3 + (batch == 1 ? 4 : 0)) % (c.seq + 1)));
     Tensor t(DType::kI32, Shape{batch});
     std::copy(lens.begin(), lens.end(), t.data<int32_t>());
     g.initializers["lens"] = t;
@@ -478,7 +480,8 @@ const std::map<std::string, RnnCase>& rnn_cases() {
     m["lstm bidirectional layout 1 constant states + lens"] = {.direction = "bidirectional", .layout = 1,
                                                                .const_states = true, .sequence_lens = true};
     RnnCase acts{.direction = "bidirectional", .layout = 1, .peepholes = true};
-    acts.attrs["activations"] = std::vector<std::string>{"HardSigmoid", "Tanh", "Softsign", "Sigmoid", "LeakyRelu", "Tanh"};
+    acts.attrs["activations"] =
+        std::vector<std::string>{"HardSigmoid", "Tanh", "Softsign", "Sigmoid", "LeakyRelu", "Tanh"};
     acts.attrs["activation_alpha"] = std::vector<float>{0.3f, 0.2f};
     acts.attrs["activation_beta"] = std::vector<float>{0.4f};
     acts.attrs["clip"] = 0.9f;
