@@ -15,7 +15,9 @@ p50 of InferenceSession.run with CUDAExecutionProvider, use_tf32 matched to --dt
 run one after the other in their own processes; the table shows the median over rounds of each
 p50 and the ratio edgeopt/ORT (< 1: edgeopt is faster).
 Default models: the reference set of bench/runtime_vs_peers.py (vision_cnn, torch_mlp,
-torch_mobilenet_v2, torch_resnet18); torch_lstm is left out: LSTM has no CUDA kernel in edgeopt yet.
+torch_mobilenet_v2, torch_resnet18). torch_lstm (LSTM + Transpose + Gather, all on CUDA since the
+LSTM/GRU kernels) is not a default until its kernels have passed cuda_test on a GPU; give it as
+~/.cache/edgeopt-bench-models/reference/torch_lstm.onnx to include it.
 """
 import argparse
 import json

@@ -9,6 +9,8 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_kernels.h"
+#include "cuda/cuda_rnn_kernels.h"
+#include "cuda/cuda_rnn_math.h"
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_geometry.h"
 #include "kernels/ops/softmax/softmax.h"
@@ -370,6 +372,111 @@ struct QuantizeOp final : DevOp {
   }
 };
 
+// ---------------------------------------------------------------------------------------------
+// LSTM / GRU: X W^T for all timesteps as one cuBLASLt GEMM, then per step and direction one GEMM
+// h R^T (GRU with linear_before_reset = 0: h R_zr^T, then (r*h) R_h^T after the z/r kernel) and
+// one gate kernel (cuda_rnn_kernels.h) that keeps h and c in f32. Plus the data movement RNN
+// models put around them: Transpose ([N, T, F] -> [T, N, F] before the first layer) and Gather
+// with constant indices (PyTorch's last-step pick).
+
+// D[m, n] (row-major, f32) = A[m, k] Bt[n, k]^T with A and Bt row-major in `in`: column-major
+// D^T = Bt^T(op T) A^T, as the Gemm section's transB case. f16 operands accumulate and land in f32.
+void lt_rows_times_bt(cublasLtHandle_t lt, LtMatmul& mm, DType in, int64_t m, int64_t n, int64_t k, size_t max_ws,
+                      const std::string& what, const char* role) {
+  const cudaDataType_t ty = cuda_type(in);
+  EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescCreate(&mm.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), what);
+  const cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
+  EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), what);
+  EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(mm.desc, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof(nt)), what);
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  EDGEOPT_CUBLAS_CALL(cublasLtMatrixLayoutCreate(&mm.a, ty, u(k), u(n), k), what);
+  EDGEOPT_CUBLAS_CALL(cublasLtMatrixLayoutCreate(&mm.b, ty, u(k), u(m), k), what);
+  EDGEOPT_CUBLAS_CALL(cublasLtMatrixLayoutCreate(&mm.d, CUDA_R_32F, u(n), u(m), n), what);
+  EDGEOPT_CHECK(lt_heuristic(lt, mm, max_ws, what), ErrorCode::kUnimplemented,
+                what + ": cuBLASLt has no algorithm for the " + role + " [" + std::to_string(m) + "x" +
+                    std::to_string(k) + "] x [" + std::to_string(k) + "x" + std::to_string(n) + "] (" +
+                    dtype_name(in) + " in, f32 out)");
+}
+
+void lt_run(ExecCtx& ex, const LtMatmul& mm, const void* bt, const void* a, float* d, const std::string& what) {
+  const float one = 1.f, zero = 0.f;
+  EDGEOPT_CUBLAS_CALL(cublasLtMatmul(ex.lt, mm.desc, &one, bt, mm.a, a, mm.b, &zero, d, mm.d, d, mm.d, &mm.algo,
+                                     ex.workspace, mm.workspace, ex.stream),
+                      what);
+}
+
+struct RnnOp final : DevOp {
+  int64_t x = -1, y = -1, y_h = -1, y_c = -1, h0 = -1, c0 = -1;  // value ids (-1: absent or constant)
+  const void* h0_const = nullptr;
+  const void* c0_const = nullptr;
+  const void* w = nullptr;        // W as [dirs*G*H, I], storage type
+  const void* r[2] = {};          // per direction R [G*H, H] (GRU lbr=0: its z,r rows [2H, H])
+  const void* r_h[2] = {};        // GRU lbr=0: R's candidate rows [H, H]
+  const void* bias[2] = {};       // f32 [2*G*H]
+  const void* peep[2] = {};       // f32 [3*H]
+  const void* lens = nullptr;     // int32 [batch]
+  int64_t t_xp = -1, t_hp[2] = {-1, -1}, t_hp2[2] = {-1, -1}, t_h[2] = {-1, -1}, t_c[2] = {-1, -1},
+          t_z[2] = {-1, -1}, t_hq[2] = {-1, -1}, t_rh[2] = {-1, -1};
+  int64_t steps = 0;     // max over sequence_lens (seq without it)
+  size_t y_bytes = 0;    // Y zeroed first when some sequence ends early
+  LtMatmul mm_x, mm_h, mm_h2;
+  RnnStep p;  // everything but the arena pointers, filled per enqueue
+  void enqueue(ExecCtx& ex) override {
+    RnnStep q = p;
+    auto tp = [&](int64_t id) { return id >= 0 ? ex.temp_ptr[id] : nullptr; };
+    q.lens = static_cast<const int32_t*>(lens);
+    q.xp = static_cast<const float*>(tp(t_xp));
+    for (int d = 0; d < q.dirs; ++d) {
+      q.bias[d] = static_cast<const float*>(bias[d]);
+      q.peep[d] = static_cast<const float*>(peep[d]);
+      q.hp[d] = static_cast<const float*>(tp(t_hp[d]));
+      q.hp2[d] = static_cast<const float*>(tp(t_hp2[d]));
+      q.h[d] = static_cast<float*>(tp(t_h[d]));
+      q.c[d] = static_cast<float*>(tp(t_c[d]));
+      q.z[d] = static_cast<float*>(tp(t_z[d]));
+      q.hq[d] = tp(t_hq[d]);
+      q.rh[d] = tp(t_rh[d]);
+    }
+    q.y = y >= 0 ? ex.value_ptr[y] : nullptr;
+    if (q.y && y_bytes) EDGEOPT_CUDA_CALL(cudaMemsetAsync(q.y, 0, y_bytes, ex.stream), what);
+    lt_run(ex, mm_x, w, ex.value_ptr[x], static_cast<float*>(tp(t_xp)), what);
+    EDGEOPT_LAUNCH(launch_rnn_init(q, h0 >= 0 ? ex.value_ptr[h0] : h0_const, c0 >= 0 ? ex.value_ptr[c0] : c0_const,
+                                   ex.stream),
+                   what);
+    for (int64_t s = 0; s < steps; ++s) {
+      for (int d = 0; d < q.dirs; ++d) lt_run(ex, mm_h, r[d], q.hq[d], static_cast<float*>(tp(t_hp[d])), what);
+      EDGEOPT_LAUNCH(launch_rnn_step(q, s, 0, ex.stream), what);
+      if (q.cell != RnnCell::kGruResetFirst) continue;
+      for (int d = 0; d < q.dirs; ++d) lt_run(ex, mm_h2, r_h[d], q.rh[d], static_cast<float*>(tp(t_hp2[d])), what);
+      EDGEOPT_LAUNCH(launch_rnn_step(q, s, 1, ex.stream), what);
+    }
+    EDGEOPT_LAUNCH(launch_rnn_final(q, y_h >= 0 ? ex.value_ptr[y_h] : nullptr, y_c >= 0 ? ex.value_ptr[y_c] : nullptr,
+                                    ex.stream),
+                   what);
+  }
+};
+
+struct GatherOp final : DevOp {
+  int64_t x = -1, y = -1;
+  int elem_bytes = 4;
+  int64_t outer = 1, dim = 1, inner = 1, n_idx = 0;
+  const void* idx = nullptr;  // int64 [n_idx], normalized
+  void enqueue(ExecCtx& ex) override {
+    EDGEOPT_LAUNCH(launch_gather(ex.value_ptr[x], ex.value_ptr[y], elem_bytes, outer, dim, inner,
+                                 static_cast<const int64_t*>(idx), n_idx, ex.stream),
+                   what);
+  }
+};
+
+struct TransposeOp final : DevOp {
+  int64_t x = -1, y = -1;
+  int elem_bytes = 4;
+  TransposeShape shape;
+  void enqueue(ExecCtx& ex) override {
+    EDGEOPT_LAUNCH(launch_transpose(ex.value_ptr[x], ex.value_ptr[y], elem_bytes, shape, ex.stream), what);
+  }
+};
+
 const std::set<std::string>& view_ops() {
   static const std::set<std::string> s{"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
   return s;
@@ -522,6 +629,31 @@ BroadcastShape broadcast_shape(const Shape& a, const Shape& b, const Shape& y, c
 }
 
 }  // namespace
+
+RnnStep rnn_step_params(const Node& n, const kernels::recurrent::RnnConfig& cfg, ElemType t) {
+  namespace rc = kernels::recurrent;
+  RnnStep p;
+  const bool lstm = n.op_type == "LSTM";
+  p.cell = lstm ? RnnCell::kLstm
+           : n.attr_int("linear_before_reset", 0) != 0 ? RnnCell::kGruLinearBeforeReset
+                                                         : RnnCell::kGruResetFirst;
+  p.t = t;
+  p.seq = cfg.seq;
+  p.batch = cfg.batch;
+  p.hidden = cfg.hidden;
+  p.dirs = cfg.dirs;
+  p.layout = cfg.layout;
+  p.reverse_only = cfg.reverse_only;
+  p.input_forget = lstm && n.attr_int("input_forget", 0) != 0;
+  p.clip = cfg.clip;
+  static_assert(static_cast<int>(rc::Activation::Kind::kSoftplus) == static_cast<int>(RnnActKind::kSoftplus));
+  for (int64_t d = 0; d < cfg.dirs; ++d)
+    for (size_t k = 0; k < cfg.per_dir && k < 3; ++k) {
+      const rc::Activation& a = cfg.act(d, k);
+      p.act[d][k] = {static_cast<RnnActKind>(static_cast<int>(a.kind)), a.alpha, a.beta};
+    }
+  return p;
+}
 
 void CudaSession::Impl::make_op(const Node& n, int64_t step) {
   const std::string what = n.describe();
@@ -1061,6 +1193,169 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     }
     p->what = what;
     ops.push_back(std::move(p));
+    return;
+  }
+
+  // LSTM / GRU (structs and design: the "LSTM / GRU" section above).
+  if (op == "LSTM" || op == "GRU") {
+    namespace rc = kernels::recurrent;
+    const bool lstm = op == "LSTM";
+    const int64_t gates = lstm ? 4 : 3;
+    auto o = std::make_unique<RnnOp>();
+    o->x = need_value(0);
+    need_float(o->x);
+    const DType dt = values[o->x].dev_dtype;
+    const Tensor& w = need_const(1, "W");
+    const Tensor& r = need_const(2, "R");
+    const Tensor* b = const_in(3);
+    if (n.has_input(3)) need_const(3, "B");
+    const Tensor* sl = const_in(4);
+    if (n.has_input(4)) need_const(4, "sequence_lens");
+    const Tensor* pp = lstm ? const_in(7) : nullptr;
+    if (lstm && n.has_input(7)) need_const(7, "P");
+    // The CPU kernels' own attribute and shape rules, on stand-ins for the runtime inputs.
+    std::vector<Tensor> in(n.inputs.size());
+    in[0] = Tensor::zeros(DType::kF32, values[o->x].shape);
+    in[1] = w;
+    in[2] = r;
+    if (b) in[3] = *b;
+    if (sl) in[4] = *sl;
+    const size_t n_states = lstm ? 2 : 1;
+    for (size_t i = 5; i < 5 + n_states && i < n.inputs.size(); ++i) {
+      if (!n.has_input(i)) continue;
+      const void** where = i == 5 ? &o->h0_const : &o->c0_const;
+      int64_t& id = i == 5 ? o->h0 : o->c0;
+      if (const Tensor* c = const_in(i)) {
+        in[i] = *c;
+        defer_const(*c, dt, where);
+      } else {
+        id = need_value(i);
+        need_float(id);
+        in[i] = Tensor::zeros(DType::kF32, values[id].shape);
+      }
+    }
+    if (pp) in[7] = *pp;
+    const std::vector<std::string> default_acts =
+        lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"} : std::vector<std::string>{"Sigmoid", "Tanh"};
+    const rc::RnnConfig cfg = rc::read_rnn_config(n, in, gates, default_acts);
+    const int64_t H = cfg.hidden, I = cfg.input, GH = gates * H, B = cfg.batch, T = cfg.seq, D = cfg.dirs;
+    o->p = rnn_step_params(n, cfg, elem_of(dt));
+    const RnnStep& p = o->p;
+    auto opt_out = [&](size_t i) -> int64_t {
+      return i < n.outputs.size() && !n.outputs[i].empty() ? out_id(i) : -1;
+    };
+    o->y = opt_out(0);
+    o->y_h = opt_out(1);
+    if (lstm) o->y_c = opt_out(2);
+    o->steps = T;
+    if (sl) {
+      o->steps = 0;
+      std::vector<int32_t> l32;
+      for (int64_t len : cfg.lens) {
+        l32.push_back(static_cast<int32_t>(len));
+        o->steps = std::max(o->steps, len);
+        if (len < T && o->y >= 0) o->y_bytes = values[o->y].bytes();  // Y is 0 past a sequence's end
+      }
+      defer_raw(l32.data(), l32.size() * sizeof(int32_t), &o->lens);
+    }
+    // Weights: W whole ([dirs*G*H, I], one projection for both directions), R per direction (GRU
+    // lbr=0: split into the z,r rows and the candidate rows), B and P as f32 for the gate kernel.
+    defer_const(w, dt, &o->w);
+    const int64_t n_first = p.cell == RnnCell::kGruResetFirst ? 2 * H : GH;
+    for (int64_t d = 0; d < D; ++d) {
+      const float* rd = r.data<float>() + d * GH * H;
+      Tensor r1(DType::kF32, Shape{n_first, H});
+      std::memcpy(r1.raw(), rd, static_cast<size_t>(n_first * H) * sizeof(float));
+      defer_const(r1, dt, &o->r[d]);
+      if (p.cell == RnnCell::kGruResetFirst) {
+        Tensor r2(DType::kF32, Shape{H, H});
+        std::memcpy(r2.raw(), rd + 2 * H * H, static_cast<size_t>(H * H) * sizeof(float));
+        defer_const(r2, dt, &o->r_h[d]);
+      }
+      if (b) defer_raw(b->data<float>() + d * 2 * GH, static_cast<size_t>(2 * GH) * sizeof(float), &o->bias[d]);
+      if (pp) defer_raw(pp->data<float>() + d * 3 * H, static_cast<size_t>(3 * H) * sizeof(float), &o->peep[d]);
+    }
+    const size_t f4 = sizeof(float), es = dtype_size(dt);
+    const int64_t rows = values[o->x].shape.numel() / I;  // T * B in either layout
+    o->t_xp = add_temp(static_cast<size_t>(rows * D * GH) * f4, step);
+    for (int64_t d = 0; d < D; ++d) {
+      o->t_h[d] = add_temp(static_cast<size_t>(B * H) * f4, step);
+      if (lstm) o->t_c[d] = add_temp(static_cast<size_t>(B * H) * f4, step);
+      o->t_hp[d] = add_temp(static_cast<size_t>(B * n_first) * f4, step);
+      o->t_hq[d] = dt == DType::kF32 ? o->t_h[d] : add_temp(static_cast<size_t>(B * H) * es, step);
+      if (p.cell == RnnCell::kGruResetFirst) {
+        o->t_z[d] = add_temp(static_cast<size_t>(B * H) * f4, step);
+        o->t_rh[d] = add_temp(static_cast<size_t>(B * H) * es, step);
+        o->t_hp2[d] = add_temp(static_cast<size_t>(B * H) * f4, step);
+      }
+    }
+    lt_rows_times_bt(lt, o->mm_x, dt, rows, D * GH, I, opts.max_workspace_bytes, what, "input projection X W^T");
+    lt_rows_times_bt(lt, o->mm_h, dt, B, n_first, H, opts.max_workspace_bytes, what, "recurrent product h R^T");
+    if (p.cell == RnnCell::kGruResetFirst)
+      lt_rows_times_bt(lt, o->mm_h2, dt, B, H, H, opts.max_workspace_bytes, what, "candidate product (r*h) R_h^T");
+    o->workspace = std::max({o->mm_x.workspace, o->mm_h.workspace, o->mm_h2.workspace});
+    o->kernel = std::string("cublasLt ") + precision_name(opts.precision) + " X W^T, then per step " +
+                (p.cell == RnnCell::kGruResetFirst ? "h R_zr^T + gates + (r*h) R_h^T + candidate" : "h R^T + gates") +
+                " (" + std::to_string(o->steps) + " steps, " + std::to_string(D) + " direction(s), f32 state)";
+    o->what = what;
+    ops.push_back(std::move(o));
+    return;
+  }
+
+  if (op == "Gather") {
+    auto o = std::make_unique<GatherOp>();
+    o->x = need_value(0);
+    o->y = out_id(0);
+    const Tensor& idx = need_const(1, "indices");
+    const Shape& xs = values[o->x].shape;
+    EDGEOPT_CHECK_ARG(xs.rank() > 0, what + ": data must have rank >= 1");
+    EDGEOPT_CHECK_ARG(idx.dtype() == DType::kI64 || idx.dtype() == DType::kI32,
+                      what + ": indices must be int32 or int64, got " + idx.describe());
+    const size_t axis = xs.normalize_axis(n.attr_int("axis", 0));
+    o->dim = xs[axis];
+    for (size_t i = 0; i < xs.rank(); ++i)
+      if (i < axis) o->outer *= xs[i];
+      else if (i > axis) o->inner *= xs[i];
+    std::vector<int64_t> v = idx.to_i64_vector();
+    for (int64_t& k : v) {  // gather.cpp's rule: [-dim, dim), negative from the end
+      EDGEOPT_CHECK_ARG(k >= -o->dim && k < o->dim, what + ": index " + std::to_string(k) +
+                                                        " is out of range for axis " + std::to_string(axis) +
+                                                        " of size " + std::to_string(o->dim));
+      if (k < 0) k += o->dim;
+    }
+    o->n_idx = static_cast<int64_t>(v.size());
+    defer_raw(v.data(), v.size() * sizeof(int64_t), &o->idx);
+    o->elem_bytes = static_cast<int>(dtype_size(values[o->x].dev_dtype));
+    o->kernel = "gather (constant indices, thread per output)";
+    o->what = what;
+    ops.push_back(std::move(o));
+    return;
+  }
+
+  if (op == "Transpose") {
+    auto o = std::make_unique<TransposeOp>();
+    o->x = need_value(0);
+    o->y = out_id(0);
+    const Shape& xs = values[o->x].shape;
+    const size_t rank = xs.rank();
+    EDGEOPT_CHECK(rank <= static_cast<size_t>(kMaxRank), ErrorCode::kUnimplemented,
+                  what + ": input rank " + std::to_string(rank) + " > " + std::to_string(kMaxRank) + " on CUDA");
+    std::vector<int64_t> perm = n.attr_ints("perm");
+    if (!n.has_attr("perm"))
+      for (size_t i = rank; i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+    EDGEOPT_CHECK_ARG(perm.size() == rank, what + ": perm has " + std::to_string(perm.size()) +
+                                               " entries but the input has rank " + std::to_string(rank));
+    const std::vector<int64_t> strides = xs.strides();
+    o->shape.rank = static_cast<int>(rank);
+    for (size_t d = 0; d < rank; ++d) {
+      EDGEOPT_CHECK_ARG(perm[d] >= 0 && perm[d] < static_cast<int64_t>(rank), what + ": perm entry out of range");
+      o->shape.out[d] = xs[static_cast<size_t>(perm[d])];
+      o->shape.in_stride[d] = strides[static_cast<size_t>(perm[d])];
+    }
+    o->elem_bytes = static_cast<int>(dtype_size(values[o->x].dev_dtype));
+    o->kernel = "transpose (thread per output)";
+    o->what = what;
+    ops.push_back(std::move(o));
     return;
   }
 

@@ -9,7 +9,10 @@
 
 #include <cmath>
 #include <random>
+#include <set>
+#include <tuple>
 
+#include "cuda/cuda_rnn_math.h"
 #include "cuda/cuda_session.h"
 #include "cuda/nvml.h"
 #include "quantize/ptq.h"
@@ -329,14 +332,13 @@ TEST(CudaOps, UnsupportedNodesAreListedByName) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
   Graph g = one_node("Relu", Shape{4, 4}, {});
   g.nodes[0].outputs = {"r"};
-  g.initializers["perm"] = Tensor::from_vector<int64_t>(Shape{1}, {0});
-  g.add_node("Transpose", {"r"}, {"y"}, "my_transpose").set_attr("perm", std::vector<int64_t>{0, 2, 1});
+  g.add_node("Concat", {"r", "r"}, {"y"}, "my_concat").set_attr("axis", int64_t{1});
   try {
     CudaSession s(g);
     FAIL() << "expected Unimplemented";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
-    EXPECT_NE(std::string(e.what()).find("'my_transpose' (Transpose)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'my_concat' (Concat)"), std::string::npos) << e.what();
   }
 }
 
@@ -428,16 +430,390 @@ TEST(CudaModels, SafetyMlpInt8) {
   for (int64_t b : {1, 32}) expect_matches_cpu(q, Precision::kF32, b, "safety_mlp int8");
 }
 
-TEST(CudaModels, EnvLstmIsNotSupportedAndSaysSo) {
+// ---------------------------------------------------------------------------------------------
+// LSTM / GRU. The session's batch is dim 0 of its inputs, so layout-0 cases put a Transpose
+// ([N, T, F] -> [T, N, F], as the env_* models) in front of X and of runtime initial states;
+// constant initial states and sequence_lens are built for the batch under test.
+
+struct RnnCase {
+  std::string op = "LSTM";
+  std::string direction = "forward";
+  int64_t layout = 0;
+  bool bias = true;
+  bool runtime_states = false;  // initial_h (and initial_c) as graph inputs
+  bool const_states = false;    // ... or as initializers
+  bool peepholes = false;
+  bool sequence_lens = false;
+  std::map<std::string, Attribute::Value> attrs;
+  int64_t seq = 7, input = 5, hidden = 12;
+};
+
+Graph rnn_graph(const RnnCase& c, int64_t batch) {
+  const bool lstm = c.op == "LSTM";
+  const int64_t gates = lstm ? 4 : 3, dirs = c.direction == "bidirectional" ? 2 : 1, H = c.hidden;
+  Graph g;
+  const std::vector<int64_t> to_seq_first{1, 0, 2};
+  auto runtime_input = [&](const std::string& name, int64_t d1, int64_t d2) {
+    g.inputs.push_back({name, DType::kF32, Shape{-1, d1, d2}, {"N", "", ""}});
+    if (c.layout == 1) return name;
+    g.add_node("Transpose", {name}, {name + ".t"}, name + ".t").set_attr("perm", to_seq_first);
+    return name + ".t";
+  };
+  std::vector<std::string> ins{runtime_input("x", c.seq, c.input), "W", "R", "", "", "", "", ""};
+  g.initializers["W"] = weights(Shape{dirs, gates * H, c.input}, 11);
+  g.initializers["R"] = weights(Shape{dirs, gates * H, H}, 12);
+  if (c.bias) {
+    g.initializers["B"] = weights(Shape{dirs, 2 * gates * H}, 13);
+    ins[3] = "B";
+  }
+  if (c.sequence_lens) {
+    std::vector<int32_t> lens;
+    // 0 and full-length entries at batch 32, a short one at batch 1.
+    for (int64_t b = 0; b < batch; ++b)
+      lens.push_back(static_cast<int32_t>((b * 3 + (batch == 1 ? 4 : 0)) % (c.seq + 1)));
+    Tensor t(DType::kI32, Shape{batch});
+    std::copy(lens.begin(), lens.end(), t.data<int32_t>());
+    g.initializers["lens"] = t;
+    ins[4] = "lens";
+  }
+  const std::vector<std::string> states = lstm ? std::vector<std::string>{"h0", "c0"} : std::vector<std::string>{"h0"};
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (c.runtime_states) ins[5 + i] = runtime_input(states[i], dirs, H);
+    if (c.const_states) {
+      g.initializers[states[i]] = weights(c.layout == 0 ? Shape{dirs, batch, H} : Shape{batch, dirs, H}, 20 + i);
+      ins[5 + i] = states[i];
+    }
+  }
+  if (c.peepholes) {
+    g.initializers["P"] = weights(Shape{dirs, 3 * H}, 14);
+    ins[7] = "P";
+  }
+  while (!ins.empty() && ins.back().empty()) ins.pop_back();
+  std::vector<std::string> outs{"Y", "Y_h"};
+  if (lstm) outs.push_back("Y_c");
+  Node& n = g.add_node(c.op, ins, outs, "my_" + c.op);
+  n.set_attr("hidden_size", H);
+  n.set_attr("direction", c.direction);
+  n.set_attr("layout", c.layout);
+  for (const auto& [k, v] : c.attrs) n.set_attr(k, v);
+  for (const auto& o : outs) g.outputs.push_back({o, DType::kF32, Shape{}, {}});
+  return g;
+}
+
+// Every LSTM/GRU case the GPU tests run (by name).
+const std::map<std::string, RnnCase>& rnn_cases() {
+  static const std::map<std::string, RnnCase> cases = [] {
+    std::map<std::string, RnnCase> m;
+    m["lstm forward layout 0"] = {};
+    m["lstm forward layout 1 no bias"] = {.layout = 1, .bias = false};
+    m["lstm bidirectional layout 1 runtime states + P"] = {.direction = "bidirectional", .layout = 1,
+                                                           .runtime_states = true, .peepholes = true};
+    m["lstm bidirectional layout 0 runtime states"] = {.direction = "bidirectional", .runtime_states = true};
+    m["lstm reverse layout 0 constant states + lens"] = {.direction = "reverse", .const_states = true,
+                                                         .sequence_lens = true};
+    m["lstm bidirectional layout 1 constant states + lens"] = {.direction = "bidirectional", .layout = 1,
+                                                               .const_states = true, .sequence_lens = true};
+    RnnCase acts{.direction = "bidirectional", .layout = 1, .peepholes = true};
+    acts.attrs["activations"] =
+        std::vector<std::string>{"HardSigmoid", "Tanh", "Softsign", "Sigmoid", "LeakyRelu", "Tanh"};
+    acts.attrs["activation_alpha"] = std::vector<float>{0.3f, 0.2f};
+    acts.attrs["activation_beta"] = std::vector<float>{0.4f};
+    acts.attrs["clip"] = 0.9f;
+    acts.attrs["input_forget"] = int64_t{1};
+    m["lstm activations + clip + input_forget"] = acts;
+    RnnCase lbr{.op = "GRU"};
+    lbr.attrs["linear_before_reset"] = int64_t{1};
+    m["gru lbr=1 forward layout 0"] = lbr;
+    lbr.direction = "bidirectional";
+    lbr.layout = 1;
+    lbr.runtime_states = true;
+    m["gru lbr=1 bidirectional layout 1 runtime h0"] = lbr;
+    m["gru lbr=0 forward layout 1"] = {.op = "GRU", .layout = 1};
+    m["gru lbr=0 bidirectional layout 0 runtime h0"] = {.op = "GRU", .direction = "bidirectional",
+                                                        .runtime_states = true};
+    m["gru lbr=0 reverse no bias constant h0 + lens"] = {.op = "GRU", .direction = "reverse", .bias = false,
+                                                         .const_states = true, .sequence_lens = true};
+    RnnCase gacts{.op = "GRU", .direction = "bidirectional", .layout = 1};
+    gacts.attrs["activations"] = std::vector<std::string>{"Sigmoid", "Softsign", "HardSigmoid", "Tanh"};
+    gacts.attrs["clip"] = 0.7f;
+    m["gru lbr=0 activations + clip"] = gacts;
+    return m;
+  }();
+  return cases;
+}
+
+// Runs the named cases (all whose name starts with `prefix`) on CUDA vs the CPU runtime.
+void expect_rnn(const std::string& prefix) {
+  int ran = 0;
+  for (const auto& [name, c] : rnn_cases()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    ++ran;
+    for (int64_t b : {1, 32})
+      for (Precision p : {Precision::kF32, Precision::kF16}) {
+        SCOPED_TRACE(name + " " + precision_name(p) + " batch " + std::to_string(b));
+        expect_matches_cpu(rnn_graph(c, b), p, b, name);
+      }
+  }
+  EXPECT_GT(ran, 0) << "no case named " << prefix;
+}
+
+Tensor seq_first(const Tensor& t) {  // [A, B, C] -> [B, A, C]
+  const int64_t A = t.shape()[0], B = t.shape()[1], C = t.shape()[2];
+  Tensor y(DType::kF32, Shape{B, A, C});
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t c = 0; c < C; ++c) y.data<float>()[(b * A + a) * C + c] = t.data<float>()[(a * B + b) * C + c];
+  return y;
+}
+
+// RnnOp::enqueue on the host in fp32: the cuBLASLt products as loops, the gate math through the
+// element functions the kernels run (cuda_rnn_math.h), the same buffers and step order.
+std::map<std::string, Tensor> emulate_rnn_f32(const RnnCase& c, const Graph& g,
+                                              const std::map<std::string, Tensor>& feeds) {
+  const Node& n = g.nodes.back();
+  const bool lstm = c.op == "LSTM";
+  auto rnn_layout = [&](const Tensor& t) { return c.layout == 0 ? seq_first(t) : t; };
+  std::vector<Tensor> in(8);
+  in[0] = rnn_layout(feeds.at("x"));
+  in[1] = g.initializers.at("W");
+  in[2] = g.initializers.at("R");
+  if (c.bias) in[3] = g.initializers.at("B");
+  if (c.sequence_lens) in[4] = g.initializers.at("lens");
+  const std::vector<std::string> states = lstm ? std::vector<std::string>{"h0", "c0"} : std::vector<std::string>{"h0"};
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (c.runtime_states) in[5 + i] = rnn_layout(feeds.at(states[i]));
+    if (c.const_states) in[5 + i] = g.initializers.at(states[i]);
+  }
+  if (c.peepholes) in[7] = g.initializers.at("P");
+  if (!lstm) in.resize(6);
+  const auto cfg = kernels::recurrent::read_rnn_config(n, in, lstm ? 4 : 3,
+                                                       lstm ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                                            : std::vector<std::string>{"Sigmoid", "Tanh"});
+  RnnStep p = rnn_step_params(n, cfg, ElemType::kF32);
+  const int64_t H = cfg.hidden, I = cfg.input, B = cfg.batch, T = cfg.seq, D = cfg.dirs;
+  const int64_t GH = (lstm ? 4 : 3) * H, rows = T * B;
+  const bool reset_first = p.cell == RnnCell::kGruResetFirst;
+  const int64_t n_first = reset_first ? 2 * H : GH;
+  const float* x = in[0].data<float>();
+  const float* w = in[1].data<float>();
+  const float* r = in[2].data<float>();
+  std::vector<float> xp(static_cast<size_t>(rows * D * GH));
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t col = 0; col < D * GH; ++col) {
+      float acc = 0.f;
+      for (int64_t i = 0; i < I; ++i) acc += x[row * I + i] * w[col * I + i];
+      xp[static_cast<size_t>(row * D * GH + col)] = acc;
+    }
+  std::vector<int32_t> lens;
+  if (c.sequence_lens) lens.assign(in[4].data<int32_t>(), in[4].data<int32_t>() + B);
+  std::vector<std::vector<float>> h(2), cc(2), z(2), rh(2), hp(2), hp2(2);
+  p.lens = lens.empty() ? nullptr : lens.data();
+  p.xp = xp.data();
+  for (int64_t d = 0; d < D; ++d) {
+    h[d].assign(static_cast<size_t>(B * H), NAN);
+    cc[d].assign(static_cast<size_t>(B * H), NAN);
+    z[d].assign(static_cast<size_t>(B * H), NAN);
+    rh[d].assign(static_cast<size_t>(B * H), NAN);
+    hp[d].assign(static_cast<size_t>(B * n_first), NAN);
+    hp2[d].assign(static_cast<size_t>(B * H), NAN);
+    p.bias[d] = c.bias ? in[3].data<float>() + d * 2 * GH : nullptr;
+    p.peep[d] = c.peepholes ? in[7].data<float>() + d * 3 * H : nullptr;
+    p.hp[d] = hp[d].data();
+    p.hp2[d] = hp2[d].data();
+    p.h[d] = h[d].data();
+    p.c[d] = lstm ? cc[d].data() : nullptr;
+    p.z[d] = z[d].data();
+    p.hq[d] = h[d].data();  // fp32: the GEMM operand is the state itself
+    p.rh[d] = rh[d].data();
+  }
+  int64_t steps = T;
+  bool short_seq = false;
+  if (!lens.empty()) {
+    steps = 0;
+    for (int32_t l : lens) {
+      steps = std::max<int64_t>(steps, l);
+      short_seq |= l < T;
+    }
+  }
+  // The device zeroes Y only when a sequence ends early; NaN elsewhere shows a missed write.
+  Tensor y = Tensor::zeros(DType::kF32, cfg.y_shape());
+  if (!short_seq) std::fill(y.data<float>(), y.data<float>() + y.numel(), NAN);
+  p.y = y.data<float>();
+  Tensor y_h(DType::kF32, cfg.state_shape()), y_c(DType::kF32, cfg.state_shape());
+  const int64_t elems = D * B * H;
+  auto times_rt = [&](const float* a, const float* rt, int64_t nn, float* out) {  // out[B, nn] = a[B, H] rt[nn, H]^T
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t k = 0; k < nn; ++k) {
+        float acc = 0.f;
+        for (int64_t j = 0; j < H; ++j) acc += a[b * H + j] * rt[k * H + j];
+        out[b * nn + k] = acc;
+      }
+  };
+  const float* h0 = in.size() > 5 && in[5].defined() ? in[5].data<float>() : nullptr;
+  const float* c0 = in.size() > 6 && in[6].defined() ? in[6].data<float>() : nullptr;
+  for (int64_t i = 0; i < elems; ++i) rnn_math::init_elem<float>(p, i, h0, c0);
+  for (int64_t s = 0; s < steps; ++s) {
+    for (int64_t d = 0; d < D; ++d) times_rt(h[d].data(), r + d * GH * H, n_first, hp[d].data());
+    for (int64_t i = 0; i < elems; ++i) rnn_math::step_elem<float>(p, i, s, 0);
+    if (!reset_first) continue;
+    for (int64_t d = 0; d < D; ++d) times_rt(rh[d].data(), r + d * GH * H + 2 * H * H, H, hp2[d].data());
+    for (int64_t i = 0; i < elems; ++i) rnn_math::step_elem<float>(p, i, s, 1);
+  }
+  for (int64_t i = 0; i < elems; ++i) rnn_math::final_elem<float>(p, i, y_h.data<float>(), y_c.data<float>());
+  std::map<std::string, Tensor> out{{"Y", y}, {"Y_h", y_h}};
+  if (lstm) out["Y_c"] = y_c;
+  return out;
+}
+
+// Runs everywhere (no GPU needed): the kernels' element math, driven as RnnOp drives it, matches
+// the CPU runtime for every case the GPU tests run, and those cases really differ (short
+// sequences reach Y's zero padding; batch 1 and 3).
+TEST(CudaRnnHost, KernelMathMatchesTheCpuRuntimeForEveryCase) {
+  for (const auto& [name, c] : rnn_cases())
+    for (int64_t batch : {1, 3}) {
+      SCOPED_TRACE(name + " batch " + std::to_string(batch));
+      const Graph g = rnn_graph(c, batch);
+      runtime::Session cpu(g);
+      std::mt19937 rng(7);
+      std::map<std::string, Tensor> feeds;
+      for (const auto& vi : g.inputs) {
+        std::vector<int64_t> dims(vi.shape.dims().begin(), vi.shape.dims().end());
+        dims[0] = batch;
+        feeds[vi.name] = random_tensor(DType::kF32, Shape(dims), rng);
+      }
+      const auto want = cpu.run(feeds);
+      const auto got = emulate_rnn_f32(c, g, feeds);
+      ASSERT_EQ(got.size(), want.size());
+      for (const auto& [out, ref] : want) {
+        const Tensor& t = got.at(out);
+        ASSERT_EQ(t.shape(), ref.shape()) << out;
+        for (int64_t i = 0; i < ref.numel(); ++i)
+          ASSERT_NEAR(t.at(i), ref.at(i), 1e-5 + 1e-5 * std::fabs(ref.at(i))) << out << " at " << i;
+      }
+    }
+}
+
+TEST(CudaRnn, LstmForward) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  Graph g = train::build_zoo_model("env_lstm", {.input_shape = {24, 4}, .num_outputs = 1});
+  expect_rnn("lstm forward");
+}
+
+TEST(CudaRnn, LstmBidirectionalWithInitialStatesAndPeepholes) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_rnn("lstm bidirectional layout 1 runtime");
+  expect_rnn("lstm bidirectional layout 0 runtime");
+}
+
+TEST(CudaRnn, LstmConstantStatesSequenceLens) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_rnn("lstm reverse");
+  expect_rnn("lstm bidirectional layout 1 constant");
+}
+
+TEST(CudaRnn, LstmActivationsClipInputForget) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_rnn("lstm activations");
+}
+
+TEST(CudaRnn, GruLinearBeforeReset) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_rnn("gru lbr=1");
+}
+
+TEST(CudaRnn, GruResetBeforeLinear) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_rnn("gru lbr=0 forward");
+  expect_rnn("gru lbr=0 bidirectional");
+  expect_rnn("gru lbr=0 reverse");
+}
+
+TEST(CudaRnn, GruActivationsAndClip) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_rnn("gru lbr=0 activations");
+}
+
+// Gather (constant indices) and Transpose cases: name -> (graph, output shape at batch 3).
+std::vector<std::tuple<std::string, Graph, Shape>> movement_cases() {
+  using V = std::vector<int64_t>;
+  return {
+      {"gather axis 1, 2-D indices with a negative one",
+       one_node("Gather", Shape{5, 6}, {{"idx", Tensor::from_vector<int64_t>(Shape{2, 2}, {-1, 2, 0, 4})}},
+                {{"axis", int64_t{1}}}),
+       Shape{3, 2, 2, 6}},
+      {"gather last axis, scalar index",
+       one_node("Gather", Shape{5, 6}, {{"idx", Tensor::from_vector<int64_t>(Shape{}, {-1})}}, {{"axis", int64_t{-1}}}),
+       Shape{3, 5}},
+      {"transpose 4-D", one_node("Transpose", Shape{3, 4, 5}, {}, {{"perm", V{2, 0, 3, 1}}}), Shape{4, 3, 5, 3}},
+      {"transpose default perm", one_node("Transpose", Shape{6}, {}), Shape{6, 3}},
+  };
+}
+
+// Runs everywhere: the fixtures are valid graphs of the shapes meant.
+TEST(CudaFixtures, GatherAndTransposeGraphsRunOnTheCpu) {
+  for (const auto& [name, g, want] : movement_cases()) {
+    runtime::Session cpu(g);
+    std::mt19937 rng(1);
+    std::vector<int64_t> dims(g.inputs[0].shape.dims().begin(), g.inputs[0].shape.dims().end());
+    dims[0] = 3;
+    const auto out = cpu.run({{"x", random_tensor(DType::kF32, Shape(dims), rng)}});
+    EXPECT_EQ(out.at("y").shape(), want) << name;
+  }
+}
+
+TEST(CudaOps, GatherConstantIndicesAndTranspose) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  for (const auto& [name, g, shape] : movement_cases()) expect_all(g, name);
+}
+
+// Recurrent weights computed at run time would need their layout rebuilt per run: refused at
+// construction, naming the node (a session needs a device, hence skipped without one).
+TEST(CudaRnn, RuntimeWeightsAreUnimplementedNamingTheNode) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g = rnn_graph({.layout = 1}, 1);
+  g.inputs.push_back({"W", DType::kF32, g.initializers.at("W").shape(), {}});
+  g.initializers.erase("W");
   try {
     CudaSession s(g);
-    FAIL() << "LSTM has no CUDA kernel yet; expected Unimplemented";
+    FAIL() << "expected Unimplemented";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
-    EXPECT_NE(std::string(e.what()).find("(LSTM)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'my_LSTM' (LSTM)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(W)"), std::string::npos) << e.what();
   }
+}
+
+// Runs everywhere: after the CPU passes the env_* models hold only ops the CUDA backend runs
+// (Transpose, the cell, views, Gemm; Gather and Add with the residual head), so CudaModels.Env*
+// test the new kernels.
+TEST(CudaFixtures, EnvRnnModelsNeedOnlyCudaOps) {
+  for (const std::string name : {"env_lstm", "env_gru"})
+    for (int64_t residual : {-1, 2}) {
+      runtime::Session cpu(
+          train::build_zoo_model(name, {.input_shape = {24, 4}, .num_outputs = 1, .residual_feature = residual}));
+      std::set<std::string> ops;
+      for (const auto& n : cpu.graph().nodes) ops.insert(n.op_type);
+      std::set<std::string> want{"Transpose", name == "env_lstm" ? "LSTM" : "GRU", "Squeeze", "Flatten", "Gemm"};
+      if (residual >= 0) want.insert({"Gather", "Add"});  // the persistence head
+      EXPECT_EQ(ops, want) << name << " residual " << residual;
+    }
+}
+
+TEST(CudaModels, EnvLstm) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("env_lstm", {.input_shape = {24, 4}, .num_outputs = 1}), "env_lstm");
+}
+
+TEST(CudaModels, EnvGru) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("env_gru", {.input_shape = {24, 4}, .num_outputs = 1}), "env_gru");
+}
+
+// The forecasting head the CLI builds for a data set's own feature: last observed value (Gather)
+// plus the network's output.
+TEST(CudaModels, EnvLstmResidualHead) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_all(train::build_zoo_model("env_lstm", {.input_shape = {24, 4}, .num_outputs = 1, .residual_feature = 2}),
+             "env_lstm residual");
 }
 
 }  // namespace
