@@ -318,6 +318,145 @@ TEST(CudaOps, QLinearMatMulInt8BitExact) {
     }
 }
 
+// QLinearConv (int8): f32 x -> QuantizeLinear -> QLinearConv -> codes, compared bit for bit.
+struct QConvCase {
+  std::string name;
+  int64_t c = 8, h = 10, w = 10, m = 16, k = 3, stride = 1, pad = 1, dilation = 1, group = 1;
+  bool w_u8 = false, per_channel = false, x_i8 = false, y_i8 = false, relu = false, pool = false, one_d = false;
+  std::vector<int64_t> pads;  // overrides pad (begin..., end...)
+};
+
+Tensor q8_scalar(DType dt, int32_t v) {
+  Tensor t(dt, Shape{});
+  if (dt == DType::kU8) t.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+  else t.data<int8_t>()[0] = static_cast<int8_t>(v);
+  return t;
+}
+
+Graph qconv_graph(const QConvCase& c) {
+  Graph g;
+  const int64_t cg = c.c / c.group;
+  std::vector<int64_t> xd{-1, c.c, c.h, c.w}, wd{c.m, cg, c.k, c.k};
+  if (c.one_d) {
+    xd = {-1, c.c, c.w};
+    wd = {c.m, cg, c.k};
+  }
+  g.inputs.push_back({"x", DType::kF32, Shape(xd), {}});
+  std::mt19937 rng(static_cast<uint32_t>(c.name.size() * 131 + c.m));
+  const DType x_dt = c.x_i8 ? DType::kI8 : DType::kU8, w_dt = c.w_u8 ? DType::kU8 : DType::kI8;
+  const DType y_dt = c.y_i8 ? DType::kI8 : DType::kU8;
+  Tensor w(w_dt, Shape(wd));
+  std::uniform_int_distribution<int> wv(c.w_u8 ? 0 : -128, c.w_u8 ? 255 : 127);
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    if (c.w_u8) w.data<uint8_t>()[i] = static_cast<uint8_t>(wv(rng));
+    else w.data<int8_t>()[i] = static_cast<int8_t>(wv(rng));
+  }
+  const float sx = 1.f / 100.f, sw0 = 0.01f;
+  const int64_t kk = cg * c.k * (c.one_d ? 1 : c.k);
+  // ~3 sigma of the accumulator (|x - zx| ~ 58, |w - zw| ~ 73 rms) spans ~120 output steps.
+  const float sy = sx * sw0 * 4200.f * std::sqrt(static_cast<float>(kk)) / 40.f;
+  g.initializers["xs"] = Tensor::scalar_f32(sx);
+  g.initializers["xz"] = q8_scalar(x_dt, c.x_i8 ? 3 : 131);
+  g.initializers["w"] = w;
+  if (c.per_channel) {
+    std::vector<float> sw(static_cast<size_t>(c.m));
+    for (int64_t j = 0; j < c.m; ++j) sw[static_cast<size_t>(j)] = sw0 * (0.5f + 0.07f * static_cast<float>(j % 15));
+    g.initializers["ws"] = Tensor::from_vector<float>(Shape{c.m}, sw);
+    Tensor wz(w_dt, Shape{c.m});
+    for (int64_t j = 0; j < c.m; ++j) {
+      const int32_t z = static_cast<int32_t>(j % 7) - 3;
+      if (c.w_u8) wz.data<uint8_t>()[j] = static_cast<uint8_t>(128 + z);
+      else wz.data<int8_t>()[j] = static_cast<int8_t>(z);
+    }
+    g.initializers["wz"] = wz;
+  } else {
+    g.initializers["ws"] = Tensor::scalar_f32(sw0);
+    g.initializers["wz"] = q8_scalar(w_dt, c.w_u8 ? 121 : 0);
+  }
+  g.initializers["ys"] = Tensor::scalar_f32(sy);
+  g.initializers["yz"] = q8_scalar(y_dt, c.y_i8 ? -5 : 120);
+  Tensor bias(DType::kI32, Shape{c.m});
+  for (int64_t j = 0; j < c.m; ++j) bias.data<int32_t>()[j] = static_cast<int32_t>(j * 977 - 6000);
+  g.initializers["bias"] = bias;
+  g.add_node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}, "q");
+  Node& n = g.add_node("QLinearConv", {"xq", "xs", "xz", "w", "ws", "wz", "ys", "yz", "bias"}, {"y"}, "qconv");
+  const size_t nd = c.one_d ? 1 : 2;
+  n.set_attr("kernel_shape", std::vector<int64_t>(nd, c.k));
+  n.set_attr("strides", std::vector<int64_t>(nd, c.stride));
+  n.set_attr("dilations", std::vector<int64_t>(nd, c.dilation));
+  n.set_attr("pads", c.pads.empty() ? std::vector<int64_t>(2 * nd, c.pad) : c.pads);
+  n.set_attr("group", c.group);
+  if (c.relu) n.set_attr("activation", std::string("Relu"));
+  if (c.pool) n.set_attr("maxpool", int64_t{2});
+  g.outputs.push_back({"y", y_dt, Shape{}, {}});
+  return g;
+}
+
+TEST(CudaOps, QLinearConvInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  std::vector<QConvCase> cases;
+  auto add = [&](QConvCase c) { cases.push_back(c); };
+  add({.name = "dense 3x3 pad 1"});
+  add({.name = "dense 3x3 stride 2 u8 w per-channel i8 y", .c = 6, .h = 11, .w = 9, .m = 10, .stride = 2, .w_u8 = true,
+       .per_channel = true, .y_i8 = true});
+  add({.name = "dense 3x3 dilation 2 relu", .c = 5, .h = 12, .w = 12, .m = 7, .pad = 2, .dilation = 2, .relu = true});
+  add({.name = "dense 3x3 asymmetric pads", .c = 4, .h = 9, .w = 8, .m = 6, .pads = {0, 1, 2, 0}});
+  add({.name = "first layer K=27", .c = 3, .h = 16, .w = 16, .m = 8, .stride = 2, .per_channel = true});
+  add({.name = "1x1", .c = 32, .h = 7, .w = 7, .m = 24, .k = 1, .pad = 0, .per_channel = true});
+  add({.name = "1x1 u8 w, i8 x", .c = 12, .h = 5, .w = 6, .m = 20, .k = 1, .pad = 0, .w_u8 = true, .x_i8 = true});
+  add({.name = "grouped 3x3 group 4", .c = 8, .h = 9, .w = 9, .m = 12, .group = 4, .per_channel = true});
+  add({.name = "depthwise 3x3 s1", .c = 16, .h = 10, .w = 10, .m = 16, .group = 16, .per_channel = true, .relu = true});
+  add({.name = "depthwise 3x3 s2 u8 w", .c = 12, .h = 11, .w = 11, .m = 12, .stride = 2, .group = 12, .w_u8 = true,
+       .per_channel = true});
+  add({.name = "depthwise 3x3 s2 i8 w per tensor", .c = 12, .h = 8, .w = 8, .m = 12, .stride = 2, .group = 12});
+  add({.name = "dense + fused 2x2 max pool", .c = 4, .h = 11, .w = 11, .m = 8, .relu = true, .pool = true});
+  add({.name = "depthwise + fused 2x2 max pool", .c = 6, .h = 10, .w = 10, .m = 6, .group = 6, .pool = true});
+  add({.name = "1-D k3", .c = 6, .h = 1, .w = 20, .m = 8, .one_d = true});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Graph g = qconv_graph(c);
+    CudaSession s(g, {});
+    ASSERT_EQ(s.stats().node_kernels.size(), 2u);
+    const std::string& k = s.stats().node_kernels[1];
+    EXPECT_NE(k.find(c.group == 1 ? "im2col" : "qconv_direct"), std::string::npos) << k;
+    for (int64_t batch : {1, 32}) expect_matches_cpu(g, Precision::kF32, batch, "qlinear_conv " + c.name);
+  }
+}
+
+// QLinearAdd (int8): two runtime tensors (u8 + i8 -> u8, fused Relu), then one plus a broadcast
+// constant [C, 1, 1] (-> i8).
+TEST(CudaOps, QLinearAddInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  Graph g;
+  const int64_t ch = 6;
+  g.inputs.push_back({"x", DType::kF32, Shape{-1, ch, 5, 7}, {}});
+  g.initializers["s1"] = Tensor::scalar_f32(1.f / 90.f);
+  g.initializers["z1"] = q8_scalar(DType::kU8, 127);
+  g.initializers["s2"] = Tensor::scalar_f32(1.f / 50.f);
+  g.initializers["z2"] = q8_scalar(DType::kI8, -7);
+  g.initializers["s3"] = Tensor::scalar_f32(1.f / 70.f);
+  g.initializers["z3"] = q8_scalar(DType::kU8, 10);
+  g.initializers["s4"] = Tensor::scalar_f32(0.013f);
+  g.initializers["z4"] = q8_scalar(DType::kU8, 140);
+  g.initializers["s5"] = Tensor::scalar_f32(1.f / 60.f);
+  g.initializers["z5"] = q8_scalar(DType::kI8, 4);
+  Tensor bc(DType::kU8, Shape{ch, 1, 1});
+  for (int64_t i = 0; i < ch; ++i) bc.data<uint8_t>()[i] = static_cast<uint8_t>(100 + 17 * i);
+  g.initializers["bc"] = bc;
+  g.add_node("QuantizeLinear", {"x", "s1", "z1"}, {"a"}, "qa");
+  g.add_node("QuantizeLinear", {"x", "s2", "z2"}, {"b"}, "qb");
+  g.add_node("Neg", {"x"}, {"nx"}, "neg");  // so a + b is not just 2x
+  g.add_node("QuantizeLinear", {"nx", "s2", "z2"}, {"bn"}, "qbn");
+  g.add_node("QLinearAdd", {"a", "s1", "z1", "bn", "s2", "z2", "s3", "z3"}, {"c"}, "add1")
+      .set_attr("activation", std::string("Relu"));
+  g.add_node("QLinearAdd", {"c", "s3", "z3", "bc", "s4", "z4", "s5", "z5"}, {"y"}, "add2");
+  g.add_node("QLinearAdd", {"a", "s1", "z1", "b", "s2", "z2", "s5", "z5"}, {"y2"}, "add3");
+  g.outputs.push_back({"c", DType::kU8, Shape{}, {}});
+  g.outputs.push_back({"y", DType::kI8, Shape{}, {}});
+  g.outputs.push_back({"y2", DType::kI8, Shape{}, {}});
+  for (int64_t batch : {1, 32}) expect_matches_cpu(g, Precision::kF32, batch, "qlinear_add");
+}
+
 TEST(CudaOps, UnsupportedNodesAreListedByName) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
   Graph g = one_node("Relu", Shape{4, 4}, {});
@@ -392,6 +531,35 @@ TEST(CudaModels, SafetyMlpInt8) {
   for (const auto& k : s.stats().node_kernels) int8 |= k.find("QLinearMatMul") != std::string::npos;
   EXPECT_TRUE(int8) << "expected the passes to produce QLinearMatMul nodes";
   for (int64_t b : {1, 32}) expect_matches_cpu(q, Precision::kF32, b, "safety_mlp int8");
+}
+
+// int8 CNNs from edgeopt's PTQ: after the runtime passes QuantizeLinear -> QLinearConv (fused
+// Relu/Clip, vision_cnn's with the 2x2 max pool fused) / QLinearAdd -> ... -> DequantizeLinear ->
+// f32 head. The integer layers are bit-exact, so only the f32 tail carries f32 tolerance.
+void expect_int8_cnn(const Graph& f, const Shape& calib_shape, const std::string& what) {
+  std::mt19937 rng(5);
+  const Tensor calib = random_tensor(DType::kF32, calib_shape, rng);
+  quantize::QuantOptions qo;
+  qo.calib_samples = calib_shape[0];
+  Graph q = quantize::quantize_ptq(f, calib, qo).graph;
+  CudaSession s(q, {});
+  int qconv = 0;
+  for (const auto& k : s.stats().node_kernels) qconv += k.find("(QLinearConv)") != std::string::npos;
+  EXPECT_GE(qconv, 2) << "expected the passes to produce QLinearConv nodes";
+  for (int64_t b : {1, 32}) expect_matches_cpu(q, Precision::kF32, b, what);
+}
+
+TEST(CudaModels, VisionCnnInt8) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_int8_cnn(train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10}),
+                  Shape{16, 1, 28, 28}, "vision_cnn int8");
+}
+
+TEST(CudaModels, MobileNetV2Int8) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_int8_cnn(
+      train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f}),
+      Shape{16, 3, 32, 32}, "mobilenet_v2 int8");
 }
 
 TEST(CudaModels, EnvLstmIsNotSupportedAndSaysSo) {
