@@ -10,9 +10,9 @@
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_kernels.h"
 #include "cuda/cuda_qconv_kernels.h"
+#include "cuda/cuda_qconv_plan.h"
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_geometry.h"
-#include "kernels/ops/qlinear_conv/conv_int8.h"
 #include "kernels/ops/softmax/softmax.h"
 #include "kernels/quant/qop_inputs.h"
 #include "runtime/memory_plan.h"
@@ -300,11 +300,7 @@ struct QConvOp final : DevOp {
   bool x_u8 = true;
   QConvGeom g;  // device pointers (multiplier, shift, bias) set in allocate()
   bool direct = false;
-  // Direct path.
-  const void* w = nullptr;  // raw codes [M, C/group, kh, kw]
-  bool w_u8 = false;
-  const int32_t* w_zp = nullptr;  // [M], raw scale
-  int32_t x_zp = 0;
+  QConvDirect d;  // direct path: d.w, d.w_zp device constants; d.x set per run
   // GEMM path.
   int64_t t_a = -1, t_rowsum = -1, t_acc = -1;  // temps
   const int8_t* bt = nullptr;                    // [M, k_pad] on the s8 scale
@@ -315,7 +311,9 @@ struct QConvOp final : DevOp {
     const void* xp = ex.value_ptr[x];
     void* yp = ex.value_ptr[y];
     if (direct) {
-      EDGEOPT_LAUNCH(launch_qconv_direct(xp, x_u8, x_zp, w, w_u8, w_zp, yp, g, ex.stream), what);
+      QConvDirect dd = d;
+      dd.x = xp;
+      EDGEOPT_LAUNCH(launch_qconv_direct(dd, yp, g, ex.stream), what);
       return;
     }
     auto* a = static_cast<int8_t*>(ex.temp_ptr[t_a]);
@@ -899,112 +897,46 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
 
   // QLinearConv (int8)
   if (op == "QLinearConv") {
-    namespace q = kernels::quant;
     auto o = std::make_unique<QConvOp>();
     o->x = need_value(0);
     o->y = out_id(0);
-    const DType x_dt = values[o->x].host_dtype;
-    EDGEOPT_CHECK_ARG(q::is_8bit(x_dt), what + ": input x is " + dtype_name(x_dt) + "; it must be u8 or i8");
-    const Tensor& w = need_const(3, "w");
-    q::check_8bit(w, "w");
-    const Shape& xs = values[o->x].shape;
-    EDGEOPT_CHECK(xs.rank() == 3 || xs.rank() == 4, ErrorCode::kUnimplemented,
-                  what + ": input x has shape " + xs.str() + "; CUDA QLinearConv supports 1-D and 2-D (rank 3 or 4)");
-    const auto d = kernels::ops::conv::conv_dims(n, xs, w.shape(), nullptr);
-    const Tensor* x_zp = const_in(2);
-    const Tensor* w_zp = const_in(5);
-    const Tensor* y_zp = const_in(7);
-    const Tensor* bias_t = const_in(8);
-    EDGEOPT_CHECK(n.has_input(2) == (x_zp != nullptr) && n.has_input(5) == (w_zp != nullptr) &&
-                      n.has_input(7) == (y_zp != nullptr) && n.has_input(8) == (bias_t != nullptr),
-                  ErrorCode::kUnimplemented, what + ": zero points and the bias must be constants on CUDA");
-    const int64_t m = d.m;
-    const int32_t zx = x_zp ? q::scalar_zero_point(*x_zp, x_dt, "x_zero_point") : 0;
-    const std::vector<int32_t> zw = w_zp ? q::read_zero_points(*w_zp, w.dtype(), m, "w_zero_point") : std::vector<int32_t>{0};
-    const DType y_dt = y_zp ? y_zp->dtype() : DType::kU8;
-    EDGEOPT_CHECK_ARG(q::is_8bit(y_dt), what + ": y_zero_point must be u8 or i8");
-    const int32_t yz = y_zp ? q::scalar_zero_point(*y_zp, y_dt, "y_zero_point") : 0;
-    const float sx = q::scalar_scale(need_const(1, "x_scale"), "x_scale");
-    const std::vector<float> sw = q::read_scales(need_const(4, "w_scale"), m, "w_scale");
-    const float sy = q::scalar_scale(need_const(6, "y_scale"), "y_scale");
-    const q::RequantParams rq = q::requant_params(sx, sw, sy, m);
-    const q::QRange range = q::fused_qrange(n, sy, yz, y_dt);
-    if (bias_t)
-      EDGEOPT_CHECK_ARG(bias_t->dtype() == DType::kI32 && bias_t->numel() == m,
-                        what + ": bias is " + bias_t->describe() + "; expected i32[" + std::to_string(m) + "]");
-    const int64_t pool = n.attr_int("maxpool", 0);
-    EDGEOPT_CHECK_ARG(pool == 0 || (pool == 2 && d.win.nd == 2),
-                      what + ": attribute maxpool is " + std::to_string(pool) + "; it must be 0, or 2 on a 2-D conv");
+    std::vector<const Tensor*> consts(n.inputs.size());
+    for (size_t i = 0; i < consts.size(); ++i) consts[i] = const_in(i);
+    QConvPlan p = plan_qlinear_conv(n, values[o->x].host_dtype, values[o->x].shape, consts);
+    EDGEOPT_CHECK(values[o->y].shape == p.y_shape, ErrorCode::kInternal,
+                  what + ": output shape " + values[o->y].shape.str() + " differs from the conv geometry's " + p.y_shape.str());
+    o->g = p.g;
+    o->x_u8 = p.x_u8;
     QConvGeom& g = o->g;
-    g.batch = d.n;
-    g.c = d.c;
-    g.m = m;
-    g.group = d.group;
-    g.ih = d.win.big[1];
-    g.iw = d.win.big[2];
-    g.oh = d.win.small[1];
-    g.ow = d.win.small[2];
-    g.kh = d.win.kernel[1];
-    g.kw = d.win.kernel[2];
-    g.sh = d.win.stride[1];
-    g.sw = d.win.stride[2];
-    g.ph = d.win.pad_begin[1];
-    g.pw = d.win.pad_begin[2];
-    g.dh = d.win.dilation[1];
-    g.dw = d.win.dilation[2];
-    g.pool2x2 = pool == 2;
-    g.y_zp = yz;
-    g.qmin = range.lo;
-    g.qmax = range.hi;
-    g.y_u8 = y_dt == DType::kU8;
-    const Shape want = g.pool2x2 ? Shape{g.batch, m, g.oh / 2, g.ow / 2} : Shape(kernels::ops::qlinear_conv::conv_int8_out_dims(d));
-    EDGEOPT_CHECK(values[o->y].shape == want, ErrorCode::kInternal,
-                  what + ": output shape " + values[o->y].shape.str() + " differs from the conv geometry's " + want.str());
-    o->x_u8 = x_dt == DType::kU8;
-    defer_raw(rq.multiplier.data(), rq.multiplier.size() * 4, reinterpret_cast<const void**>(&g.multiplier));
-    defer_raw(rq.shift.data(), rq.shift.size() * 4, reinterpret_cast<const void**>(&g.shift));
-    if (bias_t) defer_raw(bias_t->raw(), static_cast<size_t>(m) * 4, reinterpret_cast<const void**>(&g.bias));
-    std::vector<int32_t> zw_m(static_cast<size_t>(m));
-    for (int64_t j = 0; j < m; ++j) zw_m[static_cast<size_t>(j)] = zw.size() == 1 ? zw[0] : zw[static_cast<size_t>(j)];
-    if (d.group != 1) {
+    defer_raw(p.multiplier.data(), p.multiplier.size() * 4, reinterpret_cast<const void**>(&g.multiplier));
+    defer_raw(p.shift.data(), p.shift.size() * 4, reinterpret_cast<const void**>(&g.shift));
+    if (!p.bias.empty()) defer_raw(p.bias.data(), p.bias.size() * 4, reinterpret_cast<const void**>(&g.bias));
+    if (p.direct) {
       // Grouped and depthwise: the direct kernel on the raw codes.
       o->direct = true;
-      o->w_u8 = w.dtype() == DType::kU8;
-      o->x_zp = zx;
-      defer_raw(w.raw(), w.nbytes(), &o->w);
-      defer_raw(zw_m.data(), zw_m.size() * 4, reinterpret_cast<const void**>(&o->w_zp));
+      o->d.x_u8 = p.x_u8;
+      o->d.w_u8 = p.w_u8;
+      o->d.x_zp = p.x_zp;
+      defer_raw(p.w_raw.data(), p.w_raw.size(), &o->d.w);
+      defer_raw(p.w_zp.data(), p.w_zp.size() * 4, reinterpret_cast<const void**>(&o->d.w_zp));
       o->kernel = std::string("qconv_direct (own, thread per output") + (g.pool2x2 ? ", 2x2 max pool" : "") + ") group " +
-                  std::to_string(d.group) + " + requantize";
+                  std::to_string(g.group) + " + requantize";
       o->what = what;
       ops.push_back(std::move(o));
       return;
     }
-    // Group 1: im2col + s8 GEMM. K is padded to a multiple of 4 with zero columns in both operands
-    // (they add nothing to S, the row sums or the column sums), so cuBLASLt's IMMA rules always hold.
-    const int64_t k = d.c * g.kh * g.kw, k_pad = (k + 3) / 4 * 4;
-    const int64_t rows = g.batch * g.oh * g.ow;
-    const int32_t ox8 = o->x_u8 ? 128 : 0, ow8 = w.dtype() == DType::kU8 ? 128 : 0;
-    std::vector<int8_t> bt(static_cast<size_t>(m * k_pad), 0);
-    std::vector<int32_t> col_sum(static_cast<size_t>(m), 0), zb_s(static_cast<size_t>(m));
-    for (int64_t j = 0; j < m; ++j) {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const int32_t v = static_cast<int32_t>(w.at(j * k + kk)) - ow8;
-        bt[static_cast<size_t>(j * k_pad + kk)] = static_cast<int8_t>(v);
-        col_sum[static_cast<size_t>(j)] += v;
-      }
-      zb_s[static_cast<size_t>(j)] = zw_m[static_cast<size_t>(j)] - ow8;
-    }
+    const int64_t m = g.m, rows = p.rows, k_pad = p.k_pad;
     o->rows = rows;
     o->k_pad = k_pad;
-    o->terms.za = zx - ox8;
-    o->terms.k = k;
-    defer_raw(bt.data(), bt.size(), reinterpret_cast<const void**>(&o->bt));
-    defer_raw(col_sum.data(), col_sum.size() * 4, reinterpret_cast<const void**>(&o->terms.col_sum));
-    defer_raw(zb_s.data(), zb_s.size() * 4, reinterpret_cast<const void**>(&o->terms.zb));
+    o->terms.za = p.za;
+    o->terms.k = p.k;
+    defer_raw(p.bt.data(), p.bt.size(), reinterpret_cast<const void**>(&o->bt));
+    defer_raw(p.col_sum.data(), p.col_sum.size() * 4, reinterpret_cast<const void**>(&o->terms.col_sum));
+    defer_raw(p.zb.data(), p.zb.size() * 4, reinterpret_cast<const void**>(&o->terms.zb));
     o->t_a = add_temp(static_cast<size_t>(rows * k_pad), step);
     o->t_rowsum = add_temp(static_cast<size_t>(rows) * 4, step);
     o->t_acc = add_temp(static_cast<size_t>(rows * m) * 4, step);
-    // S^T [M, rows] column-major = Bt^T(k_pad x M, "T") x A (k_pad x rows, "N"): the QLinearMatMul layout.
+    // S^T [M, rows] column-major = Bt^T (k_pad x M, "T") x A (k_pad x rows, "N"): QLinearMatMul's layout.
     EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescCreate(&o->mm.desc, CUBLAS_COMPUTE_32I, CUDA_R_32I), what);
     const cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
     EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(o->mm.desc, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), what);
@@ -1026,51 +958,27 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
 
   // QLinearAdd (int8)
   if (op == "QLinearAdd") {
-    namespace q = kernels::quant;
     auto o = std::make_unique<QAddOp>();
     o->y = out_id(0);
     DType dts[2];
     Shape sh[2];
     for (size_t i = 0; i < 2; ++i) {
       const size_t in = i == 0 ? 0 : 3;
-      const Tensor* c = const_in(in);
-      int64_t& v = i == 0 ? o->a : o->b;
-      const void** cp = i == 0 ? &o->a_const : &o->b_const;
-      if (c) {
-        q::check_8bit(*c, i == 0 ? "A" : "B");
-        defer_raw(c->raw(), c->nbytes(), cp);
+      if (const Tensor* c = const_in(in)) {
+        kernels::quant::check_8bit(*c, i == 0 ? "A" : "B");
+        defer_raw(c->raw(), c->nbytes(), i == 0 ? &o->a_const : &o->b_const);
         dts[i] = c->dtype();
         sh[i] = c->shape();
       } else {
+        int64_t& v = i == 0 ? o->a : o->b;
         v = need_value(in);
         dts[i] = values[v].host_dtype;
-        EDGEOPT_CHECK_ARG(q::is_8bit(dts[i]), what + ": input '" + values[v].name + "' is " + dtype_name(dts[i]) +
-                                                  "; it must be u8 or i8");
         sh[i] = values[v].shape;
       }
     }
-    const Tensor* a_zp = const_in(2);
-    const Tensor* b_zp = const_in(5);
-    const Tensor* c_zp = const_in(7);
-    EDGEOPT_CHECK(n.has_input(2) == (a_zp != nullptr) && n.has_input(5) == (b_zp != nullptr) &&
-                      n.has_input(7) == (c_zp != nullptr),
-                  ErrorCode::kUnimplemented, what + ": zero points must be constants on CUDA");
-    QAddParams& p = o->p;
-    p.sa = q::scalar_scale(need_const(1, "A_scale"), "A_scale");
-    p.sb = q::scalar_scale(need_const(4, "B_scale"), "B_scale");
-    p.sc = q::scalar_scale(need_const(6, "C_scale"), "C_scale");
-    p.za = a_zp ? q::scalar_zero_point(*a_zp, dts[0], "A_zero_point") : 0;
-    p.zb = b_zp ? q::scalar_zero_point(*b_zp, dts[1], "B_zero_point") : 0;
-    const DType c_dt = c_zp ? c_zp->dtype() : DType::kU8;
-    EDGEOPT_CHECK_ARG(q::is_8bit(c_dt), what + ": C_zero_point must be u8 or i8");
-    p.zc = c_zp ? q::scalar_zero_point(*c_zp, c_dt, "C_zero_point") : 0;
-    p.lo = act.lo;
-    p.hi = act.hi;
-    p.qmin = q::qmin_of(c_dt);
-    p.qmax = q::qmax_of(c_dt);
-    p.a_u8 = dts[0] == DType::kU8;
-    p.b_u8 = dts[1] == DType::kU8;
-    p.c_u8 = c_dt == DType::kU8;
+    std::vector<const Tensor*> consts(n.inputs.size());
+    for (size_t i = 0; i < consts.size(); ++i) consts[i] = const_in(i);
+    o->p = plan_qlinear_add(n, dts[0], dts[1], consts);
     o->shape = broadcast_shape(sh[0], sh[1], values[o->y].shape, what);
     o->kernel = "qlinear_add (own, broadcast)";
     o->what = what;

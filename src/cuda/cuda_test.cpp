@@ -10,9 +10,11 @@
 #include <cmath>
 #include <random>
 
+#include "cuda/cuda_qconv_plan.h"
 #include "cuda/cuda_session.h"
 #include "cuda/nvml.h"
 #include "quantize/ptq.h"
+#include "kernels/op_def.h"
 #include "runtime/session.h"
 #include "train/zoo/zoo.h"
 
@@ -392,8 +394,7 @@ Graph qconv_graph(const QConvCase& c) {
   return g;
 }
 
-TEST(CudaOps, QLinearConvInt8BitExact) {
-  EDGEOPT_REQUIRE_CUDA_DEVICE();
+std::vector<QConvCase> qconv_cases() {
   std::vector<QConvCase> cases;
   auto add = [&](QConvCase c) { cases.push_back(c); };
   add({.name = "dense 3x3 pad 1"});
@@ -412,6 +413,12 @@ TEST(CudaOps, QLinearConvInt8BitExact) {
   add({.name = "dense + fused 2x2 max pool", .c = 4, .h = 11, .w = 11, .m = 8, .relu = true, .pool = true});
   add({.name = "depthwise + fused 2x2 max pool", .c = 6, .h = 10, .w = 10, .m = 6, .group = 6, .pool = true});
   add({.name = "1-D k3", .c = 6, .h = 1, .w = 20, .m = 8, .one_d = true});
+  return cases;
+}
+
+TEST(CudaOps, QLinearConvInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  const std::vector<QConvCase> cases = qconv_cases();
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const Graph g = qconv_graph(c);
@@ -423,10 +430,9 @@ TEST(CudaOps, QLinearConvInt8BitExact) {
   }
 }
 
-// QLinearAdd (int8): two runtime tensors (u8 + i8 -> u8, fused Relu), then one plus a broadcast
-// constant [C, 1, 1] (-> i8).
-TEST(CudaOps, QLinearAddInt8BitExact) {
-  EDGEOPT_REQUIRE_CUDA_DEVICE();
+// QLinearAdd (int8): u8 + i8 -> u8 with a fused Relu; that plus a broadcast constant [C, 1, 1]
+// (-> i8); a + Q(-x) (-> i8), where only the two rounding errors remain, on a fine output step.
+Graph qadd_graph() {
   Graph g;
   const int64_t ch = 6;
   g.inputs.push_back({"x", DType::kF32, Shape{-1, ch, 5, 7}, {}});
@@ -440,20 +446,28 @@ TEST(CudaOps, QLinearAddInt8BitExact) {
   g.initializers["z4"] = q8_scalar(DType::kU8, 140);
   g.initializers["s5"] = Tensor::scalar_f32(1.f / 60.f);
   g.initializers["z5"] = q8_scalar(DType::kI8, 4);
+  g.initializers["s6"] = Tensor::scalar_f32(1.f / 2000.f);  // a - b nearly cancels: a fine output step
+  g.initializers["z6"] = q8_scalar(DType::kI8, 0);
   Tensor bc(DType::kU8, Shape{ch, 1, 1});
   for (int64_t i = 0; i < ch; ++i) bc.data<uint8_t>()[i] = static_cast<uint8_t>(100 + 17 * i);
   g.initializers["bc"] = bc;
   g.add_node("QuantizeLinear", {"x", "s1", "z1"}, {"a"}, "qa");
   g.add_node("QuantizeLinear", {"x", "s2", "z2"}, {"b"}, "qb");
-  g.add_node("Neg", {"x"}, {"nx"}, "neg");  // so a + b is not just 2x
+  g.add_node("Neg", {"x"}, {"nx"}, "neg");
   g.add_node("QuantizeLinear", {"nx", "s2", "z2"}, {"bn"}, "qbn");
-  g.add_node("QLinearAdd", {"a", "s1", "z1", "bn", "s2", "z2", "s3", "z3"}, {"c"}, "add1")
+  g.add_node("QLinearAdd", {"a", "s1", "z1", "b", "s2", "z2", "s3", "z3"}, {"c"}, "add1")
       .set_attr("activation", std::string("Relu"));
   g.add_node("QLinearAdd", {"c", "s3", "z3", "bc", "s4", "z4", "s5", "z5"}, {"y"}, "add2");
-  g.add_node("QLinearAdd", {"a", "s1", "z1", "b", "s2", "z2", "s5", "z5"}, {"y2"}, "add3");
+  g.add_node("QLinearAdd", {"a", "s1", "z1", "bn", "s2", "z2", "s6", "z6"}, {"y2"}, "add3");
   g.outputs.push_back({"c", DType::kU8, Shape{}, {}});
   g.outputs.push_back({"y", DType::kI8, Shape{}, {}});
   g.outputs.push_back({"y2", DType::kI8, Shape{}, {}});
+  return g;
+}
+
+TEST(CudaOps, QLinearAddInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  const Graph g = qadd_graph();
   for (int64_t batch : {1, 32}) expect_matches_cpu(g, Precision::kF32, batch, "qlinear_add");
 }
 
@@ -536,12 +550,26 @@ TEST(CudaModels, SafetyMlpInt8) {
 // int8 CNNs from edgeopt's PTQ: after the runtime passes QuantizeLinear -> QLinearConv (fused
 // Relu/Clip, vision_cnn's with the 2x2 max pool fused) / QLinearAdd -> ... -> DequantizeLinear ->
 // f32 head. The integer layers are bit-exact, so only the f32 tail carries f32 tolerance.
-void expect_int8_cnn(const Graph& f, const Shape& calib_shape, const std::string& what) {
+Graph ptq_int8(const Graph& f, const Shape& calib_shape) {
   std::mt19937 rng(5);
   const Tensor calib = random_tensor(DType::kF32, calib_shape, rng);
   quantize::QuantOptions qo;
   qo.calib_samples = calib_shape[0];
-  Graph q = quantize::quantize_ptq(f, calib, qo).graph;
+  return quantize::quantize_ptq(f, calib, qo).graph;
+}
+
+Graph vision_cnn_int8() {
+  return ptq_int8(train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10}),
+                  Shape{16, 1, 28, 28});
+}
+
+Graph mobilenet_v2_int8() {
+  return ptq_int8(
+      train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f}),
+      Shape{16, 3, 32, 32});
+}
+
+void expect_int8_cnn(const Graph& q, const std::string& what) {
   CudaSession s(q, {});
   int qconv = 0;
   for (const auto& k : s.stats().node_kernels) qconv += k.find("(QLinearConv)") != std::string::npos;
@@ -551,15 +579,142 @@ void expect_int8_cnn(const Graph& f, const Shape& calib_shape, const std::string
 
 TEST(CudaModels, VisionCnnInt8) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_int8_cnn(train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10}),
-                  Shape{16, 1, 28, 28}, "vision_cnn int8");
+  expect_int8_cnn(vision_cnn_int8(), "vision_cnn int8");
 }
 
 TEST(CudaModels, MobileNetV2Int8) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
-  expect_int8_cnn(
-      train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f}),
-      Shape{16, 3, 32, 32}, "mobilenet_v2 int8");
+  expect_int8_cnn(mobilenet_v2_int8(), "mobilenet_v2 int8");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The int8 kernels' arithmetic on the host (every machine, no device): the session's plan
+// (plan_qlinear_conv / plan_qlinear_add) and the per-element functions every CUDA thread runs
+// (cuda_qconv_math.h), with a plain s8 GEMM in place of cuBLASLt, against the CPU int8 kernels.
+// On a GPU the device tests above then only add the launches and cuBLASLt's GEMM.
+
+std::vector<const Tensor*> const_inputs(const Graph& g, const Node& n) {
+  std::vector<const Tensor*> c(n.inputs.size(), nullptr);
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    auto it = n.has_input(i) ? g.initializers.find(n.inputs[i]) : g.initializers.end();
+    if (it != g.initializers.end()) c[i] = &it->second;
+  }
+  return c;
+}
+
+Tensor host_qconv(const Graph& gr, const Node& n, const Tensor& x) {
+  const QConvPlan p = plan_qlinear_conv(n, x.dtype(), x.shape(), const_inputs(gr, n));
+  QConvGeom g = p.g;
+  g.multiplier = p.multiplier.data();
+  g.shift = p.shift.data();
+  g.bias = p.bias.empty() ? nullptr : p.bias.data();
+  Tensor y(g.y_u8 ? DType::kU8 : DType::kI8, p.y_shape);
+  const int64_t count = qconv_out_count(g);
+  EXPECT_EQ(count, y.numel());
+  if (p.direct) {
+    const QConvDirect d{x.raw(), p.w_raw.data(), p.w_zp.data(), p.x_zp, p.x_u8, p.w_u8};
+    for (int64_t i = 0; i < count; ++i) store_q8(y.raw(), g.y_u8, i, qconv_direct_out(d, g, i));
+    return y;
+  }
+  std::vector<int8_t> a(static_cast<size_t>(p.rows * p.k_pad));
+  for (int64_t i = 0; i < static_cast<int64_t>(a.size()); ++i) a[static_cast<size_t>(i)] = im2col_s8_at(x.raw(), p.x_u8, g, p.za, p.k_pad, i);
+  std::vector<int32_t> rs(static_cast<size_t>(p.rows), 0), s(static_cast<size_t>(p.rows * g.m), 0);
+  for (int64_t r = 0; r < p.rows; ++r)
+    for (int64_t kk = 0; kk < p.k_pad; ++kk) {
+      const int32_t av = a[static_cast<size_t>(r * p.k_pad + kk)];
+      rs[static_cast<size_t>(r)] += av;
+      for (int64_t j = 0; j < g.m; ++j) s[static_cast<size_t>(r * g.m + j)] += av * p.bt[static_cast<size_t>(j * p.k_pad + kk)];
+    }
+  const QConvGemmTerms t{s.data(), rs.data(), p.col_sum.data(), p.zb.data(), p.za, p.k};
+  for (int64_t i = 0; i < count; ++i) store_q8(y.raw(), g.y_u8, i, qconv_gemm_out(t, g, i));
+  return y;
+}
+
+Tensor host_qadd(const Graph& gr, const Node& n, const Tensor& a, const Tensor& b) {
+  const QAddParams p = plan_qlinear_add(n, a.dtype(), b.dtype(), const_inputs(gr, n));
+  const Shape out = broadcast_shapes(a.shape(), b.shape());
+  // launch_binary's strides (right-aligned dims, 0 where broadcast), as the session builds them.
+  BroadcastShape bs;
+  bs.rank = std::max(1, static_cast<int>(out.rank()));
+  for (int d = 0; d < bs.rank; ++d) bs.out[d] = out.rank() ? out[static_cast<size_t>(d)] : 1;
+  for (auto [x, st] : {std::pair{&a.shape(), bs.a_stride}, std::pair{&b.shape(), bs.b_stride}}) {
+    int64_t acc = 1;
+    for (int d = bs.rank - 1; d >= 0; --d) {
+      const int xd = d - (bs.rank - static_cast<int>(x->rank()));
+      const int64_t dim = xd >= 0 ? (*x)[static_cast<size_t>(xd)] : 1;
+      st[d] = dim == 1 ? 0 : acc;
+      acc *= dim;
+    }
+  }
+  Tensor c(p.c_u8 ? DType::kU8 : DType::kI8, out);
+  for (int64_t i = 0; i < c.numel(); ++i) store_q8(c.raw(), p.c_u8, i, qlinear_add_out(a.raw(), b.raw(), bs, p, i));
+  return c;
+}
+
+// Runs g node by node with the CPU kernels (the fast ones, as runtime::Session) and checks every
+// QLinearConv / QLinearAdd output against the host-run CUDA arithmetic; returns how many it checked.
+int check_int8_nodes_on_host(const Graph& g, int64_t batch, uint32_t seed, const std::string& what) {
+  std::map<std::string, Tensor> vals(g.initializers.begin(), g.initializers.end());
+  std::mt19937 rng(seed);
+  for (const auto& vi : g.inputs) {
+    std::vector<int64_t> dims(vi.shape.dims().begin(), vi.shape.dims().end());
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (dims[d] < 0) dims[d] = d == 0 ? batch : 1;
+    vals[vi.name] = random_tensor(vi.dtype, Shape(dims), rng);
+  }
+  int checked = 0;
+  for (size_t idx : g.topo_order()) {
+    const Node& n = g.nodes[idx];
+    std::vector<Tensor> in;
+    for (size_t i = 0; i < n.inputs.size(); ++i) in.push_back(n.has_input(i) ? vals.at(n.inputs[i]) : Tensor());
+    std::vector<Tensor> out(n.outputs.size());
+    kernels::ForwardCtx ctx{n, in, out};
+    ctx.opset = g.opset;
+    kernels::select_forward(*kernels::find_op(n.op_type))(ctx);
+    Tensor mine;
+    if (n.op_type == "QLinearConv") mine = host_qconv(g, n, in[0]);
+    if (n.op_type == "QLinearAdd") mine = host_qadd(g, n, in[0], in[3]);
+    if (mine.defined()) {
+      ++checked;
+      EXPECT_EQ(mine.shape(), out[0].shape()) << what << " " << n.describe();
+      EXPECT_EQ(mine.dtype(), out[0].dtype()) << what << " " << n.describe();
+      if (mine.shape() == out[0].shape())
+        for (int64_t i = 0; i < mine.numel(); ++i)
+          if (mine.at(i) != out[0].at(i)) {
+            ADD_FAILURE() << what << " " << n.describe() << " at " << i << ": cpu " << out[0].at(i) << " cuda arithmetic "
+                          << mine.at(i);
+            break;
+          }
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (!n.outputs[o].empty()) vals[n.outputs[o]] = out[o];
+  }
+  return checked;
+}
+
+TEST(CudaInt8Host, QLinearConvArithmeticMatchesCpu) {
+  for (const auto& c : qconv_cases()) {
+    const Graph g = qconv_graph(c);
+    for (int64_t batch : {1, 3}) EXPECT_EQ(check_int8_nodes_on_host(g, batch, 7, c.name), 1) << c.name;
+  }
+}
+
+TEST(CudaInt8Host, QLinearAddArithmeticMatchesCpu) {
+  for (int64_t batch : {1, 3}) EXPECT_EQ(check_int8_nodes_on_host(qadd_graph(), batch, 3, "qlinear_add"), 3);
+}
+
+TEST(CudaInt8Host, Int8CnnNodesMatchCpu) {
+  // After the CPU runtime's passes, as the CUDA session sees the graph.
+  for (const auto& [name, q] : {std::pair{"vision_cnn int8", vision_cnn_int8()}, std::pair{"mobilenet_v2 int8", mobilenet_v2_int8()}}) {
+    const Graph g = runtime::Session(q).graph();
+    int qconv = 0, qadd = 0;
+    for (const auto& n : g.nodes) {
+      qconv += n.op_type == "QLinearConv";
+      qadd += n.op_type == "QLinearAdd";
+    }
+    EXPECT_GE(qconv, 2) << name;
+    for (int64_t batch : {1, 4}) EXPECT_EQ(check_int8_nodes_on_host(g, batch, 11, name), qconv + qadd) << name;
+  }
 }
 
 TEST(CudaModels, EnvLstmIsNotSupportedAndSaysSo) {
