@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "cuda/cuda_qconv_plan.h"
 #include "cuda/cuda_session.h"
@@ -44,7 +45,9 @@ std::map<std::string, Tensor> random_feeds(const CudaSession& s, uint32_t seed) 
 }
 
 // Runs g on the CPU runtime and on CUDA and compares every output; `what` names the case.
-void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what) {
+// extra_abs_tol widens the f32 tolerance (int8 graphs that re-quantize an f32 result, see
+// int8_cnn_check_graph).
+void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what, double extra_abs_tol = 0) {
   CudaSessionOptions o;
   o.precision = p;
   o.batch = batch;
@@ -70,8 +73,8 @@ void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::s
         for (int64_t i = 0; i < ref.numel(); ++i) max_ref = std::max(max_ref, std::fabs(ref.at(i)));
         for (int64_t i = 0; i < ref.numel(); ++i) {
           const double r = ref.at(i), v = t.at(i);
-          const double tol = p == Precision::kF32 ? 1e-4 * std::fabs(r) + 1e-5 * std::max(1.0, max_ref)
-                                                  : 1e-2 * (std::fabs(r) + max_ref);
+          const double tol = (p == Precision::kF32 ? 1e-4 * std::fabs(r) + 1e-5 * std::max(1.0, max_ref)
+                                                   : 1e-2 * (std::fabs(r) + max_ref)) + extra_abs_tol;
           ASSERT_LE(std::fabs(v - r), tol) << what << " " << precision_name(p) << " batch " << batch << " output "
                                            << name << " at " << i << ": cpu=" << r << " cuda=" << v;
         }
@@ -569,12 +572,45 @@ Graph mobilenet_v2_int8() {
       Shape{16, 3, 32, 32});
 }
 
+// The int8 model as the sessions see it (after the CPU passes), with every integer tensor that
+// leaves the int8 body (a DequantizeLinear input produced by QLinearConv/QLinearAdd/QLinearMatMul)
+// as an extra output, compared bit for bit. The f32 logits carry the fp32 tolerance, widened where
+// an f32 result is quantized again (mobilenet_v2: GlobalAveragePool -> QuantizeLinear): the pool's
+// f32 sum is associated differently on the GPU, so a value on a rounding boundary may take the
+// neighbouring code; *tail_tol allows two such codes per logit: 2 * scale * max|W| of the Gemms.
+Graph int8_cnn_check_graph(const Graph& q, double* tail_tol) {
+  Graph g = runtime::Session(q).graph();
+  std::map<std::string, const Node*> producer;
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) producer[o] = &n;
+  static const std::set<std::string> kInt8{"QLinearConv", "QLinearAdd", "QLinearMatMul"};
+  std::vector<ValueInfo> extra;
+  double max_w = 0, max_requant_scale = 0;
+  for (const auto& n : g.nodes) {
+    auto it = producer.find(n.inputs[0]);
+    const Node* src = it == producer.end() ? nullptr : it->second;
+    if (n.op_type == "DequantizeLinear" && src && kInt8.count(src->op_type))
+      extra.push_back({n.inputs[0], g.initializers.at(src->inputs[7]).dtype(), Shape{}, {}});
+    if (n.op_type == "QuantizeLinear" && src && !kInt8.count(src->op_type))
+      max_requant_scale = std::max(max_requant_scale, static_cast<double>(g.initializers.at(n.inputs[1]).at(0)));
+    if (n.op_type == "Gemm")
+      for (const auto& [name, t] : g.initializers)
+        if (name == n.inputs[1])
+          for (int64_t i = 0; i < t.numel(); ++i) max_w = std::max(max_w, std::fabs(t.at(i)));
+  }
+  for (auto& vi : extra) g.outputs.push_back(vi);
+  *tail_tol = 2 * max_requant_scale * max_w;
+  return g;
+}
+
 void expect_int8_cnn(const Graph& q, const std::string& what) {
-  CudaSession s(q, {});
+  double tail_tol = 0;
+  const Graph g = int8_cnn_check_graph(q, &tail_tol);
+  CudaSession s(g, {});
   int qconv = 0;
   for (const auto& k : s.stats().node_kernels) qconv += k.find("(QLinearConv)") != std::string::npos;
   EXPECT_GE(qconv, 2) << "expected the passes to produce QLinearConv nodes";
-  for (int64_t b : {1, 32}) expect_matches_cpu(q, Precision::kF32, b, what);
+  for (int64_t b : {1, 32}) expect_matches_cpu(g, Precision::kF32, b, what, tail_tol);
 }
 
 TEST(CudaModels, VisionCnnInt8) {
@@ -716,6 +752,27 @@ TEST(CudaInt8Host, Int8CnnNodesMatchCpu) {
     }
     EXPECT_GE(qconv, 2) << name;
     for (int64_t batch : {1, 4}) EXPECT_EQ(check_int8_nodes_on_host(g, batch, 11, name), qconv + qadd) << name;
+    // The GPU model test's graph: the int8 body's results as extra integer outputs.
+    double tail_tol = -1;
+    const Graph c = int8_cnn_check_graph(q, &tail_tol);
+    EXPECT_GT(c.outputs.size(), q.outputs.size()) << name;
+    EXPECT_GE(tail_tol, 0) << name;
+    runtime::Session cpu(c);
+    std::mt19937 rng(1);
+    std::vector<int64_t> dims(c.inputs[0].shape.dims().begin(), c.inputs[0].shape.dims().end());
+    dims[0] = 2;
+    const auto out = cpu.run({{c.inputs[0].name, random_tensor(DType::kF32, Shape(dims), rng)}});
+    EXPECT_EQ(out.size(), c.outputs.size()) << name;
+    for (size_t o = q.outputs.size(); o < c.outputs.size(); ++o) {
+      const Tensor& t = out.at(c.outputs[o].name);
+      EXPECT_TRUE(t.dtype() == DType::kU8 || t.dtype() == DType::kI8);
+      double lo = 1e9, hi = -1e9;
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        lo = std::min(lo, t.at(i));
+        hi = std::max(hi, t.at(i));
+      }
+      EXPECT_GT(hi - lo, 100) << name << " " << c.outputs[o].name << ": the codes compared bit-exactly should vary";
+    }
   }
 }
 
