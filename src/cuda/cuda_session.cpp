@@ -9,6 +9,8 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_kernels.h"
+#include "cuda/cuda_qconv_kernels.h"
+#include "cuda/cuda_qconv_plan.h"
 #include "cuda/cuda_rnn_kernels.h"
 #include "cuda/cuda_rnn_math.h"
 #include "kernels/common.h"
@@ -305,6 +307,66 @@ struct QMatMulOp final : DevOp {
     RequantEpilogue e = ep;
     e.row_sum_a = rowsum;
     EDGEOPT_LAUNCH(launch_requantize_gemm(acc, ex.value_ptr[y], e, ex.stream), what);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// QLinearConv (int8): group 1 through im2col (s8) + the s8 GEMM (cuBLASLt IMMA or the own kernel) +
+// the exact zero-point/requantize epilogue; grouped and depthwise convs through one direct kernel.
+// Both pool 2x2/2 in the epilogue when fuse_qconv_maxpool set `maxpool` = 2.
+
+struct QConvOp final : DevOp {
+  int64_t x = -1, y = -1;
+  bool x_u8 = true;
+  QConvGeom g;  // device pointers (multiplier, shift, bias) set in allocate()
+  bool direct = false;
+  QConvDirect d;  // direct path: d.w, d.w_zp device constants; d.x set per run
+  // GEMM path.
+  int64_t t_a = -1, t_rowsum = -1, t_acc = -1;  // temps
+  const int8_t* bt = nullptr;                    // [M, k_pad] on the s8 scale
+  int64_t rows = 0, k_pad = 0;
+  QConvGemmTerms terms;                          // col_sum, zb: device constants
+  LtMatmul mm;                                   // mm.ok: cuBLASLt IMMA path
+  void enqueue(ExecCtx& ex) override {
+    const void* xp = ex.value_ptr[x];
+    void* yp = ex.value_ptr[y];
+    if (direct) {
+      QConvDirect dd = d;
+      dd.x = xp;
+      EDGEOPT_LAUNCH(launch_qconv_direct(dd, yp, g, ex.stream), what);
+      return;
+    }
+    auto* a = static_cast<int8_t*>(ex.temp_ptr[t_a]);
+    auto* rowsum = static_cast<int32_t*>(ex.temp_ptr[t_rowsum]);
+    auto* acc = static_cast<int32_t*>(ex.temp_ptr[t_acc]);
+    EDGEOPT_LAUNCH(launch_im2col_s8(xp, x_u8, a, g, terms.za, k_pad, ex.stream), what);
+    EDGEOPT_LAUNCH(launch_row_sums_s8(a, rowsum, rows, k_pad, ex.stream), what);
+    if (mm.ok) {
+      const int32_t one = 1, zero = 0;
+      EDGEOPT_CUBLAS_CALL(cublasLtMatmul(ex.lt, mm.desc, &one, bt, mm.a, a, mm.b, &zero, acc, mm.d, acc, mm.d, &mm.algo,
+                                         ex.workspace, mm.workspace, ex.stream),
+                          what);
+    } else {
+      EDGEOPT_LAUNCH(launch_gemm_s8_s32(a, bt, acc, rows, g.m, k_pad, ex.stream), what);
+    }
+    QConvGemmTerms t = terms;
+    t.s = acc;
+    t.row_sum = rowsum;
+    EDGEOPT_LAUNCH(launch_qconv_epilogue(t, yp, g, ex.stream), what);
+  }
+};
+
+// QLinearAdd (int8): the CPU kernel's f32 dequantize-add-quantize, element by element.
+struct QAddOp final : DevOp {
+  int64_t a = -1, b = -1, y = -1;  // -1: constant (a_const/b_const)
+  const void* a_const = nullptr;
+  const void* b_const = nullptr;
+  BroadcastShape shape;
+  QAddParams p;
+  void enqueue(ExecCtx& ex) override {
+    EDGEOPT_LAUNCH(launch_qlinear_add(a >= 0 ? ex.value_ptr[a] : a_const, b >= 0 ? ex.value_ptr[b] : b_const,
+                                      ex.value_ptr[y], shape, p, ex.stream),
+                   what);
   }
 };
 
@@ -1036,6 +1098,97 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
       o->workspace = o->mm.ok ? o->mm.workspace : 0;
     }
     o->kernel = std::string(o->mm.ok ? "cublasLt s8xs8->s32" : "gemm_s8_s32 (own, 16x16 tiles)") + " + requantize epilogue";
+    o->what = what;
+    ops.push_back(std::move(o));
+    return;
+  }
+
+  // QLinearConv (int8)
+  if (op == "QLinearConv") {
+    auto o = std::make_unique<QConvOp>();
+    o->x = need_value(0);
+    o->y = out_id(0);
+    std::vector<const Tensor*> consts(n.inputs.size());
+    for (size_t i = 0; i < consts.size(); ++i) consts[i] = const_in(i);
+    QConvPlan p = plan_qlinear_conv(n, values[o->x].host_dtype, values[o->x].shape, consts);
+    EDGEOPT_CHECK(values[o->y].shape == p.y_shape, ErrorCode::kInternal,
+                  what + ": output shape " + values[o->y].shape.str() + " differs from the conv geometry's " + p.y_shape.str());
+    o->g = p.g;
+    o->x_u8 = p.x_u8;
+    QConvGeom& g = o->g;
+    defer_raw(p.multiplier.data(), p.multiplier.size() * 4, reinterpret_cast<const void**>(&g.multiplier));
+    defer_raw(p.shift.data(), p.shift.size() * 4, reinterpret_cast<const void**>(&g.shift));
+    if (!p.bias.empty()) defer_raw(p.bias.data(), p.bias.size() * 4, reinterpret_cast<const void**>(&g.bias));
+    if (p.direct) {
+      // Grouped and depthwise: the direct kernel on the raw codes.
+      o->direct = true;
+      o->d.x_u8 = p.x_u8;
+      o->d.w_u8 = p.w_u8;
+      o->d.x_zp = p.x_zp;
+      defer_raw(p.w_raw.data(), p.w_raw.size(), &o->d.w);
+      defer_raw(p.w_zp.data(), p.w_zp.size() * 4, reinterpret_cast<const void**>(&o->d.w_zp));
+      o->kernel = std::string("qconv_direct (own, thread per output") + (g.pool2x2 ? ", 2x2 max pool" : "") + ") group " +
+                  std::to_string(g.group) + " + requantize";
+      o->what = what;
+      ops.push_back(std::move(o));
+      return;
+    }
+    const int64_t m = g.m, rows = p.rows, k_pad = p.k_pad;
+    o->rows = rows;
+    o->k_pad = k_pad;
+    o->terms.za = p.za;
+    o->terms.k = p.k;
+    defer_raw(p.bt.data(), p.bt.size(), reinterpret_cast<const void**>(&o->bt));
+    defer_raw(p.col_sum.data(), p.col_sum.size() * 4, reinterpret_cast<const void**>(&o->terms.col_sum));
+    defer_raw(p.zb.data(), p.zb.size() * 4, reinterpret_cast<const void**>(&o->terms.zb));
+    o->t_a = add_temp(static_cast<size_t>(rows * k_pad), step);
+    o->t_rowsum = add_temp(static_cast<size_t>(rows) * 4, step);
+    o->t_acc = add_temp(static_cast<size_t>(rows * m) * 4, step);
+    // S^T [M, rows] column-major = Bt^T (k_pad x M, "T") x A (k_pad x rows, "N"): QLinearMatMul's layout.
+    EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescCreate(&o->mm.desc, CUBLAS_COMPUTE_32I, CUDA_R_32I), what);
+    const cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
+    EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(o->mm.desc, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), what);
+    EDGEOPT_CUBLAS_CALL(cublasLtMatmulDescSetAttribute(o->mm.desc, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof(nt)), what);
+    EDGEOPT_CUBLAS_CALL(cublasLtMatrixLayoutCreate(&o->mm.a, CUDA_R_8I, static_cast<uint64_t>(k_pad), static_cast<uint64_t>(m), k_pad), what);
+    EDGEOPT_CUBLAS_CALL(cublasLtMatrixLayoutCreate(&o->mm.b, CUDA_R_8I, static_cast<uint64_t>(k_pad), static_cast<uint64_t>(rows), k_pad), what);
+    EDGEOPT_CUBLAS_CALL(cublasLtMatrixLayoutCreate(&o->mm.d, CUDA_R_32I, static_cast<uint64_t>(m), static_cast<uint64_t>(rows), m), what);
+    lt_heuristic(lt, o->mm, opts.max_workspace_bytes, what);
+    o->workspace = o->mm.ok ? o->mm.workspace : 0;
+    EDGEOPT_CHECK(o->mm.ok || (rows + 15) / 16 <= 65535, ErrorCode::kUnimplemented,
+                  what + ": cuBLASLt has no int8 algorithm and " + std::to_string(rows) +
+                      " output pixels exceed the own GEMM kernel's grid");
+    o->kernel = std::string("im2col s8 + ") + (o->mm.ok ? "cublasLt s8xs8->s32" : "gemm_s8_s32 (own, 16x16 tiles)") +
+                " + requantize epilogue" + (g.pool2x2 ? " + 2x2 max pool" : "");
+    o->what = what;
+    ops.push_back(std::move(o));
+    return;
+  }
+
+  // QLinearAdd (int8)
+  if (op == "QLinearAdd") {
+    auto o = std::make_unique<QAddOp>();
+    o->y = out_id(0);
+    DType dts[2];
+    Shape sh[2];
+    for (size_t i = 0; i < 2; ++i) {
+      const size_t in = i == 0 ? 0 : 3;
+      if (const Tensor* c = const_in(in)) {
+        kernels::quant::check_8bit(*c, i == 0 ? "A" : "B");
+        defer_raw(c->raw(), c->nbytes(), i == 0 ? &o->a_const : &o->b_const);
+        dts[i] = c->dtype();
+        sh[i] = c->shape();
+      } else {
+        int64_t& v = i == 0 ? o->a : o->b;
+        v = need_value(in);
+        dts[i] = values[v].host_dtype;
+        sh[i] = values[v].shape;
+      }
+    }
+    std::vector<const Tensor*> consts(n.inputs.size());
+    for (size_t i = 0; i < consts.size(); ++i) consts[i] = const_in(i);
+    o->p = plan_qlinear_add(n, dts[0], dts[1], consts);
+    o->shape = broadcast_shape(sh[0], sh[1], values[o->y].shape, what);
+    o->kernel = "qlinear_add (own, broadcast)";
     o->what = what;
     ops.push_back(std::move(o));
     return;

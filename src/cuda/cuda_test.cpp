@@ -12,9 +12,11 @@
 #include <set>
 #include <tuple>
 
+#include "cuda/cuda_qconv_plan.h"
 #include "cuda/cuda_rnn_math.h"
 #include "cuda/cuda_session.h"
 #include "cuda/nvml.h"
+#include "kernels/op_def.h"
 #include "quantize/ptq.h"
 #include "runtime/session.h"
 #include "train/zoo/zoo.h"
@@ -45,7 +47,9 @@ std::map<std::string, Tensor> random_feeds(const CudaSession& s, uint32_t seed) 
 }
 
 // Runs g on the CPU runtime and on CUDA and compares every output; `what` names the case.
-void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what,
+// extra_abs_tol widens the f32 tolerance (int8 graphs that re-quantize an f32 result, see
+// int8_cnn_check_graph); o carries session options besides precision and batch.
+void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::string& what, double extra_abs_tol = 0,
                         CudaSessionOptions o = {}) {
   o.precision = p;
   o.batch = batch;
@@ -71,8 +75,8 @@ void expect_matches_cpu(const Graph& g, Precision p, int64_t batch, const std::s
         for (int64_t i = 0; i < ref.numel(); ++i) max_ref = std::max(max_ref, std::fabs(ref.at(i)));
         for (int64_t i = 0; i < ref.numel(); ++i) {
           const double r = ref.at(i), v = t.at(i);
-          const double tol = p == Precision::kF32 ? 1e-4 * std::fabs(r) + 1e-5 * std::max(1.0, max_ref)
-                                                  : 1e-2 * (std::fabs(r) + max_ref);
+          const double tol = (p == Precision::kF32 ? 1e-4 * std::fabs(r) + 1e-5 * std::max(1.0, max_ref)
+                                                   : 1e-2 * (std::fabs(r) + max_ref)) + extra_abs_tol;
           ASSERT_LE(std::fabs(v - r), tol) << what << " " << precision_name(p) << " batch " << batch << " output "
                                            << name << " at " << i << ": cpu=" << r << " cuda=" << v;
         }
@@ -328,6 +332,157 @@ TEST(CudaOps, QLinearMatMulInt8BitExact) {
     }
 }
 
+// QLinearConv (int8): f32 x -> QuantizeLinear -> QLinearConv -> codes, compared bit for bit.
+struct QConvCase {
+  std::string name;
+  int64_t c = 8, h = 10, w = 10, m = 16, k = 3, stride = 1, pad = 1, dilation = 1, group = 1;
+  bool w_u8 = false, per_channel = false, x_i8 = false, y_i8 = false, relu = false, pool = false, one_d = false;
+  std::vector<int64_t> pads;  // overrides pad (begin..., end...)
+};
+
+Tensor q8_scalar(DType dt, int32_t v) {
+  Tensor t(dt, Shape{});
+  if (dt == DType::kU8) t.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+  else t.data<int8_t>()[0] = static_cast<int8_t>(v);
+  return t;
+}
+
+Graph qconv_graph(const QConvCase& c) {
+  Graph g;
+  const int64_t cg = c.c / c.group;
+  std::vector<int64_t> xd{-1, c.c, c.h, c.w}, wd{c.m, cg, c.k, c.k};
+  if (c.one_d) {
+    xd = {-1, c.c, c.w};
+    wd = {c.m, cg, c.k};
+  }
+  g.inputs.push_back({"x", DType::kF32, Shape(xd), {}});
+  std::mt19937 rng(static_cast<uint32_t>(c.name.size() * 131 + c.m));
+  const DType x_dt = c.x_i8 ? DType::kI8 : DType::kU8, w_dt = c.w_u8 ? DType::kU8 : DType::kI8;
+  const DType y_dt = c.y_i8 ? DType::kI8 : DType::kU8;
+  Tensor w(w_dt, Shape(wd));
+  std::uniform_int_distribution<int> wv(c.w_u8 ? 0 : -128, c.w_u8 ? 255 : 127);
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    if (c.w_u8) w.data<uint8_t>()[i] = static_cast<uint8_t>(wv(rng));
+    else w.data<int8_t>()[i] = static_cast<int8_t>(wv(rng));
+  }
+  const float sx = 1.f / 100.f, sw0 = 0.01f;
+  const int64_t kk = cg * c.k * (c.one_d ? 1 : c.k);
+  // ~3 sigma of the accumulator (|x - zx| ~ 58, |w - zw| ~ 73 rms) spans ~120 output steps.
+  const float sy = sx * sw0 * 4200.f * std::sqrt(static_cast<float>(kk)) / 40.f;
+  g.initializers["xs"] = Tensor::scalar_f32(sx);
+  g.initializers["xz"] = q8_scalar(x_dt, c.x_i8 ? 3 : 131);
+  g.initializers["w"] = w;
+  if (c.per_channel) {
+    std::vector<float> sw(static_cast<size_t>(c.m));
+    for (int64_t j = 0; j < c.m; ++j) sw[static_cast<size_t>(j)] = sw0 * (0.5f + 0.07f * static_cast<float>(j % 15));
+    g.initializers["ws"] = Tensor::from_vector<float>(Shape{c.m}, sw);
+    Tensor wz(w_dt, Shape{c.m});
+    for (int64_t j = 0; j < c.m; ++j) {
+      const int32_t z = static_cast<int32_t>(j % 7) - 3;
+      if (c.w_u8) wz.data<uint8_t>()[j] = static_cast<uint8_t>(128 + z);
+      else wz.data<int8_t>()[j] = static_cast<int8_t>(z);
+    }
+    g.initializers["wz"] = wz;
+  } else {
+    g.initializers["ws"] = Tensor::scalar_f32(sw0);
+    g.initializers["wz"] = q8_scalar(w_dt, c.w_u8 ? 121 : 0);
+  }
+  g.initializers["ys"] = Tensor::scalar_f32(sy);
+  g.initializers["yz"] = q8_scalar(y_dt, c.y_i8 ? -5 : 120);
+  Tensor bias(DType::kI32, Shape{c.m});
+  for (int64_t j = 0; j < c.m; ++j) bias.data<int32_t>()[j] = static_cast<int32_t>(j * 977 - 6000);
+  g.initializers["bias"] = bias;
+  g.add_node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}, "q");
+  Node& n = g.add_node("QLinearConv", {"xq", "xs", "xz", "w", "ws", "wz", "ys", "yz", "bias"}, {"y"}, "qconv");
+  const size_t nd = c.one_d ? 1 : 2;
+  n.set_attr("kernel_shape", std::vector<int64_t>(nd, c.k));
+  n.set_attr("strides", std::vector<int64_t>(nd, c.stride));
+  n.set_attr("dilations", std::vector<int64_t>(nd, c.dilation));
+  n.set_attr("pads", c.pads.empty() ? std::vector<int64_t>(2 * nd, c.pad) : c.pads);
+  n.set_attr("group", c.group);
+  if (c.relu) n.set_attr("activation", std::string("Relu"));
+  if (c.pool) n.set_attr("maxpool", int64_t{2});
+  g.outputs.push_back({"y", y_dt, Shape{}, {}});
+  return g;
+}
+
+std::vector<QConvCase> qconv_cases() {
+  std::vector<QConvCase> cases;
+  auto add = [&](QConvCase c) { cases.push_back(c); };
+  add({.name = "dense 3x3 pad 1"});
+  add({.name = "dense 3x3 stride 2 u8 w per-channel i8 y", .c = 6, .h = 11, .w = 9, .m = 10, .stride = 2, .w_u8 = true,
+       .per_channel = true, .y_i8 = true});
+  add({.name = "dense 3x3 dilation 2 relu", .c = 5, .h = 12, .w = 12, .m = 7, .pad = 2, .dilation = 2, .relu = true});
+  add({.name = "dense 3x3 asymmetric pads", .c = 4, .h = 9, .w = 8, .m = 6, .pads = {0, 1, 2, 0}});
+  add({.name = "first layer K=27", .c = 3, .h = 16, .w = 16, .m = 8, .stride = 2, .per_channel = true});
+  add({.name = "1x1", .c = 32, .h = 7, .w = 7, .m = 24, .k = 1, .pad = 0, .per_channel = true});
+  add({.name = "1x1 u8 w, i8 x", .c = 12, .h = 5, .w = 6, .m = 20, .k = 1, .pad = 0, .w_u8 = true, .x_i8 = true});
+  add({.name = "grouped 3x3 group 4", .c = 8, .h = 9, .w = 9, .m = 12, .group = 4, .per_channel = true});
+  add({.name = "depthwise 3x3 s1", .c = 16, .h = 10, .w = 10, .m = 16, .group = 16, .per_channel = true, .relu = true});
+  add({.name = "depthwise 3x3 s2 u8 w", .c = 12, .h = 11, .w = 11, .m = 12, .stride = 2, .group = 12, .w_u8 = true,
+       .per_channel = true});
+  add({.name = "depthwise 3x3 s2 i8 w per tensor", .c = 12, .h = 8, .w = 8, .m = 12, .stride = 2, .group = 12});
+  add({.name = "dense + fused 2x2 max pool", .c = 4, .h = 11, .w = 11, .m = 8, .relu = true, .pool = true});
+  add({.name = "depthwise + fused 2x2 max pool", .c = 6, .h = 10, .w = 10, .m = 6, .group = 6, .pool = true});
+  add({.name = "1-D k3", .c = 6, .h = 1, .w = 20, .m = 8, .one_d = true});
+  return cases;
+}
+
+TEST(CudaOps, QLinearConvInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  const std::vector<QConvCase> cases = qconv_cases();
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Graph g = qconv_graph(c);
+    CudaSession s(g, {});
+    ASSERT_EQ(s.stats().node_kernels.size(), 2u);
+    const std::string& k = s.stats().node_kernels[1];
+    EXPECT_NE(k.find(c.group == 1 ? "im2col" : "qconv_direct"), std::string::npos) << k;
+    for (int64_t batch : {1, 32}) expect_matches_cpu(g, Precision::kF32, batch, "qlinear_conv " + c.name);
+  }
+}
+
+// QLinearAdd (int8): u8 + i8 -> u8 with a fused Relu; that plus a broadcast constant [C, 1, 1]
+// (-> i8); a + Q(-x) (-> i8), where only the two rounding errors remain, on a fine output step.
+Graph qadd_graph() {
+  Graph g;
+  const int64_t ch = 6;
+  g.inputs.push_back({"x", DType::kF32, Shape{-1, ch, 5, 7}, {}});
+  g.initializers["s1"] = Tensor::scalar_f32(1.f / 90.f);
+  g.initializers["z1"] = q8_scalar(DType::kU8, 127);
+  g.initializers["s2"] = Tensor::scalar_f32(1.f / 50.f);
+  g.initializers["z2"] = q8_scalar(DType::kI8, -7);
+  g.initializers["s3"] = Tensor::scalar_f32(1.f / 70.f);
+  g.initializers["z3"] = q8_scalar(DType::kU8, 10);
+  g.initializers["s4"] = Tensor::scalar_f32(0.013f);
+  g.initializers["z4"] = q8_scalar(DType::kU8, 140);
+  g.initializers["s5"] = Tensor::scalar_f32(1.f / 60.f);
+  g.initializers["z5"] = q8_scalar(DType::kI8, 4);
+  g.initializers["s6"] = Tensor::scalar_f32(1.f / 2000.f);  // a - b nearly cancels: a fine output step
+  g.initializers["z6"] = q8_scalar(DType::kI8, 0);
+  Tensor bc(DType::kU8, Shape{ch, 1, 1});
+  for (int64_t i = 0; i < ch; ++i) bc.data<uint8_t>()[i] = static_cast<uint8_t>(100 + 17 * i);
+  g.initializers["bc"] = bc;
+  g.add_node("QuantizeLinear", {"x", "s1", "z1"}, {"a"}, "qa");
+  g.add_node("QuantizeLinear", {"x", "s2", "z2"}, {"b"}, "qb");
+  g.add_node("Neg", {"x"}, {"nx"}, "neg");
+  g.add_node("QuantizeLinear", {"nx", "s2", "z2"}, {"bn"}, "qbn");
+  g.add_node("QLinearAdd", {"a", "s1", "z1", "b", "s2", "z2", "s3", "z3"}, {"c"}, "add1")
+      .set_attr("activation", std::string("Relu"));
+  g.add_node("QLinearAdd", {"c", "s3", "z3", "bc", "s4", "z4", "s5", "z5"}, {"y"}, "add2");
+  g.add_node("QLinearAdd", {"a", "s1", "z1", "bn", "s2", "z2", "s6", "z6"}, {"y2"}, "add3");
+  g.outputs.push_back({"c", DType::kU8, Shape{}, {}});
+  g.outputs.push_back({"y", DType::kI8, Shape{}, {}});
+  g.outputs.push_back({"y2", DType::kI8, Shape{}, {}});
+  return g;
+}
+
+TEST(CudaOps, QLinearAddInt8BitExact) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  const Graph g = qadd_graph();
+  for (int64_t batch : {1, 32}) expect_matches_cpu(g, Precision::kF32, batch, "qlinear_add");
+}
+
 TEST(CudaOps, UnsupportedNodesAreListedByName) {
   EDGEOPT_REQUIRE_CUDA_DEVICE();
   Graph g = one_node("Relu", Shape{4, 4}, {});
@@ -389,7 +544,7 @@ TEST(CudaSessionTest, AlgorithmChoicesAndDepthwiseKernelsAllMatchTheCpu) {
     EXPECT_EQ(measured, cs.search == ConvAlgoSearch::kMeasure) << "the kernel notes say how each algorithm was chosen";
     EXPECT_EQ(own_dw, cs.own_dw) << "mobilenet_v2's depthwise 3x3 convs (s1 and s2) take the own kernel";
     for (Precision p : {Precision::kF32, Precision::kF16})
-      for (int64_t b : {1, 8}) expect_matches_cpu(g, p, b, "mobilenet_v2 search/depthwise", o);
+      for (int64_t b : {1, 8}) expect_matches_cpu(g, p, b, "mobilenet_v2 search/depthwise", 0, o);
   }
 }
 
@@ -429,6 +584,233 @@ TEST(CudaModels, SafetyMlpInt8) {
   EXPECT_TRUE(int8) << "expected the passes to produce QLinearMatMul nodes";
   for (int64_t b : {1, 32}) expect_matches_cpu(q, Precision::kF32, b, "safety_mlp int8");
 }
+
+// int8 CNNs from edgeopt's PTQ: after the runtime passes QuantizeLinear -> QLinearConv (fused
+// Relu/Clip, vision_cnn's with the 2x2 max pool fused) / QLinearAdd -> ... -> DequantizeLinear ->
+// f32 head. The integer layers are bit-exact, so only the f32 tail carries f32 tolerance.
+Graph ptq_int8(const Graph& f, const Shape& calib_shape) {
+  std::mt19937 rng(5);
+  const Tensor calib = random_tensor(DType::kF32, calib_shape, rng);
+  quantize::QuantOptions qo;
+  qo.calib_samples = calib_shape[0];
+  return quantize::quantize_ptq(f, calib, qo).graph;
+}
+
+Graph vision_cnn_int8() {
+  return ptq_int8(train::build_zoo_model("vision_cnn", {.input_shape = {1, 28, 28}, .num_outputs = 10}),
+                  Shape{16, 1, 28, 28});
+}
+
+Graph mobilenet_v2_int8() {
+  return ptq_int8(
+      train::build_zoo_model("mobilenet_v2", {.input_shape = {3, 32, 32}, .num_outputs = 10, .width_mult = 0.5f}),
+      Shape{16, 3, 32, 32});
+}
+
+// The int8 model as the sessions see it (after the CPU passes), with every integer tensor that
+// leaves the int8 body (a DequantizeLinear input produced by QLinearConv/QLinearAdd/QLinearMatMul)
+// as an extra output, compared bit for bit. The f32 logits carry the fp32 tolerance, widened where
+// an f32 result is quantized again (mobilenet_v2: GlobalAveragePool -> QuantizeLinear): the pool's
+// f32 sum is associated differently on the GPU, so a value on a rounding boundary may take the
+// neighbouring code; *tail_tol allows two such codes per logit: 2 * scale * max|W| of the Gemms.
+Graph int8_cnn_check_graph(const Graph& q, double* tail_tol) {
+  Graph g = runtime::Session(q).graph();
+  std::map<std::string, const Node*> producer;
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) producer[o] = &n;
+  static const std::set<std::string> kInt8{"QLinearConv", "QLinearAdd", "QLinearMatMul"};
+  std::vector<ValueInfo> extra;
+  double max_w = 0, max_requant_scale = 0;
+  for (const auto& n : g.nodes) {
+    auto it = producer.find(n.inputs[0]);
+    const Node* src = it == producer.end() ? nullptr : it->second;
+    if (n.op_type == "DequantizeLinear" && src && kInt8.count(src->op_type))
+      extra.push_back({n.inputs[0], g.initializers.at(src->inputs[7]).dtype(), Shape{}, {}});
+    if (n.op_type == "QuantizeLinear" && src && !kInt8.count(src->op_type))
+      max_requant_scale = std::max(max_requant_scale, static_cast<double>(g.initializers.at(n.inputs[1]).at(0)));
+    if (n.op_type == "Gemm")
+      for (const auto& [name, t] : g.initializers)
+        if (name == n.inputs[1])
+          for (int64_t i = 0; i < t.numel(); ++i) max_w = std::max(max_w, std::fabs(t.at(i)));
+  }
+  for (auto& vi : extra) g.outputs.push_back(vi);
+  *tail_tol = 2 * max_requant_scale * max_w;
+  return g;
+}
+
+void expect_int8_cnn(const Graph& q, const std::string& what) {
+  double tail_tol = 0;
+  const Graph g = int8_cnn_check_graph(q, &tail_tol);
+  CudaSession s(g, {});
+  int qconv = 0;
+  for (const auto& k : s.stats().node_kernels) qconv += k.find("(QLinearConv)") != std::string::npos;
+  EXPECT_GE(qconv, 2) << "expected the passes to produce QLinearConv nodes";
+  for (int64_t b : {1, 32}) expect_matches_cpu(g, Precision::kF32, b, what, tail_tol);
+}
+
+TEST(CudaModels, VisionCnnInt8) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_int8_cnn(vision_cnn_int8(), "vision_cnn int8");
+}
+
+TEST(CudaModels, MobileNetV2Int8) {
+  EDGEOPT_REQUIRE_CUDA_DEVICE();
+  expect_int8_cnn(mobilenet_v2_int8(), "mobilenet_v2 int8");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The int8 kernels' arithmetic on the host (every machine, no device): the session's plan
+// (plan_qlinear_conv / plan_qlinear_add) and the per-element functions every CUDA thread runs
+// (cuda_qconv_math.h), with a plain s8 GEMM in place of cuBLASLt, against the CPU int8 kernels.
+// On a GPU the device tests above then only add the launches and cuBLASLt's GEMM.
+
+std::vector<const Tensor*> const_inputs(const Graph& g, const Node& n) {
+  std::vector<const Tensor*> c(n.inputs.size(), nullptr);
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    auto it = n.has_input(i) ? g.initializers.find(n.inputs[i]) : g.initializers.end();
+    if (it != g.initializers.end()) c[i] = &it->second;
+  }
+  return c;
+}
+
+Tensor host_qconv(const Graph& gr, const Node& n, const Tensor& x) {
+  const QConvPlan p = plan_qlinear_conv(n, x.dtype(), x.shape(), const_inputs(gr, n));
+  QConvGeom g = p.g;
+  g.multiplier = p.multiplier.data();
+  g.shift = p.shift.data();
+  g.bias = p.bias.empty() ? nullptr : p.bias.data();
+  Tensor y(g.y_u8 ? DType::kU8 : DType::kI8, p.y_shape);
+  const int64_t count = qconv_out_count(g);
+  EXPECT_EQ(count, y.numel());
+  if (p.direct) {
+    const QConvDirect d{x.raw(), p.w_raw.data(), p.w_zp.data(), p.x_zp, p.x_u8, p.w_u8};
+    for (int64_t i = 0; i < count; ++i) store_q8(y.raw(), g.y_u8, i, qconv_direct_out(d, g, i));
+    return y;
+  }
+  std::vector<int8_t> a(static_cast<size_t>(p.rows * p.k_pad));
+  for (int64_t i = 0; i < static_cast<int64_t>(a.size()); ++i) a[static_cast<size_t>(i)] = im2col_s8_at(x.raw(), p.x_u8, g, p.za, p.k_pad, i);
+  std::vector<int32_t> rs(static_cast<size_t>(p.rows), 0), s(static_cast<size_t>(p.rows * g.m), 0);
+  for (int64_t r = 0; r < p.rows; ++r)
+    for (int64_t kk = 0; kk < p.k_pad; ++kk) {
+      const int32_t av = a[static_cast<size_t>(r * p.k_pad + kk)];
+      rs[static_cast<size_t>(r)] += av;
+      for (int64_t j = 0; j < g.m; ++j) s[static_cast<size_t>(r * g.m + j)] += av * p.bt[static_cast<size_t>(j * p.k_pad + kk)];
+    }
+  const QConvGemmTerms t{s.data(), rs.data(), p.col_sum.data(), p.zb.data(), p.za, p.k};
+  for (int64_t i = 0; i < count; ++i) store_q8(y.raw(), g.y_u8, i, qconv_gemm_out(t, g, i));
+  return y;
+}
+
+Tensor host_qadd(const Graph& gr, const Node& n, const Tensor& a, const Tensor& b) {
+  const QAddParams p = plan_qlinear_add(n, a.dtype(), b.dtype(), const_inputs(gr, n));
+  const Shape out = broadcast_shapes(a.shape(), b.shape());
+  // launch_binary's strides (right-aligned dims, 0 where broadcast), as the session builds them.
+  BroadcastShape bs;
+  bs.rank = std::max(1, static_cast<int>(out.rank()));
+  for (int d = 0; d < bs.rank; ++d) bs.out[d] = out.rank() ? out[static_cast<size_t>(d)] : 1;
+  for (auto [x, st] : {std::pair{&a.shape(), bs.a_stride}, std::pair{&b.shape(), bs.b_stride}}) {
+    int64_t acc = 1;
+    for (int d = bs.rank - 1; d >= 0; --d) {
+      const int xd = d - (bs.rank - static_cast<int>(x->rank()));
+      const int64_t dim = xd >= 0 ? (*x)[static_cast<size_t>(xd)] : 1;
+      st[d] = dim == 1 ? 0 : acc;
+      acc *= dim;
+    }
+  }
+  Tensor c(p.c_u8 ? DType::kU8 : DType::kI8, out);
+  for (int64_t i = 0; i < c.numel(); ++i) store_q8(c.raw(), p.c_u8, i, qlinear_add_out(a.raw(), b.raw(), bs, p, i));
+  return c;
+}
+
+// Runs g node by node with the CPU kernels (the fast ones, as runtime::Session) and checks every
+// QLinearConv / QLinearAdd output against the host-run CUDA arithmetic; returns how many it checked.
+int check_int8_nodes_on_host(const Graph& g, int64_t batch, uint32_t seed, const std::string& what) {
+  std::map<std::string, Tensor> vals(g.initializers.begin(), g.initializers.end());
+  std::mt19937 rng(seed);
+  for (const auto& vi : g.inputs) {
+    std::vector<int64_t> dims(vi.shape.dims().begin(), vi.shape.dims().end());
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (dims[d] < 0) dims[d] = d == 0 ? batch : 1;
+    vals[vi.name] = random_tensor(vi.dtype, Shape(dims), rng);
+  }
+  int checked = 0;
+  for (size_t idx : g.topo_order()) {
+    const Node& n = g.nodes[idx];
+    std::vector<Tensor> in;
+    for (size_t i = 0; i < n.inputs.size(); ++i) in.push_back(n.has_input(i) ? vals.at(n.inputs[i]) : Tensor());
+    std::vector<Tensor> out(n.outputs.size());
+    kernels::ForwardCtx ctx{n, in, out};
+    ctx.opset = g.opset;
+    kernels::select_forward(*kernels::find_op(n.op_type))(ctx);
+    Tensor mine;
+    if (n.op_type == "QLinearConv") mine = host_qconv(g, n, in[0]);
+    if (n.op_type == "QLinearAdd") mine = host_qadd(g, n, in[0], in[3]);
+    if (mine.defined()) {
+      ++checked;
+      EXPECT_EQ(mine.shape(), out[0].shape()) << what << " " << n.describe();
+      EXPECT_EQ(mine.dtype(), out[0].dtype()) << what << " " << n.describe();
+      if (mine.shape() == out[0].shape())
+        for (int64_t i = 0; i < mine.numel(); ++i)
+          if (mine.at(i) != out[0].at(i)) {
+            ADD_FAILURE() << what << " " << n.describe() << " at " << i << ": cpu " << out[0].at(i) << " cuda arithmetic "
+                          << mine.at(i);
+            break;
+          }
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (!n.outputs[o].empty()) vals[n.outputs[o]] = out[o];
+  }
+  return checked;
+}
+
+TEST(CudaInt8Host, QLinearConvArithmeticMatchesCpu) {
+  for (const auto& c : qconv_cases()) {
+    // The graph as the CUDA session sees it, after the CPU runtime's passes: still one QLinearConv.
+    const Graph g = runtime::Session(qconv_graph(c)).graph();
+    for (int64_t batch : {1, 3}) EXPECT_EQ(check_int8_nodes_on_host(g, batch, 7, c.name), 1) << c.name;
+  }
+}
+
+TEST(CudaInt8Host, QLinearAddArithmeticMatchesCpu) {
+  const Graph g = runtime::Session(qadd_graph()).graph();
+  for (int64_t batch : {1, 3}) EXPECT_EQ(check_int8_nodes_on_host(g, batch, 3, "qlinear_add"), 3);
+}
+
+TEST(CudaInt8Host, Int8CnnNodesMatchCpu) {
+  // After the CPU runtime's passes, as the CUDA session sees the graph.
+  for (const auto& [name, q] : {std::pair{"vision_cnn int8", vision_cnn_int8()}, std::pair{"mobilenet_v2 int8", mobilenet_v2_int8()}}) {
+    const Graph g = runtime::Session(q).graph();
+    int qconv = 0, qadd = 0;
+    for (const auto& n : g.nodes) {
+      qconv += n.op_type == "QLinearConv";
+      qadd += n.op_type == "QLinearAdd";
+    }
+    EXPECT_GE(qconv, 2) << name;
+    for (int64_t batch : {1, 4}) EXPECT_EQ(check_int8_nodes_on_host(g, batch, 11, name), qconv + qadd) << name;
+    // The GPU model test's graph: the int8 body's results as extra integer outputs.
+    double tail_tol = -1;
+    const Graph c = int8_cnn_check_graph(q, &tail_tol);
+    EXPECT_GT(c.outputs.size(), q.outputs.size()) << name;
+    EXPECT_GE(tail_tol, 0) << name;
+    runtime::Session cpu(c);
+    std::mt19937 rng(1);
+    std::vector<int64_t> dims(c.inputs[0].shape.dims().begin(), c.inputs[0].shape.dims().end());
+    dims[0] = 2;
+    const auto out = cpu.run({{c.inputs[0].name, random_tensor(DType::kF32, Shape(dims), rng)}});
+    EXPECT_EQ(out.size(), c.outputs.size()) << name;
+    for (size_t o = q.outputs.size(); o < c.outputs.size(); ++o) {
+      const Tensor& t = out.at(c.outputs[o].name);
+      EXPECT_TRUE(t.dtype() == DType::kU8 || t.dtype() == DType::kI8);
+      double lo = 1e9, hi = -1e9;
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        lo = std::min(lo, t.at(i));
+        hi = std::max(hi, t.at(i));
+      }
+      EXPECT_GT(hi - lo, 100) << name << " " << c.outputs[o].name << ": the codes compared bit-exactly should vary";
+    }
+  }
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // LSTM / GRU. The session's batch is dim 0 of its inputs, so layout-0 cases put a Transpose
