@@ -51,7 +51,7 @@ PYEOF
   cp "$D"/models/*.onnx /tmp/models/
   timeout 120 "$PY" tests/peers/export_models.py /tmp/models --only torch_mobilenet_v2,torch_resnet18 > /tmp/export.log 2>&1 ||
     { echo "export failed"; tail -20 /tmp/export.log; }
-  M=(/tmp/models/vision_cnn.onnx /tmp/models/torch_mlp.onnx /tmp/models/torch_lstm.onnx
+  M=(/tmp/models/vision_cnn.onnx /tmp/models/vision_cnn_int8.onnx /tmp/models/torch_mlp.onnx /tmp/models/torch_lstm.onnx
      /tmp/models/torch_mobilenet_v2.onnx /tmp/models/torch_resnet18.onnx)
   for dt in ${EDGEOPT_GPU_DTYPES:-fp32 tf32 fp16}; do
     rounds="${EDGEOPT_GPU_ROUNDS:-2}"

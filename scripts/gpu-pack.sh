@@ -23,6 +23,20 @@ for b in .devrun/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -
 M="$HOME/.cache/edgeopt-bench-models/reference"
 [ -f "$M/vision_cnn.onnx" ] || { echo "no $M/vision_cnn.onnx: run bench/runtime_vs_peers.py once (it exports the reference models)"; exit 1; }
 cp "$M/vision_cnn.onnx" "$M/torch_mlp.onnx" "$M/torch_lstm.onnx" .devrun/models/
+# vision_cnn in int8 (edgeopt's PTQ on Fashion-MNIST; the batch dim made symbolic first): the CUDA
+# int8 path against ORT's CUDA EP running the same QDQ model.
+/usr/bin/python3 - "$M/vision_cnn.onnx" .devrun/models/vision_cnn_dyn.onnx <<'PYEOF'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+for vi in list(m.graph.input) + list(m.graph.output):
+    d = vi.type.tensor_type.shape.dim
+    if d and d[0].HasField("dim_value"):
+        d[0].dim_param = "N"
+onnx.save(m, sys.argv[2])
+PYEOF
+"$BUILD/src/cli/edgeopt" quantize .devrun/models/vision_cnn_dyn.onnx --data fashion-mnist --calib-samples 256 \
+  --out .devrun/models/vision_cnn_int8.onnx --no-progress | tail -1
+rm .devrun/models/vision_cnn_dyn.onnx
 if [ -n "$WHEEL" ]; then
   T=$(mktemp -d)
   (cd "$T" && unzip -q "$WHEEL")
