@@ -14,10 +14,8 @@ same random f32 input, warm-up and timed runs; latency is host numpy/tensor in -
 p50 of InferenceSession.run with CUDAExecutionProvider, use_tf32 matched to --dtype). Per round edgeopt and ORT
 run one after the other in their own processes; the table shows the median over rounds of each
 p50 and the ratio edgeopt/ORT (< 1: edgeopt is faster).
-Default models: the reference set of bench/runtime_vs_peers.py (vision_cnn, torch_mlp,
-torch_mobilenet_v2, torch_resnet18). torch_lstm (LSTM + Transpose + Gather, all on CUDA since the
-LSTM/GRU kernels) is not a default until its kernels have passed cuda_test on a GPU; give it as
-~/.cache/edgeopt-bench-models/reference/torch_lstm.onnx to include it.
+Default models: the reference set of bench/runtime_vs_peers.py (vision_cnn, torch_mlp, torch_lstm,
+torch_mobilenet_v2, torch_resnet18). Results of a lent H100: docs/cuda.md.
 """
 import argparse
 import json
@@ -30,7 +28,7 @@ import tempfile
 
 VENV_PY = os.path.expanduser("~/.cache/edgeopt-bench-venv/bin/python")
 MODEL_DIR = os.path.expanduser("~/.cache/edgeopt-bench-models/reference")
-DEFAULT_MODELS = ["vision_cnn", "torch_mlp", "torch_mobilenet_v2", "torch_resnet18"]
+DEFAULT_MODELS = ["vision_cnn", "torch_mlp", "torch_lstm", "torch_mobilenet_v2", "torch_resnet18"]
 
 ORT_SCRIPT = r"""
 import json, sys, time
