@@ -7,17 +7,11 @@
 
 #include <cfloat>
 
+#include "cuda/cuda_launch.cuh"
 #include "kernels/quant/requantize.h"
 
 namespace edgeopt::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
-}
 
 __device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float load(const __half* p, int64_t i) { return __half2float(p[i]); }
@@ -26,8 +20,6 @@ __device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __
 
 __device__ __forceinline__ float clampf(float v, float lo, float hi) { return fminf(fmaxf(v, lo), hi); }
 
-#define EDGEOPT_GRID_LOOP(i, n) \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 
 __global__ void convert_f32_f16_kernel(const float* x, __half* y, int64_t n) {
@@ -301,17 +293,15 @@ __global__ void requantize_gemm_kernel(const int32_t* s, void* y, RequantEpilogu
   }
 }
 
-int status() { return static_cast<int>(cudaGetLastError()); }
-
 }  // namespace
 
 int launch_convert_f32_to_f16(const float* x, void* y, int64_t n, cudaStream_t stream) {
   convert_f32_f16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, static_cast<__half*>(y), n);
-  return status();
+  return launch_status();
 }
 int launch_convert_f16_to_f32(const void* x, float* y, int64_t n, cudaStream_t stream) {
   convert_f16_f32_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(x), y, n);
-  return status();
+  return launch_status();
 }
 
 int launch_bias_act_nchw(ElemType t, void* y, const void* bias, const void* residual, int64_t batch, int64_t channels,
@@ -326,7 +316,7 @@ int launch_bias_act_nchw(ElemType t, void* y, const void* bias, const void* resi
   else
     bias_act_nchw_kernel<__half><<<g, kThreads, 0, stream>>>(static_cast<__half*>(y), static_cast<const __half*>(bias),
                                                               static_cast<const __half*>(residual), planes, c, s, lo, hi);
-  return status();
+  return launch_status();
 }
 
 int launch_dwconv3x3_nchw(ElemType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
@@ -346,7 +336,7 @@ int launch_dwconv3x3_nchw(ElemType t, const void* x, const void* w, const void* 
     else EDGEOPT_DW_LAUNCH(__half, 2);
   }
 #undef EDGEOPT_DW_LAUNCH
-  return status();
+  return launch_status();
 }
 
 int launch_gemm_epilogue(ElemType t, void* y, const void* c, int64_t c_stride_m, int64_t c_stride_n, float beta,
@@ -358,7 +348,7 @@ int launch_gemm_epilogue(ElemType t, void* y, const void* c, int64_t c_stride_m,
   else
     gemm_epilogue_kernel<__half><<<blocks_for(total), kThreads, 0, stream>>>(
         static_cast<__half*>(y), static_cast<const __half*>(c), c_stride_m, c_stride_n, beta, n, total, lo, hi);
-  return status();
+  return launch_status();
 }
 
 int launch_unary(UnaryOp op, ElemType t, const void* x, void* y, int64_t n, float p0, float p1, cudaStream_t stream) {
@@ -368,7 +358,7 @@ int launch_unary(UnaryOp op, ElemType t, const void* x, void* y, int64_t n, floa
   else
     unary_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(op, static_cast<const __half*>(x),
                                                                  static_cast<__half*>(y), n, p0, p1);
-  return status();
+  return launch_status();
 }
 
 int launch_binary(BinaryOp op, ElemType t, const void* a, const void* b, void* y, const BroadcastShape& s,
@@ -381,7 +371,7 @@ int launch_binary(BinaryOp op, ElemType t, const void* a, const void* b, void* y
   else
     binary_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(
         op, static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y), s, n);
-  return status();
+  return launch_status();
 }
 
 int launch_softmax(ElemType t, const void* x, void* y, int64_t outer, int64_t n, int64_t inner, bool log,
@@ -393,7 +383,7 @@ int launch_softmax(ElemType t, const void* x, void* y, int64_t outer, int64_t n,
   else
     softmax_kernel<__half><<<blocks, kThreads, 0, stream>>>(static_cast<const __half*>(x), static_cast<__half*>(y),
                                                             outer, n, inner, log);
-  return status();
+  return launch_status();
 }
 
 int launch_pool2d(ElemType t, const void* x, void* y, const Pool2d& p, cudaStream_t stream) {
@@ -403,7 +393,7 @@ int launch_pool2d(ElemType t, const void* x, void* y, const Pool2d& p, cudaStrea
   else
     pool2d_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(x),
                                                                   static_cast<__half*>(y), p, n);
-  return status();
+  return launch_status();
 }
 
 int launch_global_pool(ElemType t, const void* x, void* y, int64_t planes, int64_t spatial, bool max,
@@ -415,7 +405,7 @@ int launch_global_pool(ElemType t, const void* x, void* y, int64_t planes, int64
   else
     global_pool_kernel<__half><<<static_cast<unsigned>(planes), kThreads, 0, stream>>>(
         static_cast<const __half*>(x), static_cast<__half*>(y), spatial, max);
-  return status();
+  return launch_status();
 }
 
 int launch_quantize_linear(ElemType t, const void* x, void* y, bool y_u8, int64_t n, float scale, int32_t zp,
@@ -424,7 +414,7 @@ int launch_quantize_linear(ElemType t, const void* x, void* y, bool y_u8, int64_
     quantize_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const float*>(x), y, y_u8, n, scale, zp);
   else
     quantize_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(x), y, y_u8, n, scale, zp);
-  return status();
+  return launch_status();
 }
 
 int launch_dequantize_linear(ElemType t, const void* x, bool x_u8, void* y, int64_t n, float scale, int32_t zp,
@@ -433,29 +423,29 @@ int launch_dequantize_linear(ElemType t, const void* x, bool x_u8, void* y, int6
     dequantize_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(x, x_u8, static_cast<float*>(y), n, scale, zp);
   else
     dequantize_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(x, x_u8, static_cast<__half*>(y), n, scale, zp);
-  return status();
+  return launch_status();
 }
 
 int launch_u8_to_s8(const void* x, void* y, int64_t n, cudaStream_t stream) {
   u8_to_s8_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const uint8_t*>(x), static_cast<int8_t*>(y), n);
-  return status();
+  return launch_status();
 }
 
 int launch_row_sums_s8(const int8_t* a, int32_t* sums, int64_t m, int64_t k, cudaStream_t stream) {
   row_sums_s8_kernel<<<blocks_for(m), kThreads, 0, stream>>>(a, sums, m, k);
-  return status();
+  return launch_status();
 }
 
 int launch_gemm_s8_s32(const int8_t* a, const int8_t* bt, int32_t* s, int64_t m, int64_t n, int64_t k,
                        cudaStream_t stream) {
   const dim3 block(16, 16), grid(static_cast<unsigned>((n + 15) / 16), static_cast<unsigned>((m + 15) / 16));
   gemm_s8_s32_kernel<<<grid, block, 0, stream>>>(a, bt, s, m, n, k);
-  return status();
+  return launch_status();
 }
 
 int launch_requantize_gemm(const int32_t* s, void* y, const RequantEpilogue& e, cudaStream_t stream) {
   requantize_gemm_kernel<<<blocks_for(e.m * e.n), kThreads, 0, stream>>>(s, y, e);
-  return status();
+  return launch_status();
 }
 
 }  // namespace edgeopt::cuda

@@ -6,21 +6,12 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "cuda/cuda_launch.cuh"
 #include "cuda/cuda_rnn_math.h"
 
 namespace edgeopt::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
-}
-
-#define EDGEOPT_GRID_LOOP(i, n)                                                      \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 template <typename T>
 __global__ void rnn_init_kernel(RnnStep p, const T* h0, const T* c0) {
@@ -68,7 +59,7 @@ int launch_rnn_init(const RnnStep& p, const void* h0, const void* c0, cudaStream
   else
     rnn_init_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(h0),
                                                                     static_cast<const float*>(c0));
-  return static_cast<int>(cudaGetLastError());
+  return launch_status();
 }
 
 int launch_rnn_step(const RnnStep& p, int64_t s, int phase, cudaStream_t stream) {
@@ -77,7 +68,7 @@ int launch_rnn_step(const RnnStep& p, int64_t s, int phase, cudaStream_t stream)
     rnn_step_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(p, s, phase);
   else
     rnn_step_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(p, s, phase);
-  return static_cast<int>(cudaGetLastError());
+  return launch_status();
 }
 
 int launch_rnn_final(const RnnStep& p, void* y_h, void* y_c, cudaStream_t stream) {
@@ -88,7 +79,7 @@ int launch_rnn_final(const RnnStep& p, void* y_h, void* y_c, cudaStream_t stream
   else
     rnn_final_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<float*>(y_h),
                                                                      static_cast<float*>(y_c));
-  return static_cast<int>(cudaGetLastError());
+  return launch_status();
 }
 
 int launch_transpose(const void* x, void* y, int elem_bytes, const TransposeShape& s, cudaStream_t stream) {
@@ -114,7 +105,7 @@ int launch_transpose(const void* x, void* y, int elem_bytes, const TransposeShap
       break;
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
-  return static_cast<int>(cudaGetLastError());
+  return launch_status();
 }
 
 int launch_gather(const void* x, void* y, int elem_bytes, int64_t outer, int64_t dim, int64_t inner,
@@ -140,7 +131,7 @@ int launch_gather(const void* x, void* y, int elem_bytes, int64_t outer, int64_t
       break;
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
-  return static_cast<int>(cudaGetLastError());
+  return launch_status();
 }
 
 }  // namespace edgeopt::cuda
