@@ -2,13 +2,14 @@
 # Runs on a lent GPU machine, in the repo root, after scripts/gpu-pack.sh here (docs/cuda.md):
 #   1. cuda_test: every op and model family on CUDA against the CPU reference (fp32, fp16, int8);
 #   2. the torchvision models exported there (tests/peers/export_models.py, as on this machine);
-#   3. bench/cuda_vs_ort.py: edgeopt's CUDA backend vs ONNX Runtime's CUDA EP, batch 1 and 32, in
+#   3. the optimize report's measured GPU rows (optimize_test's CudaPlatformRows.*);
+#   4. bench/cuda_vs_ort.py: edgeopt's CUDA backend vs ONNX Runtime's CUDA EP, batch 1 and 32, in
 #      fp32 (both exact), tf32 (both TF32 tensor cores) and edgeopt fp16, with NVML power/memory.
 # Results go to $OUT (the device tool's folder) or /tmp/gpu-out.
 set -uo pipefail
 OUT="${OUT:-/tmp/gpu-out}"; mkdir -p "$OUT"
 D=.devrun
-STAGE="${EDGEOPT_GPU_STAGES:-test,bench}"
+STAGE="${EDGEOPT_GPU_STAGES:-test,report,bench}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv
 # CUDA 13 libraries: the image's toolkit and the nvidia-* wheels beside its PyTorch.
 libdirs=""
@@ -23,6 +24,11 @@ if [[ "$STAGE" == *test* ]]; then
     ${EDGEOPT_GPU_TEST_FILTER:+--gtest_filter=$EDGEOPT_GPU_TEST_FILTER} > "$OUT/cuda_test.log" 2>&1
   echo "cuda_test exit $?"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[       OK|^\[  FAILED|Failure|error|Expected|Which is|cpu=" "$OUT/cuda_test.log" | head -80
+fi
+if [[ "$STAGE" == *report* ]]; then
+  # The optimize report's GPU rows from the real bench program (CudaPlatformRows.*).
+  EDGEOPT_CUDA_BENCH_PROGRAM="$PWD/$D/bin/edgeopt-cuda-bench" EDGEOPT_CUDA_TEST_MODEL="$PWD/$D/models/vision_cnn.onnx" \
+    "$D/bin/optimize_test" --gtest_filter='CudaPlatformRows.*' 2>&1 | tail -12
 fi
 if [[ "$STAGE" == *bench* ]]; then
   PY=python3

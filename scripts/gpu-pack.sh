@@ -14,7 +14,7 @@ WHEEL="${2:-}"
 cd "$ROOT"
 for p in .devrun .devxfer; do grep -qx "/$p/" .git/info/exclude 2>/dev/null || echo "/$p/" >> .git/info/exclude; done
 rm -rf .devrun && mkdir -p .devrun/bin .devrun/lib .devrun/models .devrun/ort
-cp "$BUILD/src/cuda/cuda_test" "$BUILD/src/cli/edgeopt-cuda-bench" .devrun/bin/
+cp "$BUILD/src/cuda/cuda_test" "$BUILD/src/cli/edgeopt-cuda-bench" "$BUILD/src/optimize/optimize_test" .devrun/bin/
 strip .devrun/bin/*
 # Every non-glibc, non-CUDA library the programs load (the GPU image is another distribution).
 for b in .devrun/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |

@@ -1,6 +1,7 @@
 // OrtTimer's protocol and process handling, with stand-in interpreters (shell scripts) instead of a
 // Python with onnxruntime: one that answers every request, one that never starts, one that dies
 // after starting. The real ONNX Runtime path is exercised by bench/optimize_families.py.
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -123,6 +124,28 @@ TEST(CudaPlatformRows, ParseTheBenchProgramsJsonOrSayWhyNot) {
   EXPECT_NE(note.find("without the CUDA backend"), std::string::npos) << note;
   std::error_code ec;
   fs::remove_all(dir, ec);
+}
+
+// The same rows from the real CUDA bench program on a real GPU (scripts/gpu-check.sh sets both
+// variables on a lent machine); skips elsewhere, like cuda_test's GPU tests.
+TEST(CudaPlatformRows, RealBenchProgramOnAGpuGivesMeasuredRows) {
+  const char* prog = std::getenv("EDGEOPT_CUDA_BENCH_PROGRAM");
+  const char* model = std::getenv("EDGEOPT_CUDA_TEST_MODEL");
+  if (!prog || !model) GTEST_SKIP() << "EDGEOPT_CUDA_BENCH_PROGRAM / EDGEOPT_CUDA_TEST_MODEL unset (set on a GPU machine)";
+  std::string note;
+  const auto rows = cuda_platform_rows(prog, {{"baseline", model}, {"best", model}}, &note);
+  if (note.find("no CUDA device") != std::string::npos) GTEST_SKIP() << note;
+  ASSERT_EQ(rows.size(), 2u) << note;
+  for (const auto& r : rows) {
+    EXPECT_EQ(r["platform"].get<std::string>().rfind("cuda (", 0), 0u) << r.dump();
+    EXPECT_GT(r["latency_ms"].get<double>(), 0.0) << r.dump();
+    EXPECT_GT(r["throughput_per_s"].get<double>(), 0.0) << r.dump();
+    EXPECT_GT(r["memory_mb"].get<double>(), 0.0) << r.dump();
+    // NVML is present wherever an NVIDIA driver is: power and energy are numbers.
+    EXPECT_TRUE(r["power_w"].is_number() && r["power_w"].get<double>() > 0) << r.dump();
+    EXPECT_TRUE(r["energy_mj_per_inference"].is_number()) << r.dump();
+    std::printf("%s\n", r.dump().c_str());
+  }
 }
 
 }  // namespace
