@@ -137,13 +137,8 @@ __device__ __forceinline__ float binary_op(BinaryOp op, float a, float b) {
 template <typename T>
 __global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* y, BroadcastShape s, int64_t n) {
   EDGEOPT_GRID_LOOP(i, n) {
-    int64_t rem = i, ia = 0, ib = 0;
-    for (int d = s.rank - 1; d >= 0; --d) {
-      const int64_t idx = rem % s.out[d];
-      rem /= s.out[d];
-      ia += idx * s.a_stride[d];
-      ib += idx * s.b_stride[d];
-    }
+    int64_t ia = 0, ib = 0;
+    broadcast_offsets(s, i, &ia, &ib);
     store(y, i, binary_op(op, load(a, ia), load(b, ib)));
   }
 }

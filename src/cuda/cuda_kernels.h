@@ -8,6 +8,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/quant/requantize.h"  // EDGEOPT_QUANT_HD
+
 typedef struct CUstream_st* cudaStream_t;
 
 namespace edgeopt::cuda {
@@ -26,6 +28,20 @@ struct BroadcastShape {
   int64_t a_stride[kMaxRank] = {};
   int64_t b_stride[kMaxRank] = {};
 };
+
+// The offsets into a and b of output element i (the elementwise kernels and QLinearAdd, on the
+// device and in cuda_test's host emulation).
+EDGEOPT_QUANT_HD inline void broadcast_offsets(const BroadcastShape& s, int64_t i, int64_t* ia, int64_t* ib) {
+  int64_t rem = i, oa = 0, ob = 0;
+  for (int d = s.rank - 1; d >= 0; --d) {
+    const int64_t idx = rem % s.out[d];
+    rem /= s.out[d];
+    oa += idx * s.a_stride[d];
+    ob += idx * s.b_stride[d];
+  }
+  *ia = oa;
+  *ib = ob;
+}
 
 // All return an int (cudaError_t value; 0 = success).
 int launch_convert_f32_to_f16(const float* x, void* y, int64_t n, cudaStream_t stream);

@@ -164,13 +164,8 @@ EDGEOPT_QUANT_HD inline float add_rn(float a, float b) {
 // Output code i of QLinearAdd with numpy broadcasting (launch_binary's BroadcastShape).
 EDGEOPT_QUANT_HD inline int32_t qlinear_add_out(const void* a, const void* b, const BroadcastShape& s,
                                                 const QAddParams& p, int64_t i) {
-  int64_t rem = i, ia = 0, ib = 0;
-  for (int d = s.rank - 1; d >= 0; --d) {
-    const int64_t idx = rem % s.out[d];
-    rem /= s.out[d];
-    ia += idx * s.a_stride[d];
-    ib += idx * s.b_stride[d];
-  }
+  int64_t ia = 0, ib = 0;
+  broadcast_offsets(s, i, &ia, &ib);
   // quant::dequantize_f32 of each side, the sum, the fused clamp (std::min(std::max(s, lo), hi)).
   const float fa = mul_rn(static_cast<float>(load_q8(a, p.a_u8, ia) - p.za), p.sa);
   const float fb = mul_rn(static_cast<float>(load_q8(b, p.b_u8, ib) - p.zb), p.sb);

@@ -848,10 +848,11 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
     EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardAlgorithm_v7(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &heur_n, heur),
                        what);
-    cudnnConvolutionFwdAlgoPerf_t perf[1]{};  // the choice
-    int pick = -1;
-    for (int i = 0; i < heur_n && pick < 0; ++i)
-      if (usable(heur[i])) perf[0] = heur[i], pick = 0;
+    cudnnConvolutionFwdAlgoPerf_t choice{};
+    bool chosen = false;
+    for (int i = 0; i < heur_n && !chosen; ++i)
+      if (usable(heur[i])) choice = heur[i], chosen = true;
+    choice.time = -1;  // the heuristic's entries carry no timing
     const bool measure = opts.conv_algo_search == ConvAlgoSearch::kMeasure;
     if (measure) {
       cudnnConvolutionFwdAlgoPerf_t found[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -860,26 +861,21 @@ void CudaSession::Impl::make_op(const Node& n, int64_t step) {
                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found_n, found),
                          what);
       int best = -1;
-      float heur_ms = -1;
       for (int i = 0; i < found_n; ++i) {
         if (!usable(found[i])) continue;
         if (best < 0) best = i;  // fastest first
-        if (pick >= 0 && found[i].algo == perf[0].algo && heur_ms < 0) heur_ms = found[i].time;
+        if (chosen && found[i].algo == choice.algo && choice.time < 0) choice.time = found[i].time;
       }
-      if (best >= 0 && (pick < 0 || heur_ms < 0 || found[best].time < 0.9f * heur_ms)) {
-        perf[0] = found[best], pick = 0;
-      } else if (pick >= 0 && heur_ms >= 0) {
-        perf[0].time = heur_ms;
-      }
+      if (best >= 0 && (!chosen || choice.time < 0 || found[best].time < 0.9f * choice.time))
+        choice = found[best], chosen = true;
     }
-    if (!measure && pick >= 0) perf[0].time = -1;
-    EDGEOPT_CHECK(pick >= 0, ErrorCode::kUnimplemented,
+    EDGEOPT_CHECK(chosen, ErrorCode::kUnimplemented,
                   what + ": cuDNN offers no forward algorithm for x " + xs.str() + " w " + w.shape().str() + " in " +
                       precision_name(opts.precision) + " within " + std::to_string(opts.max_workspace_bytes >> 20) +
                       " MB of workspace");
-    c->algo = perf[pick].algo;
-    if (!strict_f32) EDGEOPT_CUDNN_CALL(cudnnSetConvolutionMathType(c->conv_desc, perf[pick].mathType), what);
-    if (measure) c->algo_ms = perf[pick].time;  // -1 when cuDNN's measurement did not cover it
+    c->algo = choice.algo;
+    if (!strict_f32) EDGEOPT_CUDNN_CALL(cudnnSetConvolutionMathType(c->conv_desc, choice.mathType), what);
+    c->algo_ms = choice.time;  // cuDNN's measurement of the chosen algorithm; -1 when not measured
     EDGEOPT_CUDNN_CALL(cudnnGetConvolutionForwardWorkspaceSize(cudnn, c->x_desc, c->w_desc, c->conv_desc, c->y_desc,
                                                                c->algo, &c->workspace),
                        what);

@@ -319,6 +319,7 @@ json cuda_platform_rows(const std::string& bench_program,
     json j = ok ? json::parse(last, nullptr, false) : json();
     if (!ok || j.is_discarded() || !j.is_object() || !j.contains("latency_ms")) {
       reasons.push_back(variant + ": " + (last.empty() ? std::string("no output") : last.substr(0, 300)));
+      if (last.find("no CUDA device") != std::string::npos) break;  // the next model would say the same
       continue;
     }
     const double ms = j["latency_ms"].value("p50", 0.0);

@@ -69,18 +69,6 @@ std::string encode_infer_request(const std::map<std::string, Tensor>& inputs, co
 
 namespace {
 
-// The element count of `dims`, or -1 when a dim is negative or the product passes `limit`
-// (checked before anything is allocated: a hostile header must not size a buffer).
-int64_t checked_numel(const std::vector<int64_t>& dims, int64_t limit) {
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    if (d < 0) return -1;
-    if (d != 0 && n > limit / d) return -1;
-    n *= d;
-  }
-  return n <= limit ? n : -1;
-}
-
 // The tensors listed under `key` ("inputs" or "outputs") of a v2 body, binary or JSON. Every
 // field is type-checked here, so a malformed message is an InvalidArgument naming the tensor and
 // field, never a JSON library exception; sizes are checked against the body before allocating.
@@ -109,11 +97,18 @@ std::map<std::string, Tensor> decode_tensors(const std::string& body, size_t jso
       EDGEOPT_CHECK_ARG(d.is_number_integer(), where + ": 'shape' holds a non-integer " + d.dump().substr(0, 40));
       dims.push_back(d.get<int64_t>());
     }
-    // No tensor can hold more elements than the body has bytes (binary) or JSON values (data).
-    const int64_t numel = checked_numel(dims, static_cast<int64_t>(body.size()));
-    EDGEOPT_CHECK_ARG(numel >= 0, where + " has a bad shape " + shape.dump().substr(0, 200) +
-                                      " (negative, or more elements than the " + std::to_string(body.size()) +
-                                      "-byte body can carry)");
+    // Shape::numel refuses negative dims and int64 overflow; then no tensor can hold more elements
+    // than the body has bytes (binary) or JSON values (data), checked before anything is allocated.
+    int64_t numel = 0;
+    try {
+      numel = Shape(dims).numel();
+    } catch (Error& e) {
+      e.add_context(where);
+      throw;
+    }
+    EDGEOPT_CHECK_ARG(numel <= static_cast<int64_t>(body.size()),
+                      where + " has shape " + shape.dump().substr(0, 200) + ": more elements than the " +
+                          std::to_string(body.size()) + "-byte body can carry");
     const size_t nbytes = static_cast<size_t>(numel) * dtype_size(dt);
     nlohmann::json params = nlohmann::json::object();
     if (o.contains("parameters")) {

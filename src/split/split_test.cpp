@@ -348,7 +348,10 @@ TEST(OipCodec, MalformedMessagesAreErrorsNamingTheField) {
   EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":1,"shape":[1]}]})"), "'datatype' is not a string");
   EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1.5]}]})"), "non-integer");
   EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[4294967295,4294967295,4294967295],"data":[]}]})"),
-               "bad shape");
+               "too many elements");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1000000],"data":[]}]})"),
+               "more elements than the");
+  EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[-1],"data":[]}]})"), "negative dim");
   EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":[1]}]})"), "'parameters' is not an object");
   EXPECT_PRED2(has, what(R"({"outputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":"4"}}]})"),
                "binary_data_size is not");

@@ -2,7 +2,6 @@
 // backend's own program (src/cuda/cuda_bench_main.cpp, docs/cuda.md), installed beside edgeopt.
 // exec, not linking: the CLI stays free of the CUDA libraries. Without the backend built (no nvcc or
 // cuDNN at configure time, or EDGEOPT_CUDA=OFF) the program is absent: a clear error.
-#include <limits.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,21 +11,18 @@
 
 #include "cli/verbs/bench_cuda.h"
 #include "core/error.h"
+#include "optimize/measure.h"
 
 namespace edgeopt::cli {
 
 void run_bench_cuda(const CudaBenchArgs& a) {
-  char self[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  EDGEOPT_CHECK(n > 0, ErrorCode::kInternal, "--device cuda: cannot find this program's directory (/proc/self/exe)");
-  self[n] = '\0';
-  std::string exe(self);
-  exe = exe.substr(0, exe.rfind('/') + 1) + "edgeopt-cuda-bench";
-  if (access(exe.c_str(), X_OK) != 0)
+  // The same lookup the optimize report uses for its GPU rows: beside this program.
+  const std::string exe = optimize::cuda_bench_program();
+  if (exe.empty())
     throw_error(ErrorCode::kUnimplemented,
-                "--device cuda: this edgeopt was built without the CUDA backend (" + exe +
-                    " is missing; configure with -DEDGEOPT_CUDA=ON on a machine with nvcc, cuBLAS and cuDNN; "
-                    "see docs/cuda.md)");
+                "--device cuda: this edgeopt was built without the CUDA backend (no edgeopt-cuda-bench beside "
+                "edgeopt; configure with -DEDGEOPT_CUDA=ON on a machine with nvcc, cuBLAS and cuDNN; see "
+                "docs/cuda.md)");
   std::vector<std::string> args = {exe,        a.model, "--dtype", a.dtype, "--batch", std::to_string(a.batch),
                                    "--iters",  std::to_string(a.iters), "--warmup", std::to_string(a.warmup),
                                    "--seed",   std::to_string(a.seed)};

@@ -11,6 +11,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ struct FastVsRefOptions {
   int64_t opset = 17;
   uint64_t seed = 77;
 };
+
+// The state a session's prepare() would give op: every input but the activation (input 0) known,
+// as when weights are initializers. For fast kernels that pack at prepare time.
+inline std::shared_ptr<const OpState> prepare_with_constant_weights(const OpDef& op, const Node& node,
+                                                                    const std::vector<Tensor>& in) {
+  std::vector<Tensor> consts = in;
+  consts[0] = Tensor();
+  PrepareCtx pctx{node, consts};
+  return op.prepare(pctx);
+}
 
 inline void expect_fast_matches_ref(const Node& node, const std::vector<Tensor>& in, const FastVsRefOptions& o,
                                     const std::string& cs) {

@@ -7,6 +7,7 @@
 #include "core/thread_pool.h"
 #include "kernels/microkernels/conv/conv_small_k.h"
 #include "kernels/ops/conv/conv_fast.h"
+#include "kernels/testing/fast_vs_ref.h"
 #include "kernels/testing/op_tester.h"
 
 namespace edgeopt::kernels::testing {
@@ -205,13 +206,7 @@ TEST(ConvFast, SmallKDirectMatchesReference) {
         n.set_attr("activation_max", 0.75f);
       }
       auto in = conv_inputs(cs, 9000 + iter);
-      std::shared_ptr<const OpState> state;
-      if (prepared) {
-        std::vector<Tensor> consts = in;
-        consts[0] = Tensor();
-        PrepareCtx pctx{n, consts};
-        state = op->prepare(pctx);
-      }
+      const std::shared_ptr<const OpState> state = prepared ? prepare_with_constant_weights(*op, n, in) : nullptr;
       std::vector<Tensor> ref(1), fast(1);
       ForwardCtx rctx{n, in, ref};
       op->forward(rctx);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/thread_pool.h"
+#include "kernels/testing/fast_vs_ref.h"
 #include "kernels/testing/op_tester.h"
 
 namespace edgeopt::kernels::testing {
@@ -88,13 +89,7 @@ void expect_fast_matches_ref_case(const ConvPoolCase& cs, uint64_t seed, bool pr
   ASSERT_NE(op, nullptr);
   const Node n = conv_pool_node(cs);
   const auto in = conv_pool_inputs(cs, seed);
-  std::shared_ptr<const OpState> state;
-  if (prepared) {
-    std::vector<Tensor> consts = in;
-    consts[0] = Tensor();
-    PrepareCtx pctx{n, consts};
-    state = op->prepare(pctx);
-  }
+  const std::shared_ptr<const OpState> state = prepared ? prepare_with_constant_weights(*op, n, in) : nullptr;
   std::vector<Tensor> ref(1), fast(1);
   ForwardCtx rctx{n, in, ref};
   op->forward(rctx);
