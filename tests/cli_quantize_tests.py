@@ -5,7 +5,7 @@
    calibration; QAT; fp16; bf16; mixed precision); each run must exit 0, print fp32 vs quantized
    accuracy, write a report, and the int8 file must be <= 40% of the fp32 one.
 2. ONNX Runtime runs every exported model on 1000 test images: the QDQ model's accuracy in ORT is
-   within 0.1 point of edgeopt's on the same model, and the predictions agree on >= 99% of images.
+   within 0.1 point of edgeopt's on the same model, and the predictions agree on >= 99.8% of images.
 3. An LSTM forecaster gets int8 weights; its RMSE stays within 5% of fp32 (tiny model, 2 epochs).
 4. Bad input gives exactly one `edgeopt: error:` line naming the problem.
 
@@ -153,7 +153,7 @@ def main():
             agree = float(np.mean(theirs.argmax(1) == ours.argmax(1)))
             check(abs(acc_ort - acc_ours) <= 0.1 + 1e-9,
                   f"{name}: ORT accuracy {acc_ort:.2f} within 0.1 point of edgeopt's {acc_ours:.2f}")
-            check(agree >= 0.99, f"{name}: ORT and edgeopt agree on {100 * agree:.1f}% of predictions (>= 99%)")
+            check(agree >= 0.998, f"{name}: ORT and edgeopt agree on {100 * agree:.1f}% of predictions (>= 99.8%)")
 
         # LSTM forecaster: int8 weight-only.
         lstm = os.path.join(tmp, "lstm.onnx")

@@ -13,7 +13,7 @@
 //   (also a chain of single-input data-movement ops between the DQ and the Q, e.g. MaxPool -> Flatten)
 //
 // Semantics: the integer ops equal DequantizeLinear -> f32 op -> QuantizeLinear within one
-// quantization step (the fixed-point requantization rounds twice; an f32 bias is rounded to i32
+// quantization step (the f32 result can sit within float rounding of a .5 boundary; an f32 bias is rounded to i32
 // at scale s_x * s_w), QLinearAdd and the data-movement rewrites exactly. The activation folds
 // into the output range (Q is monotonic: Q(clamp(v)) == clamp(Q(v))).
 // The DequantizeLinear nodes left without readers are removed by remove_dead_nodes.

@@ -246,7 +246,7 @@ bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
   if (isa != Isa::kAvx512Vnni) return false;
   if (ep.out == OutType::kS32) return true;
   for (int64_t ch = 0; ch < channels; ++ch)
-    if (ep.shift[ch] > 0 || ep.shift[ch] < -31) return false;
+    if (!x86::requant_vec_ok(ep.shift[ch])) return false;
   return true;
 }
 
@@ -258,7 +258,7 @@ const x86::RequantChannelScalars* row_requant_table(const Epilogue& ep, int64_t 
   thread_local std::vector<x86::RequantChannelScalars> table;
   table.resize(static_cast<size_t>(m));
   for (int64_t ch = 0; ch < m; ++ch) {
-    if (!x86::requant_channel_ok(ep.shift[ch])) return nullptr;
+    if (!x86::requant_channel_ok(ep.multiplier[ch], ep.shift[ch])) return nullptr;
     table[ch] = x86::requant_channel_scalars(ep.multiplier[ch], ep.shift[ch]);
   }
   return table.data();

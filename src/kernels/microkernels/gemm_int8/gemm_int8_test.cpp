@@ -245,22 +245,22 @@ TEST(GemmInt8, PackXorMaskTurnsS8IntoU8) {
 }
 
 #if defined(__x86_64__)
-// 16 accumulators through both AVX-512 forms (requantize16 for any shift in [-31, 0],
-// requantize16_channel for [-31, -1]); the results of the forms that apply go to out[form][lane].
+// 16 accumulators through both AVX-512 forms (requantize16 for any shift in [-31, -1],
+// requantize16_channel where requant_channel_ok); the results of the forms that apply go to out[form][lane].
 __attribute__((target("avx512f,avx512bw,avx512vl,bmi2"))) void vector_requantize(const int32_t* acc, int32_t mult,
                                                                                  int32_t shift, int32_t zp, int32_t lo,
                                                                                  int32_t hi, int32_t out[2][16]) {
   const __m512i a = _mm512_loadu_si512(acc);
   const __m512i vz = _mm512_set1_epi32(zp), vl = _mm512_set1_epi32(lo), vh = _mm512_set1_epi32(hi);
   _mm512_storeu_si512(out[0], x86::requantize16(a, x86::requant_consts_channel(mult, shift), vz, vl, vh));
-  if (x86::requant_channel_ok(shift))
+  if (x86::requant_channel_ok(mult, shift))
     _mm512_storeu_si512(out[1], x86::requantize16_channel(a, x86::requant_channel(mult, shift), vz, vl, vh));
 }
 
 // The vector requantizations against quant::requantize on the edges of their arithmetic: the
-// multiplier's extremes (2^30 makes p = -2^30 at acc = -1, the boundary of the sign correction),
-// every right shift, int32 extremes, exact ties of both roundings, random values; int32 output
-// range so no clamp hides a difference.
+// multiplier's extremes, multipliers with trailing zeros (the channel form's no-tie condition),
+// every right shift, int32 extremes, exact ties (half to even), random values; int32 output range
+// so no clamp hides a difference.
 TEST(GemmInt8, VectorRequantizeEqualsQuantRequantizeBitExactly) {
   // What the CPU runs, not default_isa(): EDGEOPT_INT8_ISA or a forced ISA must not skip it.
   const std::vector<Isa> isas = supported_isas();
@@ -271,8 +271,10 @@ TEST(GemmInt8, VectorRequantizeEqualsQuantRequantizeBitExactly) {
   std::uniform_int_distribution<int32_t> small(-70000, 70000);
   const int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
   int64_t checked = 0;
-  for (int32_t mult : {int32_t{1} << 30, (int32_t{1} << 30) + 1, 1518500250, std::numeric_limits<int32_t>::max()})
-    for (int32_t shift = 0; shift >= -31; --shift) {
+  int64_t channel_form = 0;
+  for (int32_t mult : {int32_t{1} << 30, (int32_t{1} << 30) + 1, 1518500250, (int32_t{1} << 30) + (int32_t{1} << 10),
+                       (int32_t{3} << 29), std::numeric_limits<int32_t>::max()})
+    for (int32_t shift = -1; shift >= -31; --shift) {
       const int32_t zp = shift % 3 == 0 ? 0 : 37;
       std::vector<int32_t> accs = {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::min() + 1,
                                    std::numeric_limits<int32_t>::max(), 0, 1, -1, 2, -2, 3, -3};
@@ -288,7 +290,9 @@ TEST(GemmInt8, VectorRequantizeEqualsQuantRequantizeBitExactly) {
       for (size_t b = 0; b < accs.size(); b += 16) {
         int32_t out[2][16];
         vector_requantize(accs.data() + b, mult, shift, zp, lo, hi, out);
-        for (int form = 0; form < (shift <= -1 ? 2 : 1); ++form)
+        const int forms = x86::requant_channel_ok(mult, shift) ? 2 : 1;
+        channel_form += forms - 1;
+        for (int form = 0; form < forms; ++form)
           for (int l = 0; l < 16; ++l) {
             const int32_t acc = accs[b + l];
             const int32_t want = quant::requantize(acc, quant::QuantMultiplier{mult, shift}, zp, lo, hi);
@@ -299,6 +303,20 @@ TEST(GemmInt8, VectorRequantizeEqualsQuantRequantizeBitExactly) {
       }
     }
   EXPECT_GT(checked, 50000);
+  EXPECT_GT(channel_form, 0);
+}
+
+// The channel form (round half up) is allowed exactly where no tie can occur, so it never differs
+// from half to even.
+TEST(GemmInt8, ChannelRequantizeFormOnlyWhereNoTieExists) {
+  for (int32_t rs = 1; rs <= 31; ++rs)
+    for (int tz = 0; tz <= 30; ++tz) {
+      const int32_t mult = static_cast<int32_t>((int64_t{1} << 30) + (tz < 30 ? (int64_t{1} << tz) : 0));
+      const bool ok = x86::requant_channel_ok(mult, -rs);
+      // A tie needs p = acc * mult to have exactly 30 + rs trailing zeros; tz(acc) <= 31 (INT32_MIN).
+      const bool tie_possible = tz + 31 >= 30 + rs;
+      EXPECT_EQ(ok, !tie_possible) << "rs=" << rs << " tz=" << tz;
+    }
 }
 #endif
 

@@ -242,7 +242,7 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
       const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
       const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
       __m128i y0, y1;
-      if (x86::requant_channel_ok(ep.shift[i0 + i])) {
+      if (x86::requant_channel_ok(ep.multiplier[i0 + i], ep.shift[i0 + i])) {
         const x86::RequantChannel rc = x86::requant_channel(ep.multiplier[i0 + i], ep.shift[i0 + i]);
         y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
         y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));

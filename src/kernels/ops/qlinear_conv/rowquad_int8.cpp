@@ -176,7 +176,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2"))) void rowqua
     const uint8_t* x4, const int64_t* tap_off, const int32_t* wq, int64_t kh, int32_t bias, int64_t nv,
     const Epilogue& ep, int64_t ch, void* y) {
   const bool q8 = ep.out != OutType::kS32;
-  const bool channel_form = q8 && gemm_int8::x86::requant_channel_ok(ep.shift[ch]);
+  const bool channel_form = q8 && gemm_int8::x86::requant_channel_ok(ep.multiplier[ch], ep.shift[ch]);
   const gemm_int8::x86::RequantConsts k =
       q8 ? gemm_int8::x86::requant_consts_channel(ep.multiplier[ch], ep.shift[ch]) : gemm_int8::x86::RequantConsts{};
   const gemm_int8::x86::RequantChannel kc = channel_form
@@ -220,7 +220,7 @@ bool dwconv_q8_rowquad_applies(const ConvInt8Inputs& in, const gemm_int8::Epilog
     if (z != want) return false;
   if (ep.out != OutType::kS32)
     for (int64_t c = 0; c < d.m; ++c)
-      if (ep.shift[c] > 0 || ep.shift[c] < -31) return false;
+      if (!gemm_int8::x86::requant_vec_ok(ep.shift[c])) return false;
   return true;
 }
 

@@ -65,36 +65,60 @@ TEST(Requantize, MultiplierRepresentsRealWithin2PowMinus31) {
   EXPECT_EQ(up.shift, 1);
 }
 
-TEST(Requantize, MatchesDoubleWithinOne) {
+TEST(Requantize, EqualsExactRoundHalfEvenOfTheRepresentedMultiplier) {
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> log_m(std::log(1e-6), std::log(8.0));
   std::uniform_int_distribution<int32_t> acc_d(-(1 << 24), 1 << 24);
   std::uniform_int_distribution<int32_t> zp_d(-128, 127);
-  int exact = 0;
   const int n = 200000;
   for (int i = 0; i < n; ++i) {
     const double real = std::exp(log_m(rng));
     const int32_t acc = acc_d(rng), zp = zp_d(rng);
     const QuantMultiplier m = quantize_multiplier(real);
     const int32_t got = requantize(acc, m, zp, INT32_MIN, INT32_MAX);
-    // Against the real multiplier: the Q0.31 representation and the two roundings add up to <= 1.
+    // Against the real multiplier: only the Q0.31 representation differs, by <= 2^-31 relative.
     ASSERT_LE(std::fabs(got - (std::round(acc * real) + zp)), 1.0) << "acc=" << acc << " real=" << real;
-    // Against the represented multiplier, exactly (acc * multiplier < 2^56 fits a long double).
+    // Against the represented multiplier, exactly: acc * multiplier < 2^56 is exact in a long double
+    // and nearbyintl rounds half to even in the default FP mode.
     const long double v = ldexpl(static_cast<long double>(acc) * m.multiplier, m.shift - 31);
-    const auto want = static_cast<int64_t>(std::floor(v + 0.5L)) + zp;
-    ASSERT_LE(std::llabs(got - want), 1) << "acc=" << acc << " real=" << real;
-    exact += got == want;
+    ASSERT_EQ(got, static_cast<int64_t>(nearbyintl(v)) + zp) << "acc=" << acc << " real=" << real;
   }
-  // Off by one only where the first rounding lands on a tie of the second (measured: 97.8% with this seed).
-  EXPECT_GT(exact, n * 9 / 10);
+}
+
+// The whole int32 range and every multiplier and shift edge, against a 128-bit reference.
+TEST(Requantize, ExtremesAgainstInt128) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> any(INT32_MIN, INT32_MAX);
+  for (int32_t mult : {int32_t{1} << 30, (int32_t{1} << 30) + 1, INT32_MAX, 1518500250})
+    for (int shift = -62; shift <= 31; ++shift)
+      for (int i = 0; i < 64; ++i) {
+        const int32_t acc = i == 0 ? INT32_MIN : i == 1 ? INT32_MAX : i < 6 ? i - 4 : any(rng);
+        const int32_t got = requantize(acc, QuantMultiplier{mult, shift}, 0, INT32_MIN, INT32_MAX);
+        const __int128 p = static_cast<__int128>(acc) * mult;
+        const int nsh = 31 - shift;
+        __int128 want;
+        if (nsh <= 0) {
+          want = p << -nsh;
+        } else {
+          const __int128 den = static_cast<__int128>(1) << nsh;
+          __int128 q = p / den, r = p % den;
+          if (r < 0) { q -= 1; r += den; }
+          want = q + ((2 * r > den || (2 * r == den && (q & 1))) ? 1 : 0);
+        }
+        want = want > INT32_MAX ? INT32_MAX : (want < INT32_MIN ? INT32_MIN : want);
+        ASSERT_EQ(got, static_cast<int32_t>(want)) << "acc=" << acc << " mult=" << mult << " shift=" << shift;
+      }
 }
 
 TEST(Requantize, RoundingAndSaturation) {
   const QuantMultiplier half = quantize_multiplier(0.5);
   EXPECT_EQ(requantize(3, half, 0, -1000, 1000), 2);    // 1.5 -> 2
-  EXPECT_EQ(requantize(-3, half, 0, -1000, 1000), -1);  // -1.5 -> -1: the high multiply's ties go to +inf
-  EXPECT_EQ(requantize(5, quantize_multiplier(0.25), 0, -1000, 1000), 2);  // 1.25: double rounding gives 2
-  EXPECT_EQ(requantize(-6, quantize_multiplier(0.25), 0, -1000, 1000), -2);  // -1.5 -> -2 in the right shift
+  EXPECT_EQ(requantize(-3, half, 0, -1000, 1000), -2);  // -1.5 -> -2: ties to even
+  EXPECT_EQ(requantize(5, half, 0, -1000, 1000), 2);    // 2.5 -> 2
+  EXPECT_EQ(requantize(-5, half, 0, -1000, 1000), -2);  // -2.5 -> -2
+  EXPECT_EQ(requantize(7, half, 0, -1000, 1000), 4);    // 3.5 -> 4
+  EXPECT_EQ(requantize(5, quantize_multiplier(0.25), 0, -1000, 1000), 1);  // 1.25: one rounding, not two
+  EXPECT_EQ(requantize(-6, quantize_multiplier(0.25), 0, -1000, 1000), -2);  // -1.5 -> -2
   EXPECT_EQ(requantize(1000, half, 10, -128, 127), 127);
   EXPECT_EQ(requantize(-1000, half, 10, -128, 127), -128);
   // acc << shift overflows int32 for M = 4: computed exactly, then saturated.
