@@ -37,13 +37,20 @@ inline std::vector<float> read_scales(const Tensor& t, int64_t channels, const s
   const bool ok = t.numel() == 1 || (channels > 0 && t.rank() == 1 && t.numel() == channels);
   EDGEOPT_CHECK_ARG(ok, "input " + name + " has shape " + t.shape().str() + "; it must be a scalar" +
                             (channels > 0 ? " or 1-D of " + std::to_string(channels) + " (one per channel)" : ""));
-  std::vector<float> s = t.to_f32_vector();
+  std::vector<float> s(t.data<float>(), t.data<float>() + t.numel());
   for (size_t i = 0; i < s.size(); ++i)
     EDGEOPT_CHECK_ARG(std::isfinite(s[i]) && s[i] > 0.f, "input " + name + "[" + std::to_string(i) + "] = " +
                                                              std::to_string(s[i]) + "; scales must be finite and > 0");
   return s;
 }
-inline float scalar_scale(const Tensor& t, const std::string& name) { return read_scales(t, 0, name)[0]; }
+// The checks of read_scales for a scalar, without building a vector (the forwards call this per run).
+inline float scalar_scale(const Tensor& t, const char* name) {
+  if (t.defined() && t.dtype() == DType::kF32 && t.numel() == 1) {
+    const float s = t.data<float>()[0];
+    if (std::isfinite(s) && s > 0.f) return s;
+  }
+  return read_scales(t, 0, name)[0];  // throws the message
+}
 
 // The zero points of `name` (undefined: 0), whose dtype must be `dtype` (the quantized tensor's).
 inline std::vector<int32_t> read_zero_points(const Tensor& t, DType dtype, int64_t channels, const std::string& name) {
@@ -53,12 +60,22 @@ inline std::vector<int32_t> read_zero_points(const Tensor& t, DType dtype, int64
   const bool ok = t.numel() == 1 || (channels > 0 && t.rank() == 1 && t.numel() == channels);
   EDGEOPT_CHECK_ARG(ok, "input " + name + " has shape " + t.shape().str() + "; it must be a scalar" +
                             (channels > 0 ? " or 1-D of " + std::to_string(channels) + " (one per channel)" : ""));
-  std::vector<int32_t> z;
-  for (int64_t v : t.to_i64_vector()) z.push_back(static_cast<int32_t>(v));
+  std::vector<int32_t> z(static_cast<size_t>(t.numel()));
+  if (is_8bit(dtype)) {
+    for (int64_t i = 0; i < t.numel(); ++i)
+      z[i] = dtype == DType::kU8 ? int32_t{t.data<uint8_t>()[i]} : int32_t{t.data<int8_t>()[i]};
+  } else {
+    const std::vector<int64_t> v = t.to_i64_vector();
+    for (size_t i = 0; i < v.size(); ++i) z[i] = static_cast<int32_t>(v[i]);
+  }
   return z;
 }
-inline int32_t scalar_zero_point(const Tensor& t, DType dtype, const std::string& name) {
-  return read_zero_points(t, dtype, 0, name)[0];
+// The checks of read_zero_points for a scalar, without building a vector (called per run).
+inline int32_t scalar_zero_point(const Tensor& t, DType dtype, const char* name) {
+  if (!t.defined()) return 0;
+  if (t.dtype() == dtype && t.numel() == 1 && is_8bit(dtype))
+    return dtype == DType::kU8 ? int32_t{t.data<uint8_t>()[0]} : int32_t{t.data<int8_t>()[0]};
+  return read_zero_points(t, dtype, 0, name)[0];  // throws the message (or reads a wider dtype)
 }
 
 // [qmin, qmax] of the output, narrowed by a fused Relu/Clip (the `activation` attribute): since

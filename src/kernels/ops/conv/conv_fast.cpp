@@ -30,8 +30,10 @@ struct FastConvDims {
   bool depthwise2d = false;  // C/group == 1 with at most 2 spatial dims: the direct kernel
 };
 
-FastConvDims fast_conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b) {
-  const ConvDims base = conv_dims(node, x, w, b);  // the reference's validation and messages
+// `attrs`: the node's attributes as prepare read them, or null to read them here.
+FastConvDims fast_conv_dims(const Node& node, const ConvAttrs* attrs, const Shape& x, const Shape& w, const Tensor* b) {
+  // The reference's validation and messages.
+  const ConvDims base = attrs ? conv_dims(*attrs, x, w, b) : conv_dims(node, x, w, b);
   FastConvDims d;
   d.n = base.n;
   d.c = base.c;
@@ -95,6 +97,7 @@ struct Im2colPack {
 struct ConvPackedState final : OpState {
   const void* w_storage = nullptr;  // what it was built from: a forward with other weights ignores it
   Shape w_shape;
+  std::optional<ConvAttrs> attrs;  // the node's attributes for w_shape (unset: invalid, the forward reports them)
   std::vector<gemm::PackedMatrix> packed_w;  // per group (the im2col/pointwise GEMM path)
   // Winograd F(2x2,3x3) path (3x3, stride 1, dilation 1, group 1): the 16 transformed weight
   // matrices U[e] [M, C], packed; empty when the conv does not qualify.
@@ -165,10 +168,15 @@ std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
   const int64_t cg = w.shape()[1];
   int64_t k_sz = 1;
   for (size_t i = 2; i < w.rank(); ++i) k_sz *= w.shape()[i];
-  if (cg == 1 && group > 1) return nullptr;  // depthwise: the direct kernel reads W as stored
   auto st = std::make_shared<ConvPackedState>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
+  try {
+    st->attrs = read_conv_attrs(ctx.node, w.shape());
+  } catch (const Error&) {
+    st->attrs.reset();
+  }
+  if (cg == 1 && group > 1) return st;  // depthwise: the direct kernel reads W as stored
   // Dense 2-D with a short K, not 1x1: the direct small-K kernel (geometry limits checked per run).
   if (group == 1 && w.rank() == 4 && microkernels::conv_small_k_f32_suits(cg, cg * k_sz) && k_sz > 1) {
     st->small_k = microkernels::conv_small_k_pack_f32(w.data<float>(), m, cg * k_sz);
@@ -194,7 +202,10 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
   if (has_b) require_f32(ctx, 2);
   const Tensor& x = ctx.in[0];
   const Tensor& w = ctx.in[1];
-  const FastConvDims d = fast_conv_dims(ctx.node, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
+  const auto* st = dynamic_cast<const ConvPackedState*>(ctx.state);
+  if (st && (st->w_storage != w.raw() || st->w_shape != w.shape())) st = nullptr;
+  const FastConvDims d =
+      fast_conv_dims(ctx.node, st && st->attrs ? &*st->attrs : nullptr, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
   std::vector<int64_t> y_dims{d.n, d.m};
   for (int64_t o : d.win.real(d.win.small)) y_dims.push_back(o);
   const FusedActivation act = fused_activation(ctx.node);
@@ -229,8 +240,6 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
   }
 
   const int64_t kdim = d.cg * d.k_sz;
-  const auto* st = dynamic_cast<const ConvPackedState*>(ctx.state);
-  if (st && (st->w_storage != w.raw() || st->w_shape != w.shape())) st = nullptr;
   // The state's weight shape and the node's attributes fix the geometry prepare chose Winograd for.
   if (st && !st->winograd_u.empty()) {
     conv_winograd_f23(d, st->winograd_u, px, pb, pr, act, py);
@@ -279,7 +288,7 @@ void conv_f32_nchw_grad_fast(BackwardCtx& ctx) {
   const Tensor& x = ctx.in[0];
   const Tensor& w = ctx.in[1];
   const bool has_b = ctx.in.size() > 2 && ctx.in[2].defined();
-  const FastConvDims d = fast_conv_dims(ctx.node, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
+  const FastConvDims d = fast_conv_dims(ctx.node, nullptr, x.shape(), w.shape(), has_b ? &ctx.in[2] : nullptr);
   const int64_t kdim = d.cg * d.k_sz;
   Tensor dx = Tensor::zeros(DType::kF32, x.shape());
   Tensor dw = Tensor::zeros(DType::kF32, w.shape());

@@ -330,3 +330,73 @@ TEST(ConvFast, RejectsWhatTheReferenceRejects) {
 
 }  // namespace
 }  // namespace edgeopt::kernels::testing
+
+namespace edgeopt::kernels::testing {
+namespace {
+
+// prepare reads the attributes once (conv::read_conv_attrs) and the forward's geometry comes from
+// them: the same output as the unprepared forward for padded, strided, dilated, grouped,
+// depthwise and auto_pad convs, on two input sizes per state (the geometry still follows x); and
+// invalid attributes are still the forward's error, with the unprepared forward's message.
+TEST(ConvFast, PreparedAttributesEqualPerRunAttributes) {
+  const OpDef* op = find_op("Conv");
+  const ConvCase cases[] = {{{1, 3, 9, 8}, {5, 3, 3, 3}, 1, {2, 1}, {1, 2}, {1, 0, 2, 1}, true},
+                            {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {1, 1}, {1, 1, 1, 1}, true},
+                            {{2, 16, 8, 8}, {16, 16, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, false},
+                            {{1, 6, 7, 7}, {4, 3, 1, 1}, 2, {1, 1}, {1, 1}, {0, 0, 0, 0}, true}};
+  uint64_t seed = 7100;
+  for (const ConvCase& cs : cases)
+    for (bool auto_pad : {false, true}) {
+      Node n = conv_node(cs);
+      if (auto_pad) {
+        n.attrs.erase("pads");
+        n.set_attr("auto_pad", std::string("SAME_UPPER"));
+      }
+      std::vector<Tensor> in = conv_inputs(cs, seed += 3);
+      const std::shared_ptr<const OpState> state = prepare_with_constant_weights(*op, n, in);
+      ASSERT_NE(state, nullptr) << cs.describe();
+      for (int64_t grow : {0, 3}) {
+        std::vector<Tensor> xin = in;
+        Shape xs = cs.x;
+        xs = Shape({xs[0], xs[1], xs[2] + grow, xs[3] + grow});
+        xin[0] = random_f32(xs, seed + 1000 + static_cast<uint64_t>(grow));
+        std::vector<Tensor> plain(1), prepared(1);
+        ForwardCtx c0{n, xin, plain};
+        ops::conv::conv_f32_nchw_fast(c0);
+        ForwardCtx c1{n, xin, prepared};
+        c1.state = state.get();
+        ops::conv::conv_f32_nchw_fast(c1);
+        // Winograd runs only with the prepared weights: equal up to its rounding (a wrong geometry
+        // would differ by O(1) or in shape).
+        ASSERT_EQ(plain[0].shape(), prepared[0].shape()) << cs.describe();
+        expect_close(plain[0], prepared[0], 1e-5, 1e-5, "prepared attributes; case " + cs.describe());
+      }
+    }
+  // strides of the wrong length: prepare still succeeds and the forward reports the attribute.
+  ConvCase bad = cases[0];
+  Node n = conv_node(bad);
+  n.set_attr("strides", std::vector<int64_t>{1, 1, 1});
+  std::vector<Tensor> in = conv_inputs(bad, 7300);
+  const std::shared_ptr<const OpState> state = prepare_with_constant_weights(*op, n, in);
+  std::string plain_msg, prepared_msg;
+  try {
+    std::vector<Tensor> y(1);
+    ForwardCtx c{n, in, y};
+    ops::conv::conv_f32_nchw_fast(c);
+  } catch (const Error& e) {
+    plain_msg = e.what();
+  }
+  try {
+    std::vector<Tensor> y(1);
+    ForwardCtx c{n, in, y};
+    c.state = state.get();
+    ops::conv::conv_f32_nchw_fast(c);
+  } catch (const Error& e) {
+    prepared_msg = e.what();
+  }
+  EXPECT_NE(plain_msg.find("strides"), std::string::npos) << plain_msg;
+  EXPECT_EQ(prepared_msg, plain_msg);
+}
+
+}  // namespace
+}  // namespace edgeopt::kernels::testing

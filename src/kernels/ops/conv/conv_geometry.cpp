@@ -107,18 +107,39 @@ Window pool_window(const Node& node, const Shape& x) {
   return forward_window(read_window_attrs(node, kernel), {x.dims().begin() + 2, x.dims().end()}, ceil_mode == 1);
 }
 
-ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b) {
+ConvAttrs read_conv_attrs(const Node& node, const Shape& w) {
+  EDGEOPT_CHECK_ARG(w.rank() >= 3 && w.rank() <= 2 + kMaxSpatial,
+                    "input W has shape " + w.str() + ", but Conv needs [M, C/group, spatial...] with 1 to 3 spatial dims");
+  ConvAttrs a;
+  a.group = node.attr_int("group", 1);
+  EDGEOPT_CHECK_ARG(a.group >= 1, "attribute group is " + std::to_string(a.group) + ", must be >= 1");
+  std::vector<int64_t> kernel(w.dims().begin() + 2, w.dims().end());
+  if (node.has_attr("kernel_shape"))
+    EDGEOPT_CHECK_ARG(node.attr_ints("kernel_shape") == kernel, "attribute kernel_shape is " +
+                                                                    ints_str(node.attr_ints("kernel_shape")) +
+                                                                    ", but W has shape " + w.str());
+  a.window = read_window_attrs(node, std::move(kernel));
+  return a;
+}
+
+namespace {
+// The shape checks of conv_dims that come before its attributes are read.
+void check_conv_ranks(const Shape& x, const Shape& w) {
   EDGEOPT_CHECK_ARG(x.rank() >= 3, "input X has shape " + x.str() + ", but Conv needs [N, C, spatial...] (rank >= 3)");
   EDGEOPT_CHECK(x.rank() <= 2 + kMaxSpatial, ErrorCode::kUnimplemented,
                 "input X has shape " + x.str() + "; only 1 to 3 spatial dims are supported");
   EDGEOPT_CHECK_ARG(w.rank() == x.rank(), "input W has shape " + w.str() + ", but X has shape " + x.str() +
                                               " so W needs rank " + std::to_string(x.rank()));
+}
+}  // namespace
+
+ConvDims conv_dims(const ConvAttrs& attrs, const Shape& x, const Shape& w, const Tensor* b) {
+  check_conv_ranks(x, w);
   ConvDims d;
   d.n = x[0];
   d.c = x[1];
   d.m = w[0];
-  d.group = node.attr_int("group", 1);
-  EDGEOPT_CHECK_ARG(d.group >= 1, "attribute group is " + std::to_string(d.group) + ", must be >= 1");
+  d.group = attrs.group;
   EDGEOPT_CHECK_ARG(d.c % d.group == 0, "input X has " + std::to_string(d.c) + " channels, not divisible by group=" +
                                             std::to_string(d.group));
   EDGEOPT_CHECK_ARG(w[1] == d.c / d.group, "input W has shape " + w.str() + ", but group=" + std::to_string(d.group) +
@@ -126,16 +147,16 @@ ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tenso
                                                " (C=" + std::to_string(d.c) + ")");
   EDGEOPT_CHECK_ARG(d.m >= 1 && d.m % d.group == 0, "input W has shape " + w.str() + ", but M=W.shape[0] must be a "
                                                     "positive multiple of group=" + std::to_string(d.group));
-  std::vector<int64_t> kernel(w.dims().begin() + 2, w.dims().end());
-  if (node.has_attr("kernel_shape"))
-    EDGEOPT_CHECK_ARG(node.attr_ints("kernel_shape") == kernel, "attribute kernel_shape is " +
-                                                                    ints_str(node.attr_ints("kernel_shape")) +
-                                                                    ", but W has shape " + w.str());
   if (b && b->defined())
     EDGEOPT_CHECK_ARG(b->shape() == Shape({d.m}), "input B has shape " + b->shape().str() + ", but it must be [M] = [" +
                                                       std::to_string(d.m) + "]");
-  d.win = forward_window(read_window_attrs(node, kernel), {x.dims().begin() + 2, x.dims().end()}, false);
+  d.win = forward_window(attrs.window, {x.dims().begin() + 2, x.dims().end()}, false);
   return d;
+}
+
+ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b) {
+  check_conv_ranks(x, w);
+  return conv_dims(read_conv_attrs(node, w), x, w, b);
 }
 
 const float* conv_residual(const ForwardCtx& ctx, const Shape& y_shape) {

@@ -96,6 +96,18 @@ struct ConvDims {
 };
 ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b);
 
+// The node's attributes as conv_dims reads them for weights of shape `w` (group, strides,
+// dilations, pads, auto_pad; kernel_shape checked against W): parsed once by a prepare, so that
+// the forward's conv_dims(attrs, ...) reads no attribute (string lookups and small vectors, a
+// measurable part of a small model's run). Throws InvalidArgument as conv_dims does.
+struct ConvAttrs {
+  int64_t group = 1;
+  WindowAttrs window;
+};
+ConvAttrs read_conv_attrs(const Node& node, const Shape& w);
+// conv_dims with pre-read attributes; same checks and messages. `attrs` must come from W's shape.
+ConvDims conv_dims(const ConvAttrs& attrs, const Shape& x, const Shape& w, const Tensor* b);
+
 // The residual a runtime pass (fuse_conv_residual_add) fused into this Conv as a 4th input: the
 // output is act(conv(X, W) + B + R). R must be f32 with exactly Y's shape; null when absent.
 const float* conv_residual(const ForwardCtx& ctx, const Shape& y_shape);

@@ -6,13 +6,13 @@ namespace edgeopt::kernels::ops::qlinear_conv {
 
 ConvInt8Inputs read_conv_int8_inputs(const Node& node, const Tensor& x, const Tensor& x_zp, const Tensor& w,
                                      const Tensor& w_zp, const Tensor* bias, const char* x_zp_name,
-                                     const char* w_zp_name) {
+                                     const char* w_zp_name, const conv::ConvAttrs* attrs) {
   quant::check_8bit(x, "x");
   quant::check_8bit(w, "w");
   ConvInt8Inputs in;
   in.x = &x;
   in.w = &w;
-  in.d = conv::conv_dims(node, x.shape(), w.shape(), nullptr);
+  in.d = attrs ? conv::conv_dims(*attrs, x.shape(), w.shape(), nullptr) : conv::conv_dims(node, x.shape(), w.shape(), nullptr);
   in.x_zp = quant::scalar_zero_point(x_zp, x.dtype(), x_zp_name);
   in.w_zp = quant::read_zero_points(w_zp, w.dtype(), in.d.m, w_zp_name);
   if (bias && bias->defined()) {

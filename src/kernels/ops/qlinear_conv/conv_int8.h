@@ -27,9 +27,10 @@ struct ConvInt8Inputs {
 
 // Validates x/w (u8 or i8), the zero points (dtype of their tensor, scalar or [M] for w), the
 // bias (i32 [M]) and the conv geometry; the names are the op's input names for messages.
+// `attrs`: the node's conv attributes read by a prepare (conv::read_conv_attrs), or null.
 ConvInt8Inputs read_conv_int8_inputs(const Node& node, const Tensor& x, const Tensor& x_zp, const Tensor& w,
                                      const Tensor& w_zp, const Tensor* bias, const char* x_zp_name,
-                                     const char* w_zp_name);
+                                     const char* w_zp_name, const conv::ConvAttrs* attrs = nullptr);
 
 // [N, M, *out]
 std::vector<int64_t> conv_int8_out_dims(const conv::ConvDims& d);

@@ -10,6 +10,7 @@
 // where acc is conv_int8.h's s32 sum and requantize the fixed-point quant::requantize (within one
 // step of round(acc * scale); the fast kernel equals this reference bit for bit).
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "kernels/common.h"
@@ -38,9 +39,23 @@ struct QLinearConvState final : OpState {
   quant::RequantParams rq;
   int32_t y_zp = 0;
   quant::QRange range;
+  // The node's conv attributes for the prepared weights' shape (unset: invalid; the forward
+  // reports them) and its `maxpool` attribute, read once instead of per run.
+  std::optional<conv::ConvAttrs> attrs;
+  const void* w_storage = nullptr;
+  Shape w_shape;
+  int64_t maxpool = 0;
 };
 
 constexpr size_t kQParamInputs[4] = {1, 4, 6, 7};
+
+// The prepared attributes when the forward sees the weights they were read for.
+const conv::ConvAttrs* prepared_attrs(const ForwardCtx& ctx) {
+  const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
+  if (!st || !st->attrs || ctx.in.size() < 4 || ctx.in[3].raw() != st->w_storage || ctx.in[3].shape() != st->w_shape)
+    return nullptr;
+  return &*st->attrs;
+}
 
 const QLinearConvState* matching_state(const ForwardCtx& ctx) {
   const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
@@ -58,7 +73,7 @@ QConv read_qlinear_conv(const ForwardCtx& ctx, const QLinearConvState* prepared 
   const Tensor b = opt(8);
   QConv q;
   q.in = read_conv_int8_inputs(ctx.node, ctx.in[0], opt(2), ctx.in[3], opt(5), b.defined() ? &ctx.in[8] : nullptr,
-                               "x_zero_point", "w_zero_point");
+                               "x_zero_point", "w_zero_point", prepared_attrs(ctx));
   if (prepared && static_cast<int64_t>(prepared->rq.multiplier.size()) == q.in.d.m) {
     q.y_dtype = prepared->y_dtype;
     q.y_zp = prepared->y_zp;
@@ -91,8 +106,10 @@ gemm_int8::Epilogue epilogue_of(const QConv& q) {
 
 // The edgeopt-internal `maxpool` attribute (fuse_qconv_maxpool): 0, or 2 for a 2x2 stride-2 floor
 // max pool of the output (2-D convs only).
-int64_t fused_maxpool(const Node& node, const conv::ConvDims& d) {
-  const int64_t pool = node.attr_int("maxpool", 0);
+int64_t fused_maxpool(const ForwardCtx& ctx, const conv::ConvDims& d) {
+  const Node& node = ctx.node;
+  const auto* st = prepared_attrs(ctx) ? static_cast<const QLinearConvState*>(ctx.state) : nullptr;
+  const int64_t pool = st ? st->maxpool : node.attr_int("maxpool", 0);
   EDGEOPT_CHECK_ARG(pool == 0 || (pool == 2 && d.win.nd == 2),
                     "attribute maxpool is " + std::to_string(pool) + " on a " + std::to_string(d.win.nd) +
                         "-D conv; it must be 0, or 2 on a 2-D conv");
@@ -119,7 +136,7 @@ void maxpool_2x2s2_planes(const T* x, int64_t planes, int64_t oh, int64_t ow, T*
 
 void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
   const QConv q = read_qlinear_conv(ctx);
-  const int64_t pool = fused_maxpool(ctx.node, q.in.d);
+  const int64_t pool = fused_maxpool(ctx, q.in.d);
   const Tensor acc = conv_int8_acc_ref(q.in);
   Tensor codes(q.y_dtype, acc.shape());
   const int64_t out_sz = q.in.d.win.small_numel();
@@ -149,7 +166,7 @@ void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
 void qlinear_conv_q8_nchw_fast(ForwardCtx& ctx) {
   const QLinearConvState* prepared = matching_state(ctx);
   const QConv q = read_qlinear_conv(ctx, prepared);
-  const int64_t pool = fused_maxpool(ctx.node, q.in.d);
+  const int64_t pool = fused_maxpool(ctx, q.in.d);
   const std::vector<int64_t> dims = conv_int8_out_dims(q.in.d);
   // The packed weights check their own source tensor, so they serve even when the scales changed.
   const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
@@ -186,6 +203,14 @@ std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
   if (ctx.in.size() < 4 || !ctx.in[3].defined()) return nullptr;
   auto st = std::make_shared<QLinearConvState>();
   st->conv = conv_int8_prepare(ctx.node, ctx.in[3], ctx.in.size() > 5 ? ctx.in[5] : Tensor());
+  try {
+    st->attrs = conv::read_conv_attrs(ctx.node, ctx.in[3].shape());
+    st->maxpool = ctx.node.attr_int("maxpool", 0);
+    st->w_storage = ctx.in[3].raw();
+    st->w_shape = ctx.in[3].shape();
+  } catch (const Error&) {
+    st->attrs.reset();
+  }
   bool consts = ctx.in.size() > 7;
   for (size_t i = 0; consts && i < 4; ++i)
     consts = ctx.node.has_input(kQParamInputs[i]) && ctx.in[kQParamInputs[i]].defined();
@@ -208,7 +233,7 @@ std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
       st->rq = {};
     }
   }
-  if (!st->conv && st->rq.multiplier.empty()) return nullptr;
+  if (!st->conv && st->rq.multiplier.empty() && !st->attrs) return nullptr;
   return st;
 }
 
