@@ -251,14 +251,15 @@ bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
 }
 
 // The per-channel scalars of the fast per-row requantization (x86::requant_channel_scalars) for
-// every channel, or null when it does not apply (s32 out, per-column channels, a shift outside
-// [-31, -1], not the vector epilogue). Per-thread storage, valid until the next call.
+// every channel (channels where a tie is possible marked `general`), or null when it does not apply
+// (s32 out, per-column channels, a shift outside [-31, -1], not the vector epilogue). Per-thread
+// storage, valid until the next call.
 const x86::RequantChannelScalars* row_requant_table(const Epilogue& ep, int64_t m, bool vec) {
   if (!vec || ep.out == OutType::kS32 || !ep.per_row) return nullptr;
   thread_local std::vector<x86::RequantChannelScalars> table;
   table.resize(static_cast<size_t>(m));
   for (int64_t ch = 0; ch < m; ++ch) {
-    if (!x86::requant_channel_ok(ep.multiplier[ch], ep.shift[ch])) return nullptr;
+    if (!x86::requant_vec_ok(ep.shift[ch])) return nullptr;
     table[ch] = x86::requant_channel_scalars(ep.multiplier[ch], ep.shift[ch]);
   }
   return table.data();
@@ -328,15 +329,29 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
   const int64_t mblocks = (op.m + kMr - 1) / kMr, panels = (op.n + kNr - 1) / kNr;
   const bool vec_epilogue = vector_epilogue_ok(isa, ep, ep.per_row ? op.m : op.n);
   const x86::RequantChannelScalars* rows = row_requant_table(ep, op.m, vec_epilogue);
+  // Full 8-row blocks whose channels all take the channel form run the fused kernel (no s32 tile).
+  [[maybe_unused]] const bool fusable = rows && isa == Isa::kAvx512Vnni && !op.lhs_row;
+  [[maybe_unused]] auto fused_rows = [&](int64_t i0) {
+    for (int64_t i = i0; i < i0 + kMr; ++i)
+      if (rows[i].general) return false;
+    return true;
+  };
   auto run = [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMr * kNr];
     for (int64_t item = b; item < e; ++item) {
       const int64_t p = item / mblocks, mb = item % mblocks;
       const uint8_t* l = op.lhs + mb * kMr * kp;
       const uint8_t* r = op.rhs + p * kNr * kp;
-      run_ukernel(op, isa, kq, mb, l, r, tile);
       const int64_t i0 = mb * kMr, j0 = p * kNr;
       const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);
+#if defined(__x86_64__)
+      if (fusable && mr == kMr && nr == kNr && fused_rows(i0)) {
+        detail::ukernel_avx512vnni_q8rows(kq, l, r, op.lhs_unsigned, rows + i0, ep.bias ? ep.bias + i0 : nullptr, ep,
+                                          static_cast<uint8_t*>(c) + i0 * ldc + j0, ldc);
+        continue;
+      }
+#endif
+      run_ukernel(op, isa, kq, mb, l, r, tile);
       epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec_epilogue, rows);
     }
   };

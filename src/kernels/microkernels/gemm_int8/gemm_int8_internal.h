@@ -11,6 +11,12 @@ namespace edgeopt::kernels::gemm_int8::detail {
 void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+// A full 8x32 block with a per-row u8/s8 epilogue fused: C[0..8) x [0..32) (c at the block's first
+// element) = requantized (L R + bias) with rows[i] (each requant_channel_ok) and ep's zero point and
+// range; bias: the block's 8 biases or null. Equals ukernel_avx512vnni + epilogue_avx512 bit for bit.
+void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, bool lhs_unsigned,
+                               const x86::RequantChannelScalars* rows, const int32_t* bias, const Epilogue& ep,
+                               uint8_t* c, int64_t ldc);
 // Rows 0-3 of the tile only (a block with 2 to 4 real rows).
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 // Row 0 of the tile only (a block with one real row), its quads lhs_quad_stride bytes apart (kMr * 4

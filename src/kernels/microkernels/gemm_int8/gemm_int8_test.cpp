@@ -23,10 +23,12 @@ struct Case {
   bool lhs_unsigned, per_row, trans_rhs;
   OutType out;
   double scale;  // requantization multiplier (> 1 exercises left shifts, tiny ones large right shifts)
+  bool dyadic = false;  // every third channel's multiplier a power of two: exact ties (half to even)
   std::string describe(Isa isa) const {
     std::ostringstream os;
     os << "isa=" << isa_name(isa) << " M=" << m << " N=" << n << " K=" << k << " lhs_u8=" << lhs_unsigned
-       << " per_row=" << per_row << " transR=" << trans_rhs << " out=" << static_cast<int>(out) << " scale=" << scale;
+       << " per_row=" << per_row << " transR=" << trans_rhs << " out=" << static_cast<int>(out) << " scale=" << scale
+       << " dyadic=" << dyadic;
     return os.str();
   }
 };
@@ -65,7 +67,8 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
   std::uniform_real_distribution<double> sd(0.5, 2.0);
   for (int64_t c = 0; c < channels; ++c) {
     bias[c] = bd(rng);
-    qm[c] = quant::quantize_multiplier(cs.scale * sd(rng));
+    const double real = cs.scale * sd(rng);
+    qm[c] = quant::quantize_multiplier(cs.dyadic && c % 3 == 0 ? std::ldexp(1.0, std::ilogb(real)) : real);
     mult[c] = qm[c].multiplier;
     shift[c] = qm[c].shift;
   }
@@ -169,6 +172,20 @@ TEST(GemmInt8, TinyAndLargeMultipliersMatchTheReference) {
         run_case(cs, isa, rng);
         if (HasFatalFailure()) return;
       }
+}
+
+// Power-of-two multipliers on some channels (exact ties, which only the general vector form
+// resolves) next to ordinary ones, per row and per column, full and partial tiles.
+TEST(GemmInt8, DyadicMultipliersTieToEvenOnEveryIsa) {
+  std::mt19937 rng(99);
+  for (Isa isa : supported_isas())
+    for (const auto& s : std::vector<std::array<int64_t, 3>>{{12, 64, 16}, {9, 49, 96}, {24, 100, 8}})
+      for (bool per_row : {true, false})
+        for (double scale : {1.0 / 256, 0.02}) {
+          Case cs{s[0], s[1], s[2], true, per_row, false, OutType::kU8, scale, true};
+          run_case(cs, isa, rng);
+          if (HasFatalFailure()) return;
+        }
 }
 
 // gemm_int8_pool2x2_rowpairs against the oracle: R [K, 2 ph x 2 pw] conv outputs arranged as row-pair

@@ -72,6 +72,49 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, c
   }
 }
 
+// The 8x32 kernel with the per-row u8/s8 epilogue applied to the accumulators in registers (bias,
+// the channel-form requantization, clamp, narrow, one 32-byte store per row): no s32 tile round
+// trip through memory, which for the small-K pointwise convs (K = 16-96) cost as much as the MACs.
+// Every row's channel must be requant_channel_ok (rows[i].general false).
+template <bool kLhsUnsigned>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r,
+                                                        const x86::RequantChannelScalars* rows, const int32_t* bias,
+                                                        const Epilogue& ep, uint8_t* c, int64_t ldc) {
+  // Named accumulators, as ukernel_vnni_8x32 (an array indexed in a loop made GCC shuffle registers).
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
+#define EDGEOPT_ROW(i, acc0, acc1)                    \
+  a = _mm512_set1_epi32(load_quad(l + 4 * (i)));      \
+  EDGEOPT_DP(acc0, a, b0);                            \
+  EDGEOPT_DP(acc1, a, b1)
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
+    const __m512i b0 = _mm512_loadu_si512(r);
+    const __m512i b1 = _mm512_loadu_si512(r + 64);
+    __m512i a;
+    EDGEOPT_ROW(0, c00, c01);
+    EDGEOPT_ROW(1, c10, c11);
+    EDGEOPT_ROW(2, c20, c21);
+    EDGEOPT_ROW(3, c30, c31);
+    EDGEOPT_ROW(4, c40, c41);
+    EDGEOPT_ROW(5, c50, c51);
+    EDGEOPT_ROW(6, c60, c61);
+    EDGEOPT_ROW(7, c70, c71);
+  }
+#undef EDGEOPT_ROW
+#undef EDGEOPT_DP
+  const __m512i acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                               {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  for (int64_t i = 0; i < kMr; ++i) {
+    const __m512i b = bias ? _mm512_set1_epi32(bias[i]) : _mm512_setzero_si512();
+    const x86::RequantChannel rc = x86::requant_channel(rows[i]);
+    const __m128i y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(_mm512_add_epi32(acc[i][0], b), rc, zp, lo, hi));
+    const __m128i y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(_mm512_add_epi32(acc[i][1], b), rc, zp, lo, hi));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * ldc), _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
+  }
+}
+
 // A block with at most 4 real rows (e.g. 44 output channels = 5 full blocks + 4 rows): rows 0-3
 // of the tile only, half the work of the 8-row kernel; rows 4-7 of the tile are left unwritten.
 template <bool kLhsUnsigned>
@@ -171,6 +214,15 @@ void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t*
     ukernel_vnni_8x32<false>(kq, l, r, tile);
 }
 
+void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, bool lhs_unsigned,
+                               const x86::RequantChannelScalars* rows, const int32_t* bias, const Epilogue& ep,
+                               uint8_t* c, int64_t ldc) {
+  if (lhs_unsigned)
+    ukernel_vnni_8x32_q8rows<true>(kq, l, r, rows, bias, ep, c, ldc);
+  else
+    ukernel_vnni_8x32_q8rows<false>(kq, l, r, rows, bias, ep, c, ldc);
+}
+
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
   if (lhs_unsigned)
     ukernel_vnni_4x32<true>(kq, l, r, tile);
@@ -216,9 +268,17 @@ __attribute__((noinline)) static EDGEOPT_TARGET_AVX512VNNI void epilogue_q8_rows
     const __m512i bias = ep.bias ? _mm512_set1_epi32(ep.bias[i0 + i]) : _mm512_setzero_si512();
     const __m512i a0 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr), bias);
     const __m512i a1 = _mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), bias);
-    const x86::RequantChannel rc = x86::requant_channel(rows[i0 + i]);
-    const __m128i y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
-    const __m128i y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));
+    const x86::RequantChannelScalars& rs = rows[i0 + i];
+    __m128i y0, y1;
+    if (!rs.general) {
+      const x86::RequantChannel rc = x86::requant_channel(rs);
+      y0 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a0, rc, zp, lo, hi));
+      y1 = _mm512_cvtepi32_epi8(x86::requantize16_channel(a1, rc, zp, lo, hi));
+    } else {
+      const RequantConsts k = x86::requant_consts_channel(rs.mult, rs.shift);
+      y0 = _mm512_cvtepi32_epi8(requantize16(a0, k, zp, lo, hi));
+      y1 = _mm512_cvtepi32_epi8(requantize16(a1, k, zp, lo, hi));
+    }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(c) + (i0 + i) * ldc + j0),
                         _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
   }
@@ -269,11 +329,17 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
           _mm512_mask_storeu_epi32(static_cast<int32_t*>(c) + at, m, acc);
         continue;
       }
-      const RequantConsts cc = ep.per_row ? row_consts
-                                          : requant_consts(_mm512_maskz_loadu_epi32(m, ep.multiplier + ch),
-                                                           _mm512_maskz_loadu_epi32(m, ep.shift + ch));
-      // Narrow in a register, then a plain store: Zen 4 runs vpmovdb-to-memory with a mask slowly.
-      const __m128i y = _mm512_cvtepi32_epi8(requantize16(acc, cc, zp, lo, hi));
+      __m128i y;
+      if (ep.per_row && x86::requant_channel_ok(ep.multiplier[ch], ep.shift[ch])) {
+        // Narrow in a register, then a plain store: Zen 4 runs vpmovdb-to-memory with a mask slowly.
+        y = _mm512_cvtepi32_epi8(
+            x86::requantize16_channel(acc, x86::requant_channel(ep.multiplier[ch], ep.shift[ch]), zp, lo, hi));
+      } else {
+        const RequantConsts cc = ep.per_row ? row_consts
+                                            : requant_consts(_mm512_maskz_loadu_epi32(m, ep.multiplier + ch),
+                                                             _mm512_maskz_loadu_epi32(m, ep.shift + ch));
+        y = _mm512_cvtepi32_epi8(requantize16(acc, cc, zp, lo, hi));
+      }
       if (m == 0xffff)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(c) + at), y);
       else

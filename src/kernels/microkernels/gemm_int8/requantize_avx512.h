@@ -30,14 +30,19 @@ inline bool requant_channel_ok(int32_t multiplier, int32_t shift) {
 struct RequantChannelScalars {
   int64_t add = 0;
   int32_t mult = 0, sra = 0;
+  int32_t shift = 0;     // the channel's own shift, for the general form
+  bool general = false;  // not requant_channel_ok (a tie is possible): requantize16 with these mult/shift
 };
 
-// For requant_channel_ok channels.
+// For requant_vec_ok channels; the channel form's constants where requant_channel_ok.
 inline RequantChannelScalars requant_channel_scalars(int32_t multiplier, int32_t shift) {
   const int64_t rs = -static_cast<int64_t>(shift);
   RequantChannelScalars s;
-  s.add = int64_t{1} << (30 + rs);  // 2^(n-1)
   s.mult = multiplier;
+  s.shift = shift;
+  s.general = !requant_channel_ok(multiplier, shift);
+  if (s.general) return s;
+  s.add = int64_t{1} << (30 + rs);  // 2^(n-1)
   s.sra = static_cast<int32_t>(rs - 1);  // n - 32: the shift left after taking the high dword
   return s;
 }
