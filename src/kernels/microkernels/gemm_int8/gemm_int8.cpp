@@ -242,9 +242,10 @@ void epilogue_pool2x2_scalar(const int32_t* tile, int64_t i0, int64_t mr, const 
 namespace {
 
 bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
-  // The vector epilogue covers right shifts 0..31 (every real scale < 1); others take the scalar one.
+  // The vector epilogue covers right shifts 1..31 (real scales < 1/2); others take the scalar one.
   if (isa != Isa::kAvx512Vnni) return false;
   if (ep.out == OutType::kS32) return true;
+  if (ep.row_table && ep.per_row) return true;  // made only when every shift is in range
   for (int64_t ch = 0; ch < channels; ++ch)
     if (!x86::requant_vec_ok(ep.shift[ch])) return false;
   return true;
@@ -252,10 +253,11 @@ bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
 
 // The per-channel scalars of the fast per-row requantization (x86::requant_channel_scalars) for
 // every channel (channels where a tie is possible marked `general`), or null when it does not apply
-// (s32 out, per-column channels, a shift outside [-31, -1], not the vector epilogue). Per-thread
-// storage, valid until the next call.
+// (s32 out, per-column channels, a shift outside [-31, -1], not the vector epilogue): ep.row_table
+// when a prepare made it, else built in per-thread storage, valid until the next call.
 const x86::RequantChannelScalars* row_requant_table(const Epilogue& ep, int64_t m, bool vec) {
   if (!vec || ep.out == OutType::kS32 || !ep.per_row) return nullptr;
+  if (ep.row_table) return ep.row_table;
   thread_local std::vector<x86::RequantChannelScalars> table;
   table.resize(static_cast<size_t>(m));
   for (int64_t ch = 0; ch < m; ++ch) {
@@ -304,6 +306,16 @@ void run_ukernel(const Operands& op, Isa isa, int64_t kq, int64_t mb, const uint
 }
 
 }  // namespace
+
+std::vector<x86::RequantChannelScalars> make_row_requant_table(const int32_t* multiplier, const int32_t* shift,
+                                                               int64_t channels) {
+  std::vector<x86::RequantChannelScalars> t(static_cast<size_t>(channels));
+  for (int64_t ch = 0; ch < channels; ++ch) {
+    if (!x86::requant_vec_ok(shift[ch])) return {};
+    t[ch] = x86::requant_channel_scalars(multiplier[ch], shift[ch]);
+  }
+  return t;
+}
 
 void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,
                     Isa isa) {

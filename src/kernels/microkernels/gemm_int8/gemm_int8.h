@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/microkernels/gemm_int8/requantize_avx512.h"  // RequantChannelScalars (plain struct)
+
 namespace edgeopt {
 class ThreadPool;
 }
@@ -89,7 +91,15 @@ struct Epilogue {
   const int32_t* multiplier = nullptr;
   const int32_t* shift = nullptr;
   int32_t zero_point = 0, qmin = 0, qmax = 255;
+  // Optional, per_row u8/s8 only: make_row_requant_table(multiplier, shift, channels), indexed like
+  // `multiplier` (offset it together), built once by a prepare instead of on every call.
+  const x86::RequantChannelScalars* row_table = nullptr;
 };
+
+// The per-channel constants of the AVX-512 per-row requantization for `channels` channels, or an
+// empty vector when a shift is outside its range (the scalar epilogue then runs).
+std::vector<x86::RequantChannelScalars> make_row_requant_table(const int32_t* multiplier, const int32_t* shift,
+                                                               int64_t channels);
 
 // C (ldc in elements of the out type). Splits column panels over the pool (nullptr: run on the
 // calling thread); the result does not depend on the split.

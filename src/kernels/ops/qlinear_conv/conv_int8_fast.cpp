@@ -709,6 +709,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
         if (e1.out != gemm_int8::OutType::kS32) {
           e1.multiplier += c;
           e1.shift += c;
+          if (e1.row_table) e1.row_table += c;
         }
         gemm_int8::requantize_s32(acc, 1, out_sz, out_sz, e1, py + p * out_sz * esz, out_sz);
       }
@@ -771,6 +772,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     if (eg.out != gemm_int8::OutType::kS32) {
       eg.multiplier += g * mg;
       eg.shift += g * mg;
+      if (eg.row_table) eg.row_table += g * mg;
     }
     const gemm_int8::Operands op{st->packed[g].data(), rp, mg, out_sz, kdim, false};
     if (pool2x2)

@@ -25,6 +25,7 @@ struct QConv {
   DType y_dtype = DType::kU8;
   quant::RequantParams rq_own;
   const quant::RequantParams* rq = &rq_own;  // rq_own, or the prepared copy
+  const gemm_int8::x86::RequantChannelScalars* row_table = nullptr;  // the prepared one's, or null
   int32_t y_zp = 0;
   quant::QRange range;
 };
@@ -37,6 +38,7 @@ struct QLinearConvState final : OpState {
   const void* sources[4] = {};          // storage of x_scale, w_scale, y_scale, y_zero_point
   DType y_dtype = DType::kU8;
   quant::RequantParams rq;
+  std::vector<gemm_int8::x86::RequantChannelScalars> row_table;  // gemm_int8::make_row_requant_table(rq)
   int32_t y_zp = 0;
   quant::QRange range;
   // The node's conv attributes for the prepared weights' shape (unset: invalid; the forward
@@ -78,6 +80,7 @@ QConv read_qlinear_conv(const ForwardCtx& ctx, const QLinearConvState* prepared 
     q.y_dtype = prepared->y_dtype;
     q.y_zp = prepared->y_zp;
     q.rq = &prepared->rq;
+    q.row_table = prepared->row_table.empty() ? nullptr : prepared->row_table.data();
     q.range = prepared->range;
     return q;
   }
@@ -98,6 +101,7 @@ gemm_int8::Epilogue epilogue_of(const QConv& q) {
   ep.out = q.y_dtype == DType::kU8 ? gemm_int8::OutType::kU8 : gemm_int8::OutType::kS8;
   ep.multiplier = q.rq->multiplier.data();
   ep.shift = q.rq->shift.data();
+  ep.row_table = q.row_table;
   ep.zero_point = q.y_zp;
   ep.qmin = q.range.lo;
   ep.qmax = q.range.hi;
@@ -227,6 +231,7 @@ std::shared_ptr<const OpState> qlinear_conv_prepare(const PrepareCtx& ctx) {
       const std::vector<float> sw = quant::read_scales(ctx.in[4], m, "w_scale");
       const float sy = quant::scalar_scale(ctx.in[6], "y_scale");
       st->rq = quant::requant_params(sx, sw, sy, m);
+      st->row_table = gemm_int8::make_row_requant_table(st->rq.multiplier.data(), st->rq.shift.data(), m);
       st->range = quant::fused_qrange(ctx.node, sy, st->y_zp, st->y_dtype);
       for (size_t i = 0; i < 4; ++i) st->sources[i] = ctx.in[kQParamInputs[i]].raw();
     } catch (const Error&) {
