@@ -1528,6 +1528,7 @@ void CudaSession::Impl::build(const Graph& g) {
   runtime::Session cpu(g, so);
   graph = cpu.graph();
   runtime::passes::split_conv_maxpool(graph);  // no ConvMaxPool kernel here: Conv + MaxPool
+  runtime::passes::split_qlinear_global_average_pool(graph);  // nor this one: DQ -> GlobalAveragePool -> Q
   const std::vector<size_t> order = graph.topo_order();
 
   // Static shapes: one run of the CPU kernels on zero inputs. The op library has no separate shape

@@ -78,6 +78,7 @@ namespace conv_integer { extern const OpDef kOpDef; }
 namespace qlinear_matmul { extern const OpDef kOpDef; }
 namespace matmul_integer { extern const OpDef kOpDef; }
 namespace qlinear_add { extern const OpDef kOpDef; }
+namespace qlinear_global_average_pool { extern const OpDef kOpDef; }
 // clang-format on
 }  // namespace ops
 
@@ -154,6 +155,7 @@ constexpr const OpDef* kAllOps[] = {
     &ops::qlinear_matmul::kOpDef,
     &ops::matmul_integer::kOpDef,
     &ops::qlinear_add::kOpDef,
+    &ops::qlinear_global_average_pool::kOpDef,
 };
 }  // namespace
 

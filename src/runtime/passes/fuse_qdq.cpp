@@ -8,6 +8,7 @@
 //   DQ(x) , DQ(w const) [, bias]  -> Conv          [-> Relu/Clip] -> Q  =>  QLinearConv
 //   DQ(a) , DQ(b const 2-D) [, C] -> MatMul/Gemm   [-> Relu/Clip] -> Q  =>  QLinearMatMul (+ i32 bias)
 //   DQ(a) , DQ(b)                 -> Add           [-> Relu/Clip] -> Q  =>  QLinearAdd
+//   DQ(x)                         -> GlobalAveragePool             -> Q  =>  QLinearGlobalAveragePool
 //   DQ(x) (, DQ(...)) -> MaxPool/Flatten/Reshape/Transpose/Squeeze/Unsqueeze/Concat -> Q with the
 //        same scale and zero point everywhere                          =>  the same op on the codes
 //   (also a chain of single-input data-movement ops between the DQ and the Q, e.g. MaxPool -> Flatten)
@@ -81,6 +82,7 @@ class Fuser {
       if (op == "Conv") done = fuse_conv(i);
       else if (op == "MatMul" || op == "Gemm") done = fuse_matmul(i);
       else if (op == "Add") done = fuse_add(i);
+      else if (op == "GlobalAveragePool") done = fuse_global_average_pool(i);
       else if (kCodeOps.count(op)) done = fuse_code_op(i);
       changed += done ? 1 : 0;
     }
@@ -298,6 +300,21 @@ class Fuser {
     return true;
   }
 
+  bool fuse_global_average_pool(size_t i) {
+    const Node& gap = g_.nodes[i];
+    QdqInfo dx;
+    Tail tail;
+    if (gap.outputs.size() != 1 || !dq_input(gap, 0, &dx) || !dx.per_tensor() ||
+        !read_tail(gap.outputs[0], false, &tail))
+      return false;
+    Node q;
+    q.name = gap.name;
+    q.op_type = "QLinearGlobalAveragePool";
+    q.inputs = {dx.data, dx.node->inputs[1], dx.node->inputs[2], tail.q.node->inputs[1], tail.q.node->inputs[2]};
+    finish(i, tail, std::move(q));
+    return true;
+  }
+
   bool fuse_code_op(size_t i) {
     Node& n = g_.nodes[i];
     if (n.outputs.empty() || (n.outputs.size() > 1 && !n.outputs[1].empty())) return false;  // MaxPool Indices
@@ -339,5 +356,45 @@ class Fuser {
 }  // namespace
 
 PassReport fuse_qdq(Graph& g) { return PassReport{"fuse_qdq", Fuser(g).run()}; }
+
+PassReport split_qlinear_global_average_pool(Graph& g) {
+  PassReport r{"split_qlinear_global_average_pool", 0};
+  const auto produced = detail::producers(g);
+  auto fresh = [&](std::string v) {
+    while (produced.count(v) || g.is_initializer(v) || g.find_input(v)) v += "_";
+    return v;
+  };
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    if (n.op_type != "QLinearGlobalAveragePool" || !n.domain.empty() || n.outputs.size() != 1 || n.inputs.size() < 4) {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    const std::string dq_out = fresh(n.outputs[0] + "/dequantized"), gap_out = fresh(n.outputs[0] + "/pooled");
+    Node dq;
+    dq.name = n.name + "/dequantize";
+    dq.op_type = "DequantizeLinear";
+    dq.inputs = {n.inputs[0], n.inputs[1], n.inputs[2]};
+    dq.outputs = {dq_out};
+    Node gap;
+    gap.name = n.name;
+    gap.op_type = "GlobalAveragePool";
+    gap.inputs = {dq_out};
+    gap.outputs = {gap_out};
+    Node q;
+    q.name = n.name + "/quantize";
+    q.op_type = "QuantizeLinear";
+    q.inputs = {gap_out, n.inputs[3]};
+    if (n.inputs.size() > 4) q.inputs.push_back(n.inputs[4]);
+    q.outputs = n.outputs;
+    nodes.push_back(std::move(dq));
+    nodes.push_back(std::move(gap));
+    nodes.push_back(std::move(q));
+    ++r.nodes_changed;
+  }
+  g.nodes = std::move(nodes);
+  return r;
+}
 
 }  // namespace edgeopt::runtime::passes

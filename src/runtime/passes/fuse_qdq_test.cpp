@@ -199,6 +199,33 @@ TEST(FuseQdq, AddAndDataMovementStayInInt8) {
                0.015f, 1.0, -1.f, 2.f);
 }
 
+// A quantized CNN's head: DQ -> GlobalAveragePool -> Q becomes one QLinearGlobalAveragePool
+// (within one step of the QDQ graph), and split_qlinear_global_average_pool (for the CUDA session)
+// restores DQ -> GlobalAveragePool -> Q with the same results.
+TEST(FuseQdq, GlobalAveragePoolOnCodesAndItsSplit) {
+  for (DType dt : {DType::kU8, DType::kI8}) {
+    QdqBuilder b;
+    b.g.inputs.push_back({"x", DType::kF32, {2, 24, 7, 7}});
+    const std::string x = b.qdq("x", 0.02f, dt == DType::kU8 ? 120 : -3, dt);
+    b.g.add_node("GlobalAveragePool", {x}, {"gap"}, "gap");
+    const std::string y = b.qdq("gap", 0.004f, dt == DType::kU8 ? 128 : 0, dt);
+    b.g.add_node("Identity", {y}, {"y"});
+    b.g.outputs.push_back({"y", DType::kF32, {}});
+    expect_fused(b.g, {{"QLinearGlobalAveragePool", 1}, {"GlobalAveragePool", 0}, {"DequantizeLinear", 1}}, 0.004f);
+    Graph opt = b.g;
+    optimize_graph(opt);
+    Graph split = opt;
+    EXPECT_EQ(split_qlinear_global_average_pool(split).nodes_changed, 1);
+    EXPECT_EQ(count_ops(split, "QLinearGlobalAveragePool"), 0);
+    EXPECT_EQ(count_ops(split, "GlobalAveragePool"), 1);
+    std::map<std::string, Tensor> feeds{{"x", random_tensor({2, 24, 7, 7}, 5)}};
+    const SessionOptions so{.optimize = false};
+    const Tensor want = Session(b.g, so).run(feeds).at("y");
+    const Tensor got = Session(split, so).run(feeds).at("y");
+    for (int64_t i = 0; i < want.numel(); ++i) ASSERT_EQ(want.at(i), got.at(i)) << i;  // the QDQ graph again
+  }
+}
+
 TEST(FuseQdq, DataMovementChainBetweenOneDqAndOneQRunsOnCodes) {
   // DQ -> MaxPool -> Flatten -> Q (an older quantize_static / edgeopt PTQ layout): both ops on codes,
   // exactly (the comparison allows no step), for u8 and s8 codes.

@@ -56,11 +56,15 @@ PassReport simplify_reshapes_transposes(Graph& g);
 
 // QDQ patterns (DequantizeLinear inputs, one QuantizeLinear after the op and an optional Relu/Clip)
 // become integer ops: Conv -> QLinearConv, MatMul/Gemm with constant 2-D weights -> QLinearMatMul,
-// Add -> QLinearAdd, and MaxPool/Flatten/Reshape/Transpose/Squeeze/Unsqueeze/Concat whose inputs
-// and output share one scale and zero point run on the codes. Results equal the QDQ graph within
-// one quantization step per fused op (exactly for QLinearAdd and the data-movement ops). Runs
-// before fold_constants, which would otherwise turn DequantizeLinear(weights) into f32 weights.
+// Add -> QLinearAdd, GlobalAveragePool -> QLinearGlobalAveragePool, and
+// MaxPool/Flatten/Reshape/Transpose/Squeeze/Unsqueeze/Concat whose inputs and output share one
+// scale and zero point run on the codes. Results equal the QDQ graph within one quantization step
+// per fused op (exactly for QLinearAdd and the data-movement ops). Runs before fold_constants,
+// which would otherwise turn DequantizeLinear(weights) into f32 weights.
 PassReport fuse_qdq(Graph& g);
+// The inverse of the QLinearGlobalAveragePool fusion, for backends without that kernel (the CUDA
+// session): DequantizeLinear -> GlobalAveragePool -> QuantizeLinear again.
+PassReport split_qlinear_global_average_pool(Graph& g);
 
 // QLinearConv (2-D) -> MaxPool 2x2/2 (unpadded, floor, values only) whose input only it reads becomes
 // one QLinearConv with maxpool = 2: pooling the s32 accumulators before the monotonic
