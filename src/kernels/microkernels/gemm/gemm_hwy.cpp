@@ -49,6 +49,8 @@ constexpr size_t kNR = kNV * kL;
 constexpr int64_t kKC = 512;
 constexpr int64_t kMC = kMR * 24;
 constexpr int64_t kNC = kNR * 64;
+// Up to this K the tiles of a block run strip by strip (rows outer; see run_range).
+constexpr int64_t kRowsOuterMaxK = 64;
 
 int64_t round_up(int64_t x, int64_t r) { return (x + r - 1) / r * r; }
 
@@ -278,15 +280,26 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           pack_a(p.trans_a, p.a, p.lda, ic, mc, pc, kc, abuf);
           ablk = abuf;
         }
-        for (int64_t jr = 0; jr < nc; jr += kNR) {
+        auto tile = [&](int64_t ir, int64_t jr) {
           const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, nc - jr));
+          const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, mc - ir));
           const float* cb = p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr;
-          for (int64_t ir = 0; ir < mc; ir += kMR) {
-            const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, mc - ir));
-            const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
-            kMicro[mr - 1][(nr + kL - 1) / kL - 1](static_cast<size_t>(kc), ablk + ir * kc, bblk + jr * kc,
-                                                   p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, nr, e, rb, cb);
-          }
+          const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
+          kMicro[mr - 1][(nr + kL - 1) / kL - 1](static_cast<size_t>(kc), ablk + ir * kc, bblk + jr * kc,
+                                                 p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, nr, e, rb, cb);
+        };
+        if (kc <= kRowsOuterMaxK) {
+          // Short K (pointwise convs of few channels): the tiles are cheap and C's stores dominate.
+          // One MR-row strip at a time across the whole block keeps MR output rows streaming
+          // instead of all mc of them (96 for MobileNetV2's 16->96 expansion), which the hardware
+          // write-allocates far better when C is not in cache (that layer: 0.89 -> 0.56 ms with a
+          // cold C, 0.85 -> 0.57 ms in the model); the B block is re-read from L2. Longer K gains
+          // nothing (measured up to K = 960) and its B block outgrows L1: panels outer, as before.
+          for (int64_t ir = 0; ir < mc; ir += kMR)
+            for (int64_t jr = 0; jr < nc; jr += kNR) tile(ir, jr);
+        } else {
+          for (int64_t jr = 0; jr < nc; jr += kNR)
+            for (int64_t ir = 0; ir < mc; ir += kMR) tile(ir, jr);
         }
       }
     }
