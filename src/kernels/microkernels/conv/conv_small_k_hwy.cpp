@@ -126,57 +126,70 @@ void ConvSmallKRows(const ConvSmallKGeometry& g, const float* x, const float* pa
   const int64_t pl = (ow_pad + ((g.kw - 1) * g.dw) / g.sw + 1 + kL - 1) / kL * kL;
   const int64_t tl = pl * g.sw;  // the zero-padded input row the phases are cut from
   const int64_t slot = g.sw == 1 ? tl : tl + pl * g.sw;  // per (channel, kernel row): [row | phases]
+  // Output rows go in bands: each band's input rows are prepared first, then every channel panel
+  // sweeps the whole band, so MR output planes are written at a time instead of all m of them per
+  // output row (the hardware write-allocates a few streams far better when y is not in cache:
+  // MobileNetV2's first conv, 32 planes of 112x112, 0.61 -> 0.41 ms with a cold y, 0.34 either way hot).
+  constexpr int64_t kBand = 8;
+  const int64_t row_floats = g.c * g.kh * slot;
   thread_local std::vector<float> buf;
   thread_local std::vector<const float*> rows;
-  const size_t need = static_cast<size_t>(g.c * g.kh * slot + pl);
+  const size_t need = static_cast<size_t>(kBand * row_floats + pl);
   if (buf.size() < need) buf.resize(need);
-  rows.resize(static_cast<size_t>(k));
-  float* zeros = buf.data() + g.c * g.kh * slot;
+  rows.resize(static_cast<size_t>(kBand * k));
+  float* zeros = buf.data() + kBand * row_floats;
   std::fill(zeros, zeros + pl, 0.f);
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t ci = 0; ci < g.c; ++ci)
-      for (int64_t a = 0; a < g.kh; ++a) {
-        const int64_t xr = r * g.sh - g.ph + a * g.dh;
-        float* row = buf.data() + (ci * g.kh + a) * slot;
-        const float* phase0 = zeros;  // phase p at phase0 + p * pl
-        int64_t phase_stride = 0;
-        if (xr >= 0 && xr < g.ih) {
-          // row[t] = x[ci, xr, t - pw], zero outside the image.
-          const int64_t lead = std::min(g.pw, tl), n = std::max<int64_t>(0, std::min(g.iw, tl - g.pw));
-          std::fill(row, row + lead, 0.f);
-          std::memcpy(row + lead, x + (ci * g.ih + xr) * g.iw, sizeof(float) * static_cast<size_t>(n));
-          std::fill(row + lead + n, row + tl, 0.f);
-          if (g.sw == 1) {
-            phase0 = row;
-          } else {
-            float* ph = row + tl;
-            int64_t jj = 0;
+  for (int64_t rb = r0; rb < r1; rb += kBand) {
+    const int64_t re = std::min(r1, rb + kBand);
+    for (int64_t r = rb; r < re; ++r) {
+      float* rbuf = buf.data() + (r - rb) * row_floats;
+      const float** rrows = rows.data() + (r - rb) * k;
+      for (int64_t ci = 0; ci < g.c; ++ci)
+        for (int64_t a = 0; a < g.kh; ++a) {
+          const int64_t xr = r * g.sh - g.ph + a * g.dh;
+          float* row = rbuf + (ci * g.kh + a) * slot;
+          const float* phase0 = zeros;  // phase p at phase0 + p * pl
+          int64_t phase_stride = 0;
+          if (xr >= 0 && xr < g.ih) {
+            // row[t] = x[ci, xr, t - pw], zero outside the image.
+            const int64_t lead = std::min(g.pw, tl), n = std::max<int64_t>(0, std::min(g.iw, tl - g.pw));
+            std::fill(row, row + lead, 0.f);
+            std::memcpy(row + lead, x + (ci * g.ih + xr) * g.iw, sizeof(float) * static_cast<size_t>(n));
+            std::fill(row + lead + n, row + tl, 0.f);
+            if (g.sw == 1) {
+              phase0 = row;
+            } else {
+              float* ph = row + tl;
+              int64_t jj = 0;
 #if HWY_TARGET != HWY_SCALAR
-            if (g.sw == 2) {  // even/odd columns, a vector pair at a time (pl is a multiple of L)
-              const D d;
-              for (; jj < pl; jj += kL) {
-                const V lo2 = hn::LoadU(d, row + 2 * jj), hi2 = hn::LoadU(d, row + 2 * jj + kL);
-                hn::StoreU(hn::ConcatEven(d, hi2, lo2), d, ph + jj);
-                hn::StoreU(hn::ConcatOdd(d, hi2, lo2), d, ph + pl + jj);
+              if (g.sw == 2) {  // even/odd columns, a vector pair at a time (pl is a multiple of L)
+                const D d;
+                for (; jj < pl; jj += kL) {
+                  const V lo2 = hn::LoadU(d, row + 2 * jj), hi2 = hn::LoadU(d, row + 2 * jj + kL);
+                  hn::StoreU(hn::ConcatEven(d, hi2, lo2), d, ph + jj);
+                  hn::StoreU(hn::ConcatOdd(d, hi2, lo2), d, ph + pl + jj);
+                }
               }
-            }
 #endif
-            for (int64_t p = 0; p < g.sw; ++p)
-              for (int64_t q = jj; q < pl; ++q) ph[p * pl + q] = row[q * g.sw + p];
-            phase0 = ph;
+              for (int64_t p = 0; p < g.sw; ++p)
+                for (int64_t q = jj; q < pl; ++q) ph[p * pl + q] = row[q * g.sw + p];
+              phase0 = ph;
+            }
+            phase_stride = pl;
           }
-          phase_stride = pl;
+          for (int64_t b = 0; b < g.kw; ++b) {
+            const int64_t col = b * g.dw;
+            rrows[(ci * g.kh + a) * g.kw + b] = phase0 + (col % g.sw) * phase_stride + col / g.sw;
+          }
         }
-        for (int64_t b = 0; b < g.kw; ++b) {
-          const int64_t col = b * g.dw;
-          rows[static_cast<size_t>((ci * g.kh + a) * g.kw + b)] = phase0 + (col % g.sw) * phase_stride + col / g.sw;
-        }
-      }
+    }
     for (int64_t i0 = 0; i0 < m; i0 += kMR) {
       const size_t n_rows = static_cast<size_t>(std::min<int64_t>(kMR, m - i0));
-      const Tile t{panels + i0 * k, rows.data(), k, bias ? bias + i0 : nullptr,
-                   y + (i0 * g.oh + r) * g.ow, g.oh * g.ow, lo, hi};
-      panel_row(t, n_rows, g.ow, std::make_index_sequence<kNV>());
+      for (int64_t r = rb; r < re; ++r) {
+        const Tile t{panels + i0 * k, rows.data() + (r - rb) * k, k, bias ? bias + i0 : nullptr,
+                     y + (i0 * g.oh + r) * g.ow, g.oh * g.ow, lo, hi};
+        panel_row(t, n_rows, g.ow, std::make_index_sequence<kNV>());
+      }
     }
   }
 }
