@@ -161,7 +161,8 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
   const VI vstep = hn::Set(di, static_cast<int32_t>(kL % wd));
   // Column of each lane of the first vector (lanes may wrap several rows when W < L).
   HWY_ALIGN int32_t col0[kL];
-  for (int64_t l = 0; l < kL; ++l) col0[l] = static_cast<int32_t>(l % wd);
+  // (Counted, not l % wd: sixteen integer divisions per plane were a third of a 7x7 plane's time.)
+  for (int64_t l = 0, c = 0; l < kL; ++l, c = c + 1 == wd ? 0 : c + 1) col0[l] = static_cast<int32_t>(c);
   const V vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
   for (int64_t oc = 0; oc < outs; ++oc) {
     const float* wo = w + oc * 9;
