@@ -40,6 +40,8 @@ struct ConvInt8State final : OpState {
   // For the row-quad path (2-D, group 1, few channels, strides > 1, e.g. the 3-channel first
   // layers): W as [M, C, kh, nq * 4] (kernel rows zero-padded to whole quads), packed; else empty.
   std::vector<uint8_t> packed_rowquad;
+  // Depthwise 2-D convs (the row-quad depthwise kernel): per-channel weight quads and sums.
+  DwQuadWeights dw;
 };
 
 bool is_depthwise2d(const conv::ConvDims& d) {
@@ -665,7 +667,14 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   const int64_t group = node.attr_int("group", 1);
   const int64_t m = w.shape()[0];
   if (group < 1 || m % group != 0) return nullptr;                   // the forward reports it
-  if (w.shape()[1] == 1 && group == m && group > 1) return nullptr;  // depthwise reads W as stored
+  if (w.shape()[1] == 1 && group == m && group > 1) {  // depthwise: W as stored, its quads made here
+    auto st = std::make_shared<ConvInt8State>();
+    st->w_storage = w.raw();
+    st->w_shape = w.shape();
+    st->dw = dw_quad_weights(w);
+    if (st->dw.quads.empty()) return nullptr;
+    return st;
+  }
   if (w_zp.defined() && w_zp.dtype() != w.dtype()) return nullptr;
   const int64_t want = w.dtype() == DType::kU8 ? 128 : 0;
   if (!w_zp.defined() && want != 0) return nullptr;
@@ -691,7 +700,9 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   if (pool2x2 && (d.group != 1 || d.win.nd != 2 || ep.out == gemm_int8::OutType::kS32 || is_depthwise2d(d)))
     return false;
   if (is_depthwise2d(d) && dwconv_q8_rowquad_applies(in, ep)) {
-    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) { dwconv_q8_rowquad(in, ep, y, b, e); });
+    const auto* st = dynamic_cast<const ConvInt8State*>(state);
+    const DwQuadWeights* pre = st && st->w_storage == in.w->raw() && st->w_shape == in.w->shape() ? &st->dw : nullptr;
+    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) { dwconv_q8_rowquad(in, ep, y, b, e, pre); });
     return true;
   }
   if (is_depthwise2d(d)) {

@@ -211,6 +211,32 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2"))) void rowqua
 
 }  // namespace
 
+DwQuadWeights dw_quad_weights(const Tensor& w) {
+  DwQuadWeights r;
+  if (w.rank() < 3 || w.shape()[1] != 1 || w.shape()[w.rank() - 1] > 4) return r;
+  const int64_t c = w.shape()[0], kw = w.shape()[w.rank() - 1], k_sz = w.numel() / std::max<int64_t>(c, 1);
+  const int64_t kh = k_sz / kw;
+  const uint8_t wmask = w.dtype() == DType::kU8 ? 0x80 : 0;
+  const auto* pw = static_cast<const uint8_t*>(w.raw());
+  r.w_storage = w.raw();
+  r.kh = kh;
+  r.quads.assign(static_cast<size_t>(c * kh), 0);
+  r.sums.assign(static_cast<size_t>(c), 0);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    uint32_t wsum = 0;
+    for (int64_t a = 0; a < kh; ++a) {
+      uint8_t q[4] = {0, 0, 0, 0};
+      for (int64_t b = 0; b < kw; ++b) {
+        q[b] = pw[ch * k_sz + a * kw + b] ^ wmask;
+        wsum += static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(q[b])));
+      }
+      std::memcpy(&r.quads[static_cast<size_t>(ch * kh + a)], q, 4);
+    }
+    r.sums[static_cast<size_t>(ch)] = static_cast<int32_t>(wsum);
+  }
+  return r;
+}
+
 bool dwconv_q8_rowquad_applies(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep) {
   const conv::ConvDims& d = in.d;
   if (gemm_int8::default_isa() != gemm_int8::Isa::kAvx512Vnni) return false;
@@ -225,7 +251,7 @@ bool dwconv_q8_rowquad_applies(const ConvInt8Inputs& in, const gemm_int8::Epilog
 }
 
 void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, void* y, int64_t p_begin,
-                       int64_t p_end) {
+                       int64_t p_end, const DwQuadWeights* pre) {
   const conv::ConvDims& d = in.d;
   const conv::Window& w = d.win;
   const int64_t kh = w.kernel[1], kw = w.kernel[2];
@@ -246,17 +272,25 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
   for (int64_t a = 0; a < kh; ++a) tap_off[a] = rowquad_tap_offset(w, g, a);
   std::vector<int32_t> wq(static_cast<size_t>(kh));
 
+  if (pre && (pre->w_storage != in.w->raw() || pre->kh != kh ||
+              static_cast<int64_t>(pre->sums.size()) != d.c))
+    pre = nullptr;
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % d.c;
-    const uint8_t* wc = pw + c * k_sz;
     uint32_t wsum = 0;
-    for (int64_t a = 0; a < kh; ++a) {
-      uint8_t q[4] = {0, 0, 0, 0};
-      for (int64_t b = 0; b < kw; ++b) {
-        q[b] = wc[a * kw + b] ^ wmask;
-        wsum += static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(q[b])));
+    if (pre) {
+      std::memcpy(wq.data(), pre->quads.data() + c * kh, static_cast<size_t>(kh) * sizeof(int32_t));
+      wsum = static_cast<uint32_t>(pre->sums[c]);
+    } else {
+      const uint8_t* wc = pw + c * k_sz;
+      for (int64_t a = 0; a < kh; ++a) {
+        uint8_t q[4] = {0, 0, 0, 0};
+        for (int64_t b = 0; b < kw; ++b) {
+          q[b] = wc[a * kw + b] ^ wmask;
+          wsum += static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(q[b])));
+        }
+        std::memcpy(&wq[a], q, 4);
       }
-      std::memcpy(&wq[a], q, 4);
     }
     // Padded taps read x == zx: their products cancel against zx * sum(w) (wrapping, as the reference).
     const int32_t bias =
@@ -271,7 +305,12 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
 
 bool dwconv_q8_rowquad_applies(const ConvInt8Inputs&, const gemm_int8::Epilogue&) { return false; }
 
-void dwconv_q8_rowquad(const ConvInt8Inputs&, const gemm_int8::Epilogue&, void*, int64_t, int64_t) { std::abort(); }
+DwQuadWeights dw_quad_weights(const Tensor&) { return {}; }
+
+void dwconv_q8_rowquad(const ConvInt8Inputs&, const gemm_int8::Epilogue&, void*, int64_t, int64_t,
+                       const DwQuadWeights*) {
+  std::abort();
+}
 
 #endif
 

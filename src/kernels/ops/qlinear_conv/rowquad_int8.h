@@ -75,7 +75,18 @@ bool dwconv_q8_rowquad_applies(const ConvInt8Inputs& in, const gemm_int8::Epilog
 // Planes [p_begin, p_end) of the N * C output planes into y (u8/s8/s32 per ep.out; ep.multiplier
 // and ep.shift per channel; ep.bias unused: the conv's bias comes from in.bias). Only where
 // dwconv_q8_rowquad_applies; thread-safe for disjoint plane ranges (per-thread scratch).
+// The per-channel constants of that kernel, made once from constant weights W [C, 1, kh, kw]
+// (kw <= 4): each kernel row as one s8-domain quad (taps past kw zero) and sum(W) per channel.
+struct DwQuadWeights {
+  const void* w_storage = nullptr;  // the tensor they were made from
+  int64_t kh = 0;
+  std::vector<int32_t> quads;  // [C][kh]
+  std::vector<int32_t> sums;   // [C]
+};
+DwQuadWeights dw_quad_weights(const Tensor& w);
+
+// `pre`: dw_quad_weights(in.w) made earlier, or null to make each channel's here.
 void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, void* y, int64_t p_begin,
-                       int64_t p_end);
+                       int64_t p_end, const DwQuadWeights* pre = nullptr);
 
 }  // namespace edgeopt::kernels::ops::qlinear_conv
