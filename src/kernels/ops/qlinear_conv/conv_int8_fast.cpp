@@ -70,7 +70,10 @@ bool rowquad_kernel_ok(int64_t c, int64_t kh, int64_t kw) {
   return c * kh * row_taps * 3 <= gemm_int8::padded_k(c * kh * kw) * 4;
 }
 
-std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false, bool rowquad = false) {
+// nhwc4: pack for the NHWC4 path (or, with few channels and stride 1, the row-tap path); rowquad:
+// for the row-quad path (strided, when NHWC4 does not take the channels).
+std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool nhwc4 = false, bool rowquad = false,
+                                            bool stride1 = true) {
   auto st = std::make_shared<ConvInt8State>();
   st->w_storage = w.raw();
   st->w_shape = w.shape();
@@ -96,7 +99,7 @@ std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool
         for (int64_t t = 0; t < taps; ++t) w4[i * kd4 + t * st->cq * 4 + ch] = pw[(i * c + ch) * taps + t] ^ mask;
     st->packed_nhwc4.resize(gemm_int8::packed_lhs_bytes(m, kd4));
     gemm_int8::pack_lhs(w4.data(), m, kd4, kd4, 0, st->packed_nhwc4.data());
-  } else if (nhwc4 && group == 1 && c > 0 && rowtap_kernel_ok(c, w.shape()[2], w.shape()[3])) {
+  } else if (nhwc4 && stride1 && group == 1 && c > 0 && rowtap_kernel_ok(c, w.shape()[2], w.shape()[3])) {
     const int64_t kh = w.shape()[2], kw = w.shape()[3], kdr = c * kh * 4;
     std::vector<uint8_t> wr(static_cast<size_t>(m * kdr), 0);  // s8 domain, taps past kw 0
     for (int64_t i = 0; i < m; ++i)
@@ -350,12 +353,25 @@ inline void copy_short(uint8_t* dst, const uint8_t* src, int64_t n) {
 // computed and dropped.
 struct Nhwc4Geometry {
   int64_t oh, ow, wp, nv, plane_px;
+  int64_t stride = 1;  // 2: four phase planes per channel quad (pack_input_nhwc4_s2)
 };
 
 Nhwc4Geometry nhwc4_geometry(const conv::Window& w) {
   Nhwc4Geometry g;
   g.oh = w.small[1];
   g.ow = w.small[2];
+  if (w.stride[1] == 2) {
+    // Stride 2 (dilation 1) on phase planes: phase (ry, rx) pixel (i, j) is padded input pixel
+    // (2i + ry, 2j + rx), so tap (a, b) of output (r, c) is phase (a % 2, b % 2) pixel
+    // (r + a / 2, c + b / 2): a stride-1 virtual grid again, (kw - 1) / 2 extra columns per row.
+    g.stride = 2;
+    const int64_t rh = (w.kernel[1] - 1) / 2, rw = (w.kernel[2] - 1) / 2;
+    g.wp = g.ow + rw;
+    g.nv = g.oh * g.wp;
+    const int64_t nvp = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
+    g.plane_px = std::max((g.oh + rh) * g.wp, nvp + rh * g.wp + rw);
+    return g;
+  }
   g.wp = g.ow + (w.kernel[2] - 1) * w.dilation[2];
   g.nv = g.oh * g.wp;
   const int64_t hp = g.oh + (w.kernel[1] - 1) * w.dilation[1];
@@ -368,12 +384,20 @@ Nhwc4Geometry nhwc4_geometry(const conv::Window& w) {
   return g;
 }
 
+// Stride 2 in both dims with dilation 1 and a kernel larger than 1x1: the phase-plane form of the
+// NHWC4 path.
+bool nhwc4_stride2(const conv::Window& w) {
+  return w.stride[1] == 2 && w.stride[2] == 2 && w.dilation[1] == 1 && w.dilation[2] == 1 &&
+         w.kernel[1] * w.kernel[2] > 1;
+}
+
 bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
-  if (!st || st->packed_nhwc4.empty() || d.group != 1 || d.win.nd != 2 || d.win.stride[1] != 1 ||
-      d.win.stride[2] != 1)
-    return false;
+  if (!st || st->packed_nhwc4.empty() || d.group != 1 || d.win.nd != 2) return false;
+  const bool s1 = d.win.stride[1] == 1 && d.win.stride[2] == 1, s2 = nhwc4_stride2(d.win);
+  if (!s1 && !s2) return false;
   // Dropped virtual columns cost at most a third more work.
-  const int64_t wp = d.win.small[2] + (d.win.kernel[2] - 1) * d.win.dilation[2];
+  const int64_t wp = s2 ? d.win.small[2] + (d.win.kernel[2] - 1) / 2
+                        : d.win.small[2] + (d.win.kernel[2] - 1) * d.win.dilation[2];
   return wp * 3 <= d.win.small[2] * 4;
 }
 
@@ -432,6 +456,53 @@ void pack_input_nhwc4(const uint8_t* x, int64_t c, const conv::Window& w, const 
     const int64_t tail = (rows + pt) * g.wp;
     fill(plane + tail * 4, g.plane_px - tail);
   }
+}
+
+// Stride 2: x [C, H, W] -> per channel quad q the four phase planes (ry, rx), plane q * 4 + 2 ry + rx
+// of g.plane_px pixels: phase pixel (i, j) of channel 4q + t at byte
+// (((q * 4 + 2 ry + rx) * plane_px + i * wp + j) * 4 + t) = padded input (2i + ry, 2j + rx), i.e.
+// x[4q + t, 2i + ry - pt, 2j + rx - pl] ^ mask, `pad` outside the input (every byte written).
+void pack_input_nhwc4_s2(const uint8_t* x, int64_t c, const conv::Window& w, const Nhwc4Geometry& g, int64_t cq,
+                         uint8_t mask, uint8_t pad, uint8_t* planes) {
+  const int64_t h = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
+  const int64_t rows = g.oh + (w.kernel[1] - 1) / 2;      // phase rows the taps read
+  const int64_t steps = (g.wp + 15) / 16;                  // 16-pixel steps per phase row
+  const int64_t row_len = steps * 32 + 32;                 // padded input row: 2 bytes per phase pixel
+  std::memset(planes, pad, static_cast<size_t>(cq * 4 * g.plane_px * 4));
+  uint8_t* scratch = thread_bytes(1, static_cast<size_t>(4 * row_len + 8 * steps * 16));
+  uint8_t* prow = scratch;                                 // [4][row_len]
+  uint8_t* half = scratch + 4 * row_len;                   // [4 channels][2 phases][steps * 16]
+  const int64_t hl = steps * 16;
+  for (int64_t q = 0; q < cq; ++q)
+    for (int64_t ry = 0; ry < 2; ++ry)
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t iy = 2 * i + ry - pt;
+        if (iy < 0 || iy >= h) continue;  // stays `pad`
+        for (int64_t t = 0; t < 4; ++t) {
+          uint8_t* r = prow + t * row_len;
+          std::memset(r, pad, static_cast<size_t>(row_len));
+          const uint8_t* src = x + (std::min(4 * q + t, c - 1) * h + iy) * iw;  // channels past C repeat C-1 (weights 0)
+          const int64_t n = std::clamp<int64_t>(row_len - pl, 0, iw);
+          for (int64_t k = 0; k < n; ++k) r[pl + k] = src[k] ^ mask;
+          for (int64_t st = 0; st < steps; ++st)
+            gemm_int8::deinterleave2x16_u8(r + 32 * st, half + (t * 2 + 0) * hl + 16 * st, half + (t * 2 + 1) * hl + 16 * st);
+        }
+        for (int64_t rx = 0; rx < 2; ++rx) {
+          uint8_t* out = planes + ((q * 4 + 2 * ry + rx) * g.plane_px + i * g.wp) * 4;
+          const uint8_t* s0 = half + (0 * 2 + rx) * hl;
+          const uint8_t* s1 = half + (1 * 2 + rx) * hl;
+          const uint8_t* s2 = half + (2 * 2 + rx) * hl;
+          const uint8_t* s3 = half + (3 * 2 + rx) * hl;
+          int64_t j = 0;
+          for (; j + 16 <= g.wp; j += 16) gemm_int8::interleave4x16_xor_u8(s0 + j, s1 + j, s2 + j, s3 + j, 0, out + j * 4);
+          for (; j < g.wp; ++j) {
+            out[j * 4 + 0] = s0[j];
+            out[j * 4 + 1] = s1[j];
+            out[j * 4 + 2] = s2[j];
+            out[j * 4 + 3] = s3[j];
+          }
+        }
+      }
 }
 
 #if EDGEOPT_CONV_INT8_AVX512
@@ -551,8 +622,12 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
   const Nhwc4Geometry g = nhwc4_geometry(w);
   const int64_t cq = st.cq, taps = w.kernel[1] * w.kernel[2], kq = taps * cq, kd4 = kq * 4;
   // + 64: the last plane's 16-pixel steps may write up to 60 bytes past it.
-  uint8_t* planes = thread_bytes(2, static_cast<size_t>(cq * g.plane_px * 4 + 64));
-  pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
+  const int64_t phases = g.stride == 2 ? 4 : 1;
+  uint8_t* planes = thread_bytes(2, static_cast<size_t>(cq * phases * g.plane_px * 4 + 64));
+  if (g.stride == 2)
+    pack_input_nhwc4_s2(x, d.c, w, g, cq, mask, pad, planes);
+  else
+    pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
   const RowPairPanels rpp = rowpair_panels(g);
   const int64_t panels = pool2x2 ? rpp.panels : (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
   const int64_t ncols = panels * gemm_int8::kNr;
@@ -563,6 +638,12 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
     const int64_t base = pool2x2 ? rpp.first_px(p, g.wp) : p * gemm_int8::kNr;
     for (int64_t a = 0; a < w.kernel[1]; ++a)
       for (int64_t b = 0; b < w.kernel[2]; ++b) {
+        if (g.stride == 2) {  // phase plane (a % 2, b % 2), pixel offset (a / 2, b / 2)
+          const int64_t px = base + (a / 2) * g.wp + b / 2, ph = 2 * (a % 2) + b % 2;
+          for (int64_t q = 0; q < cq; ++q, out += kRun)
+            copy_panel_run(out, planes + ((q * 4 + ph) * g.plane_px + px) * 4, g.wp * 4, false);
+          continue;
+        }
         const int64_t px = base + a * w.dilation[1] * g.wp + b * w.dilation[2];
         for (int64_t q = 0; q < cq; ++q, out += kRun)
           copy_panel_run(out, planes + (q * g.plane_px + px) * 4, g.wp * 4, pool2x2);
@@ -681,9 +762,13 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   if (w_zp.defined())
     for (int64_t z : w_zp.to_i64_vector())
       if (z != want) return nullptr;
-  bool stride1 = true;
-  for (int64_t v : node.attr_ints("strides")) stride1 = stride1 && v == 1;
-  return pack_weights(w, group, /*nhwc4=*/stride1 && w.rank() == 4, /*rowquad=*/!stride1 && w.rank() == 4);
+  bool stride1 = true, stride2 = true, dilation1 = true;
+  for (int64_t v : node.attr_ints("strides")) stride1 = stride1 && v == 1, stride2 = stride2 && v == 2;
+  for (int64_t v : node.attr_ints("dilations")) dilation1 = dilation1 && v == 1;
+  // (A 1x1 stride-2 conv reads one phase of four: its im2col is a plain gather, and faster.)
+  stride2 = stride2 && node.has_attr("strides") && dilation1 && w.rank() == 4 && w.shape()[2] * w.shape()[3] > 1;
+  return pack_weights(w, group, /*nhwc4=*/(stride1 || stride2) && w.rank() == 4, /*rowquad=*/!stride1 && w.rank() == 4,
+                      stride1);
 }
 
 bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep, void* y, bool pool2x2) {
@@ -748,7 +833,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
         pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
   const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
-  const bool nhwc4 = !pointwise && nhwc4_applies(d, st);
+  const bool nhwc4 = !pointwise && nhwc4_applies(d, st) && !(pool2x2 && nhwc4_stride2(d.win));
   const bool rowtap = !pointwise && !nhwc4 && rowtap_applies(d, st);
   const bool rowquad = !pointwise && !nhwc4 && !rowtap && !pool2x2 && rowquad_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {

@@ -100,6 +100,13 @@ std::vector<Case> cases() {
   v.push_back({{1, 2, 4, 5, 6}, 3, 1, {2, 2, 3}, {1, 2, 1}, {1, 0, 1, 0, 1, 1}, {}, DType::kI8, DType::kU8});
   v.push_back({{1, 5, 6, 6}, 9, 1, {3, 3}, {}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8, 1});
   v.push_back({{3, 64, 7, 7}, 40, 2, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  // Stride 2 on the NHWC4 phase planes (>= 8 channels, dilation 1): ResNet-18's 3x3/2 with 16-32
+  // channels (odd and even sizes, a wide row over several 32-column panels, s8 input), 5x5/2 with
+  // asymmetric pads and 9 channels (a padded channel quad), a 1x1/2 downsample (im2col), batch 2.
+  v.push_back({{1, 16, 14, 14}, 24, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}});
+  v.push_back({{2, 32, 15, 45}, 16, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
+  v.push_back({{1, 9, 13, 21}, 8, 1, {5, 5}, {2, 2}, {2, 1, 1, 2}, {}, DType::kU8, DType::kI8, DType::kI8});
+  v.push_back({{2, 16, 10, 9}, 32, 1, {1, 1}, {2, 2}, {}, {}, DType::kU8, DType::kI8, DType::kU8});
   // Depthwise rows wider than one 32-column step, stride-2 phases with odd and even padding.
   v.push_back({{1, 4, 9, 70}, 4, 4, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
   v.push_back({{2, 3, 5, 67}, 3, 3, {3, 3}, {1, 2}, {0, 2, 1, 2}, {}, DType::kI8, DType::kI8, DType::kI8});
