@@ -7,7 +7,7 @@
 //           all per tensor
 //   Y [N, C, 1, ...] = QuantizeLinear(mean over the spatial dims of DequantizeLinear(X))
 // computed as clamp(round_half_even(f32((sum(x) - HW * zx) * sx / HW) / sy) + zy): the code sum is
-// exact in s32 (HW < 2^23), the mean then one f64 expression rounded to f32, so the only
+// exact (s64; planes under 2^23), the mean then one f64 expression rounded to f32, so the only
 // difference from the f32 QDQ graph (whose sum rounds at every addition) is at .5 boundaries:
 // within one quantization step (unit test).
 #undef HWY_TARGET_INCLUDE
