@@ -251,6 +251,17 @@ bool vector_epilogue_ok(Isa isa, const Epilogue& ep, int64_t channels) {
   return true;
 }
 
+// t[ch] = x86::requant_channel_scalars(multiplier[ch], shift[ch]) for every channel; false (t
+// partly written) when a shift is outside the vector forms' range.
+bool fill_row_requant_table(const int32_t* multiplier, const int32_t* shift, int64_t channels,
+                            x86::RequantChannelScalars* t) {
+  for (int64_t ch = 0; ch < channels; ++ch) {
+    if (!x86::requant_vec_ok(shift[ch])) return false;
+    t[ch] = x86::requant_channel_scalars(multiplier[ch], shift[ch]);
+  }
+  return true;
+}
+
 // The per-channel scalars of the fast per-row requantization (x86::requant_channel_scalars) for
 // every channel (channels where a tie is possible marked `general`), or null when it does not apply
 // (s32 out, per-column channels, a shift outside [-31, -1], not the vector epilogue): ep.row_table
@@ -260,11 +271,7 @@ const x86::RequantChannelScalars* row_requant_table(const Epilogue& ep, int64_t 
   if (ep.row_table) return ep.row_table;
   thread_local std::vector<x86::RequantChannelScalars> table;
   table.resize(static_cast<size_t>(m));
-  for (int64_t ch = 0; ch < m; ++ch) {
-    if (!x86::requant_vec_ok(ep.shift[ch])) return nullptr;
-    table[ch] = x86::requant_channel_scalars(ep.multiplier[ch], ep.shift[ch]);
-  }
-  return table.data();
+  return fill_row_requant_table(ep.multiplier, ep.shift, m, table.data()) ? table.data() : nullptr;
 }
 
 void epilogue(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t nr, const Epilogue& ep, void* c,
@@ -310,10 +317,7 @@ void run_ukernel(const Operands& op, Isa isa, int64_t kq, int64_t mb, const uint
 std::vector<x86::RequantChannelScalars> make_row_requant_table(const int32_t* multiplier, const int32_t* shift,
                                                                int64_t channels) {
   std::vector<x86::RequantChannelScalars> t(static_cast<size_t>(channels));
-  for (int64_t ch = 0; ch < channels; ++ch) {
-    if (!x86::requant_vec_ok(shift[ch])) return {};
-    t[ch] = x86::requant_channel_scalars(multiplier[ch], shift[ch]);
-  }
+  if (!fill_row_requant_table(multiplier, shift, channels, t.data())) return {};
   return t;
 }
 

@@ -29,46 +29,39 @@ inline int32_t load_quad(const uint8_t* p) {
   return v;
 }
 
-// 8x32 tile: 16 zmm accumulators; per k-quad two R loads and eight 4-byte broadcasts of L.
+// The 8x32 tile's K loop: 16 named zmm accumulators c00..c71 (row, half), per k-quad two R loads
+// and eight 4-byte broadcasts of L. Named variables, not an array indexed in a loop: with an array
+// GCC 12 copied registers around every vpdpbusd. Needs kLhsUnsigned, kq, l and r in scope.
+#define EDGEOPT_VNNI_8X32_ACCUMULATE()                                                                              \
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
+  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;                   \
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {                                                    \
+    const __m512i b0 = _mm512_loadu_si512(r);                                                                      \
+    const __m512i b1 = _mm512_loadu_si512(r + 64);                                                                 \
+    __m512i a;                                                                                                     \
+    EDGEOPT_VNNI_ROW(0, c00, c01);                                                                                 \
+    EDGEOPT_VNNI_ROW(1, c10, c11);                                                                                 \
+    EDGEOPT_VNNI_ROW(2, c20, c21);                                                                                 \
+    EDGEOPT_VNNI_ROW(3, c30, c31);                                                                                 \
+    EDGEOPT_VNNI_ROW(4, c40, c41);                                                                                 \
+    EDGEOPT_VNNI_ROW(5, c50, c51);                                                                                 \
+    EDGEOPT_VNNI_ROW(6, c60, c61);                                                                                 \
+    EDGEOPT_VNNI_ROW(7, c70, c71);                                                                                 \
+  }                                                                                                                \
+  const __m512i acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},                                      \
+                               {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}}
+#define EDGEOPT_VNNI_ROW(i, x0, x1)                                                                  \
+  a = _mm512_set1_epi32(load_quad(l + 4 * (i)));                                                     \
+  x0 = kLhsUnsigned ? _mm512_dpbusd_epi32(x0, a, b0) : _mm512_dpbusd_epi32(x0, b0, a);               \
+  x1 = kLhsUnsigned ? _mm512_dpbusd_epi32(x1, a, b1) : _mm512_dpbusd_epi32(x1, b1, a)
+
+// 8x32 tile into an s32 tile in memory.
 template <bool kLhsUnsigned>
 EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
-  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
-  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
-    const __m512i b0 = _mm512_loadu_si512(r);
-    const __m512i b1 = _mm512_loadu_si512(r + 64);
-    __m512i a = _mm512_set1_epi32(load_quad(l + 0));
-    EDGEOPT_DP(c00, a, b0);
-    EDGEOPT_DP(c01, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 4));
-    EDGEOPT_DP(c10, a, b0);
-    EDGEOPT_DP(c11, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 8));
-    EDGEOPT_DP(c20, a, b0);
-    EDGEOPT_DP(c21, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 12));
-    EDGEOPT_DP(c30, a, b0);
-    EDGEOPT_DP(c31, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 16));
-    EDGEOPT_DP(c40, a, b0);
-    EDGEOPT_DP(c41, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 20));
-    EDGEOPT_DP(c50, a, b0);
-    EDGEOPT_DP(c51, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 24));
-    EDGEOPT_DP(c60, a, b0);
-    EDGEOPT_DP(c61, a, b1);
-    a = _mm512_set1_epi32(load_quad(l + 28));
-    EDGEOPT_DP(c70, a, b0);
-    EDGEOPT_DP(c71, a, b1);
-  }
-#undef EDGEOPT_DP
-  const __m512i rows[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                                {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  EDGEOPT_VNNI_8X32_ACCUMULATE();
   for (int64_t i = 0; i < kMr; ++i) {
-    _mm512_store_si512(tile + i * kNr, rows[i][0]);
-    _mm512_store_si512(tile + i * kNr + 16, rows[i][1]);
+    _mm512_store_si512(tile + i * kNr, acc[i][0]);
+    _mm512_store_si512(tile + i * kNr + 16, acc[i][1]);
   }
 }
 
@@ -80,31 +73,7 @@ template <bool kLhsUnsigned>
 EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r,
                                                         const x86::RequantChannelScalars* rows, const int32_t* bias,
                                                         const Epilogue& ep, uint8_t* c, int64_t ldc) {
-  // Named accumulators, as ukernel_vnni_8x32 (an array indexed in a loop made GCC shuffle registers).
-  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-#define EDGEOPT_DP(acc, a, b) acc = kLhsUnsigned ? _mm512_dpbusd_epi32(acc, a, b) : _mm512_dpbusd_epi32(acc, b, a)
-#define EDGEOPT_ROW(i, acc0, acc1)                    \
-  a = _mm512_set1_epi32(load_quad(l + 4 * (i)));      \
-  EDGEOPT_DP(acc0, a, b0);                            \
-  EDGEOPT_DP(acc1, a, b1)
-  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {
-    const __m512i b0 = _mm512_loadu_si512(r);
-    const __m512i b1 = _mm512_loadu_si512(r + 64);
-    __m512i a;
-    EDGEOPT_ROW(0, c00, c01);
-    EDGEOPT_ROW(1, c10, c11);
-    EDGEOPT_ROW(2, c20, c21);
-    EDGEOPT_ROW(3, c30, c31);
-    EDGEOPT_ROW(4, c40, c41);
-    EDGEOPT_ROW(5, c50, c51);
-    EDGEOPT_ROW(6, c60, c61);
-    EDGEOPT_ROW(7, c70, c71);
-  }
-#undef EDGEOPT_ROW
-#undef EDGEOPT_DP
-  const __m512i acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                               {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  EDGEOPT_VNNI_8X32_ACCUMULATE();
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
   for (int64_t i = 0; i < kMr; ++i) {
     const __m512i b = bias ? _mm512_set1_epi32(bias[i]) : _mm512_setzero_si512();
@@ -114,6 +83,8 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * ldc), _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
   }
 }
+#undef EDGEOPT_VNNI_ROW
+#undef EDGEOPT_VNNI_8X32_ACCUMULATE
 
 // A block with at most 4 real rows (e.g. 44 output channels = 5 full blocks + 4 rows): rows 0-3
 // of the tile only, half the work of the 8-row kernel; rows 4-7 of the tile are left unwritten.

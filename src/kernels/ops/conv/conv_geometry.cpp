@@ -131,10 +131,9 @@ void check_conv_ranks(const Shape& x, const Shape& w) {
   EDGEOPT_CHECK_ARG(w.rank() == x.rank(), "input W has shape " + w.str() + ", but X has shape " + x.str() +
                                               " so W needs rank " + std::to_string(x.rank()));
 }
-}  // namespace
 
-ConvDims conv_dims(const ConvAttrs& attrs, const Shape& x, const Shape& w, const Tensor* b) {
-  check_conv_ranks(x, w);
+// conv_dims after check_conv_ranks.
+ConvDims conv_dims_checked(const ConvAttrs& attrs, const Shape& x, const Shape& w, const Tensor* b) {
   ConvDims d;
   d.n = x[0];
   d.c = x[1];
@@ -154,9 +153,16 @@ ConvDims conv_dims(const ConvAttrs& attrs, const Shape& x, const Shape& w, const
   return d;
 }
 
+}  // namespace
+
+ConvDims conv_dims(const ConvAttrs& attrs, const Shape& x, const Shape& w, const Tensor* b) {
+  check_conv_ranks(x, w);
+  return conv_dims_checked(attrs, x, w, b);
+}
+
 ConvDims conv_dims(const Node& node, const Shape& x, const Shape& w, const Tensor* b) {
   check_conv_ranks(x, w);
-  return conv_dims(read_conv_attrs(node, w), x, w, b);
+  return conv_dims_checked(read_conv_attrs(node, w), x, w, b);
 }
 
 const float* conv_residual(const ForwardCtx& ctx, const Shape& y_shape) {

@@ -28,6 +28,7 @@ struct QConv {
   const gemm_int8::x86::RequantChannelScalars* row_table = nullptr;  // the prepared one's, or null
   int32_t y_zp = 0;
   quant::QRange range;
+  int64_t maxpool = 0;  // the `maxpool` attribute, validated (0, or 2 on a 2-D conv)
 };
 
 // What prepare derived from the constant scales and output zero point (the requantization
@@ -51,12 +52,12 @@ struct QLinearConvState final : OpState {
 
 constexpr size_t kQParamInputs[4] = {1, 4, 6, 7};
 
-// The prepared attributes when the forward sees the weights they were read for.
-const conv::ConvAttrs* prepared_attrs(const ForwardCtx& ctx) {
+// The state whose attributes (conv attributes, maxpool) apply: read for the weights the forward sees.
+const QLinearConvState* attrs_state(const ForwardCtx& ctx) {
   const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);
   if (!st || !st->attrs || ctx.in.size() < 4 || ctx.in[3].raw() != st->w_storage || ctx.in[3].shape() != st->w_shape)
     return nullptr;
-  return &*st->attrs;
+  return st;
 }
 
 const QLinearConvState* matching_state(const ForwardCtx& ctx) {
@@ -74,8 +75,15 @@ QConv read_qlinear_conv(const ForwardCtx& ctx, const QLinearConvState* prepared 
   auto opt = [&](size_t i) { return ctx.in.size() > i && ctx.node.has_input(i) ? ctx.in[i] : Tensor(); };
   const Tensor b = opt(8);
   QConv q;
+  const QLinearConvState* with_attrs = attrs_state(ctx);
   q.in = read_conv_int8_inputs(ctx.node, ctx.in[0], opt(2), ctx.in[3], opt(5), b.defined() ? &ctx.in[8] : nullptr,
-                               "x_zero_point", "w_zero_point", prepared_attrs(ctx));
+                               "x_zero_point", "w_zero_point", with_attrs ? &*with_attrs->attrs : nullptr);
+  // The edgeopt-internal `maxpool` attribute (fuse_qconv_maxpool): 0, or 2 for a 2x2 stride-2
+  // floor max pool of the output (2-D convs only).
+  q.maxpool = with_attrs ? with_attrs->maxpool : ctx.node.attr_int("maxpool", 0);
+  EDGEOPT_CHECK_ARG(q.maxpool == 0 || (q.maxpool == 2 && q.in.d.win.nd == 2),
+                    "attribute maxpool is " + std::to_string(q.maxpool) + " on a " + std::to_string(q.in.d.win.nd) +
+                        "-D conv; it must be 0, or 2 on a 2-D conv");
   if (prepared && static_cast<int64_t>(prepared->rq.multiplier.size()) == q.in.d.m) {
     q.y_dtype = prepared->y_dtype;
     q.y_zp = prepared->y_zp;
@@ -108,18 +116,6 @@ gemm_int8::Epilogue epilogue_of(const QConv& q) {
   return ep;
 }
 
-// The edgeopt-internal `maxpool` attribute (fuse_qconv_maxpool): 0, or 2 for a 2x2 stride-2 floor
-// max pool of the output (2-D convs only).
-int64_t fused_maxpool(const ForwardCtx& ctx, const conv::ConvDims& d) {
-  const Node& node = ctx.node;
-  const auto* st = prepared_attrs(ctx) ? static_cast<const QLinearConvState*>(ctx.state) : nullptr;
-  const int64_t pool = st ? st->maxpool : node.attr_int("maxpool", 0);
-  EDGEOPT_CHECK_ARG(pool == 0 || (pool == 2 && d.win.nd == 2),
-                    "attribute maxpool is " + std::to_string(pool) + " on a " + std::to_string(d.win.nd) +
-                        "-D conv; it must be 0, or 2 on a 2-D conv");
-  return pool;
-}
-
 std::vector<int64_t> pooled_dims(std::vector<int64_t> dims) {
   dims[2] /= 2;
   dims[3] /= 2;
@@ -140,7 +136,7 @@ void maxpool_2x2s2_planes(const T* x, int64_t planes, int64_t oh, int64_t ow, T*
 
 void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
   const QConv q = read_qlinear_conv(ctx);
-  const int64_t pool = fused_maxpool(ctx, q.in.d);
+  const int64_t pool = q.maxpool;
   const Tensor acc = conv_int8_acc_ref(q.in);
   Tensor codes(q.y_dtype, acc.shape());
   const int64_t out_sz = q.in.d.win.small_numel();
@@ -170,7 +166,7 @@ void qlinear_conv_q8_nchw_ref(ForwardCtx& ctx) {
 void qlinear_conv_q8_nchw_fast(ForwardCtx& ctx) {
   const QLinearConvState* prepared = matching_state(ctx);
   const QConv q = read_qlinear_conv(ctx, prepared);
-  const int64_t pool = fused_maxpool(ctx, q.in.d);
+  const int64_t pool = q.maxpool;
   const std::vector<int64_t> dims = conv_int8_out_dims(q.in.d);
   // The packed weights check their own source tensor, so they serve even when the scales changed.
   const auto* st = dynamic_cast<const QLinearConvState*>(ctx.state);

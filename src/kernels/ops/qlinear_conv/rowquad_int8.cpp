@@ -254,15 +254,13 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
                        int64_t p_end, const DwQuadWeights* pre) {
   const conv::ConvDims& d = in.d;
   const conv::Window& w = d.win;
-  const int64_t kh = w.kernel[1], kw = w.kernel[2];
-  const int64_t in_sz = w.big_numel(), nv = w.small[1] * w.small[2], k_sz = kh * kw;
+  const int64_t kh = w.kernel[1];
+  const int64_t in_sz = w.big_numel(), nv = w.small[1] * w.small[2];
   const size_t esz = ep.out == OutType::kS32 ? 4 : 1;
   const bool x_signed = in.x->dtype() == DType::kI8;
   const uint8_t mask = x_signed ? 0x80 : 0;
   const int32_t zx = in.x_zp + (x_signed ? 128 : 0);
-  const uint8_t wmask = in.w->dtype() == DType::kU8 ? 0x80 : 0;
   const auto* px = static_cast<const uint8_t*>(in.x->raw());
-  const auto* pw = static_cast<const uint8_t*>(in.w->raw());
   const int32_t* pb = in.bias ? in.bias->data<int32_t>() : nullptr;
   const RowQuadBuilder builder(w, mask, static_cast<uint8_t>(zx));
   const RowQuadGeometry& g = builder.geometry();
@@ -270,33 +268,22 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
   uint8_t* x4 = scratch(1, static_cast<size_t>(g.plane_quads * 4));
   std::vector<int64_t> tap_off(static_cast<size_t>(kh));
   for (int64_t a = 0; a < kh; ++a) tap_off[a] = rowquad_tap_offset(w, g, a);
-  std::vector<int32_t> wq(static_cast<size_t>(kh));
 
-  if (pre && (pre->w_storage != in.w->raw() || pre->kh != kh ||
-              static_cast<int64_t>(pre->sums.size()) != d.c))
-    pre = nullptr;
+  // The per-channel weight quads and sums: prepare's, or made here once for this call.
+  DwQuadWeights here;
+  if (!pre || pre->w_storage != in.w->raw() || pre->kh != kh || static_cast<int64_t>(pre->sums.size()) != d.c) {
+    here = dw_quad_weights(*in.w);
+    pre = &here;
+  }
   for (int64_t p = p_begin; p < p_end; ++p) {
     const int64_t c = p % d.c;
-    uint32_t wsum = 0;
-    if (pre) {
-      std::memcpy(wq.data(), pre->quads.data() + c * kh, static_cast<size_t>(kh) * sizeof(int32_t));
-      wsum = static_cast<uint32_t>(pre->sums[c]);
-    } else {
-      const uint8_t* wc = pw + c * k_sz;
-      for (int64_t a = 0; a < kh; ++a) {
-        uint8_t q[4] = {0, 0, 0, 0};
-        for (int64_t b = 0; b < kw; ++b) {
-          q[b] = wc[a * kw + b] ^ wmask;
-          wsum += static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(q[b])));
-        }
-        std::memcpy(&wq[a], q, 4);
-      }
-    }
+    const int32_t* wq = pre->quads.data() + c * kh;
+    const auto wsum = static_cast<uint32_t>(pre->sums[c]);
     // Padded taps read x == zx: their products cancel against zx * sum(w) (wrapping, as the reference).
     const int32_t bias =
         static_cast<int32_t>(static_cast<uint32_t>(pb ? pb[c] : 0) - static_cast<uint32_t>(zx) * wsum);
     builder.build(px + p * in_sz, 0, x4);
-    rowquad_plane_avx512vnni(x4, tap_off.data(), wq.data(), kh, bias, nv, ep, c,
+    rowquad_plane_avx512vnni(x4, tap_off.data(), wq, kh, bias, nv, ep, c,
                              static_cast<uint8_t*>(y) + p * nv * static_cast<int64_t>(esz));
   }
 }
