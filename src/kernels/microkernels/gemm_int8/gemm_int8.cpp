@@ -282,9 +282,35 @@ void epilogue(const int32_t* tile, int64_t i0, int64_t mr, int64_t j0, int64_t n
   detail::epilogue_scalar(tile, i0, mr, j0, nr, ep, c, ldc);
 }
 
-// The s32 tile of L block mb times one R panel, on the microkernel that fits the block's real rows.
+// Whether L block mb runs the 8-row AVX-512 kernels, the ones that read an indirect R in place.
+bool reads_indirect_r(const Operands& op, Isa isa, int64_t mb) {
+  return isa == Isa::kAvx512Vnni && !op.lhs_row && op.m - mb * kMr >= kMr;
+}
+
+// R panel p for one L block: a packed panel (null offsets) as given; an indirect R as its base and
+// offsets where the block's kernel reads it in place, else gathered into a per-thread packed panel
+// (`gathered` remembers which panel the buffer holds: consecutive blocks share it).
+struct PanelR {
+  const uint8_t* r;
+  const int64_t* roff;
+};
+PanelR panel_r(const Operands& op, Isa isa, int64_t kq, int64_t p, int64_t mb, int64_t* gathered) {
+  if (!op.rhs_quad_offsets) return {op.rhs + p * kNr * kq * 4, nullptr};
+  const uint8_t* base = op.rhs + p * kNr * 4;
+  if (reads_indirect_r(op, isa, mb)) return {base, op.rhs_quad_offsets};
+  thread_local std::vector<uint8_t> panel;
+  if (*gathered != p || panel.size() < static_cast<size_t>(kq * kNr * 4)) {
+    panel.resize(static_cast<size_t>(kq * kNr * 4));
+    for (int64_t q = 0; q < kq; ++q) std::memcpy(panel.data() + q * kNr * 4, base + op.rhs_quad_offsets[q], kNr * 4);
+    *gathered = p;
+  }
+  return {panel.data(), nullptr};
+}
+
+// The s32 tile of L block mb times one R panel, on the microkernel that fits the block's real rows
+// (roff: an indirect R read in place, only where reads_indirect_r).
 void run_ukernel(const Operands& op, Isa isa, int64_t kq, int64_t mb, const uint8_t* l, const uint8_t* r,
-                 int32_t* tile) {
+                 int32_t* tile, [[maybe_unused]] const int64_t* roff = nullptr) {
   switch (isa) {
 #if defined(__x86_64__)
     case Isa::kAvx512Vnni:
@@ -295,7 +321,7 @@ void run_ukernel(const Operands& op, Isa isa, int64_t kq, int64_t mb, const uint
       else if (op.m - mb * kMr <= 4)
         detail::ukernel_avx512vnni_4row(kq, l, r, tile, op.lhs_unsigned);
       else
-        detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned);
+        detail::ukernel_avx512vnni(kq, l, r, tile, op.lhs_unsigned, roff);
       return;
     case Isa::kAvx2:
       detail::ukernel_avx2(kq, l, r, tile, op.lhs_unsigned);
@@ -354,20 +380,21 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
   };
   auto run = [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMr * kNr];
+    int64_t gathered = -1;
     for (int64_t item = b; item < e; ++item) {
       const int64_t p = item / mblocks, mb = item % mblocks;
       const uint8_t* l = op.lhs + mb * kMr * kp;
-      const uint8_t* r = op.rhs + p * kNr * kp;
+      const auto [r, roff] = panel_r(op, isa, kq, p, mb, &gathered);
       const int64_t i0 = mb * kMr, j0 = p * kNr;
       const int64_t mr = std::min(kMr, op.m - i0), nr = std::min(kNr, op.n - j0);
 #if defined(__x86_64__)
       if (fusable && mr == kMr && nr == kNr && fused_rows(i0)) {
-        detail::ukernel_avx512vnni_q8rows(kq, l, r, op.lhs_unsigned, rows + i0, ep.bias ? ep.bias + i0 : nullptr, ep,
-                                          static_cast<uint8_t*>(c) + i0 * ldc + j0, ldc);
+        detail::ukernel_avx512vnni_q8rows(kq, l, r, roff, op.lhs_unsigned, rows + i0, ep.bias ? ep.bias + i0 : nullptr,
+                                          ep, static_cast<uint8_t*>(c) + i0 * ldc + j0, ldc);
         continue;
       }
 #endif
-      run_ukernel(op, isa, kq, mb, l, r, tile);
+      run_ukernel(op, isa, kq, mb, l, r, tile, roff);
       epilogue(tile, i0, mr, j0, nr, ep, c, ldc, vec_epilogue, rows);
     }
   };
@@ -376,6 +403,39 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
     pool->parallel_for(items, run);
   else
     run(0, items);
+}
+
+void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int64_t npx, const Epilogue& ep,
+                          uint8_t* ct, ThreadPool* pool, Isa isa) {
+  if (op.m <= 0 || npx <= 0) return;
+  if (!pixel_rows_ok(op.m, isa) || op.lhs_unsigned || op.lhs_row || !op.rhs_quad_offsets || ep.per_row ||
+      ep.out == OutType::kS32) {  // a contract violation, not a user error
+    std::fprintf(stderr, "gemm_int8_pixel_rows: needs avx512vnni, m %% 32 == 0, s8 packed L, offsets, per-column q8\n");
+    std::abort();
+  }
+#if defined(__x86_64__)
+  const int64_t kq = padded_k(op.k) / 4, wblock = kq * kMr * 4;
+  const int64_t pblocks = (npx + kMr - 1) / kMr, cpanels = op.m / kNr;
+  const bool vec = vector_epilogue_ok(isa, ep, op.m);
+  auto run = [&](int64_t b, int64_t e) {
+    alignas(64) int32_t tile[kMr * kNr];
+    for (int64_t item = b; item < e; ++item) {
+      // Channel panels outer: a thread's consecutive items share the panel's weights.
+      const int64_t cp = item / pblocks, pb = item % pblocks, n0 = pb * kMr, mr = std::min(kMr, npx - n0);
+      const uint8_t* px[kMr];
+      for (int64_t i = 0; i < kMr; ++i) px[i] = op.rhs + pixel_offsets[n0 + (i < mr ? i : 0)];
+      detail::ukernel_avx512vnni_pixel_rows(kq, px, op.rhs_quad_offsets, op.lhs + cp * 4 * wblock, wblock, tile);
+      epilogue(tile, n0, mr, cp * kNr, kNr, ep, ct, op.m, vec);
+    }
+  };
+  const int64_t items = pblocks * cpanels;
+  if (pool && pool->num_threads() > 1 && items > 1)
+    pool->parallel_for(items, run);
+  else
+    run(0, items);
+#else
+  (void)pixel_offsets, (void)ep, (void)ct, (void)pool;
+#endif
 }
 
 void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t ph, int64_t pw, void* y,
@@ -390,9 +450,11 @@ void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t 
   const bool vec_epilogue = vector_epilogue_ok(isa, ep, op.m);
   auto run = [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMr * kNr];
+    int64_t gathered = -1;
     for (int64_t item = b; item < e; ++item) {
       const int64_t p = item / mblocks, mb = item % mblocks;
-      run_ukernel(op, isa, kq, mb, op.lhs + mb * kMr * kp, op.rhs + p * kNr * kp, tile);
+      const auto [r, roff] = panel_r(op, isa, kq, p, mb, &gathered);
+      run_ukernel(op, isa, kq, mb, op.lhs + mb * kMr * kp, r, tile, roff);
       const int64_t i0 = mb * kMr, mr = std::min(kMr, op.m - i0);
       const int64_t pr = p / col_blocks, c0 = p % col_blocks * 8, n = std::min<int64_t>(8, pw - c0);
 #if defined(__x86_64__)

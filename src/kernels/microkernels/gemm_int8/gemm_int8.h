@@ -75,10 +75,16 @@ void pack_rhs_quad(const uint8_t* r, int64_t rows, int64_t n, int64_t ldb, int64
 
 struct Operands {
   const uint8_t* lhs = nullptr;  // pack_lhs output
-  const uint8_t* rhs = nullptr;  // pack_rhs output
+  const uint8_t* rhs = nullptr;  // pack_rhs output, or the base of an indirect R (rhs_quad_offsets)
   int64_t m = 0, n = 0, k = 0;
   bool lhs_unsigned = false;  // true: L is u8 and R s8; false: L is s8 and R u8
   bool lhs_row = false;       // lhs is pack_lhs_row output (only where gemv_lhs_row_ok)
+  // Indirect R (null: R is packed): quad q of panel p, the kNr * 4 bytes a packed panel holds at
+  // p * kNr * kp + q * kNr * 4, is read at rhs + p * kNr * 4 + rhs_quad_offsets[q] instead, for
+  // q < padded_k(k) / 4. A conv over channel-quad planes (pixel-major, 4 channels per pixel) reads
+  // its taps in place this way, with no per-call im2col or panel gather. Every panel's reads,
+  // the last one's included, must stay inside the caller's buffer.
+  const int64_t* rhs_quad_offsets = nullptr;
 };
 
 enum class OutType { kS32, kU8, kS8 };
@@ -115,6 +121,17 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
 // s32 round trip through memory. op.n = panels * kNr.
 void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t ph, int64_t pw, void* y,
                                 ThreadPool* pool = nullptr, Isa isa = default_isa());
+
+// A conv's GEMM with the output pixels as the tile's rows and the channels as its columns, for small
+// output planes (7x7, 14x14), where 32-pixel column panels would compute up to a third of junk:
+//   ct[n, ch] = epilogue(sum_q <rhs + pixel_offsets[n] + rhs_quad_offsets[q] (4 u8 taps), W[ch] quad q>)
+// with op.lhs = pack_lhs of the s8 weights W [m, k] (op.m a multiple of 32, op.lhs_unsigned false),
+// op.rhs the u8 planes, op.rhs_quad_offsets the taps (as for an indirect R), n < npx pixels and ep
+// per column (per_row false: the channel is the column). ct is [npx, m] (ldc m). AVX512-VNNI only
+// (pixel_rows_ok); the result equals gemm_int8 on the same operands, transposed.
+inline bool pixel_rows_ok(int64_t m, Isa isa) { return m % 32 == 0 && isa == Isa::kAvx512Vnni; }
+void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int64_t npx, const Epilogue& ep,
+                          uint8_t* ct, ThreadPool* pool = nullptr, Isa isa = default_isa());
 
 // The epilogue alone on an s32 matrix acc [m, n] (lda >= n), e.g. a depthwise conv's accumulators.
 void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,

@@ -10,13 +10,20 @@ namespace edgeopt::kernels::gemm_int8::detail {
 
 void ukernel_scalar(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 void ukernel_avx2(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
-void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
+// roff: null (r is a packed panel), or the indirect R's quad offsets (Operands::rhs_quad_offsets;
+// r is the panel's base): quad q read at r + roff[q].
+void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
+                        const int64_t* roff = nullptr);
 // A full 8x32 block with a per-row u8/s8 epilogue fused: C[0..8) x [0..32) (c at the block's first
 // element) = requantized (L R + bias) with rows[i] (each requant_channel_ok) and ep's zero point and
 // range; bias: the block's 8 biases or null. Equals ukernel_avx512vnni + epilogue_avx512 bit for bit.
-void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, bool lhs_unsigned,
-                               const x86::RequantChannelScalars* rows, const int32_t* bias, const Epilogue& ep,
-                               uint8_t* c, int64_t ldc);
+void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, const int64_t* roff,
+                               bool lhs_unsigned, const x86::RequantChannelScalars* rows, const int32_t* bias,
+                               const Epilogue& ep, uint8_t* c, int64_t ldc);
+// The s32 tile of gemm_int8_pixel_rows: tile[i][j] = sum_q <px[i] + off[q] (4 u8), channel j's
+// s8 quad q>, channels from the four pack_lhs blocks at w, w + wstride, ... (wstride = kq * 32).
+void ukernel_avx512vnni_pixel_rows(int64_t kq, const uint8_t* const* px, const int64_t* off, const uint8_t* w,
+                                   int64_t wstride, int32_t* tile);
 // Rows 0-3 of the tile only (a block with 2 to 4 real rows).
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 // Row 0 of the tile only (a block with one real row), its quads lhs_quad_stride bytes apart (kMr * 4

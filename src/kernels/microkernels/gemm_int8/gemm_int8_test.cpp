@@ -104,6 +104,28 @@ void run_case(const Case& cs, Isa isa, std::mt19937& rng) {
     ASSERT_EQ(c8, c8b) << "lhs_row, " << cs.describe(isa);
   }
 
+  {  // An indirect R (quad q of panel p read at base + p * 128 + offs[q]) must write the very same C:
+     // the quads in shuffled planes with a gap between them, offsets taken in a permuted order.
+    const int64_t kq = padded_k(cs.k) / 4, panels = (cs.n + kNr - 1) / kNr, plane = panels * kNr * 4 + 64;
+    std::vector<int64_t> perm(static_cast<size_t>(kq)), offs(static_cast<size_t>(kq));
+    for (int64_t q = 0; q < kq; ++q) perm[q] = q;
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<uint8_t> planes(static_cast<size_t>(kq * plane), 0xEE);
+    for (int64_t q = 0; q < kq; ++q) {
+      offs[q] = perm[q] * plane;
+      for (int64_t p = 0; p < panels; ++p)
+        std::copy_n(rp.data() + (p * kq + q) * kNr * 4, kNr * 4, planes.data() + offs[q] + p * kNr * 4);
+    }
+    std::vector<int32_t> c32b(c32.size(), -7);
+    std::vector<uint8_t> c8b(c8.size(), 0xAB);
+    void* cb = cs.out == OutType::kS32 ? static_cast<void*>(c32b.data()) : static_cast<void*>(c8b.data());
+    Operands op{lp.data(), planes.data(), cs.m, cs.n, cs.k, cs.lhs_unsigned};
+    op.rhs_quad_offsets = offs.data();
+    gemm_int8(op, ep, cb, ldc, &pool, isa);
+    ASSERT_EQ(c32, c32b) << "indirect R, " << cs.describe(isa);
+    ASSERT_EQ(c8, c8b) << "indirect R, " << cs.describe(isa);
+  }
+
   const std::vector<int32_t> want = reference(cs, l, r, bias, qm, ep);
   for (int64_t i = 0; i < cs.m; ++i)
     for (int64_t j = 0; j < ldc; ++j) {

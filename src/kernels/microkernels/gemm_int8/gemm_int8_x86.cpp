@@ -31,13 +31,15 @@ inline int32_t load_quad(const uint8_t* p) {
 
 // The 8x32 tile's K loop: 16 named zmm accumulators c00..c71 (row, half), per k-quad two R loads
 // and eight 4-byte broadcasts of L. Named variables, not an array indexed in a loop: with an array
-// GCC 12 copied registers around every vpdpbusd. Needs kLhsUnsigned, kq, l and r in scope.
+// GCC 12 copied registers around every vpdpbusd. Needs kLhsUnsigned, kIndirect, kq, l, r and roff
+// in scope; R quad q is at r + q * 128 (packed) or r + roff[q] (indirect, Operands::rhs_quad_offsets).
 #define EDGEOPT_VNNI_8X32_ACCUMULATE()                                                                              \
   __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00; \
   __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;                   \
-  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kNr * 4) {                                                    \
-    const __m512i b0 = _mm512_loadu_si512(r);                                                                      \
-    const __m512i b1 = _mm512_loadu_si512(r + 64);                                                                 \
+  for (int64_t q = 0; q < kq; ++q, l += kMr * 4, r += kIndirect ? 0 : kNr * 4) {                                  \
+    const uint8_t* rq = kIndirect ? r + roff[q] : r;                                                               \
+    const __m512i b0 = _mm512_loadu_si512(rq);                                                                     \
+    const __m512i b1 = _mm512_loadu_si512(rq + 64);                                                                \
     __m512i a;                                                                                                     \
     EDGEOPT_VNNI_ROW(0, c00, c01);                                                                                 \
     EDGEOPT_VNNI_ROW(1, c10, c11);                                                                                 \
@@ -56,8 +58,9 @@ inline int32_t load_quad(const uint8_t* p) {
   x1 = kLhsUnsigned ? _mm512_dpbusd_epi32(x1, a, b1) : _mm512_dpbusd_epi32(x1, b1, a)
 
 // 8x32 tile into an s32 tile in memory.
-template <bool kLhsUnsigned>
-EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile) {
+template <bool kLhsUnsigned, bool kIndirect>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile,
+                                                 [[maybe_unused]] const int64_t* roff) {
   EDGEOPT_VNNI_8X32_ACCUMULATE();
   for (int64_t i = 0; i < kMr; ++i) {
     _mm512_store_si512(tile + i * kNr, acc[i][0]);
@@ -69,8 +72,9 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32(int64_t kq, const uint8_t* l, c
 // the channel-form requantization, clamp, narrow, one 32-byte store per row): no s32 tile round
 // trip through memory, which for the small-K pointwise convs (K = 16-96) cost as much as the MACs.
 // Every row's channel must be requant_channel_ok (rows[i].general false).
-template <bool kLhsUnsigned>
+template <bool kLhsUnsigned, bool kIndirect>
 EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r,
+                                                        [[maybe_unused]] const int64_t* roff,
                                                         const x86::RequantChannelScalars* rows, const int32_t* bias,
                                                         const Epilogue& ep, uint8_t* c, int64_t ldc) {
   EDGEOPT_VNNI_8X32_ACCUMULATE();
@@ -85,6 +89,47 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_
 }
 #undef EDGEOPT_VNNI_ROW
 #undef EDGEOPT_VNNI_8X32_ACCUMULATE
+
+// The pixel-rows tile (gemm_int8_pixel_rows): rows are 8 pixels, each read through its own pointer
+// plus the quad's offset (u8, broadcast), columns 32 output channels: four consecutive pack_lhs
+// blocks of the s8 weights (wstride bytes apart), two blocks' 32-byte quads joined per zmm.
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_px8x32(int64_t kq, const uint8_t* const* px, const int64_t* off,
+                                                   const uint8_t* w, int64_t wstride, int32_t* tile) {
+  const uint8_t *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3], *p4 = px[4], *p5 = px[5], *p6 = px[6],
+                *p7 = px[7];
+  const uint8_t *w0 = w, *w1 = w + wstride, *w2 = w + 2 * wstride, *w3 = w + 3 * wstride;
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+  for (int64_t q = 0; q < kq; ++q) {
+    const int64_t o = off[q], wq = q * kMr * 4;
+    const __m512i b0 = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + wq))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w1 + wq)), 1);
+    const __m512i b1 = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w2 + wq))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w3 + wq)), 1);
+    __m512i a;
+#define EDGEOPT_PX_ROW(p, x0, x1)                \
+  a = _mm512_set1_epi32(load_quad((p) + o));     \
+  x0 = _mm512_dpbusd_epi32(x0, a, b0);           \
+  x1 = _mm512_dpbusd_epi32(x1, a, b1)
+    EDGEOPT_PX_ROW(p0, c00, c01);
+    EDGEOPT_PX_ROW(p1, c10, c11);
+    EDGEOPT_PX_ROW(p2, c20, c21);
+    EDGEOPT_PX_ROW(p3, c30, c31);
+    EDGEOPT_PX_ROW(p4, c40, c41);
+    EDGEOPT_PX_ROW(p5, c50, c51);
+    EDGEOPT_PX_ROW(p6, c60, c61);
+    EDGEOPT_PX_ROW(p7, c70, c71);
+#undef EDGEOPT_PX_ROW
+  }
+  const __m512i acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                               {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  for (int64_t i = 0; i < kMr; ++i) {
+    _mm512_store_si512(tile + i * kNr, acc[i][0]);
+    _mm512_store_si512(tile + i * kNr + 16, acc[i][1]);
+  }
+}
 
 // A block with at most 4 real rows (e.g. 44 output channels = 5 full blocks + 4 rows): rows 0-3
 // of the tile only, half the work of the 8-row kernel; rows 4-7 of the tile are left unwritten.
@@ -178,20 +223,38 @@ EDGEOPT_TARGET_AVX2 void ukernel_avx2_8x32(int64_t kq, const uint8_t* l, const u
 
 }  // namespace
 
-void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {
-  if (lhs_unsigned)
-    ukernel_vnni_8x32<true>(kq, l, r, tile);
-  else
-    ukernel_vnni_8x32<false>(kq, l, r, tile);
+void ukernel_avx512vnni(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned,
+                        const int64_t* roff) {
+  if (roff) {
+    if (lhs_unsigned)
+      ukernel_vnni_8x32<true, true>(kq, l, r, tile, roff);
+    else
+      ukernel_vnni_8x32<false, true>(kq, l, r, tile, roff);
+  } else if (lhs_unsigned) {
+    ukernel_vnni_8x32<true, false>(kq, l, r, tile, nullptr);
+  } else {
+    ukernel_vnni_8x32<false, false>(kq, l, r, tile, nullptr);
+  }
 }
 
-void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, bool lhs_unsigned,
-                               const x86::RequantChannelScalars* rows, const int32_t* bias, const Epilogue& ep,
-                               uint8_t* c, int64_t ldc) {
-  if (lhs_unsigned)
-    ukernel_vnni_8x32_q8rows<true>(kq, l, r, rows, bias, ep, c, ldc);
-  else
-    ukernel_vnni_8x32_q8rows<false>(kq, l, r, rows, bias, ep, c, ldc);
+void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, const int64_t* roff,
+                               bool lhs_unsigned, const x86::RequantChannelScalars* rows, const int32_t* bias,
+                               const Epilogue& ep, uint8_t* c, int64_t ldc) {
+  if (roff) {
+    if (lhs_unsigned)
+      ukernel_vnni_8x32_q8rows<true, true>(kq, l, r, roff, rows, bias, ep, c, ldc);
+    else
+      ukernel_vnni_8x32_q8rows<false, true>(kq, l, r, roff, rows, bias, ep, c, ldc);
+  } else if (lhs_unsigned) {
+    ukernel_vnni_8x32_q8rows<true, false>(kq, l, r, nullptr, rows, bias, ep, c, ldc);
+  } else {
+    ukernel_vnni_8x32_q8rows<false, false>(kq, l, r, nullptr, rows, bias, ep, c, ldc);
+  }
+}
+
+void ukernel_avx512vnni_pixel_rows(int64_t kq, const uint8_t* const* px, const int64_t* off, const uint8_t* w,
+                                   int64_t wstride, int32_t* tile) {
+  ukernel_vnni_px8x32(kq, px, off, w, wstride, tile);
 }
 
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {

@@ -125,6 +125,19 @@ uint8_t* thread_bytes(int slot, size_t n) {
   return bufs[slot].data();
 }
 
+// Per-thread room for an indirect R's quad offsets (gemm_int8::Operands::rhs_quad_offsets), and
+// (2) for the pixel offsets of gemm_int8_pixel_rows.
+int64_t* thread_offsets(int64_t n) {
+  thread_local std::vector<int64_t> offs;
+  if (offs.size() < static_cast<size_t>(n)) offs.resize(static_cast<size_t>(n));
+  return offs.data();
+}
+int64_t* thread_offsets2(int64_t n) {
+  thread_local std::vector<int64_t> offs;
+  if (offs.size() < static_cast<size_t>(n)) offs.resize(static_cast<size_t>(n));
+  return offs.data();
+}
+
 // One output row of im2col: o[s] = x[s * stride - pad + k * dil] ^ mask, `fill` where that lands
 // outside [0, n); the in-bounds range is computed once so the copy itself has no branches.
 void im2col_row_u8(const uint8_t* x, int64_t n, int64_t out, int64_t stride, int64_t offset, uint8_t mask, uint8_t fill,
@@ -605,6 +618,37 @@ void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int
       copy_short(y + (m * g.oh + r) * g.ow * esz, dst + (m * g.nv + r * g.wp) * esz, g.ow * static_cast<int64_t>(esz));
 }
 
+// Whether the pixel-rows form (gemm_int8_pixel_rows: 8-pixel rows, so only the last row block is
+// partial) beats 32-column panels over the virtual grid, whose junk columns and last partial panel
+// cost a quarter of a 7x7 plane's work and an eighth of a 14x14 one's.
+bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m) {
+  if (!gemm_int8::pixel_rows_ok(m, gemm_int8::default_isa())) return false;
+  const int64_t real = g.oh * g.ow;
+  const int64_t grid = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
+  const int64_t rows = (real + gemm_int8::kMr - 1) / gemm_int8::kMr * gemm_int8::kMr;
+  return rows * 10 < grid * 9;  // at least a tenth less work
+}
+
+// The conv image's GEMM in the pixel-rows form into y [M, oh, ow] (u8/s8): op as for the virtual
+// grid (indirect R over the planes), ep per row; computed as [pixels, M], then transposed.
+void run_pixel_rows(const gemm_int8::Operands& op, const Nhwc4Geometry& g, const Epilogue& ep, uint8_t* y,
+                    ThreadPool* pool) {
+  const int64_t npx = g.oh * g.ow, m = op.m;
+  int64_t* px = thread_offsets2(npx);
+  for (int64_t r = 0, n = 0; r < g.oh; ++r)
+    for (int64_t c = 0; c < g.ow; ++c, ++n) px[n] = (r * g.wp + c) * 4;
+  Epilogue ec = ep;
+  ec.per_row = false;  // the channel is the column
+  ec.row_table = nullptr;
+  uint8_t* ct = thread_bytes(3, static_cast<size_t>(npx * m));
+  gemm_int8::gemm_int8_pixel_rows(op, px, npx, ec, ct, pool);
+  for (int64_t n0 = 0; n0 < npx; n0 += 16) {  // [npx, m] -> [m, npx], 16 pixels at a time
+    const int64_t nn = std::min<int64_t>(16, npx - n0);
+    for (int64_t ch = 0; ch < m; ++ch)
+      for (int64_t n = 0; n < nn; ++n) y[ch * npx + n0 + n] = ct[(n0 + n) * m + ch];
+  }
+}
+
 // The GEMM of a conv image whose R panels the caller built (virtual grid, or row pairs when
 // pool2x2) into y: the pooled planes [M, oh/2, ow/2] straight from the tiles, or run_virtual_grid.
 void run_panels(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep, uint8_t* y,
@@ -628,29 +672,32 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
     pack_input_nhwc4_s2(x, d.c, w, g, cq, mask, pad, planes);
   else
     pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
+  // The byte offset of K quad (tap, channel quad) from a panel's first pixel, in the weights' K order.
+  int64_t* offs = thread_offsets(kq);
+  for (int64_t a = 0, i = 0; a < w.kernel[1]; ++a)
+    for (int64_t b = 0; b < w.kernel[2]; ++b)
+      for (int64_t q = 0; q < cq; ++q, ++i) {
+        if (g.stride == 2)  // phase plane (a % 2, b % 2), pixel offset (a / 2, b / 2)
+          offs[i] = ((q * 4 + 2 * (a % 2) + b % 2) * g.plane_px + (a / 2) * g.wp + b / 2) * 4;
+        else
+          offs[i] = (q * g.plane_px + a * w.dilation[1] * g.wp + b * w.dilation[2]) * 4;
+      }
+  if (!pool2x2) {  // the GEMM reads the taps in the planes (indirect R): no panels are built
+    gemm_int8::Operands op{st.packed_nhwc4.data(), planes, d.m, g.nv, kd4, false};
+    op.rhs_quad_offsets = offs;
+    if (esz == 1 && pixel_rows_pay(g, d.m)) return run_pixel_rows(op, g, ep, y, pool);
+    return run_virtual_grid(op, g, d.m, ep, y, esz, pool);
+  }
   const RowPairPanels rpp = rowpair_panels(g);
-  const int64_t panels = pool2x2 ? rpp.panels : (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
-  const int64_t ncols = panels * gemm_int8::kNr;
+  const int64_t ncols = rpp.panels * gemm_int8::kNr;
   uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kd4, ncols));
   constexpr int64_t kRun = gemm_int8::kNr * 4;
-  for (int64_t p = 0; p < panels; ++p) {
+  for (int64_t p = 0; p < rpp.panels; ++p) {
     uint8_t* out = rp + p * kRun * kq;
-    const int64_t base = pool2x2 ? rpp.first_px(p, g.wp) : p * gemm_int8::kNr;
-    for (int64_t a = 0; a < w.kernel[1]; ++a)
-      for (int64_t b = 0; b < w.kernel[2]; ++b) {
-        if (g.stride == 2) {  // phase plane (a % 2, b % 2), pixel offset (a / 2, b / 2)
-          const int64_t px = base + (a / 2) * g.wp + b / 2, ph = 2 * (a % 2) + b % 2;
-          for (int64_t q = 0; q < cq; ++q, out += kRun)
-            copy_panel_run(out, planes + ((q * 4 + ph) * g.plane_px + px) * 4, g.wp * 4, false);
-          continue;
-        }
-        const int64_t px = base + a * w.dilation[1] * g.wp + b * w.dilation[2];
-        for (int64_t q = 0; q < cq; ++q, out += kRun)
-          copy_panel_run(out, planes + (q * g.plane_px + px) * 4, g.wp * 4, pool2x2);
-      }
+    const uint8_t* base = planes + rpp.first_px(p, g.wp) * 4;
+    for (int64_t i = 0; i < kq; ++i, out += kRun) copy_panel_run(out, base + offs[i], g.wp * 4, true);
   }
-  run_panels(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, pool2x2 ? ncols : g.nv, kd4, false}, g, d.m, ep, y,
-             esz, pool, pool2x2);
+  run_panels(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, ncols, kd4, false}, g, d.m, ep, y, esz, pool, true);
 }
 
 // One image of a stride-1 2-D conv with few channels through "row-tap" planes: per channel, pixel
@@ -687,28 +734,32 @@ void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const u
                                        out + p * 4);
     }
   }
+  int64_t* offs = thread_offsets(kq);  // of K quad (channel, kernel row) from a panel's first pixel
+  for (int64_t c = 0, i = 0; c < d.c; ++c)
+    for (int64_t a = 0; a < kh; ++a, ++i) offs[i] = (c * x4_px + a * w.dilation[1] * g.wp) * 4;
+  if (!pool2x2) {  // indirect R: the GEMM reads the quads in place
+    gemm_int8::Operands op{st.packed_rowtap.data(), x4, d.m, g.nv, kdr, false};
+    op.rhs_quad_offsets = offs;
+    return run_virtual_grid(op, g, d.m, ep, y, esz, pool);
+  }
   const RowPairPanels rpp = rowpair_panels(g);
-  const int64_t panels = pool2x2 ? rpp.panels : (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
-  const int64_t ncols = panels * gemm_int8::kNr;
+  const int64_t ncols = rpp.panels * gemm_int8::kNr;
   uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdr, ncols));
   constexpr int64_t kRun = gemm_int8::kNr * 4;
-  for (int64_t p = 0; p < panels; ++p) {
+  for (int64_t p = 0; p < rpp.panels; ++p) {
     uint8_t* out = rp + p * kRun * kq;
-    const int64_t base = pool2x2 ? rpp.first_px(p, g.wp) : p * gemm_int8::kNr;
-    for (int64_t c = 0; c < d.c; ++c)
-      for (int64_t a = 0; a < kh; ++a, out += kRun)
-        copy_panel_run(out, x4 + (c * x4_px + base + a * w.dilation[1] * g.wp) * 4, g.wp * 4, pool2x2);
+    const uint8_t* base = x4 + rpp.first_px(p, g.wp) * 4;
+    for (int64_t i = 0; i < kq; ++i, out += kRun) copy_panel_run(out, base + offs[i], g.wp * 4, true);
   }
-  run_panels(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, pool2x2 ? ncols : g.nv, kdr, false}, g, d.m, ep, y,
-             esz, pool, pool2x2);
+  run_panels(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, ncols, kdr, false}, g, d.m, ep, y, esz, pool, true);
 }
 
 // One image of a group-1 conv with few channels (any stride) through the row-quad planes
-// (rowquad_int8.h): K runs over (channel, kernel row, quad of taps), and the packed R panel of 32
-// outputs is one 128-byte copy per K quad, since the planes are indexed by the output position.
-// Panels are made a chunk at a time (the GEMM reads them while they are in L2).
+// (rowquad_int8.h): K runs over (channel, kernel row, quad of taps), and the R panel of 32 outputs
+// is one 128-byte run per K quad, since the planes are indexed by the output position: the GEMM
+// reads them in place (indirect R).
 void conv_rowquad_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
-                        const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool) {
+                        const Epilogue& ep, uint8_t* y, ThreadPool* pool) {
   const conv::Window& w = d.win;
   const RowQuadBuilder builder(w, mask, pad);
   const RowQuadGeometry& g = builder.geometry();
@@ -718,27 +769,15 @@ void conv_rowquad_image(const conv::ConvDims& d, const ConvInt8State& st, const 
   for (int64_t c = 0; c < d.c; ++c)
     for (int64_t e = 0; e < g.nq; ++e)
       builder.build(x + c * in_sz, e, x4 + (c * g.nq + e) * g.plane_quads * 4);
-  std::vector<int64_t> src(static_cast<size_t>(kq));  // quad offset of each K quad at output 0
+  int64_t* offs = thread_offsets(kq);  // byte offset of each K quad at output 0
   for (int64_t c = 0; c < d.c; ++c)
     for (int64_t a = 0; a < kh; ++a)
       for (int64_t e = 0; e < g.nq; ++e)
-        src[(c * kh + a) * g.nq + e] = (c * g.nq + e) * g.plane_quads + rowquad_tap_offset(w, g, a);
-  constexpr int64_t kRun = gemm_int8::kNr * 4;
-  const int64_t panels = (nv + gemm_int8::kNr - 1) / gemm_int8::kNr;
-  const int64_t chunk = std::max<int64_t>(1, (int64_t{96} << 10) / (kq * kRun));
-  uint8_t* rp = thread_bytes(0, static_cast<size_t>(std::min(chunk, panels) * kq * kRun));
-  for (int64_t p0 = 0; p0 < panels; p0 += chunk) {
-    const int64_t np = std::min(chunk, panels - p0);
-    for (int64_t p = 0; p < np; ++p) {
-      uint8_t* out = rp + p * kq * kRun;
-      const int64_t v0 = (p0 + p) * gemm_int8::kNr;
-      for (int64_t q = 0; q < kq; ++q) std::memcpy(out + q * kRun, x4 + (src[q] + v0) * 4, kRun);
-    }
-    const int64_t c0 = p0 * gemm_int8::kNr;
-    gemm_int8::gemm_int8(gemm_int8::Operands{st.packed_rowquad.data(), rp, d.m, std::min(np * gemm_int8::kNr, nv - c0),
-                                             kq * 4, false},
-                         ep, y + c0 * static_cast<int64_t>(esz), nv, pool);
-  }
+        offs[(c * kh + a) * g.nq + e] = ((c * g.nq + e) * g.plane_quads + rowquad_tap_offset(w, g, a)) * 4;
+  // Indirect R: the planes are indexed by output position, so panel p's quads are read in place.
+  gemm_int8::Operands op{st.packed_rowquad.data(), x4, d.m, nv, kq * 4, false};
+  op.rhs_quad_offsets = offs;
+  gemm_int8::gemm_int8(op, ep, y, nv, pool);
 }
 
 }  // namespace
@@ -852,7 +891,7 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
       eg.per_row = true;
       eg.bias = bias.data();
       conv_rowquad_image(d, *st, px + n * d.c * in_sz, x_mask, static_cast<uint8_t>(zx), eg,
-                         py + n * d.m * out_sz * esz, esz, pool);
+                         py + n * d.m * out_sz * esz, pool);
       return;
     }
     const uint8_t* xg = px + (n * d.c + g * cg) * in_sz;

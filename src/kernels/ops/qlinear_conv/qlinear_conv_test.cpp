@@ -149,6 +149,11 @@ std::vector<Case> cases() {
   v.push_back({{1, 16, 9, 17}, 11, 1, {3, 2}, {}, {}, {2, 1}, DType::kU8, DType::kU8, DType::kI8});
   v.push_back({{1, 12, 6, 20}, 9, 1, {3, 1}, {}, {1, 0, 1, 0}, {}, DType::kU8, DType::kI8, DType::kU8});
   v.push_back({{2, 32, 7, 7}, 64, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
+  // Small planes with output channels a multiple of 32 take the pixel-rows form on AVX512-VNNI
+  // (gemm_int8_pixel_rows): 7x7 and 14x14 from stride 1 (7x7 above) and stride 2, u8 and s8.
+  v.push_back({{1, 12, 14, 14}, 64, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
+  v.push_back({{1, 16, 14, 14}, 32, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{2, 9, 13, 14}, 96, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kU8, DType::kU8});
   v.push_back({{1, 11, 8, 16}, 5, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 0, true,
                false});
   v.push_back({{1, 10, 3, 3}, 7, 1, {3, 3}, {}, {3, 3, 3, 3}, {}, DType::kI8, DType::kU8, DType::kU8});
