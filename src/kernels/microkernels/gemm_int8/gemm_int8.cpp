@@ -424,7 +424,7 @@ void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int6
       const int64_t cp = item / pblocks, pb = item % pblocks, n0 = pb * kMr, mr = std::min(kMr, npx - n0);
       const uint8_t* px[kMr];
       for (int64_t i = 0; i < kMr; ++i) px[i] = op.rhs + pixel_offsets[n0 + (i < mr ? i : 0)];
-      detail::ukernel_avx512vnni_pixel_rows(kq, px, op.rhs_quad_offsets, op.lhs + cp * 4 * wblock, wblock, tile);
+      detail::ukernel_avx512vnni_pixel_rows(mr, kq, px, op.rhs_quad_offsets, op.lhs + cp * 4 * wblock, wblock, tile);
       epilogue(tile, n0, mr, cp * kNr, kNr, ep, ct, op.m, vec);
     }
   };

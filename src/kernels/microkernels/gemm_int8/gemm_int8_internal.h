@@ -21,9 +21,11 @@ void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, c
                                bool lhs_unsigned, const x86::RequantChannelScalars* rows, const int32_t* bias,
                                const Epilogue& ep, uint8_t* c, int64_t ldc);
 // The s32 tile of gemm_int8_pixel_rows: tile[i][j] = sum_q <px[i] + off[q] (4 u8), channel j's
-// s8 quad q>, channels from the four pack_lhs blocks at w, w + wstride, ... (wstride = kq * 32).
-void ukernel_avx512vnni_pixel_rows(int64_t kq, const uint8_t* const* px, const int64_t* off, const uint8_t* w,
-                                   int64_t wstride, int32_t* tile);
+// s8 quad q>, channels from the four pack_lhs blocks at w, w + wstride, ... (wstride = kq * 32),
+// for i < rows (1..8; px holds 8 valid pointers). Returns the rows computed (1, 4 or 8, >= rows):
+// tile rows past them are left unwritten.
+int64_t ukernel_avx512vnni_pixel_rows(int64_t rows, int64_t kq, const uint8_t* const* px, const int64_t* off,
+                                      const uint8_t* w, int64_t wstride, int32_t* tile);
 // Rows 0-3 of the tile only (a block with 2 to 4 real rows).
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 // Row 0 of the tile only (a block with one real row), its quads lhs_quad_stride bytes apart (kMr * 4

@@ -90,11 +90,13 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_
 #undef EDGEOPT_VNNI_ROW
 #undef EDGEOPT_VNNI_8X32_ACCUMULATE
 
-// The pixel-rows tile (gemm_int8_pixel_rows): rows are 8 pixels, each read through its own pointer
-// plus the quad's offset (u8, broadcast), columns 32 output channels: four consecutive pack_lhs
-// blocks of the s8 weights (wstride bytes apart), two blocks' 32-byte quads joined per zmm.
-EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_px8x32(int64_t kq, const uint8_t* const* px, const int64_t* off,
-                                                   const uint8_t* w, int64_t wstride, int32_t* tile) {
+// The pixel-rows tile (gemm_int8_pixel_rows): rows are kRows <= 8 pixels, each read through its own
+// pointer plus the quad's offset (u8, broadcast), columns 32 output channels: four consecutive
+// pack_lhs blocks of the s8 weights (wstride bytes apart), two blocks' 32-byte quads joined per zmm.
+// Fewer rows (4, 1) for a plane's last pixels: 49 = 6 x 8 + 1, 196 = 24 x 8 + 4.
+template <int kRows>
+EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_px_rows(int64_t kq, const uint8_t* const* px, const int64_t* off,
+                                                    const uint8_t* w, int64_t wstride, int32_t* tile) {
   const uint8_t *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3], *p4 = px[4], *p5 = px[5], *p6 = px[6],
                 *p7 = px[7];
   const uint8_t *w0 = w, *w1 = w + wstride, *w2 = w + 2 * wstride, *w3 = w + 3 * wstride;
@@ -109,23 +111,25 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_px8x32(int64_t kq, const uint8_t* co
         _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w2 + wq))),
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w3 + wq)), 1);
     __m512i a;
-#define EDGEOPT_PX_ROW(p, x0, x1)                \
-  a = _mm512_set1_epi32(load_quad((p) + o));     \
-  x0 = _mm512_dpbusd_epi32(x0, a, b0);           \
-  x1 = _mm512_dpbusd_epi32(x1, a, b1)
-    EDGEOPT_PX_ROW(p0, c00, c01);
-    EDGEOPT_PX_ROW(p1, c10, c11);
-    EDGEOPT_PX_ROW(p2, c20, c21);
-    EDGEOPT_PX_ROW(p3, c30, c31);
-    EDGEOPT_PX_ROW(p4, c40, c41);
-    EDGEOPT_PX_ROW(p5, c50, c51);
-    EDGEOPT_PX_ROW(p6, c60, c61);
-    EDGEOPT_PX_ROW(p7, c70, c71);
+#define EDGEOPT_PX_ROW(i, p, x0, x1)           \
+  if constexpr (kRows > (i)) {                 \
+    a = _mm512_set1_epi32(load_quad((p) + o)); \
+    x0 = _mm512_dpbusd_epi32(x0, a, b0);       \
+    x1 = _mm512_dpbusd_epi32(x1, a, b1);       \
+  }
+    EDGEOPT_PX_ROW(0, p0, c00, c01)
+    EDGEOPT_PX_ROW(1, p1, c10, c11)
+    EDGEOPT_PX_ROW(2, p2, c20, c21)
+    EDGEOPT_PX_ROW(3, p3, c30, c31)
+    EDGEOPT_PX_ROW(4, p4, c40, c41)
+    EDGEOPT_PX_ROW(5, p5, c50, c51)
+    EDGEOPT_PX_ROW(6, p6, c60, c61)
+    EDGEOPT_PX_ROW(7, p7, c70, c71)
 #undef EDGEOPT_PX_ROW
   }
   const __m512i acc[kMr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                                {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-  for (int64_t i = 0; i < kMr; ++i) {
+  for (int64_t i = 0; i < kRows; ++i) {
     _mm512_store_si512(tile + i * kNr, acc[i][0]);
     _mm512_store_si512(tile + i * kNr + 16, acc[i][1]);
   }
@@ -252,9 +256,11 @@ void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, c
   }
 }
 
-void ukernel_avx512vnni_pixel_rows(int64_t kq, const uint8_t* const* px, const int64_t* off, const uint8_t* w,
-                                   int64_t wstride, int32_t* tile) {
-  ukernel_vnni_px8x32(kq, px, off, w, wstride, tile);
+int64_t ukernel_avx512vnni_pixel_rows(int64_t rows, int64_t kq, const uint8_t* const* px, const int64_t* off,
+                                      const uint8_t* w, int64_t wstride, int32_t* tile) {
+  if (rows == 1) return ukernel_vnni_px_rows<1>(kq, px, off, w, wstride, tile), 1;
+  if (rows <= 4) return ukernel_vnni_px_rows<4>(kq, px, off, w, wstride, tile), 4;
+  return ukernel_vnni_px_rows<8>(kq, px, off, w, wstride, tile), 8;
 }
 
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned) {

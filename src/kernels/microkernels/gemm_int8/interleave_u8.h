@@ -62,6 +62,30 @@ inline void deinterleave2x16_u8(const uint8_t* src, uint8_t* even, uint8_t* odd)
 #endif
 }
 
+// even[j] = src[2j], odd[j] = src[2j + 1] for j < n (4-byte pixels split by column parity: the
+// phase planes of stride-2 convs). Reads src[0, 2 * ceil(n / 4) * 4); writes only [0, n).
+inline void deinterleave_u32(const uint32_t* src, int64_t n, uint32_t* even, uint32_t* odd) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  for (; j + 4 <= n; j += 4) {
+    const __m128 a = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j)));
+    const __m128 b = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j + 4)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(even + j), _mm_castps_si128(_mm_shuffle_ps(a, b, 0x88)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(odd + j), _mm_castps_si128(_mm_shuffle_ps(a, b, 0xdd)));
+  }
+#elif defined(__ARM_NEON)
+  for (; j + 4 <= n; j += 4) {
+    const uint32x4x2_t v = vld2q_u32(src + 2 * j);
+    vst1q_u32(even + j, v.val[0]);
+    vst1q_u32(odd + j, v.val[1]);
+  }
+#endif
+  for (; j < n; ++j) {
+    even[j] = src[2 * j];
+    odd[j] = src[2 * j + 1];
+  }
+}
+
 // p[i] ^= mask for i < n (the compiler vectorizes this loop for any ISA).
 inline void xor_u8(uint8_t* p, int64_t n, uint8_t mask) {
   for (int64_t i = 0; i < n; ++i) p[i] ^= mask;

@@ -479,42 +479,30 @@ void pack_input_nhwc4_s2(const uint8_t* x, int64_t c, const conv::Window& w, con
                          uint8_t mask, uint8_t pad, uint8_t* planes) {
   const int64_t h = w.big[1], iw = w.big[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
   const int64_t rows = g.oh + (w.kernel[1] - 1) / 2;      // phase rows the taps read
-  const int64_t steps = (g.wp + 15) / 16;                  // 16-pixel steps per phase row
-  const int64_t row_len = steps * 32 + 32;                 // padded input row: 2 bytes per phase pixel
+  const int64_t row_px = (2 * g.wp + 3) / 4 * 4 + 16;     // one padded input row as NHWC4 pixels (+ slack)
+  const int64_t cols = std::min(iw, 2 * g.wp - pl);       // input columns some phase pixel holds
   std::memset(planes, pad, static_cast<size_t>(cq * 4 * g.plane_px * 4));
-  uint8_t* scratch = thread_bytes(1, static_cast<size_t>(4 * row_len + 8 * steps * 16));
-  uint8_t* prow = scratch;                                 // [4][row_len]
-  uint8_t* half = scratch + 4 * row_len;                   // [4 channels][2 phases][steps * 16]
-  const int64_t hl = steps * 16;
+  auto* row = reinterpret_cast<uint32_t*>(thread_bytes(1, static_cast<size_t>(row_px * 4)));
+  const uint32_t pad4 = 0x01010101u * pad;
   for (int64_t q = 0; q < cq; ++q)
     for (int64_t ry = 0; ry < 2; ++ry)
       for (int64_t i = 0; i < rows; ++i) {
         const int64_t iy = 2 * i + ry - pt;
         if (iy < 0 || iy >= h) continue;  // stays `pad`
-        for (int64_t t = 0; t < 4; ++t) {
-          uint8_t* r = prow + t * row_len;
-          std::memset(r, pad, static_cast<size_t>(row_len));
-          const uint8_t* src = x + (std::min(4 * q + t, c - 1) * h + iy) * iw;  // channels past C repeat C-1 (weights 0)
-          const int64_t n = std::clamp<int64_t>(row_len - pl, 0, iw);
-          for (int64_t k = 0; k < n; ++k) r[pl + k] = src[k] ^ mask;
-          for (int64_t st = 0; st < steps; ++st)
-            gemm_int8::deinterleave2x16_u8(r + 32 * st, half + (t * 2 + 0) * hl + 16 * st, half + (t * 2 + 1) * hl + 16 * st);
-        }
-        for (int64_t rx = 0; rx < 2; ++rx) {
-          uint8_t* out = planes + ((q * 4 + 2 * ry + rx) * g.plane_px + i * g.wp) * 4;
-          const uint8_t* s0 = half + (0 * 2 + rx) * hl;
-          const uint8_t* s1 = half + (1 * 2 + rx) * hl;
-          const uint8_t* s2 = half + (2 * 2 + rx) * hl;
-          const uint8_t* s3 = half + (3 * 2 + rx) * hl;
-          int64_t j = 0;
-          for (; j + 16 <= g.wp; j += 16) gemm_int8::interleave4x16_xor_u8(s0 + j, s1 + j, s2 + j, s3 + j, 0, out + j * 4);
-          for (; j < g.wp; ++j) {
-            out[j * 4 + 0] = s0[j];
-            out[j * 4 + 1] = s1[j];
-            out[j * 4 + 2] = s2[j];
-            out[j * 4 + 3] = s3[j];
-          }
-        }
+        // The padded input row as NHWC4 pixels (channels past C repeat C-1: their weights are 0).
+        const uint8_t* src[4];
+        for (int64_t t = 0; t < 4; ++t) src[t] = x + (std::min(4 * q + t, c - 1) * h + iy) * iw;
+        std::fill(row, row + row_px, pad4);
+        auto* out = reinterpret_cast<uint8_t*>(row + pl);
+        int64_t ix = 0;
+        for (; ix + 16 <= cols; ix += 16)
+          gemm_int8::interleave4x16_xor_u8(src[0] + ix, src[1] + ix, src[2] + ix, src[3] + ix, mask, out + ix * 4);
+        for (; ix < cols; ++ix)
+          for (int64_t t = 0; t < 4; ++t) out[ix * 4 + t] = src[t][ix] ^ mask;
+        // Padded column 2j + rx is pixel j of phase rx.
+        auto* even = reinterpret_cast<uint32_t*>(planes + ((q * 4 + 2 * ry) * g.plane_px + i * g.wp) * 4);
+        auto* odd = reinterpret_cast<uint32_t*>(planes + ((q * 4 + 2 * ry + 1) * g.plane_px + i * g.wp) * 4);
+        gemm_int8::deinterleave_u32(row, g.wp, even, odd);
       }
 }
 
@@ -623,9 +611,10 @@ void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int
 // cost a quarter of a 7x7 plane's work and an eighth of a 14x14 one's.
 bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m) {
   if (!gemm_int8::pixel_rows_ok(m, gemm_int8::default_isa())) return false;
-  const int64_t real = g.oh * g.ow;
+  // The rows the tiles compute: blocks of 8 pixels, the last one a 1-, 4- or 8-row tile.
+  const int64_t real = g.oh * g.ow, rem = real % gemm_int8::kMr;
+  const int64_t rows = real - rem + (rem == 0 ? 0 : rem == 1 ? 1 : rem <= 4 ? 4 : gemm_int8::kMr);
   const int64_t grid = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
-  const int64_t rows = (real + gemm_int8::kMr - 1) / gemm_int8::kMr * gemm_int8::kMr;
   return rows * 10 < grid * 9;  // at least a tenth less work
 }
 
