@@ -329,7 +329,8 @@ void max_rows_q8(T* acc, const T* row, int64_t n) {
 template <typename T>
 void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
   thread_local std::vector<T> colmax;
-  if (g.dh == 1 && g.dw == 1) colmax.resize(static_cast<size_t>(g.iw));
+  // 64 slack columns of the lowest value past the row: the 3x3/2 vector steps run up to the row's end.
+  if (g.dh == 1 && g.dw == 1) colmax.assign(static_cast<size_t>(g.iw + 64), std::numeric_limits<T>::lowest());
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t hs = oy * g.sh - g.ph, y0 = g.ky0[oy], y1 = g.ky1[oy];
     if (g.dh == 1 && g.dw == 1 && y0 < y1) {
@@ -356,15 +357,24 @@ void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
           even = _mm_xor_si128(_mm_packus_epi16(_mm_and_si128(a, low), _mm_and_si128(b, low)), flip);
           odd = _mm_xor_si128(_mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)), flip);
         };
-        // Whole windows inside the row only (2o - p >= 0, loads up to 2o - p + 33 < iw); edges below.
+        // Windows from 2o - p >= 0 to the row's end: loads up to 2o - p + 33, inside the slack
+        // (taps past the row read the lowest value, as padding does); the left edge below.
         for (ox = (g.pw + 1) / 2; ox < g.ow; ox += 16) {
           const int64_t base = 2 * ox - g.pw;
-          if (ox + 16 > g.ow || base + 34 > g.iw) break;
+          if (base + 34 > g.iw + 64) break;
           __m128i e0, o0, e2, o2;
           evens_odds(colmax.data() + base, e0, o0);
           evens_odds(colmax.data() + base + 2, e2, o2);
-          const __m128i m = _mm_max_epu8(_mm_max_epu8(e0, o0), e2);
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), _mm_xor_si128(m, flip));
+          const __m128i m = _mm_xor_si128(_mm_max_epu8(_mm_max_epu8(e0, o0), e2), flip);
+          if (ox + 16 <= g.ow) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y + oy * g.ow + ox), m);
+          } else {  // the row's last outputs
+            alignas(16) T last[16];
+            _mm_store_si128(reinterpret_cast<__m128i*>(last), m);
+            std::copy(last, last + (g.ow - ox), y + oy * g.ow + ox);
+            ox = g.ow;
+            break;
+          }
         }
         for (int64_t o = 0; o < std::min<int64_t>((g.pw + 1) / 2, g.ow); ++o) {  // the left edge
           const T* c = colmax.data() + o * g.sw - g.pw;
