@@ -107,6 +107,9 @@ std::vector<Case> cases() {
   v.push_back({{2, 32, 15, 45}, 16, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
   v.push_back({{1, 9, 13, 21}, 8, 1, {5, 5}, {2, 2}, {2, 1, 1, 2}, {}, DType::kU8, DType::kI8, DType::kI8});
   v.push_back({{2, 16, 10, 9}, 32, 1, {1, 1}, {2, 2}, {}, {}, DType::kU8, DType::kI8, DType::kU8});
+  // 1x1 stride 2 on rows wide enough for the 16-output steps of im2col_row_u8, s8 (xor) and u8.
+  v.push_back({{1, 8, 6, 70}, 16, 1, {1, 1}, {2, 2}, {}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 4, 5, 67}, 8, 1, {1, 1}, {2, 2}, {}, {}, DType::kU8, DType::kI8, DType::kU8});
   // Depthwise rows wider than one 32-column step, stride-2 phases with odd and even padding.
   v.push_back({{1, 4, 9, 70}, 4, 4, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
   v.push_back({{2, 3, 5, 67}, 3, 3, {3, 3}, {1, 2}, {0, 2, 1, 2}, {}, DType::kI8, DType::kI8, DType::kI8});
