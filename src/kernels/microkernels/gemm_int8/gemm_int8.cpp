@@ -406,7 +406,7 @@ void gemm_int8(const Operands& op, const Epilogue& ep, void* c, int64_t ldc, Thr
 }
 
 void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int64_t npx, const Epilogue& ep,
-                          uint8_t* ct, ThreadPool* pool, Isa isa) {
+                          uint8_t* y, int64_t ldy, ThreadPool* pool, Isa isa) {
   if (op.m <= 0 || npx <= 0) return;
   if (!pixel_rows_ok(op.m, isa) || op.lhs_unsigned || op.lhs_row || !op.rhs_quad_offsets || ep.per_row ||
       ep.out == OutType::kS32) {  // a contract violation, not a user error
@@ -425,7 +425,21 @@ void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int6
       const uint8_t* px[kMr];
       for (int64_t i = 0; i < kMr; ++i) px[i] = op.rhs + pixel_offsets[n0 + (i < mr ? i : 0)];
       detail::ukernel_avx512vnni_pixel_rows(mr, kq, px, op.rhs_quad_offsets, op.lhs + cp * 4 * wblock, wblock, tile);
-      epilogue(tile, n0, mr, cp * kNr, kNr, ep, ct, op.m, vec);
+      const int64_t j0 = cp * kNr;
+      if (vec) {
+        detail::epilogue_pixel_rows_avx512(tile, mr, j0, ep, y, ldy, n0);
+        continue;
+      }
+      for (int64_t j = 0; j < kNr; ++j) {  // shifts outside the vector form's range
+        const int64_t ch = j0 + j;
+        for (int64_t i = 0; i < mr; ++i) {
+          int32_t acc = tile[i * kNr + j];
+          if (ep.bias) acc = static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(ep.bias[ch]));
+          const int32_t q = quant::requantize(acc, quant::QuantMultiplier{ep.multiplier[ch], ep.shift[ch]},
+                                              ep.zero_point, ep.qmin, ep.qmax);
+          y[ch * ldy + n0 + i] = static_cast<uint8_t>(q);  // the low byte: u8, or s8's two's complement
+        }
+      }
     }
   };
   const int64_t items = pblocks * cpanels;
@@ -434,7 +448,7 @@ void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int6
   else
     run(0, items);
 #else
-  (void)pixel_offsets, (void)ep, (void)ct, (void)pool;
+  (void)pixel_offsets, (void)ep, (void)y, (void)ldy, (void)pool;
 #endif
 }
 

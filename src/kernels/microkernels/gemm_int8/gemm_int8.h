@@ -124,14 +124,15 @@ void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t 
 
 // A conv's GEMM with the output pixels as the tile's rows and the channels as its columns, for small
 // output planes (7x7, 14x14), where 32-pixel column panels would compute up to a third of junk:
-//   ct[n, ch] = epilogue(sum_q <rhs + pixel_offsets[n] + rhs_quad_offsets[q] (4 u8 taps), W[ch] quad q>)
+//   y[ch * ldy + n] = epilogue(sum_q <rhs + pixel_offsets[n] + rhs_quad_offsets[q] (4 u8 taps), W[ch] quad q>)
 // with op.lhs = pack_lhs of the s8 weights W [m, k] (op.m a multiple of 32, op.lhs_unsigned false),
 // op.rhs the u8 planes, op.rhs_quad_offsets the taps (as for an indirect R), n < npx pixels and ep
-// per column (per_row false: the channel is the column). ct is [npx, m] (ldc m). AVX512-VNNI only
-// (pixel_rows_ok); the result equals gemm_int8 on the same operands, transposed.
+// per column (per_row false: the channel is the column), u8/s8 out. y holds the channel planes
+// (NCHW: ldy = npx); the tiles are transposed in registers on the way out. AVX512-VNNI only
+// (pixel_rows_ok); the result equals gemm_int8 on the same operands.
 inline bool pixel_rows_ok(int64_t m, Isa isa) { return m % 32 == 0 && isa == Isa::kAvx512Vnni; }
 void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int64_t npx, const Epilogue& ep,
-                          uint8_t* ct, ThreadPool* pool = nullptr, Isa isa = default_isa());
+                          uint8_t* y, int64_t ldy, ThreadPool* pool = nullptr, Isa isa = default_isa());
 
 // The epilogue alone on an s32 matrix acc [m, n] (lda >= n), e.g. a depthwise conv's accumulators.
 void requantize_s32(const int32_t* acc, int64_t m, int64_t n, int64_t lda, const Epilogue& ep, void* c, int64_t ldc,

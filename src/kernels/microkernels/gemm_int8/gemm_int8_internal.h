@@ -26,6 +26,10 @@ void ukernel_avx512vnni_q8rows(int64_t kq, const uint8_t* l, const uint8_t* r, c
 // tile rows past them are left unwritten.
 int64_t ukernel_avx512vnni_pixel_rows(int64_t rows, int64_t kq, const uint8_t* const* px, const int64_t* off,
                                       const uint8_t* w, int64_t wstride, int32_t* tile);
+// gemm_int8_pixel_rows' epilogue: tile rows = pixels n0 .. n0 + mr, columns = channels j0 .. j0 + 31
+// (per-column u8/s8 requantization, every shift in [-31, -1]) into y[(j0 + j) * ldy + n0 + i].
+void epilogue_pixel_rows_avx512(const int32_t* tile, int64_t mr, int64_t j0, const Epilogue& ep, uint8_t* y,
+                                int64_t ldy, int64_t n0);
 // Rows 0-3 of the tile only (a block with 2 to 4 real rows).
 void ukernel_avx512vnni_4row(int64_t kq, const uint8_t* l, const uint8_t* r, int32_t* tile, bool lhs_unsigned);
 // Row 0 of the tile only (a block with one real row), its quads lhs_quad_stride bytes apart (kMr * 4

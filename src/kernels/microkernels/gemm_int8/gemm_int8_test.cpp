@@ -368,3 +368,70 @@ TEST(GemmInt8, ChannelRequantizeFormOnlyWhereNoTieExists) {
 
 }  // namespace
 }  // namespace edgeopt::kernels::gemm_int8
+
+namespace edgeopt::kernels::gemm_int8 {
+namespace {
+
+// gemm_int8_pixel_rows against gemm_int8 on the same operands: pixels read through their own
+// offsets plus the quads' (random, overlapping), K not a multiple of 4 (the padded quad's weights
+// are 0), pixel counts with 8-, 4- and 1-row tails, u8 and s8 out, multipliers in the vector
+// epilogue's range and above it (the scalar fallback), and the output planes with a wider stride.
+TEST(GemmInt8, PixelRowsEqualPackedGemmTransposed) {
+  bool ran = false;
+  for (Isa isa : supported_isas()) {
+    if (!pixel_rows_ok(32, isa)) continue;
+    ran = true;
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (const auto& [m, k, npx] : std::vector<std::array<int64_t, 3>>{{32, 37, 49}, {64, 64, 196}, {96, 9, 13}, {32, 300, 8}})
+      for (OutType out : {OutType::kU8, OutType::kS8})
+        for (double scale : {0.004, 3.0}) {
+          const int64_t kq = padded_k(k) / 4;
+          std::vector<uint8_t> planes(4096 + 64);
+          for (auto& v : planes) v = static_cast<uint8_t>(byte(rng));
+          std::uniform_int_distribution<int64_t> at(0, 1023);
+          std::vector<int64_t> offs(kq), pixels(npx);
+          for (auto& o : offs) o = at(rng) * 2;  // even bytes: quads overlap and need no alignment
+          for (auto& p : pixels) p = at(rng) * 2;
+          std::vector<uint8_t> w(m * k), r(k * npx);
+          for (auto& v : w) v = static_cast<uint8_t>(byte(rng));
+          for (int64_t kk = 0; kk < k; ++kk)
+            for (int64_t n = 0; n < npx; ++n) r[kk * npx + n] = planes[pixels[n] + offs[kk / 4] + kk % 4];
+          std::vector<int32_t> bias(m), mult(m), shift(m);
+          std::uniform_int_distribution<int32_t> bd(-5000, 5000);
+          std::uniform_real_distribution<double> sd(0.5, 2.0);
+          for (int64_t c = 0; c < m; ++c) {
+            bias[c] = bd(rng);
+            const quant::QuantMultiplier q = quant::quantize_multiplier(scale * sd(rng));
+            mult[c] = q.multiplier;
+            shift[c] = q.shift;
+          }
+          Epilogue ep;
+          ep.out = out;
+          ep.bias = bias.data();
+          ep.multiplier = mult.data();
+          ep.shift = shift.data();
+          ep.zero_point = out == OutType::kU8 ? 9 : -4;
+          ep.qmin = out == OutType::kU8 ? 0 : -128;
+          ep.qmax = out == OutType::kU8 ? 255 : 127;
+          std::vector<uint8_t> lp(packed_lhs_bytes(m, k)), rp(packed_rhs_bytes(k, npx));
+          pack_lhs(w.data(), m, k, k, 0, lp.data());
+          pack_rhs(r.data(), k, npx, npx, false, 0, rp.data());
+          const int64_t ldy = npx + 5;
+          std::vector<uint8_t> want(m * ldy, 0xAB), got(m * ldy, 0xAB);
+          ThreadPool pool(2);
+          gemm_int8(Operands{lp.data(), rp.data(), m, npx, k, false}, ep, want.data(), ldy, &pool, isa);
+          Operands op{lp.data(), planes.data(), m, npx, k, false};
+          op.rhs_quad_offsets = offs.data();
+          Epilogue ec = ep;
+          ec.per_row = false;
+          gemm_int8_pixel_rows(op, pixels.data(), npx, ec, got.data(), ldy, &pool, isa);
+          ASSERT_EQ(want, got) << "m=" << m << " k=" << k << " npx=" << npx << " out=" << static_cast<int>(out)
+                               << " scale=" << scale;
+        }
+  }
+  if (!ran) EXPECT_FALSE(pixel_rows_ok(32, default_isa())) << "no ISA here runs the pixel-rows form";
+}
+
+}  // namespace
+}  // namespace edgeopt::kernels::gemm_int8

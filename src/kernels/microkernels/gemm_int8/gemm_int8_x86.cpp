@@ -388,6 +388,64 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_avx512(const int32_t* tile, int64_t i0, 
   }
 }
 
+// The pixel-rows epilogue: tile rows are pixels n0.. (mr real), columns the channels j0..j0+31
+// (per-column requantization), written transposed into the channel planes: y[(j0 + j) * ldy + n0 + i].
+// The 8 x 32 bytes are transposed by three unpack levels (bytes, words, dwords) into qwords of one
+// channel's 8 pixels each: channel 16 L + 8 h1 + 4 h2 + 2 h3 + w is qword w of 128-bit lane L of
+// f[h1][h2][h3]. A full tile stores 8 bytes per channel; a partial one only its mr bytes (the rest
+// of the qword would land in the next channel's plane).
+EDGEOPT_TARGET_AVX512VNNI void epilogue_pixel_rows_avx512(const int32_t* tile, int64_t mr, int64_t j0,
+                                                          const Epilogue& ep, uint8_t* y, int64_t ldy, int64_t n0) {
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  const RequantConsts c0 = requant_consts(_mm512_loadu_si512(ep.multiplier + j0), _mm512_loadu_si512(ep.shift + j0));
+  const RequantConsts c1 =
+      requant_consts(_mm512_loadu_si512(ep.multiplier + j0 + 16), _mm512_loadu_si512(ep.shift + j0 + 16));
+  const __m512i b0 = ep.bias ? _mm512_loadu_si512(ep.bias + j0) : _mm512_setzero_si512();
+  const __m512i b1 = ep.bias ? _mm512_loadu_si512(ep.bias + j0 + 16) : _mm512_setzero_si512();
+  __m256i r[kMr];
+  for (int64_t i = 0; i < kMr; ++i) {
+    if (i >= mr) {  // rows past the tile's real ones: junk that is never stored
+      r[i] = r[0];
+      continue;
+    }
+    const __m128i y0 = _mm512_cvtepi32_epi8(requantize16(_mm512_add_epi32(_mm512_load_si512(tile + i * kNr), b0), c0, zp, lo, hi));
+    const __m128i y1 =
+        _mm512_cvtepi32_epi8(requantize16(_mm512_add_epi32(_mm512_load_si512(tile + i * kNr + 16), b1), c1, zp, lo, hi));
+    r[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1);
+  }
+  __m256i a[2][4], b[2][2][2], f[2][2][2][2];
+  for (int p = 0; p < 4; ++p) {
+    a[0][p] = _mm256_unpacklo_epi8(r[2 * p], r[2 * p + 1]);
+    a[1][p] = _mm256_unpackhi_epi8(r[2 * p], r[2 * p + 1]);
+  }
+  for (int h1 = 0; h1 < 2; ++h1)
+    for (int p = 0; p < 2; ++p) {
+      b[h1][0][p] = _mm256_unpacklo_epi16(a[h1][2 * p], a[h1][2 * p + 1]);
+      b[h1][1][p] = _mm256_unpackhi_epi16(a[h1][2 * p], a[h1][2 * p + 1]);
+    }
+  for (int h1 = 0; h1 < 2; ++h1)
+    for (int h2 = 0; h2 < 2; ++h2) {
+      f[h1][h2][0][0] = _mm256_unpacklo_epi32(b[h1][h2][0], b[h1][h2][1]);
+      f[h1][h2][1][0] = _mm256_unpackhi_epi32(b[h1][h2][0], b[h1][h2][1]);
+    }
+  uint8_t* base = y + j0 * ldy + n0;
+  for (int h1 = 0; h1 < 2; ++h1)
+    for (int h2 = 0; h2 < 2; ++h2)
+      for (int h3 = 0; h3 < 2; ++h3) {
+        const __m256i v = f[h1][h2][h3][0];
+        const __m128i lanes[2] = {_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)};
+        for (int l = 0; l < 2; ++l)
+          for (int w = 0; w < 2; ++w) {
+            const int64_t ch = 16 * l + 8 * h1 + 4 * h2 + 2 * h3 + w;
+            const uint64_t q = static_cast<uint64_t>(w == 0 ? _mm_cvtsi128_si64(lanes[l]) : _mm_extract_epi64(lanes[l], 1));
+            if (mr == kMr)
+              std::memcpy(base + ch * ldy, &q, 8);
+            else
+              std::memcpy(base + ch * ldy, &q, static_cast<size_t>(mr));
+          }
+      }
+}
+
 // Row i of a row-pair tile + its bias: the vertical max (columns 0-15 vs 16-31 are the two conv
 // rows), then the max of each column pair in the even lanes (odd lanes: don't care).
 EDGEOPT_TARGET_AVX512VNNI inline __m512i pool_row_pairs(const int32_t* tile, int64_t i, const int32_t* bias_or_null,

@@ -30,9 +30,11 @@ struct ConvInt8State final : OpState {
   std::vector<std::vector<uint8_t>> packed;  // per group: W_g [M/g, C/g*k] as s8 (u8 weights xor 0x80)
   std::vector<int32_t> w_sums;               // per output channel: sum_k W (s8 domain)
   // For the NHWC4 path (2-D, group 1, >= 9 input channels; used when the strides are 1): W as
-  // [M, kh*kw, cq, 4] with the channels zero-padded to cq * 4, packed; empty otherwise.
+  // [M, kh*kw, cq, 4] with the channels zero-padded to cq * 4, packed; empty otherwise, and empty
+  // for a 1x1 kernel over a multiple of 4 channels, whose NHWC4 form is packed[0] byte for byte.
   std::vector<uint8_t> packed_nhwc4;
-  int64_t cq = 0;
+  int64_t cq = 0;  // > 0: the NHWC4 weights exist (nhwc4_weights())
+  const uint8_t* nhwc4_weights() const { return packed_nhwc4.empty() ? packed[0].data() : packed_nhwc4.data(); }
   // For the row-tap path (2-D, group 1, few channels, kernel width <= 4, e.g. the 1-channel first
   // layer; used when the strides are 1): W as [M, C, kh, 4] with the kernel rows zero-padded to
   // 4 taps, packed; empty otherwise.
@@ -93,6 +95,7 @@ std::shared_ptr<ConvInt8State> pack_weights(const Tensor& w, int64_t group, bool
     const int64_t taps = kdim / c;
     st->cq = (c + 3) / 4;
     const int64_t kd4 = taps * st->cq * 4;
+    if (taps == 1 && c % 4 == 0) return st;  // K order (channel) already NHWC4's: packed[0]
     std::vector<uint8_t> w4(static_cast<size_t>(m * kd4), 0);  // s8 domain, padded channels 0
     for (int64_t i = 0; i < m; ++i)
       for (int64_t ch = 0; ch < c; ++ch)
@@ -412,7 +415,7 @@ bool nhwc4_stride2(const conv::Window& w) {
 }
 
 bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
-  if (!st || st->packed_nhwc4.empty() || d.group != 1 || d.win.nd != 2) return false;
+  if (!st || st->cq == 0 || d.group != 1 || d.win.nd != 2) return false;
   const bool s1 = d.win.stride[1] == 1 && d.win.stride[2] == 1, s2 = nhwc4_stride2(d.win);
   if (!s1 && !s2) return false;
   // Dropped virtual columns cost at most a third more work.
@@ -615,34 +618,30 @@ void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int
 
 // Whether the pixel-rows form (gemm_int8_pixel_rows: 8-pixel rows, so only the last row block is
 // partial) beats 32-column panels over the virtual grid, whose junk columns and last partial panel
-// cost a quarter of a 7x7 plane's work and an eighth of a 14x14 one's.
-bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m) {
+// cost a quarter of a 7x7 plane's work and an eighth of a 14x14 one's. A pointwise conv must save a
+// fifth (its NHWC4 planes cost a pass that its packed panels cost anyway only above that): measured
+// on MobileNetV2's 1x1 convs, 7x7 planes gain 0-10%, 14x14 ones (an eighth) lose 10-30%.
+bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m, bool pointwise) {
   if (!gemm_int8::pixel_rows_ok(m, gemm_int8::default_isa())) return false;
   // The rows the tiles compute: blocks of 8 pixels, the last one a 1-, 4- or 8-row tile.
   const int64_t real = g.oh * g.ow, rem = real % gemm_int8::kMr;
   const int64_t rows = real - rem + (rem == 0 ? 0 : rem == 1 ? 1 : rem <= 4 ? 4 : gemm_int8::kMr);
   const int64_t grid = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
-  return rows * 10 < grid * 9;  // at least a tenth less work
+  return pointwise ? rows * 5 < grid * 4 : rows * 10 < grid * 9;
 }
 
 // The conv image's GEMM in the pixel-rows form into y [M, oh, ow] (u8/s8): op as for the virtual
-// grid (indirect R over the planes), ep per row; computed as [pixels, M], then transposed.
+// grid (indirect R over the planes), ep per row (made per column here).
 void run_pixel_rows(const gemm_int8::Operands& op, const Nhwc4Geometry& g, const Epilogue& ep, uint8_t* y,
                     ThreadPool* pool) {
-  const int64_t npx = g.oh * g.ow, m = op.m;
+  const int64_t npx = g.oh * g.ow;
   int64_t* px = thread_offsets2(npx);
   for (int64_t r = 0, n = 0; r < g.oh; ++r)
     for (int64_t c = 0; c < g.ow; ++c, ++n) px[n] = (r * g.wp + c) * 4;
   Epilogue ec = ep;
   ec.per_row = false;  // the channel is the column
   ec.row_table = nullptr;
-  uint8_t* ct = thread_bytes(3, static_cast<size_t>(npx * m));
-  gemm_int8::gemm_int8_pixel_rows(op, px, npx, ec, ct, pool);
-  for (int64_t n0 = 0; n0 < npx; n0 += 16) {  // [npx, m] -> [m, npx], 16 pixels at a time
-    const int64_t nn = std::min<int64_t>(16, npx - n0);
-    for (int64_t ch = 0; ch < m; ++ch)
-      for (int64_t n = 0; n < nn; ++n) y[ch * npx + n0 + n] = ct[(n0 + n) * m + ch];
-  }
+  gemm_int8::gemm_int8_pixel_rows(op, px, npx, ec, y, npx, pool);
 }
 
 // The GEMM of a conv image whose R panels the caller built (virtual grid, or row pairs when
@@ -679,9 +678,9 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
           offs[i] = (q * g.plane_px + a * w.dilation[1] * g.wp + b * w.dilation[2]) * 4;
       }
   if (!pool2x2) {  // the GEMM reads the taps in the planes (indirect R): no panels are built
-    gemm_int8::Operands op{st.packed_nhwc4.data(), planes, d.m, g.nv, kd4, false};
+    gemm_int8::Operands op{st.nhwc4_weights(), planes, d.m, g.nv, kd4, false};
     op.rhs_quad_offsets = offs;
-    if (esz == 1 && pixel_rows_pay(g, d.m)) return run_pixel_rows(op, g, ep, y, pool);
+    if (esz == 1 && pixel_rows_pay(g, d.m, taps == 1)) return run_pixel_rows(op, g, ep, y, pool);
     return run_virtual_grid(op, g, d.m, ep, y, esz, pool);
   }
   const RowPairPanels rpp = rowpair_panels(g);
@@ -693,7 +692,7 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
     const uint8_t* base = planes + rpp.first_px(p, g.wp) * 4;
     for (int64_t i = 0; i < kq; ++i, out += kRun) copy_panel_run(out, base + offs[i], g.wp * 4, true);
   }
-  run_panels(gemm_int8::Operands{st.packed_nhwc4.data(), rp, d.m, ncols, kd4, false}, g, d.m, ep, y, esz, pool, true);
+  run_panels(gemm_int8::Operands{st.nhwc4_weights(), rp, d.m, ncols, kd4, false}, g, d.m, ep, y, esz, pool, true);
 }
 
 // One image of a stride-1 2-D conv with few channels through "row-tap" planes: per channel, pixel
@@ -868,7 +867,9 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
         pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
   const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
-  const bool nhwc4 = !pointwise && nhwc4_applies(d, st) && !(pool2x2 && nhwc4_stride2(d.win));
+  // A pointwise conv on a small plane takes the NHWC4 planes too, for the pixel-rows form.
+  const bool nhwc4 = nhwc4_applies(d, st) && !(pool2x2 && nhwc4_stride2(d.win)) &&
+                     (!pointwise || (!pool2x2 && esz == 1 && pixel_rows_pay(nhwc4_geometry(d.win), d.m, true)));
   const bool rowtap = !pointwise && !nhwc4 && rowtap_applies(d, st);
   const bool rowquad = !pointwise && !nhwc4 && !rowtap && !pool2x2 && rowquad_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {

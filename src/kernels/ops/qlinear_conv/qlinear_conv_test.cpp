@@ -157,6 +157,10 @@ std::vector<Case> cases() {
   v.push_back({{1, 12, 14, 14}, 64, 1, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
   v.push_back({{1, 16, 14, 14}, 32, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
   v.push_back({{2, 9, 13, 14}, 96, 1, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kU8, DType::kU8});
+  // Pointwise convs on small planes take the pixel-rows form over NHWC4 planes: channels a multiple
+  // of 4 (the GEMM weights serve as NHWC4 weights) and not (padded channel quads).
+  v.push_back({{1, 40, 7, 7}, 64, 1, {1, 1}, {}, {}, {}, DType::kU8, DType::kI8, DType::kU8});
+  v.push_back({{2, 18, 14, 14}, 32, 1, {1, 1}, {}, {}, {}, DType::kI8, DType::kI8, DType::kI8});
   v.push_back({{1, 11, 8, 16}, 5, 1, {5, 5}, {}, {2, 2, 2, 2}, {}, DType::kU8, DType::kU8, DType::kU8, 0, true,
                false});
   v.push_back({{1, 10, 3, 3}, 7, 1, {3, 3}, {}, {3, 3, 3, 3}, {}, DType::kI8, DType::kU8, DType::kU8});
