@@ -103,6 +103,16 @@ struct BPanelPacker {
 void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float beta, float* c,
                               int64_t ldc, const GemmEpilogue& ep = {}, ThreadPool* pool = nullptr);
 
+// B read in place through row offsets ("indirect B"): op(B)[k, j] = b[b_row_offsets[k] + j] for
+// k < K (a's columns), j < n. A conv over padded input planes passes one offset per (channel, tap),
+// so the taps are read where they lie: no im2col. The tiles read whole vectors, up to
+// round_up(n, gemm_f32_b_tile()) columns of every row: the caller's buffer must hold them.
+// M and K come from the packed A; C = A op(B) + beta C (+ epilogue).
+void gemm_f32_packed_a_indirect_b(const PackedMatrix& a, int64_t n, const float* b, const int64_t* b_row_offsets,
+                                  float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {},
+                                  ThreadPool* pool = nullptr);
+// The dispatched microkernel's column tile (NR: 48 on AVX-512).
+int64_t gemm_f32_b_tile();
 // This core's measured fp32 FMA throughput in GFLOP/s (best of `repeats` runs of ~10 ms of
 // independent vector FMAs on the dispatched target, timed on the thread's CPU clock): the
 // denominator of "% of peak" in benchmarks and the host profile.

@@ -108,10 +108,13 @@ void store_tail(V x, float* p, size_t tail, M mask) {
 // C tile [MR rows x nr columns] = epilogue(A panel * B panel) with nr in ((NV-1)*L, NV*L]: edge
 // tiles compute only the rows and vectors they need. Panels keep their full kMR/kNR strides.
 // row_bias/col_bias point at the tile's first row/column entry, or are null.
-template <size_t MR, size_t NV>
+// boff (indirect B, GemmProblem::b_row_offsets): null, or B row k of the tile is read at bp + boff[k]
+// instead of the packed panel's bp + k * kNR.
+template <size_t MR, size_t NV, bool kIndirect = false>
 HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
                                float* HWY_RESTRICT c, int64_t ldc, size_t nr, const TileEpi& e,
-                               const float* row_bias, const float* col_bias) {
+                               const float* row_bias, const float* col_bias,
+                               [[maybe_unused]] const int64_t* HWY_RESTRICT boff = nullptr) {
   const D d;
   // The C tile is read (beta or a later K block) and written after the K loop; large C rows are
   // far apart and miss in L2, so ask for them now and let the loads overlap the FMAs.
@@ -122,13 +125,18 @@ HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const fl
     for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
   for (size_t k = 0; k < kc; ++k) {
     V bv[NV];
-    for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, bp + v * kL);
+    if constexpr (kIndirect) {
+      const float* bk = bp + boff[k];
+      for (size_t v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, bk + v * kL);
+    } else {
+      for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, bp + v * kL);
+      bp += kNR;
+    }
     for (size_t r = 0; r < MR; ++r) {
       const V av = hn::Set(d, ap[r]);
       for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
     ap += kMR;
-    bp += kNR;
   }
 
   const size_t tail = nr - (NV - 1) * kL;  // valid lanes of the last vector, 1..L
@@ -165,18 +173,19 @@ HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const fl
 }
 
 using MicroFn = void (*)(size_t, const float*, const float*, float*, int64_t, size_t, const TileEpi&, const float*,
-                         const float*);
+                         const float*, const int64_t*);
 
-template <size_t MR, size_t... NVs>
+template <bool kIndirect, size_t MR, size_t... NVs>
 constexpr std::array<MicroFn, kNV> row_of_kernels(std::index_sequence<NVs...>) {
-  return {&micro_kernel<MR, NVs + 1>...};
+  return {&micro_kernel<MR, NVs + 1, kIndirect>...};
 }
-template <size_t... MRs>
+template <bool kIndirect, size_t... MRs>
 constexpr std::array<std::array<MicroFn, kNV>, kMR> table_of_kernels(std::index_sequence<MRs...>) {
-  return {row_of_kernels<MRs + 1>(std::make_index_sequence<kNV>())...};
+  return {row_of_kernels<kIndirect, MRs + 1>(std::make_index_sequence<kNV>())...};
 }
-// kMicro[mr-1][nv-1]: the kernel for an mr-row, nv-vector tile.
-constexpr auto kMicro = table_of_kernels(std::make_index_sequence<kMR>());
+// kMicro[mr-1][nv-1]: the kernel for an mr-row, nv-vector tile; kMicroIndirect for an indirect B.
+constexpr auto kMicro = table_of_kernels<false>(std::make_index_sequence<kMR>());
+constexpr auto kMicroIndirect = table_of_kernels<true>(std::make_index_sequence<kMR>());
 
 // One whole MR-row panel of row-major A: out[k*MR + r] = src[r*lda + k]. A transpose of MR x L
 // tiles through the stack: L loads per row, then MR-float rows out, so neither side is scalar
@@ -251,7 +260,8 @@ void pack_b(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t kc, int
 // operand, m0 (n0) must be a multiple of MR (NR) so block offsets land on panel boundaries.
 void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t m_pad = round_up(p.m, kMR), n_pad = round_up(p.n, kNR);
-  float* bbuf = p.packed_b ? nullptr : thread_scratch(1, kKC * std::min<int64_t>(kNC, round_up(n1 - n0, kNR)));
+  const bool indirect = p.b_row_offsets != nullptr;
+  float* bbuf = p.packed_b || indirect ? nullptr : thread_scratch(1, kKC * std::min<int64_t>(kNC, round_up(n1 - n0, kNR)));
   float* abuf = p.packed_a ? nullptr : thread_scratch(0, kKC * std::min<int64_t>(kMC, round_up(m1 - m0, kMR)));
   const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
                      p.ep.clamp_max < std::numeric_limits<float>::infinity();
@@ -261,7 +271,9 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
     for (int64_t pc = 0; pc < p.k; pc += kKC) {
       const int64_t kc = std::min(kKC, p.k - pc);
       const float* bblk;
-      if (p.packed_b) {
+      if (indirect) {
+        bblk = nullptr;  // the tiles read B's rows in place
+      } else if (p.packed_b) {
         bblk = p.packed_b + pc * n_pad + jc * kc;
       } else if (p.b_packer.fn) {
         p.b_packer.fn(p.b_packer.ctx, pc, kc, jc, nc, static_cast<int64_t>(kNR), bbuf);
@@ -285,8 +297,14 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, mc - ir));
           const float* cb = p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr;
           const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
-          kMicro[mr - 1][(nr + kL - 1) / kL - 1](static_cast<size_t>(kc), ablk + ir * kc, bblk + jr * kc,
-                                                 p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, nr, e, rb, cb);
+          float* ct = p.c + (ic + ir - c_row0) * p.ldc + jc + jr;
+          const size_t nv = (nr + kL - 1) / kL - 1;
+          if (indirect)
+            kMicroIndirect[mr - 1][nv](static_cast<size_t>(kc), ablk + ir * kc, p.b + jc + jr, ct, p.ldc, nr, e, rb, cb,
+                                       p.b_row_offsets + pc);
+          else
+            kMicro[mr - 1][nv](static_cast<size_t>(kc), ablk + ir * kc, bblk + jr * kc, ct, p.ldc, nr, e, rb, cb,
+                               nullptr);
         };
         if (kc <= kRowsOuterMaxK) {
           // Short K (pointwise convs of few channels): the tiles are cheap and C's stores dominate.
@@ -411,8 +429,10 @@ int64_t split_cost(const GemmProblem& p, const ThreadPool& pool, int64_t tiles, 
     widest = std::max(widest, std::min(e * tile, extent) - b * tile);
   }
   const int64_t other = rows ? p.n : p.m;
-  const bool own_packed = rows ? p.packed_a : p.packed_b;      // packs only its own slice
-  const bool shared_packed = rows ? p.packed_b : p.packed_a;   // packs the whole other operand
+  const bool a_ready = p.packed_a != nullptr;
+  const bool b_ready = p.packed_b != nullptr || p.b_row_offsets != nullptr;  // B needs no packing
+  const bool own_packed = rows ? a_ready : b_ready;            // packs only its own slice
+  const bool shared_packed = rows ? b_ready : a_ready;         // packs the whole other operand
   return widest * other * p.k + kPackWeight * p.k * ((own_packed ? 0 : widest) + (shared_packed ? 0 : other));
 }
 
@@ -643,6 +663,21 @@ void gemm_f32_packed_a_rows(const PackedMatrix& a, int64_t m0, int64_t m1, bool 
   p.rows_end = m1;
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
 }
+
+void gemm_f32_packed_a_indirect_b(const PackedMatrix& a, int64_t n, const float* b, const int64_t* b_row_offsets,
+                                  float beta, float* c, int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {
+  EDGEOPT_CHECK_ARG(!a.empty() && a.is_a() && a.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(true),
+                    "gemm_f32_packed_a_indirect_b: the packed operand was not made by pack_a_f32 in this process");
+  EDGEOPT_CHECK_ARG(b != nullptr && b_row_offsets != nullptr, "gemm_f32_packed_a_indirect_b: no B or no row offsets");
+  const int64_t m = a.rows(), k = a.cols();
+  detail::check_dims("gemm_f32_packed_a_indirect_b", m, n, k);
+  detail::check_ld("gemm_f32_packed_a_indirect_b", "ldc", ldc, n, m);
+  detail::GemmProblem p{false, false, m, n, k, 1.f, beta, nullptr, 0, b, 0, c, ldc, ep, a.data(), nullptr, pool, {}};
+  p.b_row_offsets = b_row_offsets;
+  HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
+}
+
+int64_t gemm_f32_b_tile() { return HWY_DYNAMIC_DISPATCH(detail::Tile)(false); }
 
 void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float beta, float* c,
                               int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {

@@ -22,6 +22,7 @@ struct GemmProblem {
   const float* packed_b = nullptr;  // whole op(B) in pack_b_f32 layout, or null
   ThreadPool* pool = nullptr;
   BPanelPacker b_packer;            // when set: B blocks come from this callback (b is unused)
+  const int64_t* b_row_offsets = nullptr;  // when set: op(B)[k, j] = b[b_row_offsets[k] + j], read in place
   // rows_end >= 0: compute only C rows [rows_begin, rows_end) on the calling thread, with `c`
   // pointing at row rows_begin (gemm_f32_packed_a_rows).
   int64_t rows_begin = 0, rows_end = -1;

@@ -136,9 +136,82 @@ void conv_small_k(const FastConvDims& d, const microkernels::ConvSmallKGeometry&
   }
 }
 
-// 3x3 stride-1 dilation-1 dense 2-D convs with enough channels for the 16 GEMMs to pay.
+// The virtual-grid conv (conv_grid) for a dense 2-D stride-1 conv: the output is computed on a grid
+// of OH rows as wide as the padded input (wp = OW + (kw-1)*dw columns, the extra ones computed and
+// dropped), so the taps of consecutive outputs are consecutive pixels of the zero-padded planes and
+// the GEMM reads B's rows in place (gemm_f32_packed_a_indirect_b), one offset per (channel, tap):
+// no im2col. Only where the dropped columns plus the last partial tile cost at most a tenth more.
+struct GridGeometry {
+  int64_t wp = 0, hp = 0, nv = 0, plane = 0;  // grid width, padded rows, grid outputs, floats per plane
+};
+std::optional<GridGeometry> grid_geometry(const FastConvDims& d) {
+  if (d.group != 1 || d.win.nd != 2 || d.k_sz == 1 || d.win.stride[1] != 1 || d.win.stride[2] != 1) return std::nullopt;
+  GridGeometry g;
+  const int64_t oh = d.win.small[1], ow = d.win.small[2];
+  g.wp = ow + (d.win.kernel[2] - 1) * d.win.dilation[2];
+  g.hp = oh + (d.win.kernel[1] - 1) * d.win.dilation[1];
+  g.nv = oh * g.wp;
+  const int64_t nr = gemm::gemm_f32_b_tile(), tiles = (g.nv + nr - 1) / nr * nr;
+  if (oh * ow == 0 || tiles * 10 > oh * ow * 11) return std::nullopt;
+  // The last tile reads up to `tiles` columns past a tap's offset: slack after the rows.
+  g.plane = (g.hp * g.wp + (tiles - g.nv) + (d.win.kernel[2] - 1) * d.win.dilation[2] + 15) / 16 * 16;
+  return g;
+}
+
+// Y_n = conv(X_n) on the virtual grid (see grid_geometry), + bias, + residual R, clamped.
+void conv_grid(const FastConvDims& d, const GridGeometry& g, const gemm::PackedMatrix& w, const float* px,
+               const float* pb, const float* pr, const FusedActivation& act, float* py) {
+  const int64_t oh = d.win.small[1], ow = d.win.small[2], ih = d.win.big[1], iw = d.win.big[2];
+  const int64_t pt = d.win.pad_begin[1], pl = d.win.pad_begin[2];
+  const int64_t kh = d.win.kernel[1], kw = d.win.kernel[2], dh = d.win.dilation[1], dw = d.win.dilation[2];
+  thread_local std::vector<int64_t> offs;
+  offs.resize(static_cast<size_t>(d.c * kh * kw));
+  for (int64_t c = 0, i = 0; c < d.c; ++c)  // K order (channel, kernel row, kernel column): the weights'
+    for (int64_t a = 0; a < kh; ++a)
+      for (int64_t b = 0; b < kw; ++b, ++i) offs[i] = c * g.plane + a * dh * g.wp + b * dw;
+  float* planes = thread_buffer(0, static_cast<size_t>(d.c * g.plane));
+  float* grid = thread_buffer(1, static_cast<size_t>(d.m * g.nv));
+  // Input rows/columns past what the grid reads are never copied (pad_end larger than needed).
+  const int64_t rows = std::min(ih, g.hp - pt), cols = std::min(iw, g.wp - pl);
+  for (int64_t n = 0; n < d.n; ++n) {
+    const float* x = px + n * d.c * d.in_sz;
+    parallel_for(d.c, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        float* pc = planes + c * g.plane;
+        std::fill(pc, pc + g.plane, 0.f);
+        for (int64_t y = 0; y < rows; ++y)
+          std::memcpy(pc + (y + pt) * g.wp + pl, x + (c * ih + y) * iw, sizeof(float) * static_cast<size_t>(cols));
+      }
+    });
+    gemm::GemmEpilogue ep;
+    ep.row_bias = pb;
+    if (!pr) ep = ep.with_clamp(act.lo, act.hi);
+    gemm::gemm_f32_packed_a_indirect_b(w, g.nv, planes, offs.data(), 0.f, grid, g.nv, ep, &default_pool());
+    // The real columns out (+ the residual, then the clamp, when one is fused).
+    float* y = py + n * d.m * d.out_sz;
+    const float* r = pr ? pr + n * d.m * d.out_sz : nullptr;
+    parallel_for(d.m, [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m)
+        for (int64_t row = 0; row < oh; ++row) {
+          const float* src = grid + m * g.nv + row * g.wp;
+          float* dst = y + (m * oh + row) * ow;
+          if (!r) {
+            std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(ow));
+            continue;
+          }
+          const float* rr = r + (m * oh + row) * ow;
+          for (int64_t x = 0; x < ow; ++x) dst[x] = std::min(std::max(src[x] + rr[x], act.lo), act.hi);
+        }
+    });
+  }
+}
+
+// 3x3 stride-1 dilation-1 dense 2-D convs with enough channels for the 16 GEMMs to pay: at least
+// 128 in and out. On Zen 5 (full-width FMA) the transforms cost more than the saved multiplies
+// below that (ResNet-18 layer1, 64 channels on 56x56: Winograd 1.45 ms, the virtual grid ~1.0);
+// those convs take conv_grid.
 bool winograd_eligible(const Node& node, const Shape& w, int64_t group) {
-  if (w.rank() != 4 || w[2] != 3 || w[3] != 3 || group != 1 || w[0] < 16 || w[1] < 16) return false;
+  if (w.rank() != 4 || w[2] != 3 || w[3] != 3 || group != 1 || w[0] < 128 || w[1] < 128) return false;
   for (int64_t s : node.attr_ints("strides", {1, 1}))
     if (s != 1) return false;
   for (int64_t dl : node.attr_ints("dilations", {1, 1}))
@@ -262,6 +335,7 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
       packed_here[g] = gemm::pack_a_f32(false, d.mg, kdim, pw + g * d.mg * kdim, kdim);
   }
   const std::vector<gemm::PackedMatrix>& packed_w = st ? st->packed_w : packed_here;
+  if (const auto grid = grid_geometry(d)) return conv_grid(d, *grid, packed_w[0], px, pb, pr, act, py);
   if (pr) std::memcpy(py, pr, sizeof(float) * static_cast<size_t>(y.numel()));
   const float beta = pr ? 1.f : 0.f;
   for_each_item(d.n * d.group, [&](int64_t item, ThreadPool* pool) {

@@ -140,7 +140,8 @@ TEST(ConvFast, ForwardMatchesReference) {
 }
 
 // With the state prepare builds (what a Session does): packed weights, Winograd F(2x2,3x3) for
-// 3x3 stride-1 convs with >= 16 channels (odd sizes, asymmetric and large pads, activations).
+// 3x3 stride-1 convs with >= 128 channels, the virtual grid for large stride-1 planes (odd sizes,
+// asymmetric and large pads, dilation, activations).
 TEST(ConvFast, PreparedForwardMatchesReference) {
   const OpDef* op = find_op("Conv");
   ASSERT_NE(op->prepare, nullptr);
@@ -153,6 +154,14 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       {{1, 16, 3, 3}, {16, 16, 3, 3}, 1, {1, 1}, {}, {2, 2, 2, 2}},             // pads larger than the image
       {{1, 20, 28, 28}, {40, 20, 3, 3}, 1, {1, 1}, {}, {}, true, "SAME_UPPER"},
       {{1, 16, 1, 9}, {16, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},             // one input row
+      // Winograd itself takes >= 128 channels in and out (odd counts, batch 2).
+      {{1, 128, 6, 7}, {128, 128, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{2, 130, 5, 5}, {129, 130, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      // The virtual grid (conv_grid: planes read in place, <= 10% dropped columns): 3x3, dilation 2,
+      // 5x5 with asymmetric pads, batch 2, output channels off the panel height.
+      {{1, 8, 40, 44}, {16, 8, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{1, 9, 30, 60}, {10, 9, 3, 3}, 1, {1, 1}, {2, 2}, {2, 2, 2, 2}},
+      {{2, 6, 33, 50}, {7, 6, 5, 5}, 1, {1, 1}, {}, {2, 1, 1, 3}},
   };
   cases.insert(cases.end(), winograd.begin(), winograd.end());
   uint64_t seed = 700;
@@ -227,6 +236,8 @@ TEST(ConvFast, FusedResidualMatchesReference) {
   const ConvCase cases[] = {{{1, 20, 7, 7}, {24, 20, 1, 1}},   {{2, 16, 9, 9}, {16, 16, 1, 1}},
                             {{1, 3, 9, 8}, {5, 3, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
                             {{1, 16, 8, 8}, {16, 16, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 128, 6, 6}, {128, 128, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},  // Winograd
+                            {{1, 8, 40, 44}, {16, 8, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},     // grid
                             {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
   uint64_t seed = 4000;
   for (const ConvCase& cs : cases)
