@@ -113,6 +113,26 @@ void gemm_f32_packed_a_indirect_b(const PackedMatrix& a, int64_t n, const float*
                                   ThreadPool* pool = nullptr);
 // The dispatched microkernel's column tile (NR: 48 on AVX-512).
 int64_t gemm_f32_b_tile();
+// A conv with the output pixels as the tile's rows and the channels as its columns (the "pixel-rows"
+// form): no junk columns on small planes (7x7, 14x14) and any stride, since each pixel is read
+// through its own offset. With K = C * taps and M output channels:
+//   y[ch * ldy + n] = clamp(sum_k planes[pixel_offsets[n] + k_offsets[k]] * W[ch, k] + bias[ch]
+//                           + residual[ch * ldy + n], lo, hi)           for n < npx, ch < M
+// W comes packed once as pack_b_f32(true, K, M, W, K) (W^T in column panels). Reads whole vectors
+// of W only; planes are read at exactly the given offsets.
+struct PixelRowsConv {
+  const PackedMatrix* w = nullptr;
+  const float* planes = nullptr;
+  const int64_t* pixel_offsets = nullptr;  // [npx]
+  const int64_t* k_offsets = nullptr;      // [K]
+  int64_t npx = 0;
+  const float* bias = nullptr;      // [M] or null
+  const float* residual = nullptr;  // laid out as y, or null
+  float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+  float* y = nullptr;
+  int64_t ldy = 0;  // >= npx
+};
+void conv_f32_pixel_rows(const PixelRowsConv& p, ThreadPool* pool = nullptr);
 // This core's measured fp32 FMA throughput in GFLOP/s (best of `repeats` runs of ~10 ms of
 // independent vector FMAs on the dispatched target, timed on the thread's CPU clock): the
 // denominator of "% of peak" in benchmarks and the host profile.

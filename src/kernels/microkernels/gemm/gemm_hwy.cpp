@@ -483,6 +483,68 @@ void GemmRun(const GemmProblem& p) {
   }
 }
 
+// One pixel-rows tile (conv_f32_pixel_rows): rows = kMR output pixels, A[r][k] = px[r][koff[k]]
+// (broadcast), columns = up to kNR output channels from the packed W^T panel (K-blocked as
+// pack_b_f32 lays it out: block pc at wp + pc * n_pad, kc rows of kNR). The tile is written
+// transposed, y[(j0 + j) * ldy + n0 + r] for r < mr, j < nr, with bias, residual and clamp.
+void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px, int64_t j0, size_t nr, int64_t n0,
+                   size_t mr) {
+  const D d;
+  V acc[kMR][kNV];
+  for (size_t r = 0; r < kMR; ++r)
+    for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
+  const int64_t k = p.w->rows();
+  for (int64_t pc = 0; pc < k; pc += kKC) {
+    const int64_t kc = std::min(kKC, k - pc);
+    const float* bp = p.w->data() + pc * n_pad + j0 * kc;
+    const int64_t* koff = p.k_offsets + pc;
+    for (int64_t kk = 0; kk < kc; ++kk, bp += kNR) {
+      V bv[kNV];
+      for (size_t v = 0; v < kNV; ++v) bv[v] = hn::Load(d, bp + v * kL);
+      const int64_t o = koff[kk];
+      for (size_t r = 0; r < kMR; ++r) {
+        const V av = hn::Set(d, px[r][o]);
+        for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+      }
+    }
+  }
+  HWY_ALIGN float tile[kMR * kNR];
+  for (size_t r = 0; r < kMR; ++r)
+    for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kNR + v * kL);
+  for (size_t j = 0; j < nr; ++j) {
+    const int64_t ch = j0 + static_cast<int64_t>(j);
+    const float b = p.bias ? p.bias[ch] : 0.f;
+    float* y = p.y + ch * p.ldy + n0;
+    const float* res = p.residual ? p.residual + ch * p.ldy + n0 : nullptr;
+    for (size_t r = 0; r < mr; ++r) {
+      float x = tile[r * kNR + j] + b;
+      if (res) x += res[r];
+      y[r] = std::min(std::max(x, p.lo), p.hi);
+    }
+  }
+}
+
+void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
+  const int64_t m = p.w->cols(), n_pad = round_up(m, kNR);
+  const int64_t pblocks = (p.npx + kMR - 1) / kMR, cpanels = (m + kNR - 1) / kNR;
+  auto run = [&](int64_t b, int64_t e) {
+    for (int64_t item = b; item < e; ++item) {
+      // Channel panels outer: consecutive items share the panel's weights.
+      const int64_t cp = item / pblocks, pb = item % pblocks, n0 = pb * kMR;
+      const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, p.npx - n0));
+      const float* px[kMR];
+      for (size_t r = 0; r < kMR; ++r) px[r] = p.planes + p.pixel_offsets[n0 + (r < mr ? r : 0)];
+      const int64_t j0 = cp * kNR;
+      PixelRowsTile(p, n_pad, px, j0, static_cast<size_t>(std::min<int64_t>(kNR, m - j0)), n0, mr);
+    }
+  };
+  const int64_t items = pblocks * cpanels;
+  if (pool && pool->num_threads() > 1 && items > 1)
+    pool->parallel_for(items, run);
+  else
+    run(0, items);
+}
+
 size_t PackedFloats(bool is_a, int64_t rows, int64_t cols) {
   return is_a ? static_cast<size_t>(round_up(rows, kMR) * cols) : static_cast<size_t>(rows * round_up(cols, kNR));
 }
@@ -538,6 +600,7 @@ namespace edgeopt::kernels::gemm {
 namespace detail {
 
 HWY_EXPORT(GemmRun);
+HWY_EXPORT(PixelRowsRun);
 HWY_EXPORT(PackedFloats);
 HWY_EXPORT(PackFull);
 HWY_EXPORT(Tile);
@@ -678,6 +741,15 @@ void gemm_f32_packed_a_indirect_b(const PackedMatrix& a, int64_t n, const float*
 }
 
 int64_t gemm_f32_b_tile() { return HWY_DYNAMIC_DISPATCH(detail::Tile)(false); }
+
+void conv_f32_pixel_rows(const PixelRowsConv& p, ThreadPool* pool) {
+  EDGEOPT_CHECK_ARG(p.w && !p.w->empty() && !p.w->is_a() && p.w->tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(false),
+                    "conv_f32_pixel_rows: the weights were not packed by pack_b_f32 in this process");
+  EDGEOPT_CHECK_ARG(p.planes && p.pixel_offsets && p.k_offsets && p.y && p.ldy >= p.npx,
+                    "conv_f32_pixel_rows: missing planes, offsets or output");
+  if (p.npx <= 0 || p.w->cols() == 0) return;
+  HWY_DYNAMIC_DISPATCH(detail::PixelRowsRun)(p, pool);
+}
 
 void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPacker& b, float beta, float* c,
                               int64_t ldc, const GemmEpilogue& ep, ThreadPool* pool) {

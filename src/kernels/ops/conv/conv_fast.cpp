@@ -104,6 +104,8 @@ struct ConvPackedState final : OpState {
   std::vector<gemm::PackedMatrix> winograd_u;
   // Dense 2-D convs with a short K = C*kh*kw (small_k_geometry): the direct kernel's weight panels.
   microkernels::SmallKWeights small_k;
+  // The pixel-rows form (pixel_rows_eligible): W^T packed as the GEMM's B; empty otherwise.
+  gemm::PackedMatrix pixel_rows_w;
 };
 
 // The direct small-K kernel's geometry for a dense (group 1) 2-D conv it handles, else nullopt.
@@ -136,6 +138,29 @@ void conv_small_k(const FastConvDims& d, const microkernels::ConvSmallKGeometry&
   }
 }
 
+// A 2-D conv's window in plain names (the direct paths below).
+struct Win2d {
+  int64_t oh, ow, ih, iw, pt, pl, kh, kw, dh, dw;
+  explicit Win2d(const Window& w)
+      : oh(w.small[1]), ow(w.small[2]), ih(w.big[1]), iw(w.big[2]), pt(w.pad_begin[1]), pl(w.pad_begin[2]),
+        kh(w.kernel[1]), kw(w.kernel[2]), dh(w.dilation[1]), dw(w.dilation[2]) {}
+};
+
+// Every channel of image x as a zero-padded plane of `ph` rows by `pw` columns (input pixel (y, x)
+// at (y + pt, x + pl); rows/columns past the plane are not copied), planes `plane` floats apart.
+void pad_planes(const FastConvDims& d, const Win2d& v, const float* x, int64_t ph, int64_t pw, int64_t plane,
+                float* planes) {
+  const int64_t rows = std::min(v.ih, ph - v.pt), cols = std::min(v.iw, pw - v.pl);
+  parallel_for(d.c, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      float* pc = planes + c * plane;
+      std::fill(pc, pc + plane, 0.f);
+      for (int64_t y = 0; y < rows; ++y)
+        std::memcpy(pc + (y + v.pt) * pw + v.pl, x + (c * v.ih + y) * v.iw, sizeof(float) * static_cast<size_t>(cols));
+    }
+  });
+}
+
 // The virtual-grid conv (conv_grid) for a dense 2-D stride-1 conv: the output is computed on a grid
 // of OH rows as wide as the padded input (wp = OW + (kw-1)*dw columns, the extra ones computed and
 // dropped), so the taps of consecutive outputs are consecutive pixels of the zero-padded planes and
@@ -161,28 +186,17 @@ std::optional<GridGeometry> grid_geometry(const FastConvDims& d) {
 // Y_n = conv(X_n) on the virtual grid (see grid_geometry), + bias, + residual R, clamped.
 void conv_grid(const FastConvDims& d, const GridGeometry& g, const gemm::PackedMatrix& w, const float* px,
                const float* pb, const float* pr, const FusedActivation& act, float* py) {
-  const int64_t oh = d.win.small[1], ow = d.win.small[2], ih = d.win.big[1], iw = d.win.big[2];
-  const int64_t pt = d.win.pad_begin[1], pl = d.win.pad_begin[2];
-  const int64_t kh = d.win.kernel[1], kw = d.win.kernel[2], dh = d.win.dilation[1], dw = d.win.dilation[2];
+  const Win2d v(d.win);
   thread_local std::vector<int64_t> offs;
-  offs.resize(static_cast<size_t>(d.c * kh * kw));
+  offs.resize(static_cast<size_t>(d.c * v.kh * v.kw));
   for (int64_t c = 0, i = 0; c < d.c; ++c)  // K order (channel, kernel row, kernel column): the weights'
-    for (int64_t a = 0; a < kh; ++a)
-      for (int64_t b = 0; b < kw; ++b, ++i) offs[i] = c * g.plane + a * dh * g.wp + b * dw;
+    for (int64_t a = 0; a < v.kh; ++a)
+      for (int64_t b = 0; b < v.kw; ++b, ++i) offs[i] = c * g.plane + a * v.dh * g.wp + b * v.dw;
   float* planes = thread_buffer(0, static_cast<size_t>(d.c * g.plane));
   float* grid = thread_buffer(1, static_cast<size_t>(d.m * g.nv));
-  // Input rows/columns past what the grid reads are never copied (pad_end larger than needed).
-  const int64_t rows = std::min(ih, g.hp - pt), cols = std::min(iw, g.wp - pl);
+  const int64_t oh = v.oh, ow = v.ow;
   for (int64_t n = 0; n < d.n; ++n) {
-    const float* x = px + n * d.c * d.in_sz;
-    parallel_for(d.c, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        float* pc = planes + c * g.plane;
-        std::fill(pc, pc + g.plane, 0.f);
-        for (int64_t y = 0; y < rows; ++y)
-          std::memcpy(pc + (y + pt) * g.wp + pl, x + (c * ih + y) * iw, sizeof(float) * static_cast<size_t>(cols));
-      }
-    });
+    pad_planes(d, v, px + n * d.c * d.in_sz, g.hp, g.wp, g.plane, planes);
     gemm::GemmEpilogue ep;
     ep.row_bias = pb;
     if (!pr) ep = ep.with_clamp(act.lo, act.hi);
@@ -203,6 +217,101 @@ void conv_grid(const FastConvDims& d, const GridGeometry& g, const gemm::PackedM
           for (int64_t x = 0; x < ow; ++x) dst[x] = std::min(std::max(src[x] + rr[x], act.lo), act.hi);
         }
     });
+  }
+}
+
+// The pixel-rows form (gemm::conv_f32_pixel_rows: output pixels as the tile's rows, each read
+// through its own offset into zero-padded planes, 48 channels as its columns): for dense 2-D convs
+// with stride 2 (dilation 1; on four column/row parity planes per channel, so the taps of a pixel
+// are again fixed offsets) and for stride 1 from 256 input channels, where the planes are small
+// (ResNet-18's layer3/4: 14x14 and 7x7, on which 48-column tiles over the outputs compute up to
+// half junk and Winograd's 16 GEMMs have 16-49 columns). No im2col in either case.
+bool pixel_rows_eligible(const Node& node, const Shape& w, int64_t group) {
+  if (w.rank() != 4 || group != 1 || w[2] * w[3] == 1) return false;
+  bool s1 = true, s2 = true, d1 = true;
+  for (int64_t s : node.attr_ints("strides", {1, 1})) s1 = s1 && s == 1, s2 = s2 && s == 2;
+  for (int64_t dl : node.attr_ints("dilations", {1, 1})) d1 = d1 && dl == 1;
+  return (s2 && d1) || (s1 && w[1] >= 256);
+}
+
+// Zero-padded input planes and the tap offsets of the pixel-rows form, for one image.
+struct PixelRowsGeometry {
+  bool s2 = false;
+  int64_t pw = 0, ph = 0, plane = 0;  // plane columns and rows (per stride phase), floats per plane
+};
+std::optional<PixelRowsGeometry> pixel_rows_geometry(const FastConvDims& d) {
+  if (d.group != 1 || d.win.nd != 2 || d.k_sz == 1) return std::nullopt;
+  const int64_t oh = d.win.small[1], ow = d.win.small[2], kh = d.win.kernel[1], kw = d.win.kernel[2];
+  PixelRowsGeometry g;
+  if (d.win.stride[1] == 1 && d.win.stride[2] == 1) {
+    g.pw = ow + (kw - 1) * d.win.dilation[2];
+    g.ph = oh + (kh - 1) * d.win.dilation[1];
+  } else if (d.win.stride[1] == 2 && d.win.stride[2] == 2 && d.win.dilation[1] == 1 && d.win.dilation[2] == 1) {
+    g.s2 = true;  // phase (a % 2, b % 2) of tap (a, b), at pixel offset (a / 2, b / 2)
+    g.pw = ow + (kw - 1) / 2;
+    g.ph = oh + (kh - 1) / 2;
+  } else {
+    return std::nullopt;
+  }
+  g.plane = (g.ph * g.pw + 15) / 16 * 16;
+  return g;
+}
+
+void conv_pixel_rows(const FastConvDims& d, const PixelRowsGeometry& g, const gemm::PackedMatrix& w, const float* px,
+                     const float* pb, const float* pr, const FusedActivation& act, float* py) {
+  const Win2d v(d.win);
+  const int64_t phases = g.s2 ? 4 : 1;
+  thread_local std::vector<int64_t> koff, poff;
+  koff.resize(static_cast<size_t>(d.c * v.kh * v.kw));
+  poff.resize(static_cast<size_t>(v.oh * v.ow));
+  for (int64_t c = 0, i = 0; c < d.c; ++c)  // K order (channel, kernel row, kernel column): the weights'
+    for (int64_t a = 0; a < v.kh; ++a)
+      for (int64_t b = 0; b < v.kw; ++b, ++i)
+        koff[i] = g.s2 ? (c * 4 + 2 * (a % 2) + b % 2) * g.plane + (a / 2) * g.pw + b / 2
+                       : c * g.plane + a * v.dh * g.pw + b * v.dw;
+  for (int64_t r = 0, n = 0; r < v.oh; ++r)
+    for (int64_t x = 0; x < v.ow; ++x, ++n) poff[n] = r * g.pw + x;
+  float* planes = thread_buffer(0, static_cast<size_t>(d.c * phases * g.plane));
+  for (int64_t n = 0; n < d.n; ++n) {
+    const float* x = px + n * d.c * d.in_sz;
+    if (!g.s2) {
+      pad_planes(d, v, x, g.ph, g.pw, g.plane, planes);
+    } else {
+      parallel_for(d.c, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          float* pc = planes + c * 4 * g.plane;
+          std::fill(pc, pc + 4 * g.plane, 0.f);
+          const float* xc = x + c * v.ih * v.iw;
+          // Phase (ry, rx) pixel (i, j) = padded input (2i + ry, 2j + rx).
+          for (int64_t ry = 0; ry < 2; ++ry)
+            for (int64_t i = 0; i < g.ph; ++i) {
+              const int64_t y = 2 * i + ry - v.pt;
+              if (y < 0 || y >= v.ih) continue;
+              const float* row = xc + y * v.iw;
+              for (int64_t rx = 0; rx < 2; ++rx) {
+                float* out = pc + (2 * ry + rx) * g.plane + i * g.pw;
+                // Columns j with 0 <= 2j + rx - pl < iw.
+                const int64_t j0 = std::max<int64_t>(0, (v.pl - rx + 1) / 2);
+                const int64_t j1 = std::min<int64_t>(g.pw, std::max<int64_t>(0, (v.iw + v.pl - rx + 1) / 2));
+                for (int64_t j = j0; j < j1; ++j) out[j] = row[2 * j + rx - v.pl];
+              }
+            }
+        }
+      });
+    }
+    gemm::PixelRowsConv p;
+    p.w = &w;
+    p.planes = planes;
+    p.pixel_offsets = poff.data();
+    p.k_offsets = koff.data();
+    p.npx = v.oh * v.ow;
+    p.bias = pb;
+    p.residual = pr ? pr + n * d.m * d.out_sz : nullptr;
+    p.lo = act.lo;
+    p.hi = act.hi;
+    p.y = py + n * d.m * d.out_sz;
+    p.ldy = d.out_sz;
+    gemm::conv_f32_pixel_rows(p, &default_pool());
   }
 }
 
@@ -257,6 +366,10 @@ std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
   }
   const int64_t mg = m / group, kdim = cg * k_sz;
   const float* pw = w.data<float>();
+  if (pixel_rows_eligible(ctx.node, w.shape(), group)) {
+    st->pixel_rows_w = gemm::pack_b_f32(true, kdim, m, pw, kdim);
+    return st;
+  }
   if (winograd_eligible(ctx.node, w.shape(), group)) {
     std::vector<float> u(static_cast<size_t>(microkernels::kWinogradF23Elems * m * cg));
     microkernels::winograd_f23_weights(pw, m, cg, u.data());
@@ -326,6 +439,9 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     if (!use_state) here = microkernels::conv_small_k_pack_f32(pw, d.m, kdim);
     conv_small_k(d, *g, use_state ? st->small_k : here, px, pb, pr, act, py);
     return;
+  }
+  if (st && !st->pixel_rows_w.empty()) {
+    if (const auto g = pixel_rows_geometry(d)) return conv_pixel_rows(d, *g, st->pixel_rows_w, px, pb, pr, act, py);
   }
   if (st && st->packed_w.size() != static_cast<size_t>(d.group)) st = nullptr;  // packed for another path
   std::vector<gemm::PackedMatrix> packed_here;
