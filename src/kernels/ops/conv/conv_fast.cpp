@@ -226,23 +226,39 @@ void conv_grid(const FastConvDims& d, const GridGeometry& g, const gemm::PackedM
 // are again fixed offsets) and for stride 1 from 256 input channels, where the planes are small
 // (ResNet-18's layer3/4: 14x14 and 7x7, on which 48-column tiles over the outputs compute up to
 // half junk and Winograd's 16 GEMMs have 16-49 columns). No im2col in either case.
+// Pointwise (1x1, stride 1, unpadded) convs read X itself: where the channels are many and so the
+// planes likely small (MobileNetV2's 7x7 block ends, 960 -> 160/320 and 320 -> 1280), 49 outputs
+// fill 56 rows instead of 48 + a 1-column vector tile, and K is long enough (>= 320) for the
+// transposed stores not to matter.
 bool pixel_rows_eligible(const Node& node, const Shape& w, int64_t group) {
-  if (w.rank() != 4 || group != 1 || w[2] * w[3] == 1) return false;
-  bool s1 = true, s2 = true, d1 = true;
+  if (w.rank() != 4 || group != 1) return false;
+  bool s1 = true, s2 = true, d1 = true, unpadded = true;
   for (int64_t s : node.attr_ints("strides", {1, 1})) s1 = s1 && s == 1, s2 = s2 && s == 2;
   for (int64_t dl : node.attr_ints("dilations", {1, 1})) d1 = d1 && dl == 1;
+  for (int64_t p : node.attr_ints("pads", {0, 0, 0, 0})) unpadded = unpadded && p == 0;
+  if (w[2] * w[3] == 1)
+    return s1 && unpadded && !node.has_attr("auto_pad") && (w[1] >= 768 || (w[0] >= 1024 && w[1] >= 320));
   return (s2 && d1) || (s1 && w[1] >= 256);
 }
 
 // Zero-padded input planes and the tap offsets of the pixel-rows form, for one image.
 struct PixelRowsGeometry {
   bool s2 = false;
+  bool pointwise = false;  // the planes are X itself
   int64_t pw = 0, ph = 0, plane = 0;  // plane columns and rows (per stride phase), floats per plane
 };
 std::optional<PixelRowsGeometry> pixel_rows_geometry(const FastConvDims& d) {
-  if (d.group != 1 || d.win.nd != 2 || d.k_sz == 1) return std::nullopt;
+  if (d.group != 1 || d.win.nd != 2) return std::nullopt;
   const int64_t oh = d.win.small[1], ow = d.win.small[2], kh = d.win.kernel[1], kw = d.win.kernel[2];
   PixelRowsGeometry g;
+  if (d.pointwise) {
+    g.pointwise = true;
+    g.pw = ow;
+    g.ph = oh;
+    g.plane = d.in_sz;
+    return g;
+  }
+  if (d.k_sz == 1) return std::nullopt;
   if (d.win.stride[1] == 1 && d.win.stride[2] == 1) {
     g.pw = ow + (kw - 1) * d.win.dilation[2];
     g.ph = oh + (kh - 1) * d.win.dilation[1];
@@ -271,12 +287,13 @@ void conv_pixel_rows(const FastConvDims& d, const PixelRowsGeometry& g, const ge
                        : c * g.plane + a * v.dh * g.pw + b * v.dw;
   for (int64_t r = 0, n = 0; r < v.oh; ++r)
     for (int64_t x = 0; x < v.ow; ++x, ++n) poff[n] = r * g.pw + x;
-  float* planes = thread_buffer(0, static_cast<size_t>(d.c * phases * g.plane));
+  float* planes = g.pointwise ? nullptr : thread_buffer(0, static_cast<size_t>(d.c * phases * g.plane));
   for (int64_t n = 0; n < d.n; ++n) {
     const float* x = px + n * d.c * d.in_sz;
-    if (!g.s2) {
+    const float* taps = g.pointwise ? x : planes;  // a pointwise conv's taps are X's own pixels
+    if (!g.pointwise && !g.s2) {
       pad_planes(d, v, x, g.ph, g.pw, g.plane, planes);
-    } else {
+    } else if (g.s2) {
       parallel_for(d.c, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
           float* pc = planes + c * 4 * g.plane;
@@ -301,7 +318,7 @@ void conv_pixel_rows(const FastConvDims& d, const PixelRowsGeometry& g, const ge
     }
     gemm::PixelRowsConv p;
     p.w = &w;
-    p.planes = planes;
+    p.planes = taps;
     p.pixel_offsets = poff.data();
     p.k_offsets = koff.data();
     p.npx = v.oh * v.ow;

@@ -170,6 +170,9 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       {{1, 20, 13, 11}, {52, 20, 3, 3}, 1, {2, 2}, {}, {0, 1, 2, 1}},
       {{2, 12, 17, 20}, {9, 12, 5, 5}, 1, {2, 2}, {}, {2, 2, 2, 2}},
       {{1, 16, 9, 1}, {16, 16, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},
+      // Pointwise convs with many channels read X in place in the pixel-rows form.
+      {{1, 768, 7, 7}, {40, 768, 1, 1}},
+      {{2, 320, 5, 5}, {1024, 320, 1, 1}, 1, {}, {}, {}, false},
   };
   cases.insert(cases.end(), winograd.begin(), winograd.end());
   uint64_t seed = 700;
@@ -248,6 +251,7 @@ TEST(ConvFast, FusedResidualMatchesReference) {
                             {{1, 8, 40, 44}, {16, 8, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},     // grid
                             {{1, 256, 7, 7}, {64, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},   // pixel rows
                             {{2, 24, 14, 15}, {50, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},   // pixel rows, s2
+                            {{1, 800, 3, 4}, {50, 800, 1, 1}},                                // pixel rows, 1x1
                             {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
   uint64_t seed = 4000;
   for (const ConvCase& cs : cases)
