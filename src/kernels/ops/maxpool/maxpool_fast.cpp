@@ -120,7 +120,33 @@ bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, i
       }
       vmax[c] = m;
     }
-    for (int64_t ox = 0; ox < ow; ++ox) {
+    int64_t ox = 0;
+#if HWY_TARGET != HWY_SCALAR
+    if ((sw == 1 || sw == 2) && pw <= L) {
+      // Whole vectors of outputs: the column maxes between a head and a tail of the lowest value
+      // (taps in the padding then change nothing), output ox reading hp[ox * sw + kx].
+      float* hp = vmax + iw;  // [L lowest][iw column maxes][lowest up to the last load]
+      const int64_t span = (ow + L) * sw + kw + 2 * L;
+      for (int64_t i = 0; i < L; ++i) hp[i] = std::numeric_limits<float>::lowest();
+      std::memcpy(hp + L, vmax, sizeof(float) * static_cast<size_t>(iw));
+      for (int64_t i = L + iw; i < span; ++i) hp[i] = std::numeric_limits<float>::lowest();
+      const float* base = hp + L - pw;
+      for (; ox + L <= ow; ox += L) {
+        auto m = hn::Set(d, std::numeric_limits<float>::lowest());
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          if (sw == 1) {
+            m = hn::Max(m, hn::LoadU(d, base + ox + kx));
+          } else {
+            hn::Vec<D> even, odd;
+            hn::LoadInterleaved2(d, base + 2 * ox + (kx & ~int64_t{1}), even, odd);
+            m = hn::Max(m, (kx & 1) ? odd : even);
+          }
+        }
+        hn::StoreU(m, d, yr + ox);
+      }
+    }
+#endif
+    for (; ox < ow; ++ox) {
       const int64_t ws = ox * sw - pw;
       const int64_t c0 = std::max<int64_t>(ws, 0), c1 = std::min<int64_t>(ws + kw, iw);
       float m = std::numeric_limits<float>::lowest();
@@ -471,8 +497,9 @@ void maxpool_fast(ForwardCtx& ctx) {
       planes,
       [&](int64_t b, int64_t e) {
         if (separable) {
-          thread_local std::vector<float> vmax;
-          if (vmax.size() < static_cast<size_t>(g.iw)) vmax.resize(static_cast<size_t>(g.iw));
+          thread_local std::vector<float> vmax;  // column maxes, then their padded copy (MaxPoolSeparablePlane)
+          const auto need = static_cast<size_t>(g.iw + (g.ow + 64) * g.sw + g.kw + 256);
+          if (vmax.size() < need) vmax.resize(need);
           for (int64_t p = b; p < e; ++p)
             if (!HWY_DYNAMIC_DISPATCH(MaxPoolSeparablePlane)(px + p * in_sz, g.ih, g.iw, g.oh, g.ow, g.kh, g.kw, g.sh,
                                                               g.sw, g.ph, g.pw, py + p * out_sz, vmax.data()))

@@ -50,6 +50,12 @@ std::vector<PoolCase> pool_cases() {
   cases.push_back({{1, 3, 12, 11}, {3, 2}, {2, 3}, {1, 0, 2, 1}, {2, 1}});  // dilation, asymmetric pads
   cases.push_back({{1, 2, 3, 3}, {2, 2}, {3, 3}, {2, 2, 2, 2}, {}});         // windows wholly in the padding
   cases.push_back({{1, 1, 1, 1}, {1, 1}, {}, {}, {}});
+  // Rows of several vectors of outputs (the vector horizontal pass of the separable max): ResNet's
+  // 3x3/2 pad 1, stride 1, a 5-wide stride-2 window, ceil mode.
+  cases.push_back({{1, 4, 20, 112}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}});
+  cases.push_back({{2, 3, 9, 70}, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  cases.push_back({{1, 2, 11, 77}, {5, 5}, {2, 2}, {2, 2, 2, 2}, {}});
+  cases.push_back({{1, 3, 15, 67}, {3, 3}, {2, 2}, {0, 1, 1, 0}, {}, 1});
   cases.push_back({{3, 5, 17}, {3}, {2}, {1, 1}, {}});                      // 1-D
   cases.push_back({{1, 2, 5, 6, 7}, {2, 2, 2}, {2, 2, 2}, {}, {}});           // 3-D: the reference
   return cases;
