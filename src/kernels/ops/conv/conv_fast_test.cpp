@@ -170,6 +170,7 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       {{1, 20, 13, 11}, {52, 20, 3, 3}, 1, {2, 2}, {}, {0, 1, 2, 1}},
       {{2, 12, 17, 20}, {9, 12, 5, 5}, 1, {2, 2}, {}, {2, 2, 2, 2}},
       {{1, 16, 9, 1}, {16, 16, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},
+      {{1, 64, 20, 21}, {97, 64, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},  // K blocks x pixel-block groups
       // Pointwise convs with many channels read X in place in the pixel-rows form.
       {{1, 768, 7, 7}, {40, 768, 1, 1}},
       {{2, 320, 5, 5}, {1024, 320, 1, 1}, 1, {}, {}, {}, false},
