@@ -236,25 +236,33 @@ bool pixel_rows_eligible(const Node& node, const Shape& w, int64_t group) {
   for (int64_t s : node.attr_ints("strides", {1, 1})) s1 = s1 && s == 1, s2 = s2 && s == 2;
   for (int64_t dl : node.attr_ints("dilations", {1, 1})) d1 = d1 && dl == 1;
   for (int64_t p : node.attr_ints("pads", {0, 0, 0, 0})) unpadded = unpadded && p == 0;
-  if (w[2] * w[3] == 1)
-    return s1 && unpadded && !node.has_attr("auto_pad") && (w[1] >= 768 || (w[0] >= 1024 && w[1] >= 320));
+  if (w[2] * w[3] == 1) {
+    if (!unpadded || node.has_attr("auto_pad")) return false;
+    // 1x1 stride 2 reads X in place too, from 256 channels: with a short K the transposed stores
+    // cost more than im2col saves (ResNet's 64 -> 128 at 56x56: 0.082 -> 0.095 ms; 256 -> 512 at
+    // 14x14: 0.085 -> 0.071).
+    return (s2 && w[1] >= 256) || (s1 && (w[1] >= 768 || (w[0] >= 1024 && w[1] >= 320)));
+  }
   return (s2 && d1) || (s1 && w[1] >= 256);
 }
 
 // Zero-padded input planes and the tap offsets of the pixel-rows form, for one image.
 struct PixelRowsGeometry {
   bool s2 = false;
-  bool pointwise = false;  // the planes are X itself
+  bool pointwise = false;  // 1x1: the planes are X itself (rows of pw = the input width)
+  int64_t stride = 1;      // of a 1x1 conv
   int64_t pw = 0, ph = 0, plane = 0;  // plane columns and rows (per stride phase), floats per plane
 };
 std::optional<PixelRowsGeometry> pixel_rows_geometry(const FastConvDims& d) {
   if (d.group != 1 || d.win.nd != 2) return std::nullopt;
   const int64_t oh = d.win.small[1], ow = d.win.small[2], kh = d.win.kernel[1], kw = d.win.kernel[2];
   PixelRowsGeometry g;
-  if (d.pointwise) {
+  if (d.k_sz == 1 && d.win.pad_begin[1] == 0 && d.win.pad_begin[2] == 0 && d.win.stride[1] == d.win.stride[2]) {
+    // 1x1, unpadded: the taps are X's own pixels, output (r, c) at input (s r, s c).
     g.pointwise = true;
-    g.pw = ow;
-    g.ph = oh;
+    g.stride = d.win.stride[1];
+    g.pw = d.win.big[2];
+    g.ph = d.win.big[1];
     g.plane = d.in_sz;
     return g;
   }
@@ -286,7 +294,7 @@ void conv_pixel_rows(const FastConvDims& d, const PixelRowsGeometry& g, const ge
         koff[i] = g.s2 ? (c * 4 + 2 * (a % 2) + b % 2) * g.plane + (a / 2) * g.pw + b / 2
                        : c * g.plane + a * v.dh * g.pw + b * v.dw;
   for (int64_t r = 0, n = 0; r < v.oh; ++r)
-    for (int64_t x = 0; x < v.ow; ++x, ++n) poff[n] = r * g.pw + x;
+    for (int64_t x = 0; x < v.ow; ++x, ++n) poff[n] = (r * g.pw + x) * (g.pointwise ? g.stride : 1);
   float* planes = g.pointwise ? nullptr : thread_buffer(0, static_cast<size_t>(d.c * phases * g.plane));
   for (int64_t n = 0; n < d.n; ++n) {
     const float* x = px + n * d.c * d.in_sz;

@@ -174,6 +174,7 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       // Pointwise convs with many channels read X in place in the pixel-rows form.
       {{1, 768, 7, 7}, {40, 768, 1, 1}},
       {{2, 320, 5, 5}, {1024, 320, 1, 1}, 1, {}, {}, {}, false},
+      {{2, 256, 10, 9}, {50, 256, 1, 1}, 1, {2, 2}},  // 1x1 stride 2 (ResNet's downsampling), odd sizes
   };
   cases.insert(cases.end(), winograd.begin(), winograd.end());
   uint64_t seed = 700;
@@ -253,6 +254,7 @@ TEST(ConvFast, FusedResidualMatchesReference) {
                             {{1, 256, 7, 7}, {64, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},   // pixel rows
                             {{2, 24, 14, 15}, {50, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},   // pixel rows, s2
                             {{1, 800, 3, 4}, {50, 800, 1, 1}},                                // pixel rows, 1x1
+                            {{1, 256, 14, 13}, {128, 256, 1, 1}, 1, {2, 2}},                  // pixel rows, 1x1/2
                             {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
   uint64_t seed = 4000;
   for (const ConvCase& cs : cases)
