@@ -123,11 +123,16 @@ HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const fl
   V acc[MR][NV];
   for (size_t r = 0; r < MR; ++r)
     for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  const size_t tail = nr - (NV - 1) * kL;  // valid lanes of the last vector, 1..L
+  const auto tail_mask = hn::FirstN(d, tail);
+  const bool full = tail == kL;
   for (size_t k = 0; k < kc; ++k) {
     V bv[NV];
     if constexpr (kIndirect) {
+      // B's rows are the caller's memory: an edge tile reads only its nr columns.
       const float* bk = bp + boff[k];
-      for (size_t v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, bk + v * kL);
+      for (size_t v = 0; v < NV; ++v)
+        bv[v] = (v + 1 < NV || full) ? hn::LoadU(d, bk + v * kL) : load_tail(bk + v * kL, tail, tail_mask);
     } else {
       for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, bp + v * kL);
       bp += kNR;
@@ -139,9 +144,6 @@ HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const fl
     ap += kMR;
   }
 
-  const size_t tail = nr - (NV - 1) * kL;  // valid lanes of the last vector, 1..L
-  const auto tail_mask = hn::FirstN(d, tail);
-  const bool full = tail == kL;
   const V valpha = hn::Set(d, e.alpha), vbeta = hn::Set(d, e.beta);
   const V vlo = hn::Set(d, e.lo), vhi = hn::Set(d, e.hi);
   V cbias[NV];
