@@ -65,6 +65,7 @@ namespace upsample { extern const OpDef kOpDef; }
 namespace quantize_linear { extern const OpDef kOpDef; }
 namespace dequantize_linear { extern const OpDef kOpDef; }
 namespace lstm { extern const OpDef kOpDef; }
+namespace lstm_dynamic_int8 { extern const OpDef kOpDef; }
 namespace gru { extern const OpDef kOpDef; }
 namespace rnn { extern const OpDef kOpDef; }
 namespace cast { extern const OpDef kOpDef; }
@@ -142,6 +143,7 @@ constexpr const OpDef* kAllOps[] = {
     &ops::quantize_linear::kOpDef,
     &ops::dequantize_linear::kOpDef,
     &ops::lstm::kOpDef,
+    &ops::lstm_dynamic_int8::kOpDef,
     &ops::gru::kOpDef,
     &ops::rnn::kOpDef,
     &ops::cast::kOpDef,

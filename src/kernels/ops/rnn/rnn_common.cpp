@@ -94,18 +94,24 @@ void check_f32(const Tensor& t, const char* name) {
                 std::string("input ") + name + " is " + t.describe() + "; this kernel supports f32 only");
 }
 
+void check_weights(const Tensor& t, const char* name, DType want) {
+  if (want == DType::kF32) return check_f32(t, name);
+  EDGEOPT_CHECK_ARG(t.dtype() == want, std::string("input ") + name + " is " + t.describe() +
+                                           "; this kernel needs its " + dtype_name(want) + " codes");
+}
+
 }  // namespace
 
 RnnConfig read_rnn_config(const Node& node, std::span<const Tensor> in, int64_t gates,
-                          const std::vector<std::string>& default_acts) {
+                          const std::vector<std::string>& default_acts, DType weights) {
   for (size_t i = 0; i < 3; ++i)
     EDGEOPT_CHECK_ARG(i < in.size() && in[i].defined(),
                       "input " + std::to_string(i) + " (" + std::string(i == 0 ? "X" : i == 1 ? "W" : "R") +
                           ") is required");
   const Tensor &x = in[0], &w = in[1], &r = in[2];
   check_f32(x, "X");
-  check_f32(w, "W");
-  check_f32(r, "R");
+  check_weights(w, "W", weights);
+  check_weights(r, "R", weights);
   RnnConfig cfg;
   cfg.layout = node.attr_int("layout", 0);
   EDGEOPT_CHECK_ARG(cfg.layout == 0 || cfg.layout == 1,
