@@ -1,5 +1,5 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
-// real consumers, QDQ fusion (int8 ops, then LSTMs on int8 weights) before constant folding (which
+// real consumers, QDQ fusion (int8 ops, then LSTMs/GRUs on int8 weights) before constant folding (which
 // would dequantize the int8 weights),
 // then the QLinearConv + MaxPool fusion on its result,
 // constants before BN folding (BN parameters may come from folded nodes), BN folding before
@@ -16,7 +16,7 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   reports.push_back(remove_identity_ops(g));
   reports.push_back(fuse_qdq(g));
   const bool qdq_fused = reports.back().nodes_changed != 0;
-  reports.push_back(fuse_dq_lstm(g));
+  reports.push_back(fuse_dq_recurrent(g));
   // The DequantizeLinear(weights) the two fusions orphaned: before fold_constants would dequantize them.
   if (qdq_fused || reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
   reports.push_back(fuse_qconv_maxpool(g));

@@ -94,13 +94,6 @@ void LstmOutputs::publish(ForwardCtx& ctx) const {
   if (named(2)) ctx.out[2] = y_c;
 }
 
-// The gate matrix-vector products dominate: per step and direction, G*H*(input + H).
-int64_t lstm_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
-  if (in.size() < 3 || in[0].rank() != 3 || in[1].rank() != 3 || in[2].rank() != 3) return 0;
-  const int64_t steps = in[0][0] * in[0][1];  // seq * batch in either layout
-  return steps * in[1][0] * (in[1][1] * in[1][2] + in[2][1] * in[2][2]);
-}
-
 namespace {
 
 void lstm_f32_ref(ForwardCtx& ctx) {
@@ -269,7 +262,7 @@ void lstm_f32_fast(ForwardCtx& ctx);  // lstm_fast.cpp
 std::shared_ptr<const OpState> lstm_f32_prepare(const PrepareCtx& ctx);
 
 extern const OpDef kOpDef{.name = "LSTM", .min_opset = 7, .max_opset = 18, .forward = lstm_f32_ref,
-                          .backward = lstm_f32_grad, .macs = lstm_macs,
+                          .backward = lstm_f32_grad, .macs = recurrent::gate_product_macs,
                           .forward_fast = lstm_f32_fast, .prepare = lstm_f32_prepare};
 
 }  // namespace edgeopt::kernels::ops::lstm

@@ -42,7 +42,4 @@ struct LstmOutputs {
   void publish(ForwardCtx& ctx) const;
 };
 
-// Multiply-accumulates of an LSTM node (the gate products), for W and R of either dtype.
-int64_t lstm_macs(const Node& node, std::span<const Shape> in, std::span<const Shape> out);
-
 }  // namespace edgeopt::kernels::ops::lstm

@@ -1,8 +1,6 @@
 // LSTMDynamicInt8: validation and the reference forward (the contract is in lstm_int8.h).
 #include "kernels/ops/lstm/lstm_int8.h"
 
-#include <cmath>
-#include <string>
 #include <vector>
 
 #include "kernels/common.h"
@@ -10,40 +8,13 @@
 #include "kernels/quant/dynamic_quant.h"
 
 namespace edgeopt::kernels::ops::lstm_dynamic_int8 {
-namespace {
-
 using recurrent::RnnConfig;
-
-// A weight scale: f32 with 1 or `rows` values, each finite and > 0. Returns whether it is per row.
-bool read_scale(std::span<const Tensor> in, size_t i, const char* name, int64_t rows) {
-  EDGEOPT_CHECK_ARG(i < in.size() && in[i].defined(), std::string("input ") + name + " (input " +
-                                                          std::to_string(i) + ") is required");
-  const Tensor& s = in[i];
-  EDGEOPT_CHECK_ARG(s.dtype() == DType::kF32, std::string("input ") + name + " is " + s.describe() + "; it must be f32");
-  EDGEOPT_CHECK_ARG(s.numel() == 1 || (s.rank() == 1 && s.numel() == rows),
-                    std::string("input ") + name + " has shape " + s.shape().str() +
-                        "; it must hold 1 value or one per gate row ([" + std::to_string(rows) + "] = 4*hidden_size)");
-  const float* p = s.data<float>();
-  for (int64_t k = 0; k < s.numel(); ++k)
-    EDGEOPT_CHECK_ARG(std::isfinite(p[k]) && p[k] > 0.f, std::string("input ") + name + "[" + std::to_string(k) +
-                                                              "] = " + std::to_string(p[k]) +
-                                                              "; scales must be finite and > 0");
-  return s.numel() != 1;
-}
-
-}  // namespace
 
 LstmInt8Inputs read_lstm_int8_inputs(const Node& node, std::span<const Tensor> in) {
   LstmInt8Inputs q;
   q.cfg = lstm::lstm_config(node, in, DType::kI8);
   q.input_forget = node.attr_int("input_forget", 0) != 0;
-  const int64_t G = lstm::kGates * q.cfg.hidden;
-  q.w_per_row = read_scale(in, kWScale, "W_scale", G);
-  q.r_per_row = read_scale(in, kRScale, "R_scale", G);
-  q.w = in[1].data<int8_t>();
-  q.r = in[2].data<int8_t>();
-  q.w_scale = in[kWScale].data<float>();
-  q.r_scale = in[kRScale].data<float>();
+  q.q = recurrent::read_int8_weights(in, kWScale, kRScale, lstm::kGates * q.cfg.hidden);
   return q;
 }
 
@@ -52,8 +23,9 @@ namespace {
 // The oracle: per direction, step and batch row, the two integer dot products of every gate row,
 // scaled back and summed in the order the fast kernel does ((xw + bias) + hr), then LSTM's cell.
 void lstm_dynamic_int8_ref(ForwardCtx& ctx) {
-  const LstmInt8Inputs q = read_lstm_int8_inputs(ctx.node, ctx.in);
-  const RnnConfig& cfg = q.cfg;
+  const LstmInt8Inputs args = read_lstm_int8_inputs(ctx.node, ctx.in);
+  const RnnConfig& cfg = args.cfg;
+  const recurrent::Int8Weights& q = args.q;
   const int64_t H = cfg.hidden, I = cfg.input, S = cfg.seq, B = cfg.batch, G = lstm::kGates * H;
   const float* x = ctx.in[0].data<float>();
   const Tensor* b_in = recurrent::optional_input(ctx.in, 3);
@@ -83,20 +55,11 @@ void lstm_dynamic_int8_ref(ForwardCtx& ctx) {
         const int32_t* xq = qx.data() + cfg.x_off(t, b);
         const int32_t* hq = qh.data() + b * H;
         for (int64_t k = 0; k < G; ++k) {
-          int32_t ax = 0, sum_w = 0, ah = 0, sum_r = 0;
-          for (int64_t i = 0; i < I; ++i) {
-            ax += xq[i] * w[k * I + i];
-            sum_w += w[k * I + i];
-          }
-          for (int64_t j = 0; j < H; ++j) {
-            ah += hq[j] * r[k * H + j];
-            sum_r += r[k * H + j];
-          }
-          float xw = static_cast<float>(ax - px.zero_point * sum_w) * (px.scale * q.w_scale_of(k));
+          float xw = recurrent::dequantized_dot(xq, w + k * I, I, px, q.w_scale_of(k));
           if (bias) xw += bias[k] + bias[G + k];
-          gates[k] = xw + static_cast<float>(ah - ph.zero_point * sum_r) * (ph.scale * q.r_scale_of(k));
+          gates[k] = xw + recurrent::dequantized_dot(hq, r + k * H, H, ph, q.r_scale_of(k));
         }
-        lstm::lstm_cell_f32_ref(cfg, d, q.input_forget, p, gates.data(), c.data() + b * H, h.data() + b * H);
+        lstm::lstm_cell_f32_ref(cfg, d, args.input_forget, p, gates.data(), c.data() + b * H, h.data() + b * H);
         std::copy_n(h.data() + b * H, H, out.y.data<float>() + cfg.y_off(t, d, b));
       }
     }
@@ -108,7 +71,7 @@ void lstm_dynamic_int8_ref(ForwardCtx& ctx) {
 }  // namespace
 
 extern const OpDef kOpDef{.name = "LSTMDynamicInt8", .min_opset = 7, .max_opset = 18,
-                          .forward = lstm_dynamic_int8_ref, .macs = lstm::lstm_macs,
+                          .forward = lstm_dynamic_int8_ref, .macs = recurrent::gate_product_macs,
                           .forward_fast = lstm_dynamic_int8_fast, .prepare = lstm_dynamic_int8_prepare};
 
 }  // namespace edgeopt::kernels::ops::lstm_dynamic_int8

@@ -1,4 +1,4 @@
-// LSTMDynamicInt8 (edgeopt-internal, made by runtime/passes fuse_dq_lstm from
+// LSTMDynamicInt8 (edgeopt-internal, made by runtime/passes fuse_dq_recurrent from
 // DequantizeLinear(int8 W), DequantizeLinear(int8 R) -> LSTM; never exported): an LSTM whose W and
 // R stay int8 codes and whose gate products run in integers on activations quantized per call to
 // u8, what ONNX Runtime's DynamicQuantizeLSTM does.
@@ -15,7 +15,7 @@
 // Against LSTM on the dequantized weights the difference is the activations' rounding, at most
 // half a step (s_x / 2, s_h / 2) per input value. Inference only (no backward).
 //
-// Reference: lstm_dynamic_int8_ref (lstm_int8.cpp), plain loops. Fast (lstm_int8_fast.cpp): W and R
+// The dynamic products are rnn_int8.h's. Reference: lstm_dynamic_int8_ref (lstm_int8.cpp), plain loops. Fast (lstm_int8_fast.cpp): W and R
 // packed once for gemm_int8 (u8 activations x s8 codes, AVX512-VNNI / AVX2 / NEON / scalar), the
 // input projection of all time steps as one GEMM, one GEMM per step for h R^T, and LSTM's
 // vectorized cell; it equals the reference up to f32 rounding of the cell's activations.
@@ -25,6 +25,7 @@
 
 #include "kernels/op_def.h"
 #include "kernels/ops/rnn/rnn_common.h"
+#include "kernels/ops/rnn/rnn_int8.h"
 
 namespace edgeopt::kernels::ops::lstm_dynamic_int8 {
 
@@ -33,13 +34,7 @@ inline constexpr size_t kWScale = 8, kRScale = 9;  // input indices of W_scale a
 struct LstmInt8Inputs {
   recurrent::RnnConfig cfg;
   bool input_forget = false;
-  const int8_t* w = nullptr;  // [dirs, 4H, I]
-  const int8_t* r = nullptr;  // [dirs, 4H, H]
-  const float* w_scale = nullptr;
-  const float* r_scale = nullptr;
-  bool w_per_row = false, r_per_row = false;
-  float w_scale_of(int64_t k) const { return w_scale[w_per_row ? k : 0]; }
-  float r_scale_of(int64_t k) const { return r_scale[r_per_row ? k : 0]; }
+  recurrent::Int8Weights q;
 };
 
 // Validates every input (LSTM's rules with W and R as i8, and the scales: f32, 1 or 4H values,

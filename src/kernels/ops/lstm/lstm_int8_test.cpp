@@ -9,14 +9,12 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/microkernels/gemm_int8/gemm_int8.h"
 #include "kernels/quant/dynamic_quant.h"
+#include "kernels/ops/rnn/rnn_int8_testing.h"
 #include "kernels/testing/op_tester.h"
 
 namespace edgeopt::kernels::testing {
 namespace {
-
-namespace gi = gemm_int8;
 
 struct Case {
   std::string direction = "forward";
@@ -30,33 +28,6 @@ struct Case {
   int64_t dirs() const { return direction == "bidirectional" ? 2 : 1; }
 };
 
-// f32 weights [dirs, rows, cols] -> symmetric int8 codes (-127..127) with one scale per gate row
-// (shared by the directions, as DequantizeLinear axis 1) or per tensor; and their dequantized f32.
-struct QuantWeights {
-  Tensor codes, scale, dequantized;
-};
-QuantWeights quantize_weights(const Tensor& w, bool per_row) {
-  const int64_t dirs = w.shape()[0], rows = w.shape()[1], cols = w.shape()[2];
-  QuantWeights q{Tensor(DType::kI8, w.shape()), Tensor(DType::kF32, Shape{per_row ? rows : 1}),
-                 Tensor(DType::kF32, w.shape())};
-  const float* pw = w.data<float>();
-  float* s = q.scale.data<float>();
-  std::fill(s, s + q.scale.numel(), 0.f);
-  for (int64_t d = 0; d < dirs; ++d)
-    for (int64_t k = 0; k < rows; ++k)
-      for (int64_t i = 0; i < cols; ++i) {
-        float& m = s[per_row ? k : 0];
-        m = std::max(m, std::fabs(pw[(d * rows + k) * cols + i]) / 127.f);
-      }
-  for (int64_t e = 0; e < w.numel(); ++e) {
-    const float sc = s[per_row ? (e / cols) % rows : 0];
-    const int32_t c = quant::quantize_f32(pw[e], sc, 0, -127, 127);
-    q.codes.data<int8_t>()[e] = static_cast<int8_t>(c);
-    q.dequantized.data<float>()[e] = quant::dequantize_f32(c, sc, 0);
-  }
-  return q;
-}
-
 Node int8_node(const Case& c) {
   Node n = make_node("LSTMDynamicInt8", 10, 3);
   if (!c.lens) n.inputs[4] = "";
@@ -68,11 +39,6 @@ Node int8_node(const Case& c) {
   return n;
 }
 
-// The LSTM node and inputs on the dequantized weights, and the int8 node's inputs.
-struct Problem {
-  Node f32_node, int8_node;
-  std::vector<Tensor> f32_in, int8_in;
-};
 Problem make_problem(const Case& c, uint64_t seed) {
   const int64_t D = c.dirs(), H = c.hidden, B = c.batch, S = c.seq;
   const Shape xs = c.layout == 0 ? Shape{S, B, c.input} : Shape{B, S, c.input};
@@ -101,29 +67,8 @@ Problem make_problem(const Case& c, uint64_t seed) {
   return p;
 }
 
-std::vector<Tensor> run_with(ForwardFn fn, const Node& n, const std::vector<Tensor>& in,
-                             const OpState* state = nullptr) {
-  std::vector<Tensor> out(n.outputs.size());
-  ForwardCtx ctx{n, in, out};
-  ctx.state = state;
-  fn(ctx);
-  return out;
-}
-
-// What a Session's prepare sees: the constant inputs (W, R, B, scales) defined, the per-run ones not.
 std::shared_ptr<const OpState> prepare_for(const Node& n, const std::vector<Tensor>& in) {
-  std::vector<Tensor> consts(in.size());
-  for (size_t i : {1, 2, 3, 8, 9}) consts[i] = in[i];
-  return find_op("LSTMDynamicInt8")->prepare(PrepareCtx{n, consts, 17});
-}
-
-void expect_outputs_close(const std::vector<Tensor>& want, const std::vector<Tensor>& got, double atol, double rtol,
-                          const std::string& what) {
-  ASSERT_EQ(want.size(), got.size()) << what;
-  for (size_t i = 0; i < want.size(); ++i) {
-    ASSERT_EQ(want[i].defined(), got[i].defined()) << what << " output " << i;
-    if (want[i].defined()) expect_close(want[i], got[i], atol, rtol, what + " output " + std::to_string(i));
-  }
+  return testing::prepare_for(n, in, {1, 2, 3, 8, 9});
 }
 
 std::vector<Case> sweep() {
@@ -145,26 +90,8 @@ std::vector<Case> sweep() {
   return cases;
 }
 
-// The fast kernel equals the reference up to its vectorized activations (atol 1e-5 would also pass
-// on this machine; a code of h flipping at a rounding tie is what the margin is for).
 TEST(LstmDynamicInt8, FastMatchesReferenceOnEveryInt8Isa) {
-  const OpDef* op = find_op("LSTMDynamicInt8");
-  ASSERT_NE(op, nullptr);
-  ASSERT_NE(op->forward_fast, nullptr);
-  for (gi::Isa isa : gi::supported_isas()) {
-    gi::ScopedForcedIsa forced(isa);
-    uint64_t seed = 300;
-    for (const Case& c : sweep()) {
-      const Problem p = make_problem(c, seed += 10);
-      const std::string what = std::string(gi::isa_name(isa)) + " " + c.describe();
-      const auto want = run_with(op->forward, p.int8_node, p.int8_in);
-      expect_outputs_close(want, run_with(op->forward_fast, p.int8_node, p.int8_in), 1e-4, 1e-4, what);
-      const auto st = prepare_for(p.int8_node, p.int8_in);
-      ASSERT_NE(st, nullptr) << what;
-      expect_outputs_close(want, run_with(op->forward_fast, p.int8_node, p.int8_in, st.get()), 1e-4, 1e-4,
-                           what + " (prepared)");
-    }
-  }
+  expect_fast_matches_reference_on_every_isa(sweep(), make_problem, 300, {1, 2, 3, 8, 9});
 }
 
 // Oracle: LSTM's f32 reference, one step at a time (seq 1 per direction), fed X and h through
@@ -224,14 +151,7 @@ TEST(LstmDynamicInt8, ReferenceEqualsF32LstmOnQuantizedActivations) {
 // [-2, 2] and |h| < 1: X's step is 4/255, h's at most 2/255, so a gate pre-activation moves by at
 // most ~(I + H) * 0.5 * step / 2; the outputs stay within 0.05 (observed: ~0.01).
 TEST(LstmDynamicInt8, CloseToF32LstmOnDequantizedWeights) {
-  const OpDef* op = find_op("LSTMDynamicInt8");
-  uint64_t seed = 900;
-  for (const Case& c : sweep()) {
-    const Problem p = make_problem(c, seed += 10);
-    const auto want = run_op(p.f32_node, p.f32_in);
-    expect_outputs_close(want, run_with(op->forward, p.int8_node, p.int8_in), 0.05, 0, "reference " + c.describe());
-    expect_outputs_close(want, run_with(op->forward_fast, p.int8_node, p.int8_in), 0.05, 0, "fast " + c.describe());
-  }
+  expect_close_to_f32(sweep(), make_problem, 900, 0.05);
 }
 
 TEST(LstmDynamicInt8, HandsUncommonCasesToTheReference) {
@@ -267,17 +187,6 @@ TEST(LstmDynamicInt8, StateFromOtherWeightsIsIgnored) {
   const auto st = prepare_for(a.int8_node, a.int8_in);
   expect_outputs_close(run_with(op->forward, b.int8_node, b.int8_in),
                        run_with(op->forward_fast, b.int8_node, b.int8_in, st.get()), 1e-4, 1e-4, "other weights");
-}
-
-void expect_error(const Node& n, const std::vector<Tensor>& in, const std::string& needle) {
-  for (ForwardFn fn : {find_op("LSTMDynamicInt8")->forward, find_op("LSTMDynamicInt8")->forward_fast}) {
-    try {
-      run_with(fn, n, in);
-      ADD_FAILURE() << "no error; expected one naming " << needle;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  }
 }
 
 TEST(LstmDynamicInt8, BadInputsNameTheTensor) {

@@ -180,4 +180,10 @@ bool activations_are(const RnnConfig& cfg, std::initializer_list<Activation::Kin
   return true;
 }
 
+int64_t gate_product_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
+  if (in.size() < 3 || in[0].rank() != 3 || in[1].rank() != 3 || in[2].rank() != 3) return 0;
+  const int64_t steps = in[0][0] * in[0][1];  // seq * batch in either layout
+  return steps * in[1][0] * (in[1][1] * in[1][2] + in[2][1] * in[2][2]);
+}
+
 }  // namespace edgeopt::kernels::recurrent

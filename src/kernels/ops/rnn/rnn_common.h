@@ -66,6 +66,10 @@ RnnConfig read_rnn_config(const Node& node, std::span<const Tensor> in, int64_t 
 // (the backward supports only the default activations).
 bool activations_are(const RnnConfig& cfg, std::initializer_list<Activation::Kind> kinds);
 
+// Multiply-accumulates of an RNN/GRU/LSTM node: the gate products, per step and direction
+// gates*H*(input + H), for W and R of any dtype (the MacsFn of those ops and their int8 forms).
+int64_t gate_product_macs(const Node& node, std::span<const Shape> in, std::span<const Shape> out);
+
 // Input i when present (defined), else nullptr.
 inline const Tensor* optional_input(std::span<const Tensor> in, size_t i) {
   return i < in.size() && in[i].defined() ? &in[i] : nullptr;
