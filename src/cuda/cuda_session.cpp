@@ -1529,6 +1529,8 @@ void CudaSession::Impl::build(const Graph& g) {
   graph = cpu.graph();
   runtime::passes::split_conv_maxpool(graph);  // no ConvMaxPool kernel here: Conv + MaxPool
   runtime::passes::split_qlinear_global_average_pool(graph);  // nor this one: DQ -> GlobalAveragePool -> Q
+  // Nor LSTM/GRUDynamicInt8: DQ -> LSTM/GRU again, the DQs folded into f32 weights as before.
+  if (runtime::passes::split_dq_recurrent(graph).nodes_changed) runtime::passes::fold_constants(graph);
   const std::vector<size_t> order = graph.topo_order();
 
   // Static shapes: one run of the CPU kernels on zero inputs. The op library has no separate shape

@@ -65,7 +65,9 @@ namespace upsample { extern const OpDef kOpDef; }
 namespace quantize_linear { extern const OpDef kOpDef; }
 namespace dequantize_linear { extern const OpDef kOpDef; }
 namespace lstm { extern const OpDef kOpDef; }
+namespace lstm_dynamic_int8 { extern const OpDef kOpDef; }
 namespace gru { extern const OpDef kOpDef; }
+namespace gru_dynamic_int8 { extern const OpDef kOpDef; }
 namespace rnn { extern const OpDef kOpDef; }
 namespace cast { extern const OpDef kOpDef; }
 namespace fake_quantize { extern const OpDef kOpDef; }
@@ -142,7 +144,9 @@ constexpr const OpDef* kAllOps[] = {
     &ops::quantize_linear::kOpDef,
     &ops::dequantize_linear::kOpDef,
     &ops::lstm::kOpDef,
+    &ops::lstm_dynamic_int8::kOpDef,
     &ops::gru::kOpDef,
+    &ops::gru_dynamic_int8::kOpDef,
     &ops::rnn::kOpDef,
     &ops::cast::kOpDef,
     &ops::fake_quantize::kOpDef,

@@ -358,19 +358,9 @@ class Fuser {
 PassReport fuse_qdq(Graph& g) { return PassReport{"fuse_qdq", Fuser(g).run()}; }
 
 PassReport split_qlinear_global_average_pool(Graph& g) {
-  PassReport r{"split_qlinear_global_average_pool", 0};
-  const auto produced = detail::producers(g);
-  auto fresh = [&](std::string v) {
-    while (produced.count(v) || g.is_initializer(v) || g.find_input(v)) v += "_";
-    return v;
-  };
-  std::vector<Node> nodes;
-  nodes.reserve(g.nodes.size());
-  for (Node& n : g.nodes) {
-    if (n.op_type != "QLinearGlobalAveragePool" || !n.domain.empty() || n.outputs.size() != 1 || n.inputs.size() < 4) {
-      nodes.push_back(std::move(n));
-      continue;
-    }
+  auto expand = [](Node& n, const detail::FreshName& fresh, std::vector<Node>& out) {
+    if (n.op_type != "QLinearGlobalAveragePool" || !n.domain.empty() || n.outputs.size() != 1 || n.inputs.size() < 4)
+      return false;
     const std::string dq_out = fresh(n.outputs[0] + "/dequantized"), gap_out = fresh(n.outputs[0] + "/pooled");
     Node dq;
     dq.name = n.name + "/dequantize";
@@ -388,13 +378,12 @@ PassReport split_qlinear_global_average_pool(Graph& g) {
     q.inputs = {gap_out, n.inputs[3]};
     if (n.inputs.size() > 4) q.inputs.push_back(n.inputs[4]);
     q.outputs = n.outputs;
-    nodes.push_back(std::move(dq));
-    nodes.push_back(std::move(gap));
-    nodes.push_back(std::move(q));
-    ++r.nodes_changed;
-  }
-  g.nodes = std::move(nodes);
-  return r;
+    out.push_back(std::move(dq));
+    out.push_back(std::move(gap));
+    out.push_back(std::move(q));
+    return true;
+  };
+  return PassReport{"split_qlinear_global_average_pool", detail::expand_nodes(g, expand)};
 }
 
 }  // namespace edgeopt::runtime::passes

@@ -40,6 +40,23 @@ void replace_uses(Graph& g, const std::string& from, const std::string& to) {
       if (in == from) in = to;
 }
 
+int64_t expand_nodes(Graph& g, const std::function<bool(Node& n, const FreshName& fresh, std::vector<Node>& out)>& expand) {
+  const auto produced = producers(g);
+  const FreshName fresh = [&](std::string v) {
+    while (produced.count(v) || g.is_initializer(v) || g.find_input(v)) v += "_";
+    return v;
+  };
+  int64_t expanded = 0;
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    if (expand(n, fresh, nodes)) ++expanded;
+    else nodes.push_back(std::move(n));
+  }
+  g.nodes = std::move(nodes);
+  return expanded;
+}
+
 void erase_nodes(Graph& g, const std::vector<bool>& erase) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());

@@ -21,6 +21,11 @@ const ValueInfo* value_info(const Graph& g, const std::string& v);
 std::unordered_map<std::string, size_t> producers(const Graph& g);
 // Renames every node input `from` to `to` (graph outputs are left alone).
 void replace_uses(Graph& g, const std::string& from, const std::string& to);
+// The inverse rewrites (split_*): every node `expand` accepts is replaced, in place, by the nodes it
+// appends to `out`; `fresh(base)` returns base, with "_" appended until no node output, initializer
+// or graph input has that name. Returns how many nodes were expanded.
+using FreshName = std::function<std::string(std::string)>;
+int64_t expand_nodes(Graph& g, const std::function<bool(Node& n, const FreshName& fresh, std::vector<Node>& out)>& expand);
 // Erases the nodes whose flag is set, keeping the order of the others.
 void erase_nodes(Graph& g, const std::vector<bool>& erase);
 // A constant f32 [n] vector (rank 1) or nullptr.

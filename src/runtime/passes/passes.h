@@ -62,6 +62,16 @@ PassReport simplify_reshapes_transposes(Graph& g);
 // per fused op (exactly for QLinearAdd and the data-movement ops). Runs before fold_constants,
 // which would otherwise turn DequantizeLinear(weights) into f32 weights.
 PassReport fuse_qdq(Graph& g);
+// LSTM or GRU whose W and R are both DequantizeLinear(constant i8 codes, f32 scale per tensor or per
+// gate row on axis 1, zero point absent or 0) becomes LSTMDynamicInt8 / GRUDynamicInt8
+// (kernels/ops/lstm/lstm_int8.h, kernels/ops/gru/gru_int8.h) on the codes, with the scales as two
+// extra inputs: the gate products run in int8 on activations quantized per call. Results differ from
+// the QDQ graph by the activations' rounding (not bit-equal). Runs before fold_constants, which
+// would otherwise dequantize the weights.
+PassReport fuse_dq_recurrent(Graph& g);
+// The inverse, for backends without those kernels (the CUDA session): DequantizeLinear of each of W
+// and R again, feeding a plain LSTM / GRU.
+PassReport split_dq_recurrent(Graph& g);
 // The inverse of the QLinearGlobalAveragePool fusion, for backends without that kernel (the CUDA
 // session): DequantizeLinear -> GlobalAveragePool -> QuantizeLinear again.
 PassReport split_qlinear_global_average_pool(Graph& g);
@@ -95,7 +105,7 @@ PassReport fuse_conv_maxpool(Graph& g);
 // first): each ConvMaxPool becomes its Conv (output "<y>/conv") and a MaxPool 2x2/2 writing y.
 PassReport split_conv_maxpool(Graph& g);
 
-// The pipeline, in order: remove_identity_ops, fuse_qdq (+ remove_dead_nodes when it fused),
+// The pipeline, in order: remove_identity_ops, fuse_qdq, fuse_dq_recurrent (+ remove_dead_nodes when either fused),
 // fuse_qconv_maxpool, fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
 // fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights, fuse_conv_maxpool.
 std::vector<PassReport> optimize_graph(Graph& g);

@@ -1,5 +1,6 @@
 // optimize_graph: the load-time pipeline. Order matters: identities first so producers meet their
-// real consumers, QDQ fusion before constant folding (which would dequantize the int8 weights),
+// real consumers, QDQ fusion (int8 ops, then LSTMs/GRUs on int8 weights) before constant folding (which
+// would dequantize the int8 weights),
 // then the QLinearConv + MaxPool fusion on its result,
 // constants before BN folding (BN parameters may come from folded nodes), BN folding before
 // activation fusion (Conv -> BN -> Relu becomes Conv+Relu), residual Adds before activations
@@ -14,8 +15,10 @@ std::vector<PassReport> optimize_graph(Graph& g) {
   std::vector<PassReport> reports;
   reports.push_back(remove_identity_ops(g));
   reports.push_back(fuse_qdq(g));
-  // The DequantizeLinear(weights) fuse_qdq orphaned: before fold_constants would dequantize them.
-  if (reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
+  const bool qdq_fused = reports.back().nodes_changed != 0;
+  reports.push_back(fuse_dq_recurrent(g));
+  // The DequantizeLinear(weights) the two fusions orphaned: before fold_constants would dequantize them.
+  if (qdq_fused || reports.back().nodes_changed) reports.push_back(remove_dead_nodes(g));
   reports.push_back(fuse_qconv_maxpool(g));
   reports.push_back(fold_constants(g));
   reports.push_back(simplify_reshapes_transposes(g));

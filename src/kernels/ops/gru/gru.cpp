@@ -15,20 +15,21 @@
 #include <cmath>
 
 #include "kernels/common.h"
-#include "kernels/ops/rnn/rnn_common.h"
+#include "kernels/ops/gru/gru_cell.h"
 
 namespace edgeopt::kernels::ops::gru {
-namespace {
 
 using recurrent::Activation;
 using recurrent::RnnConfig;
 
-constexpr int64_t kGates = 3;
+RnnConfig gru_config(const Node& node, std::span<const Tensor> in, DType weights) {
+  return recurrent::read_rnn_config(node, in, kGates, {"Sigmoid", "Tanh"}, weights);
+}
+
+namespace {
+
 enum Gate : int64_t { kZ = 0, kR = 1, kH = 2, kLin = 3 };  // kLin: the saved h R_h^T + Rb_h
 
-RnnConfig gru_config(const Node& node, std::span<const Tensor> in) {
-  return recurrent::read_rnn_config(node, in, kGates, {"Sigmoid", "Tanh"});
-}
 
 void gru_f32_ref(ForwardCtx& ctx) {
   const RnnConfig cfg = gru_config(ctx.node, ctx.in);
@@ -194,19 +195,12 @@ void gru_f32_grad(BackwardCtx& ctx) {
   if (recurrent::optional_input(ctx.in, 5)) ctx.grad_in[5] = dh0;
 }
 
-// The gate matrix-vector products dominate: per step and direction, G*H*(input + H).
-int64_t gru_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
-  if (in.size() < 3 || in[0].rank() != 3 || in[1].rank() != 3 || in[2].rank() != 3) return 0;
-  const int64_t steps = in[0][0] * in[0][1];  // seq * batch in either layout
-  return steps * in[1][0] * (in[1][1] * in[1][2] + in[2][1] * in[2][2]);
-}
-
 }  // namespace
 
 void gru_f32_fast(ForwardCtx& ctx);  // gru_fast.cpp
 
 extern const OpDef kOpDef{.name = "GRU", .min_opset = 7, .max_opset = 18, .forward = gru_f32_ref,
-                          .backward = gru_f32_grad, .macs = gru_macs,
+                          .backward = gru_f32_grad, .macs = recurrent::gate_product_macs,
                           .forward_fast = gru_f32_fast};
 
 }  // namespace edgeopt::kernels::ops::gru

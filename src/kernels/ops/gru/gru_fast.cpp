@@ -76,7 +76,7 @@ HWY_AFTER_NAMESPACE();
 #include "core/thread_pool.h"
 #include "kernels/common.h"
 #include "kernels/microkernels/gemm/gemm.h"
-#include "kernels/ops/rnn/rnn_common.h"
+#include "kernels/ops/gru/gru_cell.h"
 
 namespace edgeopt::kernels::ops::gru {
 
@@ -85,6 +85,16 @@ void gru_f32_fast(ForwardCtx& ctx);
 
 HWY_EXPORT(GruZrF32);
 HWY_EXPORT(GruHF32);
+
+void gru_zr_step_f32(const float* xw, int64_t xs, const float* a, int64_t as, const float* h, float* z, float* u,
+                     int64_t B, int64_t H, int64_t hs, bool lbr) {
+  HWY_DYNAMIC_DISPATCH(GruZrF32)(xw, xs, a, as, h, z, u, B, H, hs, lbr);
+}
+
+void gru_h_step_f32(const float* xw_h, int64_t xs, const float* a_h, int64_t as, const float* z, const float* u,
+                    float* h, int64_t B, int64_t H, int64_t hs, bool lbr) {
+  HWY_DYNAMIC_DISPATCH(GruHF32)(xw_h, xs, a_h, as, z, u, h, B, H, hs, lbr);
+}
 
 namespace {
 

@@ -17,24 +17,84 @@
 #include <cmath>
 
 #include "kernels/common.h"
-#include "kernels/ops/rnn/rnn_common.h"
+#include "kernels/ops/lstm/lstm_cell.h"
 
 namespace edgeopt::kernels::ops::lstm {
-namespace {
 
 using recurrent::Activation;
 using recurrent::RnnConfig;
 
-constexpr int64_t kGates = 4;
+namespace {
 enum Gate : int64_t { kI = 0, kO = 1, kF = 2, kC = 3 };
+}  // namespace
 
-RnnConfig lstm_config(const Node& node, std::span<const Tensor> in) {
-  RnnConfig cfg = recurrent::read_rnn_config(node, in, kGates, {"Sigmoid", "Tanh", "Tanh"});
+RnnConfig lstm_config(const Node& node, std::span<const Tensor> in, DType weights) {
+  RnnConfig cfg = recurrent::read_rnn_config(node, in, kGates, {"Sigmoid", "Tanh", "Tanh"}, weights);
   const int64_t input_forget = node.attr_int("input_forget", 0);
   EDGEOPT_CHECK_ARG(input_forget == 0 || input_forget == 1,
                     "input_forget=" + std::to_string(input_forget) + "; it must be 0 or 1");
   return cfg;
 }
+
+void lstm_cell_f32_ref(const RnnConfig& cfg, int64_t d, bool input_forget, const float* p, float* gates, float* c,
+                       float* h) {
+  const int64_t H = cfg.hidden;
+  const Activation &act_f = cfg.act(d, 0), &act_g = cfg.act(d, 1), &act_h = cfg.act(d, 2);
+  for (int64_t j = 0; j < H; ++j) {
+    float ai = gates[kI * H + j], af = gates[kF * H + j], ac = gates[kC * H + j];
+    if (p) {
+      ai += p[j] * c[j];  // P is [i, o, f]
+      af += p[2 * H + j] * c[j];
+    }
+    const float gi = act_f(cfg.clipped(ai));
+    const float gf = input_forget ? 1.f - gi : act_f(cfg.clipped(af));
+    const float gc = act_g(cfg.clipped(ac));
+    c[j] = gf * c[j] + gi * gc;
+    float ao = gates[kO * H + j];
+    if (p) ao += p[H + j] * c[j];
+    const float go = act_f(cfg.clipped(ao));
+    h[j] = go * act_h(c[j]);
+    gates[kI * H + j] = gi;
+    gates[kF * H + j] = gf;
+    gates[kC * H + j] = gc;
+    gates[kO * H + j] = go;
+  }
+}
+
+void lstm_init_state(const RnnConfig& cfg, std::span<const Tensor> in, int64_t d, int64_t hs, float* h, float* c) {
+  const Tensor* h0 = recurrent::optional_input(in, 5);
+  const Tensor* c0 = recurrent::optional_input(in, 6);
+  for (int64_t b = 0; b < cfg.batch; ++b) {
+    const int64_t so = cfg.state_off(d, b);
+    for (int64_t j = 0; j < cfg.hidden; ++j) {
+      h[b * hs + j] = h0 ? h0->data<float>()[so + j] : 0.f;
+      c[b * hs + j] = c0 ? c0->data<float>()[so + j] : 0.f;
+    }
+  }
+}
+
+LstmOutputs::LstmOutputs(const RnnConfig& cfg, bool with_y)
+    : y(with_y ? Tensor::zeros(DType::kF32, cfg.y_shape()) : Tensor()),
+      y_h(DType::kF32, cfg.state_shape()),
+      y_c(DType::kF32, cfg.state_shape()) {}
+
+void LstmOutputs::store_state(const RnnConfig& cfg, int64_t d, int64_t hs, const float* h, const float* c) {
+  for (int64_t b = 0; b < cfg.batch; ++b) {
+    const int64_t so = cfg.state_off(d, b);
+    std::copy_n(h + b * hs, cfg.hidden, y_h.data<float>() + so);
+    std::copy_n(c + b * hs, cfg.hidden, y_c.data<float>() + so);
+  }
+}
+
+void LstmOutputs::publish(ForwardCtx& ctx) const {
+  auto named = [&](size_t i) { return i < ctx.node.outputs.size() && !ctx.node.outputs[i].empty(); };
+  if (ctx.out.size() < ctx.node.outputs.size()) ctx.out.resize(ctx.node.outputs.size());
+  if (named(0)) ctx.out[0] = y;
+  if (named(1)) ctx.out[1] = y_h;
+  if (named(2)) ctx.out[2] = y_c;
+}
+
+namespace {
 
 void lstm_f32_ref(ForwardCtx& ctx) {
   const RnnConfig cfg = lstm_config(ctx.node, ctx.in);
@@ -48,9 +108,8 @@ void lstm_f32_ref(ForwardCtx& ctx) {
   const Tensor* c0_in = recurrent::optional_input(ctx.in, 6);
   const Tensor* p_in = recurrent::optional_input(ctx.in, 7);
 
-  auto named = [&](size_t i) { return i < ctx.node.outputs.size() && !ctx.node.outputs[i].empty(); };
-  Tensor y = Tensor::zeros(DType::kF32, cfg.y_shape());  // zeros: the padding past sequence_lens
-  Tensor y_h(DType::kF32, cfg.state_shape()), y_c(DType::kF32, cfg.state_shape());
+  LstmOutputs out(cfg, true);
+  Tensor &y = out.y, &y_h = out.y_h, &y_c = out.y_c;
   Tensor saved_gates, saved_c, saved_h;
   if (ctx.training && ctx.saved) {
     saved_gates = Tensor::zeros(DType::kF32, {cfg.dirs, cfg.batch, S, G});
@@ -64,7 +123,6 @@ void lstm_f32_ref(ForwardCtx& ctx) {
     const float* r = r_all + d * G * H;
     const float* wb = b_in ? b_in->data<float>() + d * 2 * G : nullptr;
     const float* p = p_in ? p_in->data<float>() + d * 3 * H : nullptr;
-    const Activation &act_f = cfg.act(d, 0), &act_g = cfg.act(d, 1), &act_h = cfg.act(d, 2);
     for (int64_t b = 0; b < cfg.batch; ++b) {
       const int64_t so = cfg.state_off(d, b);
       for (int64_t j = 0; j < H; ++j) {
@@ -82,25 +140,7 @@ void lstm_f32_ref(ForwardCtx& ctx) {
           gates[k] = recurrent::dot_f32(xt, w + k * I, I) + recurrent::dot_f32(h.data(), r + k * H, H);
           if (wb) gates[k] += wb[k] + wb[G + k];
         }
-        for (int64_t j = 0; j < H; ++j) {
-          float ai = gates[kI * H + j], af = gates[kF * H + j], ac = gates[kC * H + j];
-          if (p) {
-            ai += p[j] * c[j];          // P is [i, o, f]
-            af += p[2 * H + j] * c[j];
-          }
-          const float gi = act_f(cfg.clipped(ai));
-          const float gf = input_forget ? 1.f - gi : act_f(cfg.clipped(af));
-          const float gc = act_g(cfg.clipped(ac));
-          c[j] = gf * c[j] + gi * gc;
-          float ao = gates[kO * H + j];
-          if (p) ao += p[H + j] * c[j];
-          const float go = act_f(cfg.clipped(ao));
-          h[j] = go * act_h(c[j]);
-          gates[kI * H + j] = gi;
-          gates[kF * H + j] = gf;
-          gates[kC * H + j] = gc;
-          gates[kO * H + j] = go;
-        }
+        lstm_cell_f32_ref(cfg, d, input_forget, p, gates.data(), c.data(), h.data());
         if (saved_gates.defined())
           std::copy(gates.begin(), gates.end(), saved_gates.data<float>() + ((d * cfg.batch + b) * S + s) * G);
         std::copy(h.begin(), h.end(), y.data<float>() + cfg.y_off(t, d, b));
@@ -109,10 +149,7 @@ void lstm_f32_ref(ForwardCtx& ctx) {
       std::copy(c.begin(), c.end(), y_c.data<float>() + so);
     }
   }
-  if (ctx.out.size() < ctx.node.outputs.size()) ctx.out.resize(ctx.node.outputs.size());
-  if (named(0)) ctx.out[0] = y;
-  if (named(1)) ctx.out[1] = y_h;
-  if (named(2)) ctx.out[2] = y_c;
+  out.publish(ctx);
   if (saved_gates.defined()) {
     ctx.saved->push_back(saved_gates);
     ctx.saved->push_back(saved_c);
@@ -219,20 +256,13 @@ void lstm_f32_grad(BackwardCtx& ctx) {
   if (recurrent::optional_input(ctx.in, 6)) ctx.grad_in[6] = dc0;
 }
 
-// The gate matrix-vector products dominate: per step and direction, G*H*(input + H).
-int64_t lstm_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
-  if (in.size() < 3 || in[0].rank() != 3 || in[1].rank() != 3 || in[2].rank() != 3) return 0;
-  const int64_t steps = in[0][0] * in[0][1];  // seq * batch in either layout
-  return steps * in[1][0] * (in[1][1] * in[1][2] + in[2][1] * in[2][2]);
-}
-
 }  // namespace
 
 void lstm_f32_fast(ForwardCtx& ctx);  // lstm_fast.cpp
 std::shared_ptr<const OpState> lstm_f32_prepare(const PrepareCtx& ctx);
 
 extern const OpDef kOpDef{.name = "LSTM", .min_opset = 7, .max_opset = 18, .forward = lstm_f32_ref,
-                          .backward = lstm_f32_grad, .macs = lstm_macs,
+                          .backward = lstm_f32_grad, .macs = recurrent::gate_product_macs,
                           .forward_fast = lstm_f32_fast, .prepare = lstm_f32_prepare};
 
 }  // namespace edgeopt::kernels::ops::lstm

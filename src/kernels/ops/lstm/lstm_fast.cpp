@@ -231,7 +231,7 @@ HWY_AFTER_NAMESPACE();
 #include "core/thread_pool.h"
 #include "kernels/common.h"
 #include "kernels/microkernels/gemm/gemm.h"
-#include "kernels/ops/rnn/rnn_common.h"
+#include "kernels/ops/lstm/lstm_cell.h"
 
 namespace edgeopt::kernels::ops::lstm {
 
@@ -243,6 +243,10 @@ HWY_EXPORT(LstmStepF32);
 HWY_EXPORT(LstmStepFusedF32);
 HWY_EXPORT(LstmInputProjBlockedF32);
 HWY_EXPORT(LstmStepRecurrentF32);
+
+void lstm_step_f32(const float* xw, int64_t xs, const float* a, float* c, float* h, int64_t B, int64_t H, int64_t hs) {
+  HWY_DYNAMIC_DISPATCH(LstmStepF32)(xw, xs, a, c, h, B, H, hs);
+}
 
 namespace {
 
@@ -361,20 +365,6 @@ std::shared_ptr<const OpState> lstm_f32_prepare(const PrepareCtx& ctx) {
   return st;
 }
 
-namespace {
-
-void init_state(const RnnConfig& cfg, const Tensor* h0_in, const Tensor* c0_in, int64_t d, int64_t hs, float* h,
-                float* c) {
-  for (int64_t b = 0; b < cfg.batch; ++b) {
-    const int64_t so = cfg.state_off(d, b);
-    for (int64_t j = 0; j < cfg.hidden; ++j) {
-      h[b * hs + j] = h0_in ? h0_in->data<float>()[so + j] : 0.f;
-      c[b * hs + j] = c0_in ? c0_in->data<float>()[so + j] : 0.f;
-    }
-  }
-}
-
-}  // namespace
 
 void lstm_f32_fast(ForwardCtx& ctx) {
   const RnnConfig cfg = recurrent::read_rnn_config(ctx.node, ctx.in, 4, {"Sigmoid", "Tanh", "Tanh"});
@@ -388,13 +378,10 @@ void lstm_f32_fast(ForwardCtx& ctx) {
   const float* w_all = ctx.in[1].data<float>();
   const float* r_all = ctx.in[2].data<float>();
   const Tensor* b_in = recurrent::optional_input(ctx.in, 3);
-  const Tensor* h0_in = recurrent::optional_input(ctx.in, 5);
-  const Tensor* c0_in = recurrent::optional_input(ctx.in, 6);
 
-  auto named = [&](size_t i) { return i < ctx.node.outputs.size() && !ctx.node.outputs[i].empty(); };
-  const bool want_y = named(0);
-  Tensor y = want_y ? Tensor(DType::kF32, cfg.y_shape()) : Tensor();  // every step of every sequence is written
-  Tensor y_h(DType::kF32, cfg.state_shape()), y_c(DType::kF32, cfg.state_shape());
+  const bool want_y = !ctx.node.outputs.empty() && !ctx.node.outputs[0].empty();
+  LstmOutputs out(cfg, want_y);
+  Tensor& y = out.y;
 
   // One scratch allocation: h (two buffers for the fused step), c, and for the GEMM path XW, the
   // per-step GEMM's output and the summed bias.
@@ -413,7 +400,7 @@ void lstm_f32_fast(ForwardCtx& ctx) {
   float* bias = acc + n_acc;
   float* xw_blocked = hoist ? bias + (fused ? 0 : G) : nullptr;
   for (int64_t d = 0; d < cfg.dirs; ++d) {
-    init_state(cfg, h0_in, c0_in, d, hs, h, c);
+    lstm_init_state(cfg, ctx.in, d, hs, h, c);
     if (fused && xw_blocked) {
       const float* wr = st->wr_blocked[d].data();
       HWY_DYNAMIC_DISPATCH(LstmInputProjBlockedF32)(x, S * B, I, H, wr, st->bias_blocked[d].data(), nb, xw_blocked);
@@ -466,16 +453,9 @@ void lstm_f32_fast(ForwardCtx& ctx) {
           for (int64_t b = 0; b < B; ++b) std::copy_n(h + b * hs, H, y.data<float>() + cfg.y_off(t, d, b));
       }
     }
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t so = cfg.state_off(d, b);
-      std::copy_n(h + b * hs, H, y_h.data<float>() + so);
-      std::copy_n(c + b * hs, H, y_c.data<float>() + so);
-    }
+    out.store_state(cfg, d, hs, h, c);
   }
-  if (ctx.out.size() < ctx.node.outputs.size()) ctx.out.resize(ctx.node.outputs.size());
-  if (want_y) ctx.out[0] = y;
-  if (named(1)) ctx.out[1] = y_h;
-  if (named(2)) ctx.out[2] = y_c;
+  out.publish(ctx);
 }
 
 }  // namespace edgeopt::kernels::ops::lstm

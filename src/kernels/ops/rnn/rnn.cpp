@@ -124,14 +124,9 @@ void rnn_f32_grad(BackwardCtx& ctx) {
   if (optional_input(ctx.in, 5)) ctx.grad_in[5] = dh0;
 }
 
-int64_t rnn_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
-  if (in.size() < 3 || in[0].rank() != 3 || in[1].rank() != 3 || in[2].rank() != 3) return 0;
-  return in[0][0] * in[0][1] * in[1][0] * (in[1][1] * in[1][2] + in[2][1] * in[2][2]);
-}
-
 }  // namespace
 
 extern const OpDef kOpDef{.name = "RNN", .min_opset = 7, .max_opset = 18, .forward = rnn_f32_ref,
-                          .backward = rnn_f32_grad, .macs = rnn_macs};
+                          .backward = rnn_f32_grad, .macs = recurrent::gate_product_macs};
 
 }  // namespace edgeopt::kernels::ops::rnn

@@ -94,18 +94,24 @@ void check_f32(const Tensor& t, const char* name) {
                 std::string("input ") + name + " is " + t.describe() + "; this kernel supports f32 only");
 }
 
+void check_weights(const Tensor& t, const char* name, DType want) {
+  if (want == DType::kF32) return check_f32(t, name);
+  EDGEOPT_CHECK_ARG(t.dtype() == want, std::string("input ") + name + " is " + t.describe() +
+                                           "; this kernel needs its " + dtype_name(want) + " codes");
+}
+
 }  // namespace
 
 RnnConfig read_rnn_config(const Node& node, std::span<const Tensor> in, int64_t gates,
-                          const std::vector<std::string>& default_acts) {
+                          const std::vector<std::string>& default_acts, DType weights) {
   for (size_t i = 0; i < 3; ++i)
     EDGEOPT_CHECK_ARG(i < in.size() && in[i].defined(),
                       "input " + std::to_string(i) + " (" + std::string(i == 0 ? "X" : i == 1 ? "W" : "R") +
                           ") is required");
   const Tensor &x = in[0], &w = in[1], &r = in[2];
   check_f32(x, "X");
-  check_f32(w, "W");
-  check_f32(r, "R");
+  check_weights(w, "W", weights);
+  check_weights(r, "R", weights);
   RnnConfig cfg;
   cfg.layout = node.attr_int("layout", 0);
   EDGEOPT_CHECK_ARG(cfg.layout == 0 || cfg.layout == 1,
@@ -172,6 +178,12 @@ bool activations_are(const RnnConfig& cfg, std::initializer_list<Activation::Kin
       if (cfg.act(d, k++).kind != kind) return false;
   }
   return true;
+}
+
+int64_t gate_product_macs(const Node&, std::span<const Shape> in, std::span<const Shape>) {
+  if (in.size() < 3 || in[0].rank() != 3 || in[1].rank() != 3 || in[2].rank() != 3) return 0;
+  const int64_t steps = in[0][0] * in[0][1];  // seq * batch in either layout
+  return steps * in[1][0] * (in[1][1] * in[1][2] + in[2][1] * in[2][2]);
 }
 
 }  // namespace edgeopt::kernels::recurrent

@@ -58,12 +58,17 @@ struct RnnConfig {
 // Validates inputs X (0), W (1), R (2), B (3), sequence_lens (4), initial_h (5) and, for LSTM,
 // initial_c (6) and P (7) of an op with `gates` gates whose default activations are
 // `default_acts` (one direction's list). Throws InvalidArgument with the rule and the values.
+// `weights` is the dtype W and R must have: f32, or i8 for the int8-weight LSTM (its codes).
 RnnConfig read_rnn_config(const Node& node, std::span<const Tensor> in, int64_t gates,
-                          const std::vector<std::string>& default_acts);
+                          const std::vector<std::string>& default_acts, DType weights = DType::kF32);
 
 // True when direction d uses exactly the given activation kinds with no alpha/beta effect
 // (the backward supports only the default activations).
 bool activations_are(const RnnConfig& cfg, std::initializer_list<Activation::Kind> kinds);
+
+// Multiply-accumulates of an RNN/GRU/LSTM node: the gate products, per step and direction
+// gates*H*(input + H), for W and R of any dtype (the MacsFn of those ops and their int8 forms).
+int64_t gate_product_macs(const Node& node, std::span<const Shape> in, std::span<const Shape> out);
 
 // Input i when present (defined), else nullptr.
 inline const Tensor* optional_input(std::span<const Tensor> in, size_t i) {
