@@ -20,13 +20,6 @@ GruInt8Inputs read_gru_int8_inputs(const Node& node, std::span<const Tensor> in)
 
 namespace {
 
-// Codes of the [rows, n] block v (row stride n) with one dynamic range.
-quant::DynamicQ8Params quantize_block(const std::vector<float>& v, int64_t rows, int64_t n, std::vector<int32_t>& q) {
-  const quant::DynamicQ8Params p = quant::dynamic_u8_params(v.data(), rows, n, n);
-  for (size_t i = 0; i < v.size(); ++i) q[i] = quant::quantize_f32(v[i], p.scale, p.zero_point, 0, 255);
-  return p;
-}
-
 // The oracle, in three phases per step so that h (and u) are quantized over all batch rows before
 // any row uses them: z and r (and u) per active row, then u's codes, then hh and the update.
 void gru_dynamic_int8_ref(ForwardCtx& ctx) {
@@ -43,7 +36,7 @@ void gru_dynamic_int8_ref(ForwardCtx& ctx) {
 
   const std::vector<float> xs(x, x + S * B * I);
   std::vector<int32_t> qx(xs.size()), qh(B * H), qu(B * H);
-  const quant::DynamicQ8Params px = quantize_block(xs, S * B, I, qx);
+  const quant::DynamicQ8Params px = recurrent::quantize_block_u8(xs.data(), S * B, I, qx.data());
   std::vector<float> h(B * H), z(B * H), u(B * H), xw(B * G);
   for (int64_t d = 0; d < cfg.dirs; ++d) {
     const int8_t* w = q.w + d * G * I;
@@ -53,7 +46,7 @@ void gru_dynamic_int8_ref(ForwardCtx& ctx) {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = 0; j < H; ++j) h[b * H + j] = h0_in ? h0_in->data<float>()[cfg.state_off(d, b) + j] : 0.f;
     for (int64_t s = 0; s < S; ++s) {
-      const quant::DynamicQ8Params ph = quantize_block(h, B, H, qh);
+      const quant::DynamicQ8Params ph = recurrent::quantize_block_u8(h.data(), B, H, qh.data());
       std::fill(u.begin(), u.end(), 0.f);
       for (int64_t b = 0; b < B; ++b) {
         if (s >= cfg.lens[b]) continue;
@@ -71,7 +64,8 @@ void gru_dynamic_int8_ref(ForwardCtx& ctx) {
           else u[b * H + j] = args.lbr ? g : g * h[b * H + j];
         }
       }
-      const quant::DynamicQ8Params pu = args.lbr ? quant::DynamicQ8Params{} : quantize_block(u, B, H, qu);
+      const quant::DynamicQ8Params pu =
+          args.lbr ? quant::DynamicQ8Params{} : recurrent::quantize_block_u8(u.data(), B, H, qu.data());
       for (int64_t b = 0; b < B; ++b) {
         if (s >= cfg.lens[b]) continue;
         const int64_t t = cfg.time_of(s, b, d);

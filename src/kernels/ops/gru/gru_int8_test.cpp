@@ -12,17 +12,7 @@
 namespace edgeopt::kernels::testing {
 namespace {
 
-struct Case {
-  std::string direction = "forward";
-  int64_t layout = 0, batch = 1, hidden = 4, seq = 5, input = 7;
-  bool lbr = false, init = false, lens = false, per_row = true;
-  std::string describe() const {
-    return direction + " layout=" + std::to_string(layout) + " batch=" + std::to_string(batch) +
-           " hidden=" + std::to_string(hidden) + " lbr=" + std::to_string(lbr) + (init ? " init" : "") +
-           (lens ? " lens" : "") + (per_row ? " per-row" : " per-tensor");
-  }
-  int64_t dirs() const { return direction == "bidirectional" ? 2 : 1; }
-};
+using Case = RecurrentCase;
 
 Problem make_problem(const Case& c, uint64_t seed) {
   const int64_t D = c.dirs(), H = c.hidden, B = c.batch, S = c.seq;
@@ -54,34 +44,14 @@ Problem make_problem(const Case& c, uint64_t seed) {
   return p;
 }
 
-std::vector<Case> sweep() {
-  std::vector<Case> cases;
-  for (const std::string dir : {"forward", "reverse", "bidirectional"})
-    for (int64_t layout : {0, 1})
-      for (int64_t batch : {1, 3})
-        for (int64_t hidden : {4, 17, 64})
-          for (bool lbr : {false, true}) {
-            Case c;
-            c.direction = dir;
-            c.layout = layout;
-            c.batch = batch;
-            c.hidden = hidden;
-            c.lbr = lbr;
-            c.init = hidden != 17;
-            c.lens = batch > 1 && hidden != 4;
-            c.per_row = hidden != 64;
-            cases.push_back(c);
-          }
-  return cases;
-}
 
 TEST(GruDynamicInt8, FastMatchesReferenceOnEveryInt8Isa) {
-  expect_fast_matches_reference_on_every_isa(sweep(), make_problem, 500, {1, 2, 3, 6, 7});
+  expect_fast_matches_reference_on_every_isa(recurrent_sweep(true), make_problem, 500, {1, 2, 3, 6, 7});
 }
 
 // Against GRU on the same (dequantized) weights, X in [-2, 2], |h| < 1: within 0.05 (observed ~0.01).
 TEST(GruDynamicInt8, CloseToF32GruOnDequantizedWeights) {
-  expect_close_to_f32(sweep(), make_problem, 700, 0.05);
+  expect_close_to_f32(recurrent_sweep(true), make_problem, 700, 0.05);
 }
 
 TEST(GruDynamicInt8, HandsUncommonCasesToTheReferenceAndIgnoresForeignStates) {

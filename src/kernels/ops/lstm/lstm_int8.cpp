@@ -33,9 +33,8 @@ void lstm_dynamic_int8_ref(ForwardCtx& ctx) {
   lstm::LstmOutputs out(cfg, true);
 
   // X's codes, all rows at once (one range for the whole tensor).
-  const quant::DynamicQ8Params px = quant::dynamic_u8_params(x, S * B, I, I);
   std::vector<int32_t> qx(static_cast<size_t>(S * B * I));
-  for (size_t i = 0; i < qx.size(); ++i) qx[i] = quant::quantize_f32(x[i], px.scale, px.zero_point, 0, 255);
+  const quant::DynamicQ8Params px = recurrent::quantize_block_u8(x, S * B, I, qx.data());
 
   std::vector<float> h(B * H), c(B * H), gates(G);
   std::vector<int32_t> qh(B * H);
@@ -47,8 +46,7 @@ void lstm_dynamic_int8_ref(ForwardCtx& ctx) {
     lstm::lstm_init_state(cfg, ctx.in, d, H, h.data(), c.data());
     for (int64_t s = 0; s < S; ++s) {
       // h of every batch row (finished ones included) shares one range per step.
-      const quant::DynamicQ8Params ph = quant::dynamic_u8_params(h.data(), B, H, H);
-      for (size_t i = 0; i < qh.size(); ++i) qh[i] = quant::quantize_f32(h[i], ph.scale, ph.zero_point, 0, 255);
+      const quant::DynamicQ8Params ph = recurrent::quantize_block_u8(h.data(), B, H, qh.data());
       for (int64_t b = 0; b < B; ++b) {
         if (s >= cfg.lens[b]) continue;
         const int64_t t = cfg.time_of(s, b, d);

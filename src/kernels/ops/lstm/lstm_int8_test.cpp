@@ -16,17 +16,7 @@
 namespace edgeopt::kernels::testing {
 namespace {
 
-struct Case {
-  std::string direction = "forward";
-  int64_t layout = 0, batch = 1, hidden = 4, seq = 5, input = 7;
-  bool init = false, lens = false, per_row = true;
-  std::string describe() const {
-    return direction + " layout=" + std::to_string(layout) + " batch=" + std::to_string(batch) +
-           " hidden=" + std::to_string(hidden) + " seq=" + std::to_string(seq) + " input=" + std::to_string(input) +
-           (init ? " init" : "") + (lens ? " lens" : "") + (per_row ? " per-row" : " per-tensor");
-  }
-  int64_t dirs() const { return direction == "bidirectional" ? 2 : 1; }
-};
+using Case = RecurrentCase;
 
 Node int8_node(const Case& c) {
   Node n = make_node("LSTMDynamicInt8", 10, 3);
@@ -71,27 +61,9 @@ std::shared_ptr<const OpState> prepare_for(const Node& n, const std::vector<Tens
   return testing::prepare_for(n, in, {1, 2, 3, 8, 9});
 }
 
-std::vector<Case> sweep() {
-  std::vector<Case> cases;
-  for (const std::string dir : {"forward", "reverse", "bidirectional"})
-    for (int64_t layout : {0, 1})
-      for (int64_t batch : {1, 3})
-        for (int64_t hidden : {4, 17, 64}) {
-          Case c;
-          c.direction = dir;
-          c.layout = layout;
-          c.batch = batch;
-          c.hidden = hidden;
-          c.init = hidden != 17;
-          c.lens = batch > 1 && hidden != 4;
-          c.per_row = hidden != 64;
-          cases.push_back(c);
-        }
-  return cases;
-}
 
 TEST(LstmDynamicInt8, FastMatchesReferenceOnEveryInt8Isa) {
-  expect_fast_matches_reference_on_every_isa(sweep(), make_problem, 300, {1, 2, 3, 8, 9});
+  expect_fast_matches_reference_on_every_isa(recurrent_sweep(false), make_problem, 300, {1, 2, 3, 8, 9});
 }
 
 // Oracle: LSTM's f32 reference, one step at a time (seq 1 per direction), fed X and h through
@@ -151,7 +123,7 @@ TEST(LstmDynamicInt8, ReferenceEqualsF32LstmOnQuantizedActivations) {
 // [-2, 2] and |h| < 1: X's step is 4/255, h's at most 2/255, so a gate pre-activation moves by at
 // most ~(I + H) * 0.5 * step / 2; the outputs stay within 0.05 (observed: ~0.01).
 TEST(LstmDynamicInt8, CloseToF32LstmOnDequantizedWeights) {
-  expect_close_to_f32(sweep(), make_problem, 900, 0.05);
+  expect_close_to_f32(recurrent_sweep(false), make_problem, 900, 0.05);
 }
 
 TEST(LstmDynamicInt8, HandsUncommonCasesToTheReference) {

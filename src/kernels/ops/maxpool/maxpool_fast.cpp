@@ -80,8 +80,8 @@ bool MaxPool2x2S2Plane(const float* x, int64_t oh, int64_t ow, float* y, int32_t
 }
 
 // Values only (inference), dilation 1, any kernel/stride/padding: per output row, the max of the
-// window's valid input rows as whole vectors (vmax, iw floats of scratch), then each output's
-// max over its valid columns of vmax. Without NaNs this is the reference's window max; a NaN
+// window's valid input rows as whole vectors (into vmax: scratch of L + max(iw, (ow + L) * sw + kw
+// + 2L) floats), then each output's max over its columns of vmax (whole vectors for strides 1, 2). Without NaNs this is the reference's window max; a NaN
 // anywhere in the rows read returns false and the caller redoes the plane with the scalar kernel
 // (whose first-tap/strictly-greater rule a separable max cannot reproduce).
 bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int64_t kh, int64_t kw,
@@ -91,6 +91,11 @@ bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, i
   const int64_t L = static_cast<int64_t>(hn::Lanes(d));
   auto nan_mask = hn::FirstN(d, 0);
   bool nan_tail = false;
+  // The column maxes sit between a head of L and a tail of the lowest value (taps in the padding
+  // then change nothing), filled once: the vertical pass rewrites only the iw maxes.
+  const int64_t span = (ow + L) * sw + kw + 2 * L;  // every load of the vector horizontal pass
+  std::fill(vmax, vmax + L + std::max(span, iw), std::numeric_limits<float>::lowest());
+  vmax += L;
   for (int64_t oy = 0; oy < oh; ++oy) {
     const int64_t hs = oy * sh - ph;
     const int64_t r0 = std::max<int64_t>(hs, 0), r1 = std::min<int64_t>(hs + kh, ih);
@@ -123,14 +128,8 @@ bool MaxPoolSeparablePlane(const float* x, int64_t ih, int64_t iw, int64_t oh, i
     int64_t ox = 0;
 #if HWY_TARGET != HWY_SCALAR
     if ((sw == 1 || sw == 2) && pw <= L) {
-      // Whole vectors of outputs: the column maxes between a head and a tail of the lowest value
-      // (taps in the padding then change nothing), output ox reading hp[ox * sw + kx].
-      float* hp = vmax + iw;  // [L lowest][iw column maxes][lowest up to the last load]
-      const int64_t span = (ow + L) * sw + kw + 2 * L;
-      for (int64_t i = 0; i < L; ++i) hp[i] = std::numeric_limits<float>::lowest();
-      std::memcpy(hp + L, vmax, sizeof(float) * static_cast<size_t>(iw));
-      for (int64_t i = L + iw; i < span; ++i) hp[i] = std::numeric_limits<float>::lowest();
-      const float* base = hp + L - pw;
+      // Whole vectors of outputs, output ox reading vmax[ox * sw - pw + kx].
+      const float* base = vmax - pw;
       for (; ox + L <= ow; ox += L) {
         auto m = hn::Set(d, std::numeric_limits<float>::lowest());
         for (int64_t kx = 0; kx < kw; ++kx) {
@@ -498,7 +497,8 @@ void maxpool_fast(ForwardCtx& ctx) {
       [&](int64_t b, int64_t e) {
         if (separable) {
           thread_local std::vector<float> vmax;  // column maxes, then their padded copy (MaxPoolSeparablePlane)
-          const auto need = static_cast<size_t>(g.iw + (g.ow + 64) * g.sw + g.kw + 256);
+          // [head][column maxes][tail] as MaxPoolSeparablePlane lays them out (L <= 64).
+          const auto need = static_cast<size_t>(64 + std::max(g.iw, (g.ow + 64) * g.sw + g.kw + 128));
           if (vmax.size() < need) vmax.resize(need);
           for (int64_t p = b; p < e; ++p)
             if (!HWY_DYNAMIC_DISPATCH(MaxPoolSeparablePlane)(px + p * in_sz, g.ih, g.iw, g.oh, g.ow, g.kh, g.kw, g.sh,

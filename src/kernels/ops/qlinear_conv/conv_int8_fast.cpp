@@ -128,17 +128,12 @@ uint8_t* thread_bytes(int slot, size_t n) {
   return bufs[slot].data();
 }
 
-// Per-thread room for an indirect R's quad offsets (gemm_int8::Operands::rhs_quad_offsets), and
-// (2) for the pixel offsets of gemm_int8_pixel_rows.
-int64_t* thread_offsets(int64_t n) {
-  thread_local std::vector<int64_t> offs;
-  if (offs.size() < static_cast<size_t>(n)) offs.resize(static_cast<size_t>(n));
-  return offs.data();
-}
-int64_t* thread_offsets2(int64_t n) {
-  thread_local std::vector<int64_t> offs;
-  if (offs.size() < static_cast<size_t>(n)) offs.resize(static_cast<size_t>(n));
-  return offs.data();
+// Per-thread room for offsets: slot 0 an indirect R's quad offsets (Operands::rhs_quad_offsets),
+// slot 1 the pixel offsets of gemm_int8_pixel_rows.
+int64_t* thread_offsets(int slot, int64_t n) {
+  thread_local std::vector<int64_t> offs[2];
+  if (offs[slot].size() < static_cast<size_t>(n)) offs[slot].resize(static_cast<size_t>(n));
+  return offs[slot].data();
 }
 
 // One output row of im2col: o[s] = x[s * stride - pad + k * dil] ^ mask, `fill` where that lands
@@ -595,14 +590,6 @@ RowPairPanels rowpair_panels(const Nhwc4Geometry& g) {
   return {cb, g.oh / 2 * cb};
 }
 
-// One (tap, channel quad) of a panel: 32 virtual outputs x 4 bytes, one run on the virtual grid or
-// two 64-byte runs (row pair) when pooling.
-inline void copy_panel_run(uint8_t* out, const uint8_t* src, int64_t row_bytes, bool rowpair) {
-  if (!rowpair) return static_cast<void>(std::memcpy(out, src, gemm_int8::kNr * 4));
-  std::memcpy(out, src, gemm_int8::kNr * 2);
-  std::memcpy(out + gemm_int8::kNr * 2, src + row_bytes, gemm_int8::kNr * 2);
-}
-
 // The GEMM over a virtual output grid (rows of g.wp columns, the first g.ow real) into y [M, oh, ow]:
 // straight into y when the grid is the output, else through a buffer whose real columns are copied out.
 void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep,
@@ -635,7 +622,7 @@ bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m, bool pointwise) {
 void run_pixel_rows(const gemm_int8::Operands& op, const Nhwc4Geometry& g, const Epilogue& ep, uint8_t* y,
                     ThreadPool* pool) {
   const int64_t npx = g.oh * g.ow;
-  int64_t* px = thread_offsets2(npx);
+  int64_t* px = thread_offsets(1, npx);
   for (int64_t r = 0, n = 0; r < g.oh; ++r)
     for (int64_t c = 0; c < g.ow; ++c, ++n) px[n] = (r * g.wp + c) * 4;
   Epilogue ec = ep;
@@ -644,22 +631,44 @@ void run_pixel_rows(const gemm_int8::Operands& op, const Nhwc4Geometry& g, const
   gemm_int8::gemm_int8_pixel_rows(op, px, npx, ec, y, npx, pool);
 }
 
-// The GEMM of a conv image whose R panels the caller built (virtual grid, or row pairs when
-// pool2x2) into y: the pooled planes [M, oh/2, ow/2] straight from the tiles, or run_virtual_grid.
-void run_panels(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int64_t m_out, const Epilogue& ep, uint8_t* y,
-                size_t esz, ThreadPool* pool, bool pool2x2) {
-  if (pool2x2) return gemm_int8::gemm_int8_pool2x2_rowpairs(op, ep, g.oh / 2, g.ow / 2, y, pool);
-  run_virtual_grid(op, g, m_out, ep, y, esz, pool);
+// The GEMM of a conv image over channel-quad planes whose K quad i of the panel at pixel v is the
+// 128-byte run planes + v * 4 + offs[i], into y: the virtual grid (or, where it pays and is allowed,
+// the pixel rows) reading the runs in place; with pool2x2, row-pair panels gathered from the runs
+// (columns 0-15 on conv row 2r, 16-31 on row 2r + 1) and the 2x2 pool taken in the tile, into the
+// pooled planes [M, oh/2, ow/2].
+void run_planes(const uint8_t* weights, const uint8_t* planes, const int64_t* offs, int64_t kq,
+                const Nhwc4Geometry& g, int64_t m, const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool,
+                bool pool2x2, bool pixel_rows_allowed, bool pointwise) {
+  if (!pool2x2) {  // indirect R: no panels are built
+    gemm_int8::Operands op{weights, planes, m, g.nv, kq * 4, false};
+    op.rhs_quad_offsets = offs;
+    if (pixel_rows_allowed && esz == 1 && pixel_rows_pay(g, m, pointwise)) return run_pixel_rows(op, g, ep, y, pool);
+    return run_virtual_grid(op, g, m, ep, y, esz, pool);
+  }
+  const RowPairPanels rpp = rowpair_panels(g);
+  const int64_t ncols = rpp.panels * gemm_int8::kNr;
+  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kq * 4, ncols));
+  constexpr int64_t kRun = gemm_int8::kNr * 4, kHalf = kRun / 2;
+  for (int64_t p = 0; p < rpp.panels; ++p) {
+    uint8_t* out = rp + p * kRun * kq;
+    const uint8_t* base = planes + rpp.first_px(p, g.wp) * 4;
+    for (int64_t i = 0; i < kq; ++i, out += kRun) {
+      std::memcpy(out, base + offs[i], kHalf);
+      std::memcpy(out + kHalf, base + offs[i] + g.wp * 4, kHalf);
+    }
+  }
+  gemm_int8::gemm_int8_pool2x2_rowpairs(gemm_int8::Operands{weights, rp, m, ncols, kq * 4, false}, ep, g.oh / 2,
+                                        g.ow / 2, y, pool);
 }
 
-// One image of a stride-1 2-D conv through the NHWC4 planes: each packed R panel is a gather of
-// 128-byte runs (32 virtual outputs x 4 channels) of the planes, one per (tap, channel quad), so
-// there is no im2col; then the GEMM against the NHWC4-packed weights.
+// One image of a stride-1 or stride-2 2-D conv through the NHWC4 planes: each K quad (tap, channel
+// quad) of 32 virtual outputs is one 128-byte run of the planes, which the GEMM against the
+// NHWC4-packed weights reads in place (run_planes): no im2col.
 void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
                       const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
   const conv::Window& w = d.win;
   const Nhwc4Geometry g = nhwc4_geometry(w);
-  const int64_t cq = st.cq, taps = w.kernel[1] * w.kernel[2], kq = taps * cq, kd4 = kq * 4;
+  const int64_t cq = st.cq, taps = w.kernel[1] * w.kernel[2], kq = taps * cq;
   // + 64: the last plane's 16-pixel steps may write up to 60 bytes past it.
   const int64_t phases = g.stride == 2 ? 4 : 1;
   uint8_t* planes = thread_bytes(2, static_cast<size_t>(cq * phases * g.plane_px * 4 + 64));
@@ -668,7 +677,7 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
   else
     pack_input_nhwc4(x, d.c, w, g, cq, mask, pad, planes);
   // The byte offset of K quad (tap, channel quad) from a panel's first pixel, in the weights' K order.
-  int64_t* offs = thread_offsets(kq);
+  int64_t* offs = thread_offsets(0, kq);
   for (int64_t a = 0, i = 0; a < w.kernel[1]; ++a)
     for (int64_t b = 0; b < w.kernel[2]; ++b)
       for (int64_t q = 0; q < cq; ++q, ++i) {
@@ -677,35 +686,20 @@ void conv_nhwc4_image(const conv::ConvDims& d, const ConvInt8State& st, const ui
         else
           offs[i] = (q * g.plane_px + a * w.dilation[1] * g.wp + b * w.dilation[2]) * 4;
       }
-  if (!pool2x2) {  // the GEMM reads the taps in the planes (indirect R): no panels are built
-    gemm_int8::Operands op{st.nhwc4_weights(), planes, d.m, g.nv, kd4, false};
-    op.rhs_quad_offsets = offs;
-    if (esz == 1 && pixel_rows_pay(g, d.m, taps == 1)) return run_pixel_rows(op, g, ep, y, pool);
-    return run_virtual_grid(op, g, d.m, ep, y, esz, pool);
-  }
-  const RowPairPanels rpp = rowpair_panels(g);
-  const int64_t ncols = rpp.panels * gemm_int8::kNr;
-  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kd4, ncols));
-  constexpr int64_t kRun = gemm_int8::kNr * 4;
-  for (int64_t p = 0; p < rpp.panels; ++p) {
-    uint8_t* out = rp + p * kRun * kq;
-    const uint8_t* base = planes + rpp.first_px(p, g.wp) * 4;
-    for (int64_t i = 0; i < kq; ++i, out += kRun) copy_panel_run(out, base + offs[i], g.wp * 4, true);
-  }
-  run_panels(gemm_int8::Operands{st.nhwc4_weights(), rp, d.m, ncols, kd4, false}, g, d.m, ep, y, esz, pool, true);
+  run_planes(st.nhwc4_weights(), planes, offs, kq, g, d.m, ep, y, esz, pool, pool2x2, true, taps == 1);
 }
 
 // One image of a stride-1 2-D conv with few channels through "row-tap" planes: per channel, pixel
 // p of the padded plane holds the 4 bytes (P[p], P[p + dw], P[p + 2dw], P[p + 3dw]), one kernel
-// row's taps (zero weights past kw), so the packed R panel of (channel, kernel row) for 32 virtual
-// outputs is again one 128-byte run: no im2col for the 1-channel first layer.
+// row's taps (zero weights past kw), so K quad (channel, kernel row) of 32 virtual outputs is again
+// one 128-byte run (run_planes): no im2col for the 1-channel first layer.
 void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const uint8_t* x, uint8_t mask, uint8_t pad,
                        const Epilogue& ep, uint8_t* y, size_t esz, ThreadPool* pool, bool pool2x2) {
   const conv::Window& w = d.win;
   const Nhwc4Geometry g = nhwc4_geometry(w);
   const int64_t kh = w.kernel[1], dw = w.dilation[2], h = w.big[1], iw = w.big[2];
   const int64_t pt = w.pad_begin[1], pl = w.pad_begin[2];
-  const int64_t kq = d.c * kh, kdr = kq * 4;
+  const int64_t kq = d.c * kh;
   // The padded plane, long enough for the 4 taps (and 16-byte loads) of every pixel of the quads.
   const int64_t plane_len = g.plane_px + 3 * dw + 16;
   const int64_t x4_px = (g.plane_px + 15) / 16 * 16;
@@ -729,24 +723,10 @@ void conv_rowtap_image(const conv::ConvDims& d, const ConvInt8State& st, const u
                                        out + p * 4);
     }
   }
-  int64_t* offs = thread_offsets(kq);  // of K quad (channel, kernel row) from a panel's first pixel
+  int64_t* offs = thread_offsets(0, kq);  // of K quad (channel, kernel row) from a panel's first pixel
   for (int64_t c = 0, i = 0; c < d.c; ++c)
     for (int64_t a = 0; a < kh; ++a, ++i) offs[i] = (c * x4_px + a * w.dilation[1] * g.wp) * 4;
-  if (!pool2x2) {  // indirect R: the GEMM reads the quads in place
-    gemm_int8::Operands op{st.packed_rowtap.data(), x4, d.m, g.nv, kdr, false};
-    op.rhs_quad_offsets = offs;
-    return run_virtual_grid(op, g, d.m, ep, y, esz, pool);
-  }
-  const RowPairPanels rpp = rowpair_panels(g);
-  const int64_t ncols = rpp.panels * gemm_int8::kNr;
-  uint8_t* rp = thread_bytes(0, gemm_int8::packed_rhs_bytes(kdr, ncols));
-  constexpr int64_t kRun = gemm_int8::kNr * 4;
-  for (int64_t p = 0; p < rpp.panels; ++p) {
-    uint8_t* out = rp + p * kRun * kq;
-    const uint8_t* base = x4 + rpp.first_px(p, g.wp) * 4;
-    for (int64_t i = 0; i < kq; ++i, out += kRun) copy_panel_run(out, base + offs[i], g.wp * 4, true);
-  }
-  run_panels(gemm_int8::Operands{st.packed_rowtap.data(), rp, d.m, ncols, kdr, false}, g, d.m, ep, y, esz, pool, true);
+  run_planes(st.packed_rowtap.data(), x4, offs, kq, g, d.m, ep, y, esz, pool, pool2x2, false, false);
 }
 
 // One image of a group-1 conv with few channels (any stride) through the row-quad planes
@@ -764,7 +744,7 @@ void conv_rowquad_image(const conv::ConvDims& d, const ConvInt8State& st, const 
   for (int64_t c = 0; c < d.c; ++c)
     for (int64_t e = 0; e < g.nq; ++e)
       builder.build(x + c * in_sz, e, x4 + (c * g.nq + e) * g.plane_quads * 4);
-  int64_t* offs = thread_offsets(kq);  // byte offset of each K quad at output 0
+  int64_t* offs = thread_offsets(0, kq);  // byte offset of each K quad at output 0
   for (int64_t c = 0; c < d.c; ++c)
     for (int64_t a = 0; a < kh; ++a)
       for (int64_t e = 0; e < g.nq; ++e)

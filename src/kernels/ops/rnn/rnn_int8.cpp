@@ -40,6 +40,12 @@ Int8Weights read_int8_weights(std::span<const Tensor> in, size_t w_scale, size_t
   return q;
 }
 
+quant::DynamicQ8Params quantize_block_u8(const float* v, int64_t rows, int64_t n, int32_t* q) {
+  const quant::DynamicQ8Params p = quant::dynamic_u8_params(v, rows, n, n);
+  for (int64_t i = 0; i < rows * n; ++i) q[i] = quant::quantize_f32(v[i], p.scale, p.zero_point, 0, 255);
+  return p;
+}
+
 float dequantized_dot(const int32_t* q, const int8_t* w, int64_t n, const quant::DynamicQ8Params& p, float w_scale) {
   int32_t acc = 0, sum = 0;
   for (int64_t i = 0; i < n; ++i) {

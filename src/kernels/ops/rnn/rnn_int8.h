@@ -37,6 +37,10 @@ struct Int8Weights {
 // InvalidArgument naming W_scale or R_scale.
 Int8Weights read_int8_weights(std::span<const Tensor> in, size_t w_scale, size_t r_scale, int64_t rows);
 
+// The references' activation codes: the contiguous block v [rows, n] (rows * n floats) quantized to
+// u8 with one dynamic range (quant::dynamic_u8_params); q[i] the code of v[i]. Returns the range.
+quant::DynamicQ8Params quantize_block_u8(const float* v, int64_t rows, int64_t n, int32_t* q);
+
 // The reference's gate product: (sum_i q[i] w[i] - p.zero_point sum_i w[i]) * (p.scale * w_scale).
 float dequantized_dot(const int32_t* q, const int8_t* w, int64_t n, const quant::DynamicQ8Params& p, float w_scale);
 

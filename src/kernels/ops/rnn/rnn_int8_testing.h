@@ -14,6 +14,44 @@
 
 namespace edgeopt::kernels::testing {
 
+// One LSTM/GRU test shape; lbr (GRU's linear_before_reset) is ignored by LSTM.
+struct RecurrentCase {
+  std::string direction = "forward";
+  int64_t layout = 0, batch = 1, hidden = 4, seq = 5, input = 7;
+  bool lbr = false, init = false, lens = false, per_row = true;
+  std::string describe() const {
+    return direction + " layout=" + std::to_string(layout) + " batch=" + std::to_string(batch) +
+           " hidden=" + std::to_string(hidden) + " seq=" + std::to_string(seq) + " input=" + std::to_string(input) +
+           " lbr=" + std::to_string(lbr) + (init ? " init" : "") + (lens ? " lens" : "") +
+           (per_row ? " per-row" : " per-tensor");
+  }
+  int64_t dirs() const { return direction == "bidirectional" ? 2 : 1; }
+};
+
+// direction x layout x batch {1, 3} x hidden {4, 17, 64} (x linear_before_reset with `lbr_too`),
+// initial states, sequence lengths and per-row / per-tensor scales spread over the cases.
+inline std::vector<RecurrentCase> recurrent_sweep(bool lbr_too) {
+  std::vector<RecurrentCase> cases;
+  for (const std::string dir : {"forward", "reverse", "bidirectional"})
+    for (int64_t layout : {0, 1})
+      for (int64_t batch : {1, 3})
+        for (int64_t hidden : {4, 17, 64})
+          for (bool lbr : {false, true}) {
+            if (lbr && !lbr_too) continue;
+            RecurrentCase c;
+            c.direction = dir;
+            c.layout = layout;
+            c.batch = batch;
+            c.hidden = hidden;
+            c.lbr = lbr;
+            c.init = hidden != 17;
+            c.lens = batch > 1 && hidden != 4;
+            c.per_row = hidden != 64;
+            cases.push_back(c);
+          }
+  return cases;
+}
+
 // f32 weights [dirs, rows, cols] -> symmetric int8 codes (-127..127) with one scale per gate row
 // (shared by the directions, as DequantizeLinear axis 1) or per tensor; and their dequantized f32.
 struct QuantWeights {
