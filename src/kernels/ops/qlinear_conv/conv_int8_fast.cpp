@@ -801,7 +801,10 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
   if (is_depthwise2d(d) && dwconv_q8_rowquad_applies(in, ep)) {
     const auto* st = dynamic_cast<const ConvInt8State*>(state);
     const DwQuadWeights* pre = st && st->w_storage == in.w->raw() && st->w_shape == in.w->shape() ? &st->dw : nullptr;
-    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) { dwconv_q8_rowquad(in, ep, y, b, e, pre); });
+    if (dwconv_q8_blocked_pays(in))
+      parallel_for(d.n * ((d.c + 15) / 16), [&](int64_t b, int64_t e) { dwconv_q8_rowquad_blocks(in, ep, y, b, e, pre); });
+    else
+      parallel_for(d.n * d.c, [&](int64_t b, int64_t e) { dwconv_q8_rowquad(in, ep, y, b, e, pre); });
     return true;
   }
   if (is_depthwise2d(d)) {

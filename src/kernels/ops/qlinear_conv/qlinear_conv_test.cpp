@@ -129,6 +129,11 @@ std::vector<Case> cases() {
                false});
   v.push_back({{1, 4, 19}, 4, 4, {3}, {1}, {1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
   v.push_back({{1, 2, 4, 3}, 2, 2, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, DType::kU8, DType::kI8, DType::kU8});
+  // Planes of <= 256 outputs take 16 channels per step (dwconv_q8_rowquad_blocks): several blocks
+  // and a partial one, 14x14 s2 -> 7x7 with batch 2, 16 outputs exactly, s8 in and out, u8 weights.
+  v.push_back({{1, 40, 7, 7}, 40, 40, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}});
+  v.push_back({{2, 24, 14, 14}, 24, 24, {3, 3}, {2, 2}, {0, 0, 1, 1}, {}, DType::kI8, DType::kI8, DType::kI8});
+  v.push_back({{1, 33, 4, 4}, 33, 33, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, DType::kU8, DType::kU8, DType::kI8});
   // Group-1 strided convs with few channels take the row-quad planes when prepared (im2col when
   // not): the MobileNetV2 and ResNet-18 first layers (3x3 and 7x7 s2, two quads per kernel row),
   // a ResNet layer2.0-like 3x3 s2 with 16 channels, mixed strides with dilation, stride 3 with a

@@ -16,6 +16,7 @@
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace edgeopt::kernels::ops::qlinear_conv {
@@ -25,7 +26,7 @@ namespace {
 constexpr int64_t kSlackQuads = 64;
 
 uint8_t* scratch(int slot, size_t n) {
-  thread_local std::vector<uint8_t> bufs[2];
+  thread_local std::vector<uint8_t> bufs[3];
   if (bufs[slot].size() < n) bufs[slot].resize(n);
   return bufs[slot].data();
 }
@@ -209,6 +210,153 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,bmi2"))) void rowqua
   }
 }
 
+// Transposes a 16x16 block of dwords in place: r[i] lane j <-> r[j] lane i.
+__attribute__((target("avx512f"))) inline void transpose16x16_epi32(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4b + j]: in each 128-bit lane L, column 4L + j of rows 4b .. 4b + 3.
+  for (int b = 0; b < 16; b += 4) {
+    u[b] = _mm512_unpacklo_epi64(t[b], t[b + 2]);
+    u[b + 1] = _mm512_unpackhi_epi64(t[b], t[b + 2]);
+    u[b + 2] = _mm512_unpacklo_epi64(t[b + 1], t[b + 3]);
+    u[b + 3] = _mm512_unpackhi_epi64(t[b + 1], t[b + 3]);
+  }
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_shuffle_i32x4(u[j], u[j + 4], 0x88);       // lanes 0, 2 of rows 0-7
+    t[j + 4] = _mm512_shuffle_i32x4(u[j], u[j + 4], 0xdd);   // lanes 1, 3
+    t[j + 8] = _mm512_shuffle_i32x4(u[j + 8], u[j + 12], 0x88);
+    t[j + 12] = _mm512_shuffle_i32x4(u[j + 8], u[j + 12], 0xdd);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);           // columns 0-3
+    r[j + 4] = _mm512_shuffle_i32x4(t[j + 4], t[j + 12], 0x88);  // 4-7
+    r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);       // 8-11
+    r[j + 12] = _mm512_shuffle_i32x4(t[j + 4], t[j + 12], 0xdd); // 12-15
+  }
+}
+
+// Per-lane requantization constants for the 16 channels of a block (lanes past nch repeat c0).
+struct BlockRequant {
+  bool channel_form = false;
+  gemm_int8::x86::RequantConsts general;
+  __m512i mult, mult_odd, add_even, add_odd, sra;
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl,bmi2"))) BlockRequant block_requant(const Epilogue& ep, int64_t c0,
+                                                                                     int64_t nch) {
+  alignas(64) int32_t mult[16], shift[16], sra[16];
+  alignas(64) int64_t add[16];
+  bool channel_form = true;
+  for (int64_t i = 0; i < 16; ++i) {
+    const int64_t c = c0 + (i < nch ? i : 0);
+    mult[i] = ep.multiplier[c];
+    shift[i] = ep.shift[c];
+    const gemm_int8::x86::RequantChannelScalars cs = gemm_int8::x86::requant_channel_scalars(mult[i], shift[i]);
+    channel_form = channel_form && !cs.general;
+    add[i] = cs.add;
+    sra[i] = cs.sra;
+  }
+  BlockRequant r;
+  r.channel_form = channel_form;
+  r.mult = _mm512_load_si512(mult);
+  r.mult_odd = _mm512_srli_epi64(r.mult, 32);
+  const __m512i idx_even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), idx_odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+  const __m512i a0 = _mm512_load_si512(add), a1 = _mm512_load_si512(add + 8);
+  r.add_even = _mm512_permutex2var_epi64(a0, idx_even, a1);
+  r.add_odd = _mm512_permutex2var_epi64(a0, idx_odd, a1);
+  r.sra = _mm512_load_si512(sra);
+  if (!channel_form) r.general = gemm_int8::x86::requant_consts(r.mult, _mm512_load_si512(shift));
+  return r;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,bmi2"))) inline __m512i block_requantize(__m512i acc,
+                                                                                          const BlockRequant& k,
+                                                                                          __m512i zp, __m512i lo,
+                                                                                          __m512i hi) {
+  if (!k.channel_form) return gemm_int8::x86::requantize16(acc, k.general, zp, lo, hi);
+  // requantize16_channel with per-lane constants: the rounded high dword, shifted per lane.
+  const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, k.mult), k.add_even);
+  const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), k.mult_odd), k.add_odd);
+  __m512i y = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
+  y = _mm512_add_epi32(_mm512_srav_epi32(y, k.sra), zp);
+  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+}
+
+// Depthwise conv of 16 channels at once, one channel per lane (small planes, dilation 1, kernel
+// width <= 4). The channels' input rows are transposed into a zero-point-padded pixel-major tile
+// t [hp][wp][16 channels]; then four consecutive pixels are 64 contiguous bytes, and one vpermb
+// turns them into the 16 channels' tap quads of one kernel row (byte 4c + k = pixel k, channel c),
+// so an output position of all 16 channels costs kh loads, kh vpermb and kh vpdpbusd, with no
+// per-channel setup and no plane padded to 64-output steps. Results are transposed back into the
+// channels' output planes 16 positions at a time. x: channel c0's input plane; y: its output plane.
+template <int KH>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,bmi2"))) void dw_block16_avx512vnni(
+    const uint8_t* x, int64_t in_sz, const conv::Window& w, int64_t kh_rt, int64_t nch, uint8_t mask, uint8_t pad,
+    const int32_t* wq16, const int32_t* bias16, int64_t c0, const Epilogue& ep, uint8_t* t, void* y) {
+  const int64_t kh = KH > 0 ? KH : kh_rt;
+  const int64_t ih = w.big[1], iw = w.big[2], oh = w.small[1], ow = w.small[2];
+  const int64_t sh = w.stride[1], sw = w.stride[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
+  const int64_t hp = (oh - 1) * sh + kh, wp = (ow - 1) * sw + 4, nv = oh * ow;
+  std::memset(t, pad, static_cast<size_t>(hp * wp * 16));
+  const __m128i vmask = _mm_set1_epi8(static_cast<char>(mask));
+  for (int64_t ir = 0; ir < ih && ir + pt < hp; ++ir)
+    for (int64_t cb = 0; cb < iw && pl + cb < wp; cb += 16) {
+      const int64_t n = std::min<int64_t>(16, iw - cb), nstore = std::min(n, wp - pl - cb);
+      const auto lm = static_cast<__mmask16>((1u << n) - 1);
+      __m512i r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lm, x + (i < nch ? i : 0) * in_sz + ir * iw + cb));
+      transpose16x16_epi32(r);  // r[k]: pixel cb + k of the 16 channels
+      uint8_t* dst = t + ((ir + pt) * wp + pl + cb) * 16;
+      for (int64_t k = 0; k < nstore; ++k)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * 16), _mm_xor_si128(_mm512_cvtepi32_epi8(r[k]), vmask));
+    }
+  // vpermb index: quad byte 4c + k <- pixel k's byte c.
+  alignas(64) uint8_t idx_bytes[64];
+  for (int c = 0; c < 16; ++c)
+    for (int k = 0; k < 4; ++k) idx_bytes[c * 4 + k] = static_cast<uint8_t>(k * 16 + c);
+  const __m512i idx = _mm512_load_si512(idx_bytes);
+  const bool q8 = ep.out != OutType::kS32;
+  const BlockRequant k = q8 ? block_requant(ep, c0, nch) : BlockRequant{};
+  const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
+  const __m512i vbias = _mm512_loadu_si512(bias16);
+  __m512i wv[8];
+  for (int64_t a = 0; a < kh; ++a) wv[a] = _mm512_loadu_si512(wq16 + a * 16);
+  int64_t r = 0, col = 0;  // of position v + j
+  for (int64_t v = 0; v < nv; v += 16) {
+    __m512i acc[16];
+    for (int j = 0; j < 16; ++j) {
+      if (v + j >= nv) {
+        acc[j] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* src = t + (r * sh * wp + col * sw) * 16;
+      __m512i s = vbias;
+      for (int64_t a = 0; a < kh; ++a)
+        s = _mm512_dpbusd_epi32(s, _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(src + a * wp * 16)), wv[a]);
+      acc[j] = q8 ? block_requantize(s, k, zp, lo, hi) : s;
+      if (++col == ow) col = 0, ++r;
+    }
+    transpose16x16_epi32(acc);  // acc[c]: positions v .. v + 15 of channel c0 + c
+    const __mmask16 m = lanes_mask(nv - v);
+    for (int64_t c = 0; c < nch; ++c) {
+      if (q8) {
+        uint8_t* yc = static_cast<uint8_t*>(y) + c * nv + v;
+        const __m128i b = _mm512_cvtepi32_epi8(acc[c]);
+        if (m == 0xffff)
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(yc), b);
+        else
+          _mm_mask_storeu_epi8(yc, m, b);
+      } else {
+        _mm512_mask_storeu_epi32(static_cast<int32_t*>(y) + c * nv + v, m, acc[c]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 DwQuadWeights dw_quad_weights(const Tensor& w) {
@@ -288,11 +436,63 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
   }
 }
 
+bool dwconv_q8_blocked_pays(const ConvInt8Inputs& in) {
+  const conv::Window& w = in.d.win;
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
+  return vbmi && w.nd == 2 && w.small[1] * w.small[2] <= kBlockedMaxOutputs && w.kernel[1] <= 8 &&
+         w.dilation[1] == 1 && w.dilation[2] == 1;
+}
+
+void dwconv_q8_rowquad_blocks(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, void* y, int64_t b_begin,
+                              int64_t b_end, const DwQuadWeights* pre) {
+  const conv::ConvDims& d = in.d;
+  const conv::Window& w = d.win;
+  const int64_t kh = w.kernel[1];
+  const int64_t in_sz = w.big_numel(), nv = w.small[1] * w.small[2], nblk = (d.c + 15) / 16;
+  const size_t esz = ep.out == OutType::kS32 ? 4 : 1;
+  const bool x_signed = in.x->dtype() == DType::kI8;
+  const int32_t zx = in.x_zp + (x_signed ? 128 : 0);
+  const auto* px = static_cast<const uint8_t*>(in.x->raw());
+  const int32_t* pb = in.bias ? in.bias->data<int32_t>() : nullptr;
+  const int64_t hp = (w.small[1] - 1) * w.stride[1] + kh, wp = (w.small[2] - 1) * w.stride[2] + 4;
+  uint8_t* t = scratch(2, static_cast<size_t>(hp * wp * 16 + 64));
+  DwQuadWeights here;
+  if (!pre || pre->w_storage != in.w->raw() || pre->kh != kh || static_cast<int64_t>(pre->sums.size()) != d.c) {
+    here = dw_quad_weights(*in.w);
+    pre = &here;
+  }
+  alignas(64) int32_t wq16[8 * 16], bias16[16];
+  for (int64_t b = b_begin; b < b_end; ++b) {
+    const int64_t n = b / nblk, c0 = b % nblk * 16, nch = std::min<int64_t>(16, d.c - c0);
+    for (int64_t i = 0; i < 16; ++i) {
+      const int64_t c = c0 + (i < nch ? i : 0);
+      for (int64_t a = 0; a < kh; ++a) wq16[a * 16 + i] = pre->quads[static_cast<size_t>(c * kh + a)];
+      const auto wsum = static_cast<uint32_t>(pre->sums[static_cast<size_t>(c)]);
+      // Padded taps read zx: their products cancel against zx * sum(w) (wrapping, as the reference).
+      bias16[i] = static_cast<int32_t>(static_cast<uint32_t>(pb ? pb[c] : 0) - static_cast<uint32_t>(zx) * wsum);
+    }
+    const uint8_t* xb = px + (n * d.c + c0) * in_sz;
+    void* yb = static_cast<uint8_t*>(y) + (n * d.c + c0) * nv * static_cast<int64_t>(esz);
+    const uint8_t mask = x_signed ? 0x80 : 0, pad = static_cast<uint8_t>(zx);
+    if (kh == 3)
+      dw_block16_avx512vnni<3>(xb, in_sz, w, kh, nch, mask, pad, wq16, bias16, c0, ep, t, yb);
+    else
+      dw_block16_avx512vnni<0>(xb, in_sz, w, kh, nch, mask, pad, wq16, bias16, c0, ep, t, yb);
+  }
+}
+
 #else  // not x86-64: the portable depthwise kernel in conv_int8_fast.cpp runs instead
 
 bool dwconv_q8_rowquad_applies(const ConvInt8Inputs&, const gemm_int8::Epilogue&) { return false; }
 
 DwQuadWeights dw_quad_weights(const Tensor&) { return {}; }
+
+bool dwconv_q8_blocked_pays(const ConvInt8Inputs&) { return false; }
+
+void dwconv_q8_rowquad_blocks(const ConvInt8Inputs&, const gemm_int8::Epilogue&, void*, int64_t, int64_t,
+                              const DwQuadWeights*) {
+  std::abort();
+}
 
 void dwconv_q8_rowquad(const ConvInt8Inputs&, const gemm_int8::Epilogue&, void*, int64_t, int64_t,
                        const DwQuadWeights*) {

@@ -89,4 +89,13 @@ DwQuadWeights dw_quad_weights(const Tensor& w);
 void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, void* y, int64_t p_begin,
                        int64_t p_end, const DwQuadWeights* pre = nullptr);
 
+// Small output planes (up to kBlockedMaxOutputs, e.g. MobileNetV2's 14x14 and 7x7 depthwise convs):
+// 16 channels per step, one per vector lane, instead of one plane at a time, whose fixed per-channel
+// cost and partial 64-output step dominate there. Where dwconv_q8_rowquad_applies; kernel height <= 8.
+// Blocks [b_begin, b_end) of the N * ceil(C / 16) channel blocks; bit-exact with dwconv_q8_rowquad.
+constexpr int64_t kBlockedMaxOutputs = 256;
+bool dwconv_q8_blocked_pays(const ConvInt8Inputs& in);
+void dwconv_q8_rowquad_blocks(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, void* y, int64_t b_begin,
+                              int64_t b_end, const DwQuadWeights* pre = nullptr);
+
 }  // namespace edgeopt::kernels::ops::qlinear_conv
