@@ -301,18 +301,46 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,bmi2"))) 
   const int64_t sh = w.stride[1], sw = w.stride[2], pt = w.pad_begin[1], pl = w.pad_begin[2];
   const int64_t hp = (oh - 1) * sh + kh, wp = (ow - 1) * sw + 4, nv = oh * ow;
   std::memset(t, pad, static_cast<size_t>(hp * wp * 16));
-  const __m128i vmask = _mm_set1_epi8(static_cast<char>(mask));
+  // A row segment of 16 pixels goes pixel-major in two vpermt2b rounds: a[j] holds channels
+  // 4j .. 4j + 3 (byte 16 cc + col); round 1 gathers 4-pixel groups of 8 channels (byte 32 gg +
+  // 8 p + cl: pixel 4 (2h + gg) + p of channel cl), round 2 joins the two channel halves (byte
+  // 16 p + c: pixel 4g + p of channel c).
+  alignas(64) uint8_t ib[4][64];
+  for (int h = 0; h < 2; ++h)
+    for (int gg = 0; gg < 2; ++gg)
+      for (int p = 0; p < 4; ++p)
+        for (int cl = 0; cl < 8; ++cl) {
+          ib[h][gg * 32 + p * 8 + cl] = static_cast<uint8_t>((cl / 4) * 64 + (cl % 4) * 16 + 4 * (2 * h + gg) + p);
+          for (int c = 0; c < 16; c += 8)  // round 2, group gg of a pair: channel c + cl
+            ib[2 + gg][p * 16 + c + cl] = static_cast<uint8_t>((c ? 64 : 0) + gg * 32 + p * 8 + cl);
+        }
+  const __m512i r1[2] = {_mm512_load_si512(ib[0]), _mm512_load_si512(ib[1])};
+  const __m512i r2[2] = {_mm512_load_si512(ib[2]), _mm512_load_si512(ib[3])};
+  const __m512i vmask = _mm512_set1_epi8(static_cast<char>(mask));
   for (int64_t ir = 0; ir < ih && ir + pt < hp; ++ir)
     for (int64_t cb = 0; cb < iw && pl + cb < wp; cb += 16) {
       const int64_t n = std::min<int64_t>(16, iw - cb), nstore = std::min(n, wp - pl - cb);
       const auto lm = static_cast<__mmask16>((1u << n) - 1);
-      __m512i r[16];
-      for (int64_t i = 0; i < 16; ++i)
-        r[i] = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lm, x + (i < nch ? i : 0) * in_sz + ir * iw + cb));
-      transpose16x16_epi32(r);  // r[k]: pixel cb + k of the 16 channels
+      const uint8_t* src = x + ir * iw + cb;
+      __m128i rows[16];
+      for (int64_t i = 0; i < 16; ++i) rows[i] = _mm_maskz_loadu_epi8(lm, src + (i < nch ? i : 0) * in_sz);
+      __m512i a[4];
+      for (int64_t j = 0; j < 4; ++j)
+        a[j] = _mm512_inserti32x4(
+            _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(rows[4 * j]), rows[4 * j + 1], 1),
+                               rows[4 * j + 2], 2),
+            rows[4 * j + 3], 3);
       uint8_t* dst = t + ((ir + pt) * wp + pl + cb) * 16;
-      for (int64_t k = 0; k < nstore; ++k)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * 16), _mm_xor_si128(_mm512_cvtepi32_epi8(r[k]), vmask));
+      for (int h = 0; h < 2 && 8 * h < nstore; ++h) {
+        const __m512i lo = _mm512_permutex2var_epi8(a[0], r1[h], a[1]), hi = _mm512_permutex2var_epi8(a[2], r1[h], a[3]);
+        for (int gg = 0; gg < 2; ++gg) {
+          const int64_t px = std::clamp<int64_t>(nstore - 4 * (2 * h + gg), 0, 4);
+          if (px == 0) break;
+          const __m512i o = _mm512_xor_si512(_mm512_permutex2var_epi8(lo, r2[gg], hi), vmask);
+          const __mmask64 sm = px == 4 ? ~__mmask64{0} : (__mmask64{1} << (16 * px)) - 1;
+          _mm512_mask_storeu_epi8(dst + (8 * h + 4 * gg) * 16, sm, o);
+        }
+      }
     }
   // vpermb index: quad byte 4c + k <- pixel k's byte c.
   alignas(64) uint8_t idx_bytes[64];
