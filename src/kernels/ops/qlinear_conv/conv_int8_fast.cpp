@@ -402,11 +402,10 @@ Nhwc4Geometry nhwc4_geometry(const conv::Window& w) {
   return g;
 }
 
-// Stride 2 in both dims with dilation 1 and a kernel larger than 1x1: the phase-plane form of the
-// NHWC4 path.
+// Stride 2 in both dims with dilation 1: the phase-plane form of the NHWC4 path (a 1x1 kernel
+// reads phase (0, 0) only, which is all that is built for it).
 bool nhwc4_stride2(const conv::Window& w) {
-  return w.stride[1] == 2 && w.stride[2] == 2 && w.dilation[1] == 1 && w.dilation[2] == 1 &&
-         w.kernel[1] * w.kernel[2] > 1;
+  return w.stride[1] == 2 && w.stride[2] == 2 && w.dilation[1] == 1 && w.dilation[2] == 1;
 }
 
 bool nhwc4_applies(const conv::ConvDims& d, const ConvInt8State* st) {
@@ -486,14 +485,25 @@ void pack_input_nhwc4_s2(const uint8_t* x, int64_t c, const conv::Window& w, con
   const int64_t rows = g.oh + (w.kernel[1] - 1) / 2;      // phase rows the taps read
   const int64_t row_px = (2 * g.wp + 3) / 4 * 4 + 16;     // one padded input row as NHWC4 pixels (+ slack)
   const int64_t cols = std::min(iw, 2 * g.wp - pl);       // input columns some phase pixel holds
-  std::memset(planes, pad, static_cast<size_t>(cq * 4 * g.plane_px * 4));
+  // A 1x1 kernel reads phase (0, 0) alone: only its rows are built, and only its plane's pixels past
+  // the rows (read by the last panel, dropped) need the fill; the odd-column plane is written, unread.
+  const bool one_phase = w.kernel[1] == 1 && w.kernel[2] == 1;
+  if (one_phase) {
+    for (int64_t q = 0; q < cq; ++q)
+      std::memset(planes + (q * 4 * g.plane_px + rows * g.wp) * 4, pad, static_cast<size_t>((g.plane_px - rows * g.wp) * 4));
+  } else {
+    std::memset(planes, pad, static_cast<size_t>(cq * 4 * g.plane_px * 4));
+  }
   auto* row = reinterpret_cast<uint32_t*>(thread_bytes(1, static_cast<size_t>(row_px * 4)));
   const uint32_t pad4 = 0x01010101u * pad;
   for (int64_t q = 0; q < cq; ++q)
-    for (int64_t ry = 0; ry < 2; ++ry)
+    for (int64_t ry = 0; ry < (one_phase ? 1 : 2); ++ry)
       for (int64_t i = 0; i < rows; ++i) {
         const int64_t iy = 2 * i + ry - pt;
-        if (iy < 0 || iy >= h) continue;  // stays `pad`
+        if (iy < 0 || iy >= h) {  // stays `pad` (filled above unless one_phase)
+          if (one_phase) std::memset(planes + (q * 4 * g.plane_px + i * g.wp) * 4, pad, static_cast<size_t>(g.wp * 4));
+          continue;
+        }
         // The padded input row as NHWC4 pixels (channels past C repeat C-1: their weights are 0).
         const uint8_t* src[4];
         for (int64_t t = 0; t < 4; ++t) src[t] = x + (std::min(4 * q + t, c - 1) * h + iy) * iw;
@@ -779,8 +789,7 @@ std::shared_ptr<const OpState> conv_int8_prepare(const Node& node, const Tensor&
   bool stride1 = true, stride2 = true, dilation1 = true;
   for (int64_t v : node.attr_ints("strides")) stride1 = stride1 && v == 1, stride2 = stride2 && v == 2;
   for (int64_t v : node.attr_ints("dilations")) dilation1 = dilation1 && v == 1;
-  // (A 1x1 stride-2 conv reads one phase of four: its im2col is a plain gather, and faster.)
-  stride2 = stride2 && node.has_attr("strides") && dilation1 && w.rank() == 4 && w.shape()[2] * w.shape()[3] > 1;
+  stride2 = stride2 && node.has_attr("strides") && dilation1 && w.rank() == 4;
   return pack_weights(w, group, /*nhwc4=*/(stride1 || stride2) && w.rank() == 4, /*rowquad=*/!stride1 && w.rank() == 4,
                       stride1);
 }
