@@ -901,7 +901,29 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
     const gemm_int8::Operands op{st->packed[g].data(), rp, mg, out_sz, kdim, false};
     if (pool2x2)
       return gemm_pool2x2_q8(op, eg, d.win.small[1], d.win.small[2], d.win.small[2], py + n * d.m * pooled_sz, pool);
-    gemm_int8::gemm_int8(op, eg, py + (n * d.m + g * mg) * out_sz * esz, out_sz, pool);
+    uint8_t* yg = py + (n * d.m + g * mg) * out_sz * esz;
+    const int64_t tail = out_sz % gemm_int8::kNr;
+    if (pointwise && esz == 1 && tail > 0 && tail <= 24 && out_sz > gemm_int8::kNr &&
+        gemm_int8::pixel_rows_ok(mg, gemm_int8::default_isa())) {
+      // A short last panel (14x14: 196 = 6 x 32 + 4 pixels) would compute mostly junk columns: the
+      // full panels as usual, the tail pixels as pixel rows (8-, 4-, 1-pixel tiles x 32 channels)
+      // read in place from the last packed panel, where pixel i's quad q is at q * 128 + i * 4.
+      gemm_int8::Operands head = op;
+      head.n = out_sz - tail;
+      gemm_int8::gemm_int8(head, eg, yg, out_sz, pool);
+      const int64_t kq = gemm_int8::padded_k(kdim) / 4;
+      int64_t* quad_offs = thread_offsets(0, kq);
+      for (int64_t q = 0; q < kq; ++q) quad_offs[q] = q * gemm_int8::kNr * 4;
+      int64_t* px_offs = thread_offsets(1, tail);
+      for (int64_t i = 0; i < tail; ++i) px_offs[i] = i * 4;
+      gemm_int8::Operands last{st->packed[g].data(), rp + head.n * kq * 4, mg, tail, kdim, false};
+      last.rhs_quad_offsets = quad_offs;
+      Epilogue ec = eg;
+      ec.per_row = false;  // the channel is the column
+      ec.row_table = nullptr;
+      return gemm_int8::gemm_int8_pixel_rows(last, px_offs, tail, ec, yg + head.n, out_sz, pool);
+    }
+    gemm_int8::gemm_int8(op, eg, yg, out_sz, pool);
   };
   ThreadPool& pool = default_pool();
   const int64_t items = d.n * d.group, t = pool.num_threads();

@@ -110,6 +110,10 @@ std::vector<Case> cases() {
   // 1x1 stride 2 on rows wide enough for the 16-output steps of im2col_row_u8, s8 (xor) and u8.
   v.push_back({{1, 8, 6, 70}, 16, 1, {1, 1}, {2, 2}, {}, {}, DType::kI8, DType::kI8, DType::kI8});
   v.push_back({{1, 4, 5, 67}, 8, 1, {1, 1}, {2, 2}, {}, {}, DType::kU8, DType::kI8, DType::kU8});
+  // Pointwise convs whose last 32-pixel panel is short (<= 24 pixels) finish it as pixel rows read
+  // from the packed panel: 196 = 6 x 32 + 4 (14x14), 48 = 32 + 16 with batch 2 and s8 output.
+  v.push_back({{1, 24, 14, 14}, 64, 1, {1, 1}, {}, {}, {}});
+  v.push_back({{2, 40, 6, 8}, 32, 1, {1, 1}, {}, {}, {}, DType::kU8, DType::kI8, DType::kI8});
   // 1x1 stride 2 on the NHWC4 phase (0, 0) plane (>= 8 channels): odd sizes, padding rows/columns
   // that read only the zero point, a padded channel quad, batch 2 and s8 input.
   v.push_back({{2, 12, 9, 11}, 20, 1, {1, 1}, {2, 2}, {1, 0, 1, 1}, {}, DType::kI8, DType::kI8, DType::kU8});
