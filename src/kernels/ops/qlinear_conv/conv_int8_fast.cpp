@@ -615,9 +615,9 @@ void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int
 
 // Whether the pixel-rows form (gemm_int8_pixel_rows: 8-pixel rows, so only the last row block is
 // partial) beats 32-column panels over the virtual grid, whose junk columns and last partial panel
-// cost a quarter of a 7x7 plane's work and an eighth of a 14x14 one's. A pointwise conv must save a
-// fifth (its NHWC4 planes cost a pass that its packed panels cost anyway only above that): measured
-// on MobileNetV2's 1x1 convs, 7x7 planes gain 0-10%, 14x14 ones (an eighth) lose 10-30%.
+// cost a quarter of a 7x7 plane's work and an eighth of a 14x14 one's. A pointwise (1x1 stride-2)
+// conv must save a fifth (its NHWC4 planes cost a pass that packed panels cost anyway only above
+// that); stride-1 pointwise convs do not come here (packed panels, pixel-row tail).
 bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m, bool pointwise) {
   if (!gemm_int8::pixel_rows_ok(m, gemm_int8::default_isa())) return false;
   // The rows the tiles compute: blocks of 8 pixels, the last one a 1-, 4- or 8-row tile.
@@ -859,9 +859,9 @@ bool conv_int8_fast(const ConvInt8Inputs& in, const OpState* state, Epilogue ep,
         pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 && d.win.pad_end[i] == 0;
   const int64_t kdim = cg * k_sz;
   const int64_t pooled_sz = (d.win.small[1] / 2) * (d.win.small[2] / 2);
-  // A pointwise conv on a small plane takes the NHWC4 planes too, for the pixel-rows form.
-  const bool nhwc4 = nhwc4_applies(d, st) && !(pool2x2 && nhwc4_stride2(d.win)) &&
-                     (!pointwise || (!pool2x2 && esz == 1 && pixel_rows_pay(nhwc4_geometry(d.win), d.m, true)));
+  // Stride-1 pointwise convs keep the packed panels (pack_rhs is their NHWC4 pass), their short last
+  // panel made pixel rows below: on 7x7 planes that beats the NHWC4 pixel-rows form by 7-12%.
+  const bool nhwc4 = nhwc4_applies(d, st) && !(pool2x2 && nhwc4_stride2(d.win)) && !pointwise;
   const bool rowtap = !pointwise && !nhwc4 && rowtap_applies(d, st);
   const bool rowquad = !pointwise && !nhwc4 && !rowtap && !pool2x2 && rowquad_applies(d, st);
   auto run_item = [&](int64_t item, ThreadPool* pool) {
