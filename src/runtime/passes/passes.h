@@ -105,7 +105,7 @@ PassReport fuse_conv_maxpool(Graph& g);
 // first): each ConvMaxPool becomes its Conv (output "<y>/conv") and a MaxPool 2x2/2 writing y.
 PassReport split_conv_maxpool(Graph& g);
 
-// Conv (group 1), Gemm (transA 0, alpha 1, C absent or a scalar / per-column bias) and MatMul whose
+// Conv (group 1, C * prod(kernel) >= 33), Gemm (transA 0, alpha 1, C absent or a scalar / per-column bias) and MatMul whose
 // constant weight is bf16-exact (every f32 value has zero low 16 bits, as a `--dtype bf16` model's
 // folded Cast gives) become ConvBf16 / GemmBf16: bf16 products, f32 sums (kernels/ops/conv_bf16,
 // kernels/ops/gemm_bf16). Keeps fused activations and residuals. Rewrites unconditionally; the

@@ -19,7 +19,7 @@ Tensor bf16_tensor(Shape shape, uint32_t seed, bool exact = true) {
   return t;
 }
 
-// Conv 3x3 -> Relu -> Conv 1x1 + x (residual) -> Relu -> depthwise Conv -> Flatten
+// Conv 3x3 -> Relu -> Conv 3x3 + x (residual) -> Relu -> depthwise Conv -> Flatten
 //   -> Gemm (transB, C [N], beta 0.5) -> MatMul [N, 10]: every fusion the bf16 ops must keep.
 Graph model(bool exact_weights) {
   Graph g;
@@ -29,8 +29,8 @@ Graph model(bool exact_weights) {
   Node& c1 = g.add_node("Conv", {"x", "w1", "b1"}, {"c1"}, "conv1");
   c1.set_attr("pads", std::vector<int64_t>{1, 1, 1, 1});
   g.add_node("Relu", {"c1"}, {"r1"}, "relu1");
-  g.initializers["w2"] = bf16_tensor({8, 8, 1, 1}, 3, exact_weights);
-  g.add_node("Conv", {"r1", "w2"}, {"c2"}, "conv2");
+  g.initializers["w2"] = bf16_tensor({8, 8, 3, 3}, 3, exact_weights);
+  g.add_node("Conv", {"r1", "w2"}, {"c2"}, "conv2").set_attr("pads", std::vector<int64_t>{1, 1, 1, 1});
   g.add_node("Add", {"c2", "x"}, {"s"}, "add");
   g.add_node("Relu", {"s"}, {"r2"}, "relu2");
   g.initializers["wd"] = bf16_tensor({8, 1, 3, 3}, 4, exact_weights);
@@ -49,10 +49,14 @@ Graph model(bool exact_weights) {
   return g;
 }
 
+// |got - want| <= tol * max(1, max |want|) element-wise: a layer's rounding error scales with its
+// terms, not with a result that cancels.
 void expect_close(const Tensor& want, const Tensor& got, double tol, const std::string& what) {
   ASSERT_EQ(want.shape(), got.shape()) << what;
+  double scale = 1.0;
+  for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::abs(want.at(i)));
   for (int64_t i = 0; i < want.numel(); ++i)
-    ASSERT_NEAR(want.at(i), got.at(i), tol * std::max(1.0, std::abs(want.at(i)))) << what << " [" << i << "]";
+    ASSERT_NEAR(want.at(i), got.at(i), tol * scale) << what << " [" << i << "], max |want| " << scale;
 }
 
 TEST(UseBf16Compute, ForcedRewritesDenseLayersAndMatchesTheBf16Reference) {
@@ -88,6 +92,16 @@ TEST(UseBf16Compute, WeightsThatAreNotBf16StayFp32) {
   Graph g = model(false);
   EXPECT_EQ(use_bf16_compute(g).nodes_changed, 0);
   for (const Node& n : g.nodes) EXPECT_TRUE(n.op_type != "ConvBf16" && n.op_type != "GemmBf16") << n.name;
+}
+
+// A conv with a short reduction (here K = 3 * 3 * 3) keeps the fp32 direct kernel.
+TEST(UseBf16Compute, SmallReductionConvStaysFp32) {
+  Graph g;
+  g.inputs.push_back({"x", DType::kF32, Shape{1, 3, 8, 8}});
+  g.initializers["w"] = bf16_tensor({16, 3, 3, 3}, 1);
+  g.add_node("Conv", {"x", "w"}, {"y"}, "conv");
+  g.outputs.push_back({"y", DType::kF32, Shape{1, 16, 6, 6}});
+  EXPECT_EQ(use_bf16_compute(g).nodes_changed, 0);
 }
 
 // The pass alone: a Gemm's C times beta becomes the bias; the rewritten graph (bf16 reference

@@ -84,6 +84,18 @@ void pack_a_bf16_into(PackedBf16& dst, int64_t m, int64_t k, const float* a, int
   pack_a_impl(dst, m, k, [&](int64_t i, int64_t p) { return f32_to_bf16(a[i * lda + p]); });
 }
 
+void pack_a_bf16_pair(PackedBf16& dst, int64_t q, const float* c0, const float* c1) {
+  const int64_t m = dst.rows(), kq = padded_k(dst.cols()) / 2, mb = (m + kMr - 1) / kMr;
+  for (int64_t b = 0; b < mb; ++b) {
+    uint16_t* o = dst.mutable_data() + (b * kq + q) * kMr * 2;
+    for (int64_t r = 0; r < kMr; ++r) {
+      const int64_t i = b * kMr + r;
+      o[2 * r] = i < m ? f32_to_bf16(c0[i]) : uint16_t{0};
+      o[2 * r + 1] = i < m && c1 ? f32_to_bf16(c1[i]) : uint16_t{0};
+    }
+  }
+}
+
 PackedBf16 pack_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda) {
   PackedBf16 p;
   pack_a_bf16_into(p, m, k, a, lda);
@@ -105,25 +117,37 @@ void pack_b_bf16_into(PackedBf16& dst, int64_t k, int64_t n, const float* b, int
   dst.reshape(false, k, n);
   const int64_t kq = padded_k(k) / 2, np = (n + kNr - 1) / kNr;
   uint16_t* out = dst.mutable_data();
-  const bool vec = !trans_b && default_isa() == Isa::kAvx512Bf16;
+  if (!trans_b) {  // the per-run case (activations): row pairs, vectorized where AVX-512 is
+    for (int64_t q = 0; q < kq; ++q) pack_b_bf16_pair(dst, q, b + 2 * q * ldb, 2 * q + 1 < k ? b + (2 * q + 1) * ldb : nullptr);
+    return;
+  }
   for (int64_t p = 0; p < np; ++p) {
     const int64_t j0 = p * kNr, nc = std::min(kNr, n - j0);
     uint16_t* panel = out + p * kq * kNr * 2;
-    if (vec) {  // the per-run case (activations): row pairs, vectorized
-      for (int64_t q = 0; q < kq; ++q) {
-        const float* r0 = b + 2 * q * ldb + j0;
-        const float* r1 = 2 * q + 1 < k ? r0 + ldb : nullptr;
-        detail::pack_b_pair_avx512(r0, r1, nc, panel + q * kNr * 2);
-      }
-      continue;
-    }
     for (int64_t q = 0; q < kq; ++q)
       for (int64_t c = 0; c < kNr; ++c)
         for (int64_t t = 0; t < 2; ++t) {
           const int64_t kk = 2 * q + t, j = j0 + c;
           panel[(q * kNr + c) * 2 + t] =
-              c < nc && kk < k ? f32_to_bf16(trans_b ? b[j * ldb + kk] : b[kk * ldb + j]) : uint16_t{0};
+              c < nc && kk < k ? f32_to_bf16(b[j * ldb + kk]) : uint16_t{0};
         }
+  }
+}
+
+void pack_b_bf16_pair(PackedBf16& dst, int64_t q, const float* r0, const float* r1) {
+  const int64_t n = dst.cols(), kq = padded_k(dst.rows()) / 2;
+  const bool vec = default_isa() == Isa::kAvx512Bf16;
+  for (int64_t p = 0; p * kNr < n; ++p) {
+    const int64_t j0 = p * kNr, nc = std::min(kNr, n - j0);
+    uint16_t* out = dst.mutable_data() + (p * kq + q) * kNr * 2;
+    if (vec) {
+      detail::pack_b_pair_avx512(r0 + j0, r1 ? r1 + j0 : nullptr, nc, out);
+      continue;
+    }
+    for (int64_t c = 0; c < kNr; ++c) {
+      out[2 * c] = c < nc ? f32_to_bf16(r0[j0 + c]) : uint16_t{0};
+      out[2 * c + 1] = c < nc && r1 ? f32_to_bf16(r1[j0 + c]) : uint16_t{0};
+    }
   }
 }
 

@@ -72,9 +72,17 @@ class PackedBf16 {
 PackedBf16 pack_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda);
 PackedBf16 pack_a_bf16(int64_t m, int64_t k, const uint16_t* a, int64_t lda);
 void pack_a_bf16_into(PackedBf16& dst, int64_t m, int64_t k, const float* a, int64_t lda);
+// The transposed producer: after dst.reshape(true, m, k), writes K-pair q of every row block from
+// columns 2q (c0) and 2q + 1 (c1; null when 2q + 1 == k) of A, m floats each (A^T's rows: a conv's
+// im2col rows when the output pixels are the GEMM's rows). Same bits as pack_a_bf16_into.
+void pack_a_bf16_pair(PackedBf16& dst, int64_t q, const float* c0, const float* c1);
 // B [k, n] row-major (ldb >= n), or with trans_b B stored as [n, k] (ldb >= k), f32 rounded to bf16.
 PackedBf16 pack_b_bf16(int64_t k, int64_t n, const float* b, int64_t ldb, bool trans_b);
 void pack_b_bf16_into(PackedBf16& dst, int64_t k, int64_t n, const float* b, int64_t ldb, bool trans_b);
+// For producers that make B two rows at a time (a conv's im2col, kept in L1 instead of a whole
+// col matrix): after dst.reshape(false, k, n), writes K-pair q of every panel from B's rows 2q (r0)
+// and 2q + 1 (r1; null when 2q + 1 == k), n floats each. Same bits as pack_b_bf16_into.
+void pack_b_bf16_pair(PackedBf16& dst, int64_t q, const float* r0, const float* r1);
 
 // C (row-major, ldc >= N) from a packed A [M, K] and packed B [K, N]; accumulate: C holds an addend
 // (e.g. a residual) that the sum starts from, else C is write-only. Throws InvalidArgument when

@@ -143,6 +143,33 @@ TEST(GemmBf16Microkernel, PackBMatchesScalarRounding) {
     }
 }
 
+// The pair producers (a conv's im2col rows) give the whole-matrix packers' bits.
+TEST(GemmBf16Microkernel, PairPackersMatchWholePacking) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  for (const int64_t k : {1, 2, 7})
+    for (const int64_t n : {1, 9, 49, 97}) {
+      std::vector<float> bt(k * n);  // B [k, n] = A^T for A [n, k]
+      for (float& v : bt) v = u(rng);
+      std::vector<float> a(n * k);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t p = 0; p < k; ++p) a[i * k + p] = bt[p * n + i];
+      PackedBf16 pa, pb;
+      pa.reshape(true, n, k);
+      pb.reshape(false, k, n);
+      for (int64_t q = 0; q < padded_k(k) / 2; ++q) {
+        const float* r1 = 2 * q + 1 < k ? bt.data() + (2 * q + 1) * n : nullptr;
+        pack_a_bf16_pair(pa, q, bt.data() + 2 * q * n, r1);
+        pack_b_bf16_pair(pb, q, bt.data() + 2 * q * n, r1);
+      }
+      const PackedBf16 wa = pack_a_bf16(n, k, a.data(), k), wb = pack_b_bf16(k, n, bt.data(), n, false);
+      ASSERT_EQ(pa.bytes(), wa.bytes());
+      ASSERT_EQ(pb.bytes(), wb.bytes());
+      for (size_t e = 0; e < pa.bytes() / 2; ++e) ASSERT_EQ(pa.data()[e], wa.data()[e]) << "A, K=" << k << " N=" << n << " @" << e;
+      for (size_t e = 0; e < pb.bytes() / 2; ++e) ASSERT_EQ(pb.data()[e], wb.data()[e]) << "B, K=" << k << " N=" << n << " @" << e;
+    }
+}
+
 TEST(GemmBf16Microkernel, RejectsMismatchedOperands) {
   const std::vector<float> x(12, 1.f);
   const PackedBf16 a = pack_a_bf16(3, 4, x.data(), 4), b = pack_b_bf16(3, 4, x.data(), 4, false);

@@ -1,6 +1,7 @@
 // ConvBf16: the reference is the fp32 Conv reference on bf16-rounded X and W; the fast kernel
 // (with and without the prepared, packed weights) matches it over 1x1 and KxK kernels, strides,
-// padding, bias, fused activations, a fused residual and batch sizes; grouped convs are refused.
+// padding, bias, fused activations, a fused residual, batch sizes and small planes (the pixel-rows
+// form); grouped convs are refused.
 #include "kernels/ops/conv_bf16/conv_bf16.h"
 
 #include <gtest/gtest.h>
@@ -55,6 +56,9 @@ const Case kCases[] = {
     {1, 4, 9, 7, 50, 3, 1, 1, true, true, "Clip"},  {2, 3, 8, 8, 7, 3, 2, 1, true, false, "Relu"},
     {1, 6, 6, 6, 4, 1, 2, 0, false, false, ""},     {1, 5, 4, 4, 3, 3, 1, 0, true, false, "Clip"},
     {1, 33, 14, 14, 9, 3, 1, 1, true, true, "Relu"}, {1, 1, 3, 3, 1, 3, 1, 1, false, false, ""},
+    // Small planes, many channels: the pixel-rows form (pixels as the GEMM's rows).
+    {2, 16, 7, 7, 96, 3, 1, 1, true, true, "Clip"},  {1, 16, 7, 7, 96, 3, 1, 1, true, false, "Relu"},
+    {2, 20, 3, 3, 50, 1, 1, 0, false, true, "Relu"}, {1, 9, 6, 6, 200, 3, 2, 1, true, false, ""},
 };
 
 std::vector<Tensor> inputs(const Case& cs, uint64_t seed, int64_t oh, int64_t ow) {
