@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
-#include <utility>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -95,16 +94,25 @@ void conv_bf16_fast(ForwardCtx& ctx) {
   const int64_t in_sz = d.win.big_numel(), out_sz = d.win.small_numel(), kdim = pw.cols();
   const bool pointwise = conv::pointwise_window(d.win);
   const microkernels::Im2colGeometry geo = conv::im2col_geometry(d.win);
-  thread_local std::vector<float> rows;  // two im2col rows: packed while in L1, no col matrix
+  // im2col rows made a chunk at a time (an even count, ~16 KB: packed while in L1, no col matrix;
+  // one call per chunk, not per pair, for small planes).
+  const int64_t chunk = std::clamp<int64_t>(4096 / std::max<int64_t>(out_sz, 1) / 2 * 2, 2, 64);
+  thread_local std::vector<float> rows;
   thread_local bf::PackedBf16 xp;
   thread_local std::vector<float> yt;  // the pixel-rows form's [pixels, M] result
-  if (!pointwise && rows.size() < static_cast<size_t>(2 * out_sz)) rows.resize(static_cast<size_t>(2 * out_sz));
-  // Rows p0, p0 + 1 of image n's im2col matrix (the image itself for a pointwise conv).
-  const auto pair_rows = [&](const float* xn, int64_t p0) -> std::pair<const float*, const float*> {
-    const int64_t kc = std::min<int64_t>(2, kdim - p0);
-    if (pointwise) return {xn + p0 * out_sz, kc == 2 ? xn + (p0 + 1) * out_sz : nullptr};
-    microkernels::im2col_pack_panels_f32(geo, xn, p0, kc, 0, out_sz, out_sz, rows.data());
-    return {rows.data(), kc == 2 ? rows.data() + out_sz : nullptr};
+  if (!pointwise && rows.size() < static_cast<size_t>(chunk * out_sz)) rows.resize(static_cast<size_t>(chunk * out_sz));
+  // Calls pack(q, r0, r1) for every K-pair q of image n's im2col matrix (the image itself for a
+  // pointwise conv): rows 2q and 2q + 1 (null past K).
+  const auto for_each_pair = [&](const float* xn, const auto& pack) {
+    for (int64_t c0 = 0; c0 < kdim; c0 += chunk) {
+      const int64_t kc = std::min(chunk, kdim - c0);
+      const float* base = xn + c0 * out_sz;
+      if (!pointwise) {
+        microkernels::im2col_pack_panels_f32(geo, xn, c0, kc, 0, out_sz, out_sz, rows.data());
+        base = rows.data();
+      }
+      for (int64_t t = 0; t < kc; t += 2) pack((c0 + t) / 2, base + t * out_sz, t + 1 < kc ? base + (t + 1) * out_sz : nullptr);
+    }
   };
   const bool px_rows = pixel_rows_better(d.m, out_sz);
   bf::PackedBf16 local_t;
@@ -118,19 +126,13 @@ void conv_bf16_fast(ForwardCtx& ctx) {
     float* yn = y.data<float>() + n * d.m * out_sz;
     if (!px_rows) {
       xp.reshape(false, kdim, out_sz);
-      for (int64_t p0 = 0; p0 < kdim; p0 += 2) {
-        const auto [r0, r1] = pair_rows(xn, p0);
-        bf::pack_b_bf16_pair(xp, p0 / 2, r0, r1);
-      }
+      for_each_pair(xn, [&](int64_t q, const float* r0, const float* r1) { bf::pack_b_bf16_pair(xp, q, r0, r1); });
       if (pr) std::memcpy(yn, pr + n * d.m * out_sz, static_cast<size_t>(d.m * out_sz) * sizeof(float));
       bf::gemm_bf16_packed(pw, xp, yn, out_sz, ep, &default_pool(), pr != nullptr);
       continue;
     }
     xp.reshape(true, out_sz, kdim);
-    for (int64_t p0 = 0; p0 < kdim; p0 += 2) {
-      const auto [r0, r1] = pair_rows(xn, p0);
-      bf::pack_a_bf16_pair(xp, p0 / 2, r0, r1);
-    }
+    for_each_pair(xn, [&](int64_t q, const float* r0, const float* r1) { bf::pack_a_bf16_pair(xp, q, r0, r1); });
     if (yt.size() < static_cast<size_t>(out_sz * d.m)) yt.resize(static_cast<size_t>(out_sz * d.m));
     bf::gemm_bf16_packed(xp, *wt, yt.data(), d.m, ept, &default_pool());
     const float* rn = pr ? pr + n * d.m * out_sz : nullptr;
