@@ -122,8 +122,8 @@ struct PipelineOptions {
 
 // The pipeline, in order: remove_identity_ops, fuse_qdq, fuse_dq_recurrent (+ remove_dead_nodes when either fused),
 // fuse_qconv_maxpool, fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
-// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights, use_bf16_compute (when enabled),
-// fuse_conv_maxpool.
+// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights, fuse_conv_maxpool, use_bf16_compute
+// (when enabled).
 std::vector<PassReport> optimize_graph(Graph& g, const PipelineOptions& o = {});
 
 }  // namespace edgeopt::runtime::passes
