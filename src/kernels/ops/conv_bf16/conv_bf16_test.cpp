@@ -18,7 +18,6 @@ namespace {
 
 using testing::expect_close;
 using testing::make_node;
-using testing::prepare_with_constant_weights;
 using testing::random_f32;
 using testing::run_op;
 
@@ -91,13 +90,9 @@ TEST(ConvBf16, FastMatchesReference) {
     const std::vector<Tensor> in = inputs(cs, seed += 5, out_size(cs.h, cs), out_size(cs.w, cs));
     const Tensor want = run_op(nd, in)[0];
     for (bool prepared : {false, true}) {
-      const std::shared_ptr<const OpState> state = prepared ? prepare_with_constant_weights(*op, nd, in) : nullptr;
-      std::vector<Tensor> out(1);
-      ForwardCtx ctx{nd, in, out};
-      ctx.state = state.get();
-      op->forward_fast(ctx);
+      const Tensor got = testing::run_fast(*op, nd, in, prepared);
       // Same bf16 products, summed in another order (pairs, K slices): f32 rounding only.
-      expect_close(want, out[0], 1e-5, 1e-5, std::string(prepared ? "prepared " : "") + "ConvBf16 fast, " + cs.describe());
+      expect_close(want, got, 1e-5, 1e-5, std::string(prepared ? "prepared " : "") + "ConvBf16 fast, " + cs.describe());
     }
   }
 }

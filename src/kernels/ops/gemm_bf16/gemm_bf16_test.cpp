@@ -16,7 +16,6 @@ namespace {
 
 using testing::expect_close;
 using testing::make_node;
-using testing::prepare_with_constant_weights;
 using testing::random_f32;
 using testing::run_op;
 
@@ -79,13 +78,9 @@ TEST(GemmBf16, FastMatchesReference) {
     if (!cs.bias) in.pop_back();
     const Tensor want = run_op(nd, in)[0];
     for (bool prepared : {false, true}) {
-      const std::shared_ptr<const OpState> state = prepared ? prepare_with_constant_weights(*op, nd, in) : nullptr;
-      std::vector<Tensor> out(1);
-      ForwardCtx ctx{nd, in, out};
-      ctx.state = state.get();
-      op->forward_fast(ctx);
-      ASSERT_EQ(out[0].shape(), want.shape()) << cs.describe();
-      expect_close(want, out[0], 1e-5, 1e-5, std::string(prepared ? "prepared " : "") + "GemmBf16 fast, " + cs.describe());
+      const Tensor got = testing::run_fast(*op, nd, in, prepared);
+      ASSERT_EQ(got.shape(), want.shape()) << cs.describe();
+      expect_close(want, got, 1e-5, 1e-5, std::string(prepared ? "prepared " : "") + "GemmBf16 fast, " + cs.describe());
     }
   }
 }
