@@ -1525,6 +1525,7 @@ void CudaSession::Impl::build(const Graph& g) {
   // The CPU runtime's passes (and its validation) give the graph both backends run.
   runtime::SessionOptions so;
   so.optimize = opts.optimize;
+  so.bf16_compute = runtime::passes::Bf16Compute::kOff;  // no ConvBf16 / GemmBf16 kernels here
   runtime::Session cpu(g, so);
   graph = cpu.graph();
   runtime::passes::split_conv_maxpool(graph);  // no ConvMaxPool kernel here: Conv + MaxPool

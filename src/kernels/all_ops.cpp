@@ -73,6 +73,8 @@ namespace cast { extern const OpDef kOpDef; }
 namespace fake_quantize { extern const OpDef kOpDef; }
 namespace sparse_conv { extern const OpDef kOpDef; }
 namespace sparse_gemm { extern const OpDef kOpDef; }
+namespace conv_bf16 { extern const OpDef kOpDef; }
+namespace gemm_bf16 { extern const OpDef kOpDef; }
 namespace conv_maxpool { extern const OpDef kOpDef; }
 // -- group: int8 ops (declarations)
 namespace qlinear_conv { extern const OpDef kOpDef; }
@@ -152,6 +154,8 @@ constexpr const OpDef* kAllOps[] = {
     &ops::fake_quantize::kOpDef,
     &ops::sparse_conv::kOpDef,
     &ops::sparse_gemm::kOpDef,
+    &ops::conv_bf16::kOpDef,
+    &ops::gemm_bf16::kOpDef,
     &ops::conv_maxpool::kOpDef,
     // -- group: int8 ops (entries)
     &ops::qlinear_conv::kOpDef,

@@ -46,6 +46,9 @@ Graph store_weights_lowp(const Graph& src, DType dtype, LowpReport* report) {
   }
   g.nodes.insert(g.nodes.begin(), casts.begin(), casts.end());
   g.metadata["edgeopt.weights"] = dtype == DType::kF16 ? "fp16" : "bf16";
+  // bf16 weights lose nothing more when the products read bf16 activations: the runtime computes
+  // in bf16 where the CPU has AVX512-BF16 (runtime/passes use_bf16_compute).
+  if (dtype == DType::kBF16) g.metadata["edgeopt.compute"] = "bf16";
   if (report) *report = rep;
   return g;
 }

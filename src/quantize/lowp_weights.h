@@ -8,6 +8,9 @@
 // BatchNormalization with at least 16 elements are converted (scalars, shapes and indices stay).
 // fp16 keeps 11 significant bits (relative error <= 2^-11) but overflows above 65504 (such weights
 // are left in f32); bf16 keeps f32's range with 8 bits (relative error <= 2^-8).
+// bf16 also sets the metadata edgeopt.compute = bf16 (saved with the model): on CPUs with
+// AVX512-BF16 the runtime then computes the Conv/Gemm/MatMul products in bf16 with f32 sums
+// (runtime/passes use_bf16_compute); elsewhere the Casts fold back to f32 as for fp16.
 #pragma once
 #include "core/graph.h"
 

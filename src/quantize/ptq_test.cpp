@@ -196,7 +196,11 @@ TEST(LowpWeights, HalfTheBytesAndCloseOutputs) {
     Graph h = store_weights_lowp(f, dt, &rep);
     EXPECT_GE(rep.converted, 4);  // 2 conv weights, 2 gemm weights (and biases of >= 16 elements)
     EXPECT_LT(initializer_bytes(h), initializer_bytes(f) * 0.56);
-    onnx::save_model_to_bytes(h);
+    // bf16 asks the runtime for bf16 compute (use_bf16_compute), and the request survives a save.
+    const Graph loaded = onnx::load_model_from_bytes(onnx::save_model_to_bytes(h));
+    EXPECT_EQ(loaded.metadata.count("edgeopt.compute") ? loaded.metadata.at("edgeopt.compute") : "",
+              dt == DType::kBF16 ? "bf16" : "")
+        << dtype_name(dt);
     Tensor a = train::predict(f, fx.d.test), b = train::predict(h, fx.d.test);
     for (int64_t i = 0; i < a.numel(); ++i)
       ASSERT_NEAR(a.data<float>()[i], b.data<float>()[i], (dt == DType::kF16 ? 0.01 : 0.08) * (1 + std::abs(a.data<float>()[i])))

@@ -27,7 +27,7 @@ Session::Session(Graph graph, SessionOptions opts) : graph_(std::move(graph)), o
   nodes_before_optimize_ = graph_.nodes.size();
   if (opts_.optimize) {
     graph_.topo_order();  // a broken graph fails here, before any rewrite, with the usual message
-    pass_reports_ = passes::optimize_graph(graph_);
+    pass_reports_ = passes::optimize_graph(graph_, passes::PipelineOptions{opts_.bf16_compute});
   }
   order_ = graph_.topo_order();
   ops_.resize(graph_.nodes.size());

@@ -34,6 +34,9 @@ struct SessionOptions {
   bool profile = false;         // time every node
   bool reference_only = false;  // run the reference kernels only (conformance), not the fast ones
   bool optimize = true;         // run the graph passes (runtime/passes/passes.h) at construction
+  // bf16 compute (passes::use_bf16_compute): kAuto follows the model's edgeopt.compute metadata
+  // on CPUs with AVX512-BF16; kOn / kOff force it.
+  passes::Bf16Compute bf16_compute = passes::Bf16Compute::kAuto;
 };
 
 struct NodeTiming {

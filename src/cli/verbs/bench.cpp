@@ -39,6 +39,7 @@ struct Options {
   uint32_t seed = 0;
   std::string device = "cpu";
   std::string dtype = "fp32";
+  std::string bf16_compute = "auto";
 };
 
 // The feed shape of a graph input: unknown dims are 1, the leading (batch) dim is `batch` when it is
@@ -109,6 +110,9 @@ void run_bench(const Options& o) {
   runtime::SessionOptions so;
   so.profile = o.profile;
   so.optimize = !o.no_optimize;
+  so.bf16_compute = o.bf16_compute == "on"    ? runtime::passes::Bf16Compute::kOn
+                    : o.bf16_compute == "off" ? runtime::passes::Bf16Compute::kOff
+                                              : runtime::passes::Bf16Compute::kAuto;
   auto t_load = std::chrono::steady_clock::now();
   runtime::Session session(std::move(g), so);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
@@ -258,6 +262,10 @@ void add_bench_verb(CLI::App& app) {
                 "time every node; show the slowest (--top) and the time per op type (per-node medians over the runs)");
   sub->add_option("--top", opts->top, "how many of the slowest nodes --profile lists (default 10)")->check(CLI::PositiveNumber);
   sub->add_flag("--no-optimize", opts->no_optimize, "skip the graph passes (fusion, folding)");
+  sub->add_option("--bf16-compute", opts->bf16_compute,
+                  "auto (default: bf16 Conv/Gemm/MatMul when the model says edgeopt.compute=bf16, as `quantize "
+                  "--dtype bf16` writes, and the CPU has AVX512-BF16), on (any bf16-exact weights) or off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   sub->add_option("--device", opts->device, "cpu (default) or cuda (needs a build with the CUDA backend and a GPU)");
   sub->add_option("--dtype", opts->dtype,
                   "with --device cuda: fp32 (default, exact f32 math), tf32 (f32 storage, TF32 tensor cores in Conv/Gemm, "

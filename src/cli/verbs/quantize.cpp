@@ -147,7 +147,7 @@ void add_quantize_verb(CLI::App& app) {
   cmd->add_option("--percentile", a->percentile, "For --calib percentile")->default_val(99.99);
   cmd->add_flag("--per-channel", a->per_channel, "One weight scale per output channel (else one per tensor)");
   cmd->add_flag("--symmetric-activations", a->symmetric, "Activations as symmetric int8 (default: asymmetric uint8)");
-  cmd->add_option("--dtype", a->dtype, "int8 (QDQ), fp16 or bf16 (weight storage, f32 compute)")->default_val("int8");
+  cmd->add_option("--dtype", a->dtype, "int8 (QDQ), fp16 (weight storage, f32 compute) or bf16 (weight storage; bf16 compute with f32 sums on CPUs with AVX512-BF16)")->default_val("int8");
   cmd->add_option("--calib-samples", a->qat.quant.calib_samples, "Training samples used for calibration")->default_val(512);
   cmd->add_option("--max-accuracy-drop", a->max_drop,
                   "PTQ: keep the most sensitive layers f32 until the val drop is at most this (accuracy points, "

@@ -40,6 +40,17 @@ inline std::shared_ptr<const OpState> prepare_with_constant_weights(const OpDef&
   return op.prepare(pctx);
 }
 
+// Output 0 of op's fast forward on `in`, with the prepared state (prepare_with_constant_weights)
+// or without one (the forward's fallback that packs per call).
+inline Tensor run_fast(const OpDef& op, const Node& node, const std::vector<Tensor>& in, bool prepared) {
+  const std::shared_ptr<const OpState> state = prepared ? prepare_with_constant_weights(op, node, in) : nullptr;
+  std::vector<Tensor> out(node.outputs.size());
+  ForwardCtx ctx{node, in, out};
+  ctx.state = state.get();
+  op.forward_fast(ctx);
+  return out[0];
+}
+
 inline void expect_fast_matches_ref(const Node& node, const std::vector<Tensor>& in, const FastVsRefOptions& o,
                                     const std::string& cs) {
   const OpDef* op = find_op(node.op_type);

@@ -105,9 +105,25 @@ PassReport fuse_conv_maxpool(Graph& g);
 // first): each ConvMaxPool becomes its Conv (output "<y>/conv") and a MaxPool 2x2/2 writing y.
 PassReport split_conv_maxpool(Graph& g);
 
+// Conv (group 1, C * prod(kernel) >= 33), Gemm (transA 0, alpha 1, C absent or a scalar / per-column bias) and MatMul whose
+// constant weight is bf16-exact (every f32 value has zero low 16 bits, as a `--dtype bf16` model's
+// folded Cast gives) become ConvBf16 / GemmBf16: bf16 products, f32 sums (kernels/ops/conv_bf16,
+// kernels/ops/gemm_bf16). Keeps fused activations and residuals. Rewrites unconditionally; the
+// pipeline runs it only when bf16_compute_enabled.
+PassReport use_bf16_compute(Graph& g);
+// kAuto: the model asks for it (metadata edgeopt.compute = bf16, which store_weights_lowp(kBF16)
+// writes) and the CPU has AVX512-BF16; kOn / kOff force it (tests, benchmarks, other backends).
+enum class Bf16Compute { kAuto, kOn, kOff };
+bool bf16_compute_enabled(const Graph& g, Bf16Compute mode);
+
+struct PipelineOptions {
+  Bf16Compute bf16_compute = Bf16Compute::kAuto;
+};
+
 // The pipeline, in order: remove_identity_ops, fuse_qdq, fuse_dq_recurrent (+ remove_dead_nodes when either fused),
 // fuse_qconv_maxpool, fold_constants, simplify_reshapes_transposes, fold_batchnorm, fuse_conv_residual_add,
-// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights, fuse_conv_maxpool.
-std::vector<PassReport> optimize_graph(Graph& g);
+// fuse_conv_gemm_activation, remove_dead_nodes, use_sparse_weights, fuse_conv_maxpool, use_bf16_compute
+// (when enabled).
+std::vector<PassReport> optimize_graph(Graph& g, const PipelineOptions& o = {});
 
 }  // namespace edgeopt::runtime::passes

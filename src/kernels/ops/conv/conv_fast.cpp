@@ -45,16 +45,8 @@ FastConvDims fast_conv_dims(const Node& node, const ConvAttrs* attrs, const Shap
   d.in_sz = d.win.big_numel();
   d.out_sz = d.win.small_numel();
   d.k_sz = d.win.kernel_numel();
-  d.geo.in = d.win.big;
-  d.geo.out = d.win.small;
-  d.geo.kernel = d.win.kernel;
-  d.geo.stride = d.win.stride;
-  d.geo.dilation = d.win.dilation;
-  d.geo.pad = d.win.pad_begin;
-  d.pointwise = true;
-  for (size_t i = 0; i < kMaxSpatial; ++i)
-    d.pointwise = d.pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 &&
-                  d.win.pad_end[i] == 0;
+  d.geo = im2col_geometry(d.win);
+  d.pointwise = pointwise_window(d.win);
   d.depthwise2d = d.cg == 1 && d.group > 1 && d.win.big[0] == 1 && d.win.kernel[0] == 1 && d.win.small[0] == 1 &&
                   d.win.pad_begin[0] == 0;
   return d;

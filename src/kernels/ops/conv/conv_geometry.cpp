@@ -6,6 +6,24 @@
 
 namespace edgeopt::kernels::ops::conv {
 
+microkernels::Im2colGeometry im2col_geometry(const Window& w) {
+  microkernels::Im2colGeometry geo;
+  geo.in = w.big;
+  geo.out = w.small;
+  geo.kernel = w.kernel;
+  geo.stride = w.stride;
+  geo.dilation = w.dilation;
+  geo.pad = w.pad_begin;
+  return geo;
+}
+
+bool pointwise_window(const Window& w) {
+  bool pointwise = true;
+  for (size_t i = 0; i < kMaxSpatial; ++i)
+    pointwise = pointwise && w.kernel[i] == 1 && w.stride[i] == 1 && w.pad_begin[i] == 0 && w.pad_end[i] == 0;
+  return pointwise;
+}
+
 std::string ints_str(const std::vector<int64_t>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "kernels/microkernels/conv/im2col.h"
 #include "kernels/op_def.h"
 
 namespace edgeopt::kernels::ops::conv {
@@ -84,6 +85,11 @@ void for_each_tap(const Window& w, F&& f) {
         }
       }
 }
+
+// The im2col geometry of a conv window (big = input, small = output).
+microkernels::Im2colGeometry im2col_geometry(const Window& w);
+// 1x1 kernel, stride 1, no padding: the input planes are already the im2col matrix.
+bool pointwise_window(const Window& w);
 
 // "[a,b,c]" for messages.
 std::string ints_str(const std::vector<int64_t>& v);

@@ -55,17 +55,8 @@ void sparse_conv_f32(ForwardCtx& ctx) {
   for (int64_t s : d.win.real(d.win.small)) out_dims.push_back(s);
   Tensor& y = alloc_output(ctx, 0, DType::kF32, Shape(out_dims));
   const FusedActivation act = fused_activation(ctx.node);
-  microkernels::Im2colGeometry geo;
-  geo.in = d.win.big;
-  geo.out = d.win.small;
-  geo.kernel = d.win.kernel;
-  geo.stride = d.win.stride;
-  geo.dilation = d.win.dilation;
-  geo.pad = d.win.pad_begin;
-  bool pointwise = true;
-  for (size_t i = 0; i < conv::kMaxSpatial; ++i)
-    pointwise = pointwise && d.win.kernel[i] == 1 && d.win.stride[i] == 1 && d.win.pad_begin[i] == 0 &&
-                d.win.pad_end[i] == 0;
+  const microkernels::Im2colGeometry geo = conv::im2col_geometry(d.win);
+  const bool pointwise = conv::pointwise_window(d.win);
   const int64_t in_sz = d.win.big_numel(), out_sz = d.win.small_numel();
   std::vector<float> col(pointwise ? 0 : static_cast<size_t>(w.cols * out_sz));
   for (int64_t i = 0; i < d.n; ++i) {
