@@ -28,12 +28,17 @@ bool bf16_exact(const Tensor* w) {
 // Convs with a shorter reduction (C * prod(kernel)) stay fp32: their time goes to writing the
 // output, not to multiply-adds, and the fp32 direct small-K kernel beats packing pairs (MobileNetV2's
 // first conv, K 27, and its 16/24-channel expansions ran 1.3-1.8x slower in bf16; K 32 is even).
+// Stems with at most 4 input channels too, whatever their K: the fp32 direct small-K kernel reads
+// the image in place, bf16 would build an im2col (ResNet-18's 7x7/2 stem, K 147: 1.13 ms fp32,
+// 1.50 ms bf16).
 constexpr int64_t kMinConvK = 33;
+constexpr int64_t kMaxStemChannels = 4;
 
 bool rewrite_conv(const Graph& g, Node& n) {
   if (n.attr_int("group", 1) != 1 || !n.has_input(1)) return false;  // depthwise/grouped stay fp32
   const Tensor* w = detail::constant_value(g, n.inputs[1]);
-  if (!w || w->rank() < 3 || w->shape()[0] <= 0 || w->numel() / w->shape()[0] < kMinConvK || !bf16_exact(w))
+  if (!w || w->rank() < 3 || w->shape()[0] <= 0 || w->numel() / w->shape()[0] < kMinConvK ||
+      w->shape()[1] <= kMaxStemChannels || !bf16_exact(w))
     return false;
   n.op_type = "ConvBf16";
   return true;

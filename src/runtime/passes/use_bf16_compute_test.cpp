@@ -104,6 +104,19 @@ TEST(UseBf16Compute, SmallReductionConvStaysFp32) {
   EXPECT_EQ(use_bf16_compute(g).nodes_changed, 0);
 }
 
+// A stem with few input channels keeps the fp32 direct kernel even with a long reduction (ResNet's
+// 7x7 on 3 channels, K = 147); the same kernel over 8 channels goes to bf16.
+TEST(UseBf16Compute, FewChannelStemStaysFp32) {
+  for (const int64_t c : {3, 8}) {
+    Graph g;
+    g.inputs.push_back({"x", DType::kF32, Shape{1, c, 16, 16}});
+    g.initializers["w"] = bf16_tensor({16, c, 7, 7}, 1);
+    g.add_node("Conv", {"x", "w"}, {"y"}, "conv");
+    g.outputs.push_back({"y", DType::kF32, Shape{1, 16, 10, 10}});
+    EXPECT_EQ(use_bf16_compute(g).nodes_changed, c == 3 ? 0 : 1) << c << " channels";
+  }
+}
+
 // The pass alone: a Gemm's C times beta becomes the bias; the rewritten graph (bf16 reference
 // kernels) equals the original computed on bf16-rounded activations, within f32 rounding.
 TEST(UseBf16Compute, GemmBiasCarriesBeta) {
