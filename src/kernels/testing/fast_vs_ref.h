@@ -51,6 +51,21 @@ inline Tensor run_fast(const OpDef& op, const Node& node, const std::vector<Tens
   return out[0];
 }
 
+// Output 0 of op's fast forward, with and without the prepared state, against its reference
+// forward on the same inputs (for ops whose fast kernels pack constant weights at prepare).
+inline void expect_fast_matches_ref_prepared(const Node& node, const std::vector<Tensor>& in, double atol,
+                                             double rtol, const std::string& cs) {
+  const OpDef* op = find_op(node.op_type);
+  ASSERT_NE(op, nullptr) << node.op_type;
+  const Tensor want = run_op(node, in)[0];
+  for (bool prepared : {false, true}) {
+    const Tensor got = run_fast(*op, node, in, prepared);
+    ASSERT_EQ(got.shape(), want.shape()) << node.op_type << "; case " << cs;
+    expect_close(want, got, atol, rtol,
+                 std::string(prepared ? "prepared " : "") + node.op_type + " fast vs ref; case " + cs);
+  }
+}
+
 inline void expect_fast_matches_ref(const Node& node, const std::vector<Tensor>& in, const FastVsRefOptions& o,
                                     const std::string& cs) {
   const OpDef* op = find_op(node.op_type);

@@ -133,5 +133,47 @@ EDGEOPT_TARGET_REQUANT_AVX512 inline __m512i requantize16_channel(__m512i acc, c
   return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
 }
 
+// 16 channels, one per lane (a depthwise block of channels): the channel form with per-lane
+// constants where every lane's channel is requant_channel_ok, else the general per-lane form.
+struct RequantLanes {
+  bool channel_form = false;
+  RequantConsts general;
+  __m512i mult, mult_odd, add_even, add_odd, sra;
+};
+
+EDGEOPT_TARGET_REQUANT_AVX512 inline RequantLanes requant_lanes(const int32_t* multiplier, const int32_t* shift) {
+  alignas(64) int32_t sra[16];
+  alignas(64) int64_t add[16];
+  bool channel_form = true;
+  for (int i = 0; i < 16; ++i) {
+    const RequantChannelScalars cs = requant_channel_scalars(multiplier[i], shift[i]);
+    channel_form = channel_form && !cs.general;
+    add[i] = cs.add;
+    sra[i] = cs.sra;
+  }
+  RequantLanes r;
+  r.channel_form = channel_form;
+  r.mult = _mm512_loadu_si512(multiplier);
+  r.mult_odd = _mm512_srli_epi64(r.mult, 32);
+  const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+  const __m512i a0 = _mm512_load_si512(add), a1 = _mm512_load_si512(add + 8);
+  r.add_even = _mm512_permutex2var_epi64(a0, even, a1);
+  r.add_odd = _mm512_permutex2var_epi64(a0, odd, a1);
+  r.sra = _mm512_load_si512(sra);
+  if (!channel_form) r.general = requant_consts(r.mult, _mm512_loadu_si512(shift));
+  return r;
+}
+
+EDGEOPT_TARGET_REQUANT_AVX512 inline __m512i requantize16_lanes(__m512i acc, const RequantLanes& k, __m512i zp,
+                                                                __m512i lo, __m512i hi) {
+  if (!k.channel_form) return requantize16(acc, k.general, zp, lo, hi);
+  // requantize16_channel with per-lane constants: the rounded high dword, shifted per lane.
+  const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, k.mult), k.add_even);
+  const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), k.mult_odd), k.add_odd);
+  const __m512i y = _mm512_add_epi32(
+      _mm512_srav_epi32(_mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB), k.sra), zp);
+  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
+}
+
 }  // namespace edgeopt::kernels::gemm_int8::x86
 #endif  // __x86_64__

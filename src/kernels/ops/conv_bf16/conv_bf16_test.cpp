@@ -82,19 +82,12 @@ TEST(ConvBf16, ReferenceIsConvOnRoundedInputs) {
 }
 
 TEST(ConvBf16, FastMatchesReference) {
-  const OpDef* op = find_op("ConvBf16");
-  ASSERT_NE(op, nullptr);
   uint64_t seed = 100;
-  for (const Case& cs : kCases) {
-    const Node nd = conv_node("ConvBf16", cs);
-    const std::vector<Tensor> in = inputs(cs, seed += 5, out_size(cs.h, cs), out_size(cs.w, cs));
-    const Tensor want = run_op(nd, in)[0];
-    for (bool prepared : {false, true}) {
-      const Tensor got = testing::run_fast(*op, nd, in, prepared);
-      // Same bf16 products, summed in another order (pairs, K slices): f32 rounding only.
-      expect_close(want, got, 1e-5, 1e-5, std::string(prepared ? "prepared " : "") + "ConvBf16 fast, " + cs.describe());
-    }
-  }
+  // Same bf16 products, summed in another order (pairs, K slices): f32 rounding only.
+  for (const Case& cs : kCases)
+    testing::expect_fast_matches_ref_prepared(conv_node("ConvBf16", cs),
+                                              inputs(cs, seed += 5, out_size(cs.h, cs), out_size(cs.w, cs)), 1e-5,
+                                              1e-5, cs.describe());
 }
 
 TEST(ConvBf16, RefusesGroups) {

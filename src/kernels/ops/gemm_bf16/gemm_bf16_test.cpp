@@ -69,19 +69,11 @@ TEST(GemmBf16, ReferenceIsGemmOnRoundedInputs) {
 }
 
 TEST(GemmBf16, FastMatchesReference) {
-  const OpDef* op = find_op("GemmBf16");
-  ASSERT_NE(op, nullptr);
   uint64_t seed = 50;
   for (const Case& cs : kCases) {
-    const Node nd = gemm_node("GemmBf16", cs);
     std::vector<Tensor> in = inputs(cs, seed += 5);
     if (!cs.bias) in.pop_back();
-    const Tensor want = run_op(nd, in)[0];
-    for (bool prepared : {false, true}) {
-      const Tensor got = testing::run_fast(*op, nd, in, prepared);
-      ASSERT_EQ(got.shape(), want.shape()) << cs.describe();
-      expect_close(want, got, 1e-5, 1e-5, std::string(prepared ? "prepared " : "") + "GemmBf16 fast, " + cs.describe());
-    }
+    testing::expect_fast_matches_ref_prepared(gemm_node("GemmBf16", cs), in, 1e-5, 1e-5, cs.describe());
   }
 }
 

@@ -238,53 +238,6 @@ __attribute__((target("avx512f"))) inline void transpose16x16_epi32(__m512i r[16
   }
 }
 
-// Per-lane requantization constants for the 16 channels of a block (lanes past nch repeat c0).
-struct BlockRequant {
-  bool channel_form = false;
-  gemm_int8::x86::RequantConsts general;
-  __m512i mult, mult_odd, add_even, add_odd, sra;
-};
-
-__attribute__((target("avx512f,avx512bw,avx512vl,bmi2"))) BlockRequant block_requant(const Epilogue& ep, int64_t c0,
-                                                                                     int64_t nch) {
-  alignas(64) int32_t mult[16], shift[16], sra[16];
-  alignas(64) int64_t add[16];
-  bool channel_form = true;
-  for (int64_t i = 0; i < 16; ++i) {
-    const int64_t c = c0 + (i < nch ? i : 0);
-    mult[i] = ep.multiplier[c];
-    shift[i] = ep.shift[c];
-    const gemm_int8::x86::RequantChannelScalars cs = gemm_int8::x86::requant_channel_scalars(mult[i], shift[i]);
-    channel_form = channel_form && !cs.general;
-    add[i] = cs.add;
-    sra[i] = cs.sra;
-  }
-  BlockRequant r;
-  r.channel_form = channel_form;
-  r.mult = _mm512_load_si512(mult);
-  r.mult_odd = _mm512_srli_epi64(r.mult, 32);
-  const __m512i idx_even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), idx_odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
-  const __m512i a0 = _mm512_load_si512(add), a1 = _mm512_load_si512(add + 8);
-  r.add_even = _mm512_permutex2var_epi64(a0, idx_even, a1);
-  r.add_odd = _mm512_permutex2var_epi64(a0, idx_odd, a1);
-  r.sra = _mm512_load_si512(sra);
-  if (!channel_form) r.general = gemm_int8::x86::requant_consts(r.mult, _mm512_load_si512(shift));
-  return r;
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl,bmi2"))) inline __m512i block_requantize(__m512i acc,
-                                                                                          const BlockRequant& k,
-                                                                                          __m512i zp, __m512i lo,
-                                                                                          __m512i hi) {
-  if (!k.channel_form) return gemm_int8::x86::requantize16(acc, k.general, zp, lo, hi);
-  // requantize16_channel with per-lane constants: the rounded high dword, shifted per lane.
-  const __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, k.mult), k.add_even);
-  const __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), k.mult_odd), k.add_odd);
-  __m512i y = _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
-  y = _mm512_add_epi32(_mm512_srav_epi32(y, k.sra), zp);
-  return _mm512_min_epi32(_mm512_max_epi32(y, lo), hi);
-}
-
 // Depthwise conv of 16 channels at once, one channel per lane (small planes, dilation 1, kernel
 // width <= 4). The channels' input rows are transposed into a zero-point-padded pixel-major tile
 // t [hp][wp][16 channels]; then four consecutive pixels are 64 contiguous bytes, and one vpermb
@@ -348,7 +301,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,bmi2"))) 
     for (int k = 0; k < 4; ++k) idx_bytes[c * 4 + k] = static_cast<uint8_t>(k * 16 + c);
   const __m512i idx = _mm512_load_si512(idx_bytes);
   const bool q8 = ep.out != OutType::kS32;
-  const BlockRequant k = q8 ? block_requant(ep, c0, nch) : BlockRequant{};
+  gemm_int8::x86::RequantLanes k{};
+  if (q8) {  // lanes past nch repeat channel c0's constants
+    alignas(64) int32_t mult[16], shift[16];
+    for (int64_t i = 0; i < 16; ++i) {
+      mult[i] = ep.multiplier[c0 + (i < nch ? i : 0)];
+      shift[i] = ep.shift[c0 + (i < nch ? i : 0)];
+    }
+    k = gemm_int8::x86::requant_lanes(mult, shift);
+  }
   const __m512i zp = _mm512_set1_epi32(ep.zero_point), lo = _mm512_set1_epi32(ep.qmin), hi = _mm512_set1_epi32(ep.qmax);
   const __m512i vbias = _mm512_loadu_si512(bias16);
   __m512i wv[8];
@@ -365,7 +326,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,bmi2"))) 
       __m512i s = vbias;
       for (int64_t a = 0; a < kh; ++a)
         s = _mm512_dpbusd_epi32(s, _mm512_permutexvar_epi8(idx, _mm512_loadu_si512(src + a * wp * 16)), wv[a]);
-      acc[j] = q8 ? block_requantize(s, k, zp, lo, hi) : s;
+      acc[j] = q8 ? gemm_int8::x86::requantize16_lanes(s, k, zp, lo, hi) : s;
       if (++col == ow) col = 0, ++r;
     }
     transpose16x16_epi32(acc);  // acc[c]: positions v .. v + 15 of channel c0 + c
