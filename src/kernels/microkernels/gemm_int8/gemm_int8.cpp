@@ -415,13 +415,13 @@ void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int6
   }
 #if defined(__x86_64__)
   const int64_t kq = padded_k(op.k) / 4, wblock = kq * kMr * 4;
-  const int64_t pblocks = (npx + kMr - 1) / kMr, cpanels = op.m / kNr;
+  const int64_t rb = pixel_rows_block(npx), pblocks = (npx + rb - 1) / rb, cpanels = op.m / kNr;
   const bool vec = vector_epilogue_ok(isa, ep, op.m);
   auto run = [&](int64_t b, int64_t e) {
     alignas(64) int32_t tile[kMr * kNr];
     for (int64_t item = b; item < e; ++item) {
       // Channel panels outer: a thread's consecutive items share the panel's weights.
-      const int64_t cp = item / pblocks, pb = item % pblocks, n0 = pb * kMr, mr = std::min(kMr, npx - n0);
+      const int64_t cp = item / pblocks, pb = item % pblocks, n0 = pb * rb, mr = std::min(rb, npx - n0);
       const uint8_t* px[kMr];
       for (int64_t i = 0; i < kMr; ++i) px[i] = op.rhs + pixel_offsets[n0 + (i < mr ? i : 0)];
       detail::ukernel_avx512vnni_pixel_rows(mr, kq, px, op.rhs_quad_offsets, op.lhs + cp * 4 * wblock, wblock, tile);

@@ -131,6 +131,9 @@ void gemm_int8_pool2x2_rowpairs(const Operands& op, const Epilogue& ep, int64_t 
 // (NCHW: ldy = npx); the tiles are transposed in registers on the way out. AVX512-VNNI only
 // (pixel_rows_ok); the result equals gemm_int8 on the same operands.
 inline bool pixel_rows_ok(int64_t m, Isa isa) { return m % 32 == 0 && isa == Isa::kAvx512Vnni; }
+// The pixels per tile of gemm_int8_pixel_rows: 8 (the last tile 1, 4 or 8 rows), or 7 where that
+// tiles the plane and 8 does not (49 = 7 x 7, 196 = 28 x 7: no short, latency-bound tail tile).
+inline int64_t pixel_rows_block(int64_t npx) { return npx % kMr != 0 && npx % 7 == 0 ? 7 : kMr; }
 void gemm_int8_pixel_rows(const Operands& op, const int64_t* pixel_offsets, int64_t npx, const Epilogue& ep,
                           uint8_t* y, int64_t ldy, ThreadPool* pool = nullptr, Isa isa = default_isa());
 

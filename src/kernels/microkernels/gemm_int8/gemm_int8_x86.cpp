@@ -93,7 +93,8 @@ EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_8x32_q8rows(int64_t kq, const uint8_
 // The pixel-rows tile (gemm_int8_pixel_rows): rows are kRows <= 8 pixels, each read through its own
 // pointer plus the quad's offset (u8, broadcast), columns 32 output channels: four consecutive
 // pack_lhs blocks of the s8 weights (wstride bytes apart), two blocks' 32-byte quads joined per zmm.
-// Fewer rows (4, 1) for a plane's last pixels: 49 = 6 x 8 + 1, 196 = 24 x 8 + 4.
+// Fewer rows (4, 1) for a plane's last pixels (3136 = 392 x 8, 200 = 25 x 8, 20 = 2 x 8 + 4), or
+// 7 per block where that tiles the plane and 8 does not (49 = 7 x 7, 196 = 28 x 7).
 template <int kRows>
 EDGEOPT_TARGET_AVX512VNNI void ukernel_vnni_px_rows(int64_t kq, const uint8_t* const* px, const int64_t* off,
                                                     const uint8_t* w, int64_t wstride, int32_t* tile) {
@@ -260,6 +261,7 @@ int64_t ukernel_avx512vnni_pixel_rows(int64_t rows, int64_t kq, const uint8_t* c
                                       const uint8_t* w, int64_t wstride, int32_t* tile) {
   if (rows == 1) return ukernel_vnni_px_rows<1>(kq, px, off, w, wstride, tile), 1;
   if (rows <= 4) return ukernel_vnni_px_rows<4>(kq, px, off, w, wstride, tile), 4;
+  if (rows <= 7) return ukernel_vnni_px_rows<7>(kq, px, off, w, wstride, tile), 7;
   return ukernel_vnni_px_rows<8>(kq, px, off, w, wstride, tile), 8;
 }
 
@@ -429,6 +431,7 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_pixel_rows_avx512(const int32_t* tile, i
       f[h1][h2][1][0] = _mm256_unpackhi_epi32(b[h1][h2][0], b[h1][h2][1]);
     }
   uint8_t* base = y + j0 * ldy + n0;
+  const __mmask16 tail = static_cast<__mmask16>((1u << mr) - 1);
   for (int h1 = 0; h1 < 2; ++h1)
     for (int h2 = 0; h2 < 2; ++h2)
       for (int h3 = 0; h3 < 2; ++h3) {
@@ -440,8 +443,8 @@ EDGEOPT_TARGET_AVX512VNNI void epilogue_pixel_rows_avx512(const int32_t* tile, i
             const uint64_t q = static_cast<uint64_t>(w == 0 ? _mm_cvtsi128_si64(lanes[l]) : _mm_extract_epi64(lanes[l], 1));
             if (mr == kMr)
               std::memcpy(base + ch * ldy, &q, 8);
-            else
-              std::memcpy(base + ch * ldy, &q, static_cast<size_t>(mr));
+            else  // only the mr real bytes: the rest of the qword belongs to the next tile or plane
+              _mm_mask_storeu_epi8(base + ch * ldy - 8 * w, tail << (8 * w), lanes[l]);
           }
       }
 }

@@ -20,6 +20,9 @@
 #include "kernels/microkernels/quantize_q8/quantize_q8.h"
 #include "kernels/quant/qop_inputs.h"
 
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace edgeopt::kernels::ops::qlinear_add {
 namespace {
 
@@ -88,63 +91,70 @@ void qlinear_add_q8_ref(ForwardCtx& ctx) {
 }
 
 #if defined(__x86_64__)
-// sum[i] = clamp((a[i] - za) * sa + (b[i] - zb) * sb) for i < n, 16 per step: the very f32
-// operations of quant::dequantize_f32 and add_requant (separate multiply and add, no FMA), so the
-// same bits as the tables.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512i widen_q8_avx512(const uint8_t* p, bool is_signed,
-                                                                                  __mmask16 m) {
-  const __m128i v = _mm_maskz_loadu_epi8(m, p);
-  return is_signed ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void dequant_add_avx512(const uint8_t* a, bool a_signed, const uint8_t* b,
-                                                                    bool b_signed, int64_t n, const QAdd& q,
-                                                                    float* sum) {
+// c[i] = quantize_f32(clamp((a[i] - za) * sa + (b[i] - zb) * sb)) for i < n, 16 per step in one pass
+// (no f32 sums through memory): the very f32 operations of quant::dequantize_f32, add_requant and
+// quantize_f32 (separate multiply and add, no FMA; an IEEE division; round half to even), so the
+// same bits as the reference. The sum is finite (8-bit codes), so quantize_f32's NaN case cannot arise.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void qadd_q8_avx512(const uint8_t* a, bool a_signed,
+                                                                        const uint8_t* b, bool b_signed, int64_t n,
+                                                                        const QAdd& q, int32_t qlo, int32_t qhi,
+                                                                        uint8_t* c) {
   const __m512i za = _mm512_set1_epi32(q.za), zb = _mm512_set1_epi32(q.zb);
-  const __m512 sa = _mm512_set1_ps(q.sa), sb = _mm512_set1_ps(q.sb);
+  const __m512 sa = _mm512_set1_ps(q.sa), sb = _mm512_set1_ps(q.sb), sc = _mm512_set1_ps(q.sc);
   const __m512 lo = _mm512_set1_ps(q.act.lo), hi = _mm512_set1_ps(q.act.hi);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(widen_q8_avx512(a + i, a_signed, m), za)), sa);
-    const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(widen_q8_avx512(b + i, b_signed, m), zb)), sb);
-    // std::min(std::max(s, lo), hi) on finite values.
-    const __m512 s = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(fa, fb), lo), hi);
-    _mm512_mask_storeu_ps(sum + i, m, s);
+  const __m512 vz = _mm512_set1_ps(static_cast<float>(q.zc));
+  const __m512 vqlo = _mm512_set1_ps(static_cast<float>(qlo)), vqhi = _mm512_set1_ps(static_cast<float>(qhi));
+  auto one = [&](__m128i va, __m128i vb) __attribute__((target("avx512f,avx512bw,avx512vl"))) {
+    const __m512i ia = a_signed ? _mm512_cvtepi8_epi32(va) : _mm512_cvtepu8_epi32(va);
+    const __m512i ib = b_signed ? _mm512_cvtepi8_epi32(vb) : _mm512_cvtepu8_epi32(vb);
+    const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, za)), sa);
+    const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, zb)), sb);
+    const __m512 s = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(fa, fb), lo), hi);  // std::min(std::max(s, lo), hi)
+    __m512 r = _mm512_roundscale_ps(_mm512_div_ps(s, sc), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, vz), vqlo), vqhi);
+    return _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r));
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(c + i),
+                     one(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)),
+                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i))));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm_mask_storeu_epi8(c + i, m, one(_mm_maskz_loadu_epi8(m, a + i), _mm_maskz_loadu_epi8(m, b + i)));
   }
 }
 #endif
 
-// Same values through two 256-entry tables, or computed 16 at a time with AVX-512 (no broadcasting
-// index vectors when the shapes are equal), then the vectorized quantize_f32.
+// Same values computed 16 at a time with AVX-512 in one pass, or through two 256-entry tables and
+// then the vectorized quantize_f32 (no broadcasting index vectors: the shapes are equal).
 void qlinear_add_q8_fast(ForwardCtx& ctx) {
   const QAdd q = read_qlinear_add(ctx);
   const Tensor& a = ctx.in[0];
   const Tensor& b = ctx.in[3];
   if (a.shape() != b.shape()) return qlinear_add_q8_ref(ctx);
   Tensor& c = alloc_output(ctx, 0, q.c_dtype, q.out);
-  const std::vector<float> ta = dequant_table(a.dtype(), q.sa, q.za), tb = dequant_table(b.dtype(), q.sb, q.zb);
   const auto* pa = static_cast<const uint8_t*>(a.raw());
   const auto* pb = static_cast<const uint8_t*>(b.raw());
   auto* pc = static_cast<uint8_t*>(c.raw());
   const int32_t lo = quant::qmin_of(q.c_dtype), hi = quant::qmax_of(q.c_dtype);
   // AVX-512 F+BW (implied by the avx512vnni int8 ISA, which tests can force off).
   [[maybe_unused]] const bool avx512 = gemm_int8::default_isa() == gemm_int8::Isa::kAvx512Vnni;
+  std::vector<float> ta, tb;
+  if (!avx512) ta = dequant_table(a.dtype(), q.sa, q.za), tb = dequant_table(b.dtype(), q.sb, q.zb);
   parallel_for(
       c.numel(),
       [&](int64_t s, int64_t e) {
+#if defined(__x86_64__)
+        if (avx512) return qadd_q8_avx512(pa + s, a.dtype() == DType::kI8, pb + s, b.dtype() == DType::kI8, e - s, q,
+                                          lo, hi, pc + s);
+#endif
         constexpr int64_t kBlock = 512;
         float sum[kBlock];
         for (int64_t i0 = s; i0 < e; i0 += kBlock) {
           const int64_t len = std::min(kBlock, e - i0);
-#if defined(__x86_64__)
-          if (avx512) {
-            dequant_add_avx512(pa + i0, a.dtype() == DType::kI8, pb + i0, b.dtype() == DType::kI8, len, q, sum);
-          } else
-#endif
-          {
-            for (int64_t i = 0; i < len; ++i)
-              sum[i] = std::min(std::max(ta[pa[i0 + i]] + tb[pb[i0 + i]], q.act.lo), q.act.hi);
-          }
+          for (int64_t i = 0; i < len; ++i)
+            sum[i] = std::min(std::max(ta[pa[i0 + i]] + tb[pb[i0 + i]], q.act.lo), q.act.hi);
           quantize_q8::quantize_f32_to_q8(sum, len, q.sc, q.zc, lo, hi, q.c_dtype == DType::kI8, pc + i0);
         }
       },

@@ -620,9 +620,11 @@ void run_virtual_grid(const gemm_int8::Operands& op, const Nhwc4Geometry& g, int
 // that); stride-1 pointwise convs do not come here (packed panels, pixel-row tail).
 bool pixel_rows_pay(const Nhwc4Geometry& g, int64_t m, bool pointwise) {
   if (!gemm_int8::pixel_rows_ok(m, gemm_int8::default_isa())) return false;
-  // The rows the tiles compute: blocks of 8 pixels, the last one a 1-, 4- or 8-row tile.
+  // The rows the tiles compute: blocks of 7 pixels that tile the plane, or of 8 with the last one a
+  // 1-, 4- or 8-row tile.
   const int64_t real = g.oh * g.ow, rem = real % gemm_int8::kMr;
-  const int64_t rows = real - rem + (rem == 0 ? 0 : rem == 1 ? 1 : rem <= 4 ? 4 : gemm_int8::kMr);
+  const int64_t rows = gemm_int8::pixel_rows_block(real) == 7 ? real
+                       : real - rem + (rem == 0 ? 0 : rem == 1 ? 1 : rem <= 4 ? 4 : gemm_int8::kMr);
   const int64_t grid = (g.nv + gemm_int8::kNr - 1) / gemm_int8::kNr * gemm_int8::kNr;
   return pointwise ? rows * 5 < grid * 4 : rows * 10 < grid * 9;
 }
