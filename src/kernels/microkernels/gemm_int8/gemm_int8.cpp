@@ -14,11 +14,18 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm_int8/gemm_int8_internal.h"
 #include "kernels/microkernels/gemm_int8/interleave_u8.h"
 #include "kernels/quant/requantize.h"
+
+// GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace edgeopt::kernels::gemm_int8 {
 
@@ -117,10 +124,50 @@ void pack_lhs_row(const void* l, int64_t k, uint8_t xor_mask, uint8_t* dst) {
 
 namespace {
 
-// One full quad of a full panel: rows r[0..3] (kNr bytes each) interleaved into 4-byte lanes.
-void pack_rhs_quad_full(const uint8_t* const r[4], uint8_t xor_mask, uint8_t* out) {
-  for (int64_t c = 0; c < kNr; c += 16)
-    interleave4x16_xor_u8(r[0] + c, r[1] + c, r[2] + c, r[3] + c, xor_mask, out + c * 4);
+#if defined(__x86_64__)
+// pack_rhs_quads_full with AVX512-VBMI: rows 0|1 and 2|3 as two 64-byte vectors, then two vpermt2b
+// pick the 128 interleaved bytes (12 instructions per quad instead of the SSE2 form's 40).
+// Quad q of the panel reads rows base + (4q + t) * ldb and writes out + q * kNr * 4.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void pack_rhs_quads_vbmi(const uint8_t* base,
+                                                                                         int64_t ldb, int64_t quads,
+                                                                                         uint8_t xor_mask,
+                                                                                         uint8_t* out) {
+  static_assert(kNr == 32, "two 64-byte vectors per quad");
+  alignas(64) uint8_t idx[2][64];
+  for (int h = 0; h < 2; ++h)
+    for (int o = 0; o < 64; ++o) {  // output byte o of half h: column 16 h + o / 4, row t = o % 4
+      const int c = 16 * h + o / 4, t = o % 4;
+      idx[h][o] = static_cast<uint8_t>((t >= 2 ? 64 : 0) + (t % 2) * 32 + c);
+    }
+  const __m512i i0 = _mm512_load_si512(idx[0]), i1 = _mm512_load_si512(idx[1]);
+  const __m512i m = _mm512_set1_epi8(static_cast<char>(xor_mask));
+  auto row = [&](const uint8_t* p) __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  for (int64_t q = 0; q < quads; ++q, base += 4 * ldb, out += kNr * 4) {
+    const __m512i a = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(row(base)), row(base + ldb), 1), m);
+    const __m512i b =
+        _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(row(base + 2 * ldb)), row(base + 3 * ldb), 1), m);
+    _mm512_storeu_si512(out, _mm512_permutex2var_epi8(a, i0, b));
+    _mm512_storeu_si512(out + 64, _mm512_permutex2var_epi8(a, i1, b));
+  }
+}
+
+bool has_vbmi() {
+  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
+  return vbmi;
+}
+#endif
+
+// Quads [0, quads) of a full panel: quad q's rows base + (4q + t) * ldb (kNr bytes each)
+// interleaved into 4-byte lanes at out + q * kNr * 4.
+void pack_rhs_quads_full(const uint8_t* base, int64_t ldb, int64_t quads, uint8_t xor_mask, uint8_t* out) {
+#if defined(__x86_64__)
+  if (has_vbmi()) return pack_rhs_quads_vbmi(base, ldb, quads, xor_mask, out);
+#endif
+  for (int64_t q = 0; q < quads; ++q, base += 4 * ldb, out += kNr * 4)
+    for (int64_t c = 0; c < kNr; c += 16)
+      interleave4x16_xor_u8(base + c, base + ldb + c, base + 2 * ldb + c, base + 3 * ldb + c, xor_mask, out + c * 4);
 }
 
 }  // namespace
@@ -131,8 +178,7 @@ void pack_rhs_quad(const uint8_t* r, int64_t rows, int64_t n, int64_t ldb, int64
     uint8_t* out = dst + p * kNr * kp + q * kNr * 4;
     const int64_t nc = std::min(kNr, n - p * kNr);
     if (rows == 4 && nc == kNr) {
-      const uint8_t* rp[4] = {r + p * kNr, r + ldb + p * kNr, r + 2 * ldb + p * kNr, r + 3 * ldb + p * kNr};
-      pack_rhs_quad_full(rp, 0, out);
+      pack_rhs_quads_full(r + p * kNr, ldb, 1, 0, out);
       continue;
     }
     std::memset(out, 0, static_cast<size_t>(kNr * 4));
@@ -149,11 +195,7 @@ void pack_rhs(const void* r, int64_t k, int64_t n, int64_t ldb, bool trans, uint
     uint8_t* panel = dst + p * kNr * kp;
     const int64_t nc = std::min(kNr, n - p * kNr);
     if (!trans && nc == kNr) {  // the common case, vectorized; only a last partial quad is scalar
-      for (int64_t q = 0; q < k / 4; ++q) {
-        const uint8_t* rows[4];
-        for (int t = 0; t < 4; ++t) rows[t] = src + (q * 4 + t) * ldb + p * kNr;
-        pack_rhs_quad_full(rows, xor_mask, panel + q * kNr * 4);
-      }
+      pack_rhs_quads_full(src + p * kNr, ldb, k / 4, xor_mask, panel);
       if (k % 4) {
         uint8_t* out = panel + (k / 4) * kNr * 4;
         std::memset(out, 0, static_cast<size_t>(kNr * 4));
