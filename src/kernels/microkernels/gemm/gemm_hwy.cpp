@@ -499,31 +499,39 @@ void GemmRun(const GemmProblem& p) {
   }
 }
 
-// One pixel-rows tile (conv_f32_pixel_rows) over K block pc (kc rows): rows = kMR output pixels,
+// One pixel-rows tile (conv_f32_pixel_rows) over K block pc (kc rows): rows = MR output pixels,
 // A[r][k] = px[r][koff[k]] (broadcast), columns = up to kNR output channels from the packed W^T
 // panel (block pc at w + pc * n_pad + j0 * kc, kc rows of kNR: pack_b_f32's layout). The
 // accumulators start at zero (first block) or from `carry`, and go back to `carry` until the last
 // block, which writes the tile transposed, y[(j0 + j) * ldy + n0 + r] for r < mr, j < nr, with
-// bias, residual and clamp.
+// bias, residual and clamp. Meanwhile `pf_lines` cache lines from `pf` on are prefetched into L2
+// (the weights' next block, see PixelRowsRun), spread over the K loop.
+template <size_t MR>
 void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px, int64_t j0, size_t nr, int64_t n0,
-                   size_t mr, int64_t pc, float* HWY_RESTRICT carry) {
+                   size_t mr, int64_t pc, float* HWY_RESTRICT carry, const char* pf, int64_t pf_lines) {
   const D d;
   const int64_t k = p.w->rows(), kc = std::min(kKC, k - pc);
-  V acc[kMR][kNV];
-  for (size_t r = 0; r < kMR; ++r)
+  V acc[MR][kNV];
+  for (size_t r = 0; r < MR; ++r)
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = pc == 0 ? hn::Zero(d) : hn::Load(d, carry + r * kNR + v * kL);
   const float* bp = p.w->data() + pc * n_pad + j0 * kc;
   const int64_t* koff = p.k_offsets + pc;
+  const int64_t pf_step = (pf_lines + kc - 1) / std::max<int64_t>(kc, 1);  // lines per K step
   for (int64_t kk = 0; kk < kc; ++kk, bp += kNR) {
+    if (pf_lines > 0) {
+      for (int64_t i = 0; i < pf_step; ++i) __builtin_prefetch(pf + i * 64, 0, 2);
+      pf += pf_step * 64;
+      pf_lines -= pf_step;
+    }
     V bv[kNV];
     for (size_t v = 0; v < kNV; ++v) bv[v] = hn::Load(d, bp + v * kL);
     const int64_t o = koff[kk];
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < MR; ++r) {
       const V av = hn::Set(d, px[r][o]);
       for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
   }
-  for (size_t r = 0; r < kMR; ++r)
+  for (size_t r = 0; r < MR; ++r)
     for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, carry + r * kNR + v * kL);
   if (pc + kc < k) return;
   for (size_t j = 0; j < nr; ++j) {
@@ -543,12 +551,24 @@ void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px
 // K block over its pixel blocks, so the panel's block of W (kKC x kNR floats, 96 KB on AVX-512)
 // stays in L2 for all of them instead of the whole panel (up to 9.4 MB x 48 / 512 channels for
 // ResNet's 512-channel convs) streaming once per pixel block. Every output sums K in the same order.
+// Such weights come from memory (ResNet-18's 45 MB do not stay in L3 between runs), and a block
+// would be fetched only by its first tile, at the FMA rate: the tiles of one block prefetch the
+// next one (the next K block, or the next item's first), so loads overlap the compute.
+// Pixel blocks are 8 rows, or 7 where that tiles the plane and 8 does not (49 = 7 x 7: no 8-row
+// tile for one pixel).
 constexpr int64_t kPixelRowsGroup = 8;
 
 void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
   const int64_t m = p.w->cols(), n_pad = round_up(m, kNR), k = p.w->rows();
-  const int64_t pblocks = (p.npx + kMR - 1) / kMR, cpanels = (m + kNR - 1) / kNR;
+  const bool seven = kMR >= 8 && p.npx % 8 != 0 && p.npx % 7 == 0;
+  const int64_t rb = seven ? 7 : static_cast<int64_t>(kMR);
+  const int64_t pblocks = (p.npx + rb - 1) / rb, cpanels = (m + kNR - 1) / kNR;
   const int64_t groups = (pblocks + kPixelRowsGroup - 1) / kPixelRowsGroup;
+  auto block_at = [&](int64_t pc, int64_t j0) {  // K block pc of the panel at column j0, and its lines
+    const int64_t kc = std::min(kKC, k - pc);
+    return std::pair<const char*, int64_t>(reinterpret_cast<const char*>(p.w->data() + pc * n_pad + j0 * kc),
+                                           kc * static_cast<int64_t>(kNR) * 4 / 64);
+  };
   auto run = [&](int64_t b, int64_t e) {
     float* carry = thread_scratch(1, static_cast<size_t>(kPixelRowsGroup * kMR * kNR));
     for (int64_t item = b; item < e; ++item) {
@@ -556,14 +576,31 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
       const int64_t cp = item / groups, g0 = item % groups * kPixelRowsGroup;
       const int64_t g1 = std::min(pblocks, g0 + kPixelRowsGroup), j0 = cp * kNR;
       const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, m - j0));
-      for (int64_t pc = 0; pc < k; pc += kKC)
+      for (int64_t pc = 0; pc < k; pc += kKC) {
+        // The block after this one: the panel's next K block, or (last block) the next panel's first.
+        std::pair<const char*, int64_t> next{nullptr, 0};
+        if (pc + kKC < k)
+          next = block_at(pc + kKC, j0);
+        else if (j0 + static_cast<int64_t>(kNR) < m && item + 1 < e)
+          next = block_at(0, j0 + static_cast<int64_t>(kNR));
+        const int64_t tiles = g1 - g0, per_tile = (next.second + tiles - 1) / tiles;
         for (int64_t pb = g0; pb < g1; ++pb) {
-          const int64_t n0 = pb * kMR;
-          const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, p.npx - n0));
+          const int64_t n0 = pb * rb;
+          const size_t mr = static_cast<size_t>(std::min<int64_t>(rb, p.npx - n0));
           const float* px[kMR];
           for (size_t r = 0; r < kMR; ++r) px[r] = p.planes + p.pixel_offsets[n0 + (r < mr ? r : 0)];
-          PixelRowsTile(p, n_pad, px, j0, nr, n0, mr, pc, carry + (pb - g0) * kMR * kNR);
+          const int64_t t = pb - g0, first = std::min(next.second, t * per_tile);
+          const int64_t lines = std::min(next.second, first + per_tile) - first;
+          const char* pf = next.first ? next.first + first * 64 : nullptr;
+          if constexpr (kMR >= 7) {
+            if (seven) {
+              PixelRowsTile<7>(p, n_pad, px, j0, nr, n0, mr, pc, carry + t * kMR * kNR, pf, lines);
+              continue;
+            }
+          }
+          PixelRowsTile<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, carry + t * kMR * kNR, pf, lines);
         }
+      }
     }
   };
   const int64_t items = groups * cpanels;

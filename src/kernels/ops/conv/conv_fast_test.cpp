@@ -171,6 +171,10 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       {{2, 12, 17, 20}, {9, 12, 5, 5}, 1, {2, 2}, {}, {2, 2, 2, 2}},
       {{1, 16, 9, 1}, {16, 16, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},
       {{1, 64, 20, 21}, {97, 64, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},  // K blocks x pixel-block groups
+      // 7-pixel blocks where they tile the plane and 8 do not (196 = 28 x 7, 35 = 5 x 7), across K
+      // blocks (the next block's weights prefetched) and a short last channel panel.
+      {{1, 256, 14, 14}, {100, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{1, 72, 10, 14}, {52, 72, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},
       // Pointwise convs with many channels read X in place in the pixel-rows form.
       {{1, 768, 7, 7}, {40, 768, 1, 1}},
       {{2, 320, 5, 5}, {1024, 320, 1, 1}, 1, {}, {}, {}, false},
