@@ -255,7 +255,15 @@ void pack_b(bool trans, const float* b, int64_t ldb, int64_t p0, int64_t kc, int
     const int64_t col0 = j0 + q * kNR;
     const int64_t cols = std::min<int64_t>(kNR, nc - q * kNR);
     float* out = dst + q * kNR * kc;
-    if (!trans) {
+    if (!trans && cols == static_cast<int64_t>(kNR)) {
+      // Whole vectors: a memcpy call per 192-byte row cost MobileNetV2 6% of its time.
+      const D d;
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = b + (p0 + k) * ldb + col0;
+        float* o = out + k * kNR;
+        for (size_t v = 0; v < kNV; ++v) hn::Store(hn::LoadU(d, src + v * kL), d, o + v * kL);
+      }
+    } else if (!trans) {
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = b + (p0 + k) * ldb + col0;
         float* o = out + k * kNR;
