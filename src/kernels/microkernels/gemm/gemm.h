@@ -105,9 +105,10 @@ void gemm_f32_packed_a_packer(const PackedMatrix& a, int64_t n, const BPanelPack
 
 // B read in place through row offsets ("indirect B"): op(B)[k, j] = b[b_row_offsets[k] + j] for
 // k < K (a's columns), j < n. A conv over padded input planes passes one offset per (channel, tap),
-// so the taps are read where they lie: no im2col. Only columns j < n of each row are read. (Rows
-// far apart cost TLB and cache-set misses: a pointwise conv reading X's channel planes this way
-// ran MobileNetV2 at 8.2 ms instead of 5.3 with packed B panels, so it packs.)
+// so the taps are read where they lie: no im2col. Only columns j < n of each row are read. With
+// threads, N is split (each thread reads only its columns of B) whenever N has a tile per thread.
+// Pointwise convs on planes of >= 28x28 pixels read X's channel planes this way; smaller ones pack
+// (their short rows are reused from L1 by more output channels when packed).
 // M and K come from the packed A; C = A op(B) + beta C (+ epilogue).
 void gemm_f32_packed_a_indirect_b(const PackedMatrix& a, int64_t n, const float* b, const int64_t* b_row_offsets,
                                   float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {},
