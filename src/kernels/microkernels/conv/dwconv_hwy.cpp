@@ -213,6 +213,9 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
     // The bulk: plain loads.
     for (; o <= bulk_hi; o += kL) {
       const float* s = src + o;
+      // 8 rows ahead into L2 (as Dw3x3S2Plane: large planes come from memory); past the plane's
+      // end, the next channel's plane.
+      if (n > 1024 && (o & 15) == 0) __builtin_prefetch(s + 8 * wd, 0, 2);
       V l = hn::Mul(w00, hn::LoadU(d, s - wd - 1));
       V c = hn::MulAdd(w01, hn::LoadU(d, s - wd), vb);
       V r = hn::Mul(w02, hn::LoadU(d, s - wd + 1));
@@ -317,6 +320,11 @@ void Dw3x3S2Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, const
   row_phases(-g.ph + 2);
   for (int64_t r = 0; r < g.oh; ++r) {
     const int64_t r0 = 2 * r - g.ph;
+    // The two input rows 8 rows ahead, into L2: a large plane comes from memory (MobileNetV2's
+    // 112x112 planes, just written by the expansion conv), which the hardware prefetcher alone
+    // streams at well under the rate this loop consumes it. Past the plane's end this reads ahead
+    // into the next channel's plane (planes are consecutive in NCHW); a prefetch never faults.
+    for (int64_t f = 0; f < 2 * g.iw; f += 16) __builtin_prefetch(x + (r0 + 8) * g.iw + f, 0, 2);
     if (r + 1 < g.oh) {
       row_phases(r0 + 3);
       row_phases(r0 + 4);
