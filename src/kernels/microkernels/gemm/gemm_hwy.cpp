@@ -54,6 +54,14 @@ constexpr int64_t kRowsOuterMaxK = 64;
 
 int64_t round_up(int64_t x, int64_t r) { return (x + r - 1) / r * r; }
 
+// K blocks of equal depth, at most kKC: K = 576 (a 3x3 conv over 64 channels) runs as 2 x 288, not
+// 512 + 64, whose short second block reloads and stores every C tile for a ninth of the work.
+// Packing and every product over K use the same blocks.
+int64_t k_block(int64_t k) {
+  const int64_t blocks = (k + kKC - 1) / kKC;
+  return blocks <= 1 ? std::max<int64_t>(k, 1) : (k + blocks - 1) / blocks;
+}
+
 struct TileEpi {
   float alpha, beta;
   bool last;  // apply biases and clamp (after the final K block)
@@ -292,8 +300,9 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
   const int64_t c_row0 = p.rows_end >= 0 ? p.rows_begin : 0;  // the row `p.c` points at
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t nc = std::min(kNC, n1 - jc);
-    for (int64_t pc = 0; pc < p.k; pc += kKC) {
-      const int64_t kc = std::min(kKC, p.k - pc);
+    const int64_t kb = k_block(p.k);
+    for (int64_t pc = 0; pc < p.k; pc += kb) {
+      const int64_t kc = std::min(kb, p.k - pc);
       const float* bblk;
       if (indirect) {
         bblk = nullptr;  // the tiles read B's rows in place
@@ -523,7 +532,7 @@ template <size_t MR>
 void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px, int64_t j0, size_t nr, int64_t n0,
                    size_t mr, int64_t pc, float* HWY_RESTRICT carry, const char* pf, int64_t pf_lines) {
   const D d;
-  const int64_t k = p.w->rows(), kc = std::min(kKC, k - pc);
+  const int64_t k = p.w->rows(), kc = std::min(k_block(k), k - pc);
   V acc[MR][kNV];
   for (size_t r = 0; r < MR; ++r)
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = pc == 0 ? hn::Zero(d) : hn::Load(d, carry + r * kNR + v * kL);
@@ -572,13 +581,13 @@ void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px
 constexpr int64_t kPixelRowsGroup = 8;
 
 void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
-  const int64_t m = p.w->cols(), n_pad = round_up(m, kNR), k = p.w->rows();
+  const int64_t m = p.w->cols(), n_pad = round_up(m, kNR), k = p.w->rows(), kb = k_block(k);
   const bool seven = kMR >= 8 && p.npx % 8 != 0 && p.npx % 7 == 0;
   const int64_t rb = seven ? 7 : static_cast<int64_t>(kMR);
   const int64_t pblocks = (p.npx + rb - 1) / rb, cpanels = (m + kNR - 1) / kNR;
   const int64_t groups = (pblocks + kPixelRowsGroup - 1) / kPixelRowsGroup;
   auto block_at = [&](int64_t pc, int64_t j0) {  // K block pc of the panel at column j0, and its lines
-    const int64_t kc = std::min(kKC, k - pc);
+    const int64_t kc = std::min(kb, k - pc);
     return std::pair<const char*, int64_t>(reinterpret_cast<const char*>(p.w->data() + pc * n_pad + j0 * kc),
                                            kc * static_cast<int64_t>(kNR) * 4 / 64);
   };
@@ -589,11 +598,11 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
       const int64_t cp = item / groups, g0 = item % groups * kPixelRowsGroup;
       const int64_t g1 = std::min(pblocks, g0 + kPixelRowsGroup), j0 = cp * kNR;
       const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, m - j0));
-      for (int64_t pc = 0; pc < k; pc += kKC) {
+      for (int64_t pc = 0; pc < k; pc += kb) {
         // The block after this one: the panel's next K block, or (last block) the next panel's first.
         std::pair<const char*, int64_t> next{nullptr, 0};
-        if (pc + kKC < k)
-          next = block_at(pc + kKC, j0);
+        if (pc + kb < k)
+          next = block_at(pc + kb, j0);
         else if (j0 + static_cast<int64_t>(kNR) < m && item + 1 < e)
           next = block_at(0, j0 + static_cast<int64_t>(kNR));
         const int64_t tiles = g1 - g0, per_tile = (next.second + tiles - 1) / tiles;
@@ -632,8 +641,9 @@ void PackFull(bool is_a, bool trans, int64_t rows, int64_t cols, const float* sr
   const int64_t depth = is_a ? cols : rows;
   const int64_t width = is_a ? rows : cols;
   const int64_t pad = round_up(width, is_a ? kMR : kNR);
-  for (int64_t pc = 0; pc < depth; pc += kKC) {
-    const int64_t kc = std::min(kKC, depth - pc);
+  const int64_t kb = k_block(depth);
+  for (int64_t pc = 0; pc < depth; pc += kb) {
+    const int64_t kc = std::min(kb, depth - pc);
     if (is_a)
       pack_a(trans, src, ld, 0, width, pc, kc, dst + pc * pad);
     else
