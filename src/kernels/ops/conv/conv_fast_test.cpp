@@ -109,6 +109,7 @@ std::vector<ConvCase> awkward_cases() {
       {{2, 19, 28, 31}, {21, 19, 1, 1}},  // pointwise on >= 28x28: X read in place (indirect B), 868 = 18 x 48 + 4
       {{1, 32, 7, 7}, {34, 16, 1, 1}, 2},                                         // grouped pointwise, 7x7
       {{2, 3, 29, 37}, {10, 3, 7, 7}, 1, {2, 2}, {}, {3, 3, 3, 3}},               // 7x7 s2 stem: small-K, K = 147
+      {{1, 3, 40, 126}, {10, 3, 7, 7}, 1, {2, 2}, {}, {3, 3, 3, 3}},  // 63 columns = 4 vectors: 2 + 2-vector tiles
       {{0, 3, 5, 5}, {4, 3, 3, 3}},                                               // empty batch
   };
   // Channel sweep over the GEMM remainders.
