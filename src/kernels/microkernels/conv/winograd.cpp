@@ -263,9 +263,12 @@ void winograd_f23_conv_f32(const gemm::PackedMatrix* u, const WinogradF23Shape& 
     // every thread (ResNet-18's layer2 at 2 threads: 0.55-0.64 -> 0.47-0.54 ms per conv).
     float* m = scratch(1, kE * oc * tiles);
     pool.parallel_for(kE, [&](int64_t e0, int64_t e1) {
-      for (int64_t e = e0; e < e1; ++e)
+      for (int64_t e = e0; e < e1; ++e) {
+        const bool pf = e + 1 < e1 && ic <= 512;  // the thread's next U, as below
         gemm::gemm_f32_packed_a_rows(u[e], 0, oc, false, tiles, 1.f, v + e * ic * tiles, tiles, 0.f,
-                                     m + e * oc * tiles, tiles);
+                                     m + e * oc * tiles, tiles, {}, pf ? u[e + 1].data() : nullptr,
+                                     pf ? u[e + 1].bytes() : 0);
+      }
     });
     pool.parallel_for((oc + mr - 1) / mr, [&](int64_t p0, int64_t p1) {
       const int64_t o0 = p0 * mr, o1 = std::min(oc, p1 * mr);
@@ -280,9 +283,15 @@ void winograd_f23_conv_f32(const gemm::PackedMatrix* u, const WinogradF23Shape& 
     float* m = scratch(1, kE * rows_per_block * tiles);
     for (int64_t r0 = p0 * mr; r0 < o_end; r0 += rows_per_block) {
       const int64_t r1 = std::min(o_end, r0 + rows_per_block), rows = r1 - r0;
-      for (int64_t e = 0; e < kE; ++e)
+      for (int64_t e = 0; e < kE; ++e) {
+        // U[e + 1]'s rows of this block stream in while U[e]'s product runs (large U comes from
+        // memory: ResNet-18's 256-channel U is 4 MB per conv).
+        const gemm::PackedMatrix* next = e + 1 < kE ? &u[e + 1] : nullptr;
+        const float* nx = next ? next->data() + r0 * ic : nullptr;  // one K block: rows r0.. are contiguous
+        const size_t nbytes = next && ic <= 512 ? static_cast<size_t>((r1 - r0) * ic) * sizeof(float) : 0;
         gemm::gemm_f32_packed_a_rows(u[e], r0, r1, false, tiles, 1.f, v + e * ic * tiles, tiles, 0.f,
-                                     m + e * rows * tiles, tiles);
+                                     m + e * rows * tiles, tiles, {}, nx, nbytes);
+      }
       winograd_f23_output_block(s, m, rows * tiles, tiles, r0, r1, 0, tiles, bias, residual, lo, hi, y);
     }
   });

@@ -88,8 +88,11 @@ void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alp
 // the calling thread only: for callers that split the rows over their own threads. m0 must be a
 // multiple of a.tile() (the panel height); `c` points at C's row m0. Each element is reduced
 // exactly as gemm_f32_packed_a reduces it, so results do not depend on how the rows are split.
+// `prefetch`/`prefetch_bytes`: optional, memory the caller reads next (the next product's weights),
+// prefetched into L2 a few lines per tile while this product runs.
 void gemm_f32_packed_a_rows(const PackedMatrix& a, int64_t m0, int64_t m1, bool trans_b, int64_t n, float alpha,
-                            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {});
+                            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep = {},
+                            const void* prefetch = nullptr, size_t prefetch_bytes = 0);
 
 // B supplied by a packing callback instead of a stored matrix, so a B that is only a view of other
 // data (an image's im2col) is never materialized: fn(ctx, p0, kc, j0, nc, nr, dst) writes

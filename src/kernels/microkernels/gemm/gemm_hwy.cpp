@@ -298,6 +298,13 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
   const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
                      p.ep.clamp_max < std::numeric_limits<float>::infinity();
   const int64_t c_row0 = p.rows_end >= 0 ? p.rows_begin : 0;  // the row `p.c` points at
+  // The caller's prefetch range, spread evenly over every tile this call runs.
+  const char* pf = p.prefetch;
+  int64_t pf_left = p.prefetch ? (p.prefetch_bytes + 63) / 64 : 0, pf_per_tile = 0;
+  if (pf_left > 0) {
+    const int64_t tiles = ((n1 - n0 + kNR - 1) / kNR) * ((m1 - m0 + kMR - 1) / kMR) * ((p.k + kKC - 1) / kKC);
+    pf_per_tile = (pf_left + tiles - 1) / std::max<int64_t>(tiles, 1);
+  }
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t nc = std::min(kNC, n1 - jc);
     const int64_t kb = k_block(p.k);
@@ -326,6 +333,12 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           ablk = abuf;
         }
         auto tile = [&](int64_t ir, int64_t jr) {
+          if (pf_left > 0) {
+            const int64_t lines = std::min(pf_left, pf_per_tile);
+            for (int64_t l = 0; l < lines; ++l) __builtin_prefetch(pf + l * 64, 0, 2);
+            pf += lines * 64;
+            pf_left -= lines;
+          }
           const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, nc - jr));
           const size_t mr = static_cast<size_t>(std::min<int64_t>(kMR, mc - ir));
           const float* cb = p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr;
@@ -797,7 +810,8 @@ void gemm_f32_packed_a(const PackedMatrix& a, bool trans_b, int64_t n, float alp
 }
 
 void gemm_f32_packed_a_rows(const PackedMatrix& a, int64_t m0, int64_t m1, bool trans_b, int64_t n, float alpha,
-                            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep) {
+                            const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const GemmEpilogue& ep,
+                            const void* prefetch, size_t prefetch_bytes) {
   EDGEOPT_CHECK_ARG(!a.empty() && a.is_a() && a.tile() == HWY_DYNAMIC_DISPATCH(detail::Tile)(true),
                     "gemm_f32_packed_a_rows: the packed operand was not made by pack_a_f32 in this process");
   const int64_t m = a.rows(), k = a.cols();
@@ -812,6 +826,8 @@ void gemm_f32_packed_a_rows(const PackedMatrix& a, int64_t m0, int64_t m1, bool 
   detail::GemmProblem p{false, trans_b, m, n, k, alpha, beta, nullptr, 0, b, ldb, c, ldc, ep, a.data(), nullptr, nullptr};
   p.rows_begin = m0;
   p.rows_end = m1;
+  p.prefetch = static_cast<const char*>(prefetch);
+  p.prefetch_bytes = static_cast<int64_t>(prefetch_bytes);
   HWY_DYNAMIC_DISPATCH(detail::GemmRun)(p);
 }
 

@@ -26,6 +26,10 @@ struct GemmProblem {
   // rows_end >= 0: compute only C rows [rows_begin, rows_end) on the calling thread, with `c`
   // pointing at row rows_begin (gemm_f32_packed_a_rows).
   int64_t rows_begin = 0, rows_end = -1;
+  // Optional: bytes the caller reads next (the next product's packed A), prefetched into L2 a few
+  // lines per tile while this product runs, so memory loads overlap its FMAs.
+  const char* prefetch = nullptr;
+  int64_t prefetch_bytes = 0;
 };
 
 // Per-thread scratch: slot 0 for A panels, 1 for B panels; grows, never shrinks; 64-byte aligned.

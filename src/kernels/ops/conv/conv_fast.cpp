@@ -86,6 +86,10 @@ constexpr int64_t kPointwiseInPlaceMinPixels = 784;
 // one (MobileNetV2's 160 -> 960 at 7x7: 0.127 -> 0.105 ms; 576 -> 160: 0.079 -> 0.060). On 14x14
 // the packed GEMM stays faster for the expansions (96 -> 576: 0.115 vs 0.152 ms).
 constexpr int64_t kPointwisePixelRowsMaxPixels = 64;
+// 3x3 stride-1 convs over >= 256 channels run Winograd on output planes of at least this many
+// pixels (14x14: 49 tiles; ResNet-18's layer3 in the model, 1.11 -> 0.91 ms per conv with the next
+// U prefetched) and the pixel-rows form below it (7x7: 16 tiles for 49 outputs, and 16 MB of U).
+constexpr int64_t kWinogradMinPixels = 196;
 
 bool has_bias(const ForwardCtx& ctx) { return ctx.node.has_input(2) && ctx.in.size() > 2 && ctx.in[2].defined(); }
 
@@ -116,7 +120,23 @@ struct ConvPackedState final : OpState {
   // plane is known only at run time) packs the pixel-rows form on its first run, once.
   mutable std::once_flag pixel_rows_once;
   mutable gemm::PackedMatrix pixel_rows_lazy;
+  // 3x3 stride-1 convs over >= 256 channels: Winograd on planes of >= kWinogradMinPixels, the
+  // pixel-rows form on smaller ones; the plane is known only at run time, so the first run packs
+  // the form it needs (once).
+  bool plane_decides = false;
+  mutable std::once_flag winograd_once;
+  mutable std::vector<gemm::PackedMatrix> winograd_lazy;
 };
+
+// Winograd's 16 transformed weight matrices U[e] [M, C], packed.
+std::vector<gemm::PackedMatrix> pack_winograd(const float* w, int64_t m, int64_t c) {
+  std::vector<float> u(static_cast<size_t>(microkernels::kWinogradF23Elems * m * c));
+  microkernels::winograd_f23_weights(w, m, c, u.data());
+  std::vector<gemm::PackedMatrix> packed;
+  for (int e = 0; e < microkernels::kWinogradF23Elems; ++e)
+    packed.push_back(gemm::pack_a_f32(false, m, c, u.data() + e * m * c, c));
+  return packed;
+}
 
 // The direct small-K kernel's geometry for a dense (group 1) 2-D conv it handles, else nullopt.
 std::optional<microkernels::ConvSmallKGeometry> small_k_geometry(const FastConvDims& d) {
@@ -401,15 +421,17 @@ std::shared_ptr<const OpState> conv_f32_nchw_prepare(const PrepareCtx& ctx) {
   }
   const int64_t mg = m / group, kdim = cg * k_sz;
   const float* pw = w.data<float>();
+  const bool winograd = winograd_eligible(ctx.node, w.shape(), group);
   if (pixel_rows_eligible(ctx.node, w.shape(), group)) {
+    if (winograd) {
+      st->plane_decides = true;
+      return st;
+    }
     st->pixel_rows_w = gemm::pack_b_f32(true, kdim, m, pw, kdim);
     return st;
   }
-  if (winograd_eligible(ctx.node, w.shape(), group)) {
-    std::vector<float> u(static_cast<size_t>(microkernels::kWinogradF23Elems * m * cg));
-    microkernels::winograd_f23_weights(pw, m, cg, u.data());
-    for (int e = 0; e < microkernels::kWinogradF23Elems; ++e)
-      st->winograd_u.push_back(gemm::pack_a_f32(false, m, cg, u.data() + e * m * cg, cg));
+  if (winograd) {
+    st->winograd_u = pack_winograd(pw, m, cg);
     return st;
   }
   for (int64_t g = 0; g < group; ++g) st->packed_w.push_back(gemm::pack_a_f32(false, mg, kdim, pw + g * mg * kdim, kdim));
@@ -474,6 +496,17 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     if (!use_state) here = microkernels::conv_small_k_pack_f32(pw, d.m, kdim);
     conv_small_k(d, *g, use_state ? st->small_k : here, px, pb, pr, act, py);
     return;
+  }
+  if (st && st->plane_decides) {
+    if (d.out_sz >= kWinogradMinPixels) {
+      std::call_once(st->winograd_once, [&] { st->winograd_lazy = pack_winograd(pw, d.m, d.cg); });
+      conv_winograd_f23(d, st->winograd_lazy, px, pb, pr, act, py);
+      return;
+    }
+    if (const auto g = pixel_rows_geometry(d)) {
+      std::call_once(st->pixel_rows_once, [&] { st->pixel_rows_lazy = gemm::pack_b_f32(true, kdim, d.m, pw, kdim); });
+      return conv_pixel_rows(d, *g, st->pixel_rows_lazy, px, pb, pr, act, py);
+    }
   }
   if (st && !st->pixel_rows_w.empty()) {
     if (const auto g = pixel_rows_geometry(d)) return conv_pixel_rows(d, *g, st->pixel_rows_w, px, pb, pr, act, py);

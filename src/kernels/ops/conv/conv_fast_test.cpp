@@ -176,6 +176,10 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       // 7-pixel blocks where they tile the plane and 8 do not (196 = 28 x 7, 35 = 5 x 7), across K
       // blocks (the next block's weights prefetched) and a short last channel panel.
       {{1, 256, 14, 14}, {100, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      // >= 256 channels in and >= 128 out: the plane decides at the first run, Winograd from 14x14
+      // (with the next U prefetched), the pixel-rows form below.
+      {{1, 256, 14, 14}, {130, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
+      {{2, 256, 6, 7}, {128, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
       {{1, 72, 10, 14}, {52, 72, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},
       // Pointwise convs with many channels read X in place in the pixel-rows form.
       {{1, 768, 7, 7}, {40, 768, 1, 1}},
