@@ -134,7 +134,10 @@ TEST(MaxPoolFast, QuantizedCodes3x3Stride2MatchesReference) {
   };
   const std::vector<Row> rows = {{{1, 3, 11, 112}, {1, 1, 1, 1}}, {{2, 2, 9, 67}, {0, 0, 0, 0}},
                                  {{1, 2, 7, 75}, {2, 2, 2, 2}},   {{1, 1, 5, 35}, {1, 1, 1, 1}},
-                                 {{1, 2, 6, 40}, {0, 1, 1, 0}}};
+                                 {{1, 2, 6, 40}, {0, 1, 1, 0}},
+                                 // The AVX512-VBMI rows (pad 1, width <= 126): the widest, one row, one column.
+                                 {{1, 2, 5, 126}, {1, 1, 1, 1}},  {{1, 1, 1, 64}, {1, 1, 1, 1}},
+                                 {{2, 1, 6, 1}, {1, 1, 1, 1}}};
   for (const Row& r : rows)
     for (DType dt : {DType::kU8, DType::kI8})
       for (bool extremes : {false, true}) {
