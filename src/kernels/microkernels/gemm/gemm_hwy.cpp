@@ -598,7 +598,14 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
   const bool seven = kMR >= 8 && p.npx % 8 != 0 && p.npx % 7 == 0;
   const int64_t rb = seven ? 7 : static_cast<int64_t>(kMR);
   const int64_t pblocks = (p.npx + rb - 1) / rb, cpanels = (m + kNR - 1) / kNR;
-  const int64_t groups = (pblocks + kPixelRowsGroup - 1) / kPixelRowsGroup;
+  // Pixel blocks in groups of up to kPixelRowsGroup; with threads and few items, more groups so the
+  // items split evenly (ResNet-18's layer4: 11 channel panels x 1 group ran 6 + 5 on 2 threads).
+  const int64_t threads = pool ? pool->num_threads() : 1;
+  int64_t groups = (pblocks + kPixelRowsGroup - 1) / kPixelRowsGroup;
+  if (threads > 1 && (groups * cpanels) % threads != 0 && groups * cpanels < 8 * threads)
+    groups = std::min(pblocks, groups * threads);
+  const int64_t gsz = (pblocks + groups - 1) / groups;
+  groups = (pblocks + gsz - 1) / gsz;
   auto block_at = [&](int64_t pc, int64_t j0) {  // K block pc of the panel at column j0, and its lines
     const int64_t kc = std::min(kb, k - pc);
     return std::pair<const char*, int64_t>(reinterpret_cast<const char*>(p.w->data() + pc * n_pad + j0 * kc),
@@ -608,8 +615,8 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
     float* carry = thread_scratch(1, static_cast<size_t>(kPixelRowsGroup * kMR * kNR));
     for (int64_t item = b; item < e; ++item) {
       // Channel panels outer: consecutive items share the panel's weights.
-      const int64_t cp = item / groups, g0 = item % groups * kPixelRowsGroup;
-      const int64_t g1 = std::min(pblocks, g0 + kPixelRowsGroup), j0 = cp * kNR;
+      const int64_t cp = item / groups, g0 = item % groups * gsz;
+      const int64_t g1 = std::min(pblocks, g0 + gsz), j0 = cp * kNR;
       const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, m - j0));
       for (int64_t pc = 0; pc < k; pc += kb) {
         // The block after this one: the panel's next K block, or (last block) the next panel's first.
