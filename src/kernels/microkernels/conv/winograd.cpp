@@ -264,7 +264,7 @@ void winograd_f23_conv_f32(const gemm::PackedMatrix* u, const WinogradF23Shape& 
     float* m = scratch(1, kE * oc * tiles);
     pool.parallel_for(kE, [&](int64_t e0, int64_t e1) {
       for (int64_t e = e0; e < e1; ++e) {
-        const bool pf = e + 1 < e1 && ic <= 512;  // the thread's next U, as below
+        const bool pf = e + 1 < e1;  // the thread's next U, as below
         gemm::gemm_f32_packed_a_rows(u[e], 0, oc, false, tiles, 1.f, v + e * ic * tiles, tiles, 0.f,
                                      m + e * oc * tiles, tiles, {}, pf ? u[e + 1].data() : nullptr,
                                      pf ? u[e + 1].bytes() : 0);
@@ -284,13 +284,13 @@ void winograd_f23_conv_f32(const gemm::PackedMatrix* u, const WinogradF23Shape& 
     for (int64_t r0 = p0 * mr; r0 < o_end; r0 += rows_per_block) {
       const int64_t r1 = std::min(o_end, r0 + rows_per_block), rows = r1 - r0;
       for (int64_t e = 0; e < kE; ++e) {
-        // U[e + 1]'s rows of this block stream in while U[e]'s product runs (large U comes from
-        // memory: ResNet-18's 256-channel U is 4 MB per conv).
-        const gemm::PackedMatrix* next = e + 1 < kE ? &u[e + 1] : nullptr;
-        const float* nx = next ? next->data() + r0 * ic : nullptr;  // one K block: rows r0.. are contiguous
-        const size_t nbytes = next && ic <= 512 ? static_cast<size_t>((r1 - r0) * ic) * sizeof(float) : 0;
+        // U[e + 1] streams in while U[e]'s product runs (large U comes from memory: ResNet-18's
+        // 256-channel U is 4 MB per conv), when this block is all of its rows (one thread's whole
+        // matrix; a row range of a packed matrix is not one contiguous span).
+        const bool pf = e + 1 < kE && r0 == 0 && r1 == oc;
         gemm::gemm_f32_packed_a_rows(u[e], r0, r1, false, tiles, 1.f, v + e * ic * tiles, tiles, 0.f,
-                                     m + e * rows * tiles, tiles, {}, nx, nbytes);
+                                     m + e * rows * tiles, tiles, {}, pf ? u[e + 1].data() : nullptr,
+                                     pf ? u[e + 1].bytes() : 0);
       }
       winograd_f23_output_block(s, m, rows * tiles, tiles, r0, r1, 0, tiles, bias, residual, lo, hi, y);
     }

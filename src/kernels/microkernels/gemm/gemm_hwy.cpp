@@ -298,16 +298,16 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
   const bool clamp = p.ep.clamp_min > -std::numeric_limits<float>::infinity() ||
                      p.ep.clamp_max < std::numeric_limits<float>::infinity();
   const int64_t c_row0 = p.rows_end >= 0 ? p.rows_begin : 0;  // the row `p.c` points at
+  const int64_t kb = k_block(p.k);
   // The caller's prefetch range, spread evenly over every tile this call runs.
   const char* pf = p.prefetch;
   int64_t pf_left = p.prefetch ? (p.prefetch_bytes + 63) / 64 : 0, pf_per_tile = 0;
   if (pf_left > 0) {
-    const int64_t tiles = ((n1 - n0 + kNR - 1) / kNR) * ((m1 - m0 + kMR - 1) / kMR) * ((p.k + kKC - 1) / kKC);
+    const int64_t tiles = ((n1 - n0 + kNR - 1) / kNR) * ((m1 - m0 + kMR - 1) / kMR) * ((p.k + kb - 1) / kb);
     pf_per_tile = (pf_left + tiles - 1) / std::max<int64_t>(tiles, 1);
   }
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t nc = std::min(kNC, n1 - jc);
-    const int64_t kb = k_block(p.k);
     for (int64_t pc = 0; pc < p.k; pc += kb) {
       const int64_t kc = std::min(kb, p.k - pc);
       const float* bblk;
@@ -543,9 +543,9 @@ void GemmRun(const GemmProblem& p) {
 // (the weights' next block, see PixelRowsRun), spread over the K loop.
 template <size_t MR>
 void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px, int64_t j0, size_t nr, int64_t n0,
-                   size_t mr, int64_t pc, float* HWY_RESTRICT carry, const char* pf, int64_t pf_lines) {
+                   size_t mr, int64_t pc, int64_t kc, float* HWY_RESTRICT carry, const char* pf, int64_t pf_lines) {
   const D d;
-  const int64_t k = p.w->rows(), kc = std::min(k_block(k), k - pc);
+  const int64_t k = p.w->rows();
   V acc[MR][kNV];
   for (size_t r = 0; r < MR; ++r)
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = pc == 0 ? hn::Zero(d) : hn::Load(d, carry + r * kNR + v * kL);
@@ -619,6 +619,7 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
       const int64_t g1 = std::min(pblocks, g0 + gsz), j0 = cp * kNR;
       const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, m - j0));
       for (int64_t pc = 0; pc < k; pc += kb) {
+        const int64_t kc = std::min(kb, k - pc);
         // The block after this one: the panel's next K block, or (last block) the next panel's first.
         std::pair<const char*, int64_t> next{nullptr, 0};
         if (pc + kb < k)
@@ -636,11 +637,11 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
           const char* pf = next.first ? next.first + first * 64 : nullptr;
           if constexpr (kMR >= 7) {
             if (seven) {
-              PixelRowsTile<7>(p, n_pad, px, j0, nr, n0, mr, pc, carry + t * kMR * kNR, pf, lines);
+              PixelRowsTile<7>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry + t * kMR * kNR, pf, lines);
               continue;
             }
           }
-          PixelRowsTile<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, carry + t * kMR * kNR, pf, lines);
+          PixelRowsTile<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry + t * kMR * kNR, pf, lines);
         }
       }
     }

@@ -29,6 +29,16 @@
 
 namespace edgeopt::kernels::gemm_int8 {
 
+bool has_avx512_vbmi() {
+#if defined(__x86_64__)
+  static const bool vbmi = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vbmi");
+  return vbmi;
+#else
+  return false;
+#endif
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar:
@@ -153,17 +163,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void pack_rhs_qu
   }
 }
 
-bool has_vbmi() {
-  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
-  return vbmi;
-}
 #endif
 
 // Quads [0, quads) of a full panel: quad q's rows base + (4q + t) * ldb (kNr bytes each)
 // interleaved into 4-byte lanes at out + q * kNr * 4.
 void pack_rhs_quads_full(const uint8_t* base, int64_t ldb, int64_t quads, uint8_t xor_mask, uint8_t* out) {
 #if defined(__x86_64__)
-  if (has_vbmi()) return pack_rhs_quads_vbmi(base, ldb, quads, xor_mask, out);
+  if (has_avx512_vbmi()) return pack_rhs_quads_vbmi(base, ldb, quads, xor_mask, out);
 #endif
   for (int64_t q = 0; q < quads; ++q, base += 4 * ldb, out += kNr * 4)
     for (int64_t c = 0; c < kNr; c += 16)

@@ -41,6 +41,9 @@ std::vector<Isa> supported_isas();
 // The best supported ISA, or the one forced by EDGEOPT_INT8_ISA=scalar|avx2|avx512vnni (a value
 // the CPU lacks is ignored).
 Isa default_isa();
+// AVX512-VBMI (vpermb/vpermt2b) beside AVX-512 F+BW: the byte-permute forms of the int8 packing,
+// depthwise and max-pool kernels (layout work, so they do not follow a forced Isa).
+bool has_avx512_vbmi();
 // Tests: makes default_isa() return `isa` (which must be supported) until reset_forced_isa(); set
 // it only while no int8 kernel runs. ScopedForcedIsa is the RAII form.
 void force_isa(Isa isa);

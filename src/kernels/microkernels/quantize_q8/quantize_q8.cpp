@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/microkernels/quantize_q8/quantize_q8_avx512.h"
 #include "kernels/quant/requantize.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
@@ -24,23 +25,13 @@ void quantize_scalar(const float* x, int64_t n, float scale, int32_t zp, int32_t
 }
 
 #if defined(__x86_64__)
-// The same steps as quant::quantize_f32: an IEEE division, round half to even (roundscale's
-// nearest mode equals round_half_even for every float), + zero point, clamp; NaN -> clamped zero
-// point. Adding the zero point in f32 is exact below 2^24, and beyond that the clamp saturates either way.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_avx512(const float* x, int64_t n, float scale,
                                                                           int32_t zp, int32_t lo, int32_t hi, void* y) {
-  const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(static_cast<float>(zp));
-  const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo)), vhi = _mm512_set1_ps(static_cast<float>(hi));
-  const __m512i nan_code = _mm512_set1_epi32(zp < lo ? lo : (zp > hi ? hi : zp));
+  const x86::Quantize16Consts k = x86::quantize16_consts(scale, zp, lo, hi);
   auto* out = static_cast<uint8_t*>(y);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-    const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
-    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    __m512 r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, vz), vlo), vhi);
-    const __m512i q = _mm512_mask_blend_epi32(nan, _mm512_cvtps_epi32(r), nan_code);
-    const __m128i b = _mm512_cvtepi32_epi8(q);  // narrowed in a register: masked vpmovdb stores are slow
+    const __m128i b = x86::quantize16(_mm512_maskz_loadu_ps(m, x + i), k);
     if (m == 0xffff)
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), b);
     else

@@ -1,6 +1,7 @@
 // Array forms of quant::quantize_f32 (f32 -> u8/s8 codes) for the int8 path's hot loops
-// (QuantizeLinear on a per-tensor scale, QLinearAdd's requantization): AVX-512 when the CPU has it,
-// else the scalar routine itself. Bit-exact with quant::quantize_f32 for every input, NaN and
+// (QuantizeLinear on a per-tensor scale, QLinearAdd without AVX-512): AVX-512 when the CPU has it
+// (the 16-lane form, quantize_q8_avx512.h, which QLinearAdd's one-pass kernel also calls), else the
+// scalar routine itself. Bit-exact with quant::quantize_f32 for every input, NaN and
 // +-inf included (tested per ISA).
 //
 //   quantize_f32_to_q8(x, n, 0.02f, 128, 0, 255, /*is_signed=*/false, y_u8);

@@ -116,8 +116,8 @@ struct ConvPackedState final : OpState {
   microkernels::SmallKWeights small_k;
   // The pixel-rows form (pixel_rows_eligible): W^T packed as the GEMM's B; empty otherwise.
   gemm::PackedMatrix pixel_rows_w;
-  // A pointwise conv that turns out to run on a small plane (kPointwisePixelRowsMaxPixels; the
-  // plane is known only at run time) packs the pixel-rows form on its first run, once.
+  // Packed by the first run that needs them (lazy_pixel_rows_weights): a pointwise conv that turns
+  // out to run on a small plane (kPointwisePixelRowsMaxPixels), or a plane_decides conv below it.
   mutable std::once_flag pixel_rows_once;
   mutable gemm::PackedMatrix pixel_rows_lazy;
   // 3x3 stride-1 convs over >= 256 channels: Winograd on planes of >= kWinogradMinPixels, the
@@ -127,6 +127,13 @@ struct ConvPackedState final : OpState {
   mutable std::once_flag winograd_once;
   mutable std::vector<gemm::PackedMatrix> winograd_lazy;
 };
+
+// The pixel-rows weights of a conv whose form the plane decided (see ConvPackedState), packed by
+// the first run that needs them.
+const gemm::PackedMatrix& lazy_pixel_rows_weights(const ConvPackedState& st, const float* w, int64_t kdim, int64_t m) {
+  std::call_once(st.pixel_rows_once, [&] { st.pixel_rows_lazy = gemm::pack_b_f32(true, kdim, m, w, kdim); });
+  return st.pixel_rows_lazy;
+}
 
 // Winograd's 16 transformed weight matrices U[e] [M, C], packed.
 std::vector<gemm::PackedMatrix> pack_winograd(const float* w, int64_t m, int64_t c) {
@@ -503,20 +510,15 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
       conv_winograd_f23(d, st->winograd_lazy, px, pb, pr, act, py);
       return;
     }
-    if (const auto g = pixel_rows_geometry(d)) {
-      std::call_once(st->pixel_rows_once, [&] { st->pixel_rows_lazy = gemm::pack_b_f32(true, kdim, d.m, pw, kdim); });
-      return conv_pixel_rows(d, *g, st->pixel_rows_lazy, px, pb, pr, act, py);
-    }
+    if (const auto g = pixel_rows_geometry(d))
+      return conv_pixel_rows(d, *g, lazy_pixel_rows_weights(*st, pw, kdim, d.m), px, pb, pr, act, py);
   }
   if (st && !st->pixel_rows_w.empty()) {
     if (const auto g = pixel_rows_geometry(d)) return conv_pixel_rows(d, *g, st->pixel_rows_w, px, pb, pr, act, py);
   }
-  if (st && d.pointwise && d.group == 1 && d.out_sz <= kPointwisePixelRowsMaxPixels && w.rank() == 4) {
-    if (const auto g = pixel_rows_geometry(d)) {
-      std::call_once(st->pixel_rows_once,
-                     [&] { st->pixel_rows_lazy = gemm::pack_b_f32(true, kdim, d.m, pw, kdim); });
-      return conv_pixel_rows(d, *g, st->pixel_rows_lazy, px, pb, pr, act, py);
-    }
+  if (st && d.pointwise && d.group == 1 && d.out_sz <= kPointwisePixelRowsMaxPixels) {
+    if (const auto g = pixel_rows_geometry(d))
+      return conv_pixel_rows(d, *g, lazy_pixel_rows_weights(*st, pw, kdim, d.m), px, pb, pr, act, py);
   }
   if (st && st->packed_w.size() != static_cast<size_t>(d.group)) st = nullptr;  // packed for another path
   std::vector<gemm::PackedMatrix> packed_here;

@@ -4,9 +4,6 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 #include <cstring>
 #include <limits>
 
@@ -218,6 +215,13 @@ HWY_AFTER_NAMESPACE();
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// GCC 12's avx512fintrin.h trips -W(maybe-)uninitialized on its own mask intrinsics (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
 #include <type_traits>
@@ -225,6 +229,7 @@ HWY_AFTER_NAMESPACE();
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/microkernels/gemm_int8/gemm_int8.h"
 #include "kernels/common.h"
 #include "kernels/ops/conv/conv_geometry.h"
 #include "kernels/ops/maxpool/maxpool_fast.h"
@@ -389,10 +394,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) void maxpool3x3s
   }
 }
 
-bool has_avx512_vbmi() {
-  static const bool v = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
-  return v;
-}
 #endif
 
 // u8/i8 codes (QDQ graphs after fuse_qdq): the window max over the clipped window, no argmax.
@@ -403,7 +404,7 @@ template <typename T>
 void maxpool_q8_plane(const Plane2d& g, const T* x, T* y) {
 #if defined(__x86_64__)
   if (g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.ph == 1 && g.pw == 1 && g.dh == 1 && g.dw == 1 &&
-      g.iw <= 126 && g.ow <= 63 && 2 * (g.ow - 1) + 2 <= g.iw + 1 && has_avx512_vbmi())
+      g.iw <= 126 && g.ow <= 63 && 2 * (g.ow - 1) + 2 <= g.iw + 1 && gemm_int8::has_avx512_vbmi())
     return maxpool3x3s2p1_q8_vbmi(reinterpret_cast<const uint8_t*>(x), g.ih, g.iw, g.oh, g.ow, std::is_signed_v<T>,
                                   reinterpret_cast<uint8_t*>(y));
 #endif

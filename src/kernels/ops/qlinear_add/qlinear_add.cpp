@@ -18,6 +18,7 @@
 #include "kernels/common.h"
 #include "kernels/microkernels/gemm_int8/gemm_int8.h"
 #include "kernels/microkernels/quantize_q8/quantize_q8.h"
+#include "kernels/microkernels/quantize_q8/quantize_q8_avx512.h"
 #include "kernels/quant/qop_inputs.h"
 
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own mask intrinsics (a false positive).
@@ -92,27 +93,24 @@ void qlinear_add_q8_ref(ForwardCtx& ctx) {
 
 #if defined(__x86_64__)
 // c[i] = quantize_f32(clamp((a[i] - za) * sa + (b[i] - zb) * sb)) for i < n, 16 per step in one pass
-// (no f32 sums through memory): the very f32 operations of quant::dequantize_f32, add_requant and
-// quantize_f32 (separate multiply and add, no FMA; an IEEE division; round half to even), so the
-// same bits as the reference. The sum is finite (8-bit codes), so quantize_f32's NaN case cannot arise.
+// (no f32 sums through memory): the very f32 operations of quant::dequantize_f32 and add_requant
+// (separate multiply and add, no FMA), then quantize_f32's vector form, so the same bits as the
+// reference.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void qadd_q8_avx512(const uint8_t* a, bool a_signed,
                                                                         const uint8_t* b, bool b_signed, int64_t n,
                                                                         const QAdd& q, int32_t qlo, int32_t qhi,
                                                                         uint8_t* c) {
   const __m512i za = _mm512_set1_epi32(q.za), zb = _mm512_set1_epi32(q.zb);
-  const __m512 sa = _mm512_set1_ps(q.sa), sb = _mm512_set1_ps(q.sb), sc = _mm512_set1_ps(q.sc);
+  const __m512 sa = _mm512_set1_ps(q.sa), sb = _mm512_set1_ps(q.sb);
   const __m512 lo = _mm512_set1_ps(q.act.lo), hi = _mm512_set1_ps(q.act.hi);
-  const __m512 vz = _mm512_set1_ps(static_cast<float>(q.zc));
-  const __m512 vqlo = _mm512_set1_ps(static_cast<float>(qlo)), vqhi = _mm512_set1_ps(static_cast<float>(qhi));
+  const quantize_q8::x86::Quantize16Consts k = quantize_q8::x86::quantize16_consts(q.sc, q.zc, qlo, qhi);
   auto one = [&](__m128i va, __m128i vb) __attribute__((target("avx512f,avx512bw,avx512vl"))) {
     const __m512i ia = a_signed ? _mm512_cvtepi8_epi32(va) : _mm512_cvtepu8_epi32(va);
     const __m512i ib = b_signed ? _mm512_cvtepi8_epi32(vb) : _mm512_cvtepu8_epi32(vb);
     const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, za)), sa);
     const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, zb)), sb);
-    const __m512 s = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(fa, fb), lo), hi);  // std::min(std::max(s, lo), hi)
-    __m512 r = _mm512_roundscale_ps(_mm512_div_ps(s, sc), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, vz), vqlo), vqhi);
-    return _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r));
+    // std::min(std::max(s, lo), hi) on finite values (8-bit codes: never NaN).
+    return quantize_q8::x86::quantize16<false>(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(fa, fb), lo), hi), k);
   };
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)

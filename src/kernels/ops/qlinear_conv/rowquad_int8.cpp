@@ -427,8 +427,7 @@ void dwconv_q8_rowquad(const ConvInt8Inputs& in, const gemm_int8::Epilogue& ep, 
 
 bool dwconv_q8_blocked_pays(const ConvInt8Inputs& in) {
   const conv::Window& w = in.d.win;
-  static const bool vbmi = __builtin_cpu_supports("avx512vbmi");
-  return vbmi && w.nd == 2 && w.small[1] * w.small[2] <= kBlockedMaxOutputs && w.kernel[1] <= 8 &&
+  return gemm_int8::has_avx512_vbmi() && w.nd == 2 && w.small[1] * w.small[2] <= kBlockedMaxOutputs && w.kernel[1] <= 8 &&
          w.dilation[1] == 1 && w.dilation[2] == 1;
 }
 
