@@ -137,5 +137,62 @@ TEST(DwConv2dPlane, GenericKernelMatchesReference) {
   }
 }
 
+// dwconv2d_f32_channels over several planes (16-channel blocks with the channels as lanes on
+// AVX-512 where the geometry suits, a per-plane remainder, the plane kernels elsewhere) against
+// the reference per plane; the planes sit between NaN guards, the outputs between sentinels.
+void check_channels(const DwConv2dGeometry& g, int64_t channels, bool with_bias, float lo, float hi, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const int64_t guard = 64, in_sz = g.ih * g.iw, out_sz = g.oh * g.ow, taps = g.kh * g.kw;
+  std::vector<float> xbuf(static_cast<size_t>(channels * in_sz + 2 * guard), std::nanf(""));
+  float* x = xbuf.data() + guard;
+  for (int64_t i = 0; i < channels * in_sz; ++i) x[i] = u(rng);
+  std::vector<float> w(static_cast<size_t>(channels * taps)), b(static_cast<size_t>(channels));
+  for (float& v : w) v = u(rng);
+  for (float& v : b) v = u(rng);
+  const size_t ny = static_cast<size_t>(channels * out_sz);
+  std::vector<float> want(ny), got(ny + 2 * guard, -777.f);
+  for (int64_t c = 0; c < channels; ++c)
+    dwconv_plane_ref(g, x + c * in_sz, 1, w.data() + c * taps, with_bias ? b.data() + c : nullptr,
+                     want.data() + c * out_sz, lo, hi);
+  dwconv2d_f32_channels(g, x, channels, w.data(), with_bias ? b.data() : nullptr, got.data() + guard, lo, hi);
+  const std::string cs = describe(g, 1, with_bias, lo, hi) + " channels " + std::to_string(channels);
+  for (int64_t i = 0; i < guard; ++i) {
+    ASSERT_EQ(got[i], -777.f) << "wrote before the output at " << i - guard << "; case " << cs;
+    ASSERT_EQ(got[guard + ny + i], -777.f) << "wrote past the output at +" << i << "; case " << cs;
+  }
+  for (size_t i = 0; i < ny; ++i) {
+    const float f = got[guard + i];
+    ASSERT_LE(std::fabs(double(want[i]) - f), 1e-5 + 1e-5 * std::fabs(want[i]))
+        << "at channel " << i / out_sz << " pixel " << (i % out_sz) / g.ow << "," << i % g.ow << ": ref=" << want[i]
+        << " fast=" << f << "; case " << cs;
+  }
+}
+
+TEST(DwConv2dChannels, ChannelBlocksMatchReference) {
+  std::mt19937 rng(14);
+  // Planes around the 16-pixel chunks (1x1, 4x4, 3x5, 7x7 = 49, 14x14 = 196), odd sizes, stride 2
+  // with bottom/right padding 0 or 1, MobileNetV2's shapes, and one too large for the blocks.
+  struct Case {
+    int64_t h, w, s, phe, pwe;
+  };
+  const Case cases[] = {{1, 1, 1, 1, 1},   {4, 4, 1, 1, 1},   {3, 5, 1, 1, 1},   {7, 7, 1, 1, 1},    {14, 14, 1, 1, 1},
+                        {9, 17, 1, 1, 1},  {28, 28, 1, 1, 1}, {14, 14, 2, 1, 1}, {14, 14, 2, 0, 0},  {13, 15, 2, 1, 1},
+                        {13, 15, 2, 0, 1}, {2, 2, 2, 1, 1},   {28, 28, 2, 0, 1}, {56, 56, 2, 1, 1},  {57, 56, 2, 1, 1},
+                        {1, 7, 2, 1, 0},   {5, 1, 2, 0, 1},   {60, 60, 1, 1, 1}};
+  int n = 0;
+  for (const Case& c : cases)
+    for (int64_t channels : {1, 15, 16, 17, 35, 48}) {
+      if (c.h * c.w > 400 && channels != 17) continue;
+      check_channels(geometry(c.h, c.w, 3, c.s, 1, 1, 1, c.phe, c.pwe), channels, n % 3 != 0, n % 2 ? 0.f : -INFINITY,
+                     n % 4 == 0 ? 6.f : INFINITY, rng);
+      if (HasFatalFailure()) return;
+      ++n;
+    }
+  // Geometries the blocks do not take (5x5, padding 0, dilation 2) go through the plane kernels.
+  check_channels(geometry(9, 9, 5, 1, 1, 2, 2, 2, 2), 17, true, -1.f, 1.f, rng);
+  check_channels(geometry(9, 9, 3, 1, 1, 0, 0, 0, 0), 17, true, -INFINITY, INFINITY, rng);
+  check_channels(geometry(12, 12, 3, 1, 2, 2, 2, 2, 2), 17, false, -INFINITY, INFINITY, rng);
+}
+
 }  // namespace
 }  // namespace edgeopt::kernels::microkernels
