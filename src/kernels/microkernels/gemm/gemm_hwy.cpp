@@ -541,14 +541,16 @@ void GemmRun(const GemmProblem& p) {
 // block, which writes the tile transposed, y[(j0 + j) * ldy + n0 + r] for r < mr, j < nr, with
 // bias, residual and clamp. Meanwhile `pf_lines` cache lines from `pf` on are prefetched into L2
 // (the weights' next block, see PixelRowsRun), spread over the K loop.
-template <size_t MR>
+// NV (<= kNV) vectors of columns: a panel's last channels (ResNet's 256 = 5 x 48 + 16) compute only
+// the vectors they fill instead of a whole 48-column tile.
+template <size_t MR, size_t NV = kNV>
 void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px, int64_t j0, size_t nr, int64_t n0,
                    size_t mr, int64_t pc, int64_t kc, float* HWY_RESTRICT carry, const char* pf, int64_t pf_lines) {
   const D d;
   const int64_t k = p.w->rows();
-  V acc[MR][kNV];
+  V acc[MR][NV];
   for (size_t r = 0; r < MR; ++r)
-    for (size_t v = 0; v < kNV; ++v) acc[r][v] = pc == 0 ? hn::Zero(d) : hn::Load(d, carry + r * kNR + v * kL);
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = pc == 0 ? hn::Zero(d) : hn::Load(d, carry + r * kNR + v * kL);
   const float* bp = p.w->data() + pc * n_pad + j0 * kc;
   const int64_t* koff = p.k_offsets + pc;
   const int64_t pf_step = (pf_lines + kc - 1) / std::max<int64_t>(kc, 1);  // lines per K step
@@ -558,16 +560,16 @@ void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px
       pf += pf_step * 64;
       pf_lines -= pf_step;
     }
-    V bv[kNV];
-    for (size_t v = 0; v < kNV; ++v) bv[v] = hn::Load(d, bp + v * kL);
+    V bv[NV];
+    for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, bp + v * kL);
     const int64_t o = koff[kk];
     for (size_t r = 0; r < MR; ++r) {
       const V av = hn::Set(d, px[r][o]);
-      for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
   }
   for (size_t r = 0; r < MR; ++r)
-    for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, carry + r * kNR + v * kL);
+    for (size_t v = 0; v < NV; ++v) hn::Store(acc[r][v], d, carry + r * kNR + v * kL);
   if (pc + kc < k) return;
   for (size_t j = 0; j < nr; ++j) {
     const int64_t ch = j0 + static_cast<int64_t>(j);
@@ -635,22 +637,48 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
           const int64_t t = pb - g0, first = std::min(next.second, t * per_tile);
           const int64_t lines = std::min(next.second, first + per_tile) - first;
           const char* pf = next.first ? next.first + first * 64 : nullptr;
+          float* ct = carry + t * kMR * kNR;
           if constexpr (kMR >= 7) {
             if (seven) {
-              PixelRowsTile<7>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry + t * kMR * kNR, pf, lines);
+              if (nr <= kL) {
+                PixelRowsTile<7, 1>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
+              } else if (kNV > 2 && nr <= 2 * kL) {
+                PixelRowsTile<7, (kNV > 2 ? 2 : kNV)>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
+              } else {
+                PixelRowsTile<7>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
+              }
               continue;
             }
           }
-          PixelRowsTile<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry + t * kMR * kNR, pf, lines);
+          if (nr <= kL)
+            PixelRowsTile<kMR, 1>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
+          else if (kNV > 2 && nr <= 2 * kL)
+            PixelRowsTile<kMR, (kNV > 2 ? 2 : kNV)>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
+          else
+            PixelRowsTile<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
         }
       }
     }
   };
   const int64_t items = groups * cpanels;
-  if (pool && pool->num_threads() > 1 && items > 1)
-    pool->parallel_for(items, run);
-  else
-    run(0, items);
+  if (!pool || threads <= 1 || items <= 1) return run(0, items);
+  // Contiguous item ranges of equal cost (vectors x pixel blocks): a narrower last panel costs less.
+  auto cost = [&](int64_t item) {
+    const int64_t cp = item / groups, g0 = item % groups * gsz;
+    const int64_t nv = (std::min<int64_t>(kNR, m - cp * kNR) + kL - 1) / kL;
+    return nv * (std::min(pblocks, g0 + gsz) - g0);
+  };
+  int64_t total = 0;
+  for (int64_t i = 0; i < items; ++i) total += cost(i);
+  std::vector<int64_t> bounds(static_cast<size_t>(threads) + 1, items);
+  bounds[0] = 0;
+  for (int64_t i = 0, acc = 0, t = 1; i < items && t < threads; ++i) {
+    acc += cost(i);
+    while (t < threads && acc * threads >= total * t) bounds[static_cast<size_t>(t++)] = i + 1;
+  }
+  pool->parallel_for(threads, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) run(bounds[static_cast<size_t>(t)], bounds[static_cast<size_t>(t) + 1]);
+  });
 }
 
 size_t PackedFloats(bool is_a, int64_t rows, int64_t cols) {
