@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/microkernels/conv/dwconv.h"
+#include "kernels/microkernels/transpose16_hwy-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgeopt::kernels::microkernels {
@@ -459,34 +460,6 @@ void Dw3x3S2P1Flat(const DwConv2dGeometry& g, const float* x, int64_t outs, cons
 #endif
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-// r[i] = row i of a 16x16 block -> r[j] = column j: 64 in-register shuffles (unpack ps, unpack pd,
-// two rounds of 128-bit lane shuffles).
-HWY_INLINE void Transpose16x16F32(__m512* r) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  __m512 u[16];  // u[4i + k], 128-bit lane L: column 4L + k, rows 4i .. 4i + 3
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
-    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
-    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
-  }
-  for (int k = 0; k < 4; ++k) {
-    const __m512 s0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), s1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
-    const __m512 s2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44);
-    const __m512 s3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
-    r[k] = _mm512_shuffle_f32x4(s0, s2, 0x88);
-    r[4 + k] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
-    r[8 + k] = _mm512_shuffle_f32x4(s1, s3, 0x88);
-    r[12 + k] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
-  }
-}
-
 // 3x3, dilation 1, padding 1 at the top/left, stride 1 or 2 (Dw3x3ChannelsSuits), on 16 channels at
 // once with the channels as the vector lanes: the 16 input planes are transposed, 16 pixels at a
 // time, into a zero-bordered pixel-major copy t[(ih + 2) x (iw + 2)][16] (in L1/L2 for the planes

@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm/gemm_internal.h"
+#include "kernels/microkernels/transpose16_hwy-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgeopt::kernels::gemm::detail {
@@ -571,6 +572,28 @@ void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px
   for (size_t r = 0; r < MR; ++r)
     for (size_t v = 0; v < NV; ++v) hn::Store(acc[r][v], d, carry + r * kNR + v * kL);
   if (pc + kc < k) return;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  if constexpr (kL == 16 && MR <= 16) {
+    // The tile transposed in registers, 16 channels at a time: one masked store of the mr pixels
+    // per channel instead of mr scalar ones (MobileNetV2's 7x7 pointwise convs of K = 160 spent a
+    // third of their time in the scalar stores).
+    const __mmask16 mm = static_cast<__mmask16>((1u << mr) - 1);
+    const __m512 vlo = _mm512_set1_ps(p.lo), vhi = _mm512_set1_ps(p.hi);
+    for (size_t v = 0; v < NV && v * kL < nr; ++v) {
+      __m512 t[16];
+      for (size_t r = 0; r < 16; ++r) t[r] = r < MR ? _mm512_load_ps(carry + r * kNR + v * kL) : _mm512_setzero_ps();
+      microkernels::HWY_NAMESPACE::Transpose16x16F32(t);
+      const size_t jn = std::min(kL, nr - v * kL);
+      for (size_t j = 0; j < jn; ++j) {
+        const int64_t ch = j0 + static_cast<int64_t>(v * kL + j);
+        __m512 x = _mm512_add_ps(t[j], _mm512_set1_ps(p.bias ? p.bias[ch] : 0.f));
+        if (p.residual) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mm, p.residual + ch * p.ldy + n0));
+        _mm512_mask_storeu_ps(p.y + ch * p.ldy + n0, mm, _mm512_min_ps(_mm512_max_ps(x, vlo), vhi));
+      }
+    }
+    return;
+  }
+#endif
   for (size_t j = 0; j < nr; ++j) {
     const int64_t ch = j0 + static_cast<int64_t>(j);
     const float b = p.bias ? p.bias[ch] : 0.f;
