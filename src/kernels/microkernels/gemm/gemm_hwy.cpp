@@ -197,6 +197,79 @@ HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const fl
   }
 }
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// C tiles of at most 4 columns (the N edge of a product whose N is 48q + 1..4: Winograd's 49 and
+// 196 tiles of 14x14 and 28x28 planes, 14x14 pointwise convs). The 1-vector micro kernel would
+// broadcast 8 A values and load a 16-column B vector per K step for 1-4 useful columns, at a third
+// of the 3-vector tile's FMA rate: a 49-column GEMM spent a quarter of its time on its last column.
+// Here a panel's 8 rows are the lanes of a 256-bit vector (one load of A's packed panel column)
+// and each column is one broadcast B value, over P panels at once (P x NR FMA chains). Every
+// element sees the micro kernel's operations in its order (FMAs from zero in K order, then the
+// same epilogue), so the bits do not depend on where a split puts the N edge.
+template <size_t NR, size_t P, bool kIndirect>
+HWY_NOINLINE void narrow_kernel(size_t kc, const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp,
+                                float* HWY_RESTRICT c, int64_t ldc, size_t rows, const TileEpi& e,
+                                const float* row_bias, const float* col_bias, const int64_t* HWY_RESTRICT boff) {
+  static_assert(kMR == 8, "a panel's rows are the 8 lanes of a 256-bit vector");
+  const hn::FixedTag<float, 8> d8;
+  using V8 = hn::Vec<decltype(d8)>;
+  V8 acc[P][NR];
+  for (size_t q = 0; q < P; ++q)
+    for (size_t j = 0; j < NR; ++j) acc[q][j] = hn::Zero(d8);
+  const size_t panel = kc * kMR;
+  for (size_t k = 0; k < kc; ++k) {
+    const float* b = kIndirect ? bp + boff[k] : bp + k * kNR;
+    V8 bv[NR];
+    for (size_t j = 0; j < NR; ++j) bv[j] = hn::Set(d8, b[j]);
+    for (size_t q = 0; q < P; ++q) {
+      const V8 av = hn::Load(d8, ap + q * panel + k * kMR);
+      for (size_t j = 0; j < NR; ++j) acc[q][j] = hn::MulAdd(av, bv[j], acc[q][j]);
+    }
+  }
+  const V8 valpha = hn::Set(d8, e.alpha), vbeta = hn::Set(d8, e.beta);
+  const V8 vlo = hn::Set(d8, e.lo), vhi = hn::Set(d8, e.hi);
+  for (size_t q = 0; q < P; ++q) {
+    const size_t mr = std::min<size_t>(kMR, rows - std::min(rows, q * kMR));
+    if (mr == 0) break;
+    float* cq = c + static_cast<int64_t>(q * kMR) * ldc;
+    HWY_ALIGN float rb[8] = {}, cv[8] = {}, out[8];
+    if (e.last && row_bias)
+      for (size_t r = 0; r < mr; ++r) rb[r] = row_bias[q * kMR + r];
+    const V8 rbias = hn::Load(d8, rb);
+    for (size_t j = 0; j < NR; ++j) {
+      V8 x = hn::Mul(acc[q][j], valpha);
+      if (e.beta != 0.f) {
+        for (size_t r = 0; r < mr; ++r) cv[r] = cq[static_cast<int64_t>(r) * ldc + j];
+        x = hn::MulAdd(vbeta, hn::Load(d8, cv), x);
+      }
+      if (e.last) {
+        x = hn::Add(hn::Add(x, rbias), hn::Set(d8, col_bias ? col_bias[j] : 0.f));
+        if (e.clamp) x = hn::Min(hn::Max(x, vlo), vhi);
+      }
+      hn::Store(x, d8, out);
+      for (size_t r = 0; r < mr; ++r) cq[static_cast<int64_t>(r) * ldc + j] = out[r];
+    }
+  }
+}
+
+using NarrowFn = void (*)(size_t, const float*, const float*, float*, int64_t, size_t, const TileEpi&, const float*,
+                          const float*, const int64_t*);
+constexpr size_t kNarrowMaxCols = 4, kNarrowPanels = 4;
+template <bool kIndirect, size_t P, size_t... NRs>
+constexpr std::array<NarrowFn, kNarrowMaxCols> narrow_row(std::index_sequence<NRs...>) {
+  return {&narrow_kernel<NRs + 1, P, kIndirect>...};
+}
+template <bool kIndirect, size_t... Ps>
+constexpr std::array<std::array<NarrowFn, kNarrowMaxCols>, kNarrowPanels> narrow_table(std::index_sequence<Ps...>) {
+  return {narrow_row<kIndirect, Ps + 1>(std::make_index_sequence<kNarrowMaxCols>())...};
+}
+// kNarrow[panels-1][cols-1]
+constexpr auto kNarrow = narrow_table<false>(std::make_index_sequence<kNarrowPanels>());
+constexpr auto kNarrowIndirect = narrow_table<true>(std::make_index_sequence<kNarrowPanels>());
+#else
+constexpr size_t kNarrowMaxCols = 0, kNarrowPanels = 1;
+#endif
+
 using MicroFn = void (*)(size_t, const float*, const float*, float*, int64_t, size_t, const TileEpi&, const float*,
                          const float*, const int64_t*);
 
@@ -346,6 +419,14 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
           float* ct = p.c + (ic + ir - c_row0) * p.ldc + jc + jr;
           const size_t nv = (nr + kL - 1) / kL - 1;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+          if (nr <= kNarrowMaxCols) {  // one panel here (rows outer); columns outer batches panels below
+            const auto& fns = indirect ? kNarrowIndirect : kNarrow;
+            fns[0][nr - 1](static_cast<size_t>(kc), ablk + ir * kc, indirect ? p.b + jc + jr : bblk + jr * kc, ct,
+                           p.ldc, mr, e, rb, cb, indirect ? p.b_row_offsets + pc : nullptr);
+            return;
+          }
+#endif
           if (indirect)
             kMicroIndirect[mr - 1][nv](static_cast<size_t>(kc), ablk + ir * kc, p.b + jc + jr, ct, p.ldc, nr, e, rb, cb,
                                        p.b_row_offsets + pc);
@@ -363,8 +444,25 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           for (int64_t ir = 0; ir < mc; ir += kMR)
             for (int64_t jr = 0; jr < nc; jr += kNR) tile(ir, jr);
         } else {
-          for (int64_t jr = 0; jr < nc; jr += kNR)
+          for (int64_t jr = 0; jr < nc; jr += kNR) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+            const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, nc - jr));
+            if (nr <= kNarrowMaxCols) {  // the N edge: up to kNarrowPanels panels per call
+              const auto& fns = indirect ? kNarrowIndirect : kNarrow;
+              for (int64_t ir = 0; ir < mc; ir += static_cast<int64_t>(kNarrowPanels * kMR)) {
+                const int64_t rows = std::min<int64_t>(static_cast<int64_t>(kNarrowPanels * kMR), mc - ir);
+                const size_t np = static_cast<size_t>((rows + kMR - 1) / kMR);
+                fns[np - 1][nr - 1](static_cast<size_t>(kc), ablk + ir * kc, indirect ? p.b + jc + jr : bblk + jr * kc,
+                                    p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, static_cast<size_t>(rows), e,
+                                    p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr,
+                                    p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr,
+                                    indirect ? p.b_row_offsets + pc : nullptr);
+              }
+              continue;
+            }
+#endif
             for (int64_t ir = 0; ir < mc; ir += kMR) tile(ir, jr);
+          }
         }
       }
     }
