@@ -13,6 +13,7 @@
 #include "kernels/microkernels/conv/conv_small_k.h"
 #include "kernels/microkernels/conv/dwconv.h"
 #include "kernels/microkernels/conv/im2col.h"
+#include "kernels/microkernels/conv/phase_split.h"
 #include "kernels/microkernels/conv/winograd.h"
 #include "kernels/microkernels/gemm/gemm.h"
 #include "kernels/ops/conv/conv_geometry.h"
@@ -340,25 +341,9 @@ void conv_pixel_rows(const FastConvDims& d, const PixelRowsGeometry& g, const ge
       pad_planes(d, v, x, g.ph, g.pw, g.plane, planes);
     } else if (g.s2) {
       parallel_for(d.c, [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          float* pc = planes + c * 4 * g.plane;
-          std::fill(pc, pc + 4 * g.plane, 0.f);
-          const float* xc = x + c * v.ih * v.iw;
-          // Phase (ry, rx) pixel (i, j) = padded input (2i + ry, 2j + rx).
-          for (int64_t ry = 0; ry < 2; ++ry)
-            for (int64_t i = 0; i < g.ph; ++i) {
-              const int64_t y = 2 * i + ry - v.pt;
-              if (y < 0 || y >= v.ih) continue;
-              const float* row = xc + y * v.iw;
-              for (int64_t rx = 0; rx < 2; ++rx) {
-                float* out = pc + (2 * ry + rx) * g.plane + i * g.pw;
-                // Columns j with 0 <= 2j + rx - pl < iw.
-                const int64_t j0 = std::max<int64_t>(0, (v.pl - rx + 1) / 2);
-                const int64_t j1 = std::min<int64_t>(g.pw, std::max<int64_t>(0, (v.iw + v.pl - rx + 1) / 2));
-                for (int64_t j = j0; j < j1; ++j) out[j] = row[2 * j + rx - v.pl];
-              }
-            }
-        }
+        for (int64_t c = c0; c < c1; ++c)  // phase (ry, rx) pixel (i, j) = padded input (2i + ry, 2j + rx)
+          microkernels::split_phases2_f32(x + c * v.ih * v.iw, v.ih, v.iw, v.pt, v.pl, g.ph, g.pw, g.plane,
+                                          planes + c * 4 * g.plane);
       });
     }
     gemm::PixelRowsConv p;
