@@ -406,6 +406,17 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           pack_a(p.trans_a, p.a, p.lda, ic, mc, pc, kc, abuf);
           ablk = abuf;
         }
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+        // The N edge's nr <= kNarrowMaxCols columns of rows [ir, ir + rows), rows <= kNarrowPanels * kMR.
+        auto narrow_edge = [&](int64_t ir, int64_t jr, size_t nr, int64_t rows) {
+          const auto& fns = indirect ? kNarrowIndirect : kNarrow;
+          const size_t np = static_cast<size_t>((rows + kMR - 1) / kMR);
+          fns[np - 1][nr - 1](static_cast<size_t>(kc), ablk + ir * kc, indirect ? p.b + jc + jr : bblk + jr * kc,
+                              p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, static_cast<size_t>(rows), e,
+                              p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr,
+                              p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr, indirect ? p.b_row_offsets + pc : nullptr);
+        };
+#endif
         auto tile = [&](int64_t ir, int64_t jr) {
           if (pf_left > 0) {
             const int64_t lines = std::min(pf_left, pf_per_tile);
@@ -420,12 +431,7 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           float* ct = p.c + (ic + ir - c_row0) * p.ldc + jc + jr;
           const size_t nv = (nr + kL - 1) / kL - 1;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-          if (nr <= kNarrowMaxCols) {  // one panel here (rows outer); columns outer batches panels below
-            const auto& fns = indirect ? kNarrowIndirect : kNarrow;
-            fns[0][nr - 1](static_cast<size_t>(kc), ablk + ir * kc, indirect ? p.b + jc + jr : bblk + jr * kc, ct,
-                           p.ldc, mr, e, rb, cb, indirect ? p.b_row_offsets + pc : nullptr);
-            return;
-          }
+          if (nr <= kNarrowMaxCols) return narrow_edge(ir, jr, nr, static_cast<int64_t>(mr));  // one panel
 #endif
           if (indirect)
             kMicroIndirect[mr - 1][nv](static_cast<size_t>(kc), ablk + ir * kc, p.b + jc + jr, ct, p.ldc, nr, e, rb, cb,
@@ -448,16 +454,8 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
             const size_t nr = static_cast<size_t>(std::min<int64_t>(kNR, nc - jr));
             if (nr <= kNarrowMaxCols) {  // the N edge: up to kNarrowPanels panels per call
-              const auto& fns = indirect ? kNarrowIndirect : kNarrow;
-              for (int64_t ir = 0; ir < mc; ir += static_cast<int64_t>(kNarrowPanels * kMR)) {
-                const int64_t rows = std::min<int64_t>(static_cast<int64_t>(kNarrowPanels * kMR), mc - ir);
-                const size_t np = static_cast<size_t>((rows + kMR - 1) / kMR);
-                fns[np - 1][nr - 1](static_cast<size_t>(kc), ablk + ir * kc, indirect ? p.b + jc + jr : bblk + jr * kc,
-                                    p.c + (ic + ir - c_row0) * p.ldc + jc + jr, p.ldc, static_cast<size_t>(rows), e,
-                                    p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr,
-                                    p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr,
-                                    indirect ? p.b_row_offsets + pc : nullptr);
-              }
+              constexpr int64_t kRows = static_cast<int64_t>(kNarrowPanels * kMR);
+              for (int64_t ir = 0; ir < mc; ir += kRows) narrow_edge(ir, jr, nr, std::min(kRows, mc - ir));
               continue;
             }
 #endif
@@ -705,6 +703,18 @@ void PixelRowsTile(const PixelRowsConv& p, int64_t n_pad, const float* const* px
   }
 }
 
+// PixelRowsTile with as many column vectors as the panel's nr channels fill.
+template <size_t MR>
+void PixelRowsTileFor(const PixelRowsConv& p, int64_t n_pad, const float* const* px, int64_t j0, size_t nr, int64_t n0,
+                      size_t mr, int64_t pc, int64_t kc, float* HWY_RESTRICT carry, const char* pf, int64_t pf_lines) {
+  if (nr <= kL)
+    PixelRowsTile<MR, 1>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry, pf, pf_lines);
+  else if (kNV > 2 && nr <= 2 * kL)
+    PixelRowsTile<MR, (kNV > 2 ? 2 : kNV)>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry, pf, pf_lines);
+  else
+    PixelRowsTile<MR>(p, n_pad, px, j0, nr, n0, mr, pc, kc, carry, pf, pf_lines);
+}
+
 // Items are (channel panel, group of up to kPixelRowsGroup pixel blocks); an item runs K block by
 // K block over its pixel blocks, so the panel's block of W (kKC x kNR floats, 96 KB on AVX-512)
 // stays in L2 for all of them instead of the whole panel (up to 9.4 MB x 48 / 512 channels for
@@ -761,22 +771,11 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
           float* ct = carry + t * kMR * kNR;
           if constexpr (kMR >= 7) {
             if (seven) {
-              if (nr <= kL) {
-                PixelRowsTile<7, 1>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
-              } else if (kNV > 2 && nr <= 2 * kL) {
-                PixelRowsTile<7, (kNV > 2 ? 2 : kNV)>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
-              } else {
-                PixelRowsTile<7>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
-              }
+              PixelRowsTileFor<7>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
               continue;
             }
           }
-          if (nr <= kL)
-            PixelRowsTile<kMR, 1>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
-          else if (kNV > 2 && nr <= 2 * kL)
-            PixelRowsTile<kMR, (kNV > 2 ? 2 : kNV)>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
-          else
-            PixelRowsTile<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
+          PixelRowsTileFor<kMR>(p, n_pad, px, j0, nr, n0, mr, pc, kc, ct, pf, lines);
         }
       }
     }
@@ -791,14 +790,14 @@ void PixelRowsRun(const PixelRowsConv& p, ThreadPool* pool) {
   };
   int64_t total = 0;
   for (int64_t i = 0; i < items; ++i) total += cost(i);
-  std::vector<int64_t> bounds(static_cast<size_t>(threads) + 1, items);
-  bounds[0] = 0;
-  for (int64_t i = 0, acc = 0, t = 1; i < items && t < threads; ++i) {
-    acc += cost(i);
-    while (t < threads && acc * threads >= total * t) bounds[static_cast<size_t>(t++)] = i + 1;
-  }
+  auto bound = [&](int64_t t) {  // thread t's first item: where the cost so far reaches t / threads
+    if (t == 0 || t == threads) return t == 0 ? int64_t{0} : items;
+    int64_t acc = 0, i = 0;
+    while (i < items && acc * threads < total * t) acc += cost(i++);
+    return i;
+  };
   pool->parallel_for(threads, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) run(bounds[static_cast<size_t>(t)], bounds[static_cast<size_t>(t) + 1]);
+    for (int64_t t = b; t < e; ++t) run(bound(t), bound(t + 1));
   });
 }
 

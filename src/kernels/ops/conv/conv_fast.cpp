@@ -458,28 +458,26 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
     g.ih = d.win.big[1], g.iw = d.win.big[2], g.oh = d.win.small[1], g.ow = d.win.small[2];
     g.kh = d.win.kernel[1], g.kw = d.win.kernel[2], g.sh = d.win.stride[1], g.sw = d.win.stride[2];
     g.ph = d.win.pad_begin[1], g.pw = d.win.pad_begin[2], g.dh = d.win.dilation[1], g.dw = d.win.dilation[2];
-    if (d.mg == 1 && !pr) {
-      // Whole channel blocks per thread (16 channels as the vector lanes on small planes).
-      const int64_t blk = microkernels::dwconv2d_f32_channel_block(g), nb = (d.c + blk - 1) / blk;
-      parallel_for(d.n * nb, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          const int64_t n = i / nb, c0 = (i % nb) * blk, c1 = std::min(d.c, c0 + blk);
-          microkernels::dwconv2d_f32_channels(g, px + (n * d.c + c0) * d.in_sz, c1 - c0, pw + c0 * d.k_sz,
-                                              pb ? pb + c0 : nullptr, py + (n * d.m + c0) * d.out_sz, act.lo, act.hi);
-        }
-      });
-      return;
-    }
-    parallel_for(d.n * d.c, [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const int64_t n = p / d.c, ci = p % d.c;
-        microkernels::dwconv2d_f32_plane(g, px + p * d.in_sz, d.mg, pw + ci * d.mg * d.k_sz,
-                                         pb ? pb + ci * d.mg : nullptr, py + (n * d.m + ci * d.mg) * d.out_sz,
-                                         pr ? -INFINITY : act.lo, pr ? INFINITY : act.hi);
+    // Items of `blk` input channels (16 with the channels as the vector lanes on small planes, one
+    // plane per channel elsewhere and for channel multipliers > 1), whole items per thread.
+    const int64_t blk = d.mg == 1 ? microkernels::dwconv2d_f32_channel_block(g) : 1, nb = (d.c + blk - 1) / blk;
+    parallel_for(d.n * nb, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t n = i / nb, c0 = (i % nb) * blk, c1 = std::min(d.c, c0 + blk);
+        const float* xp = px + (n * d.c + c0) * d.in_sz;
+        const float* wp = pw + c0 * d.mg * d.k_sz;
+        const float* bp = pb ? pb + c0 * d.mg : nullptr;
+        float* yp = py + (n * d.m + c0 * d.mg) * d.out_sz;
+        // A fused residual is added before the clamp.
+        const float lo = pr ? -INFINITY : act.lo, hi = pr ? INFINITY : act.hi;
+        if (d.mg == 1)
+          microkernels::dwconv2d_f32_channels(g, xp, c1 - c0, wp, bp, yp, lo, hi);
+        else
+          microkernels::dwconv2d_f32_plane(g, xp, d.mg, wp, bp, yp, lo, hi);  // blk == 1
         if (pr) {
-          float* yp = py + (n * d.m + ci * d.mg) * d.out_sz;
-          const float* rp = pr + (n * d.m + ci * d.mg) * d.out_sz;
-          for (int64_t i = 0; i < d.mg * d.out_sz; ++i) yp[i] = std::min(std::max(yp[i] + rp[i], act.lo), act.hi);
+          const float* rp = pr + (n * d.m + c0 * d.mg) * d.out_sz;
+          for (int64_t q = 0; q < (c1 - c0) * d.mg * d.out_sz; ++q)
+            yp[q] = std::min(std::max(yp[q] + rp[q], act.lo), act.hi);
         }
       }
     });

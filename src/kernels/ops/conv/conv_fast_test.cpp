@@ -265,7 +265,10 @@ TEST(ConvFast, FusedResidualMatchesReference) {
                             {{2, 24, 14, 15}, {50, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},   // pixel rows, s2
                             {{1, 800, 3, 4}, {50, 800, 1, 1}},                                // pixel rows, 1x1
                             {{1, 256, 14, 13}, {128, 256, 1, 1}, 1, {2, 2}},                  // pixel rows, 1x1/2
-                            {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
+                            {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}},
+                            // depthwise in 16-channel blocks (+ a remainder), and a channel multiplier of 2
+                            {{2, 20, 7, 7}, {20, 1, 3, 3}, 20, {1, 1}, {}, {1, 1, 1, 1}},
+                            {{1, 8, 10, 10}, {16, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}}};
   uint64_t seed = 4000;
   for (const ConvCase& cs : cases)
     for (bool prepared : {false, true}) {
