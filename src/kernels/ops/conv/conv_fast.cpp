@@ -82,11 +82,6 @@ void for_each_item(int64_t count, F&& fn) {
 // 0.13 ms). On 14x14 and 7x7 planes the packed panels stay faster (their rows are short and the
 // panels are reused from L1 by more output channels).
 constexpr int64_t kPointwiseInPlaceMinPixels = 784;
-// Pointwise convs on planes of at most this many pixels (7x7, 8x8) take the pixel-rows form whatever
-// their channels: 49 outputs as 7 tiles of 7 pixel rows instead of a 48-column tile and a 1-column
-// one (MobileNetV2's 160 -> 960 at 7x7: 0.127 -> 0.105 ms; 576 -> 160: 0.079 -> 0.060). On 14x14
-// the packed GEMM stays faster for the expansions (96 -> 576: 0.115 vs 0.152 ms).
-constexpr int64_t kPointwisePixelRowsMaxPixels = 64;
 // 3x3 stride-1 convs over >= 256 channels run Winograd on output planes of at least this many
 // pixels (14x14: 49 tiles; ResNet-18's layer3 in the model, 1.11 -> 0.91 ms per conv with the next
 // U prefetched) and the pixel-rows form below it (7x7: 16 tiles for 49 outputs, and 16 MB of U).
@@ -117,8 +112,8 @@ struct ConvPackedState final : OpState {
   microkernels::SmallKWeights small_k;
   // The pixel-rows form (pixel_rows_eligible): W^T packed as the GEMM's B; empty otherwise.
   gemm::PackedMatrix pixel_rows_w;
-  // Packed by the first run that needs them (lazy_pixel_rows_weights): a pointwise conv that turns
-  // out to run on a small plane (kPointwisePixelRowsMaxPixels), or a plane_decides conv below it.
+  // Packed by the first run that needs them (lazy_pixel_rows_weights): a plane_decides conv on a
+  // plane below kWinogradMinPixels.
   mutable std::once_flag pixel_rows_once;
   mutable gemm::PackedMatrix pixel_rows_lazy;
   // 3x3 stride-1 convs over >= 256 channels: Winograd on planes of >= kWinogradMinPixels, the
@@ -278,8 +273,12 @@ bool pixel_rows_eligible(const Node& node, const Shape& w, int64_t group) {
     if (!unpadded || node.has_attr("auto_pad")) return false;
     // 1x1 stride 2 reads X in place too, from 256 channels: with a short K the transposed stores
     // cost more than im2col saves (ResNet's 64 -> 128 at 56x56: 0.082 -> 0.095 ms; 256 -> 512 at
-    // 14x14: 0.085 -> 0.071).
-    return (s2 && w[1] >= 256) || (s1 && (w[1] >= 768 || (w[0] >= 1024 && w[1] >= 320)));
+    // 14x14: 0.085 -> 0.071). Stride 1 runs the packed GEMM on every plane: on 7x7 the pixel-rows
+    // form (7 tiles of 7 pixel rows) had been faster than a 48-column tile plus a 1-column one, but
+    // with the narrow N-edge kernel and its cold weight panels prefetched the GEMM is faster in the
+    // model: MobileNetV2's 320 -> 1280 0.217 -> 0.179 ms, 960 -> 160 0.082 -> 0.073, 160 -> 960
+    // 0.111 -> 0.088; the model 4.23 -> 3.95-4.09 ms at 1 thread, 2.40 -> 2.21-2.35 ms at 2.
+    return s2 && w[1] >= 256;
   }
   return (s2 && d1) || (s1 && w[1] >= 256);
 }
@@ -510,10 +509,6 @@ void conv_f32_nchw_fast(ForwardCtx& ctx) {
   }
   if (st && !st->pixel_rows_w.empty()) {
     if (const auto g = pixel_rows_geometry(d)) return conv_pixel_rows(d, *g, st->pixel_rows_w, px, pb, pr, act, py);
-  }
-  if (st && d.pointwise && d.group == 1 && d.out_sz <= kPointwisePixelRowsMaxPixels) {
-    if (const auto g = pixel_rows_geometry(d))
-      return conv_pixel_rows(d, *g, lazy_pixel_rows_weights(*st, pw, kdim, d.m), px, pb, pr, act, py);
   }
   if (st && st->packed_w.size() != static_cast<size_t>(d.group)) st = nullptr;  // packed for another path
   std::vector<gemm::PackedMatrix> packed_here;

@@ -181,7 +181,8 @@ TEST(ConvFast, PreparedForwardMatchesReference) {
       {{1, 256, 14, 14}, {130, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
       {{2, 256, 6, 7}, {128, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},
       {{1, 72, 10, 14}, {52, 72, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},
-      // Pointwise convs with many channels read X in place in the pixel-rows form.
+      // Pointwise convs with many channels on small planes: the packed GEMM with a narrow N edge
+      // (49 = 48 + 1 columns, 25 = 16 + 9); 1x1 stride 2 reads X in place in the pixel-rows form.
       {{1, 768, 7, 7}, {40, 768, 1, 1}},
       {{2, 320, 5, 5}, {1024, 320, 1, 1}, 1, {}, {}, {}, false},
       {{2, 256, 10, 9}, {50, 256, 1, 1}, 1, {2, 2}},  // 1x1 stride 2 (ResNet's downsampling), odd sizes
@@ -263,7 +264,7 @@ TEST(ConvFast, FusedResidualMatchesReference) {
                             {{1, 8, 40, 44}, {16, 8, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},     // grid
                             {{1, 256, 7, 7}, {64, 256, 3, 3}, 1, {1, 1}, {}, {1, 1, 1, 1}},   // pixel rows
                             {{2, 24, 14, 15}, {50, 24, 3, 3}, 1, {2, 2}, {}, {1, 1, 1, 1}},   // pixel rows, s2
-                            {{1, 800, 3, 4}, {50, 800, 1, 1}},                                // pixel rows, 1x1
+                            {{1, 800, 3, 4}, {50, 800, 1, 1}},                                // 1x1, K = 800
                             {{1, 256, 14, 13}, {128, 256, 1, 1}, 1, {2, 2}},                  // pixel rows, 1x1/2
                             {{1, 8, 10, 10}, {8, 1, 3, 3}, 8, {1, 1}, {}, {1, 1, 1, 1}},
                             // depthwise in 16-channel blocks (+ a remainder), and a channel multiplier of 2
