@@ -71,6 +71,9 @@ struct TileEpi {
   // Prefetch A ahead of the K loop: set for the first tile of a pre-packed A panel, whose weights
   // are usually cold (a model's weights do not stay cached between runs; see micro_kernel).
   bool prefetch_a = false;
+  // Prefetch an indirect B's rows one panel ahead (see micro_kernel): set for the first tile over
+  // each B panel.
+  bool prefetch_b = false;
 };
 
 float apply_scalar(float acc, float* c, const TileEpi& e, const float* rb, const float* cb) {
@@ -167,7 +170,18 @@ HWY_NOINLINE void micro_kernel(size_t kc, const float* HWY_RESTRICT ap, const fl
   };
   if constexpr (kIndirect) {
     // B's rows are the caller's memory: an edge tile reads only its nr columns.
-    if (full) {
+    if (full && e.prefetch_b) {
+      // The rows are K input planes (a pointwise conv's X read in place): as many streams as
+      // channels, which the hardware prefetcher does not follow (NCHWc has a handful). The first
+      // tile over a panel fetches the same rows of the next panel, a panel's tiles ahead of their
+      // use: MobileNetV2's 144 -> 24 projection at 56x56 0.116 -> 0.104 ms, the model 4.02 -> 3.92
+      // ms at 1 thread, 2.24 -> 2.17 ms at 2.
+      run_k([&](size_t k, V* bv) HWY_ATTR {
+        const float* row = bp + boff[k];
+        for (size_t v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, row + v * kL);
+        for (size_t v = 0; v < NV; ++v) hwy::Prefetch(row + kNR + v * kL);
+      });
+    } else if (full) {
       run_k([&](size_t k, V* bv) HWY_ATTR {
         for (size_t v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, bp + boff[k] + v * kL);
       });
@@ -413,8 +427,14 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
         bblk = bbuf;
       }
       const TileEpi e{p.alpha, pc == 0 ? p.beta : 1.f, pc + kc >= p.k, clamp, p.ep.clamp_min, p.ep.clamp_max};
-      TileEpi e_first = e;  // a pre-packed A panel's first tile (see micro_kernel)
-      e_first.prefetch_a = p.packed_a != nullptr;
+      // The first tile over a pre-packed A panel (jr == 0) and over an indirect B panel (ir == 0)
+      // prefetch ahead (see micro_kernel); e_ab[a][b].
+      TileEpi e_ab[2][2] = {{e, e}, {e, e}};
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) {
+          e_ab[a][b].prefetch_a = a && p.packed_a != nullptr;
+          e_ab[a][b].prefetch_b = b && indirect;
+        }
       for (int64_t ic = m0; ic < m1; ic += kMC) {
         const int64_t mc = std::min(kMC, m1 - ic);
         const float* ablk;
@@ -448,7 +468,7 @@ void run_range(const GemmProblem& p, int64_t m0, int64_t m1, int64_t n0, int64_t
           const float* rb = p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr;
           float* ct = p.c + (ic + ir - c_row0) * p.ldc + jc + jr;
           const size_t nv = (nr + kL - 1) / kL - 1;
-          const TileEpi& te = jr == 0 ? e_first : e;
+          const TileEpi& te = e_ab[jr == 0][ir == 0];
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
           if (nr <= kNarrowMaxCols) return narrow_edge(ir, jr, nr, static_cast<int64_t>(mr));  // one panel
 #endif
