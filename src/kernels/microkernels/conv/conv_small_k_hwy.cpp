@@ -140,55 +140,85 @@ void ConvSmallKRows(const ConvSmallKGeometry& g, const float* x, const float* pa
   // output row (the hardware write-allocates a few streams far better when y is not in cache:
   // MobileNetV2's first conv, 32 planes of 112x112, 0.61 -> 0.41 ms with a cold y, 0.34 either way hot).
   constexpr int64_t kBand = 8;
-  const int64_t row_floats = g.c * g.kh * slot;
+  // Input rows a band reads: (kBand - 1) * sh + (kh - 1) * dh + 1, each prepared once per channel
+  // (stride 2 reads most rows from two output rows; ResNet-18's 7x7 stem 21 rows per band instead of
+  // 56 per channel).
+  const int64_t span_max = (kBand - 1) * g.sh + (g.kh - 1) * g.dh + 1;
   thread_local std::vector<float> buf;
   thread_local std::vector<const float*> rows;
-  const size_t need = static_cast<size_t>(kBand * row_floats + pl);
+  thread_local std::vector<const float*> phase_of;  // [ci * span_max + i]: input row xr0 + i's phase 0
+  const size_t need = static_cast<size_t>(g.c * span_max * slot + pl);
   if (buf.size() < need) buf.resize(need);
   rows.resize(static_cast<size_t>(kBand * k));
-  float* zeros = buf.data() + kBand * row_floats;
+  phase_of.resize(static_cast<size_t>(g.c * span_max));
+  float* zeros = buf.data() + g.c * span_max * slot;
   std::fill(zeros, zeros + pl, 0.f);
   for (int64_t rb = r0; rb < r1; rb += kBand) {
     const int64_t re = std::min(r1, rb + kBand);
+    const int64_t xr0 = rb * g.sh - g.ph, span = (re - 1 - rb) * g.sh + (g.kh - 1) * g.dh + 1;
+    for (int64_t ci = 0; ci < g.c; ++ci)
+      for (int64_t i = 0; i < span; ++i) {
+        const int64_t xr = xr0 + i;
+        const float*& phase0 = phase_of[static_cast<size_t>(ci * span_max + i)];
+        phase0 = nullptr;  // outside the image: the zero row, every phase
+        if (xr < 0 || xr >= g.ih) continue;
+        float* row = buf.data() + (ci * span_max + i) * slot;
+        const float* xrow = x + (ci * g.ih + xr) * g.iw;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+        if (g.sw == 2) {
+          // The phases straight from the input row: masked loads outside [0, iw) read zeros (the
+          // padding) and touch nothing, so no padded copy of the row is written first.
+          const D d;
+          float* ph = row + tl;
+          auto load = [&](int64_t f) {
+            const size_t b = static_cast<size_t>(std::clamp<int64_t>(-f, 0, kL));
+            const size_t e = static_cast<size_t>(std::clamp<int64_t>(g.iw - f, 0, kL));
+            return hn::MaskedLoad(hn::AndNot(hn::FirstN(d, b), hn::FirstN(d, e)), d, xrow + f);
+          };
+          for (int64_t jj = 0; jj < pl; jj += kL) {
+            const int64_t f = 2 * jj - g.pw;
+            const V lo2 = load(f), hi2 = load(f + kL);
+            hn::StoreU(hn::ConcatEven(d, hi2, lo2), d, ph + jj);
+            hn::StoreU(hn::ConcatOdd(d, hi2, lo2), d, ph + pl + jj);
+          }
+          phase0 = ph;
+          continue;
+        }
+#endif
+        // row[t] = x[ci, xr, t - pw], zero outside the image.
+        const int64_t lead = std::min(g.pw, tl), n = std::max<int64_t>(0, std::min(g.iw, tl - g.pw));
+        std::fill(row, row + lead, 0.f);
+        std::memcpy(row + lead, xrow, sizeof(float) * static_cast<size_t>(n));
+        std::fill(row + lead + n, row + tl, 0.f);
+        if (g.sw == 1) {
+          phase0 = row;
+          continue;
+        }
+        float* ph = row + tl;
+        int64_t jj = 0;
+#if HWY_TARGET != HWY_SCALAR
+        if (g.sw == 2) {  // even/odd columns, a vector pair at a time (pl is a multiple of L)
+          const D d;
+          for (; jj < pl; jj += kL) {
+            const V lo2 = hn::LoadU(d, row + 2 * jj), hi2 = hn::LoadU(d, row + 2 * jj + kL);
+            hn::StoreU(hn::ConcatEven(d, hi2, lo2), d, ph + jj);
+            hn::StoreU(hn::ConcatOdd(d, hi2, lo2), d, ph + pl + jj);
+          }
+        }
+#endif
+        for (int64_t p = 0; p < g.sw; ++p)
+          for (int64_t q = jj; q < pl; ++q) ph[p * pl + q] = row[q * g.sw + p];
+        phase0 = ph;
+      }
     for (int64_t r = rb; r < re; ++r) {
-      float* rbuf = buf.data() + (r - rb) * row_floats;
       const float** rrows = rows.data() + (r - rb) * k;
       for (int64_t ci = 0; ci < g.c; ++ci)
         for (int64_t a = 0; a < g.kh; ++a) {
-          const int64_t xr = r * g.sh - g.ph + a * g.dh;
-          float* row = rbuf + (ci * g.kh + a) * slot;
-          const float* phase0 = zeros;  // phase p at phase0 + p * pl
-          int64_t phase_stride = 0;
-          if (xr >= 0 && xr < g.ih) {
-            // row[t] = x[ci, xr, t - pw], zero outside the image.
-            const int64_t lead = std::min(g.pw, tl), n = std::max<int64_t>(0, std::min(g.iw, tl - g.pw));
-            std::fill(row, row + lead, 0.f);
-            std::memcpy(row + lead, x + (ci * g.ih + xr) * g.iw, sizeof(float) * static_cast<size_t>(n));
-            std::fill(row + lead + n, row + tl, 0.f);
-            if (g.sw == 1) {
-              phase0 = row;
-            } else {
-              float* ph = row + tl;
-              int64_t jj = 0;
-#if HWY_TARGET != HWY_SCALAR
-              if (g.sw == 2) {  // even/odd columns, a vector pair at a time (pl is a multiple of L)
-                const D d;
-                for (; jj < pl; jj += kL) {
-                  const V lo2 = hn::LoadU(d, row + 2 * jj), hi2 = hn::LoadU(d, row + 2 * jj + kL);
-                  hn::StoreU(hn::ConcatEven(d, hi2, lo2), d, ph + jj);
-                  hn::StoreU(hn::ConcatOdd(d, hi2, lo2), d, ph + pl + jj);
-                }
-              }
-#endif
-              for (int64_t p = 0; p < g.sw; ++p)
-                for (int64_t q = jj; q < pl; ++q) ph[p * pl + q] = row[q * g.sw + p];
-              phase0 = ph;
-            }
-            phase_stride = pl;
-          }
+          const int64_t i = r * g.sh - g.ph + a * g.dh - xr0;
+          const float* phase0 = phase_of[static_cast<size_t>(ci * span_max + i)];
           for (int64_t b = 0; b < g.kw; ++b) {
-            const int64_t col = b * g.dw;
-            rrows[(ci * g.kh + a) * g.kw + b] = phase0 + (col % g.sw) * phase_stride + col / g.sw;
+            const int64_t col = b * g.dw;  // phase p at phase0 + p * pl; the zero row for every phase
+            rrows[(ci * g.kh + a) * g.kw + b] = phase0 ? phase0 + (col % g.sw) * pl + col / g.sw : zeros;
           }
         }
     }
