@@ -699,8 +699,10 @@ void Dw3x3Block16(const DwConv2dGeometry& g, const float* x, int64_t in_sz, cons
 
 // The largest input planes the channel blocks take: their pixel-major copy stays in L1/L2, and
 // larger planes ran slower through them in MobileNetV2 (56x56 at stride 1: 0.14 -> 0.23 ms; 56x56
-// -> 28x28 at stride 2: 0.072 -> 0.078 ms).
-constexpr int64_t kDwChannelBlockMaxPixelsS1 = 196, kDwChannelBlockMaxPixelsS2 = 784;
+// -> 28x28 at stride 2: 0.072 -> 0.078 ms). At stride 2 the plane kernel's register split
+// (Dw3x3S2P1Avx512) also beats them on 28x28 inputs (0.065 vs 0.088 us per channel), not on 14x14
+// (0.033 vs 0.022).
+constexpr int64_t kDwChannelBlockMaxPixelsS1 = 196, kDwChannelBlockMaxPixelsS2 = 196;
 
 // Whether DwConv2dChannels takes the channel-block kernel for this geometry (on 16-lane targets):
 // 3x3, dilation 1, top/left padding 1, stride 1 or 2 (both axes alike), reads inside the
