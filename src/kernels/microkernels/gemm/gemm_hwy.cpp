@@ -654,9 +654,10 @@ void GemmRun(const GemmProblem& p) {
   // whole chunks matters when one side has few tiles: N = 49 split over N gives one thread 48
   // columns and the other 1 (ResNet-18's layer4 stride-2 conv), split over M it halves.
   // An indirect B is read from memory in place (a pointwise conv's input planes): splitting M would
-  // stream all of it through every thread, so such a B splits N whenever N has a tile per thread
-  // (MobileNetV2's 16 -> 96 expansion at 112x112, 2 threads: 0.19 -> 0.14 ms).
-  const bool split_m = (p.b_row_offsets && tiles_n >= threads)
+  // stream all of it through every thread, so such a B splits N when N has 4 tiles per thread
+  // (MobileNetV2's 16 -> 96 expansion at 112x112, 2 threads: 0.19 -> 0.14 ms); with fewer the N
+  // chunks are uneven (196 columns: 144 + 52) and the cost model decides.
+  const bool split_m = (p.b_row_offsets && tiles_n >= 4 * threads)
                            ? false
                            : split_cost(p, pool, tiles_m, kMR, true) <= split_cost(p, pool, tiles_n, kNR, false);
   if (split_m) {

@@ -75,13 +75,14 @@ void for_each_item(int64_t count, F&& fn) {
   }
 }
 
-// Pointwise convs on planes of at least this many pixels (28x28) read X's channel planes in place
+// Pointwise convs on planes of at least this many pixels (14x14) read X's channel planes in place
 // (the GEMM's indirect B) instead of packing them into B panels: on large planes the packing is a
 // full extra pass over X, the largest cost of a short-K or few-output-channel conv (MobileNetV2's
 // 16 -> 96 expansion at 112x112: 0.33 -> 0.27 ms; its 144 -> 24 projection at 56x56: 0.17 ->
-// 0.13 ms). On 14x14 and 7x7 planes the packed panels stay faster (their rows are short and the
-// panels are reused from L1 by more output channels).
-constexpr int64_t kPointwiseInPlaceMinPixels = 784;
+// 0.13 ms). Since the GEMM prefetches the next panel of such rows, 14x14 gains too (MobileNetV2's
+// twelve 14x14 pointwise convs 0.807 -> 0.773 ms at 1 thread, 0.429 -> 0.417 ms at 2); on 7x7 the
+// packed panels stay faster (in place there, MobileNetV2 at 2 threads went 2.18-2.35 -> 2.48-2.60 ms).
+constexpr int64_t kPointwiseInPlaceMinPixels = 196;
 // 3x3 stride-1 convs over >= 256 channels run Winograd on output planes of at least this many
 // pixels (14x14: 49 tiles; ResNet-18's layer3 in the model, 1.11 -> 0.91 ms per conv with the next
 // U prefetched) and the pixel-rows form below it (7x7: 16 tiles for 49 outputs, and 16 MB of U).
