@@ -28,7 +28,7 @@ void dwconv2d_f32_plane(const DwConv2dGeometry& g, const float* x, int64_t outs,
 // `channels` consecutive planes of one image, one output plane each (channel multiplier 1):
 // x: [channels, ih, iw]; w: [channels, kh, kw]; bias: [channels] or null; y: [channels, oh, ow].
 // The same result as dwconv2d_f32_plane per plane; 3x3 convs on small planes (up to 14x14 at
-// stride 1, 28x28 inputs at stride 2) run 16 channels at a time with the channels as the vector
+// stride 1, 14x14 inputs at stride 2) run 16 channels at a time with the channels as the vector
 // lanes on AVX-512 (no per-plane overhead, no lanes lost at row ends).
 void dwconv2d_f32_channels(const DwConv2dGeometry& g, const float* x, int64_t channels, const float* w,
                            const float* bias, float* y, float clamp_min = -std::numeric_limits<float>::infinity(),
