@@ -24,6 +24,12 @@ inline constexpr size_t kTensorAlignment = 64;
 // (see tensor.cpp); this frees the ones currently cached and returns their bytes.
 size_t release_cached_tensor_memory();
 
+// Memory for large buffers (tensor storage, packed weights): 64-byte aligned; from 2 MiB on,
+// 2 MiB-aligned, rounded up to whole 2 MiB and marked for transparent huge pages (Linux
+// madvise), so streaming a model's weights and activations does not take a TLB miss every 4 KiB.
+// `*bytes` is rounded up in place; null when out of memory; release with std::free.
+void* alloc_buffer(size_t* bytes);
+
 class Tensor {
  public:
   Tensor() = default;

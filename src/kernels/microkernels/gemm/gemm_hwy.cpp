@@ -22,6 +22,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/microkernels/gemm/gemm_internal.h"
 #include "kernels/microkernels/transpose16_hwy-inl.h"
@@ -938,8 +939,8 @@ void check_ld(const char* what, const char* name, int64_t ld, int64_t width, int
 void make_packed(bool is_a, bool trans, int64_t rows, int64_t cols, const float* src, int64_t ld,
                          std::shared_ptr<float>* data, size_t* floats, int* tile) {
   *floats = HWY_DYNAMIC_DISPATCH(PackedFloats)(is_a, rows, cols);
-  size_t bytes = std::max<size_t>(64, (*floats * sizeof(float) + 63) / 64 * 64);
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  size_t bytes = *floats * sizeof(float);
+  float* p = static_cast<float*>(alloc_buffer(&bytes));  // huge pages from 2 MiB: weights stream
   if (!p) throw_error(ErrorCode::kResourceExhausted, "gemm pack: cannot allocate " + std::to_string(bytes) + " bytes");
   data->reset(p, [](float* q) { std::free(q); });
   if (rows > 0 && cols > 0) HWY_DYNAMIC_DISPATCH(PackFull)(is_a, trans, rows, cols, src, ld, p);
