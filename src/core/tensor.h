@@ -20,7 +20,7 @@ namespace edgeopt {
 
 inline constexpr size_t kTensorAlignment = 64;
 
-// Large tensor blocks (>= 64 KiB) are recycled by exact size instead of returned to the system
+// Large tensor blocks (>= 64 KiB) are recycled (best fit by size) instead of returned to the system
 // (see tensor.cpp); this frees the ones currently cached and returns their bytes.
 size_t release_cached_tensor_memory();
 
