@@ -6,7 +6,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #ifdef __linux__
@@ -33,7 +32,8 @@ constexpr size_t kCacheMinBytes = size_t{64} << 10;
 constexpr size_t kReuseSlack = 4;
 
 // Blocks from this size on get transparent huge pages (alloc_buffer): MobileNetV2 1 thread
-// 3.96-4.02 -> 3.92-3.94 ms, ResNet-18 15.5-15.8 -> 15.0-15.4 ms with glibc's equivalent.
+// 3.87-4.12 -> 3.78-3.94 ms (as with glibc's malloc.hugetlb tunable), ResNet-18 15.35-15.74 ->
+// 15.28-15.36 ms.
 constexpr size_t kHugePage = size_t{2} << 20;
 
 size_t buffer_size(size_t n) { return n >= kHugePage ? (n + kHugePage - 1) / kHugePage * kHugePage : n; }
@@ -69,7 +69,6 @@ void release_block(void* p, size_t n) {
 std::shared_ptr<uint8_t> alloc_aligned(size_t bytes) {
   size_t n = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
   if (n == 0) n = kTensorAlignment;
-  n = buffer_size(n);  // the size alloc_buffer gives, so cached blocks match by size
   void* p = nullptr;
   if (n >= kCacheMinBytes) {
     BlockCache& c = block_cache();

@@ -101,6 +101,7 @@ void dw_rows(const DwConv2dGeometry& g, const float* phases, int64_t wq, const i
   }
 }
 
+#if HWY_TARGET != HWY_AVX3 && HWY_TARGET != HWY_AVX3_DL
 // 3x3, stride 1, dilation 1, one pixel of padding on every side (out = in): the plane is one flat
 // vector of H*W outputs, so a vector may span rows and no lane is wasted at row ends (7x7 and
 // 14x14 planes fill 77% and 98% of the lanes instead of 44% and 88%). Tap (a, b) of flat output o
@@ -141,7 +142,7 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
   // between zero margins, so all their vectors take the bulk loop (7x7 planes: 72 -> 58 ns).
   const float* src = x;
   int64_t bulk_lo = safe_lo, bulk_hi = safe_hi;
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+#if HWY_TARGET == HWY_AVX2
   if (n <= 1024) {
     const int64_t front = (pad + kL - 1) / kL * kL, body = (n + kL - 1) / kL * kL;
     const int64_t back = front + kL;
@@ -197,7 +198,7 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
       return hn::IfThenElse(hn::Lt(col, vw), col, hn::Sub(col, vw));
     };
     auto edge = [&](int64_t o, VI col) {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2
+#if HWY_TARGET == HWY_AVX2
       vec(o, col, [&](int64_t k) {
         const int64_t f = o + k;  // lanes i with 0 <= f + i < n
         const auto m = hn::AndNot(hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(-f, 0, kL))),
@@ -239,6 +240,7 @@ void Dw3x3S1P1Plane(const DwConv2dGeometry& g, const float* x, int64_t outs, con
     for (; o <= last; o += kL, col = next_col(col)) edge(o, col);
   }
 }
+#endif  // AVX-512 has Dw3x3S1P1Avx512
 
 // ev[i] = p[2i], od[i] = p[2i + 1] for i < L.
 void deinterleave2(const float* p, float* ev, float* od) {
@@ -430,9 +432,6 @@ void Dw3x3S1P1Avx512(const DwConv2dGeometry& g, const float* x, int64_t outs, co
   }
 }
 
-#endif
-
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 // 3x3, stride 2, dilation 1, left padding 1 (any top/bottom padding), AVX-512: the columns are
 // split in registers and nothing is written but the outputs. Output columns [c, c + 16) of one
 // kernel row read input columns 2c + 2i - 1, 2c + 2i, 2c + 2i + 1: two loads at 2c, whose even
